@@ -1,0 +1,221 @@
+//! Plain-Rust mirrors of the WIT types. The logic works on these so that it compiles and is
+//! tested natively; `component.rs` converts at the boundary.
+
+pub use uuid::Uuid;
+
+/// Nanoseconds since the Unix epoch, UTC.
+pub type UnixNanos = i64;
+
+/// Coder's `count_cap`, still sent so that Coder's clients parse our bodies.
+pub const COUNT_CAP: u64 = 2000;
+
+/// Coder's default page size: a limit of 0 means this many rows.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionStatus {
+    Connected,
+    Disconnected,
+}
+
+/// One connection event, as producers report it (Coder's `UpsertConnectionLogParams`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    pub id: Uuid,
+    pub time: UnixNanos,
+    pub organization_id: Uuid,
+    pub workspace_owner_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub agent_name: String,
+    pub connection_type: String,
+    pub code: Option<i32>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub slug_or_port: Option<String>,
+    pub connection_id: Option<Uuid>,
+    pub disconnect_reason: Option<String>,
+    pub status: ConnectionStatus,
+}
+
+/// A row of Coder's `connection_logs` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLog {
+    pub id: Uuid,
+    pub connect_time: UnixNanos,
+    pub organization_id: Uuid,
+    pub workspace_owner_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub agent_name: String,
+    pub connection_type: String,
+    pub code: Option<i32>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub slug_or_port: Option<String>,
+    pub connection_id: Option<Uuid>,
+    pub disconnect_time: Option<UnixNanos>,
+    pub disconnect_reason: Option<String>,
+}
+
+/// Who is asking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub site_roles: Vec<String>,
+    /// Organization id and the role names held in it.
+    pub organization_roles: Vec<(Uuid, Vec<String>)>,
+}
+
+/// Coder's validation detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    pub field: String,
+    pub detail: String,
+}
+
+impl Validation {
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { field: field.into(), detail: detail.into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub icon: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: String,
+    pub status: String,
+    pub login_type: String,
+    pub created_at: UnixNanos,
+    pub updated_at: UnixNanos,
+    pub last_seen_at: UnixNanos,
+    pub deleted: bool,
+    pub site_roles: Vec<String>,
+}
+
+/// The identity of an agent-reported session: its events merge into one row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionKey {
+    pub connection_id: Uuid,
+    pub workspace_id: Uuid,
+    pub agent_name: String,
+}
+
+/// What a row was built from, so that retention can forget it in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowOrigin {
+    SingleEvent(Uuid),
+    Session(SessionKey),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    Unavailable(String),
+    Corrupt(String),
+}
+
+impl core::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StorageError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StorageError::Corrupt(m) => write!(f, "store corrupt: {m}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub format: LogFormat,
+    pub line: String,
+}
+
+/// What happened to one ingested event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    Stored,
+    Duplicate,
+    Rejected(Validation),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryRequest {
+    pub q: String,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub rows: Vec<ConnectionLog>,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryError {
+    InvalidQuery(Vec<Validation>),
+    Storage(StorageError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub purged: u64,
+    pub cutoff: Option<UnixNanos>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateStats {
+    pub rows: u64,
+    pub memory_bytes: u64,
+}
+
+/// `ongoing` or `completed`, the `status:` filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    Ongoing,
+    Completed,
+}
+
+/// A parsed, resolved `q`: every clause is a conjunct; `None` means "no constraint".
+/// An id list is a set of allowed values: an empty list matches nothing (Coder's subquery
+/// that found no user).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub organization_id: Option<Uuid>,
+    pub workspace_owner_ids: Option<Vec<Uuid>>,
+    /// Normalised type names, already expanded to their family.
+    pub types: Option<Vec<String>>,
+    pub user_ids: Option<Vec<Uuid>>,
+    /// Inclusive.
+    pub connected_after: Option<UnixNanos>,
+    /// Inclusive.
+    pub connected_before: Option<UnixNanos>,
+    pub workspace_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
+    pub status: Option<SessionStatus>,
+}
+
+/// Which organizations' rows an actor may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Organizations(Vec<Uuid>),
+}

@@ -1,0 +1,1 @@
+//! An in-memory `Host` for native tests and benchmarks.
