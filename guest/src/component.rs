@@ -78,14 +78,7 @@ impl Journal for WitHost {
         Ok(groups.into_iter().map(|g| g.into_iter().map(event_from_wit).collect()).collect())
     }
     fn forget(&mut self, origins: &[model::RowOrigin]) -> Result<u64, model::StorageError> {
-        let origins: Vec<journal::RowOrigin> = origins
-            .iter()
-            .cloned()
-            .map(|o| match o {
-                model::RowOrigin::SingleEvent(id) => journal::RowOrigin::SingleEvent(uuid_to_wit(id)),
-                model::RowOrigin::Session(key) => journal::RowOrigin::Session(session_key_to_wit(key)),
-            })
-            .collect();
+        let origins: Vec<journal::RowOrigin> = origins.iter().cloned().map(row_origin_to_wit).collect();
         journal::forget(&origins).map_err(storage_error_from_wit)
     }
     fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), model::StorageError> {
@@ -135,15 +128,7 @@ impl ingest::Guest for Component {
 
 impl query::Guest for Component {
     fn query(actor: types::Actor, request: query::QueryRequest) -> Result<query::Page, query::QueryError> {
-        let actor = model::Actor {
-            user_id: uuid_from_wit(actor.user_id),
-            site_roles: actor.site_roles,
-            organization_roles: actor
-                .organization_roles
-                .into_iter()
-                .map(|r| (uuid_from_wit(r.organization_id), r.roles))
-                .collect(),
-        };
+        let actor = actor_from_wit(actor);
         let request = model::QueryRequest { q: request.q, limit: request.limit, offset: request.offset };
         match with_plugin(|p| p.query(&WitHost, &actor, &request)) {
             Ok(page) => Ok(query::Page { rows: page.rows.into_iter().map(row_to_wit).collect(), count: page.count }),
@@ -207,170 +192,5 @@ impl state::Guest for Component {
 
 // ---- conversions -------------------------------------------------------------------------
 
-fn uuid_to_wit(id: model::Uuid) -> types::Uuid {
-    let (high, low) = id.as_u64_pair();
-    types::Uuid { high, low }
-}
-
-fn uuid_from_wit(id: types::Uuid) -> model::Uuid {
-    model::Uuid::from_u64_pair(id.high, id.low)
-}
-
-fn status_to_wit(s: model::ConnectionStatus) -> types::ConnectionStatus {
-    match s {
-        model::ConnectionStatus::Connected => types::ConnectionStatus::Connected,
-        model::ConnectionStatus::Disconnected => types::ConnectionStatus::Disconnected,
-    }
-}
-
-fn status_from_wit(s: types::ConnectionStatus) -> model::ConnectionStatus {
-    match s {
-        types::ConnectionStatus::Connected => model::ConnectionStatus::Connected,
-        types::ConnectionStatus::Disconnected => model::ConnectionStatus::Disconnected,
-    }
-}
-
-fn event_to_wit(e: model::ConnectionEvent) -> types::ConnectionEvent {
-    types::ConnectionEvent {
-        id: uuid_to_wit(e.id),
-        time: e.time,
-        organization_id: uuid_to_wit(e.organization_id),
-        workspace_owner_id: uuid_to_wit(e.workspace_owner_id),
-        workspace_id: uuid_to_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
-        connection_type: e.connection_type,
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_to_wit),
-        slug_or_port: e.slug_or_port,
-        connection_id: e.connection_id.map(uuid_to_wit),
-        disconnect_reason: e.disconnect_reason,
-        status: status_to_wit(e.status),
-    }
-}
-
-fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEvent {
-    model::ConnectionEvent {
-        id: uuid_from_wit(e.id),
-        time: e.time,
-        organization_id: uuid_from_wit(e.organization_id),
-        workspace_owner_id: uuid_from_wit(e.workspace_owner_id),
-        workspace_id: uuid_from_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
-        connection_type: e.connection_type,
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_from_wit),
-        slug_or_port: e.slug_or_port,
-        connection_id: e.connection_id.map(uuid_from_wit),
-        disconnect_reason: e.disconnect_reason,
-        status: status_from_wit(e.status),
-    }
-}
-
-fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
-    types::ConnectionLog {
-        id: uuid_to_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_to_wit(r.organization_id),
-        workspace_owner_id: uuid_to_wit(r.workspace_owner_id),
-        workspace_id: uuid_to_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
-        connection_type: r.connection_type,
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_to_wit),
-        slug_or_port: r.slug_or_port,
-        connection_id: r.connection_id.map(uuid_to_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
-    }
-}
-
-fn row_from_wit(r: types::ConnectionLog) -> model::ConnectionLog {
-    model::ConnectionLog {
-        id: uuid_from_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_from_wit(r.organization_id),
-        workspace_owner_id: uuid_from_wit(r.workspace_owner_id),
-        workspace_id: uuid_from_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
-        connection_type: r.connection_type,
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_from_wit),
-        slug_or_port: r.slug_or_port,
-        connection_id: r.connection_id.map(uuid_from_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
-    }
-}
-
-fn session_key_to_wit(k: model::SessionKey) -> journal::SessionKey {
-    journal::SessionKey {
-        connection_id: uuid_to_wit(k.connection_id),
-        workspace_id: uuid_to_wit(k.workspace_id),
-        agent_name: k.agent_name,
-    }
-}
-
-fn organization_from_wit(o: directory::Organization) -> model::Organization {
-    model::Organization { id: uuid_from_wit(o.id), name: o.name, display_name: o.display_name, icon: o.icon }
-}
-
-fn user_from_wit(u: directory::User) -> model::User {
-    model::User {
-        id: uuid_from_wit(u.id),
-        username: u.username,
-        email: u.email,
-        name: u.name,
-        avatar_url: u.avatar_url,
-        status: u.status,
-        login_type: u.login_type,
-        created_at: u.created_at,
-        updated_at: u.updated_at,
-        last_seen_at: u.last_seen_at,
-        deleted: u.deleted,
-        site_roles: u.site_roles,
-    }
-}
-
-fn validation_to_wit(v: model::Validation) -> types::Validation {
-    types::Validation { field: v.field, detail: v.detail }
-}
-
-fn log_format_to_wit(f: model::LogFormat) -> service_log::LogFormat {
-    match f {
-        model::LogFormat::Json => service_log::LogFormat::Json,
-        model::LogFormat::Human => service_log::LogFormat::Human,
-    }
-}
-
-fn log_format_from_wit(f: service_log::LogFormat) -> model::LogFormat {
-    match f {
-        service_log::LogFormat::Json => model::LogFormat::Json,
-        service_log::LogFormat::Human => model::LogFormat::Human,
-    }
-}
-
-fn storage_error_from_wit(e: journal::StorageError) -> model::StorageError {
-    match e {
-        journal::StorageError::Unavailable(m) => model::StorageError::Unavailable(m),
-        journal::StorageError::Corrupt(m) => model::StorageError::Corrupt(m),
-    }
-}
-
-fn storage_error_to_wit(e: model::StorageError) -> journal::StorageError {
-    match e {
-        model::StorageError::Unavailable(m) => journal::StorageError::Unavailable(m),
-        model::StorageError::Corrupt(m) => journal::StorageError::Corrupt(m),
-    }
-}
+use coder::connection_log::{directory as wit_directory, journal as wit_journal, service_log as wit_service_log, types as wit_types};
+crate::wit_model_conversions!();

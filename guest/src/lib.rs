@@ -13,6 +13,7 @@ pub mod plugin;
 pub mod search;
 pub mod store;
 pub mod validate;
+mod wit_conversions;
 
 #[cfg(feature = "fault-injection")]
 pub mod faults;

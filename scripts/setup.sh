@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Makes this machine able to build connlog: a Rust toolchain for the host, and a way to
+# compile the plugin for wasm32-unknown-unknown. Idempotent: installs only what is missing.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo is missing: install Rust (https://rustup.rs), then run this again."
+    exit 1
+fi
+
+rustup_has_wasm() {
+    local libdir
+    libdir=$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || return 1
+    compgen -G "$libdir/libstd-*" >/dev/null
+}
+
+debian_route_ready() {
+    [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] \
+        && [ -f "$(/usr/bin/rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml" ] \
+        && compgen -G '/usr/lib/llvm-*/bin/wasm-ld' >/dev/null
+}
+
+if rustup_has_wasm; then
+    say "wasm32 guest toolchain: rustup's wasm32-unknown-unknown target"
+elif debian_route_ready; then
+    say "wasm32 guest toolchain: Debian rustc-web with -Zbuild-std"
+elif command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's rustc-web, cargo-web, rust-web-src and lld-22 for the wasm32 guest"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
+    debian_route_ready || { say "the Debian packages installed, but the toolchain is still incomplete"; exit 1; }
+else
+    say "no way to compile the wasm32 plugin. Install one of:"
+    say "  rustup target add wasm32-unknown-unknown"
+    say "  apt-get install -y rustc-web cargo-web rust-web-src lld-22   (Debian 12)"
+    exit 1
+fi

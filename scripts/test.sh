@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Every test: set-up, then the whole workspace's tests (guest logic natively, the host,
+# and the integration tests that load the freshly built component).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo test --workspace --locked "$@"
