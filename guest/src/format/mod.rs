@@ -2,6 +2,7 @@
 //! events that rebuild a row for exports.
 
 pub mod api;
+pub mod go;
 pub mod row_events;
 pub mod service_log;
 pub mod timefmt;
