@@ -44,7 +44,7 @@ pub struct CallCounts {
 
 enum Undo {
     Inserted(Uuid),
-    Removed(ConnectionEvent),
+    Removed(Box<ConnectionEvent>),
 }
 
 /// An in-memory host: clock, directory, journal and service log.
@@ -223,7 +223,7 @@ impl MemoryHost {
                     Undo::Inserted(id) => {
                         self.remove_event(id);
                     }
-                    Undo::Removed(event) => self.insert_event(event),
+                    Undo::Removed(event) => self.insert_event(*event),
                 }
             }
             self.undo = outer;
@@ -374,7 +374,7 @@ impl Journal for MemoryHost {
             for id in ids {
                 if let Some(event) = self.remove_event(id) {
                     removed += 1;
-                    self.record(Undo::Removed(event));
+                    self.record(Undo::Removed(Box::new(event)));
                 }
             }
         }

@@ -95,7 +95,7 @@ fn injected_failures_hit_the_next_call_only_and_change_nothing() {
     host.fail_next(JournalOp::Append);
     let e = ssh_connect(uuid(1), T0, uuid(100));
     assert!(matches!(
-        host.append(&[e.clone()]),
+        host.append(std::slice::from_ref(&e)),
         Err(StorageError::Unavailable(_))
     ));
     assert_eq!(host.journal_len(), 0);

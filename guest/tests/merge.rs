@@ -104,7 +104,7 @@ fn session_key_is_the_triple() {
 #[test]
 fn a_lone_connect_is_ongoing() {
     let c = connect(1, 0);
-    let row = fold_all_orders(&[c.clone()]);
+    let row = fold_all_orders(std::slice::from_ref(&c));
     assert_eq!(row.id, c.id);
     assert_eq!(row.connect_time, c.time);
     assert_eq!(
@@ -129,7 +129,7 @@ fn connect_then_disconnect() {
 #[test]
 fn a_lone_disconnect_is_a_complete_row() {
     let d = disconnect(2, 60, Some(1), Some("broken pipe"));
-    let row = fold_all_orders(&[d.clone()]);
+    let row = fold_all_orders(std::slice::from_ref(&d));
     assert_eq!(row.id, d.id);
     assert_eq!(row.connect_time, d.time);
     assert_eq!(row.disconnect_time, Some(d.time));
@@ -216,7 +216,7 @@ fn a_connects_code_and_reason_are_never_read() {
     let mut c = connect(1, 0);
     c.code = Some(200);
     c.disconnect_reason = Some("from a connect".into());
-    let row = fold_all_orders(&[c.clone()]);
+    let row = fold_all_orders(std::slice::from_ref(&c));
     assert_eq!((row.code, row.disconnect_reason), (None, None));
     let row = fold_all_orders(&[c, disconnect(2, 5, None, None)]);
     assert_eq!((row.code, row.disconnect_reason), (None, None));

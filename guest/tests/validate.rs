@@ -40,7 +40,8 @@ fn a_canonical_event_is_kept_unchanged() {
 
 #[test]
 fn nil_identifiers_are_refused_with_their_field() {
-    let cases: [(&str, fn(&mut ConnectionEvent)); 4] = [
+    type Break = fn(&mut ConnectionEvent);
+    let cases: [(&str, Break); 4] = [
         ("ID", |e| e.id = Uuid::nil()),
         ("OrganizationID", |e| e.organization_id = Uuid::nil()),
         ("WorkspaceOwnerID", |e| e.workspace_owner_id = Uuid::nil()),
