@@ -1,2 +1,45 @@
 //! Test-only faults, triggered by marker events: a panic, an endless loop, unbounded
 //! allocation. Compiled only with the `fault-injection` feature.
+//!
+//! The host's isolation tests ingest an event whose `AgentName` is one of the markers and
+//! check that the plugin's failure costs one call, never the host or any data:
+//! - [`PANIC`]: the guest panics (a trap, `panic = "abort"` on wasm32);
+//! - [`LOOP`]: the guest spins forever (the per-call deadline must end it);
+//! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it).
+
+use std::sync::Mutex;
+
+use crate::model::ConnectionEvent;
+
+/// `AgentName` that makes the plugin panic.
+pub const PANIC: &str = "fault:panic";
+/// `AgentName` that makes the plugin loop forever.
+pub const LOOP: &str = "fault:loop";
+/// `AgentName` that makes the plugin allocate until it runs out of memory.
+pub const ALLOC: &str = "fault:alloc";
+
+/// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
+static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// Called on every incoming event, before validation. Does nothing for ordinary events.
+pub fn on_event(event: &ConnectionEvent) {
+    match event.agent_name.as_str() {
+        PANIC => panic!("fault injection: event {} asked for a panic", event.id),
+        LOOP => {
+            let mut spins: u64 = 0;
+            loop {
+                spins = core::hint::black_box(spins.wrapping_add(1));
+            }
+        }
+        ALLOC => {
+            let mut hoard = HOARD
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            loop {
+                // Filled, not zeroed, so the pages are really touched on every platform.
+                hoard.push(core::hint::black_box(vec![0xA5u8; 1 << 20]));
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,10 +1,30 @@
 //! The plugin: ingest, query, retention and state, over a `Host`.
+//!
+//! Rows are a pure function of the journal: every stored event is appended to the journal
+//! first, and a session's row is recomputed from all of its journaled events with
+//! [`merge::fold_session`]. So the order of arrival, duplicates, restarts and replays can
+//! never change a row.
+//!
+//! Atomicity: each call makes every fallible host call (journal) before it touches memory.
+//! A storage error therefore leaves the rows exactly as they were, and the host rolls back
+//! the journal calls of the failed call.
+
+use hashbrown::{HashMap, HashSet};
 
 use crate::host::{Directory, Host};
+use crate::merge::{fold_session, session_key, single_event_row};
 use crate::model::*;
 use crate::store::RowStore;
+use crate::{authz, format, search, validate};
+
+/// Snapshot chunks are at most this many bytes (1 MiB).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// The plugin's whole state.
+///
+/// Only the rows are part of a snapshot. The retention and the service-log formats are
+/// settings the host re-sends after every instantiation (`set-retention`, `configure`), so a
+/// snapshot never overrides the operator's current configuration.
 #[derive(Default)]
 pub struct Plugin {
     rows: RowStore,
@@ -24,14 +44,95 @@ impl Plugin {
 
     /// Validates, stores (through the journal) and merges a batch. A storage error means
     /// nothing of the batch was applied, in memory or in the journal.
-    pub fn ingest_batch(&mut self, host: &mut dyn Host, events: Vec<ConnectionEvent>) -> Result<Vec<EventOutcome>, StorageError> {
-        let _ = (host, events);
-        todo!("Plugin::ingest_batch")
+    ///
+    /// Outcomes, one per event in order: `Rejected` when validation refuses it (no other
+    /// event is affected), `Duplicate` when its ID was already stored or appears earlier in
+    /// this batch, `Stored` otherwise.
+    pub fn ingest_batch(
+        &mut self,
+        host: &mut dyn Host,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<Vec<EventOutcome>, StorageError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut candidates = Vec::with_capacity(events.len());
+        let mut candidate_slots = Vec::with_capacity(events.len());
+        let mut seen: HashSet<Uuid> = HashSet::with_capacity(events.len());
+        for event in events {
+            #[cfg(feature = "fault-injection")]
+            crate::faults::on_event(&event);
+            match validate::canonicalize(event) {
+                Err(validation) => outcomes.push(EventOutcome::Rejected(validation)),
+                Ok(canonical) if !seen.insert(canonical.id) => {
+                    outcomes.push(EventOutcome::Duplicate)
+                }
+                Ok(canonical) => {
+                    candidate_slots.push(outcomes.len());
+                    outcomes.push(EventOutcome::Stored);
+                    candidates.push(canonical);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(outcomes);
+        }
+
+        // Fallible host calls first.
+        let fresh = host.append(&candidates)?;
+        if fresh.len() != candidates.len() {
+            return Err(StorageError::Unavailable(format!(
+                "journal answered {} flags for {} appended events",
+                fresh.len(),
+                candidates.len()
+            )));
+        }
+        let mut stored = Vec::with_capacity(candidates.len());
+        for ((slot, event), new) in candidate_slots.into_iter().zip(candidates).zip(fresh) {
+            if new {
+                stored.push(event);
+            } else {
+                outcomes[slot] = EventOutcome::Duplicate;
+            }
+        }
+        let rows = self.merged_rows(host, &stored)?;
+        let lines = self.service_log_lines(host, &stored);
+
+        // Then memory, which cannot fail.
+        for row in rows {
+            self.rows.upsert(row);
+        }
+        if !lines.is_empty() {
+            host.write_service_log(lines);
+        }
+        Ok(outcomes)
     }
 
-    pub fn query(&self, directory: &dyn Directory, actor: &Actor, request: &QueryRequest) -> Result<Page, QueryError> {
-        let _ = (directory, actor, request);
-        todo!("Plugin::query")
+    /// One page of the rows `actor` may read that match `request.q`, newest first, with the
+    /// exact count.
+    ///
+    /// As in Coder (spec §6.2), `q` is parsed before authorization is applied: an invalid
+    /// query is a 400 for everyone, while a valid query from an actor who may read nothing
+    /// is an empty page (spec §10 edge case 27), never an error.
+    pub fn query(
+        &self,
+        directory: &dyn Directory,
+        actor: &Actor,
+        request: &QueryRequest,
+    ) -> Result<Page, QueryError> {
+        let filter =
+            search::parse_filter(&request.q, actor, directory).map_err(QueryError::InvalidQuery)?;
+        let Some(visibility) = authz::visibility(actor) else {
+            return Ok(Page {
+                rows: Vec::new(),
+                count: 0,
+            });
+        };
+        let limit = if request.limit == 0 {
+            DEFAULT_LIMIT
+        } else {
+            request.limit
+        };
+        let (rows, count) = self.rows.query(&filter, &visibility, limit, request.offset);
+        Ok(Page { rows, count })
     }
 
     /// 0 keeps rows forever.
@@ -39,28 +140,153 @@ impl Plugin {
         self.retention_nanos = max_age_nanos;
     }
 
-    pub fn purge(&mut self, host: &mut dyn Host, now: UnixNanos) -> Result<PurgeReport, StorageError> {
-        let _ = (host, now);
-        todo!("Plugin::purge")
+    /// The retention in force, in nanoseconds; 0 keeps rows forever.
+    pub fn retention(&self) -> u64 {
+        self.retention_nanos
     }
 
+    /// Deletes every row whose `connect_time` is strictly before `now − retention` (all of
+    /// them in one pass: PRODUCT.md difference 4), and the journal events behind them.
+    pub fn purge(
+        &mut self,
+        host: &mut dyn Host,
+        now: UnixNanos,
+    ) -> Result<PurgeReport, StorageError> {
+        if self.retention_nanos == 0 {
+            return Ok(PurgeReport {
+                purged: 0,
+                cutoff: None,
+            });
+        }
+        let retention = i64::try_from(self.retention_nanos).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(retention);
+        let origins = self.rows.expired(cutoff);
+        if !origins.is_empty() {
+            host.forget(&origins)?;
+        }
+        let purged = self.rows.remove_before(cutoff);
+        Ok(PurgeReport {
+            purged,
+            cutoff: Some(cutoff),
+        })
+    }
+
+    /// Writes the rows as a snapshot, in chunks of at most [`SNAPSHOT_CHUNK_BYTES`].
     pub fn save_snapshot(&self, host: &mut dyn Host) -> Result<(), StorageError> {
-        let _ = host;
-        todo!("Plugin::save_snapshot")
+        self.rows.encode(SNAPSHOT_CHUNK_BYTES, &mut |chunk| {
+            host.write_snapshot_chunk(chunk)
+        })
     }
 
+    /// Replaces the rows with the snapshot. On any failure (storage, a foreign or damaged
+    /// snapshot) the state is left empty, so the host can rebuild it by replaying the
+    /// journal.
     pub fn load_snapshot(&mut self, host: &mut dyn Host) -> Result<(), StorageError> {
-        let _ = host;
-        todo!("Plugin::load_snapshot")
+        match RowStore::decode(&mut || host.read_snapshot_chunk()) {
+            Ok(rows) => {
+                self.rows = rows;
+                Ok(())
+            }
+            Err(error) => {
+                self.rows = RowStore::new();
+                Err(error)
+            }
+        }
     }
 
-    /// Merges events already in the journal: no append, no service log.
-    pub fn replay(&mut self, host: &mut dyn Host, events: Vec<ConnectionEvent>) -> Result<(), StorageError> {
-        let _ = (host, events);
-        todo!("Plugin::replay")
+    /// Merges events already in the journal: no append, no service log. The events are
+    /// taken as the journal holds them (canonical when they were stored); any order and any
+    /// split into calls gives the same rows.
+    pub fn replay(
+        &mut self,
+        host: &mut dyn Host,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<(), StorageError> {
+        let rows = self.merged_rows(host, &events)?;
+        for row in rows {
+            self.rows.upsert(row);
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> StateStats {
-        StateStats { rows: self.rows.len() as u64, memory_bytes: self.rows.memory_bytes() }
+        StateStats {
+            rows: self.rows.len() as u64,
+            memory_bytes: self.rows.memory_bytes(),
+        }
+    }
+
+    /// Every row, newest first (tests and whole exports).
+    pub fn rows(&self) -> Vec<ConnectionLog> {
+        self.rows.rows()
+    }
+
+    /// The rows these events produce or change, computed without touching memory. Web and
+    /// tunnel events give their own rows. A session the store already holds is recomputed
+    /// from every journaled event of it, fetched in one `session_events` call (the journal
+    /// already holds `events`); a new session is folded from `events` alone.
+    fn merged_rows(
+        &self,
+        host: &mut dyn Host,
+        events: &[ConnectionEvent],
+    ) -> Result<Vec<ConnectionLog>, StorageError> {
+        let mut rows = Vec::new();
+        let mut groups: Vec<(SessionKey, Vec<ConnectionEvent>)> = Vec::new();
+        let mut group_of: HashMap<SessionKey, usize> = HashMap::new();
+        for event in events {
+            match session_key(event) {
+                None => rows.push(single_event_row(event)),
+                Some(key) => {
+                    let index = *group_of.entry(key.clone()).or_insert_with(|| {
+                        groups.push((key, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[index].1.push(event.clone());
+                }
+            }
+        }
+
+        let (known, new): (Vec<_>, Vec<_>) = groups
+            .into_iter()
+            .partition(|(key, _)| self.rows.contains_session(key));
+        if !known.is_empty() {
+            let keys: Vec<SessionKey> = known.iter().map(|(key, _)| key.clone()).collect();
+            let journaled = host.session_events(&keys)?;
+            if journaled.len() != keys.len() {
+                return Err(StorageError::Unavailable(format!(
+                    "journal answered {} sessions for {} keys",
+                    journaled.len(),
+                    keys.len()
+                )));
+            }
+            for ((_, group), mut all) in known.into_iter().zip(journaled) {
+                // Folding is idempotent, so events present twice change nothing; adding the
+                // group keeps the row right even if the journal answered without them.
+                all.extend(group);
+                rows.push(fold_session(&all));
+            }
+        }
+        for (_, group) in new {
+            rows.push(fold_session(&group));
+        }
+        Ok(rows)
+    }
+
+    /// One line per stored event in each configured format, stamped with the host's clock.
+    fn service_log_lines(&self, host: &dyn Host, stored: &[ConnectionEvent]) -> Vec<LogLine> {
+        if self.log_formats.is_empty() || stored.is_empty() {
+            return Vec::new();
+        }
+        let now = host.now();
+        let mut lines = Vec::with_capacity(stored.len() * self.log_formats.len());
+        for event in stored {
+            for &format in &self.log_formats {
+                lines.push(LogLine {
+                    format,
+                    line: format::service_log::line(event, format, now),
+                });
+            }
+        }
+        lines
     }
 }
