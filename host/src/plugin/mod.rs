@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
@@ -322,7 +321,7 @@ impl LoadedPlugin {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
         store.epoch_deadline_trap();
-        let bindings = self.pre.instantiate(&mut store).context("instantiating the plugin")?;
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| anyhow::Error::from(e).context("instantiating the plugin"))?;
         Ok(PluginInstance { store, bindings, call_deadline: limits.call_deadline, poisoned: false })
     }
 }
