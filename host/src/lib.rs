@@ -1,1 +1,4 @@
+//! The connlog host: reads events, keeps the directory of users and organizations, parses
+//! durations and simulates a Coder deployment's traffic.
 
+pub mod duration;
