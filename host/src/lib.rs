@@ -2,3 +2,4 @@
 //! durations and simulates a Coder deployment's traffic.
 
 pub mod duration;
+pub mod events;
