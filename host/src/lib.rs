@@ -4,3 +4,4 @@
 pub mod directory;
 pub mod duration;
 pub mod events;
+pub mod simulate;
