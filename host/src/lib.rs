@@ -3,7 +3,15 @@
 //! - [`plugin`]: loading, limiting and calling plugin components (wasmtime).
 //! - [`store`]: the SQLite journal that makes accepted events durable.
 //! - [`service`]: one plugin instance over one store, with transactions and recovery.
+//! - [`events`]: event NDJSON (and Coder service-log lines) in and out.
+//! - [`directory`]: `directory.json`, the stand-in for Coder's users and organizations.
+//! - [`duration`]: Go durations plus `d` and `w`, for retention.
+//! - [`simulate`]: a deterministic Coder deployment and its traffic.
 
+pub mod directory;
+pub mod duration;
+pub mod events;
 pub mod plugin;
 pub mod service;
+pub mod simulate;
 pub mod store;
