@@ -8,10 +8,13 @@
 //! - [`duration`]: Go durations plus `d` and `w`, for retention.
 //! - [`simulate`]: a deterministic Coder deployment and its traffic.
 
+pub mod cli;
 pub mod directory;
 pub mod duration;
 pub mod events;
+pub mod ingest;
 pub mod plugin;
+pub mod responses;
 pub mod service;
 pub mod simulate;
 pub mod store;

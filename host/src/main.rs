@@ -1,1 +1,5 @@
-fn main() {}
+//! The `connlog` binary.
+
+fn main() -> std::process::ExitCode {
+    connlog::cli::main()
+}

@@ -1,0 +1,73 @@
+//! Exit codes, one meaning each, and the error that carries them.
+
+use std::process::ExitCode;
+
+use crate::plugin::PluginError;
+
+/// How a command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: everything worked.
+    Success,
+    /// 1: some input was rejected (the rest was stored), or the operation failed.
+    Rejected,
+    /// 2: the command line or the query was invalid (Coder's 400).
+    Usage,
+    /// 3: the plugin was refused: not a plugin, or another contract version.
+    Plugin,
+    /// 4: the data directory, store or directory file is unusable.
+    Data,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Rejected => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Plugin => 3,
+            ExitStatus::Data => 4,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("{0}")]
+    Data(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn status(&self) -> ExitStatus {
+        match self {
+            CliError::Usage(_) => ExitStatus::Usage,
+            CliError::Plugin(PluginError::Trapped { .. } | PluginError::Poisoned) => ExitStatus::Rejected,
+            CliError::Plugin(_) => ExitStatus::Plugin,
+            CliError::Data(_) => ExitStatus::Data,
+            CliError::Failed(_) => ExitStatus::Rejected,
+        }
+    }
+
+    /// Sorts a failure to open the service into plugin and data problems.
+    pub fn from_open_error(error: anyhow::Error) -> Self {
+        match error.downcast::<PluginError>() {
+            Ok(plugin) => CliError::Plugin(plugin),
+            Err(other) => CliError::Data(format!("{other:#}")),
+        }
+    }
+}
+
+impl From<crate::service::ServiceError> for CliError {
+    fn from(error: crate::service::ServiceError) -> Self {
+        match error {
+            crate::service::ServiceError::Plugin(p) => CliError::Plugin(p),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}

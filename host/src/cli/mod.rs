@@ -1,0 +1,124 @@
+//! The `connlog` command line. Each subcommand lives in its own file; this one holds the
+//! options every command shares and the one way to open the service.
+
+mod exit;
+mod ingest;
+mod query;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use exit::{CliError, ExitStatus};
+
+use crate::directory::Directory;
+use crate::duration::Retention;
+use crate::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use crate::service::{ConnLog, ServiceConfig};
+
+/// Coder's Connection Log as a WebAssembly component plugin.
+#[derive(Parser, Debug)]
+#[command(name = "connlog", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOptions {
+    /// The data directory: the SQLite store and directory.json live here.
+    #[arg(long, global = true, env = "CONNLOG_DATA", default_value = "./connlog-data")]
+    pub data: PathBuf,
+    /// A plugin component to load instead of the embedded reference plugin.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+    /// The directory of organizations, users and tokens [default: <data>/directory.json].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
+    /// How long rows are kept, as a Go duration plus `d` and `w` (`90d`); 0 keeps them forever.
+    #[arg(long, global = true, env = "CODER_CONNECTION_LOGS_RETENTION", default_value = "0", value_name = "DUR")]
+    pub connection_logs_retention: Retention,
+    /// The most linear memory the plugin instance may use, in MiB.
+    #[arg(long, global = true, default_value_t = 2048, value_name = "MIB")]
+    pub plugin_memory_mib: usize,
+    /// How long one call into the plugin may run, in seconds.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    pub plugin_call_timeout: u64,
+    /// Where compiled plugins are cached [default: $CONNLOG_CACHE_DIR, $XDG_CACHE_HOME/connlog or ~/.cache/connlog].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Ingest(ingest::IngestArgs),
+    Query(query::QueryArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match &cli.command {
+        Command::Ingest(args) => ingest::run(&cli.global, args),
+        Command::Query(args) => query::run(&cli.global, args),
+    };
+    match outcome {
+        Ok(status) => status.into(),
+        Err(error) => {
+            eprintln!("connlog: {error}");
+            error.status().into()
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONNLOG_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+impl GlobalOptions {
+    pub fn directory_path(&self) -> PathBuf {
+        self.directory.clone().unwrap_or_else(|| self.data.join("directory.json"))
+    }
+
+    pub fn load_directory(&self) -> Result<Directory, CliError> {
+        Directory::load_or_empty(&self.directory_path()).map_err(|e| CliError::Data(e.to_string()))
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.plugin_memory_mib.saturating_mul(1 << 20),
+            call_deadline: Duration::from_secs(self.plugin_call_timeout),
+            ..Limits::default()
+        }
+    }
+
+    pub fn plugin_source(&self) -> PluginSource {
+        self.plugin.clone().map_or(PluginSource::Embedded, PluginSource::File)
+    }
+
+    pub fn cache(&self) -> Option<ComponentCache> {
+        self.cache_dir.clone().or_else(ComponentCache::default_dir).map(ComponentCache::new)
+    }
+
+    /// The service over this data directory, with the plugin loaded and up to date.
+    pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
+        ConnLog::open(ServiceConfig {
+            data_dir: self.data.clone(),
+            plugin: self.plugin_source(),
+            directory,
+            limits: self.limits(),
+            log_formats: Vec::new(),
+            service_log: Arc::new(NoServiceLog),
+            retention: Duration::from_nanos(self.connection_logs_retention.0),
+            cache: self.cache(),
+            clock: Clock::System,
+        })
+        .map_err(CliError::from_open_error)
+    }
+}
