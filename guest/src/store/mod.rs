@@ -3,20 +3,22 @@
 //! count takes milliseconds.
 //!
 //! # Layout
-//! Every row lives in a *slot* (`u32`). Per slot the store keeps six columns (56 bytes):
-//! `id`, `connect_time`, `disconnect_time`, `connection_id`, and two interned ids:
-//! - `desc` → (`ctx`, type, user, slug or port, has-connection-id, has-disconnect), where
+//! Every row lives in a *slot* (`u32`). Per slot the store keeps seven columns (60 bytes):
+//! `id`, `connect_time`, `disconnect_time`, `connection_id`, the interned `ip`, and two ids
+//! of interned tuples:
+//! - `desc` → (`ctx`, user, slug or port, has-connection-id), where
 //!   `ctx` → (organization, owner, workspace id, workspace name, agent name);
-//! - `detail` → (ip, user agent, disconnect reason, code).
+//! - `detail` → (type, user agent, disconnect reason, code, has-disconnect).
 //!
-//! These tuples repeat per workspace, agent and client, so their tables stay small.
+//! These tuples repeat per workspace agent and per kind of connection, so their tables stay
+//! small.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
 //!   connection id, other rows by their id), so that no key is stored twice. It also answers
 //!   the `connection_id` filter.
-//! - Roaring posting lists of slots per organization, per `ctx` (which answers owner and
-//!   workspace filters), per type and per user, plus `ongoing` and `completed`.
+//! - Roaring posting lists of slots per organization, owner (which also narrows the
+//!   workspace filter), type and user, plus `ongoing` and `completed`.
 //! - Time buckets: a `BTreeMap` from a start time to the slots whose `connect_time` falls
 //!   in `[start, next start)`. A bucket splits when it exceeds `bucket_max` rows. Buckets
 //!   give time ranges, page skipping by count and the order: the page is sorted inside the
@@ -55,28 +57,31 @@ const COLLECT_LIMIT: u64 = 1 << 14;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Ctx {
     org: u32,
-    owner: u128,
+    owner: u32,
     workspace: u128,
     workspace_name: u32,
     agent: u32,
 }
 
-/// The descriptive fields of a row, beside its context.
+/// Who connected to what: the context, the user, the app, and whether the row is a session.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Desc {
     ctx: u32,
-    ty: u32,
     user: u32,
     slug: u32,
+    /// `HAS_CONNECTION`.
     flags: u8,
 }
 
+/// How: the type, the client's user agent, and how the connection ended.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Detail {
-    ip: u32,
+    ty: u32,
     user_agent: u32,
     reason: u32,
     code: Option<i32>,
+    /// `HAS_DISCONNECT`.
+    flags: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -126,8 +131,10 @@ struct Columns {
     connection: Column<u128>,
     desc: Column<u32>,
     detail: Column<u32>,
+    ip: Column<u32>,
     strings: Strings,
     orgs: Interner<u128>,
+    owners: Interner<u128>,
     users: Interner<u128>,
     /// Type name (string id) per type id.
     types: Interner<u32>,
@@ -154,6 +161,11 @@ impl Columns {
     #[inline]
     fn desc_of(&self, slot: u32) -> Desc {
         self.descs.get(self.desc.get(slot))
+    }
+
+    #[inline]
+    fn detail_of(&self, slot: u32) -> Detail {
+        self.details.get(self.detail.get(slot))
     }
 
     #[inline]
@@ -200,26 +212,27 @@ impl Columns {
     fn row(&self, slot: u32) -> ConnectionLog {
         let desc = self.desc_of(slot);
         let ctx = self.ctxs.get(desc.ctx);
-        let detail = self.details.get(self.detail.get(slot));
+        let detail = self.detail_of(slot);
         let s = &self.strings;
         let owned = |id: u32| s.get_opt(id).map(str::to_string);
         ConnectionLog {
             id: Uuid::from_u128(self.id.get(slot)),
             connect_time: self.connect.get(slot),
             organization_id: Uuid::from_u128(self.orgs.get(ctx.org)),
-            workspace_owner_id: Uuid::from_u128(ctx.owner),
+            workspace_owner_id: Uuid::from_u128(self.owners.get(ctx.owner)),
             workspace_id: Uuid::from_u128(ctx.workspace),
             workspace_name: s.get(ctx.workspace_name).to_string(),
             agent_name: s.get(ctx.agent).to_string(),
-            connection_type: s.get(self.types.get(desc.ty)).to_string(),
+            connection_type: s.get(self.types.get(detail.ty)).to_string(),
             code: detail.code,
-            ip: owned(detail.ip),
+            ip: owned(self.ip.get(slot)),
             user_agent: owned(detail.user_agent),
             user_id: (desc.user != 0).then(|| Uuid::from_u128(self.users.get(desc.user))),
             slug_or_port: owned(desc.slug),
             connection_id: (desc.flags & HAS_CONNECTION != 0)
                 .then(|| Uuid::from_u128(self.connection.get(slot))),
-            disconnect_time: (desc.flags & HAS_DISCONNECT != 0).then(|| self.disconnect.get(slot)),
+            disconnect_time: (detail.flags & HAS_DISCONNECT != 0)
+                .then(|| self.disconnect.get(slot)),
             disconnect_reason: owned(detail.reason),
         }
     }
@@ -243,7 +256,7 @@ impl Columns {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Postings {
     org: u32,
-    ctx: u32,
+    owner: u32,
     ty: u32,
     user: u32,
     /// 0: none (web type), 1: ongoing, 2: completed.
@@ -260,10 +273,10 @@ pub struct RowStore {
     free: Vec<u32>,
     keys: HashTable<u32>,
     org_bits: Vec<RoaringBitmap>,
-    ctx_bits: Vec<RoaringBitmap>,
+    owner_bits: Vec<RoaringBitmap>,
     type_bits: Vec<RoaringBitmap>,
     user_bits: Vec<RoaringBitmap>,
-    owner_ctxs: HashMap<u128, Vec<u32>, FoldBuild>,
+    /// The contexts of each workspace id.
     workspace_ctxs: HashMap<u128, Vec<u32>, FoldBuild>,
     ongoing: RoaringBitmap,
     completed: RoaringBitmap,
@@ -297,10 +310,9 @@ impl RowStore {
             free: Vec::new(),
             keys: HashTable::new(),
             org_bits: Vec::new(),
-            ctx_bits: Vec::new(),
+            owner_bits: Vec::new(),
             type_bits: Vec::new(),
             user_bits: vec![RoaringBitmap::new()],
-            owner_ctxs: HashMap::with_hasher(FoldBuild),
             workspace_ctxs: HashMap::with_hasher(FoldBuild),
             ongoing: RoaringBitmap::new(),
             completed: RoaringBitmap::new(),
@@ -347,11 +359,11 @@ impl RowStore {
                 .find(hash, |&s| cols.slot_matches(s, &row))
                 .copied()
         };
-        let (desc, detail) = self.intern_row(&row);
+        let interned = self.intern_row(&row);
         match existing {
             Some(slot) => {
                 let old = self.postings(slot);
-                self.write_slot(slot, &row, desc, detail);
+                self.write_slot(slot, &row, interned);
                 let new = self.postings(slot);
                 if old != new {
                     self.unindex(slot, old, Some(new));
@@ -370,10 +382,11 @@ impl RowStore {
                         c.connection.push(0);
                         c.desc.push(0);
                         c.detail.push(0);
+                        c.ip.push(0);
                         slot
                     }
                 };
-                self.write_slot(slot, &row, desc, detail);
+                self.write_slot(slot, &row, interned);
                 let cols = &self.cols;
                 self.keys.insert_unique(hash, slot, |&s| cols.key_hash(s));
                 let new = self.postings(slot);
@@ -383,7 +396,7 @@ impl RowStore {
         }
     }
 
-    fn write_slot(&mut self, slot: u32, row: &ConnectionLog, desc: u32, detail: u32) {
+    fn write_slot(&mut self, slot: u32, row: &ConnectionLog, (desc, detail, ip): (u32, u32, u32)) {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
@@ -392,94 +405,98 @@ impl RowStore {
             .set(slot, row.connection_id.map_or(0, |u| u.as_u128()));
         c.desc.set(slot, desc);
         c.detail.set(slot, detail);
+        c.ip.set(slot, ip);
     }
 
-    /// Interns the row's repeated values; returns its `desc` and `detail` ids.
-    fn intern_row(&mut self, row: &ConnectionLog) -> (u32, u32) {
-        let (org, new) = self.cols.orgs.intern(row.organization_id.as_u128());
+    /// Interns the row's repeated values; returns its `desc`, `detail` and `ip` ids.
+    fn intern_row(&mut self, row: &ConnectionLog) -> (u32, u32, u32) {
+        let c = &mut self.cols;
+        let (org, new) = c.orgs.intern(row.organization_id.as_u128());
         if new {
             self.org_bits.push(RoaringBitmap::new());
         }
-        let workspace_name = self.cols.strings.intern(&row.workspace_name).0;
-        let agent = self.cols.strings.intern(&row.agent_name).0;
+        let (owner, new) = c.owners.intern(row.workspace_owner_id.as_u128());
+        if new {
+            self.owner_bits.push(RoaringBitmap::new());
+        }
+        let workspace_name = c.strings.intern(&row.workspace_name).0;
+        let agent = c.strings.intern(&row.agent_name).0;
         let ctx = Ctx {
             org,
-            owner: row.workspace_owner_id.as_u128(),
+            owner,
             workspace: row.workspace_id.as_u128(),
             workspace_name,
             agent,
         };
-        let (ctx_id, new) = self.cols.ctxs.intern(ctx);
+        let (ctx_id, new) = c.ctxs.intern(ctx);
         if new {
-            self.ctx_bits.push(RoaringBitmap::new());
-            self.owner_ctxs.entry(ctx.owner).or_default().push(ctx_id);
             self.workspace_ctxs
                 .entry(ctx.workspace)
                 .or_default()
                 .push(ctx_id);
         }
-        let type_name = self.cols.strings.intern(&row.connection_type).0;
-        let (ty, new) = self.cols.types.intern(type_name);
+        let type_name = c.strings.intern(&row.connection_type).0;
+        let (ty, new) = c.types.intern(type_name);
         if new {
             self.type_bits.push(RoaringBitmap::new());
-            self.cols
-                .type_is_web
-                .push(is_web_type(&row.connection_type));
+            c.type_is_web.push(is_web_type(&row.connection_type));
         }
         let user = match row.user_id {
             None => 0,
             Some(u) => {
-                let (user, new) = self.cols.users.intern(u.as_u128());
+                let (user, new) = c.users.intern(u.as_u128());
                 if new {
                     self.user_bits.push(RoaringBitmap::new());
                 }
                 user
             }
         };
-        let slug = self.cols.strings.intern_opt(row.slug_or_port.as_deref());
-        let mut flags = 0;
-        if row.connection_id.is_some() {
-            flags |= HAS_CONNECTION;
-        }
-        if row.disconnect_time.is_some() {
-            flags |= HAS_DISCONNECT;
-        }
-        let desc = self
-            .cols
+        let slug = c.strings.intern_opt(row.slug_or_port.as_deref());
+        let flags = if row.connection_id.is_some() {
+            HAS_CONNECTION
+        } else {
+            0
+        };
+        let desc = c
             .descs
             .intern(Desc {
                 ctx: ctx_id,
-                ty,
                 user,
                 slug,
                 flags,
             })
             .0;
         let detail = Detail {
-            ip: self.cols.strings.intern_opt(row.ip.as_deref()),
-            user_agent: self.cols.strings.intern_opt(row.user_agent.as_deref()),
-            reason: self
-                .cols
-                .strings
-                .intern_opt(row.disconnect_reason.as_deref()),
+            ty,
+            user_agent: c.strings.intern_opt(row.user_agent.as_deref()),
+            reason: c.strings.intern_opt(row.disconnect_reason.as_deref()),
             code: row.code,
+            flags: if row.disconnect_time.is_some() {
+                HAS_DISCONNECT
+            } else {
+                0
+            },
         };
-        (desc, self.cols.details.intern(detail).0)
+        let detail = c.details.intern(detail).0;
+        let ip = c.strings.intern_opt(row.ip.as_deref());
+        (desc, detail, ip)
     }
 
     fn postings(&self, slot: u32) -> Postings {
         let desc = self.cols.desc_of(slot);
-        let status = if self.cols.type_is_web[desc.ty as usize] {
+        let detail = self.cols.detail_of(slot);
+        let ctx = self.cols.ctxs.get(desc.ctx);
+        let status = if self.cols.type_is_web[detail.ty as usize] {
             0
-        } else if desc.flags & HAS_DISCONNECT == 0 {
+        } else if detail.flags & HAS_DISCONNECT == 0 {
             1
         } else {
             2
         };
         Postings {
-            org: self.cols.ctxs.get(desc.ctx).org,
-            ctx: desc.ctx,
-            ty: desc.ty,
+            org: ctx.org,
+            owner: ctx.owner,
+            ty: detail.ty,
             user: desc.user,
             status,
             time: self.cols.connect.get(slot),
@@ -492,8 +509,8 @@ impl RowStore {
         if differs(|p| p.org as u64) {
             self.org_bits[p.org as usize].insert(slot);
         }
-        if differs(|p| p.ctx as u64) {
-            self.ctx_bits[p.ctx as usize].insert(slot);
+        if differs(|p| p.owner as u64) {
+            self.owner_bits[p.owner as usize].insert(slot);
         }
         if differs(|p| p.ty as u64) {
             self.type_bits[p.ty as usize].insert(slot);
@@ -519,8 +536,8 @@ impl RowStore {
         if differs(|p| p.org as u64) {
             self.org_bits[p.org as usize].remove(slot);
         }
-        if differs(|p| p.ctx as u64) {
-            self.ctx_bits[p.ctx as usize].remove(slot);
+        if differs(|p| p.owner as u64) {
+            self.owner_bits[p.owner as usize].remove(slot);
         }
         if differs(|p| p.ty as u64) {
             self.type_bits[p.ty as usize].remove(slot);
@@ -617,6 +634,9 @@ impl RowStore {
             half.lo = half.lo.min(t);
             half.hi = half.hi.max(t);
         }
+        // The halves are mostly runs of consecutive slots.
+        lower.slots.optimize();
+        upper.slots.optimize();
         self.buckets.insert(start, lower);
         self.buckets.insert(split, upper);
     }
@@ -677,15 +697,23 @@ impl RowStore {
             ));
         }
         if let Some(owners) = &filter.workspace_owner_ids {
-            let ctxs = owners
+            let ids = owners
                 .iter()
-                .filter_map(|o| self.owner_ctxs.get(&o.as_u128()))
-                .flatten();
-            sets.push(union(ctxs.map(|&c| &self.ctx_bits[c as usize]))?);
+                .filter_map(|o| cols.owners.lookup(&o.as_u128()));
+            sets.push(union(ids.map(|o| &self.owner_bits[o as usize]))?);
         }
         if let Some(ws) = filter.workspace_id {
+            // A workspace has one owner (or a few, if it changed hands): scan their rows.
             let ctxs = self.workspace_ctxs.get(&ws.as_u128())?;
-            sets.push(union(ctxs.iter().map(|&c| &self.ctx_bits[c as usize]))?);
+            let mut owners: Vec<u32> = ctxs.iter().map(|&c| cols.ctxs.get(c).owner).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            let ws = ws.as_u128();
+            let rows: RoaringBitmap = union(owners.iter().map(|&o| &self.owner_bits[o as usize]))?
+                .iter()
+                .filter(|&s| cols.ctx_of(s).workspace == ws)
+                .collect();
+            sets.push(Cow::Owned(rows));
         }
         if let Some(types) = &filter.types {
             let ids = types
@@ -971,62 +999,72 @@ impl RowStore {
 
     /// Bytes of memory the rows and indexes use (an estimate from capacities).
     pub fn memory_bytes(&self) -> u64 {
+        self.memory_report().iter().map(|(_, b)| b).sum()
+    }
+
+    /// `memory_bytes`, part by part (for stats and benchmarks).
+    pub fn memory_report(&self) -> Vec<(&'static str, u64)> {
         let c = &self.cols;
-        let columns = c.id.memory_bytes()
-            + c.connect.memory_bytes()
-            + c.disconnect.memory_bytes()
-            + c.connection.memory_bytes()
-            + c.desc.memory_bytes()
-            + c.detail.memory_bytes();
-        let tables = c.strings.memory_bytes()
-            + c.orgs.memory_bytes()
-            + c.users.memory_bytes()
-            + c.types.memory_bytes()
-            + c.type_is_web.capacity() as u64
-            + c.ctxs.memory_bytes()
-            + c.descs.memory_bytes()
-            + c.details.memory_bytes();
-        let bitmaps: u64 = [
-            &self.org_bits,
-            &self.ctx_bits,
-            &self.type_bits,
-            &self.user_bits,
-        ]
-        .iter()
-        .map(|v| {
+        let bits = |v: &Vec<RoaringBitmap>| {
             (v.capacity() * core::mem::size_of::<RoaringBitmap>()) as u64
                 + v.iter().map(bitmap_bytes).sum::<u64>()
-        })
-        .sum::<u64>()
-            + bitmap_bytes(&self.ongoing)
-            + bitmap_bytes(&self.completed);
+        };
         // A B-tree node holds up to 11 entries; count ~2/3 occupancy.
         let bucket_entry =
             (core::mem::size_of::<i64>() + core::mem::size_of::<Bucket>()) as u64 * 3 / 2;
-        let buckets: u64 = self
-            .buckets
-            .values()
-            .map(|b| bucket_entry + bitmap_bytes(&b.slots))
-            .sum();
-        let ctx_lists: u64 = [&self.owner_ctxs, &self.workspace_ctxs]
-            .iter()
-            .map(|m| {
-                table_bytes(m.capacity(), core::mem::size_of::<(u128, Vec<u32>)>())
-                    + m.values().map(|v| v.capacity() as u64 * 4).sum::<u64>()
-            })
-            .sum();
-        let keys = table_bytes(self.keys.capacity(), 4);
-        columns + tables + bitmaps + buckets + ctx_lists + keys + self.free.capacity() as u64 * 4
+        let m = &self.workspace_ctxs;
+        let ctx_lists = table_bytes(m.capacity(), core::mem::size_of::<(u128, Vec<u32>)>())
+            + m.values().map(|v| v.capacity() as u64 * 4).sum::<u64>();
+        vec![
+            ("column id", c.id.memory_bytes()),
+            ("column connect_time", c.connect.memory_bytes()),
+            ("column disconnect_time", c.disconnect.memory_bytes()),
+            ("column connection_id", c.connection.memory_bytes()),
+            ("column desc", c.desc.memory_bytes()),
+            ("column detail", c.detail.memory_bytes()),
+            ("column ip", c.ip.memory_bytes()),
+            ("strings", c.strings.memory_bytes()),
+            (
+                "small tables",
+                c.orgs.memory_bytes()
+                    + c.owners.memory_bytes()
+                    + c.users.memory_bytes()
+                    + c.types.memory_bytes()
+                    + c.type_is_web.capacity() as u64,
+            ),
+            ("ctx table", c.ctxs.memory_bytes() + ctx_lists),
+            ("desc table", c.descs.memory_bytes()),
+            ("detail table", c.details.memory_bytes()),
+            ("key table", table_bytes(self.keys.capacity(), 4)),
+            ("org postings", bits(&self.org_bits)),
+            ("owner postings", bits(&self.owner_bits)),
+            ("type postings", bits(&self.type_bits)),
+            ("user postings", bits(&self.user_bits)),
+            (
+                "status postings",
+                bitmap_bytes(&self.ongoing) + bitmap_bytes(&self.completed),
+            ),
+            (
+                "time buckets",
+                self.buckets
+                    .values()
+                    .map(|b| bucket_entry + bitmap_bytes(&b.slots))
+                    .sum(),
+            ),
+            ("free list", self.free.capacity() as u64 * 4),
+        ]
     }
 }
 
 /// Heap bytes of a roaring bitmap: its containers' stores plus each container's header.
+/// (`statistics()` counts array capacity at 4 bytes per `u16` and a bitset at 65536 bytes;
+/// the true figures are 2 and 8192.)
 fn bitmap_bytes(b: &RoaringBitmap) -> u64 {
     let s = b.statistics();
-    s.n_bytes_array_containers
+    s.n_bytes_array_containers / 2
         + s.n_bytes_run_containers
-        + s.n_bytes_bitset_containers
-        + s.n_containers as u64 * (4 * core::mem::size_of::<usize>()) as u64
+        + s.n_bitset_containers as u64 * 8192
+        + s.n_containers as u64 * (8 + 4 * core::mem::size_of::<usize>()) as u64
 }
 
 /// Adds a value to a bitmap, fast when it is the largest so far (ascending builds).

@@ -4,14 +4,15 @@
 //! magic "CLROWSNP", version u32
 //! strings   u32 n, then n-1 × (u32 len, UTF-8 bytes)        (id 0 is "absent")
 //! orgs      u32 n, n × u128
+//! owners    u32 n, n × u128
 //! users     u32 n, n × u128                                  (id 0 is "absent")
 //! types     u32 n, n × u32 string id
-//! ctxs      u32 n, n × (u32 org, u128 owner, u128 workspace, u32 name, u32 agent)
-//! descs     u32 n, n × (u32 ctx, u32 type, u32 user, u32 slug, u8 flags)
-//! details   u32 n, n × (u32 ip, u32 user agent, u32 reason, u8 has code, i32 code)
+//! ctxs      u32 n, n × (u32 org, u32 owner, u128 workspace, u32 name, u32 agent)
+//! descs     u32 n, n × (u32 ctx, u32 user, u32 slug, u8 flags)
+//! details   u32 n, n × (u32 type, u32 user agent, u32 reason, u8 has code, i32 code, u8 flags)
 //! rows      u64 n, then whole columns in (connect_time, id) ascending order:
 //!           n × u128 id, n × i64 connect, n × i64 disconnect, n × u128 connection id,
-//!           n × u32 desc, n × u32 detail
+//!           n × u32 desc, n × u32 detail, n × u32 ip (string id)
 //! checksum  u64 over every byte above
 //! ```
 //! All integers little-endian. Decoding rebuilds the indexes in one ascending pass (posting
@@ -198,6 +199,10 @@ pub(super) fn encode(
     for &o in c.orgs.items() {
         w.u128(o)?;
     }
+    w.u32(c.owners.len() as u32)?;
+    for &o in c.owners.items() {
+        w.u128(o)?;
+    }
     w.u32(c.users.len() as u32)?;
     for &u in c.users.items() {
         w.u128(u)?;
@@ -209,7 +214,7 @@ pub(super) fn encode(
     w.u32(c.ctxs.len() as u32)?;
     for x in c.ctxs.items() {
         w.u32(x.org)?;
-        w.u128(x.owner)?;
+        w.u32(x.owner)?;
         w.u128(x.workspace)?;
         w.u32(x.workspace_name)?;
         w.u32(x.agent)?;
@@ -217,18 +222,18 @@ pub(super) fn encode(
     w.u32(c.descs.len() as u32)?;
     for d in c.descs.items() {
         w.u32(d.ctx)?;
-        w.u32(d.ty)?;
         w.u32(d.user)?;
         w.u32(d.slug)?;
         w.u8(d.flags)?;
     }
     w.u32(c.details.len() as u32)?;
     for d in c.details.items() {
-        w.u32(d.ip)?;
+        w.u32(d.ty)?;
         w.u32(d.user_agent)?;
         w.u32(d.reason)?;
         w.u8(d.code.is_some() as u8)?;
         w.put(&d.code.unwrap_or(0).to_le_bytes())?;
+        w.u8(d.flags)?;
     }
     let order = store.slots_ascending();
     w.u64(order.len() as u64)?;
@@ -238,6 +243,7 @@ pub(super) fn encode(
     w.column(&order, |s| c.connection.get(s).to_le_bytes())?;
     w.column(&order, |s| c.desc.get(s).to_le_bytes())?;
     w.column(&order, |s| c.detail.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.ip.get(s).to_le_bytes())?;
     w.finish()
 }
 
@@ -398,6 +404,12 @@ pub(super) fn decode(
         check(c.orgs.intern(v).0 as usize == id, "duplicate organization")?;
         store.org_bits.push(RoaringBitmap::new());
     }
+    let n = table_len(&mut r, "bad owner count")?;
+    for id in 0..n {
+        let v = r.u128()?;
+        check(c.owners.intern(v).0 as usize == id, "duplicate owner")?;
+        store.owner_bits.push(RoaringBitmap::new());
+    }
     let n = table_len(&mut r, "bad user count")?;
     check(n >= 1 && r.u128()? == 0, "user table lacks its placeholder")?;
     for id in 1..n {
@@ -415,35 +427,30 @@ pub(super) fn decode(
     }
     let n = table_len(&mut r, "bad context count")?;
     for id in 0..n {
+        let (org, owner, workspace) = (r.u32()?, r.u32()?, r.u128()?);
+        let (workspace_name, agent) = (r.u32()?, r.u32()?);
         let ctx = Ctx {
-            org: r.u32()?,
-            owner: r.u128()?,
-            workspace: r.u128()?,
-            workspace_name: r.u32()?,
-            agent: r.u32()?,
+            org,
+            owner,
+            workspace,
+            workspace_name,
+            agent,
         };
         check(
-            (ctx.org as usize) < c.orgs.len(),
+            (org as usize) < c.orgs.len(),
             "context names an unknown organization",
         )?;
         check(
-            ctx.workspace_name > 0 && ctx.workspace_name < strings,
-            "context names an unknown string",
+            (owner as usize) < c.owners.len(),
+            "context names an unknown owner",
         )?;
-        check(
-            ctx.agent > 0 && ctx.agent < strings,
-            "context names an unknown string",
-        )?;
+        let names_ok =
+            workspace_name > 0 && workspace_name < strings && agent > 0 && agent < strings;
+        check(names_ok, "context names an unknown string")?;
         check(c.ctxs.intern(ctx).0 as usize == id, "duplicate context")?;
-        store.ctx_bits.push(RoaringBitmap::new());
-        store
-            .owner_ctxs
-            .entry(ctx.owner)
-            .or_default()
-            .push(id as u32);
         store
             .workspace_ctxs
-            .entry(ctx.workspace)
+            .entry(workspace)
             .or_default()
             .push(id as u32);
     }
@@ -451,7 +458,6 @@ pub(super) fn decode(
     for id in 0..n {
         let d = Desc {
             ctx: r.u32()?,
-            ty: r.u32()?,
             user: r.u32()?,
             slug: r.u32()?,
             flags: r.u8()?,
@@ -461,35 +467,39 @@ pub(super) fn decode(
             "descriptor names an unknown context",
         )?;
         check(
-            (d.ty as usize) < c.types.len(),
-            "descriptor names an unknown type",
-        )?;
-        check(
             (d.user as usize) < c.users.len(),
             "descriptor names an unknown user",
         )?;
         check(d.slug < strings, "descriptor names an unknown string")?;
         check(
-            d.flags & !(HAS_CONNECTION | HAS_DISCONNECT) == 0,
+            d.flags & !HAS_CONNECTION == 0,
             "descriptor has unknown flags",
         )?;
         check(c.descs.intern(d).0 as usize == id, "duplicate descriptor")?;
     }
     let n = table_len(&mut r, "bad detail count")?;
     for id in 0..n {
-        let (ip, user_agent, reason) = (r.u32()?, r.u32()?, r.u32()?);
+        let (ty, user_agent, reason) = (r.u32()?, r.u32()?, r.u32()?);
         let has_code = r.u8()?;
         let code = r.with(4, true, |b| i32::from_le_bytes(b.try_into().unwrap()))?;
+        let flags = r.u8()?;
         check(
-            ip < strings && user_agent < strings && reason < strings,
+            (ty as usize) < c.types.len(),
+            "detail names an unknown type",
+        )?;
+        check(
+            user_agent < strings && reason < strings,
             "detail names an unknown string",
         )?;
         check(has_code <= 1, "detail has a bad code flag")?;
+        check(flags & !HAS_DISCONNECT == 0, "detail has unknown flags")?;
+        let code = (has_code == 1).then_some(code);
         let d = Detail {
-            ip,
+            ty,
             user_agent,
             reason,
-            code: (has_code == 1).then_some(code),
+            code,
+            flags,
         };
         check(c.details.intern(d).0 as usize == id, "duplicate detail")?;
     }
@@ -503,6 +513,7 @@ pub(super) fn decode(
     r.column(rows, &mut c.connection, u128::from_le_bytes)?;
     r.column(rows, &mut c.desc, u32::from_le_bytes)?;
     r.column(rows, &mut c.detail, u32::from_le_bytes)?;
+    r.column(rows, &mut c.ip, u32::from_le_bytes)?;
 
     let digest = r.sum.finish();
     let stored = r.with(8, false, |b| u64::from_le_bytes(b.try_into().unwrap()))?;
@@ -518,21 +529,21 @@ pub(super) fn decode(
 
 /// Rebuilds every index from the columns, whose rows are in ascending (time, id) order.
 fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), StorageError> {
-    let (descs, details) = (
-        store.cols.descs.len() as u32,
-        store.cols.details.len() as u32,
-    );
+    let descs = store.cols.descs.len() as u32;
+    let details = store.cols.details.len() as u32;
+    let strings = store.cols.strings.len() as u32;
     let mut prev: Option<(i64, u128)> = None;
     for slot in 0..rows as u32 {
         let c = &store.cols;
         check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
         check(c.detail.get(slot) < details, "row names an unknown detail")?;
+        check(c.ip.get(slot) < strings, "row names an unknown string")?;
         let key = c.sort_key(slot);
         check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
         prev = Some(key);
         let p = store.postings(slot);
         append(&mut store.org_bits[p.org as usize], slot);
-        append(&mut store.ctx_bits[p.ctx as usize], slot);
+        append(&mut store.owner_bits[p.owner as usize], slot);
         append(&mut store.type_bits[p.ty as usize], slot);
         if p.user != 0 {
             append(&mut store.user_bits[p.user as usize], slot);
