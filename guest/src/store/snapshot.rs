@@ -1,0 +1,621 @@
+//! The binary snapshot of a `RowStore`.
+//!
+//! ```text
+//! magic "CLROWSNP", version u32
+//! strings   u32 n, then n-1 × (u32 len, UTF-8 bytes)        (id 0 is "absent")
+//! orgs      u32 n, n × u128
+//! owners    u32 n, n × u128
+//! users     u32 n, n × u128                                  (id 0 is "absent")
+//! types     u32 n, n × u32 string id
+//! ctxs      u32 n, n × (u32 org, u32 owner, u128 workspace, u32 name, u32 agent)
+//! descs     u32 n, n × (u32 ctx, u32 user, u32 slug, u8 flags)
+//! details   u32 n, n × (u32 type, u32 user agent, u32 reason, u8 has code, i32 code, u8 flags)
+//! rows      u64 n, then whole columns in (connect_time, id) ascending order:
+//!           n × u128 id, n × i64 connect, n × i64 disconnect, n × u128 connection id,
+//!           n × u32 desc, n × u32 detail, n × u32 ip (string id)
+//! checksum  u64 over every byte above
+//! ```
+//! All integers little-endian. Decoding rebuilds the indexes in one ascending pass (posting
+//! lists are appended to, time buckets are contiguous slot ranges).
+
+use super::*;
+
+const MAGIC: &[u8; 8] = b"CLROWSNP";
+const VERSION: u32 = 1;
+/// Elements converted per block when reading or writing a column.
+const BLOCK: usize = 8192;
+
+fn corrupt(msg: impl Into<String>) -> StorageError {
+    StorageError::Corrupt(format!("row snapshot: {}", msg.into()))
+}
+
+/// A streaming 64-bit checksum: four independent multiply-xor lanes over 32-byte blocks.
+/// Every step is a bijection of the lane state, so any change confined to one block always
+/// changes the result; it runs at several GB/s.
+pub(super) struct Checksum {
+    lanes: [u64; 4],
+    tail: [u8; 32],
+    tail_len: usize,
+    total: u64,
+}
+
+const P: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Checksum {
+    pub(super) fn new() -> Self {
+        Self {
+            lanes: [
+                0x243f_6a88_85a3_08d3,
+                0x1319_8a2e_0370_7344,
+                0xa409_3822_299f_31d0,
+                0x082e_fa98_ec4e_6c89,
+            ],
+            tail: [0; 32],
+            tail_len: 0,
+            total: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn block(lanes: &mut [u64; 4], b: &[u8]) {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let w = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+            *lane = (*lane ^ w).wrapping_mul(P).rotate_left(29);
+        }
+    }
+
+    pub(super) fn update(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.tail_len > 0 {
+            let take = (32 - self.tail_len).min(data.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&data[..take]);
+            self.tail_len += take;
+            data = &data[take..];
+            if self.tail_len < 32 {
+                return;
+            }
+            let tail = self.tail;
+            Self::block(&mut self.lanes, &tail);
+            self.tail_len = 0;
+        }
+        let mut blocks = data.chunks_exact(32);
+        for b in &mut blocks {
+            Self::block(&mut self.lanes, b);
+        }
+        let rest = blocks.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
+    }
+
+    pub(super) fn finish(&self) -> u64 {
+        let mut lanes = self.lanes;
+        let mut last = [0u8; 32];
+        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        Self::block(&mut lanes, &last);
+        let mut h = self.total;
+        for lane in lanes {
+            h = (h ^ lane).wrapping_mul(P).rotate_left(31);
+        }
+        h ^ (h >> 29)
+    }
+}
+
+/// Buffers output into chunks of `chunk` bytes, hashing every byte it is given.
+struct Writer<'a> {
+    buf: Vec<u8>,
+    chunk: usize,
+    sink: &'a mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
+    sum: Checksum,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.sum.update(bytes);
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= self.chunk {
+            self.flush(false)
+        } else {
+            Ok(())
+        }
+    }
+    fn u8(&mut self, v: u8) -> Result<(), StorageError> {
+        self.put(&[v])
+    }
+    fn u32(&mut self, v: u32) -> Result<(), StorageError> {
+        self.put(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) -> Result<(), StorageError> {
+        self.put(&v.to_le_bytes())
+    }
+    fn u128(&mut self, v: u128) -> Result<(), StorageError> {
+        self.put(&v.to_le_bytes())
+    }
+
+    /// Writes a whole column in blocks, `N` bytes per value, slots in `order`.
+    fn column<const N: usize>(
+        &mut self,
+        order: &[u32],
+        value: impl Fn(u32) -> [u8; N],
+    ) -> Result<(), StorageError> {
+        for block in order.chunks(BLOCK) {
+            let from = self.buf.len();
+            for &s in block {
+                self.buf.extend_from_slice(&value(s));
+            }
+            self.sum.update(&self.buf[from..]);
+            if self.buf.len() >= self.chunk {
+                self.flush(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every full chunk (with `all`, the rest too).
+    fn flush(&mut self, all: bool) -> Result<(), StorageError> {
+        let mut start = 0;
+        while self.buf.len() - start >= self.chunk || (all && start < self.buf.len()) {
+            let end = (start + self.chunk).min(self.buf.len());
+            (self.sink)(&self.buf[start..end])?;
+            start = end;
+        }
+        self.buf.drain(..start);
+        Ok(())
+    }
+
+    /// Appends the checksum (not itself hashed) and sends everything.
+    fn finish(mut self) -> Result<(), StorageError> {
+        let digest = self.sum.finish();
+        self.buf.extend_from_slice(&digest.to_le_bytes());
+        self.flush(true)
+    }
+}
+
+pub(super) fn encode(
+    store: &RowStore,
+    chunk_size: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    if chunk_size == 0 {
+        return Err(StorageError::Unavailable(
+            "snapshot chunk size must be positive".into(),
+        ));
+    }
+    let mut w = Writer {
+        buf: Vec::with_capacity(chunk_size.min(1 << 20) + 64),
+        chunk: chunk_size,
+        sink,
+        sum: Checksum::new(),
+    };
+    w.put(MAGIC)?;
+    w.u32(VERSION)?;
+    let c = &store.cols;
+    w.u32(c.strings.len() as u32)?;
+    for id in 1..c.strings.len() as u32 {
+        let s = c.strings.get(id).as_bytes();
+        w.u32(s.len() as u32)?;
+        w.put(s)?;
+    }
+    w.u32(c.orgs.len() as u32)?;
+    for &o in c.orgs.items() {
+        w.u128(o)?;
+    }
+    w.u32(c.owners.len() as u32)?;
+    for &o in c.owners.items() {
+        w.u128(o)?;
+    }
+    w.u32(c.users.len() as u32)?;
+    for &u in c.users.items() {
+        w.u128(u)?;
+    }
+    w.u32(c.types.len() as u32)?;
+    for &t in c.types.items() {
+        w.u32(t)?;
+    }
+    w.u32(c.ctxs.len() as u32)?;
+    for x in c.ctxs.items() {
+        w.u32(x.org)?;
+        w.u32(x.owner)?;
+        w.u128(x.workspace)?;
+        w.u32(x.workspace_name)?;
+        w.u32(x.agent)?;
+    }
+    w.u32(c.descs.len() as u32)?;
+    for d in c.descs.items() {
+        w.u32(d.ctx)?;
+        w.u32(d.user)?;
+        w.u32(d.slug)?;
+        w.u8(d.flags)?;
+    }
+    w.u32(c.details.len() as u32)?;
+    for d in c.details.items() {
+        w.u32(d.ty)?;
+        w.u32(d.user_agent)?;
+        w.u32(d.reason)?;
+        w.u8(d.code.is_some() as u8)?;
+        w.put(&d.code.unwrap_or(0).to_le_bytes())?;
+        w.u8(d.flags)?;
+    }
+    let order = store.slots_ascending();
+    w.u64(order.len() as u64)?;
+    w.column(&order, |s| c.id.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.connect.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.disconnect.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.connection.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.desc.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.detail.get(s).to_le_bytes())?;
+    w.column(&order, |s| c.ip.get(s).to_le_bytes())?;
+    w.finish()
+}
+
+struct Reader<'a> {
+    next: &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, StorageError>,
+    cur: Vec<u8>,
+    pos: usize,
+    scratch: Vec<u8>,
+    sum: Checksum,
+}
+
+impl Reader<'_> {
+    fn refill(&mut self) -> Result<(), StorageError> {
+        loop {
+            match (self.next)()? {
+                None => return Err(corrupt("truncated (ended before its checksum)")),
+                Some(v) if v.is_empty() => continue,
+                Some(v) => {
+                    self.cur = v;
+                    self.pos = 0;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the next `n` bytes, contiguous.
+    fn with<R>(
+        &mut self,
+        n: usize,
+        hash: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, StorageError> {
+        if self.cur.len() - self.pos >= n {
+            let bytes = &self.cur[self.pos..self.pos + n];
+            self.pos += n;
+            if hash {
+                self.sum.update(bytes);
+            }
+            return Ok(f(bytes));
+        }
+        self.scratch.clear();
+        while self.scratch.len() < n {
+            if self.pos == self.cur.len() {
+                self.refill()?;
+            }
+            let take = (n - self.scratch.len()).min(self.cur.len() - self.pos);
+            self.scratch
+                .extend_from_slice(&self.cur[self.pos..self.pos + take]);
+            self.pos += take;
+        }
+        if hash {
+            self.sum.update(&self.scratch);
+        }
+        Ok(f(&self.scratch))
+    }
+
+    fn u8(&mut self) -> Result<u8, StorageError> {
+        self.with(1, true, |b| b[0])
+    }
+    fn u32(&mut self) -> Result<u32, StorageError> {
+        self.with(4, true, |b| u32::from_le_bytes(b.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, StorageError> {
+        self.with(8, true, |b| u64::from_le_bytes(b.try_into().unwrap()))
+    }
+    fn u128(&mut self) -> Result<u128, StorageError> {
+        self.with(16, true, |b| u128::from_le_bytes(b.try_into().unwrap()))
+    }
+
+    fn column<T: Copy, const N: usize>(
+        &mut self,
+        n: usize,
+        col: &mut Column<T>,
+        conv: impl Fn([u8; N]) -> T,
+    ) -> Result<(), StorageError> {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(BLOCK);
+            self.with(k * N, true, |b| {
+                for c in b.chunks_exact(N) {
+                    col.push(conv(c.try_into().unwrap()));
+                }
+            })?;
+            left -= k;
+        }
+        Ok(())
+    }
+
+    /// After the checksum: nothing may follow.
+    fn expect_end(&mut self) -> Result<(), StorageError> {
+        if self.pos < self.cur.len() {
+            return Err(corrupt("unexpected bytes after the checksum"));
+        }
+        loop {
+            match (self.next)()? {
+                None => return Ok(()),
+                Some(v) if v.is_empty() => continue,
+                Some(_) => return Err(corrupt("unexpected bytes after the checksum")),
+            }
+        }
+    }
+}
+
+fn check(ok: bool, what: &str) -> Result<(), StorageError> {
+    if ok { Ok(()) } else { Err(corrupt(what)) }
+}
+
+/// A table count, bounded so that a damaged count cannot ask for absurd memory up front.
+fn table_len(r: &mut Reader, what: &str) -> Result<usize, StorageError> {
+    let n = r.u32()? as usize;
+    check(n < u32::MAX as usize, what)?;
+    Ok(n)
+}
+
+pub(super) fn decode(
+    next_chunk: &mut dyn FnMut() -> Result<Option<Vec<u8>>, StorageError>,
+    tuning: Tuning,
+) -> Result<RowStore, StorageError> {
+    let mut r = Reader {
+        next: next_chunk,
+        cur: Vec::new(),
+        pos: 0,
+        scratch: Vec::new(),
+        sum: Checksum::new(),
+    };
+    let magic_ok = match r.with(8, true, |b| b == MAGIC) {
+        Ok(ok) => ok,
+        Err(StorageError::Corrupt(_)) => {
+            return Err(corrupt("too short to be a connlog row snapshot"));
+        }
+        Err(e) => return Err(e),
+    };
+    check(magic_ok, "not a connlog row snapshot (bad magic)")?;
+    let version = r.u32()?;
+    if version != VERSION {
+        return Err(corrupt(format!(
+            "unsupported format version {version} (this plugin reads version {VERSION})"
+        )));
+    }
+
+    let mut store = RowStore::with_tuning(tuning);
+    let c = &mut store.cols;
+
+    let n = table_len(&mut r, "bad string count")?;
+    check(n >= 1, "string table lacks its placeholder")?;
+    for id in 1..n {
+        let len = r.u32()? as usize;
+        let s = r.with(len, true, |b| core::str::from_utf8(b).map(str::to_string))?;
+        let s = s.map_err(|_| corrupt("a string is not UTF-8"))?;
+        check(c.strings.intern(&s).0 as usize == id, "duplicate string")?;
+    }
+    let strings = c.strings.len() as u32;
+
+    let n = table_len(&mut r, "bad organization count")?;
+    for id in 0..n {
+        let v = r.u128()?;
+        check(c.orgs.intern(v).0 as usize == id, "duplicate organization")?;
+        store.org_bits.push(RoaringBitmap::new());
+    }
+    let n = table_len(&mut r, "bad owner count")?;
+    for id in 0..n {
+        let v = r.u128()?;
+        check(c.owners.intern(v).0 as usize == id, "duplicate owner")?;
+        store.owner_bits.push(RoaringBitmap::new());
+    }
+    let n = table_len(&mut r, "bad user count")?;
+    check(n >= 1 && r.u128()? == 0, "user table lacks its placeholder")?;
+    for id in 1..n {
+        let v = r.u128()?;
+        check(c.users.intern(v).0 as usize == id, "duplicate user")?;
+        store.user_bits.push(RoaringBitmap::new());
+    }
+    let n = table_len(&mut r, "bad type count")?;
+    for id in 0..n {
+        let v = r.u32()?;
+        check(v > 0 && v < strings, "type names an unknown string")?;
+        check(c.types.intern(v).0 as usize == id, "duplicate type")?;
+        c.type_is_web.push(is_web_type(c.strings.get(v)));
+        store.type_bits.push(RoaringBitmap::new());
+    }
+    let n = table_len(&mut r, "bad context count")?;
+    for id in 0..n {
+        let (org, owner, workspace) = (r.u32()?, r.u32()?, r.u128()?);
+        let (workspace_name, agent) = (r.u32()?, r.u32()?);
+        let ctx = Ctx {
+            org,
+            owner,
+            workspace,
+            workspace_name,
+            agent,
+        };
+        check(
+            (org as usize) < c.orgs.len(),
+            "context names an unknown organization",
+        )?;
+        check(
+            (owner as usize) < c.owners.len(),
+            "context names an unknown owner",
+        )?;
+        let names_ok =
+            workspace_name > 0 && workspace_name < strings && agent > 0 && agent < strings;
+        check(names_ok, "context names an unknown string")?;
+        check(c.ctxs.intern(ctx).0 as usize == id, "duplicate context")?;
+        store
+            .workspace_ctxs
+            .entry(workspace)
+            .or_default()
+            .push(id as u32);
+    }
+    let n = table_len(&mut r, "bad descriptor count")?;
+    for id in 0..n {
+        let d = Desc {
+            ctx: r.u32()?,
+            user: r.u32()?,
+            slug: r.u32()?,
+            flags: r.u8()?,
+        };
+        check(
+            (d.ctx as usize) < c.ctxs.len(),
+            "descriptor names an unknown context",
+        )?;
+        check(
+            (d.user as usize) < c.users.len(),
+            "descriptor names an unknown user",
+        )?;
+        check(d.slug < strings, "descriptor names an unknown string")?;
+        check(
+            d.flags & !HAS_CONNECTION == 0,
+            "descriptor has unknown flags",
+        )?;
+        check(c.descs.intern(d).0 as usize == id, "duplicate descriptor")?;
+    }
+    let n = table_len(&mut r, "bad detail count")?;
+    for id in 0..n {
+        let (ty, user_agent, reason) = (r.u32()?, r.u32()?, r.u32()?);
+        let has_code = r.u8()?;
+        let code = r.with(4, true, |b| i32::from_le_bytes(b.try_into().unwrap()))?;
+        let flags = r.u8()?;
+        check(
+            (ty as usize) < c.types.len(),
+            "detail names an unknown type",
+        )?;
+        check(
+            user_agent < strings && reason < strings,
+            "detail names an unknown string",
+        )?;
+        check(has_code <= 1, "detail has a bad code flag")?;
+        check(flags & !HAS_DISCONNECT == 0, "detail has unknown flags")?;
+        let code = (has_code == 1).then_some(code);
+        let d = Detail {
+            ty,
+            user_agent,
+            reason,
+            code,
+            flags,
+        };
+        check(c.details.intern(d).0 as usize == id, "duplicate detail")?;
+    }
+
+    let rows = r.u64()?;
+    check(rows < u32::MAX as u64, "too many rows")?;
+    let rows = rows as usize;
+    r.column(rows, &mut c.id, u128::from_le_bytes)?;
+    r.column(rows, &mut c.connect, i64::from_le_bytes)?;
+    r.column(rows, &mut c.disconnect, i64::from_le_bytes)?;
+    r.column(rows, &mut c.connection, u128::from_le_bytes)?;
+    r.column(rows, &mut c.desc, u32::from_le_bytes)?;
+    r.column(rows, &mut c.detail, u32::from_le_bytes)?;
+    r.column(rows, &mut c.ip, u32::from_le_bytes)?;
+
+    let digest = r.sum.finish();
+    let stored = r.with(8, false, |b| u64::from_le_bytes(b.try_into().unwrap()))?;
+    check(
+        digest == stored,
+        "checksum mismatch (the snapshot is damaged)",
+    )?;
+    r.expect_end()?;
+
+    build_indexes(&mut store, rows)?;
+    Ok(store)
+}
+
+/// Rebuilds every index from the columns, whose rows are in ascending (time, id) order.
+fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), StorageError> {
+    let descs = store.cols.descs.len() as u32;
+    let details = store.cols.details.len() as u32;
+    let strings = store.cols.strings.len() as u32;
+    let mut prev: Option<(i64, u128)> = None;
+    for slot in 0..rows as u32 {
+        let c = &store.cols;
+        check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
+        check(c.detail.get(slot) < details, "row names an unknown detail")?;
+        check(c.ip.get(slot) < strings, "row names an unknown string")?;
+        let key = c.sort_key(slot);
+        check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
+        prev = Some(key);
+        let p = store.postings(slot);
+        append(&mut store.org_bits[p.org as usize], slot);
+        append(&mut store.owner_bits[p.owner as usize], slot);
+        append(&mut store.type_bits[p.ty as usize], slot);
+        if p.user != 0 {
+            append(&mut store.user_bits[p.user as usize], slot);
+        }
+        match p.status {
+            1 => append(&mut store.ongoing, slot),
+            2 => append(&mut store.completed, slot),
+            _ => {}
+        }
+    }
+
+    store.keys = HashTable::with_capacity(rows);
+    for slot in 0..rows as u32 {
+        let cols = &store.cols;
+        let hash = cols.key_hash(slot);
+        match store
+            .keys
+            .entry(hash, |&s| same_key(cols, s, slot), |&s| cols.key_hash(s))
+        {
+            hashbrown::hash_table::Entry::Occupied(_) => {
+                return Err(corrupt("two rows share a key"));
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(slot);
+            }
+        }
+    }
+
+    // Time buckets: runs of about 3/4 of the maximum, never splitting equal times.
+    store.buckets.clear();
+    let target = (store.tuning.bucket_max as usize * 3 / 4).max(1);
+    let connect = &store.cols.connect;
+    let mut start = 0usize;
+    while start < rows {
+        let mut end = (start + target).min(rows);
+        while end < rows && connect.get(end as u32) == connect.get(end as u32 - 1) {
+            end += 1;
+        }
+        let mut b = Bucket::new(store.tuning.bucket_max);
+        b.slots.insert_range(start as u32..end as u32);
+        b.len = (end - start) as u32;
+        b.lo = connect.get(start as u32);
+        b.hi = connect.get(end as u32 - 1);
+        if b.len > store.tuning.bucket_max {
+            // Only equal times made it this big: it cannot split until it doubles.
+            b.split_at = b.len.saturating_mul(2);
+        }
+        let key = if start == 0 { i64::MIN } else { b.lo };
+        store.buckets.insert(key, b);
+        start = end;
+    }
+    if store.buckets.is_empty() {
+        store
+            .buckets
+            .insert(i64::MIN, Bucket::new(store.tuning.bucket_max));
+    }
+    store.len = rows;
+    Ok(())
+}
+
+/// Whether two slots hold the same key.
+fn same_key(c: &Columns, a: u32, b: u32) -> bool {
+    let session = c.is_session(a);
+    if session != c.is_session(b) {
+        return false;
+    }
+    if session {
+        let (x, y) = (c.ctx_of(a), c.ctx_of(b));
+        c.connection.get(a) == c.connection.get(b)
+            && x.workspace == y.workspace
+            && x.agent == y.agent
+    } else {
+        c.id.get(a) == c.id.get(b)
+    }
+}
