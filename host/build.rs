@@ -12,24 +12,37 @@ use guest_toolchain::Toolchain;
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("host/ lives in the workspace").to_path_buf();
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env("OUT_DIR"));
 
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo:rerun-if-changed=build/guest_toolchain.rs");
     println!("cargo:rerun-if-env-changed=CONNLOG_GUEST_TOOLCHAIN");
 
     let toolchain = Toolchain::detect().unwrap_or_else(|why| {
         // A build script's panic is the clearest way to stop the build with a message.
-        panic!("\n\nconnlog cannot build its wasm plugin: {why}\n\n{}\n", guest_toolchain::INSTALL_HELP)
+        panic!(
+            "\n\nconnlog cannot build its wasm plugin: {why}\n\n{}\n",
+            guest_toolchain::INSTALL_HELP
+        )
     });
     let guest_target_dir = shared_guest_target_dir(&out_dir);
 
     let plugins = [
         ("CONNLOG_REFERENCE_PLUGIN", "connlog-reference.wasm", None),
-        ("CONNLOG_FAULTY_PLUGIN", "connlog-faulty.wasm", Some("fault-injection")),
+        (
+            "CONNLOG_FAULTY_PLUGIN",
+            "connlog-faulty.wasm",
+            Some("fault-injection"),
+        ),
     ];
     for (env_name, file_name, features) in plugins {
         let core = toolchain

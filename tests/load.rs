@@ -1,7 +1,7 @@
 //! Loading plugins: the reference plugin loads and identifies itself, its compilation is
 //! cached, and anything that is not a plugin for this contract is refused clearly.
 
-use connlog::plugin::{ComponentCache, PluginError, PluginHost, PluginSource, CONTRACT_VERSION};
+use connlog::plugin::{CONTRACT_VERSION, ComponentCache, PluginError, PluginHost, PluginSource};
 
 fn host_with_cache(dir: &std::path::Path) -> PluginHost {
     PluginHost::new(Some(ComponentCache::new(dir.to_path_buf()))).expect("engine")
@@ -10,7 +10,9 @@ fn host_with_cache(dir: &std::path::Path) -> PluginHost {
 #[test]
 fn reference_plugin_loads_and_reports_its_identity() {
     let cache = tempfile::tempdir().unwrap();
-    let plugin = host_with_cache(cache.path()).load(&PluginSource::Embedded).expect("the reference plugin loads");
+    let plugin = host_with_cache(cache.path())
+        .load(&PluginSource::Embedded)
+        .expect("the reference plugin loads");
     assert_eq!(plugin.info.name, "connlog-reference");
     assert_eq!(plugin.info.contract_version, CONTRACT_VERSION);
     assert_eq!(plugin.digest.len(), 64, "sha-256 hex digest");
@@ -19,22 +21,36 @@ fn reference_plugin_loads_and_reports_its_identity() {
 #[test]
 fn second_load_uses_the_compiled_component_cache() {
     let cache = tempfile::tempdir().unwrap();
-    let first = host_with_cache(cache.path()).load(&PluginSource::Embedded).unwrap();
-    assert!(!first.from_cache, "an empty cache cannot serve the first load");
+    let first = host_with_cache(cache.path())
+        .load(&PluginSource::Embedded)
+        .unwrap();
+    assert!(
+        !first.from_cache,
+        "an empty cache cannot serve the first load"
+    );
     // A new engine, as a new process would have.
-    let second = host_with_cache(cache.path()).load(&PluginSource::Embedded).unwrap();
-    assert!(second.from_cache, "the second load must come from the cache");
+    let second = host_with_cache(cache.path())
+        .load(&PluginSource::Embedded)
+        .unwrap();
+    assert!(
+        second.from_cache,
+        "the second load must come from the cache"
+    );
     assert_eq!(first.digest, second.digest);
 }
 
 #[test]
 fn a_damaged_cache_entry_is_ignored_and_replaced() {
     let cache = tempfile::tempdir().unwrap();
-    host_with_cache(cache.path()).load(&PluginSource::Embedded).unwrap();
+    host_with_cache(cache.path())
+        .load(&PluginSource::Embedded)
+        .unwrap();
     for entry in std::fs::read_dir(cache.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
-    let reloaded = host_with_cache(cache.path()).load(&PluginSource::Embedded).expect("recompiles");
+    let reloaded = host_with_cache(cache.path())
+        .load(&PluginSource::Embedded)
+        .expect("recompiles");
     assert!(!reloaded.from_cache);
 }
 
@@ -42,14 +58,20 @@ fn load_file(bytes: &[u8]) -> Result<connlog::plugin::LoadedPlugin, PluginError>
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plugin.wasm");
     std::fs::write(&path, bytes).unwrap();
-    PluginHost::new(None).unwrap().load(&PluginSource::File(path))
+    PluginHost::new(None)
+        .unwrap()
+        .load(&PluginSource::File(path))
 }
 
 #[test]
 fn bytes_that_are_not_a_component_are_refused() {
     let err = load_file(b"definitely not wasm").err().expect("refused");
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
-    assert!(err.to_string().contains("not a valid WebAssembly component"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not a valid WebAssembly component"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,14 +82,23 @@ fn a_missing_file_is_reported_with_its_path() {
         .err()
         .expect("refused");
     assert!(matches!(err, PluginError::Unreadable { .. }), "{err}");
-    assert!(err.to_string().contains("/nonexistent/plugin.wasm"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/plugin.wasm"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_component_of_another_kind_is_refused() {
-    let err = load_file(&wat::parse_str("(component)").unwrap()).err().expect("refused");
+    let err = load_file(&wat::parse_str("(component)").unwrap())
+        .err()
+        .expect("refused");
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
-    assert!(err.to_string().contains("exports no coder:connection-log interface"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("exports no coder:connection-log interface"),
+        "{err}"
+    );
 }
 
 /// A component that claims another major version of the contract.
@@ -86,17 +117,30 @@ fn component_for_contract(version: &str) -> Vec<u8> {
 #[test]
 fn a_plugin_for_another_contract_version_is_refused() {
     for version in ["9.0.0", "0.2.0", "1.0.0"] {
-        let err = load_file(&component_for_contract(version)).err().expect("refused");
-        assert!(matches!(err, PluginError::IncompatibleContract { .. }), "{version}: {err}");
+        let err = load_file(&component_for_contract(version))
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, PluginError::IncompatibleContract { .. }),
+            "{version}: {err}"
+        );
         let message = err.to_string();
-        assert!(message.contains(&format!("coder:connection-log@{version}")), "{message}");
+        assert!(
+            message.contains(&format!("coder:connection-log@{version}")),
+            "{message}"
+        );
         assert!(message.contains(CONTRACT_VERSION), "{message}");
     }
 }
 
 #[test]
 fn a_plugin_for_this_contract_version_with_missing_exports_is_refused() {
-    let err = load_file(&component_for_contract(CONTRACT_VERSION)).err().expect("refused");
+    let err = load_file(&component_for_contract(CONTRACT_VERSION))
+        .err()
+        .expect("refused");
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
-    assert!(err.to_string().contains("do not match the contract"), "{err}");
+    assert!(
+        err.to_string().contains("do not match the contract"),
+        "{err}"
+    );
 }

@@ -6,8 +6,15 @@
 pub const WEB_TYPES: [&str; 3] = ["workspace_app", "port_forwarding", "tunnel"];
 
 /// The values `type:` accepts (Coder C's `ConnectionType.Valid()`); each expands to its family.
-pub const FILTERABLE_TYPES: [&str; 7] =
-    ["ssh", "vscode", "jetbrains", "reconnecting_pty", "workspace_app", "port_forwarding", "tunnel"];
+pub const FILTERABLE_TYPES: [&str; 7] = [
+    "ssh",
+    "vscode",
+    "jetbrains",
+    "reconnecting_pty",
+    "workspace_app",
+    "port_forwarding",
+    "tunnel",
+];
 
 /// Longest normalised name, in characters (runes).
 pub const MAX_APP_NAME_CHARS: usize = 64;
@@ -43,12 +50,18 @@ pub fn is_web_type(connection_type: &str) -> bool {
 /// it empty and let validation refuse it (PRODUCT.md).
 pub fn normalize_app_name(raw: &str) -> String {
     let without_controls: String = raw.chars().filter(|c| !c.is_control()).collect();
-    let truncated: String = without_controls.trim().chars().take(MAX_APP_NAME_CHARS).collect();
+    let truncated: String = without_controls
+        .trim()
+        .chars()
+        .take(MAX_APP_NAME_CHARS)
+        .collect();
     truncated.trim().to_lowercase().replace('-', "_")
 }
 
 fn registered(name: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
-    REGISTRY.iter().find(|(registered, _, _)| *registered == name)
+    REGISTRY
+        .iter()
+        .find(|(registered, _, _)| *registered == name)
 }
 
 /// Coder's `AppNamesInFamily`: the family itself plus every registered name in it, sorted.
@@ -117,8 +130,19 @@ mod tests {
         assert_eq!(
             names_in_family("vscode"),
             [
-                "antigravity", "code_server", "codium", "cursor", "devin", "kiro", "positron",
-                "trae", "vscode", "vscode_insiders", "vscode_web", "vscodium", "windsurf"
+                "antigravity",
+                "code_server",
+                "codium",
+                "cursor",
+                "devin",
+                "kiro",
+                "positron",
+                "trae",
+                "vscode",
+                "vscode_insiders",
+                "vscode_web",
+                "vscodium",
+                "windsurf"
             ]
         );
         assert_eq!(names_in_family("ssh"), ["ssh", "zed"]);

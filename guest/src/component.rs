@@ -13,7 +13,9 @@ wit_bindgen::generate!({
 });
 
 use coder::connection_log::{clock, directory, journal, service_log, types};
-use exports::coder::connection_log::{formats, ingest, lifecycle, plugin_info, query, retention, state};
+use exports::coder::connection_log::{
+    formats, ingest, lifecycle, plugin_info, query, retention, state,
+};
 
 thread_local! {
     // One instance serves one host store; the host serialises calls, so a RefCell suffices.
@@ -47,10 +49,16 @@ impl Directory for WitHost {
         directory::user_by_id(uuid_to_wit(id)).map(user_from_wit)
     }
     fn users_by_username(&self, username: &str) -> Vec<model::User> {
-        directory::users_by_username(username).into_iter().map(user_from_wit).collect()
+        directory::users_by_username(username)
+            .into_iter()
+            .map(user_from_wit)
+            .collect()
     }
     fn users_by_email(&self, email: &str) -> Vec<model::User> {
-        directory::users_by_email(email).into_iter().map(user_from_wit).collect()
+        directory::users_by_email(email)
+            .into_iter()
+            .map(user_from_wit)
+            .collect()
     }
 }
 
@@ -58,15 +66,22 @@ impl ServiceLog for WitHost {
     fn write_service_log(&mut self, lines: Vec<model::LogLine>) {
         let lines: Vec<service_log::LogLine> = lines
             .into_iter()
-            .map(|l| service_log::LogLine { format: log_format_to_wit(l.format), line: l.line })
+            .map(|l| service_log::LogLine {
+                format: log_format_to_wit(l.format),
+                line: l.line,
+            })
             .collect();
         service_log::write(&lines);
     }
 }
 
 impl Journal for WitHost {
-    fn append(&mut self, events: &[model::ConnectionEvent]) -> Result<Vec<bool>, model::StorageError> {
-        let events: Vec<types::ConnectionEvent> = events.iter().cloned().map(event_to_wit).collect();
+    fn append(
+        &mut self,
+        events: &[model::ConnectionEvent],
+    ) -> Result<Vec<bool>, model::StorageError> {
+        let events: Vec<types::ConnectionEvent> =
+            events.iter().cloned().map(event_to_wit).collect();
         journal::append(&events).map_err(storage_error_from_wit)
     }
     fn session_events(
@@ -75,10 +90,14 @@ impl Journal for WitHost {
     ) -> Result<Vec<Vec<model::ConnectionEvent>>, model::StorageError> {
         let keys: Vec<journal::SessionKey> = keys.iter().cloned().map(session_key_to_wit).collect();
         let groups = journal::session_events(&keys).map_err(storage_error_from_wit)?;
-        Ok(groups.into_iter().map(|g| g.into_iter().map(event_from_wit).collect()).collect())
+        Ok(groups
+            .into_iter()
+            .map(|g| g.into_iter().map(event_from_wit).collect())
+            .collect())
     }
     fn forget(&mut self, origins: &[model::RowOrigin]) -> Result<u64, model::StorageError> {
-        let origins: Vec<journal::RowOrigin> = origins.iter().cloned().map(row_origin_to_wit).collect();
+        let origins: Vec<journal::RowOrigin> =
+            origins.iter().cloned().map(row_origin_to_wit).collect();
         journal::forget(&origins).map_err(storage_error_from_wit)
     }
     fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), model::StorageError> {
@@ -101,41 +120,64 @@ impl plugin_info::Guest for Component {
 
 impl lifecycle::Guest for Component {
     fn configure(config: lifecycle::PluginConfig) {
-        let formats = config.service_log_formats.into_iter().map(log_format_from_wit).collect();
+        let formats = config
+            .service_log_formats
+            .into_iter()
+            .map(log_format_from_wit)
+            .collect();
         with_plugin(|p| p.configure(formats));
     }
 }
 
 impl ingest::Guest for Component {
-    fn ingest_event(event: types::ConnectionEvent) -> Result<ingest::EventOutcome, journal::StorageError> {
+    fn ingest_event(
+        event: types::ConnectionEvent,
+    ) -> Result<ingest::EventOutcome, journal::StorageError> {
         let mut outcomes = Self::ingest_batch(vec![event])?;
         Ok(outcomes.pop().expect("one outcome per event"))
     }
 
-    fn ingest_batch(events: Vec<types::ConnectionEvent>) -> Result<Vec<ingest::EventOutcome>, journal::StorageError> {
+    fn ingest_batch(
+        events: Vec<types::ConnectionEvent>,
+    ) -> Result<Vec<ingest::EventOutcome>, journal::StorageError> {
         let events = events.into_iter().map(event_from_wit).collect();
-        let outcomes = with_plugin(|p| p.ingest_batch(&mut WitHost, events)).map_err(storage_error_to_wit)?;
+        let outcomes =
+            with_plugin(|p| p.ingest_batch(&mut WitHost, events)).map_err(storage_error_to_wit)?;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
                 model::EventOutcome::Stored => ingest::EventOutcome::Stored,
                 model::EventOutcome::Duplicate => ingest::EventOutcome::Duplicate,
-                model::EventOutcome::Rejected(v) => ingest::EventOutcome::Rejected(validation_to_wit(v)),
+                model::EventOutcome::Rejected(v) => {
+                    ingest::EventOutcome::Rejected(validation_to_wit(v))
+                }
             })
             .collect())
     }
 }
 
 impl query::Guest for Component {
-    fn query(actor: types::Actor, request: query::QueryRequest) -> Result<query::Page, query::QueryError> {
+    fn query(
+        actor: types::Actor,
+        request: query::QueryRequest,
+    ) -> Result<query::Page, query::QueryError> {
         let actor = actor_from_wit(actor);
-        let request = model::QueryRequest { q: request.q, limit: request.limit, offset: request.offset };
+        let request = model::QueryRequest {
+            q: request.q,
+            limit: request.limit,
+            offset: request.offset,
+        };
         match with_plugin(|p| p.query(&WitHost, &actor, &request)) {
-            Ok(page) => Ok(query::Page { rows: page.rows.into_iter().map(row_to_wit).collect(), count: page.count }),
-            Err(model::QueryError::InvalidQuery(v)) => {
-                Err(query::QueryError::InvalidQuery(v.into_iter().map(validation_to_wit).collect()))
+            Ok(page) => Ok(query::Page {
+                rows: page.rows.into_iter().map(row_to_wit).collect(),
+                count: page.count,
+            }),
+            Err(model::QueryError::InvalidQuery(v)) => Err(query::QueryError::InvalidQuery(
+                v.into_iter().map(validation_to_wit).collect(),
+            )),
+            Err(model::QueryError::Storage(e)) => {
+                Err(query::QueryError::Storage(storage_error_to_wit(e)))
             }
-            Err(model::QueryError::Storage(e)) => Err(query::QueryError::Storage(storage_error_to_wit(e))),
         }
     }
 }
@@ -147,7 +189,10 @@ impl retention::Guest for Component {
 
     fn purge(now: i64) -> Result<retention::PurgeReport, journal::StorageError> {
         let report = with_plugin(|p| p.purge(&mut WitHost, now)).map_err(storage_error_to_wit)?;
-        Ok(retention::PurgeReport { purged: report.purged, cutoff: report.cutoff })
+        Ok(retention::PurgeReport {
+            purged: report.purged,
+            cutoff: report.cutoff,
+        })
     }
 }
 
@@ -158,15 +203,28 @@ impl formats::Guest for Component {
     }
 
     fn api_rows(rows: Vec<types::ConnectionLog>) -> Vec<String> {
-        rows.into_iter().map(|r| crate::format::api::row_json(&row_from_wit(r), &WitHost)).collect()
+        rows.into_iter()
+            .map(|r| crate::format::api::row_json(&row_from_wit(r), &WitHost))
+            .collect()
     }
 
-    fn service_log_line(event: types::ConnectionEvent, format: service_log::LogFormat, logged_at: i64) -> String {
-        crate::format::service_log::line(&event_from_wit(event), log_format_from_wit(format), logged_at)
+    fn service_log_line(
+        event: types::ConnectionEvent,
+        format: service_log::LogFormat,
+        logged_at: i64,
+    ) -> String {
+        crate::format::service_log::line(
+            &event_from_wit(event),
+            log_format_from_wit(format),
+            logged_at,
+        )
     }
 
     fn row_events(row: types::ConnectionLog) -> Vec<types::ConnectionEvent> {
-        crate::format::row_events::row_events(&row_from_wit(row)).into_iter().map(event_to_wit).collect()
+        crate::format::row_events::row_events(&row_from_wit(row))
+            .into_iter()
+            .map(event_to_wit)
+            .collect()
     }
 }
 
@@ -186,11 +244,17 @@ impl state::Guest for Component {
 
     fn stats() -> state::StateStats {
         let stats = with_plugin(|p| p.stats());
-        state::StateStats { rows: stats.rows, memory_bytes: stats.memory_bytes }
+        state::StateStats {
+            rows: stats.rows,
+            memory_bytes: stats.memory_bytes,
+        }
     }
 }
 
 // ---- conversions -------------------------------------------------------------------------
 
-use coder::connection_log::{directory as wit_directory, journal as wit_journal, service_log as wit_service_log, types as wit_types};
+use coder::connection_log::{
+    directory as wit_directory, journal as wit_journal, service_log as wit_service_log,
+    types as wit_types,
+};
 crate::wit_model_conversions!();

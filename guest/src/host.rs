@@ -28,7 +28,10 @@ pub trait Journal {
     /// For each event: true when new, false when its ID is already stored.
     fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError>;
     /// Every stored event of each session, in any order.
-    fn session_events(&mut self, keys: &[SessionKey]) -> Result<Vec<Vec<ConnectionEvent>>, StorageError>;
+    fn session_events(
+        &mut self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError>;
     /// Deletes the events behind these rows; returns how many events went.
     fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError>;
     fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError>;

@@ -78,7 +78,10 @@ pub struct Validation {
 
 impl Validation {
     pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), detail: detail.into() }
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
     }
 }
 

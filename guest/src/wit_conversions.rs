@@ -20,7 +20,9 @@ macro_rules! wit_model_conversions {
         }
 
         #[allow(dead_code)]
-        pub(crate) fn event_to_wit(e: $crate::model::ConnectionEvent) -> wit_types::ConnectionEvent {
+        pub(crate) fn event_to_wit(
+            e: $crate::model::ConnectionEvent,
+        ) -> wit_types::ConnectionEvent {
             wit_types::ConnectionEvent {
                 id: uuid_to_wit(e.id),
                 time: e.time,
@@ -38,14 +40,20 @@ macro_rules! wit_model_conversions {
                 connection_id: e.connection_id.map(uuid_to_wit),
                 disconnect_reason: e.disconnect_reason,
                 status: match e.status {
-                    $crate::model::ConnectionStatus::Connected => wit_types::ConnectionStatus::Connected,
-                    $crate::model::ConnectionStatus::Disconnected => wit_types::ConnectionStatus::Disconnected,
+                    $crate::model::ConnectionStatus::Connected => {
+                        wit_types::ConnectionStatus::Connected
+                    }
+                    $crate::model::ConnectionStatus::Disconnected => {
+                        wit_types::ConnectionStatus::Disconnected
+                    }
                 },
             }
         }
 
         #[allow(dead_code)]
-        pub(crate) fn event_from_wit(e: wit_types::ConnectionEvent) -> $crate::model::ConnectionEvent {
+        pub(crate) fn event_from_wit(
+            e: wit_types::ConnectionEvent,
+        ) -> $crate::model::ConnectionEvent {
             $crate::model::ConnectionEvent {
                 id: uuid_from_wit(e.id),
                 time: e.time,
@@ -63,8 +71,12 @@ macro_rules! wit_model_conversions {
                 connection_id: e.connection_id.map(uuid_from_wit),
                 disconnect_reason: e.disconnect_reason,
                 status: match e.status {
-                    wit_types::ConnectionStatus::Connected => $crate::model::ConnectionStatus::Connected,
-                    wit_types::ConnectionStatus::Disconnected => $crate::model::ConnectionStatus::Disconnected,
+                    wit_types::ConnectionStatus::Connected => {
+                        $crate::model::ConnectionStatus::Connected
+                    }
+                    wit_types::ConnectionStatus::Disconnected => {
+                        $crate::model::ConnectionStatus::Disconnected
+                    }
                 },
             }
         }
@@ -121,7 +133,10 @@ macro_rules! wit_model_conversions {
                 organization_roles: a
                     .organization_roles
                     .into_iter()
-                    .map(|(id, roles)| wit_types::OrganizationRoles { organization_id: uuid_to_wit(id), roles })
+                    .map(|(id, roles)| wit_types::OrganizationRoles {
+                        organization_id: uuid_to_wit(id),
+                        roles,
+                    })
                     .collect(),
             }
         }
@@ -141,12 +156,18 @@ macro_rules! wit_model_conversions {
 
         #[allow(dead_code)]
         pub(crate) fn validation_to_wit(v: $crate::model::Validation) -> wit_types::Validation {
-            wit_types::Validation { field: v.field, detail: v.detail }
+            wit_types::Validation {
+                field: v.field,
+                detail: v.detail,
+            }
         }
 
         #[allow(dead_code)]
         pub(crate) fn validation_from_wit(v: wit_types::Validation) -> $crate::model::Validation {
-            $crate::model::Validation { field: v.field, detail: v.detail }
+            $crate::model::Validation {
+                field: v.field,
+                detail: v.detail,
+            }
         }
 
         #[allow(dead_code)]
@@ -159,7 +180,9 @@ macro_rules! wit_model_conversions {
         }
 
         #[allow(dead_code)]
-        pub(crate) fn session_key_from_wit(k: wit_journal::SessionKey) -> $crate::model::SessionKey {
+        pub(crate) fn session_key_from_wit(
+            k: wit_journal::SessionKey,
+        ) -> $crate::model::SessionKey {
             $crate::model::SessionKey {
                 connection_id: uuid_from_wit(k.connection_id),
                 workspace_id: uuid_from_wit(k.workspace_id),
@@ -170,43 +193,73 @@ macro_rules! wit_model_conversions {
         #[allow(dead_code)]
         pub(crate) fn row_origin_to_wit(o: $crate::model::RowOrigin) -> wit_journal::RowOrigin {
             match o {
-                $crate::model::RowOrigin::SingleEvent(id) => wit_journal::RowOrigin::SingleEvent(uuid_to_wit(id)),
-                $crate::model::RowOrigin::Session(k) => wit_journal::RowOrigin::Session(session_key_to_wit(k)),
+                $crate::model::RowOrigin::SingleEvent(id) => {
+                    wit_journal::RowOrigin::SingleEvent(uuid_to_wit(id))
+                }
+                $crate::model::RowOrigin::Session(k) => {
+                    wit_journal::RowOrigin::Session(session_key_to_wit(k))
+                }
             }
         }
 
         #[allow(dead_code)]
         pub(crate) fn row_origin_from_wit(o: wit_journal::RowOrigin) -> $crate::model::RowOrigin {
             match o {
-                wit_journal::RowOrigin::SingleEvent(id) => $crate::model::RowOrigin::SingleEvent(uuid_from_wit(id)),
-                wit_journal::RowOrigin::Session(k) => $crate::model::RowOrigin::Session(session_key_from_wit(k)),
+                wit_journal::RowOrigin::SingleEvent(id) => {
+                    $crate::model::RowOrigin::SingleEvent(uuid_from_wit(id))
+                }
+                wit_journal::RowOrigin::Session(k) => {
+                    $crate::model::RowOrigin::Session(session_key_from_wit(k))
+                }
             }
         }
 
         #[allow(dead_code)]
-        pub(crate) fn storage_error_to_wit(e: $crate::model::StorageError) -> wit_journal::StorageError {
+        pub(crate) fn storage_error_to_wit(
+            e: $crate::model::StorageError,
+        ) -> wit_journal::StorageError {
             match e {
-                $crate::model::StorageError::Unavailable(m) => wit_journal::StorageError::Unavailable(m),
+                $crate::model::StorageError::Unavailable(m) => {
+                    wit_journal::StorageError::Unavailable(m)
+                }
                 $crate::model::StorageError::Corrupt(m) => wit_journal::StorageError::Corrupt(m),
             }
         }
 
         #[allow(dead_code)]
-        pub(crate) fn storage_error_from_wit(e: wit_journal::StorageError) -> $crate::model::StorageError {
+        pub(crate) fn storage_error_from_wit(
+            e: wit_journal::StorageError,
+        ) -> $crate::model::StorageError {
             match e {
-                wit_journal::StorageError::Unavailable(m) => $crate::model::StorageError::Unavailable(m),
+                wit_journal::StorageError::Unavailable(m) => {
+                    $crate::model::StorageError::Unavailable(m)
+                }
                 wit_journal::StorageError::Corrupt(m) => $crate::model::StorageError::Corrupt(m),
             }
         }
 
         #[allow(dead_code)]
-        pub(crate) fn organization_to_wit(o: $crate::model::Organization) -> wit_directory::Organization {
-            wit_directory::Organization { id: uuid_to_wit(o.id), name: o.name, display_name: o.display_name, icon: o.icon }
+        pub(crate) fn organization_to_wit(
+            o: $crate::model::Organization,
+        ) -> wit_directory::Organization {
+            wit_directory::Organization {
+                id: uuid_to_wit(o.id),
+                name: o.name,
+                display_name: o.display_name,
+                icon: o.icon,
+            }
         }
 
         #[allow(dead_code)]
-        pub(crate) fn organization_from_wit(o: wit_directory::Organization) -> $crate::model::Organization {
-            $crate::model::Organization { id: uuid_from_wit(o.id), name: o.name, display_name: o.display_name, icon: o.icon }
+        pub(crate) fn organization_from_wit(
+            o: wit_directory::Organization,
+        ) -> $crate::model::Organization {
+            $crate::model::Organization {
+                id: uuid_from_wit(o.id),
+                name: o.name,
+                display_name: o.display_name,
+                icon: o.icon,
+            }
         }
 
         #[allow(dead_code)]
@@ -254,7 +307,9 @@ macro_rules! wit_model_conversions {
         }
 
         #[allow(dead_code)]
-        pub(crate) fn log_format_from_wit(f: wit_service_log::LogFormat) -> $crate::model::LogFormat {
+        pub(crate) fn log_format_from_wit(
+            f: wit_service_log::LogFormat,
+        ) -> $crate::model::LogFormat {
             match f {
                 wit_service_log::LogFormat::Json => $crate::model::LogFormat::Json,
                 wit_service_log::LogFormat::Human => $crate::model::LogFormat::Human,

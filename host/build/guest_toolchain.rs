@@ -17,8 +17,15 @@ Install one of:
 (`scripts/setup.sh` does whichever applies.)";
 
 pub enum Toolchain {
-    Rustup { cargo: PathBuf, rustc: PathBuf },
-    DebianBuildStd { cargo: PathBuf, rustc: PathBuf, linker: PathBuf },
+    Rustup {
+        cargo: PathBuf,
+        rustc: PathBuf,
+    },
+    DebianBuildStd {
+        cargo: PathBuf,
+        rustc: PathBuf,
+        linker: PathBuf,
+    },
 }
 
 impl Toolchain {
@@ -29,24 +36,46 @@ impl Toolchain {
         match forced.as_deref() {
             Some("rustup") => rustup,
             Some("debian") => debian,
-            Some(other) => Err(format!("CONNLOG_GUEST_TOOLCHAIN={other:?}: use `rustup` or `debian`")),
+            Some(other) => Err(format!(
+                "CONNLOG_GUEST_TOOLCHAIN={other:?}: use `rustup` or `debian`"
+            )),
             None => rustup.or_else(|rustup_why| {
-                debian.map_err(|debian_why| format!("no wasm32 toolchain found.\n  rustup: {rustup_why}\n  debian: {debian_why}"))
+                debian.map_err(|debian_why| {
+                    format!(
+                        "no wasm32 toolchain found.\n  rustup: {rustup_why}\n  debian: {debian_why}"
+                    )
+                })
             }),
         }
     }
 
     /// Builds the guest crate; returns the core module's path.
-    pub fn build_guest(&self, workspace: &Path, target_dir: &Path, features: Option<&str>) -> Result<PathBuf, String> {
+    pub fn build_guest(
+        &self,
+        workspace: &Path,
+        target_dir: &Path,
+        features: Option<&str>,
+    ) -> Result<PathBuf, String> {
         let (cargo, rustc) = match self {
-            Toolchain::Rustup { cargo, rustc } | Toolchain::DebianBuildStd { cargo, rustc, .. } => (cargo, rustc),
+            Toolchain::Rustup { cargo, rustc } | Toolchain::DebianBuildStd { cargo, rustc, .. } => {
+                (cargo, rustc)
+            }
         };
         let mut cmd = Command::new(cargo);
         clear_outer_cargo_env(&mut cmd);
         cmd.current_dir(workspace)
             .env("RUSTC", rustc)
             .env("CARGO_TARGET_DIR", target_dir)
-            .args(["build", "--profile", "guest", "-p", "connlog-guest", "--lib", "--target", TARGET]);
+            .args([
+                "build",
+                "--profile",
+                "guest",
+                "-p",
+                "connlog-guest",
+                "--lib",
+                "--target",
+                TARGET,
+            ]);
         if let Some(features) = features {
             cmd.args(["--features", features]);
         }
@@ -55,7 +84,9 @@ impl Toolchain {
                 .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
                 .args(["-Zbuild-std=std,panic_abort"]);
         }
-        let output = cmd.output().map_err(|e| format!("running {}: {e}", cargo.display()))?;
+        let output = cmd
+            .output()
+            .map_err(|e| format!("running {}: {e}", cargo.display()))?;
         if !output.status.success() {
             return Err(format!(
                 "`{cmd:?}` failed:\n{}",
@@ -63,7 +94,10 @@ impl Toolchain {
             ));
         }
         // Two feature sets share one output name: copy it out before the next build.
-        let built = target_dir.join(TARGET).join("guest").join("connlog_guest.wasm");
+        let built = target_dir
+            .join(TARGET)
+            .join("guest")
+            .join("connlog_guest.wasm");
         let suffix = features.unwrap_or("default");
         let kept = target_dir.join(format!("connlog_guest.{suffix}.core.wasm"));
         std::fs::copy(&built, &kept).map_err(|e| format!("copying {}: {e}", built.display()))?;
@@ -80,12 +114,19 @@ fn rustup_route() -> Result<Toolchain, String> {
         .map_err(|e| format!("running {}: {e}", rustc.display()))?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
     let has_std = std::fs::read_dir(&libdir)
-        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
         .unwrap_or(false);
     if has_std {
         Ok(Toolchain::Rustup { cargo, rustc })
     } else {
-        Err(format!("{} has no {TARGET} standard library", rustc.display()))
+        Err(format!(
+            "{} has no {TARGET} standard library",
+            rustc.display()
+        ))
     }
 }
 
@@ -104,10 +145,17 @@ fn debian_route() -> Result<Toolchain, String> {
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     let library = sysroot.join("lib/rustlib/src/rust/library/Cargo.toml");
     if !library.exists() {
-        return Err(format!("{} is missing (package rust-web-src)", library.display()));
+        return Err(format!(
+            "{} is missing (package rust-web-src)",
+            library.display()
+        ));
     }
     let linker = find_wasm_ld().ok_or("no wasm-ld found (package lld-22)")?;
-    Ok(Toolchain::DebianBuildStd { cargo, rustc, linker })
+    Ok(Toolchain::DebianBuildStd {
+        cargo,
+        rustc,
+        linker,
+    })
 }
 
 /// The newest `/usr/lib/llvm-N/bin/wasm-ld`, else `wasm-ld` on PATH.
@@ -125,7 +173,9 @@ fn find_wasm_ld() -> Option<PathBuf> {
     versioned.sort();
     versioned.pop().map(|(_, ld)| ld).or_else(|| {
         std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|dir| dir.join("wasm-ld")).find(|p| p.exists())
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("wasm-ld"))
+                .find(|p| p.exists())
         })
     })
 }
@@ -140,7 +190,16 @@ fn clear_outer_cargo_env(cmd: &mut Command) {
             && !key.starts_with("CARGO_NET_")
             && !key.starts_with("CARGO_HTTP_")
             && !key.starts_with("CARGO_REGISTRIES_");
-        if outer || matches!(key.as_ref(), "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTDOC" | "RUSTC_BOOTSTRAP") {
+        if outer
+            || matches!(
+                key.as_ref(),
+                "RUSTFLAGS"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTDOC"
+                    | "RUSTC_BOOTSTRAP"
+            )
+        {
             cmd.env_remove(key.as_ref());
         }
     }

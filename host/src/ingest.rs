@@ -48,7 +48,10 @@ pub fn ingest_ndjson(
         match line {
             Ok(Line::Event { line, event }) => batch.push((line, event)),
             Ok(Line::Skipped { .. }) => answer.skipped += 1,
-            Err(e) => answer.rejected.push(RejectedLine { line: e.line, error: e.error.to_string() }),
+            Err(e) => answer.rejected.push(RejectedLine {
+                line: e.line,
+                error: e.error.to_string(),
+            }),
         }
         if batch.len() >= batch_size {
             flush(service, &mut batch, &mut answer)?;
@@ -67,7 +70,8 @@ fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let (lines, events): (Vec<u64>, Vec<ConnectionEvent>) = std::mem::take(batch).into_iter().unzip();
+    let (lines, events): (Vec<u64>, Vec<ConnectionEvent>) =
+        std::mem::take(batch).into_iter().unzip();
     match service.ingest(events) {
         Ok(outcomes) => {
             for (line, outcome) in lines.into_iter().zip(outcomes) {
@@ -77,9 +81,10 @@ fn flush(
                         answer.accepted += 1;
                         answer.duplicates += 1;
                     }
-                    EventOutcome::Rejected(v) => {
-                        answer.rejected.push(RejectedLine { line, error: format!("{}: {}", v.field, v.detail) })
-                    }
+                    EventOutcome::Rejected(v) => answer.rejected.push(RejectedLine {
+                        line,
+                        error: format!("{}: {}", v.field, v.detail),
+                    }),
                 }
             }
             Ok(())

@@ -26,12 +26,23 @@ pub fn validation_body(message: &str, validations: &[Validation]) -> String {
     let body = ResponseBody {
         message,
         detail: None,
-        validations: validations.iter().map(|v| ValidationBody { field: &v.field, detail: &v.detail }).collect(),
+        validations: validations
+            .iter()
+            .map(|v| ValidationBody {
+                field: &v.field,
+                detail: &v.detail,
+            })
+            .collect(),
     };
     serde_json::to_string(&body).expect("serialising plain strings")
 }
 
 /// `{"message":…,"detail":…}` (401, 403, 500).
 pub fn message_body(message: &str, detail: Option<&str>) -> String {
-    serde_json::to_string(&ResponseBody { message, detail, validations: Vec::new() }).expect("serialising plain strings")
+    serde_json::to_string(&ResponseBody {
+        message,
+        detail,
+        validations: Vec::new(),
+    })
+    .expect("serialising plain strings")
 }

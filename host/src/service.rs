@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use connlog_guest::host::Directory;
-use connlog_guest::model::{self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest};
+use connlog_guest::model::{
+    self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
+};
 
 use crate::plugin::{
-    Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance, PluginSource, ServiceLogSink,
+    Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
+    PluginSource, ServiceLogSink,
 };
 use crate::store::Journal;
 
@@ -70,13 +73,21 @@ pub struct ConnLog {
 
 impl ConnLog {
     pub fn open(config: ServiceConfig) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
         let journal = Journal::open(&store_path(&config.data_dir))?;
         let host = PluginHost::new(config.cache.clone())?;
         let plugin = host.load(&config.plugin)?;
         let (instance, last_restore) = bring_up(&plugin, journal, &config)?;
-        Ok(Self { host, plugin, instance, config, last_restore, restarts: 0 })
+        Ok(Self {
+            host,
+            plugin,
+            instance,
+            config,
+            last_restore,
+            restarts: 0,
+        })
     }
 
     pub fn plugin(&self) -> &LoadedPlugin {
@@ -98,11 +109,18 @@ impl ConnLog {
 
     /// Validates, stores and merges a batch. When this returns `Ok`, every `Stored` event
     /// is durable.
-    pub fn ingest(&mut self, events: Vec<ConnectionEvent>) -> Result<Vec<EventOutcome>, ServiceError> {
+    pub fn ingest(
+        &mut self,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<Vec<EventOutcome>, ServiceError> {
         self.in_transaction(|instance| instance.ingest_batch(events))
     }
 
-    pub fn query(&mut self, actor: Actor, request: QueryRequest) -> Result<Result<Page, QueryError>, ServiceError> {
+    pub fn query(
+        &mut self,
+        actor: Actor,
+        request: QueryRequest,
+    ) -> Result<Result<Page, QueryError>, ServiceError> {
         let outcome = self.instance.query(actor, request);
         self.recover_if_trapped(outcome)
     }
@@ -113,12 +131,18 @@ impl ConnLog {
         self.recover_if_trapped(outcome)
     }
 
-    pub fn api_rows(&mut self, rows: Vec<model::ConnectionLog>) -> Result<Vec<String>, ServiceError> {
+    pub fn api_rows(
+        &mut self,
+        rows: Vec<model::ConnectionLog>,
+    ) -> Result<Vec<String>, ServiceError> {
         let outcome = self.instance.api_rows(rows);
         self.recover_if_trapped(outcome)
     }
 
-    pub fn row_events(&mut self, row: model::ConnectionLog) -> Result<Vec<ConnectionEvent>, ServiceError> {
+    pub fn row_events(
+        &mut self,
+        row: model::ConnectionLog,
+    ) -> Result<Vec<ConnectionEvent>, ServiceError> {
         let outcome = self.instance.row_events(row);
         self.recover_if_trapped(outcome)
     }
@@ -179,7 +203,10 @@ impl ConnLog {
         }
     }
 
-    fn recover_if_trapped<T>(&mut self, outcome: Result<T, PluginError>) -> Result<T, ServiceError> {
+    fn recover_if_trapped<T>(
+        &mut self,
+        outcome: Result<T, PluginError>,
+    ) -> Result<T, ServiceError> {
         match outcome {
             Ok(value) => Ok(value),
             Err(error) => {
@@ -192,10 +219,9 @@ impl ConnLog {
     }
 
     fn journal(&self) -> Result<&Journal, ServiceError> {
-        self.instance
-            .state()
-            .journal()
-            .ok_or_else(|| ServiceError::Storage(model::StorageError::Unavailable("no store attached".into())))
+        self.instance.state().journal().ok_or_else(|| {
+            ServiceError::Storage(model::StorageError::Unavailable("no store attached".into()))
+        })
     }
 
     fn flush_service_log(&mut self) {
@@ -207,17 +233,20 @@ impl ConnLog {
 
     /// Replaces the instance with a fresh one brought up to date from the store.
     fn rebuild(&mut self) -> Result<(), ServiceError> {
-        let journal = self
-            .instance
-            .state_mut()
-            .take_journal()
-            .ok_or_else(|| ServiceError::Rebuild(anyhow::anyhow!("the failed instance held no store")))?;
+        let journal = self.instance.state_mut().take_journal().ok_or_else(|| {
+            ServiceError::Rebuild(anyhow::anyhow!("the failed instance held no store"))
+        })?;
         journal.rollback();
-        let (instance, report) = bring_up(&self.plugin, journal, &self.config).map_err(ServiceError::Rebuild)?;
+        let (instance, report) =
+            bring_up(&self.plugin, journal, &self.config).map_err(ServiceError::Rebuild)?;
         self.instance = instance;
         self.last_restore = report;
         self.restarts += 1;
-        tracing::info!(restarts = self.restarts, rows = self.last_restore.rows, "plugin instance rebuilt from the store");
+        tracing::info!(
+            restarts = self.restarts,
+            rows = self.last_restore.rows,
+            "plugin instance rebuilt from the store"
+        );
         Ok(())
     }
 }
@@ -233,12 +262,24 @@ fn bring_up(
     config: &ServiceConfig,
 ) -> anyhow::Result<(PluginInstance, RestoreReport)> {
     let started = Instant::now();
-    let mut instance = plugin.instantiate(Some(journal), config.directory.clone(), config.clock, &config.limits)?;
+    let mut instance = plugin.instantiate(
+        Some(journal),
+        config.directory.clone(),
+        config.clock,
+        &config.limits,
+    )?;
     instance.configure(&config.log_formats)?;
     instance.set_retention(config.retention)?;
     let events_replayed = replay_journal(&mut instance, &store_path(&config.data_dir))?;
     let rows = instance.stats()?.rows;
-    Ok((instance, RestoreReport { events_replayed, rows, elapsed: started.elapsed() }))
+    Ok((
+        instance,
+        RestoreReport {
+            events_replayed,
+            rows,
+            elapsed: started.elapsed(),
+        },
+    ))
 }
 
 /// Feeds every stored event back through the plugin's `replay`. The events are read on a
@@ -246,6 +287,8 @@ fn bring_up(
 fn replay_journal(instance: &mut PluginInstance, store: &Path) -> anyhow::Result<u64> {
     let reader = Journal::open(store)?;
     reader.for_each_batch(REPLAY_BATCH, &mut |batch| {
-        instance.replay(batch)?.map_err(|e| anyhow::anyhow!("replaying the journal: {e}"))
+        instance
+            .replay(batch)?
+            .map_err(|e| anyhow::anyhow!("replaying the journal: {e}"))
     })
 }

@@ -47,7 +47,9 @@ impl CliError {
     pub fn status(&self) -> ExitStatus {
         match self {
             CliError::Usage(_) => ExitStatus::Usage,
-            CliError::Plugin(PluginError::Trapped { .. } | PluginError::Poisoned) => ExitStatus::Rejected,
+            CliError::Plugin(PluginError::Trapped { .. } | PluginError::Poisoned) => {
+                ExitStatus::Rejected
+            }
             CliError::Plugin(_) => ExitStatus::Plugin,
             CliError::Data(_) => ExitStatus::Data,
             CliError::Failed(_) => ExitStatus::Rejected,

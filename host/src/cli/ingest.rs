@@ -39,7 +39,10 @@ pub fn run(global: &GlobalOptions, args: &IngestArgs) -> Result<ExitStatus, CliE
     let answer = match ingest_ndjson(&mut service, input, INGEST_BATCH) {
         Ok(answer) => answer,
         Err((partial, error)) => {
-            eprintln!("connlog: stopped after {} accepted events: {error}", partial.accepted);
+            eprintln!(
+                "connlog: stopped after {} accepted events: {error}",
+                partial.accepted
+            );
             println!("{}", serde_json::to_string(&partial).expect("plain data"));
             return Err(error.into());
         }
@@ -55,5 +58,9 @@ pub fn run(global: &GlobalOptions, args: &IngestArgs) -> Result<ExitStatus, CliE
         answer.rejected.len(),
         answer.skipped
     );
-    Ok(if answer.rejected.is_empty() { ExitStatus::Success } else { ExitStatus::Rejected })
+    Ok(if answer.rejected.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Rejected
+    })
 }

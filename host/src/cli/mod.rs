@@ -32,7 +32,12 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOptions {
     /// The data directory: the SQLite store and directory.json live here.
-    #[arg(long, global = true, env = "CONNLOG_DATA", default_value = "./connlog-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "CONNLOG_DATA",
+        default_value = "./connlog-data"
+    )]
     pub data: PathBuf,
     /// A plugin component to load instead of the embedded reference plugin.
     #[arg(long, global = true, value_name = "PATH")]
@@ -41,7 +46,13 @@ pub struct GlobalOptions {
     #[arg(long, global = true, value_name = "FILE")]
     pub directory: Option<PathBuf>,
     /// How long rows are kept, as a Go duration plus `d` and `w` (`90d`); 0 keeps them forever.
-    #[arg(long, global = true, env = "CODER_CONNECTION_LOGS_RETENTION", default_value = "0", value_name = "DUR")]
+    #[arg(
+        long,
+        global = true,
+        env = "CODER_CONNECTION_LOGS_RETENTION",
+        default_value = "0",
+        value_name = "DUR"
+    )]
     pub connection_logs_retention: Retention,
     /// The most linear memory the plugin instance may use, in MiB.
     #[arg(long, global = true, default_value_t = 2048, value_name = "MIB")]
@@ -77,13 +88,19 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CONNLOG_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONNLOG_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 impl GlobalOptions {
     pub fn directory_path(&self) -> PathBuf {
-        self.directory.clone().unwrap_or_else(|| self.data.join("directory.json"))
+        self.directory
+            .clone()
+            .unwrap_or_else(|| self.data.join("directory.json"))
     }
 
     pub fn load_directory(&self) -> Result<Directory, CliError> {
@@ -99,11 +116,16 @@ impl GlobalOptions {
     }
 
     pub fn plugin_source(&self) -> PluginSource {
-        self.plugin.clone().map_or(PluginSource::Embedded, PluginSource::File)
+        self.plugin
+            .clone()
+            .map_or(PluginSource::Embedded, PluginSource::File)
     }
 
     pub fn cache(&self) -> Option<ComponentCache> {
-        self.cache_dir.clone().or_else(ComponentCache::default_dir).map(ComponentCache::new)
+        self.cache_dir
+            .clone()
+            .or_else(ComponentCache::default_dir)
+            .map(ComponentCache::new)
     }
 
     /// The service over this data directory, with the plugin loaded and up to date.

@@ -34,9 +34,15 @@ pub struct QueryArgs {
 
 pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliError> {
     let directory = global.load_directory()?;
-    let actor = directory.actor_for(&args.actor).map_err(|e| CliError::Usage(e.to_string()))?;
+    let actor = directory
+        .actor_for(&args.actor)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let mut service = global.open_service(Arc::new(directory))?;
-    let request = QueryRequest { q: args.q.clone(), limit: args.limit, offset: args.offset };
+    let request = QueryRequest {
+        q: args.q.clone(),
+        limit: args.limit,
+        offset: args.offset,
+    };
     match service.query(actor, request)? {
         Ok(page) => {
             println!("{}", service.api_response(page)?);

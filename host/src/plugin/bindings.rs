@@ -6,7 +6,10 @@ wasmtime::component::bindgen!({
     world: "connection-log-plugin",
 });
 
-pub use coder::connection_log::{directory as wit_directory, journal as wit_journal, service_log as wit_service_log, types as wit_types};
+pub use coder::connection_log::{
+    directory as wit_directory, journal as wit_journal, service_log as wit_service_log,
+    types as wit_types,
+};
 pub use exports::coder::connection_log::{ingest as wit_ingest, query as wit_query};
 
 /// The contract this module binds; a plugin must implement the same major (for 0.x: the

@@ -38,7 +38,8 @@ impl ComponentCache {
     fn entry_path(&self, engine: &Engine, digest: &str) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        self.dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+        self.dir
+            .join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
     }
 
     /// The cached compilation of the component with this digest, if there is a usable one.
@@ -58,8 +59,14 @@ impl ComponentCache {
         }
     }
 
-    pub fn store(&self, engine: &Engine, digest: &str, component: &Component) -> anyhow::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+    pub fn store(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        component: &Component,
+    ) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         let path = self.entry_path(engine, digest);
         let bytes = component.serialize()?;
         write_atomically(&path, &bytes)?;
@@ -70,6 +77,7 @@ impl ComponentCache {
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
     Ok(())
 }

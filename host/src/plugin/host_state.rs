@@ -6,8 +6,8 @@ use connlog_guest::host::Directory;
 use connlog_guest::model::{self, LogLine};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
-use super::bindings::*;
 use super::Limits;
+use super::bindings::*;
 use crate::store::Journal;
 
 /// Where `connection_log` service-log lines go (stderr, a file, …).
@@ -55,13 +55,24 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(journal: Option<Journal>, directory: Arc<dyn Directory + Send + Sync>, clock: Clock, limits: &Limits) -> Self {
+    pub fn new(
+        journal: Option<Journal>,
+        directory: Arc<dyn Directory + Send + Sync>,
+        clock: Clock,
+        limits: &Limits,
+    ) -> Self {
         let limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .instances(limits.max_instances)
             .trap_on_grow_failure(true)
             .build();
-        Self { limits, journal, directory, clock, pending_log: Vec::new() }
+        Self {
+            limits,
+            journal,
+            directory,
+            clock,
+            pending_log: Vec::new(),
+        }
     }
 
     pub fn journal(&self) -> Option<&Journal> {
@@ -73,9 +84,9 @@ impl HostState {
     }
 
     fn journal_mut(&mut self) -> Result<&mut Journal, wit_journal::StorageError> {
-        self.journal
-            .as_mut()
-            .ok_or_else(|| wit_journal::StorageError::Unavailable("no store is attached to this instance".into()))
+        self.journal.as_mut().ok_or_else(|| {
+            wit_journal::StorageError::Unavailable("no store is attached to this instance".into())
+        })
     }
 }
 
@@ -89,36 +100,58 @@ impl coder::connection_log::clock::Host for HostState {
 
 impl wit_directory::Host for HostState {
     fn organization_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::Organization> {
-        self.directory.organization_by_id(uuid_from_wit(id)).map(organization_to_wit)
+        self.directory
+            .organization_by_id(uuid_from_wit(id))
+            .map(organization_to_wit)
     }
 
     fn organization_by_name(&mut self, name: String) -> Option<wit_directory::Organization> {
-        self.directory.organization_by_name(&name).map(organization_to_wit)
+        self.directory
+            .organization_by_name(&name)
+            .map(organization_to_wit)
     }
 
     fn user_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::User> {
-        self.directory.user_by_id(uuid_from_wit(id)).map(user_to_wit)
+        self.directory
+            .user_by_id(uuid_from_wit(id))
+            .map(user_to_wit)
     }
 
     fn users_by_username(&mut self, username: String) -> Vec<wit_directory::User> {
-        self.directory.users_by_username(&username).into_iter().map(user_to_wit).collect()
+        self.directory
+            .users_by_username(&username)
+            .into_iter()
+            .map(user_to_wit)
+            .collect()
     }
 
     fn users_by_email(&mut self, email: String) -> Vec<wit_directory::User> {
-        self.directory.users_by_email(&email).into_iter().map(user_to_wit).collect()
+        self.directory
+            .users_by_email(&email)
+            .into_iter()
+            .map(user_to_wit)
+            .collect()
     }
 }
 
 impl wit_service_log::Host for HostState {
     fn write(&mut self, lines: Vec<wit_service_log::LogLine>) {
-        self.pending_log.extend(lines.into_iter().map(|l| LogLine { format: log_format_from_wit(l.format), line: l.line }));
+        self.pending_log.extend(lines.into_iter().map(|l| LogLine {
+            format: log_format_from_wit(l.format),
+            line: l.line,
+        }));
     }
 }
 
 impl wit_journal::Host for HostState {
-    fn append(&mut self, events: Vec<wit_types::ConnectionEvent>) -> Result<Vec<bool>, wit_journal::StorageError> {
+    fn append(
+        &mut self,
+        events: Vec<wit_types::ConnectionEvent>,
+    ) -> Result<Vec<bool>, wit_journal::StorageError> {
         let events: Vec<model::ConnectionEvent> = events.into_iter().map(event_from_wit).collect();
-        self.journal_mut()?.append(&events).map_err(storage_error_to_wit)
+        self.journal_mut()?
+            .append(&events)
+            .map_err(storage_error_to_wit)
     }
 
     fn session_events(
@@ -126,20 +159,35 @@ impl wit_journal::Host for HostState {
         keys: Vec<wit_journal::SessionKey>,
     ) -> Result<Vec<Vec<wit_types::ConnectionEvent>>, wit_journal::StorageError> {
         let keys: Vec<model::SessionKey> = keys.into_iter().map(session_key_from_wit).collect();
-        let groups = self.journal_mut()?.session_events(&keys).map_err(storage_error_to_wit)?;
-        Ok(groups.into_iter().map(|g| g.into_iter().map(event_to_wit).collect()).collect())
+        let groups = self
+            .journal_mut()?
+            .session_events(&keys)
+            .map_err(storage_error_to_wit)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| g.into_iter().map(event_to_wit).collect())
+            .collect())
     }
 
-    fn forget(&mut self, origins: Vec<wit_journal::RowOrigin>) -> Result<u64, wit_journal::StorageError> {
+    fn forget(
+        &mut self,
+        origins: Vec<wit_journal::RowOrigin>,
+    ) -> Result<u64, wit_journal::StorageError> {
         let origins: Vec<model::RowOrigin> = origins.into_iter().map(row_origin_from_wit).collect();
-        self.journal_mut()?.forget(&origins).map_err(storage_error_to_wit)
+        self.journal_mut()?
+            .forget(&origins)
+            .map_err(storage_error_to_wit)
     }
 
     fn write_snapshot_chunk(&mut self, chunk: Vec<u8>) -> Result<(), wit_journal::StorageError> {
-        self.journal_mut()?.write_snapshot_chunk(&chunk).map_err(storage_error_to_wit)
+        self.journal_mut()?
+            .write_snapshot_chunk(&chunk)
+            .map_err(storage_error_to_wit)
     }
 
     fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, wit_journal::StorageError> {
-        self.journal_mut()?.read_snapshot_chunk().map_err(storage_error_to_wit)
+        self.journal_mut()?
+            .read_snapshot_chunk()
+            .map_err(storage_error_to_wit)
     }
 }

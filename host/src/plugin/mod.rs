@@ -22,8 +22,8 @@ use wasmtime::{Config, Engine, Store, Trap};
 use connlog_guest::host::Directory;
 use connlog_guest::model;
 
-pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 use bindings::*;
+pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use cache::ComponentCache;
 pub use host_state::{Clock, HostState, NoServiceLog, ServiceLogSink};
 
@@ -51,7 +51,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 2 << 30, max_instances: 16, call_deadline: Duration::from_secs(60) }
+        Self {
+            memory_bytes: 2 << 30,
+            max_instances: 16,
+            call_deadline: Duration::from_secs(60),
+        }
     }
 }
 
@@ -100,9 +104,17 @@ pub enum PluginError {
     #[error(
         "{source_name} implements contract {CONTRACT_PACKAGE}@{found}, but this host supports {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (same {compat} only)"
     )]
-    IncompatibleContract { source_name: String, found: String, compat: &'static str },
+    IncompatibleContract {
+        source_name: String,
+        found: String,
+        compat: &'static str,
+    },
     #[error("plugin call `{call}` failed: {kind}: {detail}")]
-    Trapped { call: &'static str, kind: TrapKind, detail: String },
+    Trapped {
+        call: &'static str,
+        kind: TrapKind,
+        detail: String,
+    },
     #[error("the plugin instance is unusable after an earlier failure; it must be rebuilt")]
     Poisoned,
 }
@@ -146,7 +158,11 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         ConnectionLogPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         start_epoch_ticker(&engine);
-        Ok(Self { engine, linker: Arc::new(linker), cache })
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -159,15 +175,22 @@ impl PluginHost {
         let source_name = source.describe();
         let bytes = source.bytes()?;
         let digest = hex::encode(Sha256::digest(&bytes));
-        let not_a_plugin = |reason: String| PluginError::NotAPlugin { source_name: source_name.clone(), reason };
+        let not_a_plugin = |reason: String| PluginError::NotAPlugin {
+            source_name: source_name.clone(),
+            reason,
+        };
 
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &digest));
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &digest));
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.engine, &bytes)
-                    .map_err(|e| not_a_plugin(format!("not a valid WebAssembly component ({e:#})")))?;
+                let component = Component::new(&self.engine, &bytes).map_err(|e| {
+                    not_a_plugin(format!("not a valid WebAssembly component ({e:#})"))
+                })?;
                 if let Some(cache) = &self.cache
                     && let Err(e) = cache.store(&self.engine, &digest, &component)
                 {
@@ -188,7 +211,11 @@ impl PluginHost {
         let mut loaded = LoadedPlugin {
             pre,
             engine: self.engine.clone(),
-            info: PluginInfo { name: String::new(), version: String::new(), contract_version: String::new() },
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                contract_version: String::new(),
+            },
             digest,
             source: source.clone(),
             from_cache,
@@ -227,22 +254,38 @@ fn contract_compatible(found: &str) -> bool {
 }
 
 fn compat_rule() -> &'static str {
-    if CONTRACT_VERSION.starts_with("0.") { "0.minor" } else { "major" }
+    if CONTRACT_VERSION.starts_with("0.") {
+        "0.minor"
+    } else {
+        "major"
+    }
 }
 
 /// Reads the contract version off the component's export names
 /// (`coder:connection-log/ingest@0.1.0`) so that a plugin for another version is refused
 /// with a clear message before any type-checking error.
-fn check_contract_version(engine: &Engine, component: &Component, source_name: &str) -> Result<(), PluginError> {
+fn check_contract_version(
+    engine: &Engine,
+    component: &Component,
+    source_name: &str,
+) -> Result<(), PluginError> {
     let prefix = format!("{CONTRACT_PACKAGE}/");
-    let exported: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exported: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let versions: Vec<&str> = exported
         .iter()
         .filter_map(|name| name.strip_prefix(&prefix))
         .filter_map(|rest| rest.split_once('@').map(|(_, version)| version))
         .collect();
     let Some(found) = versions.first() else {
-        let listed = if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") };
+        let listed = if exported.is_empty() {
+            "nothing".to_string()
+        } else {
+            exported.join(", ")
+        };
         return Err(PluginError::NotAPlugin {
             source_name: source_name.to_string(),
             reason: format!("it exports no {CONTRACT_PACKAGE} interface (it exports {listed})"),
@@ -317,12 +360,23 @@ impl LoadedPlugin {
         clock: Clock,
         limits: &Limits,
     ) -> anyhow::Result<PluginInstance> {
-        let mut store = Store::new(&self.engine, HostState::new(journal, directory, clock, limits));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(journal, directory, clock, limits),
+        );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
         store.epoch_deadline_trap();
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| anyhow::Error::from(e).context("instantiating the plugin"))?;
-        Ok(PluginInstance { store, bindings, call_deadline: limits.call_deadline, poisoned: false })
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| anyhow::Error::from(e).context("instantiating the plugin"))?;
+        Ok(PluginInstance {
+            store,
+            bindings,
+            call_deadline: limits.call_deadline,
+            poisoned: false,
+        })
     }
 }
 
@@ -362,40 +416,57 @@ impl PluginInstance {
         if self.poisoned {
             return Err(PluginError::Poisoned);
         }
-        self.store.set_epoch_deadline(deadline_ticks(self.call_deadline));
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.call_deadline));
         f(&self.bindings, &mut self.store).map_err(|error| {
             self.poisoned = true;
             let kind = classify_trap(&error);
-            tracing::warn!(call = name, %kind, error = %format!("{error:#}"), "plugin call failed");
-            PluginError::Trapped { call: name, kind, detail: format!("{error:#}") }
+            // The wasm backtrace helps whoever debugs the plugin, not whoever called it.
+            tracing::debug!(call = name, %kind, error = %format!("{error:?}"), "plugin call failed");
+            PluginError::Trapped { call: name, kind, detail: error.root_cause().to_string() }
         })
     }
 
     pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
-        let info = self.call("describe", |b, s| b.coder_connection_log_plugin_info().call_describe(s))?;
-        Ok(PluginInfo { name: info.name, version: info.version, contract_version: info.contract_version })
+        let info = self.call("describe", |b, s| {
+            b.coder_connection_log_plugin_info().call_describe(s)
+        })?;
+        Ok(PluginInfo {
+            name: info.name,
+            version: info.version,
+            contract_version: info.contract_version,
+        })
     }
 
     pub fn configure(&mut self, log_formats: &[model::LogFormat]) -> Result<(), PluginError> {
         let config = exports::coder::connection_log::lifecycle::PluginConfig {
             service_log_formats: log_formats.iter().copied().map(log_format_to_wit).collect(),
         };
-        self.call("configure", |b, s| b.coder_connection_log_lifecycle().call_configure(s, &config))
+        self.call("configure", |b, s| {
+            b.coder_connection_log_lifecycle()
+                .call_configure(s, &config)
+        })
     }
 
     pub fn ingest_batch(
         &mut self,
         events: Vec<model::ConnectionEvent>,
     ) -> Result<StorageResult<Vec<model::EventOutcome>>, PluginError> {
-        let events: Vec<wit_types::ConnectionEvent> = events.into_iter().map(event_to_wit).collect();
-        let outcome = self.call("ingest-batch", |b, s| b.coder_connection_log_ingest().call_ingest_batch(s, &events))?;
+        let events: Vec<wit_types::ConnectionEvent> =
+            events.into_iter().map(event_to_wit).collect();
+        let outcome = self.call("ingest-batch", |b, s| {
+            b.coder_connection_log_ingest()
+                .call_ingest_batch(s, &events)
+        })?;
         Ok(outcome.map_err(storage_error_from_wit).map(|outcomes| {
             outcomes
                 .into_iter()
                 .map(|o| match o {
                     wit_ingest::EventOutcome::Stored => model::EventOutcome::Stored,
                     wit_ingest::EventOutcome::Duplicate => model::EventOutcome::Duplicate,
-                    wit_ingest::EventOutcome::Rejected(v) => model::EventOutcome::Rejected(validation_from_wit(v)),
+                    wit_ingest::EventOutcome::Rejected(v) => {
+                        model::EventOutcome::Rejected(validation_from_wit(v))
+                    }
                 })
                 .collect()
         }))
@@ -407,37 +478,68 @@ impl PluginInstance {
         request: model::QueryRequest,
     ) -> Result<Result<model::Page, model::QueryError>, PluginError> {
         let actor = actor_to_wit(actor);
-        let request = wit_query::QueryRequest { q: request.q, limit: request.limit, offset: request.offset };
-        let outcome = self.call("query", |b, s| b.coder_connection_log_query().call_query(s, &actor, &request))?;
+        let request = wit_query::QueryRequest {
+            q: request.q,
+            limit: request.limit,
+            offset: request.offset,
+        };
+        let outcome = self.call("query", |b, s| {
+            b.coder_connection_log_query()
+                .call_query(s, &actor, &request)
+        })?;
         Ok(match outcome {
-            Ok(page) => Ok(model::Page { rows: page.rows.into_iter().map(row_from_wit).collect(), count: page.count }),
-            Err(wit_query::QueryError::InvalidQuery(v)) => {
-                Err(model::QueryError::InvalidQuery(v.into_iter().map(validation_from_wit).collect()))
+            Ok(page) => Ok(model::Page {
+                rows: page.rows.into_iter().map(row_from_wit).collect(),
+                count: page.count,
+            }),
+            Err(wit_query::QueryError::InvalidQuery(v)) => Err(model::QueryError::InvalidQuery(
+                v.into_iter().map(validation_from_wit).collect(),
+            )),
+            Err(wit_query::QueryError::Storage(e)) => {
+                Err(model::QueryError::Storage(storage_error_from_wit(e)))
             }
-            Err(wit_query::QueryError::Storage(e)) => Err(model::QueryError::Storage(storage_error_from_wit(e))),
         })
     }
 
     pub fn set_retention(&mut self, max_age: Duration) -> Result<(), PluginError> {
         let nanos = u64::try_from(max_age.as_nanos()).unwrap_or(u64::MAX);
-        self.call("set-retention", |b, s| b.coder_connection_log_retention().call_set_retention(s, nanos))
+        self.call("set-retention", |b, s| {
+            b.coder_connection_log_retention()
+                .call_set_retention(s, nanos)
+        })
     }
 
-    pub fn purge(&mut self, now: model::UnixNanos) -> Result<StorageResult<model::PurgeReport>, PluginError> {
-        let outcome = self.call("purge", |b, s| b.coder_connection_log_retention().call_purge(s, now))?;
+    pub fn purge(
+        &mut self,
+        now: model::UnixNanos,
+    ) -> Result<StorageResult<model::PurgeReport>, PluginError> {
+        let outcome = self.call("purge", |b, s| {
+            b.coder_connection_log_retention().call_purge(s, now)
+        })?;
         Ok(outcome
-            .map(|r| model::PurgeReport { purged: r.purged, cutoff: r.cutoff })
+            .map(|r| model::PurgeReport {
+                purged: r.purged,
+                cutoff: r.cutoff,
+            })
             .map_err(storage_error_from_wit))
     }
 
     pub fn api_response(&mut self, page: model::Page) -> Result<String, PluginError> {
         let rows: Vec<wit_types::ConnectionLog> = page.rows.into_iter().map(row_to_wit).collect();
-        self.call("api-response", |b, s| b.coder_connection_log_formats().call_api_response(s, &rows, page.count))
+        self.call("api-response", |b, s| {
+            b.coder_connection_log_formats()
+                .call_api_response(s, &rows, page.count)
+        })
     }
 
-    pub fn api_rows(&mut self, rows: Vec<model::ConnectionLog>) -> Result<Vec<String>, PluginError> {
+    pub fn api_rows(
+        &mut self,
+        rows: Vec<model::ConnectionLog>,
+    ) -> Result<Vec<String>, PluginError> {
         let rows: Vec<wit_types::ConnectionLog> = rows.into_iter().map(row_to_wit).collect();
-        self.call("api-rows", |b, s| b.coder_connection_log_formats().call_api_rows(s, &rows))
+        self.call("api-rows", |b, s| {
+            b.coder_connection_log_formats().call_api_rows(s, &rows)
+        })
     }
 
     pub fn service_log_line(
@@ -449,35 +551,54 @@ impl PluginInstance {
         let event = event_to_wit(event);
         let format = log_format_to_wit(format);
         self.call("service-log-line", |b, s| {
-            b.coder_connection_log_formats().call_service_log_line(s, &event, format, logged_at)
+            b.coder_connection_log_formats()
+                .call_service_log_line(s, &event, format, logged_at)
         })
     }
 
-    pub fn row_events(&mut self, row: model::ConnectionLog) -> Result<Vec<model::ConnectionEvent>, PluginError> {
+    pub fn row_events(
+        &mut self,
+        row: model::ConnectionLog,
+    ) -> Result<Vec<model::ConnectionEvent>, PluginError> {
         let row = row_to_wit(row);
-        let events = self.call("row-events", |b, s| b.coder_connection_log_formats().call_row_events(s, &row))?;
+        let events = self.call("row-events", |b, s| {
+            b.coder_connection_log_formats().call_row_events(s, &row)
+        })?;
         Ok(events.into_iter().map(event_from_wit).collect())
     }
 
     pub fn save_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
-        let outcome = self.call("save-snapshot", |b, s| b.coder_connection_log_state().call_save_snapshot(s))?;
+        let outcome = self.call("save-snapshot", |b, s| {
+            b.coder_connection_log_state().call_save_snapshot(s)
+        })?;
         Ok(outcome.map_err(storage_error_from_wit))
     }
 
     pub fn load_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
-        let outcome = self.call("load-snapshot", |b, s| b.coder_connection_log_state().call_load_snapshot(s))?;
+        let outcome = self.call("load-snapshot", |b, s| {
+            b.coder_connection_log_state().call_load_snapshot(s)
+        })?;
         Ok(outcome.map_err(storage_error_from_wit))
     }
 
-    pub fn replay(&mut self, events: Vec<model::ConnectionEvent>) -> Result<StorageResult<()>, PluginError> {
-        let events: Vec<wit_types::ConnectionEvent> = events.into_iter().map(event_to_wit).collect();
-        let outcome = self.call("replay", |b, s| b.coder_connection_log_state().call_replay(s, &events))?;
+    pub fn replay(
+        &mut self,
+        events: Vec<model::ConnectionEvent>,
+    ) -> Result<StorageResult<()>, PluginError> {
+        let events: Vec<wit_types::ConnectionEvent> =
+            events.into_iter().map(event_to_wit).collect();
+        let outcome = self.call("replay", |b, s| {
+            b.coder_connection_log_state().call_replay(s, &events)
+        })?;
         Ok(outcome.map_err(storage_error_from_wit))
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, PluginError> {
         let stats = self.call("stats", |b, s| b.coder_connection_log_state().call_stats(s))?;
-        Ok(model::StateStats { rows: stats.rows, memory_bytes: stats.memory_bytes })
+        Ok(model::StateStats {
+            rows: stats.rows,
+            memory_bytes: stats.memory_bytes,
+        })
     }
 }
 
@@ -492,5 +613,7 @@ fn classify_trap(error: &wasmtime::Error) -> TrapKind {
 
 /// Reads a component file, for callers that only need to know it exists.
 pub fn plugin_source_from_arg(path: Option<&Path>) -> PluginSource {
-    path.map_or(PluginSource::Embedded, |p| PluginSource::File(p.to_path_buf()))
+    path.map_or(PluginSource::Embedded, |p| {
+        PluginSource::File(p.to_path_buf())
+    })
 }

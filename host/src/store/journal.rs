@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use connlog_guest::model::{ConnectionEvent, ConnectionStatus, RowOrigin, SessionKey, StorageError, Uuid};
+use connlog_guest::model::{
+    ConnectionEvent, ConnectionStatus, RowOrigin, SessionKey, StorageError, Uuid,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Bumped when the table layout changes; an unknown version is refused, never guessed at.
@@ -59,9 +61,16 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating if needed) the journal at `path`, and checks that it is one.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path).with_context(|| format!("opening the store {}", path.display()))?;
-        let journal = Self { conn, path: path.to_path_buf(), snapshot_cursor: 0 };
-        journal.initialise().with_context(|| format!("the store {} cannot be used", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the store {}", path.display()))?;
+        let journal = Self {
+            conn,
+            path: path.to_path_buf(),
+            snapshot_cursor: 0,
+        };
+        journal
+            .initialise()
+            .with_context(|| format!("the store {} cannot be used", path.display()))?;
         Ok(journal)
     }
 
@@ -71,14 +80,28 @@ impl Journal {
 
     fn initialise(&self) -> anyhow::Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mode: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
-        self.conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
-        let check: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "SQLite refused WAL mode (got {mode})"
+        );
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         anyhow::ensure!(check == "ok", "the SQLite file is damaged: {check}");
         self.conn.execute_batch(SCHEMA)?;
-        let version: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+        let version: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
         match version {
             None => {
                 self.conn.execute(
@@ -87,13 +110,17 @@ impl Journal {
                 )?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => anyhow::bail!("store schema version {v} is not supported (this build reads {SCHEMA_VERSION})"),
+            Some(v) => anyhow::bail!(
+                "store schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+            ),
         }
         Ok(())
     }
 
     pub fn begin(&self) -> Result<(), StorageError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(unavailable)
     }
 
     /// Durable when this returns Ok (synchronous=FULL).
@@ -109,7 +136,10 @@ impl Journal {
     }
 
     pub fn event_count(&self) -> Result<u64, StorageError> {
-        self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(unavailable)
+        self.conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(unavailable)
     }
 
     pub fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError> {
@@ -148,7 +178,10 @@ impl Journal {
             .collect()
     }
 
-    pub fn session_events(&mut self, keys: &[SessionKey]) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+    pub fn session_events(
+        &mut self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
         let mut select = self
             .conn
             .prepare_cached(&format!(
@@ -159,7 +192,14 @@ impl Journal {
         keys.iter()
             .map(|k| {
                 let rows = select
-                    .query_map(params![k.connection_id.as_bytes(), k.workspace_id.as_bytes(), k.agent_name], event_from_row)
+                    .query_map(
+                        params![
+                            k.connection_id.as_bytes(),
+                            k.workspace_id.as_bytes(),
+                            k.agent_name
+                        ],
+                        event_from_row,
+                    )
                     .map_err(unavailable)?;
                 rows.map(|r| r.map_err(corrupt)).collect()
             })
@@ -167,7 +207,10 @@ impl Journal {
     }
 
     pub fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError> {
-        let mut by_id = self.conn.prepare_cached("DELETE FROM events WHERE id = ?1").map_err(unavailable)?;
+        let mut by_id = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE id = ?1")
+            .map_err(unavailable)?;
         let mut by_session = self
             .conn
             .prepare_cached("DELETE FROM events WHERE connection_id = ?1 AND workspace_id = ?2 AND agent_name = ?3")
@@ -176,9 +219,11 @@ impl Journal {
         for origin in origins {
             deleted += match origin {
                 RowOrigin::SingleEvent(id) => by_id.execute([id.as_bytes()]),
-                RowOrigin::Session(k) => {
-                    by_session.execute(params![k.connection_id.as_bytes(), k.workspace_id.as_bytes(), k.agent_name])
-                }
+                RowOrigin::Session(k) => by_session.execute(params![
+                    k.connection_id.as_bytes(),
+                    k.workspace_id.as_bytes(),
+                    k.agent_name
+                ]),
             }
             .map_err(unavailable)? as u64;
         }
@@ -207,12 +252,16 @@ impl Journal {
             let mut batch = Vec::with_capacity(batch_size);
             let mut last_key: Option<SessionKey> = None;
             while let Some(row) = rows.next()? {
-                let event = event_from_row(row).map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
+                let event = event_from_row(row)
+                    .map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
                 let key = session_key(&event);
                 // Keep a session's events in one batch so the plugin can fold them at once.
                 if batch.len() >= batch_size && (key.is_none() || key != last_key) {
                     total += batch.len() as u64;
-                    sink(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))?;
+                    sink(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(batch_size),
+                    ))?;
                 }
                 last_key = key;
                 batch.push(event);
@@ -228,8 +277,12 @@ impl Journal {
     // ---- snapshots --------------------------------------------------------------------
 
     pub fn clear_snapshot(&mut self) -> Result<(), StorageError> {
-        self.conn.execute("DELETE FROM snapshot_chunks", []).map_err(unavailable)?;
-        self.conn.execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", []).map_err(unavailable)?;
+        self.conn
+            .execute("DELETE FROM snapshot_chunks", [])
+            .map_err(unavailable)?;
+        self.conn
+            .execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -248,8 +301,13 @@ impl Journal {
     pub fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
         let next: Option<(i64, Vec<u8>)> = self
             .conn
-            .prepare_cached("SELECT seq, bytes FROM snapshot_chunks WHERE seq > ?1 ORDER BY seq LIMIT 1")
-            .and_then(|mut s| s.query_row([self.snapshot_cursor], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .prepare_cached(
+                "SELECT seq, bytes FROM snapshot_chunks WHERE seq > ?1 ORDER BY seq LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row([self.snapshot_cursor], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(unavailable)?;
         Ok(next.map(|(seq, bytes)| {
             self.snapshot_cursor = seq;
@@ -273,7 +331,9 @@ impl Journal {
 
     /// The highest event sequence number, 0 when empty.
     pub fn last_seq(&self) -> Result<i64, StorageError> {
-        self.conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0)).map_err(unavailable)
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(unavailable)
     }
 }
 
@@ -287,15 +347,22 @@ fn session_key(e: &ConnectionEvent) -> Option<SessionKey> {
 
 fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     let bytes: Vec<u8> = row.get(index)?;
-    Uuid::from_slice(&bytes).map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, Box::new(e)))
+    Uuid::from_slice(&bytes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, Box::new(e))
+    })
 }
 
 fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
     let value: Option<Vec<u8>> = row.get(index)?;
     value
         .map(|bytes| {
-            Uuid::from_slice(&bytes)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, Box::new(e)))
+            Uuid::from_slice(&bytes).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    index,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })
         })
         .transpose()
 }
@@ -317,7 +384,11 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<ConnectionEvent> {
         slug_or_port: row.get(12)?,
         connection_id: optional_uuid_column(row, 13)?,
         disconnect_reason: row.get(14)?,
-        status: if row.get::<_, bool>(15)? { ConnectionStatus::Disconnected } else { ConnectionStatus::Connected },
+        status: if row.get::<_, bool>(15)? {
+            ConnectionStatus::Disconnected
+        } else {
+            ConnectionStatus::Connected
+        },
     })
 }
 

@@ -1,0 +1,197 @@
+//! The `connlog` binary end to end: events in, Coder's JSON out, exit codes as documented.
+
+mod support;
+
+use support::*;
+
+const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
+const DISCONNECT: &str = "da5dfc63-dc43-463a-bb3e-38526866fd4b";
+const WEB: &str = "f0249951-d454-48f6-9504-e73340fa07b7";
+const SESSION: &str = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908";
+
+fn sample_events() -> String {
+    [
+        event_line(
+            CONNECT,
+            "2025-07-10T10:14:38.942776145Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "connected",
+        ),
+        event_line(
+            DISCONNECT,
+            "2025-07-10T11:14:38Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "disconnected",
+        ),
+        event_line(
+            WEB,
+            "2025-07-03T06:57:16.144719Z",
+            OTHER_ORG,
+            "workspace_app",
+            None,
+            "connected",
+        ),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn ingested_events_come_back_as_coder_rows() {
+    let data = data_dir();
+    let ingest = connlog(data.path(), &["ingest", "-"], Some(&sample_events()));
+    assert_eq!(ingest.status.code(), Some(0), "stderr: {}", stderr(&ingest));
+    assert_eq!(
+        json(&ingest),
+        serde_json::json!({"accepted": 3, "rejected": []})
+    );
+
+    // A new process: the rows come back from the store through a fresh plugin instance.
+    let query = connlog(data.path(), &["query", "--as", "admin"], None);
+    assert_eq!(query.status.code(), Some(0), "stderr: {}", stderr(&query));
+    let body = json(&query);
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["count_cap"], 2000);
+    let rows = body["connection_logs"].as_array().unwrap();
+    assert_eq!(rows[0]["id"], CONNECT, "newest first");
+    assert_eq!(
+        rows[0]["ssh_info"]["disconnect_time"],
+        "2025-07-10T11:14:38Z"
+    );
+    assert_eq!(rows[0]["ssh_info"]["exit_code"], 200);
+    assert_eq!(rows[1]["id"], WEB);
+    assert_eq!(rows[1]["web_info"]["user"]["username"], "admin");
+}
+
+#[test]
+fn a_replayed_file_changes_nothing() {
+    let data = data_dir();
+    connlog(data.path(), &["ingest", "-"], Some(&sample_events()));
+    let first = stdout(&connlog(data.path(), &["query", "--as", "admin"], None));
+    let again = connlog(data.path(), &["ingest", "-"], Some(&sample_events()));
+    assert_eq!(
+        json(&again),
+        serde_json::json!({"accepted": 3, "rejected": []})
+    );
+    assert_eq!(
+        stdout(&connlog(data.path(), &["query", "--as", "admin"], None)),
+        first
+    );
+}
+
+#[test]
+fn rejected_lines_are_reported_and_the_rest_is_stored() {
+    let data = data_dir();
+    let input = format!(
+        "{}\nnot json\n{}\n",
+        event_line(
+            CONNECT,
+            "2025-07-10T10:14:38Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "connected"
+        ),
+        event_line(WEB, "2025-07-03T06:57:16Z", ORG, "ssh", None, "connected"),
+    );
+    let ingest = connlog(data.path(), &["ingest", "-"], Some(&input));
+    assert_eq!(ingest.status.code(), Some(1));
+    let answer = json(&ingest);
+    assert_eq!(answer["accepted"], 1);
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0]["line"], 2);
+    assert_eq!(rejected[1]["line"], 3);
+    assert!(
+        rejected[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ConnectionID"),
+        "{answer}"
+    );
+    let query = json(&connlog(data.path(), &["query", "--as", "admin"], None));
+    assert_eq!(query["count"], 1);
+}
+
+#[test]
+fn an_invalid_query_prints_coders_400_body_and_exits_2() {
+    let data = data_dir();
+    let query = connlog(
+        data.path(),
+        &["query", "--as", "admin", "-q", "type:cursor"],
+        None,
+    );
+    assert_eq!(query.status.code(), Some(2));
+    assert_eq!(
+        json(&query),
+        serde_json::json!({
+            "message": "Invalid connection search query.",
+            "validations": [{"field": "type", "detail": "Query param \"type\" has invalid value: \"cursor\" is not a valid value"}]
+        })
+    );
+}
+
+#[test]
+fn readers_see_only_what_their_roles_allow() {
+    let data = data_dir();
+    connlog(data.path(), &["ingest", "-"], Some(&sample_events()));
+    let count =
+        |user: &str| json(&connlog(data.path(), &["query", "--as", user], None))["count"].clone();
+    assert_eq!(count("admin"), 2);
+    assert_eq!(
+        count("orgaudit"),
+        1,
+        "an organization auditor sees its organization only"
+    );
+    assert_eq!(count("member"), 0, "a member sees nothing");
+}
+
+#[test]
+fn an_unknown_user_is_a_usage_error() {
+    let data = data_dir();
+    let query = connlog(data.path(), &["query", "--as", "nobody"], None);
+    assert_eq!(query.status.code(), Some(2));
+    assert!(stderr(&query).contains("nobody"), "{}", stderr(&query));
+}
+
+#[test]
+fn a_plugin_that_is_not_a_plugin_is_refused_with_exit_3() {
+    let data = data_dir();
+    let bogus = data.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm not really").unwrap();
+    let query = connlog(
+        data.path(),
+        &[
+            "--plugin",
+            bogus.to_str().unwrap(),
+            "query",
+            "--as",
+            "admin",
+        ],
+        None,
+    );
+    assert_eq!(query.status.code(), Some(3));
+    assert!(
+        stderr(&query).contains("not a connection-log plugin"),
+        "{}",
+        stderr(&query)
+    );
+}
+
+#[test]
+fn a_damaged_store_is_reported_and_not_overwritten() {
+    let data = data_dir();
+    let store = data.path().join("connlog.db");
+    std::fs::write(&store, vec![0x42u8; 8192]).unwrap();
+    let query = connlog(data.path(), &["query", "--as", "admin"], None);
+    assert_eq!(query.status.code(), Some(4), "stderr: {}", stderr(&query));
+    assert!(stderr(&query).contains("connlog.db"), "{}", stderr(&query));
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        vec![0x42u8; 8192],
+        "the damaged file is left for the operator"
+    );
+}
