@@ -15,6 +15,7 @@ pub mod events;
 pub mod ingest;
 pub mod plugin;
 pub mod responses;
+pub mod retention;
 pub mod service;
 pub mod simulate;
 pub mod store;

@@ -251,6 +251,30 @@ impl ConnLog {
     }
 }
 
+/// The service as the server shares it between requests: calls are serialised.
+pub type SharedConnLog = std::sync::Arc<std::sync::Mutex<ConnLog>>;
+
+/// What a hot swap did.
+#[derive(Clone, Debug)]
+pub struct SwapReport {
+    pub previous: crate::plugin::PluginInfo,
+    pub current: crate::plugin::PluginInfo,
+    /// Events replayed into the new instance while the old one kept serving.
+    pub events_replayed: u64,
+    /// Events that arrived meanwhile, replayed under the lock just before the switch.
+    pub events_caught_up: u64,
+    pub elapsed: Duration,
+}
+
+/// Replaces the running plugin with the one at `source`, without dropping a request: the
+/// new plugin is loaded and brought up to date beside the old one, which keeps serving;
+/// the switch itself happens under the lock, after a catch-up. If anything fails, the old
+/// plugin stays and the error is returned.
+pub fn swap_plugin(shared: &SharedConnLog, source: &PluginSource) -> Result<SwapReport, ServiceError> {
+    let _ = (shared, source);
+    todo!("service::swap_plugin")
+}
+
 pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join(STORE_FILE)
 }
