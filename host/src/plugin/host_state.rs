@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use connlog_guest::host::Directory;
 use connlog_guest::model::{self, LogLine};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
 use super::Limits;
+use super::limiter::MemoryLimiter;
 use super::bindings::*;
 use crate::store::Journal;
 
@@ -44,7 +44,7 @@ impl Clock {
 }
 
 pub struct HostState {
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: MemoryLimiter,
     /// `None` only in the probe instance that reads `plugin-info` at load time.
     pub(crate) journal: Option<Journal>,
     pub(crate) directory: Arc<dyn Directory + Send + Sync>,
@@ -61,18 +61,18 @@ impl HostState {
         clock: Clock,
         limits: &Limits,
     ) -> Self {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .instances(limits.max_instances)
-            .trap_on_grow_failure(true)
-            .build();
         Self {
-            limits,
+            limiter: MemoryLimiter::new(limits),
             journal,
             directory,
             clock,
             pending_log: Vec::new(),
         }
+    }
+
+    /// The instance's linear memory, in bytes.
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.limiter.linear_memory_bytes()
     }
 
     pub fn journal(&self) -> Option<&Journal> {

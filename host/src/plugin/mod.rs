@@ -10,6 +10,7 @@
 mod bindings;
 mod cache;
 mod host_state;
+mod limiter;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -364,7 +365,7 @@ impl LoadedPlugin {
             &self.engine,
             HostState::new(journal, directory, clock, limits),
         );
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
         store.epoch_deadline_trap();
         let bindings = self

@@ -1,0 +1,234 @@
+//! The reference plugin as a component against a native build of the same guest logic.
+//!
+//! `cargo bench -p connlog --bench plugin` (set `BENCH_ROWS`, default 1,000,000). Both
+//! sides are loaded with the same synthetic deployment through `replay`, then answer the
+//! same queries; the table prints medians and the component/native ratio. Memory is the
+//! component's real linear memory and the native store's own estimate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connlog::plugin::{Clock, Limits, PluginHost, PluginInstance, PluginSource};
+use connlog_guest::model::*;
+use connlog_guest::plugin::Plugin;
+use connlog_guest::testing::MemoryHost;
+
+const BATCH: usize = 10_000;
+const DAY: i64 = 86_400 * 1_000_000_000;
+const START: i64 = 1_751_328_000 * 1_000_000_000; // 2025-07-01T00:00:00Z
+
+/// A deterministic stream of canonical events, each session's events together.
+struct Synthetic {
+    rows: u64,
+    next: u64,
+    span: i64,
+}
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+    x ^ (x >> 33)
+}
+
+fn id(namespace: u64, n: u64) -> Uuid {
+    let high = (namespace << 48) | (mix(n) >> 16);
+    Uuid::from_u64_pair(high, (mix(n ^ namespace) & !(0xF << 12)) | (4 << 12))
+}
+
+const SESSION_TYPES: [&str; 8] = ["ssh", "vscode", "cursor", "windsurf", "jetbrains", "reconnecting_pty", "code_server", "zed"];
+const WEB_TYPES: [&str; 3] = ["workspace_app", "port_forwarding", "tunnel"];
+const ORGS: u64 = 5;
+const OWNERS: u64 = 500;
+const WORKSPACES: u64 = 2_000;
+
+impl Synthetic {
+    fn new(rows: u64) -> Self {
+        Self { rows, next: 0, span: 30 * DAY }
+    }
+
+    fn row_events(&self, n: u64) -> Vec<ConnectionEvent> {
+        let r = mix(n);
+        let workspace = r % WORKSPACES;
+        let owner = workspace % OWNERS;
+        let org = owner % ORGS;
+        let time = START + (self.span / self.rows as i64) * n as i64 + (r % 1_000_000) as i64;
+        let base = ConnectionEvent {
+            id: id(1, n),
+            time,
+            organization_id: id(2, org),
+            workspace_owner_id: id(3, owner),
+            workspace_id: id(4, workspace),
+            workspace_name: format!("ws-{workspace}"),
+            agent_name: "main".into(),
+            connection_type: String::new(),
+            code: None,
+            ip: Some(format!("fd7a:115c:a1e0::{:x}", workspace)),
+            user_agent: None,
+            user_id: None,
+            slug_or_port: None,
+            connection_id: None,
+            disconnect_reason: None,
+            status: ConnectionStatus::Connected,
+        };
+        if r % 5 == 0 {
+            let kind = WEB_TYPES[(r >> 8) as usize % WEB_TYPES.len()];
+            return vec![ConnectionEvent {
+                connection_type: kind.into(),
+                code: Some(if kind == "tunnel" { 101 } else { 200 }),
+                ip: Some(format!("10.0.{}.{}", owner % 250, workspace % 250)),
+                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+                user_id: Some(id(3, (r >> 16) % OWNERS)),
+                slug_or_port: Some(if kind == "port_forwarding" { "8080".into() } else { "code-server".into() }),
+                ..base
+            }];
+        }
+        let connect = ConnectionEvent {
+            connection_type: SESSION_TYPES[(r >> 8) as usize % SESSION_TYPES.len()].into(),
+            connection_id: Some(id(5, n)),
+            ..base
+        };
+        if r % 10 == 1 {
+            return vec![connect]; // ongoing
+        }
+        let disconnect = ConnectionEvent {
+            id: id(6, n),
+            time: connect.time + 60_000_000_000 + (r % 3_600) as i64 * 1_000_000_000,
+            code: Some(if r % 7 == 0 { 1 } else { 0 }),
+            disconnect_reason: Some("client disconnected".into()),
+            status: ConnectionStatus::Disconnected,
+            ..connect.clone()
+        };
+        vec![connect, disconnect]
+    }
+
+    fn next_batch(&mut self) -> Option<Vec<ConnectionEvent>> {
+        if self.next >= self.rows {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH && self.next < self.rows {
+            batch.extend(self.row_events(self.next));
+            self.next += 1;
+        }
+        Some(batch)
+    }
+}
+
+fn owner_actor() -> Actor {
+    Actor { user_id: id(3, 0), site_roles: vec!["owner".into()], organization_roles: Vec::new() }
+}
+
+fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
+    let day = |d: i64| connlog::events::format_time(START + d * DAY);
+    let q = |q: String, offset: u32| QueryRequest { q, limit: 0, offset };
+    vec![
+        ("first page, no filter", q(String::new(), 0)),
+        ("organization + type + status", q(format!("organization:{} type:ssh status:completed", id(2, 1)), 0)),
+        ("type family (vscode)", q("type:vscode".into(), 0)),
+        ("one workspace", q(format!("workspace_id:{}", id(4, 7)), 0)),
+        ("one day window", q(format!("connected_after:\"{}\" connected_before:\"{}\"", day(10), day(11)), 0)),
+        ("status:ongoing", q("status:ongoing".into(), 0)),
+        ("deep page (offset rows/10)", q(String::new(), (rows / 10) as u32)),
+    ]
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time_query(iterations: usize, mut run: impl FnMut() -> u64) -> (Duration, u64) {
+    let mut count = 0;
+    for _ in 0..3 {
+        count = run();
+    }
+    let samples = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            count = run();
+            started.elapsed()
+        })
+        .collect();
+    (median(samples), count)
+}
+
+fn fmt(d: Duration) -> String {
+    if d < Duration::from_millis(1) { format!("{:.1} µs", d.as_secs_f64() * 1e6) } else { format!("{:.2} ms", d.as_secs_f64() * 1e3) }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(if benching { 1_000_000 } else { 20_000 });
+    let iterations = if benching { 21 } else { 3 };
+    println!("connlog plugin benchmark: {rows} rows, {BATCH}-event batches, medians of {iterations}");
+
+    // Native: the guest logic linked into this process.
+    let mut native = Plugin::new();
+    let mut native_host = MemoryHost::new();
+    let started = Instant::now();
+    let mut events = 0u64;
+    let mut source = Synthetic::new(rows);
+    while let Some(batch) = source.next_batch() {
+        events += batch.len() as u64;
+        native.replay(&mut native_host, batch).expect("native replay");
+    }
+    let native_load = started.elapsed();
+    let native_stats = native.stats();
+
+    // Component: the reference plugin through wasmtime, no journal needed for replay.
+    let host = PluginHost::new(None).expect("engine");
+    let plugin = host.load(&PluginSource::Embedded).expect("reference plugin");
+    let limits = Limits { memory_bytes: 4 << 30, call_deadline: Duration::from_secs(600), ..Limits::default() };
+    let directory: Arc<MemoryHost> = Arc::new(MemoryHost::new());
+    let mut component: PluginInstance = plugin.instantiate(None, directory, Clock::System, &limits).expect("instance");
+    let started = Instant::now();
+    let mut source = Synthetic::new(rows);
+    while let Some(batch) = source.next_batch() {
+        component.replay(batch).expect("no trap").expect("component replay");
+    }
+    let component_load = started.elapsed();
+    let component_stats = component.stats().expect("stats");
+    assert_eq!(native_stats.rows, component_stats.rows, "both sides hold the same rows");
+
+    println!();
+    println!("| load ({events} events) | native | component | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| replay time | {} | {} | {:.2}x |",
+        fmt(native_load),
+        fmt(component_load),
+        component_load.as_secs_f64() / native_load.as_secs_f64()
+    );
+    println!("| rows | {} | {} | |", native_stats.rows, component_stats.rows);
+    let linear = component.state().linear_memory_bytes();
+    println!(
+        "| memory | {:.1} MiB estimated ({:.0} B/row) | {:.1} MiB linear memory ({:.0} B/row) | |",
+        native_stats.memory_bytes as f64 / 1048576.0,
+        native_stats.memory_bytes as f64 / rows as f64,
+        linear as f64 / 1048576.0,
+        linear as f64 / rows as f64
+    );
+
+    println!();
+    println!("| query (limit 100, exact count) | count | native | component | ratio |");
+    println!("|---|---|---|---|---|");
+    let actor = owner_actor();
+    for (name, request) in queries(rows) {
+        let (native_time, native_count) = time_query(iterations, || {
+            native.query(&native_host, &actor, &request).expect("native query").count
+        });
+        let (component_time, component_count) = time_query(iterations, || {
+            component.query(actor.clone(), request.clone()).expect("no trap").expect("component query").count
+        });
+        assert_eq!(native_count, component_count, "{name}: same count on both sides");
+        println!(
+            "| {name} | {native_count} | {} | {} | {:.2}x |",
+            fmt(native_time),
+            fmt(component_time),
+            component_time.as_secs_f64() / native_time.as_secs_f64()
+        );
+    }
+}
