@@ -65,20 +65,44 @@ impl World {
         let orgs: Vec<Uuid> = (0..200).map(|_| rng.uuid()).collect();
         let owners = (0..2000)
             .map(|i| {
-                let ips = (0..3).map(|_| format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256))).collect();
-                (rng.uuid(), (i * 7 + rng.below(3) as usize) % orgs.len(), ips)
+                let ips = (0..3)
+                    .map(|_| {
+                        format!(
+                            "10.{}.{}.{}",
+                            rng.below(256),
+                            rng.below(256),
+                            rng.below(256)
+                        )
+                    })
+                    .collect();
+                (
+                    rng.uuid(),
+                    (i * 7 + rng.below(3) as usize) % orgs.len(),
+                    ips,
+                )
             })
             .collect();
-        let workspaces = (0..8000).map(|i| (rng.uuid(), rng.below(2000) as usize, format!("ws-{i}"))).collect();
-        Self { orgs, owners, workspaces }
+        let workspaces = (0..8000)
+            .map(|i| (rng.uuid(), rng.below(2000) as usize, format!("ws-{i}")))
+            .collect();
+        Self {
+            orgs,
+            owners,
+            workspaces,
+        }
     }
 
     /// The `i`-th of `n` rows: time mostly increasing over 30 days, with some jitter.
     fn row(&self, rng: &mut Rng, i: u64, n: u64) -> ConnectionLog {
         let base = T0 + (i as i128 * (SPAN_DAYS * DAY) as i128 / n as i128) as i64;
-        let jitter = if rng.below(10) == 0 { rng.below(120) as i64 * SECOND } else { 0 };
+        let jitter = if rng.below(10) == 0 {
+            rng.below(120) as i64 * SECOND
+        } else {
+            0
+        };
         let time = base - jitter;
-        let (workspace_id, owner, workspace_name) = &self.workspaces[rng.below(self.workspaces.len() as u64) as usize];
+        let (workspace_id, owner, workspace_name) =
+            &self.workspaces[rng.below(self.workspaces.len() as u64) as usize];
         let (owner_id, org, ips) = &self.owners[*owner];
         let mut pick = rng.below(100);
         let ty = TYPES
@@ -105,20 +129,36 @@ impl World {
             workspace_name: workspace_name.clone(),
             agent_name: agent.into(),
             connection_type: ty.into(),
-            code: (disconnected && rng.below(3) == 0).then_some(if rng.below(4) == 0 { 1 } else { 0 }),
+            code: (disconnected && rng.below(3) == 0).then_some(if rng.below(4) == 0 {
+                1
+            } else {
+                0
+            }),
             ip: Some(ips[rng.below(3) as usize].clone()),
-            user_agent: web.then(|| format!("Mozilla/5.0 (X11; Linux x86_64) Chrome/{}.0", 120 + rng.below(10))),
+            user_agent: web.then(|| {
+                format!(
+                    "Mozilla/5.0 (X11; Linux x86_64) Chrome/{}.0",
+                    120 + rng.below(10)
+                )
+            }),
             user_id: web.then_some(*owner_id),
-            slug_or_port: web.then(|| ["code-server", "jupyter", "8080", "3000", "filebrowser"][rng.below(5) as usize].into()),
+            slug_or_port: web.then(|| {
+                ["code-server", "jupyter", "8080", "3000", "filebrowser"][rng.below(5) as usize]
+                    .into()
+            }),
             connection_id: (!web).then(|| rng.uuid()),
             disconnect_time: disconnected.then(|| time + (1 + rng.below(7200)) as i64 * SECOND),
-            disconnect_reason: disconnected.then(|| ["", "client closed", "agent shutdown"][rng.below(3) as usize].into()),
+            disconnect_reason: disconnected
+                .then(|| ["", "client closed", "agent shutdown"][rng.below(3) as usize].into()),
         }
     }
 }
 
 fn rows_wanted() -> u64 {
-    std::env::var("STORE_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("STORE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn bench(c: &mut Criterion) {
@@ -144,11 +184,20 @@ fn bench(c: &mut Criterion) {
     );
 
     for (part, b) in store.memory_report() {
-        eprintln!("[store]   {part:<24} {:>8.1} MiB {:>6.1} B/row", b as f64 / (1 << 20) as f64, b as f64 / n as f64);
+        eprintln!(
+            "[store]   {part:<24} {:>8.1} MiB {:>6.1} B/row",
+            b as f64 / (1 << 20) as f64,
+            b as f64 / n as f64
+        );
     }
     // Replacements (a disconnect arriving for an ongoing session).
-    let ongoing: Vec<ConnectionLog> =
-        rows.iter().rev().filter(|r| r.connection_id.is_some() && r.disconnect_time.is_none()).step_by(2).cloned().collect();
+    let ongoing: Vec<ConnectionLog> = rows
+        .iter()
+        .rev()
+        .filter(|r| r.connection_id.is_some() && r.disconnect_time.is_none())
+        .step_by(2)
+        .cloned()
+        .collect();
     let started = Instant::now();
     for r in &ongoing {
         let mut r = r.clone();
@@ -156,7 +205,12 @@ fn bench(c: &mut Criterion) {
         store.upsert(r);
     }
     let t = started.elapsed();
-    eprintln!("[store] {} replacements: {:.2?} ({:.0}/s)", ongoing.len(), t, ongoing.len() as f64 / t.as_secs_f64());
+    eprintln!(
+        "[store] {} replacements: {:.2?} ({:.0}/s)",
+        ongoing.len(),
+        t,
+        ongoing.len() as f64 / t.as_secs_f64()
+    );
     drop(rows);
 
     // Snapshot, 1 MiB chunks.
@@ -186,8 +240,18 @@ fn bench(c: &mut Criterion) {
     let org = world.orgs[7];
     let last = T0 + SPAN_DAYS * DAY;
     let cases: Vec<(&str, Filter, Visibility, u32)> = vec![
-        ("unfiltered first page", Filter::default(), Visibility::All, 0),
-        ("deep offset (len/2)", Filter::default(), Visibility::All, (n / 2) as u32),
+        (
+            "unfiltered first page",
+            Filter::default(),
+            Visibility::All,
+            0,
+        ),
+        (
+            "deep offset (len/2)",
+            Filter::default(),
+            Visibility::All,
+            (n / 2) as u32,
+        ),
         (
             "org + type + status",
             Filter {
@@ -210,42 +274,100 @@ fn bench(c: &mut Criterion) {
             Visibility::All,
             1000,
         ),
-        ("last 7 days", Filter { connected_after: Some(last - 7 * DAY), ..Default::default() }, Visibility::All, 0),
+        (
+            "last 7 days",
+            Filter {
+                connected_after: Some(last - 7 * DAY),
+                ..Default::default()
+            },
+            Visibility::All,
+            0,
+        ),
         (
             "3-day window mid-range",
-            Filter { connected_after: Some(T0 + 10 * DAY), connected_before: Some(T0 + 13 * DAY), ..Default::default() },
+            Filter {
+                connected_after: Some(T0 + 10 * DAY),
+                connected_before: Some(T0 + 13 * DAY),
+                ..Default::default()
+            },
             Visibility::All,
             0,
         ),
         (
             "org visibility + 3-day window",
-            Filter { connected_after: Some(T0 + 10 * DAY), connected_before: Some(T0 + 13 * DAY), ..Default::default() },
+            Filter {
+                connected_after: Some(T0 + 10 * DAY),
+                connected_before: Some(T0 + 13 * DAY),
+                ..Default::default()
+            },
             Visibility::Organizations(vec![org, world.orgs[8]]),
             0,
         ),
-        ("status ongoing", Filter { status: Some(SessionStatus::Ongoing), ..Default::default() }, Visibility::All, 0),
+        (
+            "status ongoing",
+            Filter {
+                status: Some(SessionStatus::Ongoing),
+                ..Default::default()
+            },
+            Visibility::All,
+            0,
+        ),
         (
             "type workspace_app",
-            Filter { types: Some(vec!["workspace_app".into()]), ..Default::default() },
+            Filter {
+                types: Some(vec!["workspace_app".into()]),
+                ..Default::default()
+            },
             Visibility::All,
             0,
         ),
         (
             "owner",
-            Filter { workspace_owner_ids: Some(vec![world.owners[3].0]), ..Default::default() },
+            Filter {
+                workspace_owner_ids: Some(vec![world.owners[3].0]),
+                ..Default::default()
+            },
             Visibility::All,
             0,
         ),
-        ("workspace", Filter { workspace_id: Some(world.workspaces[5].0), ..Default::default() }, Visibility::All, 0),
+        (
+            "workspace",
+            Filter {
+                workspace_id: Some(world.workspaces[5].0),
+                ..Default::default()
+            },
+            Visibility::All,
+            0,
+        ),
     ];
     let mut group = c.benchmark_group(format!("store_{n}"));
     for (name, filter, vis, offset) in &cases {
         let (page, count) = store.query(filter, vis, 25, *offset);
         eprintln!("[store] {name}: count {count}, page {}", page.len());
-        assert_eq!(back.query(filter, vis, 25, *offset), (page, count), "decoded store answers {name} the same");
-        group.bench_function(*name, |b| b.iter(|| black_box(store.query(filter, vis, 25, *offset))));
+        assert_eq!(
+            back.query(filter, vis, 25, *offset),
+            (page, count),
+            "decoded store answers {name} the same"
+        );
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(store.query(filter, vis, 25, *offset)))
+        });
     }
     group.finish();
+
+    // Retention on the decoded copy: the oldest 3 days (bulk), then 10 more minutes.
+    let mut back = back;
+    for cutoff in [T0 + 3 * DAY, T0 + 3 * DAY + 600 * SECOND] {
+        let started = Instant::now();
+        let expired = back.expired(cutoff).len();
+        let listed = started.elapsed();
+        let started = Instant::now();
+        let purged = back.remove_before(cutoff);
+        let t = started.elapsed();
+        assert_eq!(purged as usize, expired);
+        eprintln!("[store] purge {purged} rows: expired() {listed:.2?}, remove_before {t:.2?}");
+    }
+    drop(back);
 
     let mut group = c.benchmark_group(format!("store_{n}_snapshot"));
     group.sample_size(10);
