@@ -355,6 +355,20 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // Retention on the decoded copy: the oldest 3 days (bulk), then 10 more minutes.
+    let mut back = back;
+    for cutoff in [T0 + 3 * DAY, T0 + 3 * DAY + 600 * SECOND] {
+        let started = Instant::now();
+        let expired = back.expired(cutoff).len();
+        let listed = started.elapsed();
+        let started = Instant::now();
+        let purged = back.remove_before(cutoff);
+        let t = started.elapsed();
+        assert_eq!(purged as usize, expired);
+        eprintln!("[store] purge {purged} rows: expired() {listed:.2?}, remove_before {t:.2?}");
+    }
+    drop(back);
+
     let mut group = c.benchmark_group(format!("store_{n}_snapshot"));
     group.sample_size(10);
     group.bench_function("encode", |b| {

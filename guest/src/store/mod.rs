@@ -50,6 +50,8 @@ const HAS_DISCONNECT: u8 = 2;
 
 /// Rows per time bucket before it splits.
 const BUCKET_MAX: u32 = 1 << 15;
+/// From this many rows on, a purge works list by list rather than row by row.
+const BULK_REMOVE: usize = 4096;
 /// At or below this many candidate rows a page is found by sorting all of them.
 const COLLECT_LIMIT: u64 = 1 << 14;
 
@@ -88,6 +90,8 @@ struct Detail {
 struct Tuning {
     bucket_max: u32,
     collect_limit: u64,
+    /// From this many rows on, a purge subtracts them from every posting list at once.
+    bulk_remove: usize,
 }
 
 impl Default for Tuning {
@@ -95,6 +99,7 @@ impl Default for Tuning {
         Self {
             bucket_max: BUCKET_MAX,
             collect_limit: COLLECT_LIMIT,
+            bulk_remove: BULK_REMOVE,
         }
     }
 }
@@ -949,10 +954,55 @@ impl RowStore {
     /// Removes every row whose `connect_time` is strictly before `cutoff`; returns how many.
     pub fn remove_before(&mut self, cutoff: UnixNanos) -> u64 {
         let slots = self.slots_before(cutoff);
-        for &s in &slots {
-            self.remove_slot(s);
+        if slots.len() >= self.tuning.bulk_remove {
+            self.remove_bulk(&slots, cutoff);
+        } else {
+            for &s in &slots {
+                self.remove_slot(s);
+            }
         }
         slots.len() as u64
+    }
+
+    /// Removes many rows (all those before `cutoff`): one subtraction per posting list and
+    /// bucket instead of one removal per row and list.
+    fn remove_bulk(&mut self, slots: &[u32], cutoff: UnixNanos) {
+        let mut sorted = slots.to_vec();
+        sorted.sort_unstable();
+        let gone = RoaringBitmap::from_sorted_iter(sorted.iter().copied()).expect("sorted");
+        for &slot in &sorted {
+            let hash = self.cols.key_hash(slot);
+            if let Ok(entry) = self.keys.find_entry(hash, |&s| s == slot) {
+                entry.remove();
+            }
+        }
+        let lists = self
+            .org_bits
+            .iter_mut()
+            .chain(&mut self.owner_bits)
+            .chain(&mut self.type_bits);
+        for list in lists.chain(&mut self.user_bits) {
+            if !list.is_empty() {
+                *list -= &gone;
+            }
+        }
+        self.ongoing -= &gone;
+        self.completed -= &gone;
+        let starts: Vec<i64> = self.buckets.range(..cutoff).map(|(&k, _)| k).collect();
+        for start in starts {
+            let b = self.buckets.get_mut(&start).unwrap();
+            b.slots -= &gone;
+            b.len = b.slots.len() as u32;
+            if b.len == 0 {
+                if start == i64::MIN {
+                    *b = Bucket::new(self.tuning.bucket_max);
+                } else {
+                    self.buckets.remove(&start);
+                }
+            }
+        }
+        self.free.extend(sorted.iter().rev());
+        self.len -= slots.len();
     }
 
     /// Every slot, oldest first (ties by id, then slot).

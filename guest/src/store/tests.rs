@@ -171,10 +171,12 @@ fn tunings() -> [Tuning; 3] {
         Tuning {
             bucket_max: 2,
             collect_limit: 0,
+            bulk_remove: 1,
         },
         Tuning {
             bucket_max: 3,
             collect_limit: 4,
+            bulk_remove: 3,
         },
     ]
 }
@@ -599,6 +601,7 @@ fn buckets_split_and_stay_consistent_with_equal_times() {
     let mut s = RowStore::with_tuning(Tuning {
         bucket_max: 4,
         collect_limit: 0,
+        bulk_remove: 1,
     });
     for id in 1..=40 {
         s.upsert(row(id, 7)); // all equal: a bucket that cannot split
