@@ -125,6 +125,8 @@ fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
     let q = |q: String, offset: u32| QueryRequest { q, limit: 0, offset };
     vec![
         ("first page, no filter", q(String::new(), 0)),
+        // One row: what remains is the query itself, nearly free of boundary copying.
+        ("first row only, no filter", QueryRequest { q: String::new(), limit: 1, offset: 0 }),
         ("organization + type + status", q(format!("organization:{} type:ssh status:completed", id(2, 1)), 0)),
         ("type family (vscode)", q("type:vscode".into(), 0)),
         ("one workspace", q(format!("workspace_id:{}", id(4, 7)), 0)),
