@@ -56,9 +56,7 @@ pub struct ExportArgs {
 
 pub fn run(global: &GlobalOptions, args: &ExportArgs) -> Result<ExitStatus, CliError> {
     let directory = global.load_directory()?;
-    let actor = directory
-        .actor_for(&args.actor)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let actor = global.actor_for(&directory, &args.actor)?;
     let mut service = global.open_service(Arc::new(directory))?;
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);

@@ -144,6 +144,24 @@ impl GlobalOptions {
         Directory::load_or_empty(&self.directory_path()).map_err(|e| CliError::Data(e.to_string()))
     }
 
+    /// The actor for `--as USER`, with a hint when the directory is empty or missing.
+    pub fn actor_for(
+        &self,
+        directory: &Directory,
+        user: &str,
+    ) -> Result<connlog_guest::model::Actor, CliError> {
+        directory.actor_for(user).map_err(|e| {
+            if directory.members().is_empty() {
+                CliError::Usage(format!(
+                    "{e}: {} holds no users; run `connlog simulate` first, or pass --directory FILE",
+                    self.directory_path().display()
+                ))
+            } else {
+                CliError::Usage(e.to_string())
+            }
+        })
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             memory_bytes: self.plugin_memory_mib.saturating_mul(1 << 20),
