@@ -280,7 +280,7 @@ mod tests {
                          "slug_or_port": "code-server", "status_code": 200}
         });
         let record = csv_record(&row);
-        assert_eq!(record.split(',').count() >= CSV_COLUMNS.len(), true);
+        assert!(record.split(',').count() >= CSV_COLUMNS.len());
         assert!(record.starts_with("r1,2025-07-10T10:14:38Z,o1,coder,"));
         assert!(record.ends_with(",,\"Mozilla/5.0 (X11, Linux)\",code-server,200"));
     }

@@ -31,6 +31,8 @@ fn unauthorized(e: Unauthorized) -> Response {
     message_response(StatusCode::UNAUTHORIZED, &e.message, e.detail.as_deref())
 }
 
+// A response is axum's error type; boxing it would only add noise.
+#[allow(clippy::result_large_err)]
 fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -42,6 +44,7 @@ fn authenticate(
         .map_err(unauthorized)
 }
 
+#[allow(clippy::result_large_err)]
 fn authenticate_owner(
     state: &AppState,
     headers: &HeaderMap,
