@@ -195,3 +195,145 @@ fn a_damaged_store_is_reported_and_not_overwritten() {
         "the damaged file is left for the operator"
     );
 }
+
+#[test]
+fn purge_applies_retention_and_prints_the_cutoff() {
+    let data = data_dir();
+    connlog(data.path(), &["ingest", "-"], Some(&sample_events()));
+
+    let forever = connlog(data.path(), &["purge", "--retention", "0"], None);
+    assert_eq!(forever.status.code(), Some(0), "{}", stderr(&forever));
+    assert_eq!(stdout(&forever), "{\"purged\":0,\"cutoff\":null}\n");
+    // Without --retention: the global setting (0 here) applies.
+    assert_eq!(
+        stdout(&connlog(data.path(), &["purge"], None)),
+        "{\"purged\":0,\"cutoff\":null}\n"
+    );
+
+    // The sample events are from 2025: a week's retention purges both rows.
+    let purge = connlog(
+        data.path(),
+        &["--connection-logs-retention", "1w", "purge"],
+        None,
+    );
+    assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
+    let body = json(&purge);
+    assert_eq!(body["purged"], 2);
+    let cutoff = body["cutoff"].as_str().unwrap();
+    assert!(cutoff.ends_with('Z') && cutoff.contains('T'), "{cutoff}");
+    assert_eq!(
+        stdout(&purge).find("\"purged\""),
+        Some(1),
+        "purged comes first"
+    );
+    let query = connlog(data.path(), &["query", "--as", "admin"], None);
+    assert_eq!(json(&query)["count"], 0);
+
+    let bad = connlog(data.path(), &["purge", "--retention", "30 days"], None);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn token_create_prints_the_token_once_and_stores_its_hash() {
+    let data = data_dir();
+    let out = connlog(data.path(), &["token", "create", "--user", "admin"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    let (id, secret) = token.split_once('-').unwrap();
+    assert_eq!((id.len(), secret.len()), (10, 22));
+    let directory = std::fs::read_to_string(data.path().join("directory.json")).unwrap();
+    assert!(directory.contains(id) && !directory.contains(secret));
+
+    let unknown = connlog(data.path(), &["token", "create", "--user", "nobody"], None);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("nobody"));
+
+    let empty = tempfile::tempdir().unwrap();
+    let none = connlog(empty.path(), &["token", "create", "--user", "admin"], None);
+    assert_eq!(none.status.code(), Some(4));
+    assert!(
+        stderr(&none).contains("connlog simulate"),
+        "{}",
+        stderr(&none)
+    );
+}
+
+#[test]
+fn log_json_and_log_human_write_a_connection_log_line_per_event() {
+    let data = data_dir();
+    let log = data.path().join("service.json.log");
+    let out = connlog(
+        data.path(),
+        &[
+            "--log-json",
+            log.to_str().unwrap(),
+            "--log-human",
+            "/dev/stderr",
+            "ingest",
+            "-",
+        ],
+        Some(&sample_events()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["msg"], "connection_log");
+        assert_eq!(v["level"], "INFO");
+    }
+    assert!(lines.contains(CONNECT) && lines.contains(WEB));
+    let human: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("connection_log"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(human.len(), 3, "{}", stderr(&out));
+    assert!(
+        human
+            .iter()
+            .any(|l| l.contains(&format!("ID={DISCONNECT}")))
+    );
+
+    // A replay is stored once, and logged only when stored.
+    let again = connlog(
+        data.path(),
+        &["--log-json", log.to_str().unwrap(), "ingest", "-"],
+        Some(&sample_events()),
+    );
+    assert_eq!(again.status.code(), Some(0));
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(after.lines().count(), 3, "{after}");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let data = data_dir();
+    for command in [
+        "simulate",
+        "ingest",
+        "query",
+        "export",
+        "purge",
+        "serve",
+        "token create",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let out = connlog(data.path(), &args, None);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            stdout(&out).contains("Examples:") || stdout(&out).contains("Example:"),
+            "{command}: {}",
+            stdout(&out)
+        );
+    }
+    let top = connlog(data.path(), &["--help"], None);
+    for command in [
+        "simulate", "ingest", "query", "export", "purge", "serve", "token",
+    ] {
+        assert!(stdout(&top).contains(command), "{command}");
+    }
+    let unknown = connlog(data.path(), &["frobnicate"], None);
+    assert_eq!(unknown.status.code(), Some(2));
+}

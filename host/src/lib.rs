@@ -7,6 +7,8 @@
 //! - [`directory`]: `directory.json`, the stand-in for Coder's users and organizations.
 //! - [`duration`]: Go durations plus `d` and `w`, for retention.
 //! - [`simulate`]: a deterministic Coder deployment and its traffic.
+//! - [`server`]: Coder's REST API over HTTP (`connlog serve`).
+//! - [`service_log`]: `--log-json` and `--log-human`, Coder's service-log sink.
 
 pub mod cli;
 pub mod directory;
@@ -16,6 +18,8 @@ pub mod ingest;
 pub mod plugin;
 pub mod responses;
 pub mod retention;
+pub mod server;
 pub mod service;
+pub mod service_log;
 pub mod simulate;
 pub mod store;

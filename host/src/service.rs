@@ -270,7 +270,10 @@ pub struct SwapReport {
 /// new plugin is loaded and brought up to date beside the old one, which keeps serving;
 /// the switch itself happens under the lock, after a catch-up. If anything fails, the old
 /// plugin stays and the error is returned.
-pub fn swap_plugin(shared: &SharedConnLog, source: &PluginSource) -> Result<SwapReport, ServiceError> {
+pub fn swap_plugin(
+    shared: &SharedConnLog,
+    source: &PluginSource,
+) -> Result<SwapReport, ServiceError> {
     let _ = (shared, source);
     todo!("service::swap_plugin")
 }

@@ -28,6 +28,11 @@ pub struct IngestArgs {
 
 pub fn run(global: &GlobalOptions, args: &IngestArgs) -> Result<ExitStatus, CliError> {
     let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprintln!(
+                "connlog: reading events from standard input, one JSON object per line (Ctrl-D ends; `connlog ingest --help` shows the format)"
+            );
+        }
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
         let file = std::fs::File::open(&args.input)

@@ -2,8 +2,13 @@
 //! options every command shares and the one way to open the service.
 
 mod exit;
+mod export;
 mod ingest;
+mod purge;
 mod query;
+mod serve;
+mod simulate;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +21,10 @@ pub use exit::{CliError, ExitStatus};
 
 use crate::directory::Directory;
 use crate::duration::Retention;
-use crate::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use crate::plugin::{Clock, ComponentCache, Limits, PluginSource};
 use crate::service::{ConnLog, ServiceConfig};
+use crate::service_log::{LogTarget, ServiceLogWriter};
+use connlog_guest::model::LogFormat;
 
 /// Coder's Connection Log as a WebAssembly component plugin.
 #[derive(Parser, Debug)]
@@ -63,20 +70,50 @@ pub struct GlobalOptions {
     /// Where compiled plugins are cached [default: $CONNLOG_CACHE_DIR, $XDG_CACHE_HOME/connlog or ~/.cache/connlog].
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Write every ingested event as a Coder JSON `connection_log` service-log line to FILE
+    /// (`/dev/stderr`, `/dev/stdout` or a file, appended to).
+    #[arg(long, global = true, env = "CODER_LOGGING_JSON", value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
+    /// Write every ingested event as a Coder human-format `connection_log` service-log line
+    /// to FILE (`/dev/stderr`, `/dev/stdout` or a file, appended to).
+    #[arg(long, global = true, env = "CODER_LOGGING_HUMAN", value_name = "FILE")]
+    pub log_human: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Simulate(simulate::SimulateArgs),
     Ingest(ingest::IngestArgs),
     Query(query::QueryArgs),
+    Export(export::ExportArgs),
+    Purge(purge::PurgeArgs),
+    Serve(serve::ServeArgs),
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitStatus::Usage.into()
+            } else {
+                ExitStatus::Success.into()
+            };
+        }
+    };
     init_tracing();
     let outcome = match &cli.command {
+        Command::Simulate(args) => simulate::run(&cli.global, args),
         Command::Ingest(args) => ingest::run(&cli.global, args),
         Command::Query(args) => query::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Purge(args) => purge::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Token(command) => token::run(&cli.global, command),
     };
     match outcome {
         Ok(status) => status.into(),
@@ -107,6 +144,24 @@ impl GlobalOptions {
         Directory::load_or_empty(&self.directory_path()).map_err(|e| CliError::Data(e.to_string()))
     }
 
+    /// The actor for `--as USER`, with a hint when the directory is empty or missing.
+    pub fn actor_for(
+        &self,
+        directory: &Directory,
+        user: &str,
+    ) -> Result<connlog_guest::model::Actor, CliError> {
+        directory.actor_for(user).map_err(|e| {
+            if directory.members().is_empty() {
+                CliError::Usage(format!(
+                    "{e}: {} holds no users; run `connlog simulate` first, or pass --directory FILE",
+                    self.directory_path().display()
+                ))
+            } else {
+                CliError::Usage(e.to_string())
+            }
+        })
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             memory_bytes: self.plugin_memory_mib.saturating_mul(1 << 20),
@@ -128,16 +183,39 @@ impl GlobalOptions {
             .map(ComponentCache::new)
     }
 
+    /// The service-log sink that `--log-json` and `--log-human` ask for.
+    pub fn service_log(&self) -> Result<ServiceLogWriter, CliError> {
+        let mut targets = Vec::new();
+        if let Some(path) = &self.log_json {
+            targets.push((LogFormat::Json, LogTarget::parse(path)));
+        }
+        if let Some(path) = &self.log_human {
+            targets.push((LogFormat::Human, LogTarget::parse(path)));
+        }
+        ServiceLogWriter::open(&targets)
+            .map_err(|e| CliError::Usage(format!("cannot open the service log: {e}")))
+    }
+
     /// The service over this data directory, with the plugin loaded and up to date.
     pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
+        self.open_service_with_retention(directory, self.connection_logs_retention)
+    }
+
+    /// As [`GlobalOptions::open_service`], with another retention than the global one.
+    pub fn open_service_with_retention(
+        &self,
+        directory: Arc<Directory>,
+        retention: Retention,
+    ) -> Result<ConnLog, CliError> {
+        let service_log = self.service_log()?;
         ConnLog::open(ServiceConfig {
             data_dir: self.data.clone(),
             plugin: self.plugin_source(),
             directory,
             limits: self.limits(),
-            log_formats: Vec::new(),
-            service_log: Arc::new(NoServiceLog),
-            retention: Duration::from_nanos(self.connection_logs_retention.0),
+            log_formats: service_log.formats(),
+            service_log: Arc::new(service_log),
+            retention: Duration::from_nanos(retention.0),
             cache: self.cache(),
             clock: Clock::System,
         })

@@ -34,9 +34,7 @@ pub struct QueryArgs {
 
 pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliError> {
     let directory = global.load_directory()?;
-    let actor = directory
-        .actor_for(&args.actor)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let actor = global.actor_for(&directory, &args.actor)?;
     let mut service = global.open_service(Arc::new(directory))?;
     let request = QueryRequest {
         q: args.q.clone(),

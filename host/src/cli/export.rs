@@ -1,0 +1,287 @@
+//! `connlog export`: matching rows as service-log lines, API rows or CSV.
+
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use connlog_guest::model::{Actor, ConnectionLog, LogFormat, QueryError, QueryRequest};
+use serde_json::Value;
+
+use super::{CliError, ExitStatus, GlobalOptions};
+use crate::responses::{INVALID_QUERY_MESSAGE, validation_body};
+use crate::service::ConnLog;
+
+/// Rows per query while exporting.
+const PAGE: u32 = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Coder's JSON service-log lines: the events that rebuild each row (`connlog ingest` reads them back).
+    Json,
+    /// Coder's human service-log lines, as `coder server` writes them.
+    Human,
+    /// One API row per line, as in `GET /api/v2/connectionlog`.
+    Ndjson,
+    /// A header, then one row per line.
+    Csv,
+}
+
+/// Stream the rows a user may see, newest first, in one of four formats.
+///
+/// `json` and `human` are Coder's service-log formats: a connect line, then a disconnect
+/// line when the row has one (only the disconnect for a disconnect-only row), and one line
+/// for a web or tunnel row. The line that defines the row carries the row's id; the others
+/// carry ids derived from it, so exports are stable. Ingesting a `json` export into an
+/// empty data directory gives the same rows.
+///
+/// An invalid query prints Coder's 400 body and exits 2.
+///
+/// Examples:
+///   connlog export --format csv --as auditor > connections.csv
+///   connlog export --format ndjson --as admin -q 'type:ssh status:completed'
+///   connlog export --format json --as admin | connlog --data ./copy ingest -
+///   connlog export --format human --as coder-auditor -q 'connected_after:"2025-07-01T00:00:00Z"'
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Coder's filter language, as in `connlog query`.
+    #[arg(short, long, default_value = "")]
+    pub q: String,
+    /// Who is asking: a username or user id from the directory.
+    #[arg(long = "as", value_name = "USER")]
+    pub actor: String,
+}
+
+pub fn run(global: &GlobalOptions, args: &ExportArgs) -> Result<ExitStatus, CliError> {
+    let directory = global.load_directory()?;
+    let actor = global.actor_for(&directory, &args.actor)?;
+    let mut service = global.open_service(Arc::new(directory))?;
+    let stdout = io::stdout().lock();
+    let mut out = BufWriter::new(stdout);
+    match export(&mut service, actor, &args.q, args.format, &mut out) {
+        Ok(Ok(())) => {}
+        Ok(Err(body)) => {
+            println!("{body}");
+            return Ok(ExitStatus::Usage);
+        }
+        // `connlog export … | head` is fine: the reader has what it wanted.
+        Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return Ok(ExitStatus::Success);
+        }
+        Err(ExportError::Io(e)) => return Err(CliError::Failed(format!("writing: {e}"))),
+        Err(ExportError::Service(e)) => return Err(e),
+    }
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(CliError::Failed(format!("writing: {e}")))
+        }
+        _ => Ok(ExitStatus::Success),
+    }
+}
+
+pub enum ExportError {
+    Io(io::Error),
+    Service(CliError),
+}
+
+impl From<io::Error> for ExportError {
+    fn from(e: io::Error) -> Self {
+        ExportError::Io(e)
+    }
+}
+
+impl From<crate::service::ServiceError> for ExportError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        ExportError::Service(e.into())
+    }
+}
+
+/// Writes every matching row to `out`. `Ok(Err(body))` is Coder's 400 body for an invalid
+/// query (nothing was written then).
+pub fn export(
+    service: &mut ConnLog,
+    actor: Actor,
+    q: &str,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<Result<(), String>, ExportError> {
+    if format == ExportFormat::Csv {
+        writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+    }
+    let mut offset = 0u32;
+    loop {
+        let request = QueryRequest {
+            q: q.to_owned(),
+            limit: PAGE,
+            offset,
+        };
+        let page = match service.query(actor.clone(), request)? {
+            Ok(page) => page,
+            Err(QueryError::InvalidQuery(validations)) => {
+                return Ok(Err(validation_body(INVALID_QUERY_MESSAGE, &validations)));
+            }
+            Err(QueryError::Storage(e)) => {
+                return Err(ExportError::Service(CliError::Failed(format!(
+                    "storage error: {e}"
+                ))));
+            }
+        };
+        let n = page.rows.len() as u32;
+        write_rows(service, page.rows, format, out)?;
+        offset = offset.saturating_add(n);
+        if n < PAGE || u64::from(offset) >= page.count {
+            return Ok(Ok(()));
+        }
+    }
+}
+
+fn write_rows(
+    service: &mut ConnLog,
+    rows: Vec<ConnectionLog>,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<(), ExportError> {
+    match format {
+        ExportFormat::Json | ExportFormat::Human => {
+            let log_format = if format == ExportFormat::Json {
+                LogFormat::Json
+            } else {
+                LogFormat::Human
+            };
+            for row in rows {
+                for event in service.row_events(row)? {
+                    // Stamped with the event's own time, so that exports are stable.
+                    let at = event.time;
+                    writeln!(out, "{}", service.service_log_line(event, log_format, at)?)?;
+                }
+            }
+        }
+        ExportFormat::Ndjson => {
+            for line in service.api_rows(rows)? {
+                writeln!(out, "{line}")?;
+            }
+        }
+        ExportFormat::Csv => {
+            for line in service.api_rows(rows)? {
+                let value: Value = serde_json::from_str(&line).map_err(|e| {
+                    ExportError::Service(CliError::Failed(format!(
+                        "the plugin returned a row that is not JSON: {e}"
+                    )))
+                })?;
+                writeln!(out, "{}", csv_record(&value))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The CSV columns: the API row, flattened.
+pub const CSV_COLUMNS: [&str; 21] = [
+    "id",
+    "connect_time",
+    "organization_id",
+    "organization_name",
+    "workspace_owner_id",
+    "workspace_owner_username",
+    "workspace_id",
+    "workspace_name",
+    "agent_name",
+    "ip",
+    "type",
+    "type_display_name",
+    "connection_id",
+    "disconnect_time",
+    "disconnect_reason",
+    "exit_code",
+    "user_id",
+    "username",
+    "user_agent",
+    "slug_or_port",
+    "status_code",
+];
+
+fn csv_record(row: &Value) -> String {
+    let get = |path: &[&str]| -> String {
+        let mut v = row;
+        for key in path {
+            match v.get(key) {
+                Some(next) => v = next,
+                None => return String::new(),
+            }
+        }
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    };
+    let fields = [
+        get(&["id"]),
+        get(&["connect_time"]),
+        get(&["organization", "id"]),
+        get(&["organization", "name"]),
+        get(&["workspace_owner_id"]),
+        get(&["workspace_owner_username"]),
+        get(&["workspace_id"]),
+        get(&["workspace_name"]),
+        get(&["agent_name"]),
+        get(&["ip"]),
+        get(&["type"]),
+        get(&["type_display_name"]),
+        get(&["ssh_info", "connection_id"]),
+        get(&["ssh_info", "disconnect_time"]),
+        get(&["ssh_info", "disconnect_reason"]),
+        get(&["ssh_info", "exit_code"]),
+        get(&["web_info", "user", "id"]),
+        get(&["web_info", "user", "username"]),
+        get(&["web_info", "user_agent"]),
+        get(&["web_info", "slug_or_port"]),
+        get(&["web_info", "status_code"]),
+    ];
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// RFC 4180: quoted when it holds a comma, a quote or a line break; quotes doubled. A
+/// leading `=`, `+`, `-` or `@` is kept as is (the values are data, not formulas, and
+/// changing them would break round trips); open CSVs from untrusted sources with care.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn csv_flattens_an_api_row() {
+        let row = serde_json::json!({
+            "id": "r1", "connect_time": "2025-07-10T10:14:38Z",
+            "organization": {"id": "o1", "name": "coder"},
+            "type": "workspace_app",
+            "web_info": {"user_agent": "Mozilla/5.0 (X11, Linux)", "user": null,
+                         "slug_or_port": "code-server", "status_code": 200}
+        });
+        let record = csv_record(&row);
+        assert!(record.split(',').count() >= CSV_COLUMNS.len());
+        assert!(record.starts_with("r1,2025-07-10T10:14:38Z,o1,coder,"));
+        assert!(record.ends_with(",,\"Mozilla/5.0 (X11, Linux)\",code-server,200"));
+    }
+}

@@ -1,0 +1,53 @@
+//! `connlog purge`: apply retention now.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{CliError, ExitStatus, GlobalOptions};
+use crate::duration::Retention;
+use crate::events::format_time;
+use crate::plugin::Clock;
+
+/// Apply retention now: delete every row whose connect time is older than the retention,
+/// with its events, from memory and from disk.
+///
+/// Prints `{"purged":N,"cutoff":"<RFC 3339>"}`; with retention 0 (keep forever) it prints
+/// `{"purged":0,"cutoff":null}`. Without --retention it uses --connection-logs-retention,
+/// or else the CODER_CONNECTION_LOGS_RETENTION environment variable.
+///
+/// Examples:
+///   connlog purge --retention 30d
+///   CODER_CONNECTION_LOGS_RETENTION=90d connlog purge
+///   connlog purge --retention 2w --data /var/lib/connlog
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct PurgeArgs {
+    /// How long rows are kept: a Go duration plus `d` and `w` (`720h`, `30d`, `2w`); 0 keeps
+    /// them forever.
+    #[arg(long, value_name = "DUR")]
+    pub retention: Option<Retention>,
+}
+
+pub fn run(global: &GlobalOptions, args: &PurgeArgs) -> Result<ExitStatus, CliError> {
+    let retention = args.retention.unwrap_or(global.connection_logs_retention);
+    let directory = Arc::new(global.load_directory()?);
+    let mut service = global.open_service_with_retention(directory, retention)?;
+    let report = service.purge(Clock::System.now())?;
+    println!("{}", purge_body(report.purged, report.cutoff));
+    Ok(ExitStatus::Success)
+}
+
+/// `{"purged":N,"cutoff":"<RFC 3339>"|null}`, keys in that order.
+pub fn purge_body(purged: u64, cutoff: Option<i64>) -> String {
+    #[derive(serde::Serialize)]
+    struct Body {
+        purged: u64,
+        cutoff: Option<String>,
+    }
+    serde_json::to_string(&Body {
+        purged,
+        cutoff: cutoff.map(format_time),
+    })
+    .expect("plain data")
+}

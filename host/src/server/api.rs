@@ -1,0 +1,467 @@
+//! The route handlers.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use connlog_guest::format::go::strconv_quote;
+use connlog_guest::model::{QueryError, QueryRequest, Uuid, Validation};
+use serde::Deserialize;
+
+use super::auth::{Caller, Unauthorized};
+use super::metrics::{Metrics, ServiceGauges};
+use super::{AppState, json_response, message_response};
+use crate::ingest::{INGEST_BATCH, ingest_ndjson};
+use crate::plugin::{PluginError, PluginSource};
+use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
+use crate::service::{ServiceError, SharedConnLog, swap_plugin};
+
+const INTERNAL_ERROR: &str = "An internal server error occurred.";
+const FORBIDDEN: &str = "Forbidden.";
+const FORBIDDEN_DETAIL: &str = "You don't have permission to view this content. If you believe this is a mistake, please contact your administrator or try signing in with different credentials.";
+
+type Shared = State<Arc<AppState>>;
+
+fn unauthorized(e: Unauthorized) -> Response {
+    message_response(StatusCode::UNAUTHORIZED, &e.message, e.detail.as_deref())
+}
+
+// A response is axum's error type; boxing it would only add noise.
+#[allow(clippy::result_large_err)]
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, Response> {
+    state
+        .auth
+        .authenticate(headers, query)
+        .map_err(unauthorized)
+}
+
+#[allow(clippy::result_large_err)]
+fn authenticate_owner(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, Response> {
+    let caller = authenticate(state, headers, query)?;
+    if caller.is_owner() {
+        Ok(caller)
+    } else {
+        Err(message_response(
+            StatusCode::FORBIDDEN,
+            FORBIDDEN,
+            Some(FORBIDDEN_DETAIL),
+        ))
+    }
+}
+
+/// Runs `f` on a blocking thread with the service locked.
+async fn with_service<T: Send + 'static>(
+    service: &SharedConnLog,
+    f: impl FnOnce(&mut crate::service::ConnLog) -> T + Send + 'static,
+) -> Result<T, Response> {
+    let service = service.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = service.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!("a service call panicked: {e}");
+        message_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            INTERNAL_ERROR,
+            Some(&format!("the service call failed: {e}")),
+        )
+    })
+}
+
+fn service_error(e: &ServiceError) -> Response {
+    message_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        INTERNAL_ERROR,
+        Some(&e.to_string()),
+    )
+}
+
+/// `GET /api/v2/connectionlog?q=&limit=&offset=`.
+pub async fn connection_logs(
+    State(state): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = match authenticate(&state, &headers, query.as_deref()) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let params = QueryParams::parse(query.as_deref().unwrap_or(""));
+    let (limit, offset) = match params.pagination() {
+        Ok(p) => p,
+        Err(validations) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                validation_body(INVALID_PARAMETERS_MESSAGE, &validations),
+            );
+        }
+    };
+    let request = QueryRequest {
+        q: params.get("q").unwrap_or_default().to_owned(),
+        limit,
+        offset,
+    };
+    let app = state.clone();
+    let outcome = with_service(&state.service, move |service| {
+        let started = Instant::now();
+        let answer = match service.query(caller.actor, request) {
+            Ok(Ok(page)) => service.api_response(page).map(Ok),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(e) => Err(e),
+        };
+        app.metrics.observe_query(started.elapsed());
+        answer
+    })
+    .await;
+    match outcome {
+        Err(response) => response,
+        Ok(Ok(Ok(body))) => json_response(StatusCode::OK, body),
+        Ok(Ok(Err(QueryError::InvalidQuery(validations)))) => json_response(
+            StatusCode::BAD_REQUEST,
+            validation_body(INVALID_QUERY_MESSAGE, &validations),
+        ),
+        Ok(Ok(Err(QueryError::Storage(e)))) => message_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            INTERNAL_ERROR,
+            Some(&format!("storage error: {e}")),
+        ),
+        Ok(Err(e)) => service_error(&e),
+    }
+}
+
+/// `POST /api/v2/connectionlog/ingest`: NDJSON events; answers once they are durable.
+pub async fn ingest(
+    State(state): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    if let Err(r) = authenticate_owner(&state, &headers, query.as_deref()) {
+        return r;
+    }
+    let bytes = match read_body(body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let outcome = with_service(&state.service, move |service| {
+        ingest_ndjson(service, Cursor::new(bytes), INGEST_BATCH)
+    })
+    .await;
+    Metrics::add(&state.metrics.ingest_requests, 1);
+    match outcome {
+        Err(response) => {
+            Metrics::add(&state.metrics.ingest_failures, 1);
+            response
+        }
+        Ok(Ok(answer)) => {
+            Metrics::add(&state.metrics.events_ingested, answer.accepted);
+            Metrics::add(&state.metrics.events_duplicate, answer.duplicates);
+            Metrics::add(&state.metrics.events_rejected, answer.rejected.len() as u64);
+            json_response(
+                StatusCode::OK,
+                serde_json::to_string(&answer).expect("plain data"),
+            )
+        }
+        Ok(Err((partial, error))) => {
+            Metrics::add(&state.metrics.ingest_failures, 1);
+            tracing::error!(
+                stored_before_failure = partial.accepted,
+                "ingest failed: {error}"
+            );
+            message_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error ingesting connection events.",
+                Some(&format!(
+                    "{error}. No event of this request is acknowledged: send the whole request again (events already stored are recognised by their ID)."
+                )),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwapRequest {
+    path: PathBuf,
+}
+
+/// `POST /api/v2/connectionlog/plugin` with `{"path":"…"}`: swaps the running plugin.
+pub async fn swap(
+    State(state): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    if let Err(r) = authenticate_owner(&state, &headers, query.as_deref()) {
+        return r;
+    }
+    let bytes = match read_body(body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let request: SwapRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return message_response(
+                StatusCode::BAD_REQUEST,
+                "Request body must be valid JSON.",
+                Some(&format!(
+                    "{e} (expected {{\"path\": \"/path/to/plugin.wasm\"}})"
+                )),
+            );
+        }
+    };
+    let source = PluginSource::File(request.path);
+    let shared = state.service.clone();
+    let outcome = tokio::task::spawn_blocking(move || swap_plugin(&shared, &source)).await;
+    const NOT_SWAPPED: &str = "The plugin was not swapped; the running plugin keeps serving.";
+    match outcome {
+        Ok(Ok(report)) => {
+            Metrics::add(&state.metrics.swaps, 1);
+            let body = serde_json::json!({
+                "previous": report.previous,
+                "current": report.current,
+                "events_replayed": report.events_replayed,
+                "events_caught_up": report.events_caught_up,
+                "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
+            });
+            json_response(StatusCode::OK, body.to_string())
+        }
+        Ok(Err(ServiceError::Plugin(
+            e @ (PluginError::Unreadable { .. }
+            | PluginError::NotAPlugin { .. }
+            | PluginError::IncompatibleContract { .. }),
+        ))) => {
+            Metrics::add(&state.metrics.swap_failures, 1);
+            message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&e.to_string()))
+        }
+        Ok(Err(e)) => {
+            Metrics::add(&state.metrics.swap_failures, 1);
+            message_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                NOT_SWAPPED,
+                Some(&e.to_string()),
+            )
+        }
+        Err(e) => {
+            Metrics::add(&state.metrics.swap_failures, 1);
+            message_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                NOT_SWAPPED,
+                Some(&format!("the swap failed: {e}")),
+            )
+        }
+    }
+}
+
+/// `GET /healthz`: as Coder's.
+pub async fn healthz() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from("OK"))
+        .expect("a valid response")
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): Shared) -> Response {
+    let gauges = with_service(&state.service, |service| {
+        let stats = service.stats().ok()?;
+        Some(ServiceGauges {
+            rows: stats.rows,
+            plugin_memory_bytes: stats.memory_bytes,
+            restarts: service.restarts(),
+            // The durability work's `ConnLog::counters()` goes here.
+            purges: None,
+            rows_purged: None,
+            swaps: None,
+        })
+    })
+    .await
+    .ok()
+    .flatten();
+    Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+        .body(Body::from(state.metrics.render(gauges.as_ref())))
+        .expect("a valid response")
+}
+
+/// Coder's `httpapi.RouteNotFound`.
+pub async fn route_not_found() -> Response {
+    message_response(StatusCode::NOT_FOUND, "Route not found.", None)
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        message_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is too large or could not be read.",
+            Some(&format!(
+                "{e} (the limit is {limit} bytes: send fewer events per request, or raise --max-body-bytes)"
+            )),
+        )
+    })
+}
+
+/// The query string, read as Go's `url.Values` (the first value of a key wins).
+struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    fn parse(query: &str) -> Self {
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Coder's `ParsePagination`: `after_id`, `limit`, `offset`, every error reported.
+    fn pagination(&self) -> Result<(u32, u32), Vec<Validation>> {
+        let mut errors = Vec::new();
+        if let Some(v) = self.get("after_id").filter(|v| !v.is_empty())
+            && Uuid::parse_str(v).is_err()
+        {
+            errors.push(Validation::new(
+                "after_id",
+                "Query param \"after_id\" must be a valid uuid",
+            ));
+        }
+        let mut int = |name: &str| -> u32 {
+            match self.get(name).filter(|v| !v.is_empty()) {
+                None => 0,
+                Some(v) => match positive_int32(v) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        errors.push(Validation::new(
+                            name,
+                            format!(
+                                "Query param {name:?} must be a valid 32-bit positive integer: {e}"
+                            ),
+                        ));
+                        0
+                    }
+                },
+            }
+        };
+        let limit = int("limit");
+        let offset = int("offset");
+        if errors.is_empty() {
+            Ok((limit, offset))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Go's `strconv.ParseInt(v, 10, 32)` then `value is negative`, with Go's error texts.
+fn positive_int32(v: &str) -> Result<u32, String> {
+    let syntax = || {
+        format!(
+            "strconv.ParseInt: parsing {}: invalid syntax",
+            strconv_quote(v)
+        )
+    };
+    let range = || {
+        format!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            strconv_quote(v)
+        )
+    };
+    let (negative, digits) = match v.as_bytes().first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(syntax());
+    }
+    let magnitude = digits.bytes().try_fold(0u64, |n, b| {
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    });
+    let limit = if negative {
+        1u64 << 31
+    } else {
+        (1u64 << 31) - 1
+    };
+    match magnitude {
+        Some(m) if m <= limit => {
+            if negative && m > 0 {
+                Err("value is negative".to_owned())
+            } else {
+                Ok(m as u32)
+            }
+        }
+        _ => Err(range()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positive_int32_as_go() {
+        assert_eq!(positive_int32("0"), Ok(0));
+        assert_eq!(positive_int32("+25"), Ok(25));
+        assert_eq!(positive_int32("-0"), Ok(0));
+        assert_eq!(positive_int32("2147483647"), Ok(2_147_483_647));
+        assert_eq!(positive_int32("-1").unwrap_err(), "value is negative");
+        assert_eq!(
+            positive_int32("2147483648").unwrap_err(),
+            "strconv.ParseInt: parsing \"2147483648\": value out of range"
+        );
+        assert_eq!(
+            positive_int32("-2147483649").unwrap_err(),
+            "strconv.ParseInt: parsing \"-2147483649\": value out of range"
+        );
+        assert_eq!(
+            positive_int32("ten").unwrap_err(),
+            "strconv.ParseInt: parsing \"ten\": invalid syntax"
+        );
+        assert_eq!(
+            positive_int32(" 1").unwrap_err(),
+            "strconv.ParseInt: parsing \" 1\": invalid syntax"
+        );
+    }
+
+    #[test]
+    fn pagination_errors_are_all_reported() {
+        let p = QueryParams::parse("limit=-1&offset=x&q=type:ssh");
+        let errors = p.pagination().unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].field, "limit");
+        assert_eq!(errors[1].field, "offset");
+        assert_eq!(
+            QueryParams::parse("limit=&offset=").pagination(),
+            Ok((0, 0))
+        );
+        assert_eq!(
+            QueryParams::parse("limit=5&limit=x").pagination(),
+            Ok((5, 0))
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! `Coder-Session-Token` authentication against the directory's hashed tokens, with Coder's
+//! 401 bodies (`coderd/httpmw/apikey.go`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use axum::http::HeaderMap;
+use connlog_guest::model::{Actor, User};
+use sha2::{Digest, Sha256};
+
+use crate::directory::{Directory, ROLE_OWNER};
+
+/// The header Coder's clients send.
+pub const SESSION_TOKEN_HEADER: &str = "Coder-Session-Token";
+/// The cookie and query parameter Coder also reads.
+pub const SESSION_TOKEN_COOKIE: &str = "coder_session_token";
+
+/// Coder's `SignedOutErrorMessage`.
+pub const SIGNED_OUT_MESSAGE: &str =
+    "You are signed out or your session has expired. Please sign in again to continue.";
+
+/// Why a request is not authenticated: Coder's message and detail, sent with a 401.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unauthorized {
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl Unauthorized {
+    fn signed_out(detail: impl Into<String>) -> Self {
+        Self {
+            message: SIGNED_OUT_MESSAGE.to_owned(),
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// Who made a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub actor: Actor,
+}
+
+impl Caller {
+    pub fn is_owner(&self) -> bool {
+        self.user.site_roles.iter().any(|r| r == ROLE_OWNER)
+    }
+}
+
+/// Checks tokens against the directory file, re-reading it when it changes on disk (so
+/// that `connlog token create` works while the server runs).
+pub struct Authenticator {
+    path: Option<PathBuf>,
+    current: RwLock<(Option<SystemTime>, Arc<Directory>)>,
+}
+
+impl Authenticator {
+    /// `path` is re-read when its modification time changes; `None` never re-reads.
+    pub fn new(directory: Arc<Directory>, path: Option<PathBuf>) -> Self {
+        let mtime = path.as_ref().and_then(|p| modified(p));
+        Self {
+            path,
+            current: RwLock::new((mtime, directory)),
+        }
+    }
+
+    /// The directory as it is now on disk (or as loaded, if it cannot be read).
+    pub fn directory(&self) -> Arc<Directory> {
+        let Some(path) = &self.path else {
+            return self.read().1.clone();
+        };
+        let mtime = modified(path);
+        {
+            let current = self.read();
+            if current.0 == mtime {
+                return current.1.clone();
+            }
+        }
+        match Directory::load(path) {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                *current = (mtime, fresh.clone());
+                fresh
+            }
+            Err(e) => {
+                tracing::warn!("keeping the directory as loaded: {e}");
+                self.read().1.clone()
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Option<SystemTime>, Arc<Directory>)> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The caller behind a request's token, or Coder's 401 reason.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Caller, Unauthorized> {
+        let token = token_from_request(headers, query);
+        if token.is_empty() {
+            return Err(Unauthorized::signed_out(format!(
+                "Cookie {SESSION_TOKEN_COOKIE:?} or query parameter must be provided."
+            )));
+        }
+        let (id, secret) = split_api_token(&token)
+            .map_err(|e| Unauthorized::signed_out(format!("Invalid API key format: {e}")))?;
+        let directory = self.directory();
+        let Some(stored) = directory.tokens().iter().find(|t| t.id == id) else {
+            return Err(Unauthorized::signed_out("API key is invalid."));
+        };
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        if !constant_time_eq(&stored.hash, &hash) {
+            return Err(Unauthorized::signed_out("API key secret is invalid."));
+        }
+        // Coder deletes a deleted user's keys.
+        let user = match directory.user(stored.user_id) {
+            Some(user) if !user.deleted => user.clone(),
+            _ => return Err(Unauthorized::signed_out("API key is invalid.")),
+        };
+        if user.status == "suspended" {
+            return Err(Unauthorized {
+                message: format!(
+                    "User is not active (status = {:?}). Contact an admin to reactivate your account.",
+                    user.status
+                ),
+                detail: None,
+            });
+        }
+        let actor = directory.actor(user.id).expect("the user was just found");
+        Ok(Caller { user, actor })
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Coder's `ApiTokenFromRequest`: the cookie, then the query parameter, then the header.
+fn token_from_request(headers: &HeaderMap, query: Option<&str>) -> String {
+    for cookie in headers.get_all(axum::http::header::COOKIE) {
+        let Ok(cookie) = cookie.to_str() else {
+            continue;
+        };
+        for pair in cookie.split(';') {
+            if let Some((name, value)) = pair.trim().split_once('=')
+                && name == SESSION_TOKEN_COOKIE
+                && !value.is_empty()
+            {
+                return value.to_owned();
+            }
+        }
+    }
+    if let Some(query) = query
+        && let Some((_, value)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == SESSION_TOKEN_COOKIE)
+        && !value.is_empty()
+    {
+        return value.into_owned();
+    }
+    headers
+        .get(SESSION_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Coder's `SplitAPIToken`: `<10-char id>-<22-char secret>`.
+fn split_api_token(token: &str) -> Result<(&str, &str), String> {
+    let parts: Vec<&str> = token.split('-').collect();
+    if parts.len() != 2 {
+        return Err(format!(
+            "incorrect amount of API key parts, expected 2 got {}",
+            parts.len()
+        ));
+    }
+    let (id, secret) = (parts[0], parts[1]);
+    if id.len() != 10 {
+        return Err(format!(
+            "invalid API key ID length, expected 10 got {}",
+            id.len()
+        ));
+    }
+    if secret.len() != 22 {
+        return Err(format!(
+            "invalid API key secret length, expected 22 got {}",
+            secret.len()
+        ));
+    }
+    Ok((id, secret))
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_formats_as_coder_reports_them() {
+        assert!(split_api_token("abcdefghij-abcdefghijabcdefghijab").is_ok());
+        assert_eq!(
+            split_api_token("nodash").unwrap_err(),
+            "incorrect amount of API key parts, expected 2 got 1"
+        );
+        assert_eq!(
+            split_api_token("abc-abcdefghijabcdefghijab").unwrap_err(),
+            "invalid API key ID length, expected 10 got 3"
+        );
+        assert_eq!(
+            split_api_token("abcdefghij-short").unwrap_err(),
+            "invalid API key secret length, expected 22 got 5"
+        );
+    }
+
+    #[test]
+    fn token_sources_in_coders_order() {
+        let mut headers = HeaderMap::new();
+        headers.insert(SESSION_TOKEN_HEADER, "from-header".parse().unwrap());
+        assert_eq!(token_from_request(&headers, None), "from-header");
+        assert_eq!(
+            token_from_request(&headers, Some("coder_session_token=from-query&q=x")),
+            "from-query"
+        );
+        headers.insert(
+            axum::http::header::COOKIE,
+            "a=b; coder_session_token=from-cookie".parse().unwrap(),
+        );
+        assert_eq!(
+            token_from_request(&headers, Some("coder_session_token=from-query")),
+            "from-cookie"
+        );
+        assert_eq!(token_from_request(&HeaderMap::new(), None), "");
+    }
+}

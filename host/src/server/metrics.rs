@@ -1,0 +1,173 @@
+//! `/metrics`: the server's counters in Prometheus' text format (version 0.0.4).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the query-latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// What this process counted itself. Gauges read from the service (rows, restarts) are
+/// passed to [`Metrics::render`] by the caller.
+#[derive(Default)]
+pub struct Metrics {
+    pub events_ingested: AtomicU64,
+    pub events_duplicate: AtomicU64,
+    pub events_rejected: AtomicU64,
+    pub ingest_requests: AtomicU64,
+    pub ingest_failures: AtomicU64,
+    pub purges: AtomicU64,
+    pub rows_purged: AtomicU64,
+    pub swaps: AtomicU64,
+    pub swap_failures: AtomicU64,
+    query_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    query_count: AtomicU64,
+    query_sum_nanos: AtomicU64,
+}
+
+/// Values read from the service when `/metrics` is scraped.
+pub struct ServiceGauges {
+    pub rows: u64,
+    pub plugin_memory_bytes: u64,
+    pub restarts: u64,
+    // ---- counters the durability work adds (`ConnLog::counters()`) ----
+    // When `ConnLog::counters()` lands, fill these from it instead of this process's own
+    // counts (it also sees the retention scheduler's purges and SIGHUP swaps):
+    // purges, rows purged, restarts, swaps.
+    pub purges: Option<u64>,
+    pub rows_purged: Option<u64>,
+    pub swaps: Option<u64>,
+}
+
+impl Metrics {
+    pub fn observe_query(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.query_buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.query_count.fetch_add(1, Ordering::Relaxed);
+        self.query_sum_nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, gauges: Option<&ServiceGauges>) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            "connlog_events_ingested_total",
+            "Events accepted by ingest (durable when acknowledged), replays included.",
+            get(&self.events_ingested),
+        );
+        counter(
+            "connlog_events_duplicate_total",
+            "Accepted events that were already stored (replays).",
+            get(&self.events_duplicate),
+        );
+        counter(
+            "connlog_events_rejected_total",
+            "Ingested lines rejected, with a reason sent to the caller.",
+            get(&self.events_rejected),
+        );
+        counter(
+            "connlog_ingest_requests_total",
+            "Ingest requests answered.",
+            get(&self.ingest_requests),
+        );
+        counter(
+            "connlog_ingest_failures_total",
+            "Ingest requests that failed with a storage or plugin error (500).",
+            get(&self.ingest_failures),
+        );
+        let g = gauges;
+        counter(
+            "connlog_purges_total",
+            "Retention purges run.",
+            g.and_then(|g| g.purges).unwrap_or(get(&self.purges)),
+        );
+        counter(
+            "connlog_rows_purged_total",
+            "Rows deleted by retention.",
+            g.and_then(|g| g.rows_purged)
+                .unwrap_or(get(&self.rows_purged)),
+        );
+        counter(
+            "connlog_plugin_swaps_total",
+            "Plugins swapped in while serving.",
+            g.and_then(|g| g.swaps).unwrap_or(get(&self.swaps)),
+        );
+        counter(
+            "connlog_plugin_swap_failures_total",
+            "Swaps refused or failed (the old plugin kept serving).",
+            get(&self.swap_failures),
+        );
+        if let Some(g) = gauges {
+            counter(
+                "connlog_plugin_restarts_total",
+                "Plugin instances rebuilt from the store after a failed call.",
+                g.restarts,
+            );
+            let _ = writeln!(
+                out,
+                "# HELP connlog_rows Connection-log rows held.\n# TYPE connlog_rows gauge\nconnlog_rows {}",
+                g.rows
+            );
+            let _ = writeln!(
+                out,
+                "# HELP connlog_plugin_memory_bytes Memory the plugin reports for its state.\n# TYPE connlog_plugin_memory_bytes gauge\nconnlog_plugin_memory_bytes {}",
+                g.plugin_memory_bytes
+            );
+        }
+        let name = "connlog_query_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to answer GET /api/v2/connectionlog, plugin calls included.\n# TYPE {name} histogram"
+        );
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.query_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", get(bucket));
+        }
+        let count = get(&self.query_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            get(&self.query_sum_nanos) as f64 / 1e9
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.observe_query(Duration::from_micros(300));
+        m.observe_query(Duration::from_millis(30));
+        m.observe_query(Duration::from_secs(10));
+        let text = m.render(None);
+        assert!(text.contains("connlog_query_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("connlog_query_duration_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("connlog_query_duration_seconds_bucket{le=\"2.5\"} 2\n"));
+        assert!(text.contains("connlog_query_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("connlog_query_duration_seconds_count 3\n"));
+    }
+}

@@ -1,0 +1,73 @@
+//! Coder's REST API over HTTP (`connlog serve`): axum on tokio, one shared service.
+//!
+//! | route | auth | answer |
+//! |---|---|---|
+//! | `GET /api/v2/connectionlog?q=&limit=&offset=` | any user's token | Coder's `ConnectionLogResponse`, 400 with `validations`, 401 |
+//! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
+//! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to `{"path":"…"}`: the swap report, or an error and the old plugin keeps serving |
+//! | `GET /healthz` | none | `OK` |
+//! | `GET /metrics` | none | Prometheus text |
+//!
+//! Every plugin call runs on a blocking thread (`spawn_blocking`) under the service's
+//! mutex, so a slow or faulty guest never stalls the async runtime. JSON bodies end with a
+//! newline, as Go's `json.Encoder` writes them.
+
+mod api;
+pub mod auth;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::responses::message_body;
+use crate::service::SharedConnLog;
+
+pub use auth::Authenticator;
+pub use metrics::Metrics;
+
+/// The largest ingest or swap request body accepted, by default.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub service: SharedConnLog,
+    pub auth: Authenticator,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+}
+
+/// The API's routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v2/connectionlog", get(api::connection_logs))
+        .route("/api/v2/connectionlog/ingest", post(api::ingest))
+        .route("/api/v2/connectionlog/plugin", post(api::swap))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .fallback(api::route_not_found)
+        .with_state(state)
+}
+
+/// A JSON response, with a trailing newline as Go's encoder writes.
+pub(crate) fn json_response(status: StatusCode, mut body: String) -> Response {
+    body.push('\n');
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Body::from(body))
+        .expect("a valid response")
+}
+
+/// Coder's `{"message":…,"detail":…}` with a status.
+pub(crate) fn message_response(
+    status: StatusCode,
+    message: &str,
+    detail: Option<&str>,
+) -> Response {
+    json_response(status, message_body(message, detail))
+}

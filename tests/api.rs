@@ -1,0 +1,352 @@
+//! `connlog serve` end to end: the real server on 127.0.0.1, spoken to over HTTP.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use support::*;
+
+const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
+const DISCONNECT: &str = "da5dfc63-dc43-463a-bb3e-38526866fd4b";
+const WEB: &str = "f0249951-d454-48f6-9504-e73340fa07b7";
+const SESSION: &str = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908";
+const SIGNED_OUT: &str =
+    "You are signed out or your session has expired. Please sign in again to continue.";
+
+/// A running `connlog serve`, killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(connlog_bin())
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("CONNLOG_CACHE_DIR", data.join(".cache"))
+            .env_remove("CODER_CONNECTION_LOGS_RETENTION")
+            .env_remove("CONNLOG_DATA")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning connlog serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self { child, base, agent }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Coder-Session-Token", token);
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Coder-Session-Token", token);
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(data: &Path, user: &str) -> String {
+    let out = connlog(data, &["token", "create", "--user", user], None);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+fn sample_events() -> String {
+    [
+        event_line(
+            CONNECT,
+            "2025-07-10T10:14:38.942776145Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "connected",
+        ),
+        event_line(
+            DISCONNECT,
+            "2025-07-10T11:14:38Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "disconnected",
+        ),
+        event_line(
+            WEB,
+            "2025-07-03T06:57:16.144719Z",
+            OTHER_ORG,
+            "workspace_app",
+            None,
+            "connected",
+        ),
+    ]
+    .join("\n")
+}
+
+fn body_json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn ingest_then_query_over_http_and_acknowledged_events_survive_kill_9() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+
+    let (status, body) = server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&admin),
+        &sample_events(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "{\"accepted\":3,\"rejected\":[]}\n");
+
+    let (status, body) = server.get("/api/v2/connectionlog?q=&limit=25&offset=0", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    let page = body_json(&body);
+    assert_eq!(page["count"], 2);
+    assert_eq!(page["count_cap"], 2000);
+    assert_eq!(page["connection_logs"][0]["id"], CONNECT);
+    assert_eq!(
+        page["connection_logs"][1]["web_info"]["user"]["username"],
+        "admin"
+    );
+
+    // SIGKILL: what was acknowledged is on disk, and the CLI gives the very same body.
+    drop(server);
+    let cli = connlog(
+        data.path(),
+        &["query", "--as", "admin", "--limit", "25"],
+        None,
+    );
+    assert_eq!(cli.status.code(), Some(0), "{}", stderr(&cli));
+    assert_eq!(stdout(&cli), body);
+}
+
+#[test]
+fn coders_401_bodies() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+    let detail = |body: &str| {
+        let v = body_json(body);
+        assert_eq!(v["message"], SIGNED_OUT, "{body}");
+        v["detail"].as_str().unwrap().to_owned()
+    };
+
+    let (status, body) = server.get("/api/v2/connectionlog", None);
+    assert_eq!(status, 401);
+    assert_eq!(
+        detail(&body),
+        "Cookie \"coder_session_token\" or query parameter must be provided."
+    );
+
+    let (status, body) = server.get("/api/v2/connectionlog", Some("not-a-token"));
+    assert_eq!(status, 401);
+    assert_eq!(
+        detail(&body),
+        "Invalid API key format: incorrect amount of API key parts, expected 2 got 3"
+    );
+
+    let (status, body) = server.get(
+        "/api/v2/connectionlog",
+        Some("abcdefghij-abcdefghijabcdefghijab"),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(detail(&body), "API key is invalid.");
+
+    let (id, _) = admin.split_once('-').unwrap();
+    let (status, body) = server.get(
+        "/api/v2/connectionlog",
+        Some(&format!("{id}-abcdefghijabcdefghijab")),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(detail(&body), "API key secret is invalid.");
+
+    // The ingest endpoint needs a token too.
+    let (status, _) = server.post("/api/v2/connectionlog/ingest", None, &sample_events());
+    assert_eq!(status, 401);
+
+    // The query parameter works as in Coder.
+    let (status, _) = server.get(
+        &format!("/api/v2/connectionlog?coder_session_token={admin}"),
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_token_created_while_serving_works_at_once() {
+    let data = data_dir();
+    token(data.path(), "admin");
+    let server = Server::start(data.path());
+    let member = token(data.path(), "member");
+    let (status, body) = server.get("/api/v2/connectionlog", Some(&member));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "{\"connection_logs\":[],\"count\":0,\"count_cap\":2000}\n"
+    );
+}
+
+#[test]
+fn pagination_is_checked_before_q_and_q_errors_are_coders_400() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+
+    let (status, body) = server.get(
+        "/api/v2/connectionlog?q=bogus:1&limit=-1&offset=abc",
+        Some(&admin),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        body_json(&body),
+        serde_json::json!({
+            "message": "Query parameters have invalid values.",
+            "validations": [
+                {"field": "limit", "detail": "Query param \"limit\" must be a valid 32-bit positive integer: value is negative"},
+                {"field": "offset", "detail": "Query param \"offset\" must be a valid 32-bit positive integer: strconv.ParseInt: parsing \"abc\": invalid syntax"}
+            ]
+        })
+    );
+
+    let (status, body) = server.get("/api/v2/connectionlog?limit=99999999999", Some(&admin));
+    assert_eq!(status, 400);
+    assert_eq!(
+        body_json(&body)["validations"][0]["detail"],
+        "Query param \"limit\" must be a valid 32-bit positive integer: strconv.ParseInt: parsing \"99999999999\": value out of range"
+    );
+
+    let (status, body) = server.get("/api/v2/connectionlog?q=bogus%3A1", Some(&admin));
+    assert_eq!(status, 400);
+    let v = body_json(&body);
+    assert_eq!(v["message"], "Invalid connection search query.");
+    assert!(!v["validations"].as_array().unwrap().is_empty(), "{body}");
+
+    // The CLI prints the same body for the same query.
+    drop(server);
+    let cli = connlog(
+        data.path(),
+        &["query", "--as", "admin", "-q", "bogus:1"],
+        None,
+    );
+    assert_eq!(cli.status.code(), Some(2));
+    assert_eq!(stdout(&cli), body);
+}
+
+#[test]
+fn ingest_needs_an_owner_and_reports_rejected_lines() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let auditor = token(data.path(), "orgaudit");
+    let server = Server::start(data.path());
+
+    let (status, body) = server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&auditor),
+        &sample_events(),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body_json(&body)["message"], "Forbidden.");
+
+    let input = format!("{}\nnot json\n\n{}", sample_events(), r#"{"ID":"x"}"#);
+    let (status, body) = server.post("/api/v2/connectionlog/ingest", Some(&admin), &input);
+    assert_eq!(status, 200, "{body}");
+    let v = body_json(&body);
+    assert_eq!(v["accepted"], 3);
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{body}");
+    assert_eq!(rejected[0]["line"], 4);
+    assert_eq!(rejected[1]["line"], 6);
+
+    // The organization auditor reads its organization's rows only.
+    let (status, body) = server.get("/api/v2/connectionlog", Some(&auditor));
+    assert_eq!(status, 200);
+    assert_eq!(body_json(&body)["count"], 1);
+}
+
+#[test]
+fn healthz_metrics_and_unknown_routes() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+
+    assert_eq!(server.get("/healthz", None), (200, "OK".to_owned()));
+
+    server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&admin),
+        &format!("{}\nnot json", sample_events()),
+    );
+    server.get("/api/v2/connectionlog", Some(&admin));
+    let (status, text) = server.get("/metrics", None);
+    assert_eq!(status, 200);
+    for line in [
+        "connlog_events_ingested_total 3",
+        "connlog_events_rejected_total 1",
+        "connlog_rows 2",
+        "connlog_plugin_restarts_total 0",
+        "connlog_purges_total 0",
+        "connlog_query_duration_seconds_count 1",
+        "connlog_query_duration_seconds_bucket{le=\"+Inf\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+
+    let (status, body) = server.get("/api/v2/nope", None);
+    assert_eq!(status, 404);
+    assert_eq!(body, "{\"message\":\"Route not found.\"}\n");
+}
+
+#[test]
+fn swap_endpoint_refuses_bad_requests_before_touching_the_plugin() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let member = token(data.path(), "member");
+    let server = Server::start(data.path());
+    let (status, _) = server.post("/api/v2/connectionlog/plugin", Some(&member), "{}");
+    assert_eq!(status, 403);
+    let (status, body) = server.post("/api/v2/connectionlog/plugin", Some(&admin), "{\"pth\":1}");
+    assert_eq!(status, 400);
+    assert_eq!(
+        body_json(&body)["message"],
+        "Request body must be valid JSON."
+    );
+}
