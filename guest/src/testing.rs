@@ -79,6 +79,22 @@ impl MemoryHost {
         }
     }
 
+    /// A host whose directory holds these organizations and users, in this order (for
+    /// tests that only read the directory).
+    pub fn with_directory(
+        organizations: impl IntoIterator<Item = Organization>,
+        users: impl IntoIterator<Item = User>,
+    ) -> Self {
+        let mut host = Self::default();
+        for organization in organizations {
+            host.add_organization(organization);
+        }
+        for user in users {
+            host.add_user(user);
+        }
+        host
+    }
+
     // ----- clock ------------------------------------------------------------------------
 
     pub fn set_now(&mut self, now: UnixNanos) {

@@ -257,42 +257,9 @@ fn push_slim_role(out: &mut String, name: &str) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) struct TestDirectory {
-        pub orgs: Vec<Organization>,
-        pub users: Vec<User>,
-    }
-
-    impl Directory for TestDirectory {
-        fn organization_by_id(&self, id: Uuid) -> Option<Organization> {
-            self.orgs.iter().find(|o| o.id == id).cloned()
-        }
-        fn organization_by_name(&self, name: &str) -> Option<Organization> {
-            self.orgs
-                .iter()
-                .find(|o| o.name.eq_ignore_ascii_case(name))
-                .cloned()
-        }
-        fn user_by_id(&self, id: Uuid) -> Option<User> {
-            self.users.iter().find(|u| u.id == id).cloned()
-        }
-        fn users_by_username(&self, username: &str) -> Vec<User> {
-            self.users
-                .iter()
-                .filter(|u| u.username.eq_ignore_ascii_case(username))
-                .cloned()
-                .collect()
-        }
-        fn users_by_email(&self, email: &str) -> Vec<User> {
-            self.users
-                .iter()
-                .filter(|u| u.email == email)
-                .cloned()
-                .collect()
-        }
-    }
+    use crate::testing::MemoryHost;
 
     fn id(s: &str) -> Uuid {
         Uuid::parse_str(s).unwrap()
@@ -300,15 +267,15 @@ pub(crate) mod tests {
 
     const S: i64 = 1_000_000_000;
 
-    fn directory() -> TestDirectory {
-        TestDirectory {
-            orgs: vec![Organization {
+    fn directory() -> MemoryHost {
+        MemoryHost::with_directory(
+            [Organization {
                 id: id("0665a54f-0b77-4a58-94aa-59646fa38a74"),
                 name: "coder".into(),
                 display_name: "Coder & Co".into(),
                 icon: "/emojis/1f3e2.png".into(),
             }],
-            users: vec![
+            [
                 User {
                     id: id("6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa"),
                     username: "alice".into(),
@@ -338,7 +305,7 @@ pub(crate) mod tests {
                     site_roles: vec![],
                 },
             ],
-        }
+        )
     }
 
     fn web_row() -> ConnectionLog {

@@ -1,9 +1,12 @@
 //! Small pieces of Go's standard library that the output formats must match byte for byte:
-//! `encoding/json` string escaping, `strconv.Quote`, slog's human value quoting, and the
-//! string forms of IP addresses (`net.IP.String`, `netip.Addr.String`).
+//! `encoding/json` string escaping, slog's human value quoting (on top of `strconv.Quote`,
+//! in [`crate::gostr`]), and the string forms of IP addresses (`net.IP.String`,
+//! `netip.Addr.String`).
 
 use core::fmt::Write;
 use core::net::IpAddr;
+
+use crate::gostr::strconv_quote;
 
 /// Appends `s` as a JSON string the way Go's `encoding/json` writes it with HTML escaping on
 /// (the default of `json.Marshal`, and what Coder's `httpapi.Write` uses): `<`, `>`, `&`,
@@ -35,79 +38,6 @@ pub fn push_json_str(out: &mut String, s: &str) {
 pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     push_json_str(&mut out, s);
-    out
-}
-
-/// Go's `strconv.IsPrint`, approximated without Unicode tables: letters, marks, numbers,
-/// punctuation, symbols and the ASCII space. We treat as unprintable the control characters,
-/// every space other than U+0020, the common format characters (category Cf), private-use
-/// code points and noncharacters. Unassigned code points (Cn), which Go also escapes, are
-/// not detected and pass through as printable.
-pub fn is_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    if c.is_control() || c.is_whitespace() {
-        return false;
-    }
-    let u = c as u32;
-    let format = matches!(
-        u,
-        0x00AD
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x2064
-            | 0x2066..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-    );
-    let private_use = matches!(u, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD);
-    let noncharacter = matches!(u, 0xFDD0..=0xFDEF) || (u & 0xFFFE) == 0xFFFE;
-    !(format || private_use || noncharacter)
-}
-
-/// Go's `strconv.Quote`.
-pub fn strconv_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_print(c) => out.push(c),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (c as u32) < 0x10000 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
-        }
-    }
-    out.push('"');
     out
 }
 
@@ -159,24 +89,6 @@ mod tests {
         );
         assert_eq!(json_str("\u{2028}\u{2029}"), r#""\u2028\u2029""#);
         assert_eq!(json_str("é日本\u{7f}"), "\"é日本\u{7f}\"");
-    }
-
-    #[test]
-    fn strconv_quote_matches_go() {
-        assert_eq!(strconv_quote("abc"), r#""abc""#);
-        assert_eq!(strconv_quote("a b"), r#""a b""#);
-        assert_eq!(
-            strconv_quote("\u{7}\u{8}\u{c}\n\r\t\u{b}"),
-            r#""\a\b\f\n\r\t\v""#
-        );
-        assert_eq!(strconv_quote("\u{0}\u{1b}\u{7f}"), r#""\x00\x1b\x7f""#);
-        assert_eq!(
-            strconv_quote("\u{a0}\u{200b}\u{feff}"),
-            r#""\u00a0\u200b\ufeff""#
-        );
-        assert_eq!(strconv_quote("\u{f0000}"), r#""\U000f0000""#);
-        assert_eq!(strconv_quote("日本語 é"), "\"日本語 é\"");
-        assert_eq!(strconv_quote("say \"hi\" \\"), r#""say \"hi\" \\""#);
     }
 
     #[test]

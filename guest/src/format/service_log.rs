@@ -18,7 +18,7 @@
 
 use core::fmt::Write;
 
-use super::go::{net_ip_string, push_json_str, slog_quote};
+use super::go::{json_str, net_ip_string, push_json_str, slog_quote};
 use super::timefmt::{human_millis, rfc3339_nano};
 use crate::model::*;
 
@@ -62,11 +62,7 @@ fn json_line(e: &ConnectionEvent, logged_at: UnixNanos) -> String {
 
     let uuid = |u: Uuid| format!("\"{}\"", u.hyphenated());
     let opt_uuid = |u: Option<Uuid>| u.map_or_else(|| "null".to_string(), uuid);
-    let s = |v: &str| {
-        let mut o = String::new();
-        push_json_str(&mut o, v);
-        o
-    };
+    let s = json_str;
     let fields: [(&str, String); 16] = [
         ("ID", uuid(e.id)),
         ("OrganizationID", uuid(e.organization_id)),

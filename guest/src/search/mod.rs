@@ -13,7 +13,6 @@
 //! `workspace_owner`, `workspace_owner_email` and `username` ignore deleted users,
 //! `user_email` does not, and nothing found means an empty set, which matches no row.
 
-mod goquote;
 mod gotime;
 mod gouuid;
 mod tokenize;
@@ -22,10 +21,10 @@ mod tokenize;
 mod tests;
 
 use crate::appname::{FILTERABLE_TYPES, names_in_family};
+use crate::gostr::strconv_quote;
 use crate::host::Directory;
 use crate::model::*;
 
-use goquote::strconv_quote;
 use gotime::{GoInstant, RFC3339_NANO};
 use tokenize::{Values, go_to_lower, go_to_upper};
 

@@ -2,6 +2,7 @@
 //! of spec §5, and the query edge cases of spec §10 that live in the parser (20–26).
 
 use super::*;
+use crate::testing::{MemoryHost, fixtures};
 
 const ORG: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0001);
 const ORG_WITH_SPACE: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0002);
@@ -22,82 +23,31 @@ const JAN_16: UnixNanos = 1_673_827_200_000_000_000;
 
 const DATE_LAYOUT: &str = "2006-01-02T15:04:05.999999999Z07:00";
 
-/// Coder's organizations and users, as the tests need them. Look-ups follow the `Directory`
-/// contract: names case-insensitive, emails exact, deleted users included and flagged.
-struct FakeDirectory {
-    organizations: Vec<Organization>,
-    users: Vec<User>,
-}
-
-impl FakeDirectory {
-    fn new() -> Self {
-        let org = |id, name: &str| Organization {
-            id,
-            name: name.to_string(),
-            display_name: name.to_string(),
-            icon: String::new(),
-        };
-        let user = |id, username: &str, email: &str, deleted| User {
-            id,
-            username: username.to_string(),
-            email: email.to_string(),
-            name: String::new(),
-            avatar_url: String::new(),
-            status: "active".to_string(),
-            login_type: "password".to_string(),
-            created_at: 0,
-            updated_at: 0,
-            last_seen_at: 0,
-            deleted,
-            site_roles: Vec::new(),
-        };
-        Self {
-            organizations: vec![org(ORG, "testorg"), org(ORG_WITH_SPACE, "my org")],
-            users: vec![
-                user(ACTOR, "actor", "actor@example.com", false),
-                user(OWNER, "testowner", "owner@example.com", false),
-                user(ALICE, "alice", "alice@example.com", false),
-                user(DELETED_ALICE, "alice", "alice@example.com", true),
-                user(BOB, "bob", "bob@example.com", false),
-                user(CAROL, "Carol", "Carol@Example.com", false),
-                user(GHOST, "ghost", "ghost@example.com", true),
-                user(SPACED, "alice smith", "spaced@example.com", false),
-            ],
-        }
-    }
-}
-
-impl Directory for FakeDirectory {
-    fn organization_by_id(&self, id: Uuid) -> Option<Organization> {
-        self.organizations.iter().find(|o| o.id == id).cloned()
-    }
-
-    fn organization_by_name(&self, name: &str) -> Option<Organization> {
-        self.organizations
-            .iter()
-            .find(|o| o.name.to_lowercase() == name.to_lowercase())
-            .cloned()
-    }
-
-    fn user_by_id(&self, id: Uuid) -> Option<User> {
-        self.users.iter().find(|u| u.id == id).cloned()
-    }
-
-    fn users_by_username(&self, username: &str) -> Vec<User> {
-        self.users
-            .iter()
-            .filter(|u| u.username.to_lowercase() == username.to_lowercase())
-            .cloned()
-            .collect()
-    }
-
-    fn users_by_email(&self, email: &str) -> Vec<User> {
-        self.users
-            .iter()
-            .filter(|u| u.email == email)
-            .cloned()
-            .collect()
-    }
+/// Coder's organizations and users, as the tests need them, in a [`MemoryHost`], whose
+/// look-ups follow the `Directory` contract: names case-insensitive, emails exact, deleted
+/// users included and flagged.
+fn directory() -> MemoryHost {
+    let user = |id, username: &str, email: &str, deleted| User {
+        email: email.to_string(),
+        deleted,
+        ..fixtures::user(id, username, &[])
+    };
+    MemoryHost::with_directory(
+        [
+            fixtures::organization(ORG, "testorg"),
+            fixtures::organization(ORG_WITH_SPACE, "my org"),
+        ],
+        [
+            user(ACTOR, "actor", "actor@example.com", false),
+            user(OWNER, "testowner", "owner@example.com", false),
+            user(ALICE, "alice", "alice@example.com", false),
+            user(DELETED_ALICE, "alice", "alice@example.com", true),
+            user(BOB, "bob", "bob@example.com", false),
+            user(CAROL, "Carol", "Carol@Example.com", false),
+            user(GHOST, "ghost", "ghost@example.com", true),
+            user(SPACED, "alice smith", "spaced@example.com", false),
+        ],
+    )
 }
 
 fn actor() -> Actor {
@@ -109,7 +59,7 @@ fn actor() -> Actor {
 }
 
 fn parse(q: &str) -> Result<Filter, Vec<Validation>> {
-    parse_filter(q, &actor(), &FakeDirectory::new())
+    parse_filter(q, &actor(), &directory())
 }
 
 fn errors(pairs: &[(&str, &str)]) -> Result<Filter, Vec<Validation>> {
@@ -629,11 +579,7 @@ fn owner_and_user_keys() {
 #[test]
 fn me_for_an_actor_without_id_is_no_constraint() {
     let nobody = Actor::default();
-    let got = parse_filter(
-        "username:me workspace_owner:me",
-        &nobody,
-        &FakeDirectory::new(),
-    );
+    let got = parse_filter("username:me workspace_owner:me", &nobody, &directory());
     assert_eq!(got, Ok(Filter::default()));
 }
 

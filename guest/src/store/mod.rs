@@ -510,55 +510,48 @@ impl RowStore {
 
     /// Adds the slot to the posting lists of `p` (only those that differ from `old`).
     fn index(&mut self, slot: u32, p: Postings, old: Option<Postings>) {
-        let differs = |f: fn(&Postings) -> u64| old.is_none_or(|o| f(&o) != f(&p));
-        if differs(|p| p.org as u64) {
-            self.org_bits[p.org as usize].insert(slot);
-        }
-        if differs(|p| p.owner as u64) {
-            self.owner_bits[p.owner as usize].insert(slot);
-        }
-        if differs(|p| p.ty as u64) {
-            self.type_bits[p.ty as usize].insert(slot);
-        }
-        if differs(|p| p.user as u64) && p.user != 0 {
-            self.user_bits[p.user as usize].insert(slot);
-        }
-        if differs(|p| p.status as u64) {
-            match p.status {
-                1 => self.ongoing.insert(slot),
-                2 => self.completed.insert(slot),
-                _ => false,
-            };
-        }
-        if old.is_none_or(|o| o.time != p.time) {
-            self.bucket_insert(slot, p.time);
-        }
+        self.update_postings(slot, p, old, RoaringBitmap::insert, Self::bucket_insert);
     }
 
     /// Removes the slot from the posting lists of `p` (only those that differ from `new`).
     fn unindex(&mut self, slot: u32, p: Postings, new: Option<Postings>) {
-        let differs = |f: fn(&Postings) -> u64| new.is_none_or(|n| f(&n) != f(&p));
+        self.update_postings(slot, p, new, RoaringBitmap::remove, Self::bucket_remove);
+    }
+
+    /// The walk `index` and `unindex` share, so that they always touch the same lists:
+    /// applies `bits` (insert or remove) to the slot in each posting list of `p` whose key
+    /// differs from `other`'s, and `bucket` to its time bucket when the times differ.
+    #[inline]
+    fn update_postings(
+        &mut self,
+        slot: u32,
+        p: Postings,
+        other: Option<Postings>,
+        bits: fn(&mut RoaringBitmap, u32) -> bool,
+        bucket: fn(&mut Self, u32, i64),
+    ) {
+        let differs = |f: fn(&Postings) -> u64| other.is_none_or(|o| f(&o) != f(&p));
         if differs(|p| p.org as u64) {
-            self.org_bits[p.org as usize].remove(slot);
+            bits(&mut self.org_bits[p.org as usize], slot);
         }
         if differs(|p| p.owner as u64) {
-            self.owner_bits[p.owner as usize].remove(slot);
+            bits(&mut self.owner_bits[p.owner as usize], slot);
         }
         if differs(|p| p.ty as u64) {
-            self.type_bits[p.ty as usize].remove(slot);
+            bits(&mut self.type_bits[p.ty as usize], slot);
         }
         if differs(|p| p.user as u64) && p.user != 0 {
-            self.user_bits[p.user as usize].remove(slot);
+            bits(&mut self.user_bits[p.user as usize], slot);
         }
         if differs(|p| p.status as u64) {
             match p.status {
-                1 => self.ongoing.remove(slot),
-                2 => self.completed.remove(slot),
+                1 => bits(&mut self.ongoing, slot),
+                2 => bits(&mut self.completed, slot),
                 _ => false,
             };
         }
-        if new.is_none_or(|n| n.time != p.time) {
-            self.bucket_remove(slot, p.time);
+        if other.is_none_or(|o| o.time != p.time) {
+            bucket(self, slot, p.time);
         }
     }
 

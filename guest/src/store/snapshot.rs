@@ -131,6 +131,15 @@ impl Writer<'_> {
         self.put(&v.to_le_bytes())
     }
 
+    /// An id table (`orgs`, `owners`, `users`): `u32 n, n × u128`.
+    fn id_table(&mut self, ids: &[u128]) -> Result<(), StorageError> {
+        self.u32(ids.len() as u32)?;
+        for &id in ids {
+            self.u128(id)?;
+        }
+        Ok(())
+    }
+
     /// Writes a whole column in blocks, `N` bytes per value, slots in `order`.
     fn column<const N: usize>(
         &mut self,
@@ -195,18 +204,9 @@ pub(super) fn encode(
         w.u32(s.len() as u32)?;
         w.put(s)?;
     }
-    w.u32(c.orgs.len() as u32)?;
-    for &o in c.orgs.items() {
-        w.u128(o)?;
-    }
-    w.u32(c.owners.len() as u32)?;
-    for &o in c.owners.items() {
-        w.u128(o)?;
-    }
-    w.u32(c.users.len() as u32)?;
-    for &u in c.users.items() {
-        w.u128(u)?;
-    }
+    w.id_table(c.orgs.items())?;
+    w.id_table(c.owners.items())?;
+    w.id_table(c.users.items())?;
     w.u32(c.types.len() as u32)?;
     for &t in c.types.items() {
         w.u32(t)?;

@@ -89,7 +89,8 @@ impl Model {
     }
     fn sorted(&self) -> Vec<ConnectionLog> {
         let mut v = self.rows.clone();
-        v.sort_by(|a, b| (b.connect_time, b.id.as_u128()).cmp(&(a.connect_time, a.id.as_u128())));
+        // Newest first, ties by id descending.
+        v.sort_by_key(|r| std::cmp::Reverse((r.connect_time, r.id.as_u128())));
         v
     }
     fn query(

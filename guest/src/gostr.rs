@@ -1,62 +1,39 @@
-//! Go's two ways of quoting a string inside an error text:
+//! Go's ways of quoting a string, shared by the output formats and the filter parser's
+//! error texts:
 //!
-//! - [`strconv_quote`] is `fmt`'s `%q` (`strconv.Quote`), used by Coder's own messages
-//!   (`Query element %q …`, `%q is not a valid value`, `organization %q …`).
+//! - [`strconv_quote`] is `strconv.Quote` (`fmt`'s `%q`), on top of [`is_print`]
+//!   (`strconv.IsPrint`). The service log's human sink uses it, and so do Coder's own
+//!   messages (`Query element %q …`, `%q is not a valid value`, `organization %q …`).
 //! - [`time_quote`] is the `time` package's private `quote`, used inside `time.ParseError`
 //!   texts. It escapes every byte outside printable ASCII as `\xNN`.
 
-/// `strconv.Quote`: `"` and `\` backslashed, the usual C escapes, other non-printable runes as
-/// `\xNN` (below U+0080), `\uNNNN` or `\UNNNNNNNN`; printable runes as they are.
-///
-/// Printability follows `unicode.IsPrint` exactly for Latin-1 and for every space, control,
-/// format and private-use character; unassigned code points (which Go escapes, and which
-/// need Unicode tables to recognise) are the one approximation: they are kept as they are.
-pub(crate) fn strconv_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_print(c) => out.push(c),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0C}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0B}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7F => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
+use core::fmt::Write;
 
-/// `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII space.
-fn is_print(c: char) -> bool {
-    let u = c as u32;
-    if u < 0x80 {
-        return (0x20..0x7F).contains(&u);
+/// Go's `strconv.IsPrint` (`unicode.IsPrint`): letters, marks, numbers, punctuation, symbols
+/// and the ASCII space.
+///
+/// Without Unicode tables: we treat as unprintable the control characters, every space other
+/// than U+0020, the format characters (category Cf), private-use code points and
+/// noncharacters. That is exact for Latin-1 and for every space, control, format and
+/// private-use character; unassigned code points (Cn), which Go also escapes, are the one
+/// approximation: they are not detected and pass through as printable.
+pub(crate) fn is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
     }
-    if u < 0x100 {
-        return (0xA1..=0xFF).contains(&u) && u != 0xAD;
-    }
-    if c.is_whitespace() || c.is_control() {
+    if c.is_control() || c.is_whitespace() {
         return false;
     }
+    let u = c as u32;
     !(is_format(u) || is_private_use(u) || is_noncharacter(u))
 }
 
-/// General category Cf (format characters) above Latin-1.
+/// General category Cf (format characters).
 fn is_format(u: u32) -> bool {
     matches!(
         u,
-        0x0600..=0x0605
+        0x00AD
+            | 0x0600..=0x0605
             | 0x061C
             | 0x06DD
             | 0x070F
@@ -87,6 +64,39 @@ fn is_noncharacter(u: u32) -> bool {
     (0xFDD0..=0xFDEF).contains(&u) || (u & 0xFFFE) == 0xFFFE
 }
 
+/// Go's `strconv.Quote`: `"` and `\` backslashed, the usual C escapes, other non-printable
+/// runes as `\xNN` (below U+0080), `\uNNNN` or `\UNNNNNNNN`; printable runes (see
+/// [`is_print`]) as they are.
+pub(crate) fn strconv_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if is_print(c) => out.push(c),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The `time` package's `quote`, over bytes: a value element of a `ParseError` may start in
 /// the middle of a UTF-8 sequence, because Go slices the value by bytes.
 pub(crate) fn time_quote(bytes: &[u8]) -> String {
@@ -115,6 +125,24 @@ mod tests {
 
     #[test]
     fn strconv_quote_matches_go() {
+        assert_eq!(strconv_quote("abc"), r#""abc""#);
+        assert_eq!(strconv_quote("a b"), r#""a b""#);
+        assert_eq!(
+            strconv_quote("\u{7}\u{8}\u{c}\n\r\t\u{b}"),
+            r#""\a\b\f\n\r\t\v""#
+        );
+        assert_eq!(strconv_quote("\u{0}\u{1b}\u{7f}"), r#""\x00\x1b\x7f""#);
+        assert_eq!(
+            strconv_quote("\u{a0}\u{200b}\u{feff}"),
+            r#""\u00a0\u200b\ufeff""#
+        );
+        assert_eq!(strconv_quote("\u{f0000}"), r#""\U000f0000""#);
+        assert_eq!(strconv_quote("日本語 é"), "\"日本語 é\"");
+        assert_eq!(strconv_quote("say \"hi\" \\"), r#""say \"hi\" \\""#);
+    }
+
+    #[test]
+    fn strconv_quote_matches_go_in_error_texts() {
         let cases = [
             ("", r#""""#),
             ("type:", r#""type:""#),
