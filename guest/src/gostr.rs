@@ -67,7 +67,7 @@ fn is_noncharacter(u: u32) -> bool {
 /// Go's `strconv.Quote`: `"` and `\` backslashed, the usual C escapes, other non-printable
 /// runes as `\xNN` (below U+0080), `\uNNNN` or `\UNNNNNNNN`; printable runes (see
 /// [`is_print`]) as they are.
-pub(crate) fn strconv_quote(s: &str) -> String {
+pub fn strconv_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -6,7 +6,7 @@
 pub mod appname;
 pub mod authz;
 pub mod format;
-mod gostr;
+pub mod gostr;
 pub mod host;
 pub mod merge;
 pub mod model;

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use connlog_guest::format::go::strconv_quote;
+use connlog_guest::gostr::strconv_quote;
 use connlog_guest::model::{QueryError, QueryRequest, Uuid, Validation};
 use serde::Deserialize;
 
