@@ -219,24 +219,26 @@ fn run(data: &std::path::Path, rows: u64) {
     println!("close (checkpoint): {}", secs(started.elapsed()));
     println!("connlog.db with snapshot: {:.0} MiB", file_mib(&db));
 
-    let (mut service, elapsed) = open(data, &cache);
-    let report = service.last_restore().clone();
-    let RestoreSource::Snapshot { load_time, .. } = report.source else {
-        panic!("expected a snapshot start, got {:?}", report.source)
-    };
-    println!(
-        "start from snapshot: {} (restore {}, of which load-snapshot {}, {} events replayed)",
-        secs(elapsed),
-        secs(report.elapsed),
-        secs(load_time),
-        report.events_replayed
-    );
-    assert_eq!(
-        probe(&mut service),
-        expected,
-        "snapshot start answers differently"
-    );
-    drop(service);
+    for run in 1..=2 {
+        let (mut service, elapsed) = open(data, &cache);
+        let report = service.last_restore().clone();
+        let RestoreSource::Snapshot { load_time, .. } = report.source else {
+            panic!("expected a snapshot start, got {:?}", report.source)
+        };
+        println!(
+            "start from snapshot (run {run}): {} (restore {}, of which load-snapshot {}, {} events replayed)",
+            secs(elapsed),
+            secs(report.elapsed),
+            secs(load_time),
+            report.events_replayed
+        );
+        assert_eq!(
+            probe(&mut service),
+            expected,
+            "snapshot start answers differently"
+        );
+        drop(service);
+    }
 
     // A 1% tail after the snapshot.
     let tail_rows = (rows / 100).max(1);
