@@ -67,7 +67,7 @@ fn row_events(n: u64) -> Vec<ConnectionEvent> {
         disconnect_reason: None,
         status: ConnectionStatus::Connected,
     };
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return vec![base];
     }
     let connect = ConnectionEvent {
@@ -187,7 +187,7 @@ fn run(data: &std::path::Path, rows: u64) {
 
     // Warm the compiled-component cache so starts measure the store, not Cranelift.
     drop(ConnLog::open(config(
-        &tempfile::tempdir().unwrap().path().to_path_buf(),
+        tempfile::tempdir().unwrap().path(),
         &cache,
     )));
 

@@ -553,7 +553,8 @@ pub struct SwapReport {
 /// Replaces the running plugin with the one at `source`, without dropping a request: the
 /// new plugin is loaded and brought up to date beside the old one, which keeps serving;
 /// the switch itself happens under the lock, after a catch-up. If anything fails, the old
-/// plugin stays and the error is returned.
+/// plugin stays and the error is returned. Call it without holding the lock (it takes the
+/// lock twice, briefly: to read the settings, and for the catch-up and the switch).
 ///
 /// The new instance gets its own connection to the store. It is brought up from a pinned
 /// read transaction (the snapshot if it wrote one, then the journal up to position `S`),

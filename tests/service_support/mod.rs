@@ -78,12 +78,14 @@ pub fn web_event(n: u64, time: i64, tag: &str) -> ConnectionEvent {
     ConnectionEvent {
         id: id(1, n),
         time,
-        organization_id: if n % 3 == 0 { OTHER_ORG } else { ORG }.parse().unwrap(),
+        organization_id: if n.is_multiple_of(3) { OTHER_ORG } else { ORG }
+            .parse()
+            .unwrap(),
         workspace_owner_id: ADMIN.parse().unwrap(),
         workspace_id: id(2, n % 7),
         workspace_name: format!("{tag}-ws-{n}"),
         agent_name: "main".into(),
-        connection_type: if n % 2 == 0 {
+        connection_type: if n.is_multiple_of(2) {
             "workspace_app"
         } else {
             "port_forwarding"
@@ -110,7 +112,7 @@ pub fn session_events(n: u64, time: i64, tag: &str) -> [ConnectionEvent; 2] {
         workspace_id: id(2, n % 7),
         workspace_name: format!("{tag}-ws-{n}"),
         agent_name: "main".into(),
-        connection_type: if n % 2 == 0 { "ssh" } else { "vscode" }.into(),
+        connection_type: if n.is_multiple_of(2) { "ssh" } else { "vscode" }.into(),
         code: None,
         ip: Some("127.0.0.1".into()),
         user_agent: None,
@@ -138,7 +140,7 @@ pub fn mixed_events(first: u64, count: u64, tag: &str) -> Vec<ConnectionEvent> {
     let mut disconnects = Vec::new();
     for n in first..first + count {
         let time = T0 + (n as i64) * 60_000_000_000;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             connects.push(web_event(n, time, tag));
         } else {
             let [c, d] = session_events(n, time, tag);
