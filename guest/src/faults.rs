@@ -6,6 +6,10 @@
 //! - [`PANIC`]: the guest panics (a trap, `panic = "abort"` on wasm32);
 //! - [`LOOP`]: the guest spins forever (the per-call deadline must end it);
 //! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it).
+//!
+//! And one that strikes later: [`REPLAY_PANIC`] is stored like any event, but the plugin
+//! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
+//! shows a plugin that loads yet fails to initialise.
 
 use std::sync::Mutex;
 
@@ -17,6 +21,9 @@ pub const PANIC: &str = "fault:panic";
 pub const LOOP: &str = "fault:loop";
 /// `AgentName` that makes the plugin allocate until it runs out of memory.
 pub const ALLOC: &str = "fault:alloc";
+
+/// `AgentName` that is stored normally but makes `replay` panic.
+pub const REPLAY_PANIC: &str = "fault:replay-panic";
 
 /// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
 static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -41,5 +48,15 @@ pub fn on_event(event: &ConnectionEvent) {
             }
         }
         _ => {}
+    }
+}
+
+/// Called on every replayed event. Does nothing for ordinary events.
+pub fn on_replay(event: &ConnectionEvent) {
+    if event.agent_name == REPLAY_PANIC {
+        panic!(
+            "fault injection: replaying event {} asked for a panic",
+            event.id
+        );
     }
 }

@@ -202,6 +202,8 @@ impl Plugin {
         host: &mut dyn Host,
         events: Vec<ConnectionEvent>,
     ) -> Result<(), StorageError> {
+        #[cfg(feature = "fault-injection")]
+        events.iter().for_each(crate::faults::on_replay);
         let rows = self.merged_rows(host, &events)?;
         for row in rows {
             self.rows.upsert(row);

@@ -1,20 +1,76 @@
 //! The retention scheduler: purges expired rows at start, then periodically, as Coder's
 //! dbpurge does (every 10 minutes), but without a cap per run.
 
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::service::SharedConnLog;
+use connlog_guest::model::PurgeReport;
+
+use crate::service::{self, ServiceError, SharedConnLog};
 
 /// Coder's purge interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// Stops the scheduler when dropped.
-pub struct RetentionScheduler {}
+pub struct RetentionScheduler {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
 
 impl RetentionScheduler {
-    /// Runs a purge now, then every `interval`, on its own thread.
+    /// Runs a purge now, then every `interval`, on its own thread. Each purge holds the
+    /// service's lock only for its own transaction.
     pub fn spawn(service: SharedConnLog, interval: Duration) -> Self {
-        let _ = (service, interval);
-        todo!("RetentionScheduler::spawn")
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("connlog-retention".into())
+            .spawn(move || {
+                loop {
+                    let _ = run_once(&service);
+                    match stopped.recv_timeout(interval) {
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        // A message or a dropped sender: the scheduler is being stopped.
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            })
+            .expect("spawning the retention thread");
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
+}
+
+impl Drop for RetentionScheduler {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One purge as of the service's clock, logged.
+pub fn run_once(shared: &SharedConnLog) -> Result<PurgeReport, ServiceError> {
+    let mut service = service::lock(shared);
+    let started = std::time::Instant::now();
+    let outcome = service.purge_now();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match &outcome {
+        Ok(report) if report.purged > 0 => tracing::info!(
+            purged = report.purged,
+            cutoff = report.cutoff,
+            elapsed_ms,
+            "retention purge"
+        ),
+        Ok(report) => tracing::debug!(
+            cutoff = report.cutoff,
+            elapsed_ms,
+            "retention purge: nothing expired"
+        ),
+        Err(e) => tracing::warn!(error = %e, "retention purge failed; it will run again"),
+    }
+    outcome
 }

@@ -2,7 +2,15 @@
 //!
 //! Durability: WAL mode with `synchronous=FULL`, so a committed transaction has been
 //! fsynced before `commit` returns; callers acknowledge events only after that.
-//! `secure_delete` overwrites deleted content, so purged rows leave no data in the file.
+//! `secure_delete` overwrites deleted content, so purged rows leave no data in the file,
+//! and a `forget` that deletes anything deletes the snapshot in the same transaction, so a
+//! purged row can never come back from a snapshot either.
+//!
+//! Snapshots: the plugin writes its state as opaque chunks (`snapshot_chunks`). The host
+//! records, in `meta` and in the same transaction, which plugin build wrote it, the journal
+//! position it covers (`last_seq`), its size, chunk count and SHA-256. Reading verifies all
+//! of that before the plugin is told the snapshot ended, so a damaged or foreign snapshot
+//! is refused whatever the plugin's own checks are.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +19,7 @@ use connlog_guest::model::{
     ConnectionEvent, ConnectionStatus, RowOrigin, SessionKey, StorageError, Uuid,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
 
 /// Bumped when the table layout changes; an unknown version is refused, never guessed at.
 const SCHEMA_VERSION: i64 = 1;
@@ -51,25 +60,87 @@ const EVENT_COLUMNS: &str = "id, time_ns, organization_id, workspace_owner_id, w
      agent_name, connection_type, code, ip, user_agent, user_id, slug_or_port, connection_id, \
      disconnect_reason, disconnected";
 
+/// The format of the snapshot records in `meta`; bumped if their meaning changes.
+const SNAPSHOT_META_VERSION: &str = "1";
+
+/// What `meta` says about the stored snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// SHA-256 of the plugin component that wrote it (`LoadedPlugin::digest`).
+    pub plugin_digest: String,
+    /// The snapshot holds exactly the events with `seq <= last_seq`.
+    pub last_seq: i64,
+    pub bytes: u64,
+    pub chunks: u64,
+    /// SHA-256 of the chunks' bytes, in order.
+    pub sha256: String,
+    /// Rows the plugin held when it wrote it.
+    pub rows: u64,
+}
+
+/// Running totals of the snapshot being written or read.
+#[derive(Default)]
+struct SnapshotStream {
+    hasher: Sha256,
+    bytes: u64,
+    chunks: u64,
+}
+
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
     /// Position of the next snapshot chunk to read.
     snapshot_cursor: i64,
+    /// The snapshot being written (between `start_snapshot_write` and `finish_snapshot_write`).
+    writing: Option<SnapshotStream>,
+    /// The snapshot being read, and what it must match at its end.
+    reading: Option<(SnapshotStream, SnapshotInfo)>,
+    /// Set once a read reached the end of a snapshot that matched its record.
+    read_verified: bool,
+    /// Events deleted by `forget` since the last `take_forgotten`.
+    forgotten: u64,
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`, and checks that it is one.
+    /// Opens (creating if needed) the journal at `path`, and checks that it is one and that
+    /// SQLite finds it well formed (`quick_check`): a torn or damaged file is refused here,
+    /// with SQLite's own account of what is wrong, never used.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    /// Another connection to a journal this process has already opened (and checked) with
+    /// `open`: the same settings, without the whole-file check.
+    pub fn connect(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    /// Runs SQLite's `quick_check` over the whole file on a connection of its own, so that
+    /// it can run while another thread brings the plugin up.
+    pub fn quick_check(path: &Path) -> anyhow::Result<()> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the store {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        check_file(&conn).with_context(|| format!("the store {} cannot be used", path.display()))
+    }
+
+    fn open_with(path: &Path, check: bool) -> anyhow::Result<Self> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening the store {}", path.display()))?;
         let journal = Self {
             conn,
             path: path.to_path_buf(),
             snapshot_cursor: 0,
+            writing: None,
+            reading: None,
+            read_verified: false,
+            forgotten: 0,
         };
         journal
-            .initialise()
+            .initialise(check)
             .with_context(|| format!("the store {} cannot be used", path.display()))?;
         Ok(journal)
     }
@@ -78,7 +149,7 @@ impl Journal {
         &self.path
     }
 
-    fn initialise(&self) -> anyhow::Result<()> {
+    fn initialise(&self, check: bool) -> anyhow::Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mode: String = self
             .conn
@@ -89,10 +160,9 @@ impl Journal {
         );
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")?;
-        let check: String = self
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        anyhow::ensure!(check == "ok", "the SQLite file is damaged: {check}");
+        if check {
+            check_file(&self.conn)?;
+        }
         self.conn.execute_batch(SCHEMA)?;
         let version: Option<String> = self
             .conn
@@ -133,6 +203,50 @@ impl Journal {
             // Nothing more to do if even the rollback fails: SQLite rolls back on reopen.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+
+    /// Starts a read transaction and pins it: until `end_read`, this connection sees the
+    /// store as it is now, whatever other connections commit meanwhile (WAL).
+    pub fn begin_read(&self) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(unavailable)?;
+        self.conn
+            .query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    pub fn end_read(&self) {
+        self.rollback();
+    }
+
+    /// Copies the WAL into the database file and truncates the WAL to zero bytes, so that
+    /// page versions holding deleted data leave the WAL too. Returns false when a reader on
+    /// another connection kept it from completing (the next checkpoint finishes the job).
+    pub fn checkpoint_truncate(&self) -> Result<bool, StorageError> {
+        let (busy, _log, _done): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(unavailable)?;
+        Ok(busy == 0)
+    }
+
+    /// SQLite's `PRAGMA integrity_check` (every page, every index): `Ok` or what is wrong.
+    pub fn integrity_check(&self) -> anyhow::Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        anyhow::ensure!(
+            problems == ["ok"],
+            "the store {} is damaged: {}",
+            self.path.display(),
+            problems.join("; ")
+        );
+        Ok(())
     }
 
     pub fn event_count(&self) -> Result<u64, StorageError> {
@@ -227,7 +341,19 @@ impl Journal {
             }
             .map_err(unavailable)? as u64;
         }
+        drop((by_id, by_session));
+        if deleted > 0 {
+            // The snapshot may hold the rows just forgotten: it goes in the same transaction.
+            self.clear_snapshot()?;
+            self.forgotten += deleted;
+        }
         Ok(deleted)
+    }
+
+    /// Events deleted by `forget` since the last call (committed or not: the caller asks
+    /// after its commit).
+    pub fn take_forgotten(&mut self) -> u64 {
+        std::mem::take(&mut self.forgotten)
     }
 
     /// Streams every event to `sink` in batches of `batch_size`: web and tunnel events in
@@ -238,17 +364,39 @@ impl Journal {
         batch_size: usize,
         sink: &mut dyn FnMut(Vec<ConnectionEvent>) -> anyhow::Result<()>,
     ) -> anyhow::Result<u64> {
+        self.for_each_batch_in(batch_size, 0, i64::MAX, sink)
+    }
+
+    /// As `for_each_batch`, for the events with `after < seq <= upto` only. A whole journal
+    /// (`after == 0`) comes session by session; a tail comes in `seq` order.
+    pub fn for_each_batch_in(
+        &self,
+        batch_size: usize,
+        after: i64,
+        upto: i64,
+        sink: &mut dyn FnMut(Vec<ConnectionEvent>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
         let mut total = 0u64;
-        let queries = [
-            format!("SELECT {EVENT_COLUMNS} FROM events WHERE connection_id IS NULL ORDER BY seq"),
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_by_session WHERE connection_id IS NOT NULL \
-                 ORDER BY connection_id, workspace_id, agent_name"
-            ),
-        ];
+        let queries = if after == 0 {
+            vec![
+                format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE connection_id IS NULL \
+                     AND seq > ?1 AND seq <= ?2 ORDER BY seq"
+                ),
+                format!(
+                    "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_by_session \
+                     WHERE connection_id IS NOT NULL AND seq > ?1 AND seq <= ?2 \
+                     ORDER BY connection_id, workspace_id, agent_name"
+                ),
+            ]
+        } else {
+            vec![format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
+            )]
+        };
         for sql in queries {
             let mut stmt = self.conn.prepare(&sql)?;
-            let mut rows = stmt.query([])?;
+            let mut rows = stmt.query([after, upto])?;
             let mut batch = Vec::with_capacity(batch_size);
             let mut last_key: Option<SessionKey> = None;
             while let Some(row) = rows.next()? {
@@ -276,7 +424,8 @@ impl Journal {
 
     // ---- snapshots --------------------------------------------------------------------
 
-    pub fn clear_snapshot(&mut self) -> Result<(), StorageError> {
+    /// Deletes the snapshot and its record (`secure_delete` zeroes its bytes).
+    pub fn clear_snapshot(&self) -> Result<(), StorageError> {
         self.conn
             .execute("DELETE FROM snapshot_chunks", [])
             .map_err(unavailable)?;
@@ -286,19 +435,170 @@ impl Journal {
         Ok(())
     }
 
+    /// Replaces the stored snapshot with an empty one being written; call inside the write
+    /// transaction that `finish_snapshot_write` ends.
+    pub fn start_snapshot_write(&mut self) -> Result<(), StorageError> {
+        self.clear_snapshot()?;
+        self.writing = Some(SnapshotStream::default());
+        Ok(())
+    }
+
+    /// Records the snapshot just written: this plugin build, the journal position it
+    /// covers, and its size and digest. Same transaction as the chunks.
+    pub fn finish_snapshot_write(
+        &mut self,
+        plugin_digest: &str,
+        rows: u64,
+    ) -> Result<SnapshotInfo, StorageError> {
+        let stream = self
+            .writing
+            .take()
+            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
+        let info = SnapshotInfo {
+            plugin_digest: plugin_digest.to_string(),
+            last_seq: self.last_seq()?,
+            bytes: stream.bytes,
+            chunks: stream.chunks,
+            sha256: hex::encode(stream.hasher.finalize()),
+            rows,
+        };
+        for (key, value) in [
+            ("snapshot.format", SNAPSHOT_META_VERSION.to_string()),
+            ("snapshot.plugin", info.plugin_digest.clone()),
+            ("snapshot.last_seq", info.last_seq.to_string()),
+            ("snapshot.bytes", info.bytes.to_string()),
+            ("snapshot.chunks", info.chunks.to_string()),
+            ("snapshot.sha256", info.sha256.clone()),
+            ("snapshot.rows", info.rows.to_string()),
+        ] {
+            self.set_meta(key, &value)?;
+        }
+        Ok(info)
+    }
+
+    /// The stored snapshot's record; `None` when there is none, or when its record is
+    /// incomplete or from another format (then it is ignored, never guessed at).
+    pub fn snapshot_info(&self) -> Result<Option<SnapshotInfo>, StorageError> {
+        if self.meta("snapshot.format")?.as_deref() != Some(SNAPSHOT_META_VERSION) {
+            return Ok(None);
+        }
+        let get = |key: &str| self.meta(key);
+        let number = |key: &str| -> Result<Option<u64>, StorageError> {
+            Ok(get(key)?.and_then(|v| v.parse().ok()))
+        };
+        let (
+            Some(plugin_digest),
+            Some(last_seq),
+            Some(bytes),
+            Some(chunks),
+            Some(sha256),
+            Some(rows),
+        ) = (
+            get("snapshot.plugin")?,
+            number("snapshot.last_seq")?,
+            number("snapshot.bytes")?,
+            number("snapshot.chunks")?,
+            get("snapshot.sha256")?,
+            number("snapshot.rows")?,
+        )
+        else {
+            return Ok(None);
+        };
+        Ok(Some(SnapshotInfo {
+            plugin_digest,
+            last_seq: last_seq as i64,
+            bytes,
+            chunks,
+            sha256,
+            rows,
+        }))
+    }
+
+    /// Prepares to read the stored snapshot from its start, checking it against `expected`
+    /// as it goes: the read that would report its end fails instead if the bytes are not
+    /// exactly those recorded.
+    pub fn start_snapshot_read(&mut self, expected: &SnapshotInfo) {
+        self.snapshot_cursor = 0;
+        self.read_verified = false;
+        self.reading = Some((SnapshotStream::default(), expected.clone()));
+    }
+
+    /// Whether the last snapshot read reached its end and matched its record.
+    pub fn snapshot_read_verified(&self) -> bool {
+        self.read_verified
+    }
+
     pub fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
         self.conn
             .prepare_cached("INSERT INTO snapshot_chunks (bytes) VALUES (?1)")
             .and_then(|mut s| s.execute([chunk]))
-            .map(|_| ())
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if let Some(stream) = &mut self.writing {
+            stream.hasher.update(chunk);
+            stream.bytes += chunk.len() as u64;
+            stream.chunks += 1;
+        }
+        Ok(())
     }
 
     pub fn rewind_snapshot(&mut self) {
         self.snapshot_cursor = 0;
+        self.reading = None;
+        self.read_verified = false;
     }
 
+    /// The next chunk of the stored snapshot. While a checked read is under way
+    /// (`start_snapshot_read`), the last chunk the record announces is handed over only if
+    /// every byte so far matches the record's size and SHA-256, and the end only if no
+    /// chunk follows it: a plugin never finishes loading a snapshot that is not the one
+    /// recorded.
     pub fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
+        let next = self.next_snapshot_chunk()?;
+        let Some((stream, expected)) = &mut self.reading else {
+            return Ok(next);
+        };
+        let refuse = |what: String| {
+            Err(StorageError::Corrupt(format!(
+                "the snapshot does not match its record: {what}"
+            )))
+        };
+        match next {
+            Some(bytes) => {
+                stream.hasher.update(&bytes);
+                stream.bytes += bytes.len() as u64;
+                stream.chunks += 1;
+                if stream.chunks > expected.chunks || stream.bytes > expected.bytes {
+                    self.reading = None;
+                    return refuse("it is longer than recorded".into());
+                }
+                if stream.chunks == expected.chunks {
+                    let sha256 = hex::encode(std::mem::take(&mut stream.hasher).finalize());
+                    if stream.bytes != expected.bytes || sha256 != expected.sha256 {
+                        let what = format!(
+                            "{} bytes with sha256 {sha256}, recorded {} bytes with sha256 {}",
+                            stream.bytes, expected.bytes, expected.sha256
+                        );
+                        self.reading = None;
+                        return refuse(what);
+                    }
+                }
+                Ok(Some(bytes))
+            }
+            None => {
+                let (stream, expected) = self.reading.take().expect("checked above");
+                if stream.chunks != expected.chunks {
+                    return refuse(format!(
+                        "it ends after {} of {} chunks",
+                        stream.chunks, expected.chunks
+                    ));
+                }
+                self.read_verified = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn next_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
         let next: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
@@ -335,6 +635,40 @@ impl Journal {
             .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
             .map_err(unavailable)
     }
+
+    /// Whether an event with this sequence number is stored.
+    pub fn seq_exists(&self, seq: i64) -> Result<bool, StorageError> {
+        self.conn
+            .query_row("SELECT 1 FROM events WHERE seq = ?1", [seq], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(unavailable)
+    }
+
+    /// Total bytes of the stored snapshot's chunks.
+    pub fn snapshot_stored_bytes(&self) -> Result<u64, StorageError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(length(bytes)), 0) FROM snapshot_chunks",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(unavailable)
+    }
+}
+
+fn check_file(conn: &Connection) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare("PRAGMA quick_check")?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        problems == ["ok"],
+        "the SQLite file is damaged: {}",
+        problems.join("; ")
+    );
+    Ok(())
 }
 
 fn session_key(e: &ConnectionEvent) -> Option<SessionKey> {

@@ -8,4 +8,4 @@
 
 pub mod journal;
 
-pub use journal::Journal;
+pub use journal::{Journal, SnapshotInfo};

@@ -1,0 +1,259 @@
+//! Restart time at large sizes: full replay against snapshot + tail.
+//!
+//! `cargo bench -p connlog --bench restart` (set `CONNLOG_BENCH_ROWS=1000000,10000000` for
+//! other sizes). For each size it writes a journal directly through the store (half web
+//! rows of one event, half ssh sessions of a connect and a disconnect), then measures:
+//! the store's open (`quick_check`), a start by full replay, writing the snapshot, a start
+//! from the snapshot, and a start from the snapshot plus a 1% tail. It prints one line per
+//! figure and checks that every start answers the same query identically.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connlog::directory::Directory;
+use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::service::{ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, store_path};
+use connlog::store::Journal;
+use connlog_guest::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
+
+const T0: i64 = 1_750_000_000_000_000_000;
+const BATCH: usize = 100_000;
+
+fn main() {
+    let sizes: Vec<u64> = std::env::var("CONNLOG_BENCH_ROWS")
+        .unwrap_or_else(|_| "1000000".into())
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse().expect("row counts"))
+        .collect();
+    let base = std::env::var_os("CONNLOG_BENCH_DIR").map(std::path::PathBuf::from);
+    for rows in sizes {
+        let dir = match &base {
+            Some(b) => tempfile::tempdir_in(b),
+            None => tempfile::tempdir(),
+        }
+        .unwrap();
+        run(dir.path(), rows);
+    }
+}
+
+fn uuid(kind: u64, n: u64) -> Uuid {
+    Uuid::from_u64_pair(
+        0x1000_0000_0000_4000 | kind << 48,
+        0x8000_0000_0000_0000 | n,
+    )
+}
+
+/// Row `n`: even rows are web rows (one event), odd rows ssh sessions (two events).
+fn row_events(n: u64) -> Vec<ConnectionEvent> {
+    let org = uuid(1, n % 3);
+    let owner = uuid(2, n % 500);
+    let workspace = uuid(3, n % 5_000);
+    let time = T0 + (n as i64) * 1_000_000_000;
+    let base = ConnectionEvent {
+        id: uuid(4, n),
+        time,
+        organization_id: org,
+        workspace_owner_id: owner,
+        workspace_id: workspace,
+        workspace_name: format!("ws-{}", n % 5_000),
+        agent_name: "main".into(),
+        connection_type: "workspace_app".into(),
+        code: Some(200),
+        ip: Some(format!("10.0.{}.{}", (n >> 8) % 256, n % 256)),
+        user_agent: Some("Mozilla/5.0".into()),
+        user_id: Some(owner),
+        slug_or_port: Some("code-server".into()),
+        connection_id: None,
+        disconnect_reason: None,
+        status: ConnectionStatus::Connected,
+    };
+    if n.is_multiple_of(2) {
+        return vec![base];
+    }
+    let connect = ConnectionEvent {
+        connection_type: "ssh".into(),
+        code: None,
+        user_agent: None,
+        user_id: None,
+        slug_or_port: None,
+        connection_id: Some(uuid(5, n)),
+        ..base
+    };
+    let disconnect = ConnectionEvent {
+        id: uuid(6, n),
+        time: time + 600_000_000_000,
+        code: Some(0),
+        disconnect_reason: Some("client closed".into()),
+        status: ConnectionStatus::Disconnected,
+        ..connect.clone()
+    };
+    vec![connect, disconnect]
+}
+
+fn fill(journal: &mut Journal, from: u64, to: u64) -> u64 {
+    let mut events = 0;
+    let mut n = from;
+    while n < to {
+        let end = (n + BATCH as u64).min(to);
+        let batch: Vec<ConnectionEvent> = (n..end).flat_map(row_events).collect();
+        journal.begin().unwrap();
+        journal.append(&batch).unwrap();
+        journal.commit().unwrap();
+        events += batch.len() as u64;
+        n = end;
+    }
+    events
+}
+
+fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
+    ServiceConfig {
+        data_dir: data.to_path_buf(),
+        plugin: PluginSource::Embedded,
+        directory: Arc::new(Directory::new()),
+        limits: Limits {
+            memory_bytes: 4 << 30,
+            call_deadline: Duration::from_secs(600),
+            ..Limits::default()
+        },
+        log_formats: Vec::new(),
+        service_log: Arc::new(NoServiceLog),
+        retention: Duration::ZERO,
+        cache: Some(ComponentCache::new(cache.to_path_buf())),
+        clock: Clock::Fixed(T0),
+    }
+}
+
+fn open(data: &std::path::Path, cache: &std::path::Path) -> (ConnLog, Duration) {
+    let started = Instant::now();
+    let mut service = ConnLog::open(config(data, cache)).expect("open");
+    let elapsed = started.elapsed();
+    service.set_snapshot_policy(SnapshotPolicy {
+        every_events: 0,
+        on_close_min_events: 0,
+    });
+    (service, elapsed)
+}
+
+fn probe(service: &mut ConnLog) -> String {
+    let owner = Actor {
+        user_id: uuid(9, 0),
+        site_roles: vec!["owner".into()],
+        organization_roles: Vec::new(),
+    };
+    let mut out = String::new();
+    let workspace = format!("workspace_id:{}", uuid(3, 7));
+    for q in ["", "type:ssh status:completed", workspace.as_str()] {
+        let page = service
+            .query(
+                owner.clone(),
+                QueryRequest {
+                    q: q.to_string(),
+                    limit: 50,
+                    offset: 1000,
+                },
+            )
+            .unwrap()
+            .unwrap();
+        out.push_str(&service.api_response(page).unwrap());
+    }
+    out
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn file_mib(path: &std::path::Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64)
+}
+
+fn run(data: &std::path::Path, rows: u64) {
+    let cache = data.join(".cache");
+    let db = store_path(data);
+    println!("== {rows} rows ==");
+    let started = Instant::now();
+    let mut journal = Journal::open(&db).unwrap();
+    let events = fill(&mut journal, 0, rows);
+    journal.checkpoint_truncate().unwrap();
+    drop(journal);
+    println!(
+        "journal written: {events} events in {}; connlog.db {:.0} MiB",
+        secs(started.elapsed()),
+        file_mib(&db)
+    );
+    let started = Instant::now();
+    drop(Journal::open(&db).unwrap());
+    println!("store open incl. quick_check: {}", secs(started.elapsed()));
+
+    // Warm the compiled-component cache so starts measure the store, not Cranelift.
+    drop(ConnLog::open(config(
+        tempfile::tempdir().unwrap().path(),
+        &cache,
+    )));
+
+    let (mut service, elapsed) = open(data, &cache);
+    let report = service.last_restore().clone();
+    assert!(matches!(report.source, RestoreSource::FullReplay { .. }));
+    let stats = service.stats().unwrap();
+    println!(
+        "start by full replay: {} (restore {}, {} events, {} rows, plugin memory {:.0} MiB)",
+        secs(elapsed),
+        secs(report.elapsed),
+        report.events_replayed,
+        report.rows,
+        stats.memory_bytes as f64 / (1 << 20) as f64
+    );
+    let expected = probe(&mut service);
+
+    let started = Instant::now();
+    let info = service.save_snapshot().unwrap();
+    println!(
+        "snapshot saved: {} ({:.0} MiB in {} chunks; {:.1} bytes/row)",
+        secs(started.elapsed()),
+        info.bytes as f64 / (1 << 20) as f64,
+        info.chunks,
+        info.bytes as f64 / rows as f64
+    );
+    let started = Instant::now();
+    service.close().unwrap();
+    println!("close (checkpoint): {}", secs(started.elapsed()));
+    println!("connlog.db with snapshot: {:.0} MiB", file_mib(&db));
+
+    for run in 1..=2 {
+        let (mut service, elapsed) = open(data, &cache);
+        let report = service.last_restore().clone();
+        let RestoreSource::Snapshot { load_time, .. } = report.source else {
+            panic!("expected a snapshot start, got {:?}", report.source)
+        };
+        println!(
+            "start from snapshot (run {run}): {} (restore {}, of which load-snapshot {}, {} events replayed)",
+            secs(elapsed),
+            secs(report.elapsed),
+            secs(load_time),
+            report.events_replayed
+        );
+        assert_eq!(
+            probe(&mut service),
+            expected,
+            "snapshot start answers differently"
+        );
+        drop(service);
+    }
+
+    // A 1% tail after the snapshot.
+    let tail_rows = (rows / 100).max(1);
+    let mut journal = Journal::connect(&db).unwrap();
+    let tail_events = fill(&mut journal, rows, rows + tail_rows);
+    drop(journal);
+    let (service, elapsed) = open(data, &cache);
+    let report = service.last_restore().clone();
+    assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
+    assert_eq!(report.events_replayed, tail_events);
+    println!(
+        "start from snapshot + 1% tail ({tail_events} events): {} (restore {})",
+        secs(elapsed),
+        secs(report.elapsed)
+    );
+    assert_eq!(report.rows, rows + tail_rows);
+    drop(service);
+}

@@ -1,0 +1,170 @@
+//! Fault isolation, proven with the fault-injection build of the plugin (built from
+//! `guest/` by `host/build.rs`): a panic, an endless loop and unbounded allocation each
+//! fail only their own call. The host rebuilds the instance from the store and keeps
+//! serving, and every event acknowledged before is still there. Each fault is paired with
+//! the same limit kept, to show the limit is what stops the faulty call.
+
+mod service_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use connlog::plugin::{Limits, PluginError, TrapKind};
+use connlog::service::{ConnLog, RestoreSource, ServiceError};
+use service_support::*;
+
+/// The markers of `guest/src/faults.rs` (that module is compiled into the faulty plugin
+/// only, not into the host's copy of the guest crate).
+mod faults {
+    pub const PANIC: &str = "fault:panic";
+    pub const LOOP: &str = "fault:loop";
+    pub const ALLOC: &str = "fault:alloc";
+}
+
+const MEMORY_CAP: usize = 64 << 20;
+const DEADLINE: Duration = Duration::from_millis(500);
+
+/// The faulty plugin with a small memory cap and a short deadline, holding 300 rows.
+fn faulty_service(data: &std::path::Path) -> (ConnLog, Vec<String>) {
+    let mut cfg = config(data, faulty_plugin());
+    cfg.limits = Limits {
+        memory_bytes: MEMORY_CAP,
+        call_deadline: DEADLINE,
+        ..Limits::default()
+    };
+    let mut service = open_with(cfg);
+    ingest_all(&mut service, mixed_events(0, 300, "ok"), 60);
+    let before = answers(&mut service);
+    (service, before)
+}
+
+fn marker_event(n: u64, marker: &str) -> connlog_guest::model::ConnectionEvent {
+    let mut event = session_events(n, T0, "fault")[0].clone();
+    event.agent_name = marker.to_string();
+    event
+}
+
+/// Ingests good events around a marker in one batch: the batch fails as a whole with the
+/// expected trap, then the service answers as before and takes the next batch.
+fn fault_costs_one_call(marker: &str, kind: TrapKind) {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, before) = faulty_service(data.path());
+    assert_eq!(service.restarts(), 0);
+
+    let batch = vec![
+        web_event(10_000, T0, "lost"),
+        marker_event(10_001, marker),
+        web_event(10_002, T0, "lost"),
+    ];
+    let started = Instant::now();
+    let error = service
+        .ingest(batch)
+        .expect_err("the marker fails its call");
+    match &error {
+        ServiceError::Plugin(PluginError::Trapped {
+            call, kind: got, ..
+        }) => {
+            assert_eq!(*call, "ingest-batch");
+            assert_eq!(*got, kind, "{error}");
+        }
+        other => panic!("expected a trap of kind {kind:?}, got {other}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the failed call took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(service.restarts(), 1, "the instance was rebuilt");
+    assert_eq!(service.counters().instance_restarts, 1);
+
+    // Every acknowledged event is still there; nothing of the failed batch is.
+    assert_eq!(answers(&mut service), before);
+    assert_eq!(row_count(&mut service), 300);
+
+    // The next call works.
+    let outcomes = service.ingest(vec![web_event(20_000, T0, "next")]).unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(row_count(&mut service), 301);
+
+    // And a fresh process over the same store sees the same.
+    drop(service);
+    let mut reopened = open(data.path(), faulty_plugin());
+    assert_eq!(row_count(&mut reopened), 301);
+}
+
+#[test]
+fn a_panic_fails_only_its_call() {
+    fault_costs_one_call(faults::PANIC, TrapKind::Panic);
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_deadline_and_fails_only_its_call() {
+    fault_costs_one_call(faults::LOOP, TrapKind::Deadline);
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_by_the_memory_cap_and_fails_only_its_call() {
+    fault_costs_one_call(faults::ALLOC, TrapKind::MemoryLimit);
+}
+
+#[test]
+fn limit_kept_work_under_the_memory_cap_succeeds() {
+    // Growing the plugin's memory well past its start, under the cap, is fine.
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    let start = service.stats().unwrap().memory_bytes;
+    ingest_all(&mut service, mixed_events(1_000, 20_000, "big"), 5_000);
+    let grown = service.stats().unwrap().memory_bytes;
+    assert!(grown > start * 4, "memory grew from {start} to {grown}");
+    assert!((grown as usize) < MEMORY_CAP);
+    assert_eq!(row_count(&mut service), 20_300);
+    assert_eq!(service.restarts(), 0);
+}
+
+#[test]
+fn limit_kept_a_call_under_the_deadline_succeeds() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    let started = Instant::now();
+    ingest_all(&mut service, mixed_events(1_000, 2_000, "quick"), 2_000);
+    assert!(started.elapsed() < DEADLINE * 4);
+    for _ in 0..20 {
+        query(&mut service, "type:ssh status:completed", 100, 0);
+    }
+    assert_eq!(service.restarts(), 0);
+}
+
+#[test]
+fn repeated_faults_never_lose_data_and_rebuilds_use_the_snapshot() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    service.save_snapshot().unwrap();
+    let mut expected = 300;
+    for (round, marker) in [faults::PANIC, faults::LOOP, faults::ALLOC, faults::PANIC]
+        .into_iter()
+        .enumerate()
+    {
+        let round = round as u64;
+        ingest_all(
+            &mut service,
+            mixed_events(5_000 + round * 100, 10, "between"),
+            10,
+        );
+        expected += 10;
+        assert!(
+            service
+                .ingest(vec![marker_event(90_000 + round, marker)])
+                .is_err()
+        );
+        assert!(
+            matches!(
+                service.last_restore().source,
+                RestoreSource::Snapshot { .. }
+            ),
+            "a rebuild loads this plugin's snapshot: {:?}",
+            service.last_restore().source
+        );
+        assert_eq!(row_count(&mut service), expected);
+    }
+    assert_eq!(service.restarts(), 4);
+}

@@ -1,0 +1,224 @@
+//! Helpers for the tests that drive `ConnLog` in process (durability, faults, swap): a
+//! service over a temporary data directory, events with unique marker strings, and a set
+//! of queries whose answers must survive any restart.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connlog::directory::Directory;
+use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::service::{ConnLog, ServiceConfig, SnapshotPolicy};
+use connlog_guest::model::{
+    Actor, ConnectionEvent, ConnectionStatus, EventOutcome, QueryError, QueryRequest, Uuid,
+};
+
+use crate::support::{ADMIN, ORG, OTHER_ORG, directory_json};
+
+/// 2025-07-01T00:00:00Z.
+pub const T0: i64 = 1_751_328_000_000_000_000;
+pub const HOUR: i64 = 3_600_000_000_000;
+
+/// A shared compile cache, so that each test does not run Cranelift again.
+pub fn cache_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("connlog-test-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn directory() -> Arc<Directory> {
+    Arc::new(Directory::from_json(&directory_json(), Path::new("directory.json")).unwrap())
+}
+
+pub fn config(data: &Path, plugin: PluginSource) -> ServiceConfig {
+    ServiceConfig {
+        data_dir: data.to_path_buf(),
+        plugin,
+        directory: directory(),
+        limits: Limits::default(),
+        log_formats: Vec::new(),
+        service_log: Arc::new(NoServiceLog),
+        retention: Duration::ZERO,
+        cache: Some(ComponentCache::new(cache_dir())),
+        clock: Clock::Fixed(T0 + 1000 * HOUR),
+    }
+}
+
+/// Snapshots only when a test asks for one.
+pub const NO_SNAPSHOTS: SnapshotPolicy = SnapshotPolicy {
+    every_events: 0,
+    on_close_min_events: 0,
+};
+
+pub fn open(data: &Path, plugin: PluginSource) -> ConnLog {
+    open_with(config(data, plugin))
+}
+
+pub fn open_with(config: ServiceConfig) -> ConnLog {
+    let mut service = ConnLog::open(config).expect("the service opens");
+    service.set_snapshot_policy(NO_SNAPSHOTS);
+    service
+}
+
+pub fn faulty_plugin() -> PluginSource {
+    PluginSource::File(connlog::plugin::FAULTY_PLUGIN_PATH.into())
+}
+
+pub fn id(kind: u64, n: u64) -> Uuid {
+    Uuid::from_u64_pair(
+        0x5eed_0000_0000_4000 | (kind << 20),
+        0x8000_0000_0000_0000 | n,
+    )
+}
+
+/// A web event: one row of its own. `tag` ends up in the workspace name and user agent.
+pub fn web_event(n: u64, time: i64, tag: &str) -> ConnectionEvent {
+    ConnectionEvent {
+        id: id(1, n),
+        time,
+        organization_id: if n.is_multiple_of(3) { OTHER_ORG } else { ORG }
+            .parse()
+            .unwrap(),
+        workspace_owner_id: ADMIN.parse().unwrap(),
+        workspace_id: id(2, n % 7),
+        workspace_name: format!("{tag}-ws-{n}"),
+        agent_name: "main".into(),
+        connection_type: if n.is_multiple_of(2) {
+            "workspace_app"
+        } else {
+            "port_forwarding"
+        }
+        .into(),
+        code: Some(200 + (n % 5) as i32),
+        ip: Some(format!("10.1.{}.{}", n / 256 % 256, n % 256)),
+        user_agent: Some(format!("{tag}-agent-{n}")),
+        user_id: Some(ADMIN.parse().unwrap()),
+        slug_or_port: Some(format!("app{}", n % 4)),
+        connection_id: None,
+        disconnect_reason: None,
+        status: ConnectionStatus::Connected,
+    }
+}
+
+/// The connect and disconnect of ssh session `n`.
+pub fn session_events(n: u64, time: i64, tag: &str) -> [ConnectionEvent; 2] {
+    let connect = ConnectionEvent {
+        id: id(3, n),
+        time,
+        organization_id: ORG.parse().unwrap(),
+        workspace_owner_id: ADMIN.parse().unwrap(),
+        workspace_id: id(2, n % 7),
+        workspace_name: format!("{tag}-ws-{n}"),
+        agent_name: "main".into(),
+        connection_type: if n.is_multiple_of(2) { "ssh" } else { "vscode" }.into(),
+        code: None,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        user_id: None,
+        slug_or_port: None,
+        connection_id: Some(id(4, n)),
+        disconnect_reason: None,
+        status: ConnectionStatus::Connected,
+    };
+    let disconnect = ConnectionEvent {
+        id: id(5, n),
+        time: time + HOUR / 2,
+        code: Some((n % 3) as i32),
+        disconnect_reason: Some(format!("{tag}-reason-{n}")),
+        status: ConnectionStatus::Disconnected,
+        ..connect.clone()
+    };
+    [connect, disconnect]
+}
+
+/// `count` rows' worth of events from `first` on, mixed: web rows, and sessions whose
+/// connect and disconnect are far apart in the list (so they land in different batches).
+pub fn mixed_events(first: u64, count: u64, tag: &str) -> Vec<ConnectionEvent> {
+    let mut connects = Vec::new();
+    let mut disconnects = Vec::new();
+    for n in first..first + count {
+        let time = T0 + (n as i64) * 60_000_000_000;
+        if n.is_multiple_of(2) {
+            connects.push(web_event(n, time, tag));
+        } else {
+            let [c, d] = session_events(n, time, tag);
+            connects.push(c);
+            // Every fourth session stays ongoing.
+            if n % 4 != 1 {
+                disconnects.push(d);
+            }
+        }
+    }
+    connects.extend(disconnects);
+    connects
+}
+
+/// Ingests in batches of `batch`; every event must be stored or a duplicate.
+pub fn ingest_all(service: &mut ConnLog, events: Vec<ConnectionEvent>, batch: usize) {
+    for chunk in events.chunks(batch) {
+        let outcomes = service.ingest(chunk.to_vec()).expect("ingest");
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome, EventOutcome::Stored | EventOutcome::Duplicate),
+                "{outcome:?}"
+            );
+        }
+    }
+}
+
+pub fn owner() -> Actor {
+    directory().actor_for("admin").unwrap()
+}
+
+/// Coder's response body for one query as the owner.
+pub fn query(service: &mut ConnLog, q: &str, limit: u32, offset: u32) -> String {
+    let page = service
+        .query(
+            owner(),
+            QueryRequest {
+                q: q.into(),
+                limit,
+                offset,
+            },
+        )
+        .expect("the query call")
+        .unwrap_or_else(|e: QueryError| panic!("query {q:?} refused: {e:?}"));
+    service.api_response(page).expect("api-response")
+}
+
+/// How many rows the owner sees.
+pub fn row_count(service: &mut ConnLog) -> u64 {
+    let body: serde_json::Value = serde_json::from_str(&query(service, "", 1, 0)).unwrap();
+    body["count"].as_u64().unwrap()
+}
+
+/// The answers that must be identical before and after any restart or swap: several
+/// filters, pages deep into the result, and every row through paging.
+pub fn answers(service: &mut ConnLog) -> Vec<String> {
+    let mut out = Vec::new();
+    for (q, limit, offset) in [
+        ("", 0, 0),
+        ("", 25, 40),
+        ("type:ssh", 10, 3),
+        ("status:ongoing", 50, 0),
+        ("status:completed", 50, 10),
+        ("organization:other", 20, 0),
+        ("workspace_owner:admin type:port_forwarding", 15, 5),
+        (
+            "connected_after:\"2025-07-01T05:00:00Z\" connected_before:\"2025-07-02T00:00:00Z\"",
+            30,
+            2,
+        ),
+    ] {
+        out.push(query(service, q, limit, offset));
+    }
+    let total = row_count(service);
+    let mut offset = 0;
+    while offset < total {
+        out.push(query(service, "", 1000, offset as u32));
+        offset += 1000;
+    }
+    out
+}

@@ -1,0 +1,198 @@
+//! Hot swap: the new plugin is brought up beside the running one, caught up under the
+//! lock and switched in atomically; requests keep being served throughout. A plugin that
+//! fails to load or to initialise leaves the running one serving, and the error says why.
+
+mod service_support;
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use connlog::plugin::{PluginError, PluginSource, TrapKind};
+use connlog::service::{self, ServiceError, SharedConnLog, swap_plugin};
+use service_support::*;
+
+fn shared(service: connlog::service::ConnLog) -> SharedConnLog {
+    Arc::new(Mutex::new(service))
+}
+
+#[test]
+fn a_swap_keeps_every_row_and_answers_as_before() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    let before = answers(&mut service);
+    let old_digest = service.plugin().digest.clone();
+    let shared = shared(service);
+
+    let report = swap_plugin(&shared, &faulty_plugin()).expect("the swap");
+    assert_eq!(report.events_replayed + report.events_caught_up, 1875);
+    let mut service = service::lock(&shared);
+    assert_ne!(service.plugin().digest, old_digest);
+    assert_eq!(service.counters().swaps, 1);
+    assert_eq!(answers(&mut service), before);
+
+    // And back again.
+    drop(service);
+    swap_plugin(&shared, &PluginSource::Embedded).expect("the swap back");
+    let mut service = service::lock(&shared);
+    assert_eq!(service.plugin().digest, old_digest);
+    assert_eq!(service.counters().swaps, 2);
+    assert_eq!(answers(&mut service), before);
+}
+
+#[test]
+fn a_swap_to_the_same_build_starts_from_its_snapshot() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    ingest_all(&mut service, mixed_events(0, 500, "row"), 100);
+    service.save_snapshot().unwrap();
+    ingest_all(&mut service, mixed_events(500, 10, "tail"), 100);
+    let before = answers(&mut service);
+    let shared = shared(service);
+    let report = swap_plugin(&shared, &PluginSource::Embedded).unwrap();
+    assert!(matches!(
+        report.restore.source,
+        connlog::service::RestoreSource::Snapshot { .. }
+    ));
+    assert_eq!(answers(&mut service::lock(&shared)), before);
+}
+
+#[test]
+fn requests_keep_being_served_during_swaps_and_nothing_acknowledged_is_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    // Enough rows that bringing a plugin up takes a while, so requests overlap it.
+    ingest_all(&mut service, mixed_events(0, 20_000, "base"), 2_000);
+    let shared = shared(service);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut acknowledged = 0u64;
+            let mut n = 1_000_000u64;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<_> = (n..n + 20)
+                    .map(|k| web_event(k, T0 + k as i64, "live"))
+                    .collect();
+                n += 20;
+                let outcomes = service::lock(&shared)
+                    .ingest(batch)
+                    .expect("an ingest during a swap");
+                acknowledged += outcomes.len() as u64;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            acknowledged
+        })
+    };
+    let reader = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut answered = 0u64;
+            let mut last = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let count = row_count(&mut service::lock(&shared));
+                assert!(
+                    count >= last,
+                    "rows never go backwards ({last} then {count})"
+                );
+                last = count;
+                answered += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            answered
+        })
+    };
+
+    let mut caught_up = 0;
+    for target in [faulty_plugin(), PluginSource::Embedded, faulty_plugin()] {
+        let report = swap_plugin(&shared, &target).expect("a swap under load");
+        caught_up += report.events_caught_up;
+        assert!(report.locked_for < report.elapsed);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = writer.join().expect("no ingest failed");
+    let answered = reader.join().expect("no query failed");
+    assert!(answered > 0 && acknowledged > 0);
+    assert!(
+        caught_up > 0,
+        "events arrived while the new plugins were brought up"
+    );
+
+    let mut service = service::lock(&shared);
+    assert_eq!(service.counters().swaps, 3);
+    assert_eq!(service.restarts(), 0);
+    let expected_rows = 20_000 + acknowledged;
+    assert_eq!(row_count(&mut service), expected_rows);
+    let after_swaps = answers(&mut service);
+    drop(service);
+
+    // The swapped-in instance equals one brought up from scratch over the same store.
+    let mut fresh = open(data.path(), faulty_plugin());
+    assert_eq!(answers(&mut fresh), after_swaps);
+}
+
+#[test]
+fn a_plugin_that_fails_to_load_leaves_the_old_one_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
+    let before = answers(&mut service);
+    let digest = service.plugin().digest.clone();
+    let shared = shared(service);
+
+    let garbage = data.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm not really").unwrap();
+    let missing = data.path().join("missing.wasm");
+    for (source, expected) in [
+        (garbage, "not a connection-log plugin"),
+        (missing, "cannot read plugin"),
+    ] {
+        let error = swap_plugin(&shared, &PluginSource::File(source)).expect_err("refused");
+        assert!(matches!(error, ServiceError::Plugin(_)), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    let mut service = service::lock(&shared);
+    assert_eq!(service.plugin().digest, digest);
+    assert_eq!(service.counters().swaps_failed, 2);
+    assert_eq!(service.counters().swaps, 0);
+    assert_eq!(answers(&mut service), before);
+    ingest_all(&mut service, vec![web_event(5000, T0, "after")], 10);
+    assert_eq!(row_count(&mut service), 101);
+}
+
+#[test]
+fn a_plugin_that_fails_to_initialise_leaves_the_old_one_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
+    // An event the fault-injection build stores fine but panics on when it replays it.
+    let mut poison = web_event(7777, T0, "row");
+    poison.agent_name = "fault:replay-panic".into();
+    ingest_all(&mut service, vec![poison], 10);
+    let before = answers(&mut service);
+    let digest = service.plugin().digest.clone();
+    let shared = shared(service);
+
+    let error = swap_plugin(&shared, &faulty_plugin()).expect_err("the new plugin traps");
+    match &error {
+        ServiceError::Plugin(PluginError::Trapped { call, kind, .. }) => {
+            assert_eq!(*call, "replay");
+            assert_eq!(*kind, TrapKind::Panic);
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    let mut service = service::lock(&shared);
+    assert_eq!(service.plugin().digest, digest);
+    assert_eq!(service.counters().swaps_failed, 1);
+    assert_eq!(
+        service.restarts(),
+        0,
+        "the running instance was never touched"
+    );
+    assert_eq!(answers(&mut service), before);
+    ingest_all(&mut service, vec![web_event(5000, T0, "after")], 10);
+}
