@@ -4,12 +4,10 @@
 //! SQLite's `integrity_check`, and the restarted process answers with exactly the events
 //! the store holds.
 //!
-//! RUN AFTER THE MERGE: this needs `connlog serve` and its ingest endpoint (the harness
-//! branch), so it is ignored by default:
+//! More trials, another seed:
 //!
 //! ```sh
-//! cargo test -p connlog --test crash -- --ignored --nocapture
-//! CONNLOG_CRASH_TRIALS=100 CONNLOG_CRASH_SEED=7 cargo test -p connlog --test crash -- --ignored
+//! CONNLOG_CRASH_TRIALS=100 CONNLOG_CRASH_SEED=7 cargo test -p connlog --test crash -- --nocapture
 //! ```
 //!
 //! The contract it relies on (PRODUCT.md): `connlog --data DIR serve --listen ADDR`,
@@ -184,7 +182,6 @@ fn stored_ids(data: &Path) -> HashSet<String> {
 }
 
 #[test]
-#[ignore = "needs `connlog serve` with the ingest endpoint (harness branch); run after the merge with --ignored"]
 fn acknowledged_events_survive_sigkill_at_random_points() {
     let trials = env_u64("CONNLOG_CRASH_TRIALS", 25);
     let seed = env_u64("CONNLOG_CRASH_SEED", 0x00c0_ffee);

@@ -111,13 +111,7 @@ impl World {
         self.query_as(admin_id(), q, 0, 0)
     }
 
-    fn query_as(
-        &self,
-        user: Uuid,
-        q: &str,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Page, QueryError> {
+    fn query_as(&self, user: Uuid, q: &str, limit: u32, offset: u32) -> Result<Page, QueryError> {
         let request = QueryRequest {
             q: q.to_string(),
             limit,

@@ -37,7 +37,16 @@ fn id(namespace: u64, n: u64) -> Uuid {
     Uuid::from_u64_pair(high, (mix(n ^ namespace) & !(0xF << 12)) | (4 << 12))
 }
 
-const SESSION_TYPES: [&str; 8] = ["ssh", "vscode", "cursor", "windsurf", "jetbrains", "reconnecting_pty", "code_server", "zed"];
+const SESSION_TYPES: [&str; 8] = [
+    "ssh",
+    "vscode",
+    "cursor",
+    "windsurf",
+    "jetbrains",
+    "reconnecting_pty",
+    "code_server",
+    "zed",
+];
 const WEB_TYPES: [&str; 3] = ["workspace_app", "port_forwarding", "tunnel"];
 const ORGS: u64 = 5;
 const OWNERS: u64 = 500;
@@ -45,7 +54,11 @@ const WORKSPACES: u64 = 2_000;
 
 impl Synthetic {
     fn new(rows: u64) -> Self {
-        Self { rows, next: 0, span: 30 * DAY }
+        Self {
+            rows,
+            next: 0,
+            span: 30 * DAY,
+        }
     }
 
     fn row_events(&self, n: u64) -> Vec<ConnectionEvent> {
@@ -80,7 +93,11 @@ impl Synthetic {
                 ip: Some(format!("10.0.{}.{}", owner % 250, workspace % 250)),
                 user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
                 user_id: Some(id(3, (r >> 16) % OWNERS)),
-                slug_or_port: Some(if kind == "port_forwarding" { "8080".into() } else { "code-server".into() }),
+                slug_or_port: Some(if kind == "port_forwarding" {
+                    "8080".into()
+                } else {
+                    "code-server".into()
+                }),
                 ..base
             }];
         }
@@ -117,22 +134,56 @@ impl Synthetic {
 }
 
 fn owner_actor() -> Actor {
-    Actor { user_id: id(3, 0), site_roles: vec!["owner".into()], organization_roles: Vec::new() }
+    Actor {
+        user_id: id(3, 0),
+        site_roles: vec!["owner".into()],
+        organization_roles: Vec::new(),
+    }
 }
 
 fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
     let day = |d: i64| connlog::events::format_time(START + d * DAY);
-    let q = |q: String, offset: u32| QueryRequest { q, limit: 0, offset };
+    let q = |q: String, offset: u32| QueryRequest {
+        q,
+        limit: 0,
+        offset,
+    };
     vec![
         ("first page, no filter", q(String::new(), 0)),
         // One row: what remains is the query itself, nearly free of boundary copying.
-        ("first row only, no filter", QueryRequest { q: String::new(), limit: 1, offset: 0 }),
-        ("organization + type + status", q(format!("organization:{} type:ssh status:completed", id(2, 1)), 0)),
+        (
+            "first row only, no filter",
+            QueryRequest {
+                q: String::new(),
+                limit: 1,
+                offset: 0,
+            },
+        ),
+        (
+            "organization + type + status",
+            q(
+                format!("organization:{} type:ssh status:completed", id(2, 1)),
+                0,
+            ),
+        ),
         ("type family (vscode)", q("type:vscode".into(), 0)),
         ("one workspace", q(format!("workspace_id:{}", id(4, 7)), 0)),
-        ("one day window", q(format!("connected_after:\"{}\" connected_before:\"{}\"", day(10), day(11)), 0)),
+        (
+            "one day window",
+            q(
+                format!(
+                    "connected_after:\"{}\" connected_before:\"{}\"",
+                    day(10),
+                    day(11)
+                ),
+                0,
+            ),
+        ),
         ("status:ongoing", q("status:ongoing".into(), 0)),
-        ("deep page (offset rows/10)", q(String::new(), (rows / 10) as u32)),
+        (
+            "deep page (offset rows/10)",
+            q(String::new(), (rows / 10) as u32),
+        ),
     ]
 }
 
@@ -157,15 +208,24 @@ fn time_query(iterations: usize, mut run: impl FnMut() -> u64) -> (Duration, u64
 }
 
 fn fmt(d: Duration) -> String {
-    if d < Duration::from_millis(1) { format!("{:.1} µs", d.as_secs_f64() * 1e6) } else { format!("{:.2} ms", d.as_secs_f64() * 1e3) }
+    if d < Duration::from_millis(1) {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    }
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let benching = std::env::args().any(|a| a == "--bench");
-    let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(if benching { 1_000_000 } else { 20_000 });
+    let rows: u64 = std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if benching { 1_000_000 } else { 20_000 });
     let iterations = if benching { 21 } else { 3 };
-    println!("connlog plugin benchmark: {rows} rows, {BATCH}-event batches, medians of {iterations}");
+    println!(
+        "connlog plugin benchmark: {rows} rows, {BATCH}-event batches, medians of {iterations}"
+    );
 
     // Native: the guest logic linked into this process.
     let mut native = Plugin::new();
@@ -175,25 +235,41 @@ fn main() {
     let mut source = Synthetic::new(rows);
     while let Some(batch) = source.next_batch() {
         events += batch.len() as u64;
-        native.replay(&mut native_host, batch).expect("native replay");
+        native
+            .replay(&mut native_host, batch)
+            .expect("native replay");
     }
     let native_load = started.elapsed();
     let native_stats = native.stats();
 
     // Component: the reference plugin through wasmtime, no journal needed for replay.
     let host = PluginHost::new(None).expect("engine");
-    let plugin = host.load(&PluginSource::Embedded).expect("reference plugin");
-    let limits = Limits { memory_bytes: 4 << 30, call_deadline: Duration::from_secs(600), ..Limits::default() };
+    let plugin = host
+        .load(&PluginSource::Embedded)
+        .expect("reference plugin");
+    let limits = Limits {
+        memory_bytes: 4 << 30,
+        call_deadline: Duration::from_secs(600),
+        ..Limits::default()
+    };
     let directory: Arc<MemoryHost> = Arc::new(MemoryHost::new());
-    let mut component: PluginInstance = plugin.instantiate(None, directory, Clock::System, &limits).expect("instance");
+    let mut component: PluginInstance = plugin
+        .instantiate(None, directory, Clock::System, &limits)
+        .expect("instance");
     let started = Instant::now();
     let mut source = Synthetic::new(rows);
     while let Some(batch) = source.next_batch() {
-        component.replay(batch).expect("no trap").expect("component replay");
+        component
+            .replay(batch)
+            .expect("no trap")
+            .expect("component replay");
     }
     let component_load = started.elapsed();
     let component_stats = component.stats().expect("stats");
-    assert_eq!(native_stats.rows, component_stats.rows, "both sides hold the same rows");
+    assert_eq!(
+        native_stats.rows, component_stats.rows,
+        "both sides hold the same rows"
+    );
 
     println!();
     println!("| load ({events} events) | native | component | ratio |");
@@ -204,7 +280,10 @@ fn main() {
         fmt(component_load),
         component_load.as_secs_f64() / native_load.as_secs_f64()
     );
-    println!("| rows | {} | {} | |", native_stats.rows, component_stats.rows);
+    println!(
+        "| rows | {} | {} | |",
+        native_stats.rows, component_stats.rows
+    );
     let linear = component.state().linear_memory_bytes();
     println!(
         "| memory | {:.1} MiB estimated ({:.0} B/row) | {:.1} MiB linear memory ({:.0} B/row) | |",
@@ -220,12 +299,22 @@ fn main() {
     let actor = owner_actor();
     for (name, request) in queries(rows) {
         let (native_time, native_count) = time_query(iterations, || {
-            native.query(&native_host, &actor, &request).expect("native query").count
+            native
+                .query(&native_host, &actor, &request)
+                .expect("native query")
+                .count
         });
         let (component_time, component_count) = time_query(iterations, || {
-            component.query(actor.clone(), request.clone()).expect("no trap").expect("component query").count
+            component
+                .query(actor.clone(), request.clone())
+                .expect("no trap")
+                .expect("component query")
+                .count
         });
-        assert_eq!(native_count, component_count, "{name}: same count on both sides");
+        assert_eq!(
+            native_count, component_count,
+            "{name}: same count on both sides"
+        );
         println!(
             "| {name} | {native_count} | {} | {} | {:.2}x |",
             fmt(native_time),

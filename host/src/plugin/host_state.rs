@@ -6,8 +6,8 @@ use connlog_guest::host::Directory;
 use connlog_guest::model::{self, LogLine};
 
 use super::Limits;
-use super::limiter::MemoryLimiter;
 use super::bindings::*;
+use super::limiter::MemoryLimiter;
 use crate::store::Journal;
 
 /// Where `connection_log` service-log lines go (stderr, a file, …).

@@ -18,7 +18,10 @@ impl MemoryLimiter {
             .instances(limits.max_instances)
             .trap_on_grow_failure(true)
             .build();
-        Self { limits, linear_memory_bytes: 0 }
+        Self {
+            limits,
+            linear_memory_bytes: 0,
+        }
     }
 
     /// The largest size any memory of the instance has grown to (one memory for the
@@ -29,12 +32,21 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum);
         if let Ok(true) = allowed {
             self.linear_memory_bytes = self.linear_memory_bytes.max(desired);
         } else {
-            tracing::warn!(current, desired, "plugin memory growth refused: memory_limit_exceeded");
+            tracing::warn!(
+                current,
+                desired,
+                "plugin memory growth refused: memory_limit_exceeded"
+            );
         }
         allowed
     }
@@ -43,7 +55,12 @@ impl ResourceLimiter for MemoryLimiter {
         self.limits.memory_grow_failed(error)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.limits.table_growing(current, desired, maximum)
     }
 

@@ -232,7 +232,6 @@ pub async fn swap(
     const NOT_SWAPPED: &str = "The plugin was not swapped; the running plugin keeps serving.";
     match outcome {
         Ok(Ok(report)) => {
-            Metrics::add(&state.metrics.swaps, 1);
             let body = serde_json::json!({
                 "previous": report.previous,
                 "current": report.current,
@@ -246,26 +245,17 @@ pub async fn swap(
             e @ (PluginError::Unreadable { .. }
             | PluginError::NotAPlugin { .. }
             | PluginError::IncompatibleContract { .. }),
-        ))) => {
-            Metrics::add(&state.metrics.swap_failures, 1);
-            message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&e.to_string()))
-        }
-        Ok(Err(e)) => {
-            Metrics::add(&state.metrics.swap_failures, 1);
-            message_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                NOT_SWAPPED,
-                Some(&e.to_string()),
-            )
-        }
-        Err(e) => {
-            Metrics::add(&state.metrics.swap_failures, 1);
-            message_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                NOT_SWAPPED,
-                Some(&format!("the swap failed: {e}")),
-            )
-        }
+        ))) => message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&e.to_string())),
+        Ok(Err(e)) => message_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            NOT_SWAPPED,
+            Some(&e.to_string()),
+        ),
+        Err(e) => message_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            NOT_SWAPPED,
+            Some(&format!("the swap failed: {e}")),
+        ),
     }
 }
 
@@ -284,11 +274,7 @@ pub async fn metrics(State(state): Shared) -> Response {
         Some(ServiceGauges {
             rows: stats.rows,
             plugin_memory_bytes: stats.memory_bytes,
-            restarts: service.restarts(),
-            // The durability work's `ConnLog::counters()` goes here.
-            purges: None,
-            rows_purged: None,
-            swaps: None,
+            counters: service.counters(),
         })
     })
     .await

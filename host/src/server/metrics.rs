@@ -18,27 +18,17 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     pub ingest_requests: AtomicU64,
     pub ingest_failures: AtomicU64,
-    pub purges: AtomicU64,
-    pub rows_purged: AtomicU64,
-    pub swaps: AtomicU64,
-    pub swap_failures: AtomicU64,
     query_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     query_count: AtomicU64,
     query_sum_nanos: AtomicU64,
 }
 
-/// Values read from the service when `/metrics` is scraped.
+/// Values read from the service when `/metrics` is scraped. The service counts purges,
+/// swaps and restarts itself, whoever started them (scheduler, SIGHUP, API).
 pub struct ServiceGauges {
     pub rows: u64,
     pub plugin_memory_bytes: u64,
-    pub restarts: u64,
-    // ---- counters the durability work adds (`ConnLog::counters()`) ----
-    // When `ConnLog::counters()` lands, fill these from it instead of this process's own
-    // counts (it also sees the retention scheduler's purges and SIGHUP swaps):
-    // purges, rows purged, restarts, swaps.
-    pub purges: Option<u64>,
-    pub rows_purged: Option<u64>,
-    pub swaps: Option<u64>,
+    pub counters: crate::service::Counters,
 }
 
 impl Metrics {
@@ -94,33 +84,32 @@ impl Metrics {
             "Ingest requests that failed with a storage or plugin error (500).",
             get(&self.ingest_failures),
         );
-        let g = gauges;
-        counter(
-            "connlog_purges_total",
-            "Retention purges run.",
-            g.and_then(|g| g.purges).unwrap_or(get(&self.purges)),
-        );
-        counter(
-            "connlog_rows_purged_total",
-            "Rows deleted by retention.",
-            g.and_then(|g| g.rows_purged)
-                .unwrap_or(get(&self.rows_purged)),
-        );
-        counter(
-            "connlog_plugin_swaps_total",
-            "Plugins swapped in while serving.",
-            g.and_then(|g| g.swaps).unwrap_or(get(&self.swaps)),
-        );
-        counter(
-            "connlog_plugin_swap_failures_total",
-            "Swaps refused or failed (the old plugin kept serving).",
-            get(&self.swap_failures),
-        );
         if let Some(g) = gauges {
+            let c = &g.counters;
+            counter(
+                "connlog_purges_total",
+                "Retention purges run.",
+                c.purges_run,
+            );
+            counter(
+                "connlog_rows_purged_total",
+                "Rows deleted by retention.",
+                c.rows_purged,
+            );
+            counter(
+                "connlog_plugin_swaps_total",
+                "Plugins swapped in while serving.",
+                c.swaps,
+            );
+            counter(
+                "connlog_plugin_swap_failures_total",
+                "Swaps refused or failed (the old plugin kept serving).",
+                c.swaps_failed,
+            );
             counter(
                 "connlog_plugin_restarts_total",
                 "Plugin instances rebuilt from the store after a failed call.",
-                g.restarts,
+                c.instance_restarts,
             );
             let _ = writeln!(
                 out,
