@@ -8,10 +8,6 @@ use std::process::{Child, Command, Stdio};
 
 use support::*;
 
-const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
-const DISCONNECT: &str = "da5dfc63-dc43-463a-bb3e-38526866fd4b";
-const WEB: &str = "f0249951-d454-48f6-9504-e73340fa07b7";
-const SESSION: &str = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908";
 const SIGNED_OUT: &str =
     "You are signed out or your session has expired. Please sign in again to continue.";
 
@@ -84,36 +80,6 @@ fn token(data: &Path, user: &str) -> String {
     let out = connlog(data, &["token", "create", "--user", user], None);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     stdout(&out).trim().to_owned()
-}
-
-fn sample_events() -> String {
-    [
-        event_line(
-            CONNECT,
-            "2025-07-10T10:14:38.942776145Z",
-            ORG,
-            "ssh",
-            Some(SESSION),
-            "connected",
-        ),
-        event_line(
-            DISCONNECT,
-            "2025-07-10T11:14:38Z",
-            ORG,
-            "ssh",
-            Some(SESSION),
-            "disconnected",
-        ),
-        event_line(
-            WEB,
-            "2025-07-03T06:57:16.144719Z",
-            OTHER_ORG,
-            "workspace_app",
-            None,
-            "connected",
-        ),
-    ]
-    .join("\n")
 }
 
 fn body_json(body: &str) -> serde_json::Value {

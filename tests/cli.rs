@@ -4,41 +4,6 @@ mod support;
 
 use support::*;
 
-const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
-const DISCONNECT: &str = "da5dfc63-dc43-463a-bb3e-38526866fd4b";
-const WEB: &str = "f0249951-d454-48f6-9504-e73340fa07b7";
-const SESSION: &str = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908";
-
-fn sample_events() -> String {
-    [
-        event_line(
-            CONNECT,
-            "2025-07-10T10:14:38.942776145Z",
-            ORG,
-            "ssh",
-            Some(SESSION),
-            "connected",
-        ),
-        event_line(
-            DISCONNECT,
-            "2025-07-10T11:14:38Z",
-            ORG,
-            "ssh",
-            Some(SESSION),
-            "disconnected",
-        ),
-        event_line(
-            WEB,
-            "2025-07-03T06:57:16.144719Z",
-            OTHER_ORG,
-            "workspace_app",
-            None,
-            "connected",
-        ),
-    ]
-    .join("\n")
-}
-
 #[test]
 fn ingested_events_come_back_as_coder_rows() {
     let data = data_dir();

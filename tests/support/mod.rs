@@ -75,6 +75,43 @@ pub fn event_line(
     )
 }
 
+pub const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
+pub const DISCONNECT: &str = "da5dfc63-dc43-463a-bb3e-38526866fd4b";
+pub const WEB: &str = "f0249951-d454-48f6-9504-e73340fa07b7";
+pub const SESSION: &str = "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908";
+
+/// An SSH session (connect, then disconnect) in the first organization and a workspace-app
+/// open in the other: two rows.
+pub fn sample_events() -> String {
+    [
+        event_line(
+            CONNECT,
+            "2025-07-10T10:14:38.942776145Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "connected",
+        ),
+        event_line(
+            DISCONNECT,
+            "2025-07-10T11:14:38Z",
+            ORG,
+            "ssh",
+            Some(SESSION),
+            "disconnected",
+        ),
+        event_line(
+            WEB,
+            "2025-07-03T06:57:16.144719Z",
+            OTHER_ORG,
+            "workspace_app",
+            None,
+            "connected",
+        ),
+    ]
+    .join("\n")
+}
+
 pub fn connlog_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_connlog"))
 }

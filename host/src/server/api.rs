@@ -151,10 +151,7 @@ pub async fn ingest(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    if let Err(r) = authenticate_owner(&state, &headers, query.as_deref()) {
-        return r;
-    }
-    let bytes = match read_body(body, state.max_body_bytes).await {
+    let bytes = match owner_request_body(&state, &headers, query.as_deref(), body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -207,10 +204,7 @@ pub async fn swap(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    if let Err(r) = authenticate_owner(&state, &headers, query.as_deref()) {
-        return r;
-    }
-    let bytes = match read_body(body, state.max_body_bytes).await {
+    let bytes = match owner_request_body(&state, &headers, query.as_deref(), body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -292,6 +286,17 @@ pub async fn metrics(State(state): Shared) -> Response {
 /// Coder's `httpapi.RouteNotFound`.
 pub async fn route_not_found() -> Response {
     message_response(StatusCode::NOT_FOUND, "Route not found.", None)
+}
+
+/// The body of a request only an owner may make, or the response refusing it.
+async fn owner_request_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Body,
+) -> Result<axum::body::Bytes, Response> {
+    authenticate_owner(state, headers, query)?;
+    read_body(body, state.max_body_bytes).await
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
