@@ -20,9 +20,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// `global` goes before `serve`, e.g. `["--plugin", path]`.
+    fn start_with(data: &Path, global: &[&str]) -> Self {
         let mut child = Command::new(connlog_bin())
             .arg("--data")
             .arg(data)
+            .args(global)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("CONNLOG_CACHE_DIR", data.join(".cache"))
             .env_remove("CODER_CONNECTION_LOGS_RETENTION")
@@ -56,6 +62,15 @@ impl Server {
         let mut response = request.call().unwrap();
         let status = response.status().as_u16();
         (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    /// One line of `/metrics`, by metric name.
+    fn metric(&self, name: &str) -> String {
+        let (_, text) = self.get("/metrics", None);
+        text.lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+            .to_owned()
     }
 
     fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
@@ -315,4 +330,101 @@ fn swap_endpoint_refuses_bad_requests_before_touching_the_plugin() {
         body_json(&body)["message"],
         "Request body must be valid JSON."
     );
+}
+
+#[test]
+fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+    server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&admin),
+        &sample_events(),
+    );
+    let before = server.get("/api/v2/connectionlog", Some(&admin));
+    assert_eq!(before.0, 200);
+
+    // The fault-injection build is another plugin build (another digest) of the same logic.
+    let swap_to = |path: &str| {
+        let body = serde_json::json!({ "path": path }).to_string();
+        server.post("/api/v2/connectionlog/plugin", Some(&admin), &body)
+    };
+    let (status, body) = swap_to(connlog::plugin::FAULTY_PLUGIN_PATH);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body_json(&body)["events_replayed"], 3, "{body}");
+    assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
+    assert_eq!(
+        server.metric("connlog_plugin_swaps_total"),
+        "connlog_plugin_swaps_total 1"
+    );
+
+    let missing = data.path().join("missing.wasm");
+    let (status, body) = swap_to(missing.to_str().unwrap());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("missing.wasm"), "{body}");
+    assert_eq!(
+        server.get("/api/v2/connectionlog", Some(&admin)),
+        before,
+        "the old plugin keeps serving"
+    );
+    assert_eq!(
+        server.metric("connlog_plugin_swap_failures_total"),
+        "connlog_plugin_swap_failures_total 1"
+    );
+}
+
+/// Waits until `/metrics` shows `line`, or fails after a few seconds.
+fn wait_for_metric(server: &Server, name: &str, line: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.metric(name) != line {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never became {line:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_plugin_file_and_keeps_the_old_one_when_it_is_broken() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let plugin = data.path().join("plugin.wasm");
+    std::fs::write(&plugin, connlog::plugin::REFERENCE_PLUGIN).unwrap();
+    let server = Server::start_with(data.path(), &["--plugin", plugin.to_str().unwrap()]);
+    server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&admin),
+        &sample_events(),
+    );
+    let before = server.get("/api/v2/connectionlog", Some(&admin));
+
+    let hangup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // A rebuilt plugin at the same path.
+    std::fs::copy(connlog::plugin::FAULTY_PLUGIN_PATH, &plugin).unwrap();
+    hangup();
+    wait_for_metric(
+        &server,
+        "connlog_plugin_swaps_total",
+        "connlog_plugin_swaps_total 1",
+    );
+    assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
+
+    // A broken file: the swap fails and the running plugin stays.
+    std::fs::write(&plugin, b"not a plugin").unwrap();
+    hangup();
+    wait_for_metric(
+        &server,
+        "connlog_plugin_swap_failures_total",
+        "connlog_plugin_swap_failures_total 1",
+    );
+    assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
+    assert_eq!(server.get("/healthz", None), (200, "OK".to_owned()));
 }
