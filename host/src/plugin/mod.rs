@@ -12,7 +12,7 @@ mod cache;
 mod host_state;
 mod limiter;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -610,11 +610,4 @@ fn classify_trap(error: &wasmtime::Error) -> TrapKind {
         _ if format!("{error:#}").contains("growing memory") => TrapKind::MemoryLimit,
         _ => TrapKind::Other,
     }
-}
-
-/// Reads a component file, for callers that only need to know it exists.
-pub fn plugin_source_from_arg(path: Option<&Path>) -> PluginSource {
-    path.map_or(PluginSource::Embedded, |p| {
-        PluginSource::File(p.to_path_buf())
-    })
 }

@@ -356,19 +356,10 @@ impl Journal {
         std::mem::take(&mut self.forgotten)
     }
 
-    /// Streams every event to `sink` in batches of `batch_size`: web and tunnel events in
-    /// arrival order, then sessions, each session's events together (what `replay` is
-    /// fastest with).
-    pub fn for_each_batch(
-        &self,
-        batch_size: usize,
-        sink: &mut dyn FnMut(Vec<ConnectionEvent>) -> anyhow::Result<()>,
-    ) -> anyhow::Result<u64> {
-        self.for_each_batch_in(batch_size, 0, i64::MAX, sink)
-    }
-
-    /// As `for_each_batch`, for the events with `after < seq <= upto` only. A whole journal
-    /// (`after == 0`) comes session by session; a tail comes in `seq` order.
+    /// Streams the events with `after < seq <= upto` to `sink` in batches of
+    /// `batch_size`. A whole journal (`after == 0`) comes as web and tunnel events in
+    /// arrival order, then session by session, each session's events together (what
+    /// `replay` is fastest with); a tail comes in `seq` order.
     pub fn for_each_batch_in(
         &self,
         batch_size: usize,
