@@ -14,7 +14,7 @@ use hashbrown::{HashMap, HashSet};
 use crate::host::{Directory, Host};
 use crate::merge::{fold_session, session_key, single_event_row};
 use crate::model::*;
-use crate::store::RowStore;
+use crate::store::{FoldBuild, RowStore};
 use crate::{authz, format, search, validate};
 
 /// Snapshot chunks are at most this many bytes (1 MiB).
@@ -56,7 +56,8 @@ impl Plugin {
         let mut outcomes = Vec::with_capacity(events.len());
         let mut candidates = Vec::with_capacity(events.len());
         let mut candidate_slots = Vec::with_capacity(events.len());
-        let mut seen: HashSet<Uuid> = HashSet::with_capacity(events.len());
+        let mut seen: HashSet<Uuid, FoldBuild> =
+            HashSet::with_capacity_and_hasher(events.len(), FoldBuild);
         for event in events {
             #[cfg(feature = "fault-injection")]
             crate::faults::on_event(&event);
@@ -234,7 +235,7 @@ impl Plugin {
     ) -> Result<Vec<ConnectionLog>, StorageError> {
         let mut rows = Vec::new();
         let mut groups: Vec<(SessionKey, Vec<ConnectionEvent>)> = Vec::new();
-        let mut group_of: HashMap<SessionKey, usize> = HashMap::new();
+        let mut group_of: HashMap<SessionKey, usize, FoldBuild> = HashMap::with_hasher(FoldBuild);
         for event in events {
             match session_key(event) {
                 None => rows.push(single_event_row(event)),

@@ -6,21 +6,29 @@ use core::hash::{Hash, Hasher};
 use hashbrown::HashTable;
 
 const K0: u64 = 0x243f_6a88_85a3_08d3;
-const K1: u64 = 0x1319_8a2e_0370_7344;
-const K2: u64 = 0xa409_3822_299f_31d0;
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xd6e8_feb8_6659_fd93;
 
+/// Multiplies and folds the high bits down, with 64-bit products only: wasm32 has no
+/// 64×64→128 multiply and would call a slow `__multi3` for one.
 #[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let full = (a as u128).wrapping_mul(b as u128);
-    (full as u64) ^ ((full >> 64) as u64)
+fn mix(a: u64, b: u64) -> u64 {
+    let x = (a ^ b).wrapping_mul(K1);
+    x ^ (x >> 29)
+}
+
+/// Spreads the state over every bit, so that hashbrown's low (bucket) and high (tag) bits
+/// both vary.
+#[inline(always)]
+fn finish(x: u64) -> u64 {
+    let x = (x ^ (x >> 32)).wrapping_mul(K2);
+    x ^ (x >> 32)
 }
 
 /// Hash of one 128-bit value (a UUID), with a seed that separates key kinds.
 #[inline(always)]
 pub fn hash_u128(x: u128, seed: u64) -> u64 {
-    let lo = x as u64;
-    let hi = (x >> 64) as u64;
-    folded_multiply(folded_multiply(lo ^ K0 ^ seed, hi ^ K1), K2)
+    finish(mix(mix(x as u64, seed ^ K0), (x >> 64) as u64))
 }
 
 /// A small, fixed-seed `Hasher` for interned values.
@@ -32,12 +40,12 @@ impl Hasher for FoldHasher {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let w = u64::from_le_bytes(c.try_into().unwrap());
-            self.0 = folded_multiply(self.0 ^ w ^ K0, K1);
+            self.0 = mix(self.0, w);
         }
         let rest = chunks.remainder();
         let mut w = [0u8; 8];
         w[..rest.len()].copy_from_slice(rest);
-        self.0 = folded_multiply(self.0 ^ u64::from_le_bytes(w) ^ K2, K1 ^ bytes.len() as u64);
+        self.0 = mix(self.0, u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
     }
     fn write_u8(&mut self, i: u8) {
         self.write_u64(i as u64)
@@ -46,7 +54,7 @@ impl Hasher for FoldHasher {
         self.write_u64(i as u64)
     }
     fn write_u64(&mut self, i: u64) {
-        self.0 = folded_multiply(self.0 ^ i ^ K0, K1);
+        self.0 = mix(self.0, i);
     }
     fn write_u128(&mut self, i: u128) {
         self.write_u64(i as u64);
@@ -56,7 +64,7 @@ impl Hasher for FoldHasher {
         self.write_u64(i as u64)
     }
     fn finish(&self) -> u64 {
-        folded_multiply(self.0, K2)
+        finish(self.0)
     }
 }
 
