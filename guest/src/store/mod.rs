@@ -40,7 +40,8 @@ use roaring::RoaringBitmap;
 use crate::appname::is_web_type;
 use crate::model::*;
 use columns::Column;
-use intern::{FoldBuild, Interner, Strings, hash_u128, table_bytes};
+pub use intern::FoldBuild;
+use intern::{Interner, Strings, hash_u128, table_bytes};
 
 const SEED_SESSION: u64 = 0x5e55_1055;
 const SEED_ID: u64 = 0x1d1d_1d1d;
@@ -49,7 +50,7 @@ const HAS_CONNECTION: u8 = 1;
 const HAS_DISCONNECT: u8 = 2;
 
 /// Rows per time bucket before it splits.
-const BUCKET_MAX: u32 = 1 << 15;
+const BUCKET_MAX: u32 = 1 << 10;
 /// From this many rows on, a purge works list by list rather than row by row.
 const BULK_REMOVE: usize = 4096;
 /// At or below this many candidate rows a page is found by sorting all of them.
@@ -293,6 +294,15 @@ impl Default for RowStore {
     fn default() -> Self {
         Self::with_tuning(Tuning::default())
     }
+}
+
+/// A time bucket on a query's way: whether it lies wholly in the time range, and, once
+/// counted, how many rows match there (plus the matches themselves if it lies partly).
+struct Scanned<'a> {
+    bucket: &'a Bucket,
+    full: bool,
+    count: Option<u64>,
+    matches: Option<Vec<u32>>,
 }
 
 /// The rows a query's equality and set conjuncts allow.
@@ -659,19 +669,27 @@ impl RowStore {
         limit: u32,
         offset: u32,
     ) -> (Vec<ConnectionLog>, u64) {
+        let (count, slots) = self.find(filter, visibility, limit, offset);
+        (slots.into_iter().map(|s| self.cols.row(s)).collect(), count)
+    }
+
+    /// The exact count and the page's slots, in order.
+    fn find(
+        &self,
+        filter: &Filter,
+        visibility: &Visibility,
+        limit: u32,
+        offset: u32,
+    ) -> (u64, Vec<u32>) {
         let lo = filter.connected_after.unwrap_or(i64::MIN);
         let hi = filter.connected_before.unwrap_or(i64::MAX);
         if lo > hi {
-            return (Vec::new(), 0);
+            return (0, Vec::new());
         }
         let Some(candidates) = self.candidates(filter, visibility) else {
-            return (Vec::new(), 0);
+            return (0, Vec::new());
         };
-        let slots = self.select(&candidates, lo, hi, offset as u64, limit as u64);
-        (
-            slots.1.into_iter().map(|s| self.cols.row(s)).collect(),
-            slots.0,
-        )
+        self.select(&candidates, lo, hi, offset as u64, limit as u64)
     }
 
     /// The equality and set conjuncts as one candidate set; `None` when nothing can match.
@@ -755,19 +773,26 @@ impl RowStore {
     }
 
     /// The buckets that may hold times in `[lo, hi]`, newest first, each with whether all
-    /// of its rows are inside the range.
-    fn buckets_in(&self, lo: i64, hi: i64) -> Vec<(&Bucket, bool)> {
-        let mut out = Vec::new();
-        for (&start, b) in self.buckets.range(..=hi).rev() {
-            if b.len > 0 && b.hi >= lo && b.lo <= hi {
-                out.push((b, lo <= b.lo && b.hi <= hi));
-            }
-            // Every earlier bucket holds only times before `start`.
-            if start <= lo {
-                break;
-            }
-        }
-        out
+    /// of its rows are inside the range. Lazy: a first page stops after a bucket or two.
+    fn buckets_in(&self, lo: i64, hi: i64) -> impl Iterator<Item = Scanned<'_>> {
+        self.buckets
+            .range(..=hi)
+            .rev()
+            // Every bucket before one starting at or below `lo` holds only earlier times.
+            .scan(false, move |done, (&start, b)| {
+                if *done {
+                    return None;
+                }
+                *done = start <= lo;
+                Some(b)
+            })
+            .filter(move |b| b.len > 0 && b.hi >= lo && b.lo <= hi)
+            .map(move |b| Scanned {
+                bucket: b,
+                full: lo <= b.lo && b.hi <= hi,
+                count: None,
+                matches: None,
+            })
     }
 
     /// How many candidates a bucket holds (all of them in range).
@@ -790,6 +815,24 @@ impl RowStore {
         }
     }
 
+    /// Fills in a scanned bucket's count of matching rows, keeping the matches of a bucket
+    /// that is only partly in range (they are needed again if the page falls there).
+    fn scan_count(&self, c: &Candidates, s: &mut Scanned, lo: i64, hi: i64) -> u64 {
+        if let Some(n) = s.count {
+            return n;
+        }
+        let n = if s.full {
+            self.count_in(c, s.bucket)
+        } else {
+            let m = self.matches_in(c, s.bucket, lo, hi);
+            let n = m.len() as u64;
+            s.matches = Some(m);
+            n
+        };
+        s.count = Some(n);
+        n
+    }
+
     /// The exact count and the slots of the page, in order.
     fn select(&self, c: &Candidates, lo: i64, hi: i64, offset: u64, limit: u64) -> (u64, Vec<u32>) {
         let ranged = lo > i64::MIN || hi < i64::MAX;
@@ -809,114 +852,130 @@ impl RowStore {
                 })
                 .collect();
             let count = slots.len() as u64;
-            return (count, self.page_of(slots, offset, limit));
+            return (count, self.page_of(slots.into_iter().rev(), offset, limit));
         }
-        let buckets = self.buckets_in(lo, hi);
-        // Per bucket: its count once known, and its matches if it is a partial one.
-        let mut counts: Vec<Option<u64>> = vec![None; buckets.len()];
-        let mut partial: Vec<Option<Vec<u32>>> = (0..buckets.len()).map(|_| None).collect();
-        let count = if !ranged {
-            total
-        } else {
-            let full = buckets.iter().filter(|(_, f)| *f).count();
-            let mut count = 0;
-            // Count the buckets in range, or subtract those outside when that is less work.
-            if full * 2 <= self.buckets.len() {
-                for (i, (b, is_full)) in buckets.iter().enumerate() {
-                    let n = if *is_full {
-                        self.count_in(c, b)
-                    } else {
-                        let m = self.matches_in(c, b, lo, hi);
-                        let n = m.len() as u64;
-                        partial[i] = Some(m);
-                        n
-                    };
-                    counts[i] = Some(n);
-                    count += n;
-                }
-                count
-            } else {
-                let mut outside = 0;
-                let mut i = 0;
-                for b in self.buckets.values().rev() {
-                    if b.len == 0 {
-                        continue;
-                    }
-                    if i < buckets.len() && core::ptr::eq(b, buckets[i].0) {
-                        if !buckets[i].1 {
-                            let m = self.matches_in(c, b, lo, hi);
-                            let n = m.len() as u64;
-                            outside += self.count_in(c, b) - n;
-                            counts[i] = Some(n);
-                            partial[i] = Some(m);
-                        }
-                        i += 1;
-                    } else {
-                        outside += self.count_in(c, b);
-                    }
-                }
-                total - outside
+        if !ranged {
+            if offset >= total {
+                return (total, Vec::new());
             }
+            let page = self.page_from(c, lo, hi, self.buckets_in(lo, hi), offset, limit);
+            return (total, page);
+        }
+        // A range: count the buckets in it, or subtract those outside when that is less work.
+        let mut scanned: Vec<Scanned> = self.buckets_in(lo, hi).collect();
+        let full = scanned.iter().filter(|s| s.full).count();
+        let count = if full * 2 <= self.buckets.len() {
+            scanned
+                .iter_mut()
+                .map(|s| self.scan_count(c, s, lo, hi))
+                .sum()
+        } else {
+            let mut outside = 0;
+            let mut next = 0;
+            for b in self.buckets.values().rev().filter(|b| b.len > 0) {
+                match scanned.get_mut(next) {
+                    Some(s) if core::ptr::eq(b, s.bucket) => {
+                        if !s.full {
+                            outside += self.count_in(c, b) - self.scan_count(c, s, lo, hi);
+                        }
+                        next += 1;
+                    }
+                    _ => outside += self.count_in(c, b),
+                }
+            }
+            total - outside
         };
         if offset >= count {
             return (count, Vec::new());
         }
+        let page = self.page_from(c, lo, hi, scanned.into_iter(), offset, limit);
+        (count, page)
+    }
+
+    /// Walks buckets newest first, skipping whole buckets by their counts, and sorts only
+    /// the one or two the page falls in.
+    fn page_from<'a>(
+        &self,
+        c: &Candidates,
+        lo: i64,
+        hi: i64,
+        buckets: impl Iterator<Item = Scanned<'a>>,
+        offset: u64,
+        limit: u64,
+    ) -> Vec<u32> {
         let mut skip = offset;
-        let mut want = limit.min(count - offset);
-        let mut page = Vec::with_capacity(want as usize);
-        for (i, (b, is_full)) in buckets.iter().enumerate() {
+        let mut want = limit;
+        let mut page = Vec::with_capacity(want.min(1 << 12) as usize);
+        for mut s in buckets {
             if want == 0 {
                 break;
             }
-            let n = match counts[i] {
-                Some(n) => n,
-                None if *is_full => self.count_in(c, b),
-                None => {
-                    let m = self.matches_in(c, b, lo, hi);
-                    let n = m.len() as u64;
-                    partial[i] = Some(m);
-                    n
-                }
-            };
+            let n = self.scan_count(c, &mut s, lo, hi);
             if skip >= n {
                 skip -= n;
                 continue;
             }
-            let slots = match partial[i].take() {
-                Some(m) => m,
-                None => match c {
-                    Candidates::All => b.slots.iter().collect(),
-                    Candidates::Some(set) => (&**set & &b.slots).iter().collect(),
-                },
+            let got = match (s.matches.take(), c) {
+                (Some(m), _) => self.page_of(m.into_iter().rev(), skip, want),
+                (None, Candidates::All) => self.page_of(descending(&s.bucket.slots), skip, want),
+                (None, Candidates::Some(set)) => {
+                    self.page_of(descending(&(&**set & &s.bucket.slots)), skip, want)
+                }
             };
-            let got = self.page_of(slots, skip, want);
             want -= got.len() as u64;
             skip = 0;
             page.extend(got);
         }
-        (count, page)
+        page
     }
 
-    /// Sorts `slots` newest first just enough to return `[offset, offset + limit)`.
-    fn page_of(&self, slots: Vec<u32>, offset: u64, limit: u64) -> Vec<u32> {
-        if offset >= slots.len() as u64 {
+    /// Rows `[offset, offset + limit)` of `slots` in newest-first order. Keeps a buffer of
+    /// the newest rows seen so far and skips any row older than the buffer's oldest once it
+    /// is full, so `slots` given newest-ish first (descending slots, which arrive roughly in
+    /// time order) cost one comparison each. Keys are 12 bytes; equal times (rare) fall
+    /// back to the ids.
+    fn page_of(&self, slots: impl Iterator<Item = u32>, offset: u64, limit: u64) -> Vec<u32> {
+        let Some(keep) = offset
+            .checked_add(limit)
+            .and_then(|k| usize::try_from(k).ok())
+        else {
+            return Vec::new();
+        };
+        let offset = offset as usize;
+        let cols = &self.cols;
+        let newest_first = |a: &(i64, u32), b: &(i64, u32)| {
+            b.0.cmp(&a.0)
+                .then_with(|| cols.id.get(b.1).cmp(&cols.id.get(a.1)))
+        };
+        let flush_at = keep.saturating_mul(2).max(64);
+        let mut kept: Vec<(i64, u32)> = Vec::new();
+        // No row older than this can be among the newest `keep`.
+        let mut floor = i64::MIN;
+        for s in slots {
+            let t = cols.connect.get(s);
+            if t < floor {
+                continue;
+            }
+            kept.push((t, s));
+            if kept.len() >= flush_at {
+                kept.select_nth_unstable_by(keep - 1, newest_first);
+                kept.truncate(keep);
+                floor = kept[keep - 1].0;
+            }
+        }
+        if offset >= kept.len() {
             return Vec::new();
         }
-        let end = (offset + limit).min(slots.len() as u64) as usize;
-        let mut keyed: Vec<(i64, u128, u32)> = slots
-            .into_iter()
-            .map(|s| {
-                let (t, id) = self.cols.sort_key(s);
-                (t, id, s)
-            })
-            .collect();
-        let newest_first = |a: &(i64, u128, u32), b: &(i64, u128, u32)| b.cmp(a);
-        if end < keyed.len() {
-            keyed.select_nth_unstable_by(end, newest_first);
-            keyed.truncate(end);
+        if keep < kept.len() {
+            kept.select_nth_unstable_by(keep, newest_first);
+            kept.truncate(keep);
         }
-        keyed.sort_unstable_by(newest_first);
-        keyed[offset as usize..].iter().map(|k| k.2).collect()
+        if offset > 0 {
+            kept.select_nth_unstable_by(offset, newest_first);
+        }
+        let page = &mut kept[offset..];
+        page.sort_unstable_by(newest_first);
+        page.iter().map(|k| k.1).collect()
     }
 
     /// Slots with `connect_time < cutoff`.
@@ -1108,6 +1167,13 @@ fn bitmap_bytes(b: &RoaringBitmap) -> u64 {
         + s.n_bytes_run_containers
         + s.n_bitset_containers as u64 * 8192
         + s.n_containers as u64 * (8 + 4 * core::mem::size_of::<usize>()) as u64
+}
+
+/// A bitmap's values, largest first, a run of consecutive values at a time: a bucket's
+/// slots are mostly runs, and a run is a plain loop rather than a container walk per value.
+fn descending(b: &RoaringBitmap) -> impl Iterator<Item = u32> + '_ {
+    let mut it = b.iter();
+    core::iter::from_fn(move || it.next_range_back()).flat_map(|run| run.rev())
 }
 
 /// Adds a value to a bitmap, fast when it is the largest so far (ascending builds).

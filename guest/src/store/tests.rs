@@ -626,6 +626,76 @@ fn buckets_split_and_stay_consistent_with_equal_times() {
     assert!(s.memory_bytes() > 80 * 56);
 }
 
+/// Thousands of rows, so a page keeps only its newest candidates and drops older ones
+/// as it goes: arrival order against time order, many equal times, pages that straddle
+/// buckets, and the filtered and time-ranged paths.
+#[test]
+fn pages_of_many_rows_match_a_full_sort() {
+    let mut s = RowStore::new();
+    let mut want: Vec<(i64, u128)> = Vec::new();
+    for n in 1..=20_000u128 {
+        // Times mostly ascending with jitter and repeats, as connections arrive; ids in no
+        // particular order, so ties are decided by ids the scan meets in any order.
+        let t = (n as i64 / 40) + ((n * 7919) % 7) as i64;
+        let id = (n * 2_654_435_761) % 1_000_003;
+        let mut r = row(id, t);
+        if id % 4 == 0 {
+            r.connection_type = "vscode".into();
+        }
+        s.upsert(r);
+        want.push((t, id));
+    }
+    want.sort_by(|a, b| b.cmp(a));
+    let vscode: Vec<(i64, u128)> = want.iter().copied().filter(|(_, id)| id % 4 == 0).collect();
+    let ranged: Vec<(i64, u128)> = want
+        .iter()
+        .copied()
+        .filter(|(t, _)| (100..=400).contains(t))
+        .collect();
+    let cases = [
+        (Filter::default(), &want),
+        (
+            Filter {
+                types: Some(vec!["vscode".into()]),
+                ..Default::default()
+            },
+            &vscode,
+        ),
+        (
+            Filter {
+                connected_after: Some(100),
+                connected_before: Some(400),
+                ..Default::default()
+            },
+            &ranged,
+        ),
+    ];
+    for (filter, expected) in cases {
+        for (limit, offset) in [
+            (1, 0),
+            (100, 0),
+            (100, 4_090),
+            (500, 4_000),
+            (37, 9_999),
+            (100, 19_950),
+        ] {
+            let (rows, n) = s.query(&filter, &Visibility::All, limit, offset);
+            let expect: Vec<u128> = expected
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .map(|k| k.1)
+                .collect();
+            assert_eq!(n, expected.len() as u64, "{filter:?}");
+            assert_eq!(
+                ids(&rows),
+                expect,
+                "{filter:?} limit {limit} offset {offset}"
+            );
+        }
+    }
+}
+
 #[test]
 fn checksum_is_streaming() {
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
