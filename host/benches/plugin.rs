@@ -1,6 +1,8 @@
 //! The reference plugin as a component against a native build of the same guest logic.
 //!
-//! `cargo bench -p connlog --bench plugin` (set `BENCH_ROWS`, default 1,000,000). Both
+//! `cargo bench -p connlog --bench plugin` (set `BENCH_ROWS`, default 1,000,000;
+//! `BENCH_ITERS` samples per query, default 21; `BENCH_ONLY` runs the queries whose name
+//! contains it, handy under a profiler). Both
 //! sides are loaded with the same synthetic deployment through `replay`, then answer the
 //! same queries; the table prints medians and the component/native ratio. Memory is the
 //! component's real linear memory and the native store's own estimate.
@@ -85,7 +87,7 @@ impl Synthetic {
             disconnect_reason: None,
             status: ConnectionStatus::Connected,
         };
-        if r % 5 == 0 {
+        if r.is_multiple_of(5) {
             let kind = WEB_TYPES[(r >> 8) as usize % WEB_TYPES.len()];
             return vec![ConnectionEvent {
                 connection_type: kind.into(),
@@ -112,7 +114,7 @@ impl Synthetic {
         let disconnect = ConnectionEvent {
             id: id(6, n),
             time: connect.time + 60_000_000_000 + (r % 3_600) as i64 * 1_000_000_000,
-            code: Some(if r % 7 == 0 { 1 } else { 0 }),
+            code: Some(if r.is_multiple_of(7) { 1 } else { 0 }),
             disconnect_reason: Some("client disconnected".into()),
             status: ConnectionStatus::Disconnected,
             ..connect.clone()
@@ -222,7 +224,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if benching { 1_000_000 } else { 20_000 });
-    let iterations = if benching { 21 } else { 3 };
+    let iterations = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if benching { 21 } else { 3 });
     println!(
         "connlog plugin benchmark: {rows} rows, {BATCH}-event batches, medians of {iterations}"
     );
@@ -297,7 +302,12 @@ fn main() {
     println!("| query (limit 100, exact count) | count | native | component | ratio |");
     println!("|---|---|---|---|---|");
     let actor = owner_actor();
-    for (name, request) in queries(rows) {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let (mut native_sum, mut component_sum) = (Duration::ZERO, Duration::ZERO);
+    for (name, request) in queries(rows)
+        .into_iter()
+        .filter(|(n, _)| n.contains(only.as_str()))
+    {
         let (native_time, native_count) = time_query(iterations, || {
             native
                 .query(&native_host, &actor, &request)
@@ -321,5 +331,14 @@ fn main() {
             fmt(component_time),
             component_time.as_secs_f64() / native_time.as_secs_f64()
         );
+        native_sum += native_time;
+        component_sum += component_time;
     }
+    // The mix as a whole: one of each query, back to back.
+    println!(
+        "| all of the above, once each | | {} | {} | {:.2}x |",
+        fmt(native_sum),
+        fmt(component_sum),
+        component_sum.as_secs_f64() / native_sum.as_secs_f64()
+    );
 }
