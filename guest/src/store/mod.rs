@@ -938,6 +938,7 @@ impl RowStore {
         let Some(keep) = offset
             .checked_add(limit)
             .and_then(|k| usize::try_from(k).ok())
+            .filter(|&k| k > 0)
         else {
             return Vec::new();
         };
