@@ -155,6 +155,10 @@ impl PluginHost {
     pub fn new(cache: Option<ComponentCache>) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        // Lets `perf` name the plugin's compiled functions (written to /tmp/perf-<pid>.map).
+        if std::env::var_os("CONNLOG_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         ConnectionLogPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
