@@ -1,6 +1,7 @@
 //! Deterministic hashing and interning: repeated strings and tuples become small integer ids.
 //!
-//! No randomness anywhere (the guest has none): the hash is a fixed-seed folded multiply.
+//! No randomness anywhere (the guest has none): the hash is a fixed-seed multiply and
+//! xor-shift on 64-bit words.
 
 use core::hash::{Hash, Hasher};
 use hashbrown::HashTable;
