@@ -170,7 +170,7 @@ fn bench(c: &mut Criterion) {
     let mut store = RowStore::new();
     let started = Instant::now();
     for r in &rows {
-        store.upsert(r.clone());
+        store.upsert(r.as_row_ref());
     }
     let build = started.elapsed();
     let bytes = store.memory_bytes();
@@ -202,7 +202,7 @@ fn bench(c: &mut Criterion) {
     for r in &ongoing {
         let mut r = r.clone();
         r.disconnect_time = Some(r.connect_time + 60 * SECOND);
-        store.upsert(r);
+        store.upsert(r.as_row_ref());
     }
     let t = started.elapsed();
     eprintln!(

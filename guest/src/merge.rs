@@ -1,5 +1,6 @@
 //! Which values a row keeps (PRODUCT.md "Which values a merged row keeps"): a row is a pure
-//! function of the set of its events, so order and duplication cannot matter.
+//! function of the set of its events, so order and duplication cannot matter. Rows are
+//! [`RowRef`]s that borrow their text from the events: merging copies no string.
 //!
 //! "Earliest" means the smallest `time`, ties broken by the smallest `id` (compared as UUID
 //! bytes, which is also their textual order). Two events with the same `id` are one event:
@@ -16,7 +17,11 @@
 //! A connect's `code` and `disconnect_reason` are never read: the code is dropped by
 //! validation (spec §2.1 item 4) and the reason of an ongoing session means nothing.
 
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
+
 use crate::model::*;
+use crate::store::FoldBuild;
 
 /// The ordering key that defines "earliest".
 fn earliness(event: &ConnectionEvent) -> (UnixNanos, [u8; 16]) {
@@ -29,7 +34,7 @@ fn earliest<'a>(events: impl Iterator<Item = &'a ConnectionEvent>) -> Option<&'a
 
 /// The row of a web or tunnel event: it never merges. Its `code` is the event's (an HTTP
 /// status, or 101/403 for a tunnel) and it has no disconnect.
-pub fn single_event_row(event: &ConnectionEvent) -> ConnectionLog {
+pub fn event_row(event: &ConnectionEvent) -> RowRef<'_> {
     let disconnected = event.status == ConnectionStatus::Disconnected;
     ConnectionLog {
         id: event.id,
@@ -37,19 +42,19 @@ pub fn single_event_row(event: &ConnectionEvent) -> ConnectionLog {
         organization_id: event.organization_id,
         workspace_owner_id: event.workspace_owner_id,
         workspace_id: event.workspace_id,
-        workspace_name: event.workspace_name.clone(),
-        agent_name: event.agent_name.clone(),
-        connection_type: event.connection_type.clone(),
+        workspace_name: &event.workspace_name,
+        agent_name: &event.agent_name,
+        connection_type: &event.connection_type,
         code: event.code,
-        ip: event.ip.clone(),
-        user_agent: event.user_agent.clone(),
+        ip: event.ip.as_deref(),
+        user_agent: event.user_agent.as_deref(),
         user_id: event.user_id,
-        slug_or_port: event.slug_or_port.clone(),
+        slug_or_port: event.slug_or_port.as_deref(),
         connection_id: event.connection_id,
         // Validation lets no web event be a disconnect; were one to reach here it would be
         // a complete point-in-time row, as Coder's upsert would store it.
         disconnect_time: disconnected.then_some(event.time),
-        disconnect_reason: event.disconnect_reason.clone().filter(|r| !r.is_empty()),
+        disconnect_reason: event.disconnect_reason.as_deref().filter(|r| !r.is_empty()),
     }
 }
 
@@ -58,22 +63,31 @@ pub fn single_event_row(event: &ConnectionEvent) -> ConnectionLog {
 ///
 /// # Panics
 /// When `events` is empty.
-pub fn fold_session(events: &[ConnectionEvent]) -> ConnectionLog {
+pub fn session_row<'a, I>(events: I) -> RowRef<'a>
+where
+    I: IntoIterator<Item = &'a ConnectionEvent>,
+    I::IntoIter: Clone,
+{
+    let events = events.into_iter();
     let connects = || {
         events
-            .iter()
+            .clone()
             .filter(|e| e.status == ConnectionStatus::Connected)
     };
     let disconnects = || {
         events
-            .iter()
+            .clone()
             .filter(|e| e.status == ConnectionStatus::Disconnected)
     };
 
     let defining = earliest(connects())
         .or_else(|| earliest(disconnects()))
-        .expect("fold_session needs at least one event");
-    let connect_time = events.iter().map(|e| e.time).min().unwrap_or(defining.time);
+        .expect("session_row needs at least one event");
+    let connect_time = events
+        .clone()
+        .map(|e| e.time)
+        .min()
+        .unwrap_or(defining.time);
     let first_disconnect = earliest(disconnects());
     let reason_source = earliest(disconnects().filter(|e| {
         e.disconnect_reason
@@ -88,17 +102,91 @@ pub fn fold_session(events: &[ConnectionEvent]) -> ConnectionLog {
         organization_id: defining.organization_id,
         workspace_owner_id: defining.workspace_owner_id,
         workspace_id: defining.workspace_id,
-        workspace_name: defining.workspace_name.clone(),
-        agent_name: defining.agent_name.clone(),
-        connection_type: defining.connection_type.clone(),
+        workspace_name: &defining.workspace_name,
+        agent_name: &defining.agent_name,
+        connection_type: &defining.connection_type,
         code: code_source.and_then(|e| e.code),
-        ip: defining.ip.clone(),
-        user_agent: defining.user_agent.clone(),
+        ip: defining.ip.as_deref(),
+        user_agent: defining.user_agent.as_deref(),
         user_id: defining.user_id,
-        slug_or_port: defining.slug_or_port.clone(),
+        slug_or_port: defining.slug_or_port.as_deref(),
         connection_id: defining.connection_id,
         disconnect_time: first_disconnect.map(|e| e.time),
-        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason.clone()),
+        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason.as_deref()),
+    }
+}
+
+/// A batch's events grouped by the row they make, without copying an event: a web or
+/// tunnel event is a group of its own; a session's events are chained in arrival order.
+pub struct Groups<'a> {
+    events: &'a [ConnectionEvent],
+    /// Per event, the index of the next event of its session, or `END`.
+    next: Vec<u32>,
+    /// The index of each group's first event, in order of first arrival.
+    heads: Vec<u32>,
+}
+
+const END: u32 = u32::MAX;
+
+impl<'a> Groups<'a> {
+    pub fn new(events: &'a [ConnectionEvent]) -> Self {
+        assert!(
+            events.len() < END as usize,
+            "a batch holds fewer than 2^32 events"
+        );
+        let mut next = vec![END; events.len()];
+        let mut heads = Vec::new();
+        let mut tails: HashMap<(Uuid, Uuid, &str), u32, FoldBuild> =
+            HashMap::with_hasher(FoldBuild);
+        for (i, event) in (0u32..).zip(events) {
+            let Some(connection_id) = event.connection_id else {
+                heads.push(i);
+                continue;
+            };
+            match tails.entry((connection_id, event.workspace_id, event.agent_name.as_str())) {
+                Entry::Occupied(mut tail) => {
+                    next[*tail.get() as usize] = i;
+                    *tail.get_mut() = i;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    heads.push(i);
+                }
+            }
+        }
+        Self {
+            events,
+            next,
+            heads,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// Each group's first event.
+    pub fn firsts(&self) -> impl Iterator<Item = &'a ConnectionEvent> + '_ {
+        self.heads.iter().map(|&i| &self.events[i as usize])
+    }
+
+    /// The row of group `group`, merged with `journaled`: the events of the same session
+    /// the journal held before this batch (empty for a new session or a single event).
+    pub fn row<'b>(&'b self, group: usize, journaled: &'b [ConnectionEvent]) -> RowRef<'b> {
+        let head = self.heads[group];
+        let first = &self.events[head as usize];
+        if first.connection_id.is_none() {
+            return event_row(first);
+        }
+        let members = core::iter::successors(Some(head), |&i| {
+            Some(self.next[i as usize]).filter(|&n| n != END)
+        })
+        .map(|i| &self.events[i as usize]);
+        session_row(journaled.iter().chain(members))
     }
 }
 

@@ -39,25 +39,65 @@ pub struct ConnectionEvent {
     pub status: ConnectionStatus,
 }
 
-/// A row of Coder's `connection_logs` table.
+/// A row of Coder's `connection_logs` table. `S` is `String` for a row of its own, and
+/// `&str` for a [`RowRef`] that borrows its text from the events it was merged from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionLog {
+pub struct ConnectionLog<S = String> {
     pub id: Uuid,
     pub connect_time: UnixNanos,
     pub organization_id: Uuid,
     pub workspace_owner_id: Uuid,
     pub workspace_id: Uuid,
-    pub workspace_name: String,
-    pub agent_name: String,
-    pub connection_type: String,
+    pub workspace_name: S,
+    pub agent_name: S,
+    pub connection_type: S,
     pub code: Option<i32>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub ip: Option<S>,
+    pub user_agent: Option<S>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<String>,
+    pub slug_or_port: Option<S>,
     pub connection_id: Option<Uuid>,
     pub disconnect_time: Option<UnixNanos>,
-    pub disconnect_reason: Option<String>,
+    pub disconnect_reason: Option<S>,
+}
+
+/// A row whose text lives elsewhere: merging and storing a row copies no string.
+pub type RowRef<'a> = ConnectionLog<&'a str>;
+
+impl<S> ConnectionLog<S> {
+    /// The same row with each string mapped through `text`.
+    pub fn map_text<'a, T>(&'a self, text: impl Fn(&'a S) -> T) -> ConnectionLog<T> {
+        ConnectionLog {
+            id: self.id,
+            connect_time: self.connect_time,
+            organization_id: self.organization_id,
+            workspace_owner_id: self.workspace_owner_id,
+            workspace_id: self.workspace_id,
+            workspace_name: text(&self.workspace_name),
+            agent_name: text(&self.agent_name),
+            connection_type: text(&self.connection_type),
+            code: self.code,
+            ip: self.ip.as_ref().map(&text),
+            user_agent: self.user_agent.as_ref().map(&text),
+            user_id: self.user_id,
+            slug_or_port: self.slug_or_port.as_ref().map(&text),
+            connection_id: self.connection_id,
+            disconnect_time: self.disconnect_time,
+            disconnect_reason: self.disconnect_reason.as_ref().map(&text),
+        }
+    }
+}
+
+impl ConnectionLog {
+    pub fn as_row_ref(&self) -> RowRef<'_> {
+        self.map_text(String::as_str)
+    }
+}
+
+impl RowRef<'_> {
+    pub fn into_owned(self) -> ConnectionLog {
+        self.map_text(|s| s.to_string())
+    }
 }
 
 /// Who is asking.

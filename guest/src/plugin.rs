@@ -2,17 +2,17 @@
 //!
 //! Rows are a pure function of the journal: every stored event is appended to the journal
 //! first, and a session's row is recomputed from all of its journaled events with
-//! [`merge::fold_session`]. So the order of arrival, duplicates, restarts and replays can
+//! [`merge::session_row`]. So the order of arrival, duplicates, restarts and replays can
 //! never change a row.
 //!
 //! Atomicity: each call makes every fallible host call (journal) before it touches memory.
 //! A storage error therefore leaves the rows exactly as they were, and the host rolls back
 //! the journal calls of the failed call.
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashSet;
 
 use crate::host::{Directory, Host};
-use crate::merge::{fold_session, session_key, single_event_row};
+use crate::merge::{Groups, session_key};
 use crate::model::*;
 use crate::store::{FoldBuild, RowStore};
 use crate::{authz, format, search, validate};
@@ -94,13 +94,12 @@ impl Plugin {
                 outcomes[slot] = EventOutcome::Duplicate;
             }
         }
-        let rows = self.merged_rows(host, &stored)?;
+        let groups = Groups::new(&stored);
+        let journaled = self.journaled_events(host, &groups)?;
         let lines = self.service_log_lines(host, &stored);
 
         // Then memory, which cannot fail.
-        for row in rows {
-            self.rows.upsert(row);
-        }
+        self.merge(&groups, &journaled);
         if !lines.is_empty() {
             host.write_service_log(lines);
         }
@@ -205,10 +204,9 @@ impl Plugin {
     ) -> Result<(), StorageError> {
         #[cfg(feature = "fault-injection")]
         events.iter().for_each(crate::faults::on_replay);
-        let rows = self.merged_rows(host, &events)?;
-        for row in rows {
-            self.rows.upsert(row);
-        }
+        let groups = Groups::new(&events);
+        let journaled = self.journaled_events(host, &groups)?;
+        self.merge(&groups, &journaled);
         Ok(())
     }
 
@@ -224,55 +222,51 @@ impl Plugin {
         self.rows.rows()
     }
 
-    /// The rows these events produce or change, computed without touching memory. Web and
-    /// tunnel events give their own rows. A session the store already holds is recomputed
-    /// from every journaled event of it, fetched in one `session_events` call (the journal
-    /// already holds `events`); a new session is folded from `events` alone.
-    fn merged_rows(
+    /// For each group, the events the journal already holds of its session when the store
+    /// holds that session too (one `session_events` call for all of them); empty otherwise.
+    /// A new session is folded from the batch alone.
+    fn journaled_events(
         &self,
         host: &mut dyn Host,
-        events: &[ConnectionEvent],
-    ) -> Result<Vec<ConnectionLog>, StorageError> {
-        let mut rows = Vec::new();
-        let mut groups: Vec<(SessionKey, Vec<ConnectionEvent>)> = Vec::new();
-        let mut group_of: HashMap<SessionKey, usize, FoldBuild> = HashMap::with_hasher(FoldBuild);
-        for event in events {
-            match session_key(event) {
-                None => rows.push(single_event_row(event)),
-                Some(key) => {
-                    let index = *group_of.entry(key.clone()).or_insert_with(|| {
-                        groups.push((key, Vec::new()));
-                        groups.len() - 1
-                    });
-                    groups[index].1.push(event.clone());
-                }
+        groups: &Groups,
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+        let mut known = Vec::new();
+        let mut keys = Vec::new();
+        for (group, first) in groups.firsts().enumerate() {
+            if let Some(connection_id) = first.connection_id
+                && self
+                    .rows
+                    .contains_session(connection_id, first.workspace_id, &first.agent_name)
+            {
+                known.push(group);
+                keys.extend(session_key(first));
             }
         }
+        let mut journaled = vec![Vec::new(); groups.len()];
+        if keys.is_empty() {
+            return Ok(journaled);
+        }
+        let answered = host.session_events(&keys)?;
+        if answered.len() != keys.len() {
+            return Err(StorageError::Unavailable(format!(
+                "journal answered {} sessions for {} keys",
+                answered.len(),
+                keys.len()
+            )));
+        }
+        // Folding is idempotent, so the batch's own events, which the journal may already
+        // hold, change nothing when merged in again.
+        for (group, events) in known.into_iter().zip(answered) {
+            journaled[group] = events;
+        }
+        Ok(journaled)
+    }
 
-        let (known, new): (Vec<_>, Vec<_>) = groups
-            .into_iter()
-            .partition(|(key, _)| self.rows.contains_session(key));
-        if !known.is_empty() {
-            let keys: Vec<SessionKey> = known.iter().map(|(key, _)| key.clone()).collect();
-            let journaled = host.session_events(&keys)?;
-            if journaled.len() != keys.len() {
-                return Err(StorageError::Unavailable(format!(
-                    "journal answered {} sessions for {} keys",
-                    journaled.len(),
-                    keys.len()
-                )));
-            }
-            for ((_, group), mut all) in known.into_iter().zip(journaled) {
-                // Folding is idempotent, so events present twice change nothing; adding the
-                // group keeps the row right even if the journal answered without them.
-                all.extend(group);
-                rows.push(fold_session(&all));
-            }
+    /// Upserts the row of every group. Cannot fail.
+    fn merge(&mut self, groups: &Groups, journaled: &[Vec<ConnectionEvent>]) {
+        for (group, journaled) in journaled.iter().enumerate() {
+            self.rows.upsert(groups.row(group, journaled));
         }
-        for (_, group) in new {
-            rows.push(fold_session(&group));
-        }
-        Ok(rows)
     }
 
     /// One line per stored event in each configured format, stamped with the host's clock.

@@ -1,8 +1,8 @@
-//! `merge::single_event_row` and `merge::fold_session`: PRODUCT.md's table "Which values a
+//! `merge::event_row` and `merge::session_row`: PRODUCT.md's table "Which values a
 //! merged row keeps", and its independence of order and duplication. Runs without the rest
 //! of the plugin.
 
-use connlog_guest::merge::{fold_session, session_key, single_event_row};
+use connlog_guest::merge::{Groups, event_row, session_key, session_row};
 use connlog_guest::model::*;
 use connlog_guest::testing::fixtures::*;
 
@@ -48,10 +48,10 @@ fn every_order(events: &[ConnectionEvent]) -> Vec<Vec<ConnectionEvent>> {
 }
 
 fn fold_all_orders(events: &[ConnectionEvent]) -> ConnectionLog {
-    let reference = fold_session(events);
+    let reference = session_row(events).into_owned();
     for order in every_order(events) {
         assert_eq!(
-            fold_session(&order),
+            session_row(&order).into_owned(),
             reference,
             "order {:?}",
             order.iter().map(|e| e.id).collect::<Vec<_>>()
@@ -63,7 +63,7 @@ fn fold_all_orders(events: &[ConnectionEvent]) -> ConnectionLog {
 #[test]
 fn a_web_row_is_its_event() {
     let e = workspace_app(uuid(7), T0, Some(uuid(8)), 403);
-    let row = single_event_row(&e);
+    let row = event_row(&e).into_owned();
     assert_eq!(
         row,
         ConnectionLog {
@@ -239,5 +239,50 @@ fn connect_time_is_the_minimum_over_everything() {
 #[test]
 #[should_panic(expected = "at least one event")]
 fn folding_nothing_is_a_bug() {
-    fold_session(&[]);
+    session_row(&[]);
+}
+
+#[test]
+fn a_batch_groups_by_session_key_and_never_groups_web_events() {
+    let other_agent = |mut e: ConnectionEvent| {
+        e.agent_name = "dev".into();
+        e
+    };
+    let web = workspace_app(uuid_in(30, 1), T0, None, 200);
+    let batch = vec![
+        connect(1, 0),
+        web.clone(),
+        other_agent(connect(2, 5)),
+        disconnect(3, 60, Some(0), Some("client disconnected")),
+        web.clone(), // the same web event twice: still two rows' worth of groups
+        other_agent(disconnect(4, 90, Some(1), None)),
+    ];
+    let groups = Groups::new(&batch);
+    assert_eq!(
+        groups.len(),
+        4,
+        "main's session, dev's session and two web events"
+    );
+    let firsts: Vec<Uuid> = groups.firsts().map(|e| e.id).collect();
+    assert_eq!(firsts, [batch[0].id, web.id, batch[2].id, web.id]);
+
+    let none: &[ConnectionEvent] = &[];
+    assert_eq!(
+        groups.row(0, none),
+        session_row([&batch[0], &batch[3]]),
+        "main's events only"
+    );
+    assert_eq!(groups.row(1, none), event_row(&web));
+    assert_eq!(groups.row(2, none), session_row([&batch[2], &batch[5]]));
+    assert_eq!(groups.row(3, none), event_row(&web));
+
+    // A session the journal already holds merges with its journaled events.
+    let journaled = [disconnect(5, 30, Some(255), Some("timeout"))];
+    let merged = groups.row(0, &journaled);
+    assert_eq!(merged, session_row([&batch[0], &batch[3], &journaled[0]]));
+    assert_eq!(
+        merged.disconnect_time,
+        Some(T0 + 30 * S),
+        "the earlier disconnect wins"
+    );
 }

@@ -244,7 +244,7 @@ impl Columns {
     }
 
     /// Does the slot hold the row with this key?
-    fn slot_matches(&self, slot: u32, row: &ConnectionLog) -> bool {
+    fn slot_matches(&self, slot: u32, row: &RowRef) -> bool {
         match row.connection_id {
             Some(c) => {
                 self.connection.get(slot) == c.as_u128() && self.is_session(slot) && {
@@ -344,21 +344,27 @@ impl RowStore {
         self.len() == 0
     }
 
-    pub fn contains_session(&self, key: &SessionKey) -> bool {
-        let c = key.connection_id.as_u128();
+    /// Does the store hold the session `(connection_id, workspace_id, agent_name)`?
+    pub fn contains_session(
+        &self,
+        connection_id: Uuid,
+        workspace_id: Uuid,
+        agent_name: &str,
+    ) -> bool {
+        let c = connection_id.as_u128();
         let cols = &self.cols;
         self.keys
             .find(hash_u128(c, SEED_SESSION), |&s| {
                 cols.connection.get(s) == c && cols.is_session(s) && {
                     let ctx = cols.ctx_of(s);
-                    ctx.workspace == key.workspace_id.as_u128()
-                        && cols.strings.get(ctx.agent) == key.agent_name
+                    ctx.workspace == workspace_id.as_u128()
+                        && cols.strings.get(ctx.agent) == agent_name
                 }
             })
             .is_some()
     }
 
-    fn key_hash_of(row: &ConnectionLog) -> u64 {
+    fn key_hash_of(row: &RowRef) -> u64 {
         match row.connection_id {
             Some(c) => hash_u128(c.as_u128(), SEED_SESSION),
             None => hash_u128(row.id.as_u128(), SEED_ID),
@@ -366,7 +372,7 @@ impl RowStore {
     }
 
     /// Inserts the row, replacing the row with the same key (session key, else id).
-    pub fn upsert(&mut self, row: ConnectionLog) {
+    pub fn upsert(&mut self, row: RowRef<'_>) {
         let hash = Self::key_hash_of(&row);
         let existing = {
             let cols = &self.cols;
@@ -411,7 +417,7 @@ impl RowStore {
         }
     }
 
-    fn write_slot(&mut self, slot: u32, row: &ConnectionLog, (desc, detail, ip): (u32, u32, u32)) {
+    fn write_slot(&mut self, slot: u32, row: &RowRef, (desc, detail, ip): (u32, u32, u32)) {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
@@ -424,7 +430,7 @@ impl RowStore {
     }
 
     /// Interns the row's repeated values; returns its `desc`, `detail` and `ip` ids.
-    fn intern_row(&mut self, row: &ConnectionLog) -> (u32, u32, u32) {
+    fn intern_row(&mut self, row: &RowRef) -> (u32, u32, u32) {
         let c = &mut self.cols;
         let (org, new) = c.orgs.intern(row.organization_id.as_u128());
         if new {
@@ -434,8 +440,8 @@ impl RowStore {
         if new {
             self.owner_bits.push(RoaringBitmap::new());
         }
-        let workspace_name = c.strings.intern(&row.workspace_name).0;
-        let agent = c.strings.intern(&row.agent_name).0;
+        let workspace_name = c.strings.intern(row.workspace_name).0;
+        let agent = c.strings.intern(row.agent_name).0;
         let ctx = Ctx {
             org,
             owner,
@@ -450,11 +456,11 @@ impl RowStore {
                 .or_default()
                 .push(ctx_id);
         }
-        let type_name = c.strings.intern(&row.connection_type).0;
+        let type_name = c.strings.intern(row.connection_type).0;
         let (ty, new) = c.types.intern(type_name);
         if new {
             self.type_bits.push(RoaringBitmap::new());
-            c.type_is_web.push(is_web_type(&row.connection_type));
+            c.type_is_web.push(is_web_type(row.connection_type));
         }
         let user = match row.user_id {
             None => 0,
@@ -466,7 +472,7 @@ impl RowStore {
                 user
             }
         };
-        let slug = c.strings.intern_opt(row.slug_or_port.as_deref());
+        let slug = c.strings.intern_opt(row.slug_or_port);
         let flags = if row.connection_id.is_some() {
             HAS_CONNECTION
         } else {
@@ -483,8 +489,8 @@ impl RowStore {
             .0;
         let detail = Detail {
             ty,
-            user_agent: c.strings.intern_opt(row.user_agent.as_deref()),
-            reason: c.strings.intern_opt(row.disconnect_reason.as_deref()),
+            user_agent: c.strings.intern_opt(row.user_agent),
+            reason: c.strings.intern_opt(row.disconnect_reason),
             code: row.code,
             flags: if row.disconnect_time.is_some() {
                 HAS_DISCONNECT
@@ -493,7 +499,7 @@ impl RowStore {
             },
         };
         let detail = c.details.intern(detail).0;
-        let ip = c.strings.intern_opt(row.ip.as_deref());
+        let ip = c.strings.intern_opt(row.ip);
         (desc, detail, ip)
     }
 

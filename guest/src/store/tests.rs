@@ -201,7 +201,7 @@ fn order_is_time_desc_then_id_desc() {
     for t in tunings() {
         let mut s = RowStore::with_tuning(t);
         for (id, time) in [(1, 10), (5, 20), (3, 20), (9, 5), (4, 20), (2, 30)] {
-            s.upsert(row(id, time));
+            s.upsert(row(id, time).as_row_ref());
         }
         assert_eq!(ids(&s.rows()), [2, 5, 4, 3, 1, 9]);
         let page = |limit, offset| {
@@ -220,9 +220,9 @@ fn order_is_time_desc_then_id_desc() {
 #[test]
 fn ids_compare_as_unsigned_128_bit() {
     let mut s = RowStore::new();
-    s.upsert(row(1, 10));
-    s.upsert(row(u128::MAX - 1, 10));
-    s.upsert(row(1 << 127, 10));
+    s.upsert(row(1, 10).as_row_ref());
+    s.upsert(row(u128::MAX - 1, 10).as_row_ref());
+    s.upsert(row(1 << 127, 10).as_row_ref());
     assert_eq!(ids(&s.rows()), [u128::MAX - 1, 1 << 127, 1]);
 }
 
@@ -231,14 +231,14 @@ fn upsert_replaces_by_session_key_and_moves_in_order() {
     for t in tunings() {
         let mut s = RowStore::with_tuning(t);
         for id in 1..=5 {
-            s.upsert(row(id, id as i64 * 10));
+            s.upsert(row(id, id as i64 * 10).as_row_ref());
         }
         // Same session (connection id of row 5), earlier connect and a new id.
         let mut r = row(5, 1);
         r.id = u(77);
         r.disconnect_time = Some(100);
         r.connection_type = "vscode".into();
-        s.upsert(r.clone());
+        s.upsert(r.as_row_ref());
         assert_eq!(s.len(), 5);
         assert_eq!(ids(&s.rows()), [4, 3, 2, 1, 77]);
         let f = Filter {
@@ -260,7 +260,7 @@ fn upsert_replaces_by_session_key_and_moves_in_order() {
         // A different agent is another session.
         let mut other = row(5, 50);
         other.agent_name = "dev".into();
-        s.upsert(other);
+        s.upsert(other.as_row_ref());
         assert_eq!(s.len(), 6);
     }
 }
@@ -268,40 +268,27 @@ fn upsert_replaces_by_session_key_and_moves_in_order() {
 #[test]
 fn upsert_replaces_single_events_by_id() {
     let mut s = RowStore::new();
-    s.upsert(web(1, 10, "workspace_app"));
-    s.upsert(web(1, 20, "tunnel"));
+    s.upsert(web(1, 10, "workspace_app").as_row_ref());
+    s.upsert(web(1, 20, "tunnel").as_row_ref());
     assert_eq!(s.len(), 1);
     assert_eq!(s.rows()[0].connection_type, "tunnel");
     // A row with a connection id is keyed by session, not by id.
-    s.upsert(row(1, 30));
+    s.upsert(row(1, 30).as_row_ref());
     assert_eq!(s.len(), 2);
 }
 
 #[test]
 fn contains_session() {
     let mut s = RowStore::new();
-    s.upsert(row(1, 10));
-    s.upsert(web(2, 10, "workspace_app"));
-    let key = SessionKey {
-        connection_id: u(0xd001),
-        workspace_id: u(0xc1),
-        agent_name: "main".into(),
-    };
-    assert!(s.contains_session(&key));
-    assert!(!s.contains_session(&SessionKey {
-        agent_name: "dev".into(),
-        ..key.clone()
-    }));
-    assert!(!s.contains_session(&SessionKey {
-        workspace_id: u(9),
-        ..key.clone()
-    }));
-    assert!(!s.contains_session(&SessionKey {
-        connection_id: u(2),
-        ..key.clone()
-    }));
+    s.upsert(row(1, 10).as_row_ref());
+    s.upsert(web(2, 10, "workspace_app").as_row_ref());
+    let (connection, workspace) = (u(0xd001), u(0xc1));
+    assert!(s.contains_session(connection, workspace, "main"));
+    assert!(!s.contains_session(connection, workspace, "dev"));
+    assert!(!s.contains_session(connection, u(9), "main"));
+    assert!(!s.contains_session(u(2), workspace, "main"));
     s.remove_before(11);
-    assert!(!s.contains_session(&key));
+    assert!(!s.contains_session(connection, workspace, "main"));
 }
 
 /// A small fixed data set: each conjunct on its own.
@@ -322,7 +309,7 @@ fn fixture(t: Tuning) -> RowStore {
     r5.disconnect_time = Some(600);
     r5.organization_id = u(0xa2);
     for r in [r1, r2, r3, r4, r5] {
-        s.upsert(r);
+        s.upsert(r.as_row_ref());
     }
     s
 }
@@ -501,9 +488,9 @@ fn purge_is_strictly_before() {
     for t in tunings() {
         let mut s = RowStore::with_tuning(t);
         for id in 1..=6 {
-            s.upsert(row(id, id as i64 * 10));
+            s.upsert(row(id, id as i64 * 10).as_row_ref());
         }
-        s.upsert(web(7, 30, "tunnel"));
+        s.upsert(web(7, 30, "tunnel").as_row_ref());
         let mut expired = s.expired(30);
         expired.sort_by_key(|o| format!("{o:?}"));
         assert_eq!(expired.len(), 2);
@@ -523,7 +510,7 @@ fn purge_is_strictly_before() {
         assert_eq!(s.remove_before(i64::MAX), 3);
         assert!(s.is_empty());
         // The store works after being emptied, and freed slots are reused.
-        s.upsert(row(8, 5));
+        s.upsert(row(8, 5).as_row_ref());
         assert_eq!(ids(&s.rows()), [8]);
     }
 }
@@ -605,10 +592,10 @@ fn buckets_split_and_stay_consistent_with_equal_times() {
         bulk_remove: 1,
     });
     for id in 1..=40 {
-        s.upsert(row(id, 7)); // all equal: a bucket that cannot split
+        s.upsert(row(id, 7).as_row_ref()); // all equal: a bucket that cannot split
     }
     for id in 41..=80 {
-        s.upsert(row(id, id as i64));
+        s.upsert(row(id, id as i64).as_row_ref());
     }
     assert!(s.buckets.len() > 5);
     let (page, n) = s.query(
@@ -642,7 +629,7 @@ fn pages_of_many_rows_match_a_full_sort() {
         if id % 4 == 0 {
             r.connection_type = "vscode".into();
         }
-        s.upsert(r);
+        s.upsert(r.as_row_ref());
         want.push((t, id));
     }
     want.sort_by(|a, b| b.cmp(a));
@@ -884,7 +871,7 @@ fn check_same(
     }
     for r in &model.rows {
         if let RowOrigin::Session(k) = origin_of(r) {
-            prop_assert!(store.contains_session(&k));
+            prop_assert!(store.contains_session(k.connection_id, k.workspace_id, &k.agent_name));
         }
     }
     Ok(())
@@ -907,7 +894,7 @@ proptest! {
             match op {
                 Op::Upsert(s) => {
                     let r = build(&s);
-                    store.upsert(r.clone());
+                    store.upsert(r.as_row_ref());
                     model.upsert(r);
                 }
                 Op::Replace(i, s) => {
@@ -927,7 +914,7 @@ proptest! {
                             r.connection_id = None;
                         }
                     }
-                    store.upsert(r.clone());
+                    store.upsert(r.as_row_ref());
                     model.upsert(r);
                 }
                 Op::Purge(t) => {
@@ -947,7 +934,7 @@ proptest! {
         check_same(&back, &model, &queries)?;
         // The restored store keeps working.
         prop_assert_eq!(back.remove_before(cutoff), model.remove_before(cutoff));
-        back.upsert(build(&Spec { id: 42, time: 44, org: 0, owner: 0, workspace: 0, agent: 0, ty: 0, user: None, connection: None, disconnect: None, ip: None, code: None, reason: None }));
+        back.upsert(build(&Spec { id: 42, time: 44, org: 0, owner: 0, workspace: 0, agent: 0, ty: 0, user: None, connection: None, disconnect: None, ip: None, code: None, reason: None }).as_row_ref());
         model.upsert(build(&Spec { id: 42, time: 44, org: 0, owner: 0, workspace: 0, agent: 0, ty: 0, user: None, connection: None, disconnect: None, ip: None, code: None, reason: None }));
         check_same(&back, &model, &queries)?;
     }
