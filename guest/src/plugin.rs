@@ -79,13 +79,7 @@ impl Plugin {
 
         // Fallible host calls first.
         let fresh = host.append(&candidates)?;
-        if fresh.len() != candidates.len() {
-            return Err(StorageError::Unavailable(format!(
-                "journal answered {} flags for {} appended events",
-                fresh.len(),
-                candidates.len()
-            )));
-        }
+        one_answer_each(fresh.len(), candidates.len(), "flags", "appended events")?;
         let mut stored = Vec::with_capacity(candidates.len());
         for ((slot, event), new) in candidate_slots.into_iter().zip(candidates).zip(fresh) {
             if new {
@@ -247,13 +241,7 @@ impl Plugin {
             return Ok(journaled);
         }
         let answered = host.session_events(&keys)?;
-        if answered.len() != keys.len() {
-            return Err(StorageError::Unavailable(format!(
-                "journal answered {} sessions for {} keys",
-                answered.len(),
-                keys.len()
-            )));
-        }
+        one_answer_each(answered.len(), keys.len(), "sessions", "keys")?;
         // Folding is idempotent, so the batch's own events, which the journal may already
         // hold, change nothing when merged in again.
         for (group, events) in known.into_iter().zip(answered) {
@@ -286,4 +274,19 @@ impl Plugin {
         }
         lines
     }
+}
+
+/// The journal answers once per item asked about; any other count means it is broken.
+fn one_answer_each(
+    answered: usize,
+    asked: usize,
+    answers: &str,
+    items: &str,
+) -> Result<(), StorageError> {
+    if answered == asked {
+        return Ok(());
+    }
+    Err(StorageError::Unavailable(format!(
+        "journal answered {answered} {answers} for {asked} {items}"
+    )))
 }
