@@ -675,27 +675,16 @@ impl RowStore {
         limit: u32,
         offset: u32,
     ) -> (Vec<ConnectionLog>, u64) {
-        let (count, slots) = self.find(filter, visibility, limit, offset);
-        (slots.into_iter().map(|s| self.cols.row(s)).collect(), count)
-    }
-
-    /// The exact count and the page's slots, in order.
-    fn find(
-        &self,
-        filter: &Filter,
-        visibility: &Visibility,
-        limit: u32,
-        offset: u32,
-    ) -> (u64, Vec<u32>) {
         let lo = filter.connected_after.unwrap_or(i64::MIN);
         let hi = filter.connected_before.unwrap_or(i64::MAX);
         if lo > hi {
-            return (0, Vec::new());
+            return (Vec::new(), 0);
         }
         let Some(candidates) = self.candidates(filter, visibility) else {
-            return (0, Vec::new());
+            return (Vec::new(), 0);
         };
-        self.select(&candidates, lo, hi, offset as u64, limit as u64)
+        let (count, slots) = self.select(&candidates, lo, hi, offset as u64, limit as u64);
+        (slots.into_iter().map(|s| self.cols.row(s)).collect(), count)
     }
 
     /// The equality and set conjuncts as one candidate set; `None` when nothing can match.
