@@ -94,6 +94,15 @@ pub struct ApiToken {
     pub created_at: UnixNanos,
 }
 
+/// Why [`Directory::check_token`] refused a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// No such token, or its user is gone.
+    Unknown,
+    /// The token exists but the secret is wrong.
+    WrongSecret,
+}
+
 /// Organizations, users and API tokens, with indexes for the look-ups queries make.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
@@ -379,15 +388,25 @@ impl Directory {
     }
 
     /// The user a token belongs to, if the token is valid and the user may still act (neither
-    /// deleted nor suspended). The secret's hash is compared in constant time.
+    /// deleted nor suspended).
     pub fn authenticate(&self, token: &str) -> Option<&User> {
         let (id, secret) = token.trim().split_once('-')?;
-        let stored = &self.tokens[*self.token_by_id.get(id)?];
+        let user = self.check_token(id, secret).ok()?;
+        (user.status != "suspended").then_some(user)
+    }
+
+    /// The user behind token `id` if `secret` is its secret (the hash is compared in
+    /// constant time) and the user is not deleted: Coder deletes a deleted user's keys.
+    /// The user may still be suspended.
+    pub fn check_token(&self, id: &str, secret: &str) -> Result<&User, TokenRejection> {
+        let stored = &self.tokens[*self.token_by_id.get(id).ok_or(TokenRejection::Unknown)?];
         if !constant_time_eq(&stored.hash, &hash_secret(secret)) {
-            return None;
+            return Err(TokenRejection::WrongSecret);
         }
-        let user = self.user(stored.user_id)?;
-        (!user.deleted && user.status != "suspended").then_some(user)
+        match self.user(stored.user_id) {
+            Some(user) if !user.deleted => Ok(user),
+            _ => Err(TokenRejection::Unknown),
+        }
     }
 
     // ----- insertion with the directory's rules -----

@@ -6,10 +6,9 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use axum::http::HeaderMap;
-use connlog_guest::model::{Actor, User};
-use sha2::{Digest, Sha256};
+use connlog_guest::model::Actor;
 
-use crate::directory::{Directory, ROLE_OWNER};
+use crate::directory::{Directory, ROLE_OWNER, TokenRejection};
 
 /// The header Coder's clients send.
 pub const SESSION_TOKEN_HEADER: &str = "Coder-Session-Token";
@@ -39,13 +38,12 @@ impl Unauthorized {
 /// Who made a request.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub user: User,
     pub actor: Actor,
 }
 
 impl Caller {
     pub fn is_owner(&self) -> bool {
-        self.user.site_roles.iter().any(|r| r == ROLE_OWNER)
+        self.actor.site_roles.iter().any(|r| r == ROLE_OWNER)
     }
 }
 
@@ -111,18 +109,12 @@ impl Authenticator {
         let (id, secret) = split_api_token(&token)
             .map_err(|e| Unauthorized::signed_out(format!("Invalid API key format: {e}")))?;
         let directory = self.directory();
-        let Some(stored) = directory.tokens().iter().find(|t| t.id == id) else {
-            return Err(Unauthorized::signed_out("API key is invalid."));
-        };
-        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        if !constant_time_eq(&stored.hash, &hash) {
-            return Err(Unauthorized::signed_out("API key secret is invalid."));
-        }
-        // Coder deletes a deleted user's keys.
-        let user = match directory.user(stored.user_id) {
-            Some(user) if !user.deleted => user.clone(),
-            _ => return Err(Unauthorized::signed_out("API key is invalid.")),
-        };
+        let user = directory.check_token(id, secret).map_err(|rejection| {
+            Unauthorized::signed_out(match rejection {
+                TokenRejection::Unknown => "API key is invalid.",
+                TokenRejection::WrongSecret => "API key secret is invalid.",
+            })
+        })?;
         if user.status == "suspended" {
             return Err(Unauthorized {
                 message: format!(
@@ -133,7 +125,7 @@ impl Authenticator {
             });
         }
         let actor = directory.actor(user.id).expect("the user was just found");
-        Ok(Caller { user, actor })
+        Ok(Caller { actor })
     }
 }
 
@@ -193,10 +185,6 @@ fn split_api_token(token: &str) -> Result<(&str, &str), String> {
         ));
     }
     Ok((id, secret))
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
