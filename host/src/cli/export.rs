@@ -107,9 +107,6 @@ pub fn export(
     format: ExportFormat,
     out: &mut dyn Write,
 ) -> Result<Result<(), String>, ExportError> {
-    if format == ExportFormat::Csv {
-        writeln!(out, "{}", CSV_COLUMNS.join(","))?;
-    }
     let mut offset = 0u32;
     loop {
         let request = QueryRequest {
@@ -128,6 +125,10 @@ pub fn export(
                 ))));
             }
         };
+        // The header only once the query is known to be valid.
+        if offset == 0 && format == ExportFormat::Csv {
+            writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+        }
         let n = page.rows.len() as u32;
         write_rows(service, page.rows, format, out)?;
         offset = offset.saturating_add(n);
