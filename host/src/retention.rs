@@ -20,7 +20,8 @@ pub struct RetentionScheduler {
 
 impl RetentionScheduler {
     /// Runs a purge now, then every `interval`, on its own thread. Each purge holds the
-    /// service's lock only for its own transaction.
+    /// service's lock for its transaction and what follows it (the WAL checkpoint, and a
+    /// snapshot if one is due).
     pub fn spawn(service: SharedConnLog, interval: Duration) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use connlog_guest::merge::session_key;
 use connlog_guest::model::{
     ConnectionEvent, ConnectionStatus, RowOrigin, SessionKey, StorageError, Uuid,
 };
@@ -232,21 +233,6 @@ impl Journal {
             })
             .map_err(unavailable)?;
         Ok(busy == 0)
-    }
-
-    /// SQLite's `PRAGMA integrity_check` (every page, every index): `Ok` or what is wrong.
-    pub fn integrity_check(&self) -> anyhow::Result<()> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let problems: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<_, _>>()?;
-        anyhow::ensure!(
-            problems == ["ok"],
-            "the store {} is damaged: {}",
-            self.path.display(),
-            problems.join("; ")
-        );
-        Ok(())
     }
 
     pub fn event_count(&self) -> Result<u64, StorageError> {
@@ -532,12 +518,6 @@ impl Journal {
         Ok(())
     }
 
-    pub fn rewind_snapshot(&mut self) {
-        self.snapshot_cursor = 0;
-        self.reading = None;
-        self.read_verified = false;
-    }
-
     /// The next chunk of the stored snapshot. While a checked read is under way
     /// (`start_snapshot_read`), the last chunk the record announces is handed over only if
     /// every byte so far matches the record's size and SHA-256, and the end only if no
@@ -636,17 +616,6 @@ impl Journal {
             .map_err(unavailable)
     }
 
-    /// Total bytes of the stored snapshot's chunks.
-    pub fn snapshot_stored_bytes(&self) -> Result<u64, StorageError> {
-        self.conn
-            .query_row(
-                "SELECT coalesce(sum(length(bytes)), 0) FROM snapshot_chunks",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(unavailable)
-    }
 }
 
 fn check_file(conn: &Connection) -> anyhow::Result<()> {
@@ -660,14 +629,6 @@ fn check_file(conn: &Connection) -> anyhow::Result<()> {
         problems.join("; ")
     );
     Ok(())
-}
-
-fn session_key(e: &ConnectionEvent) -> Option<SessionKey> {
-    e.connection_id.map(|connection_id| SessionKey {
-        connection_id,
-        workspace_id: e.workspace_id,
-        agent_name: e.agent_name.clone(),
-    })
 }
 
 fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
