@@ -190,7 +190,7 @@ impl ConnLog {
             purge_generation: 0,
             closed: false,
         };
-        service.snapshot_if_due(service.snapshot_policy.every_events);
+        service.snapshot_if_due();
         Ok(service)
     }
 
@@ -211,10 +211,6 @@ impl ConnLog {
         self.counters
     }
 
-    pub fn snapshot_policy(&self) -> SnapshotPolicy {
-        self.snapshot_policy
-    }
-
     pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
         self.snapshot_policy = policy;
     }
@@ -226,10 +222,6 @@ impl ConnLog {
 
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
-    }
-
-    pub fn retention(&self) -> Duration {
-        self.config.retention
     }
 
     /// The service's clock (the system clock, or a fixed instant in tests).
@@ -249,7 +241,7 @@ impl ConnLog {
             .filter(|o| matches!(o, EventOutcome::Stored))
             .count() as u64;
         self.unsnapshotted += stored;
-        self.snapshot_if_due(self.snapshot_policy.every_events);
+        self.snapshot_if_due();
         Ok(outcomes)
     }
 
@@ -258,13 +250,13 @@ impl ConnLog {
         actor: Actor,
         request: QueryRequest,
     ) -> Result<Result<Page, QueryError>, ServiceError> {
-        let outcome = self.instance.query(actor, request);
+        let outcome = self.instance()?.query(actor, request);
         self.recover_if_trapped(outcome)
     }
 
     /// Coder's response body for a page.
     pub fn api_response(&mut self, page: Page) -> Result<String, ServiceError> {
-        let outcome = self.instance.api_response(page);
+        let outcome = self.instance()?.api_response(page);
         self.recover_if_trapped(outcome)
     }
 
@@ -272,7 +264,7 @@ impl ConnLog {
         &mut self,
         rows: Vec<model::ConnectionLog>,
     ) -> Result<Vec<String>, ServiceError> {
-        let outcome = self.instance.api_rows(rows);
+        let outcome = self.instance()?.api_rows(rows);
         self.recover_if_trapped(outcome)
     }
 
@@ -280,7 +272,7 @@ impl ConnLog {
         &mut self,
         row: model::ConnectionLog,
     ) -> Result<Vec<ConnectionEvent>, ServiceError> {
-        let outcome = self.instance.row_events(row);
+        let outcome = self.instance()?.row_events(row);
         self.recover_if_trapped(outcome)
     }
 
@@ -290,7 +282,7 @@ impl ConnLog {
         format: LogFormat,
         logged_at: model::UnixNanos,
     ) -> Result<String, ServiceError> {
-        let outcome = self.instance.service_log_line(event, format, logged_at);
+        let outcome = self.instance()?.service_log_line(event, format, logged_at);
         self.recover_if_trapped(outcome)
     }
 
@@ -300,6 +292,7 @@ impl ConnLog {
     /// (`secure_delete` zeroes their bytes); after the commit the WAL is checkpointed and
     /// truncated, so no page version holding them stays in the WAL either.
     pub fn purge(&mut self, now: model::UnixNanos) -> Result<model::PurgeReport, ServiceError> {
+        self.instance()?;
         self.journal_mut()?.take_forgotten();
         let report = self.in_transaction(|instance| instance.purge(now))?;
         let forgotten = self.journal_mut()?.take_forgotten();
@@ -309,10 +302,11 @@ impl ConnLog {
         if forgotten > 0 {
             self.purge_generation += 1;
             // The snapshot went with the purged rows: every remaining event is uncovered.
-            self.unsnapshotted = self
-                .journal()?
-                .event_count()
-                .map_err(ServiceError::Storage)?;
+            // The purge is committed: a failure from here on is logged, not returned.
+            match self.journal()?.event_count() {
+                Ok(n) => self.unsnapshotted = n,
+                Err(e) => tracing::warn!(error = %e, "counting events after a purge failed"),
+            }
             match self.journal()?.checkpoint_truncate() {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!(
@@ -321,7 +315,7 @@ impl ConnLog {
                 ),
                 Err(e) => tracing::warn!(error = %e, "checkpointing after a purge failed"),
             }
-            self.snapshot_if_due(self.snapshot_policy.every_events);
+            self.snapshot_if_due();
         }
         Ok(report)
     }
@@ -334,12 +328,12 @@ impl ConnLog {
 
     pub fn set_retention(&mut self, retention: Duration) -> Result<(), ServiceError> {
         self.config.retention = retention;
-        let outcome = self.instance.set_retention(retention);
+        let outcome = self.instance()?.set_retention(retention);
         self.recover_if_trapped(outcome)
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, ServiceError> {
-        let outcome = self.instance.stats();
+        let outcome = self.instance()?.stats();
         self.recover_if_trapped(outcome)
     }
 
@@ -408,7 +402,9 @@ impl ConnLog {
         Ok(())
     }
 
-    fn snapshot_if_due(&mut self, threshold: u64) {
+    /// Saves a snapshot once the policy's `every_events` are uncovered.
+    fn snapshot_if_due(&mut self) {
+        let threshold = self.snapshot_policy.every_events;
         if threshold > 0
             && self.unsnapshotted >= threshold
             && let Err(e) = self.save_snapshot()
@@ -422,6 +418,7 @@ impl ConnLog {
         &mut self,
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
+        self.instance()?;
         self.journal()?.begin().map_err(ServiceError::Storage)?;
         match call(&mut self.instance) {
             Ok(Ok(value)) => match self.journal()?.commit() {
@@ -460,6 +457,15 @@ impl ConnLog {
                 Err(ServiceError::Plugin(error))
             }
         }
+    }
+
+    /// The instance, with its store attached. A rebuild that failed leaves the instance
+    /// without its store (and possibly ahead of it): every call retries the rebuild first.
+    fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
+        if self.instance.state().journal().is_none() {
+            self.rebuild()?;
+        }
+        Ok(&mut self.instance)
     }
 
     fn journal(&self) -> Result<&Journal, ServiceError> {
@@ -603,89 +609,59 @@ fn bring_up_beside(
     for _ in 0..SWAP_ATTEMPTS {
         let generation = lock(shared).purge_generation;
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
-        let up = bring_up(&plugin, journal, config).map_err(bring_up_error)?;
+        let mut up = bring_up(&plugin, journal, config).map_err(bring_up_error)?;
         let mut service = lock(shared);
         if service.purge_generation != generation {
             continue;
         }
         let locked = Instant::now();
-        let mut instance = up.instance;
         if service.config.retention != config.retention {
-            instance
+            up.instance
                 .set_retention(service.config.retention)
                 .map_err(ServiceError::Plugin)?;
         }
         let caught_up =
-            replay_range(&mut instance, &path, up.upto, i64::MAX).map_err(bring_up_error)?;
-        let mut restore = up.report;
-        restore.rows = instance.stats()?.rows;
-        let report = SwapReport {
-            previous: service.plugin.info.clone(),
-            current: plugin.info.clone(),
-            events_replayed: restore.events_replayed,
-            events_caught_up: caught_up,
-            elapsed: started.elapsed(),
-            restore: restore.clone(),
-            locked_for: Duration::ZERO,
-        };
-        service.install(
-            plugin,
-            instance,
-            source,
-            restore,
-            caught_up,
-            up.snapshot_refused,
-        );
-        return Ok(SwapReport {
-            locked_for: locked.elapsed(),
-            ..report
-        });
+            replay_range(&mut up.instance, &path, up.upto, i64::MAX).map_err(bring_up_error)?;
+        up.report.rows = up.instance.stats()?.rows;
+        return Ok(service.install(plugin, up, source, caught_up, started, locked));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
     let mut service = lock(shared);
     let locked = Instant::now();
     let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
-    let mut service_config = service.config.clone();
-    service_config.plugin = source.clone();
-    let up = bring_up(&plugin, journal, &service_config).map_err(bring_up_error)?;
-    let report = SwapReport {
-        previous: service.plugin.info.clone(),
-        current: plugin.info.clone(),
-        events_replayed: up.report.events_replayed,
-        events_caught_up: 0,
-        elapsed: started.elapsed(),
-        restore: up.report.clone(),
-        locked_for: locked.elapsed(),
-    };
-    service.install(
-        plugin,
-        up.instance,
-        source,
-        up.report,
-        0,
-        up.snapshot_refused,
-    );
-    Ok(report)
+    let up = bring_up(&plugin, journal, &service.config).map_err(bring_up_error)?;
+    Ok(service.install(plugin, up, source, 0, started, locked))
 }
 
 impl ConnLog {
+    /// Puts the brought-up instance (plus `caught_up` events replayed under the lock) in
+    /// the running one's place.
     fn install(
         &mut self,
         plugin: LoadedPlugin,
-        instance: PluginInstance,
+        up: BroughtUp,
         source: &PluginSource,
-        restore: RestoreReport,
         caught_up: u64,
-        snapshot_refused: bool,
-    ) {
-        self.instance = instance;
-        self.plugin = plugin;
+        started: Instant,
+        locked: Instant,
+    ) -> SwapReport {
+        let previous = std::mem::replace(&mut self.plugin, plugin).info;
+        self.instance = up.instance;
         self.config.plugin = source.clone();
-        self.unsnapshotted = restore.events_replayed + caught_up;
-        self.last_restore = restore;
+        self.unsnapshotted = up.report.events_replayed + caught_up;
+        self.last_restore = up.report.clone();
         self.counters.swaps += 1;
-        if snapshot_refused {
+        if up.snapshot_refused {
             self.counters.snapshots_refused += 1;
+        }
+        SwapReport {
+            previous,
+            current: self.plugin.info.clone(),
+            events_replayed: up.report.events_replayed,
+            events_caught_up: caught_up,
+            elapsed: started.elapsed(),
+            restore: up.report,
+            locked_for: locked.elapsed(),
         }
     }
 }
@@ -782,7 +758,6 @@ fn restore_into(
         } else if info.last_seq > upto
             || (info.last_seq > 0 && !journal.seq_exists(info.last_seq).map_err(storage)?)
         {
-            refused = true;
             Err(format!(
                 "the stored snapshot covers journal position {} but the journal does not hold it",
                 info.last_seq
@@ -817,13 +792,7 @@ fn restore_into(
         RestoreSource::Snapshot { last_seq, .. } => *last_seq,
         RestoreSource::FullReplay { .. } => 0,
     };
-    let store = instance
-        .state()
-        .journal()
-        .expect("bring_up attaches a journal")
-        .path()
-        .to_path_buf();
-    let events_replayed = replay_range(instance, &store, after, upto)?;
+    let events_replayed = replay_range(instance, &store_path(&config.data_dir), after, upto)?;
     let rows = instance.stats()?.rows;
     Ok((
         RestoreReport {
