@@ -93,18 +93,8 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            // Help and version go to stdout with 0; usage errors to stderr with 2.
-            let _ = error.print();
-            return if error.use_stderr() {
-                ExitStatus::Usage.into()
-            } else {
-                ExitStatus::Success.into()
-            };
-        }
-    };
+    // Help and version go to stdout with 0; usage errors to stderr with 2 (`ExitStatus::Usage`).
+    let cli = Cli::parse();
     init_tracing();
     let outcome = match &cli.command {
         Command::Simulate(args) => simulate::run(&cli.global, args),

@@ -7,7 +7,6 @@ use clap::Args;
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::duration::Retention;
 use crate::events::format_time;
-use crate::plugin::Clock;
 
 /// Apply retention now: delete every row whose connect time is older than the retention,
 /// with its events, from memory and from disk.
@@ -33,7 +32,7 @@ pub fn run(global: &GlobalOptions, args: &PurgeArgs) -> Result<ExitStatus, CliEr
     let retention = args.retention.unwrap_or(global.connection_logs_retention);
     let directory = Arc::new(global.load_directory()?);
     let mut service = global.open_service_with_retention(directory, retention)?;
-    let report = service.purge(Clock::System.now())?;
+    let report = service.purge_now()?;
     println!("{}", purge_body(report.purged, report.cutoff));
     Ok(ExitStatus::Success)
 }

@@ -69,8 +69,7 @@ async fn with_service<T: Send + 'static>(
 ) -> Result<T, Response> {
     let service = service.clone();
     tokio::task::spawn_blocking(move || {
-        let mut guard = service.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard)
+        f(&mut crate::service::lock(&service))
     })
     .await
     .map_err(|e| {

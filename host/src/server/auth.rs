@@ -84,8 +84,11 @@ impl Authenticator {
                 fresh
             }
             Err(e) => {
+                // Remember the broken file's time too, so it is not re-read on every request.
                 tracing::warn!("keeping the directory as loaded: {e}");
-                self.read().1.clone()
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                current.0 = mtime;
+                current.1.clone()
             }
         }
     }
