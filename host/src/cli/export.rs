@@ -1,14 +1,12 @@
 //! `connlog export`: matching rows as service-log lines, API rows or CSV.
 
 use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use connlog_guest::model::{Actor, ConnectionLog, LogFormat, QueryError, QueryRequest};
+use connlog_guest::model::{Actor, ConnectionLog, LogFormat, QueryRequest};
 use serde_json::Value;
 
 use super::{CliError, ExitStatus, GlobalOptions};
-use crate::responses::{INVALID_QUERY_MESSAGE, validation_body};
 use crate::service::ConnLog;
 
 /// Rows per query while exporting.
@@ -55,9 +53,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: &ExportArgs) -> Result<ExitStatus, CliError> {
-    let directory = global.load_directory()?;
-    let actor = global.actor_for(&directory, &args.actor)?;
-    let mut service = global.open_service(Arc::new(directory))?;
+    let (mut service, actor) = global.open_as(&args.actor)?;
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     match export(&mut service, actor, &args.q, args.format, &mut out) {
@@ -114,16 +110,11 @@ pub fn export(
             limit: PAGE,
             offset,
         };
-        let page = match service.query(actor.clone(), request)? {
+        let page = match super::page_or_invalid(service.query(actor.clone(), request)?)
+            .map_err(ExportError::Service)?
+        {
             Ok(page) => page,
-            Err(QueryError::InvalidQuery(validations)) => {
-                return Ok(Err(validation_body(INVALID_QUERY_MESSAGE, &validations)));
-            }
-            Err(QueryError::Storage(e)) => {
-                return Err(ExportError::Service(CliError::Failed(format!(
-                    "storage error: {e}"
-                ))));
-            }
+            Err(body) => return Ok(Err(body)),
         };
         // The header only once the query is known to be valid.
         if offset == 0 && format == ExportFormat::Csv {

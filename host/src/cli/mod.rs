@@ -187,6 +187,13 @@ impl GlobalOptions {
     }
 
     /// The service over this data directory, with the plugin loaded and up to date.
+    /// The service, and the actor `--as USER` names in its directory.
+    pub fn open_as(&self, user: &str) -> Result<(ConnLog, connlog_guest::model::Actor), CliError> {
+        let directory = self.load_directory()?;
+        let actor = self.actor_for(&directory, user)?;
+        Ok((self.open_service(Arc::new(directory))?, actor))
+    }
+
     pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
         self.open_service_with_retention(directory, self.connection_logs_retention)
     }
@@ -210,5 +217,20 @@ impl GlobalOptions {
             clock: Clock::System,
         })
         .map_err(CliError::from_open_error)
+    }
+}
+
+/// A query's page, or Coder's 400 body when `q` is invalid; a storage failure is an error.
+fn page_or_invalid(
+    outcome: Result<connlog_guest::model::Page, connlog_guest::model::QueryError>,
+) -> Result<Result<connlog_guest::model::Page, String>, CliError> {
+    use connlog_guest::model::QueryError;
+    match outcome {
+        Ok(page) => Ok(Ok(page)),
+        Err(QueryError::InvalidQuery(validations)) => Ok(Err(crate::responses::validation_body(
+            crate::responses::INVALID_QUERY_MESSAGE,
+            &validations,
+        ))),
+        Err(QueryError::Storage(e)) => Err(CliError::Failed(format!("storage error: {e}"))),
     }
 }

@@ -1,12 +1,9 @@
 //! `connlog query`: what `GET /api/v2/connectionlog` would answer.
 
-use std::sync::Arc;
-
 use clap::Args;
-use connlog_guest::model::{QueryError, QueryRequest};
+use connlog_guest::model::QueryRequest;
 
 use super::{CliError, ExitStatus, GlobalOptions};
-use crate::responses::{INVALID_QUERY_MESSAGE, validation_body};
 
 /// Print exactly the JSON body Coder's `GET /api/v2/connectionlog` returns.
 ///
@@ -33,23 +30,20 @@ pub struct QueryArgs {
 }
 
 pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliError> {
-    let directory = global.load_directory()?;
-    let actor = global.actor_for(&directory, &args.actor)?;
-    let mut service = global.open_service(Arc::new(directory))?;
+    let (mut service, actor) = global.open_as(&args.actor)?;
     let request = QueryRequest {
         q: args.q.clone(),
         limit: args.limit,
         offset: args.offset,
     };
-    match service.query(actor, request)? {
+    match super::page_or_invalid(service.query(actor, request)?)? {
         Ok(page) => {
             println!("{}", service.api_response(page)?);
             Ok(ExitStatus::Success)
         }
-        Err(QueryError::InvalidQuery(validations)) => {
-            println!("{}", validation_body(INVALID_QUERY_MESSAGE, &validations));
+        Err(body) => {
+            println!("{body}");
             Ok(ExitStatus::Usage)
         }
-        Err(QueryError::Storage(e)) => Err(CliError::Failed(format!("storage error: {e}"))),
     }
 }

@@ -68,18 +68,16 @@ async fn with_service<T: Send + 'static>(
     f: impl FnOnce(&mut crate::service::ConnLog) -> T + Send + 'static,
 ) -> Result<T, Response> {
     let service = service.clone();
-    tokio::task::spawn_blocking(move || {
-        f(&mut crate::service::lock(&service))
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!("a service call panicked: {e}");
-        message_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            INTERNAL_ERROR,
-            Some(&format!("the service call failed: {e}")),
-        )
-    })
+    tokio::task::spawn_blocking(move || f(&mut crate::service::lock(&service)))
+        .await
+        .map_err(|e| {
+            tracing::error!("a service call panicked: {e}");
+            message_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+                Some(&format!("the service call failed: {e}")),
+            )
+        })
 }
 
 fn service_error(e: &ServiceError) -> Response {

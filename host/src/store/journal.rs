@@ -615,7 +615,6 @@ impl Journal {
             .map(|found| found.is_some())
             .map_err(unavailable)
     }
-
 }
 
 fn check_file(conn: &Connection) -> anyhow::Result<()> {
