@@ -25,14 +25,9 @@ impl Server {
 
     /// `global` goes before `serve`, e.g. `["--plugin", path]`.
     fn start_with(data: &Path, global: &[&str]) -> Self {
-        let mut child = Command::new(connlog_bin())
-            .arg("--data")
-            .arg(data)
+        let mut child = connlog_command(data)
             .args(global)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("CONNLOG_CACHE_DIR", data.join(".cache"))
-            .env_remove("CODER_CONNECTION_LOGS_RETENTION")
-            .env_remove("CONNLOG_DATA")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

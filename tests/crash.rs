@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,13 +59,8 @@ fn free_port() -> u16 {
 }
 
 fn spawn_serve(data: &Path, port: u16) -> Child {
-    Command::new(connlog_bin())
-        .arg("--data")
-        .arg(data)
+    connlog_command(data)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("CONNLOG_CACHE_DIR", data.join(".cache"))
-        .env_remove("CODER_CONNECTION_LOGS_RETENTION")
-        .env_remove("CONNLOG_DATA")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -116,17 +116,24 @@ pub fn connlog_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_connlog"))
 }
 
-/// Runs `connlog --data <data> <args…>` with `stdin`, a private compile cache, and no
-/// inherited retention setting.
-pub fn connlog(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(connlog_bin())
+/// `connlog --data <data>` with a private compile cache and no inherited data directory or
+/// retention setting.
+pub fn connlog_command(data: &Path) -> Command {
+    let mut command = Command::new(connlog_bin());
+    command
         .arg("--data")
         .arg(data)
-        .args(args)
         .env("CONNLOG_CACHE_DIR", data.join(".cache"))
         .env_remove("CODER_CONNECTION_LOGS_RETENTION")
-        .env_remove("CONNLOG_DATA")
+        .env_remove("CONNLOG_DATA");
+    command
+}
+
+/// Runs `connlog --data <data> <args…>` (see [`connlog_command`]) with `stdin`.
+pub fn connlog(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = connlog_command(data)
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
