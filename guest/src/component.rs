@@ -237,9 +237,9 @@ impl state::Guest for Component {
         with_plugin(|p| p.load_snapshot(&mut WitHost)).map_err(storage_error_to_wit)
     }
 
-    fn replay(events: Vec<types::ConnectionEvent>) -> Result<(), journal::StorageError> {
-        let events = events.into_iter().map(event_from_wit).collect();
-        with_plugin(|p| p.replay(&mut WitHost, events)).map_err(storage_error_to_wit)
+    fn replay(events: types::EventColumns) -> Result<(), journal::StorageError> {
+        let batch = columns_from_wit(events);
+        with_plugin(|p| p.replay(&mut WitHost, &batch)).map_err(storage_error_to_wit)
     }
 
     fn stats() -> state::StateStats {

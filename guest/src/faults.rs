@@ -13,7 +13,7 @@
 
 use std::sync::Mutex;
 
-use crate::model::ConnectionEvent;
+use crate::model::{ConnectionEvent, EventRef};
 
 /// `AgentName` that makes the plugin panic.
 pub const PANIC: &str = "fault:panic";
@@ -52,7 +52,7 @@ pub fn on_event(event: &ConnectionEvent) {
 }
 
 /// Called on every replayed event. Does nothing for ordinary events.
-pub fn on_replay(event: &ConnectionEvent) {
+pub fn on_replay(event: &EventRef) {
     if event.agent_name == REPLAY_PANIC {
         panic!(
             "fault injection: replaying event {} asked for a panic",

@@ -5,6 +5,7 @@
 
 pub mod appname;
 pub mod authz;
+pub mod event_columns;
 pub mod format;
 pub mod gostr;
 pub mod host;

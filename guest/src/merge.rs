@@ -1,6 +1,6 @@
 //! Which values a row keeps (PRODUCT.md "Which values a merged row keeps"): a row is a pure
-//! function of the set of its events, so order and duplication cannot matter. Rows are
-//! [`RowRef`]s that borrow their text from the events: merging copies no string.
+//! function of the set of its events, so order and duplication cannot matter. Events are
+//! [`EventRef`]s and rows [`RowRef`]s that borrow the same text: merging copies no string.
 //!
 //! "Earliest" means the smallest `time`, ties broken by the smallest `id` (compared as UUID
 //! bytes, which is also their textual order). Two events with the same `id` are one event:
@@ -24,17 +24,17 @@ use crate::model::*;
 use crate::store::FoldBuild;
 
 /// The ordering key that defines "earliest".
-fn earliness(event: &ConnectionEvent) -> (UnixNanos, [u8; 16]) {
+fn earliness(event: &EventRef) -> (UnixNanos, [u8; 16]) {
     (event.time, *event.id.as_bytes())
 }
 
-fn earliest<'a>(events: impl Iterator<Item = &'a ConnectionEvent>) -> Option<&'a ConnectionEvent> {
+fn earliest<'a, 'e>(events: impl Iterator<Item = &'a EventRef<'e>>) -> Option<&'a EventRef<'e>> {
     events.min_by_key(|e| earliness(e))
 }
 
 /// The row of a web or tunnel event: it never merges. Its `code` is the event's (an HTTP
 /// status, or 101/403 for a tunnel) and it has no disconnect.
-pub fn event_row(event: &ConnectionEvent) -> RowRef<'_> {
+pub fn event_row<'e>(event: &EventRef<'e>) -> RowRef<'e> {
     let disconnected = event.status == ConnectionStatus::Disconnected;
     ConnectionLog {
         id: event.id,
@@ -42,19 +42,19 @@ pub fn event_row(event: &ConnectionEvent) -> RowRef<'_> {
         organization_id: event.organization_id,
         workspace_owner_id: event.workspace_owner_id,
         workspace_id: event.workspace_id,
-        workspace_name: &event.workspace_name,
-        agent_name: &event.agent_name,
-        connection_type: &event.connection_type,
+        workspace_name: event.workspace_name,
+        agent_name: event.agent_name,
+        connection_type: event.connection_type,
         code: event.code,
-        ip: event.ip.as_deref(),
-        user_agent: event.user_agent.as_deref(),
+        ip: event.ip,
+        user_agent: event.user_agent,
         user_id: event.user_id,
-        slug_or_port: event.slug_or_port.as_deref(),
+        slug_or_port: event.slug_or_port,
         connection_id: event.connection_id,
         // Validation lets no web event be a disconnect; were one to reach here it would be
         // a complete point-in-time row, as Coder's upsert would store it.
         disconnect_time: disconnected.then_some(event.time),
-        disconnect_reason: event.disconnect_reason.as_deref().filter(|r| !r.is_empty()),
+        disconnect_reason: event.disconnect_reason.filter(|r| !r.is_empty()),
     }
 }
 
@@ -63,9 +63,9 @@ pub fn event_row(event: &ConnectionEvent) -> RowRef<'_> {
 ///
 /// # Panics
 /// When `events` is empty.
-pub fn session_row<'a, I>(events: I) -> RowRef<'a>
+pub fn session_row<'a, 'e: 'a, I>(events: I) -> RowRef<'e>
 where
-    I: IntoIterator<Item = &'a ConnectionEvent>,
+    I: IntoIterator<Item = &'a EventRef<'e>>,
     I::IntoIter: Clone,
 {
     let events = events.into_iter();
@@ -89,11 +89,8 @@ where
         .min()
         .unwrap_or(defining.time);
     let first_disconnect = earliest(disconnects());
-    let reason_source = earliest(disconnects().filter(|e| {
-        e.disconnect_reason
-            .as_deref()
-            .is_some_and(|r| !r.is_empty())
-    }));
+    let reason_source =
+        earliest(disconnects().filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())));
     let code_source = earliest(disconnects().filter(|e| e.code.is_some()));
 
     ConnectionLog {
@@ -102,24 +99,24 @@ where
         organization_id: defining.organization_id,
         workspace_owner_id: defining.workspace_owner_id,
         workspace_id: defining.workspace_id,
-        workspace_name: &defining.workspace_name,
-        agent_name: &defining.agent_name,
-        connection_type: &defining.connection_type,
+        workspace_name: defining.workspace_name,
+        agent_name: defining.agent_name,
+        connection_type: defining.connection_type,
         code: code_source.and_then(|e| e.code),
-        ip: defining.ip.as_deref(),
-        user_agent: defining.user_agent.as_deref(),
+        ip: defining.ip,
+        user_agent: defining.user_agent,
         user_id: defining.user_id,
-        slug_or_port: defining.slug_or_port.as_deref(),
+        slug_or_port: defining.slug_or_port,
         connection_id: defining.connection_id,
         disconnect_time: first_disconnect.map(|e| e.time),
-        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason.as_deref()),
+        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason),
     }
 }
 
 /// A batch's events grouped by the row they make, without copying an event: a web or
 /// tunnel event is a group of its own; a session's events are chained in arrival order.
 pub struct Groups<'a> {
-    events: &'a [ConnectionEvent],
+    events: &'a [EventRef<'a>],
     /// Per event, the index of the next event of its session, or `END`.
     next: Vec<u32>,
     /// The index of each group's first event, in order of first arrival.
@@ -129,7 +126,7 @@ pub struct Groups<'a> {
 const END: u32 = u32::MAX;
 
 impl<'a> Groups<'a> {
-    pub fn new(events: &'a [ConnectionEvent]) -> Self {
+    pub fn new(events: &'a [EventRef<'a>]) -> Self {
         assert!(
             events.len() < END as usize,
             "a batch holds fewer than 2^32 events"
@@ -143,7 +140,7 @@ impl<'a> Groups<'a> {
                 heads.push(i);
                 continue;
             };
-            match tails.entry((connection_id, event.workspace_id, event.agent_name.as_str())) {
+            match tails.entry((connection_id, event.workspace_id, event.agent_name)) {
                 Entry::Occupied(mut tail) => {
                     next[*tail.get() as usize] = i;
                     *tail.get_mut() = i;
@@ -170,13 +167,13 @@ impl<'a> Groups<'a> {
     }
 
     /// Each group's first event.
-    pub fn firsts(&self) -> impl Iterator<Item = &'a ConnectionEvent> + '_ {
+    pub fn firsts(&self) -> impl Iterator<Item = &'a EventRef<'a>> + '_ {
         self.heads.iter().map(|&i| &self.events[i as usize])
     }
 
     /// The row of group `group`, merged with `journaled`: the events of the same session
     /// the journal held before this batch (empty for a new session or a single event).
-    pub fn row<'b>(&'b self, group: usize, journaled: &'b [ConnectionEvent]) -> RowRef<'b> {
+    pub fn row<'b>(&'b self, group: usize, journaled: &'b [EventRef<'b>]) -> RowRef<'b> {
         let head = self.heads[group];
         let first = &self.events[head as usize];
         if first.connection_id.is_none() {
@@ -191,10 +188,10 @@ impl<'a> Groups<'a> {
 }
 
 /// The session an agent-reported event belongs to; `None` for web and tunnel events.
-pub fn session_key(event: &ConnectionEvent) -> Option<SessionKey> {
+pub fn session_key<S: AsRef<str>>(event: &ConnectionEvent<S>) -> Option<SessionKey> {
     event.connection_id.map(|connection_id| SessionKey {
         connection_id,
         workspace_id: event.workspace_id,
-        agent_name: event.agent_name.clone(),
+        agent_name: event.agent_name.as_ref().to_string(),
     })
 }

@@ -18,25 +18,53 @@ pub enum ConnectionStatus {
     Disconnected,
 }
 
-/// One connection event, as producers report it (Coder's `UpsertConnectionLogParams`).
+/// One connection event, as producers report it (Coder's `UpsertConnectionLogParams`). `S`
+/// is `String` for an event of its own, and `&str` for an [`EventRef`] whose text lives
+/// elsewhere (a replay batch, or another event).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionEvent {
+pub struct ConnectionEvent<S = String> {
     pub id: Uuid,
     pub time: UnixNanos,
     pub organization_id: Uuid,
     pub workspace_owner_id: Uuid,
     pub workspace_id: Uuid,
-    pub workspace_name: String,
-    pub agent_name: String,
-    pub connection_type: String,
+    pub workspace_name: S,
+    pub agent_name: S,
+    pub connection_type: S,
     pub code: Option<i32>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub ip: Option<S>,
+    pub user_agent: Option<S>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<String>,
+    pub slug_or_port: Option<S>,
     pub connection_id: Option<Uuid>,
-    pub disconnect_reason: Option<String>,
+    pub disconnect_reason: Option<S>,
     pub status: ConnectionStatus,
+}
+
+/// An event that borrows its text: merging reads events without copying a string.
+pub type EventRef<'a> = ConnectionEvent<&'a str>;
+
+impl ConnectionEvent {
+    pub fn as_event_ref(&self) -> EventRef<'_> {
+        ConnectionEvent {
+            id: self.id,
+            time: self.time,
+            organization_id: self.organization_id,
+            workspace_owner_id: self.workspace_owner_id,
+            workspace_id: self.workspace_id,
+            workspace_name: &self.workspace_name,
+            agent_name: &self.agent_name,
+            connection_type: &self.connection_type,
+            code: self.code,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            user_id: self.user_id,
+            slug_or_port: self.slug_or_port.as_deref(),
+            connection_id: self.connection_id,
+            disconnect_reason: self.disconnect_reason.as_deref(),
+            status: self.status,
+        }
+    }
 }
 
 /// A row of Coder's `connection_logs` table. `S` is `String` for a row of its own, and

@@ -11,6 +11,7 @@
 
 use hashbrown::HashSet;
 
+use crate::event_columns::EventColumns;
 use crate::host::{Directory, Host};
 use crate::merge::{Groups, session_key};
 use crate::model::*;
@@ -88,7 +89,8 @@ impl Plugin {
                 outcomes[slot] = EventOutcome::Duplicate;
             }
         }
-        let groups = Groups::new(&stored);
+        let stored_refs: Vec<EventRef> = stored.iter().map(ConnectionEvent::as_event_ref).collect();
+        let groups = Groups::new(&stored_refs);
         let journaled = self.journaled_events(host, &groups)?;
         let lines = self.service_log_lines(host, &stored);
 
@@ -190,12 +192,13 @@ impl Plugin {
 
     /// Merges events already in the journal: no append, no service log. The events are
     /// taken as the journal holds them (canonical when they were stored); any order and any
-    /// split into calls gives the same rows.
+    /// split into calls gives the same rows. Columns that do not fit together change nothing.
     pub fn replay(
         &mut self,
         host: &mut dyn Host,
-        events: Vec<ConnectionEvent>,
+        batch: &EventColumns,
     ) -> Result<(), StorageError> {
+        let events = batch.events()?;
         #[cfg(feature = "fault-injection")]
         events.iter().for_each(crate::faults::on_replay);
         let groups = Groups::new(&events);
@@ -253,7 +256,11 @@ impl Plugin {
     /// Upserts the row of every group. Cannot fail.
     fn merge(&mut self, groups: &Groups, journaled: &[Vec<ConnectionEvent>]) {
         for (group, journaled) in journaled.iter().enumerate() {
-            self.rows.upsert(groups.row(group, journaled));
+            let journaled: Vec<EventRef> = journaled
+                .iter()
+                .map(ConnectionEvent::as_event_ref)
+                .collect();
+            self.rows.upsert(groups.row(group, &journaled));
         }
     }
 

@@ -419,6 +419,11 @@ impl Journal for MemoryHost {
 pub mod fixtures {
     use crate::model::*;
 
+    /// Borrowed views of `events`, as the merge takes them.
+    pub fn event_refs(events: &[ConnectionEvent]) -> Vec<EventRef<'_>> {
+        events.iter().map(ConnectionEvent::as_event_ref).collect()
+    }
+
     /// A deterministic, non-nil UUID from a number (`00000000-0000-4000-8000-<n>`).
     pub fn uuid(n: u64) -> Uuid {
         Uuid::from_u64_pair(

@@ -82,6 +82,50 @@ macro_rules! wit_model_conversions {
         }
 
         #[allow(dead_code)]
+        pub(crate) fn columns_to_wit(
+            c: $crate::event_columns::EventColumns,
+        ) -> wit_types::EventColumns {
+            let $crate::event_columns::EventColumns {
+                uuids,
+                times,
+                codes,
+                flags,
+                text,
+                text_ends,
+            } = c;
+            wit_types::EventColumns {
+                uuids,
+                times,
+                codes,
+                flags,
+                text,
+                text_ends,
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn columns_from_wit(
+            c: wit_types::EventColumns,
+        ) -> $crate::event_columns::EventColumns {
+            let wit_types::EventColumns {
+                uuids,
+                times,
+                codes,
+                flags,
+                text,
+                text_ends,
+            } = c;
+            $crate::event_columns::EventColumns {
+                uuids,
+                times,
+                codes,
+                flags,
+                text,
+                text_ends,
+            }
+        }
+
+        #[allow(dead_code)]
         pub(crate) fn row_to_wit(r: $crate::model::ConnectionLog) -> wit_types::ConnectionLog {
             wit_types::ConnectionLog {
                 id: uuid_to_wit(r.id),

@@ -48,10 +48,10 @@ fn every_order(events: &[ConnectionEvent]) -> Vec<Vec<ConnectionEvent>> {
 }
 
 fn fold_all_orders(events: &[ConnectionEvent]) -> ConnectionLog {
-    let reference = session_row(events).into_owned();
+    let reference = session_row(&event_refs(events)).into_owned();
     for order in every_order(events) {
         assert_eq!(
-            session_row(&order).into_owned(),
+            session_row(&event_refs(&order)).into_owned(),
             reference,
             "order {:?}",
             order.iter().map(|e| e.id).collect::<Vec<_>>()
@@ -63,7 +63,7 @@ fn fold_all_orders(events: &[ConnectionEvent]) -> ConnectionLog {
 #[test]
 fn a_web_row_is_its_event() {
     let e = workspace_app(uuid(7), T0, Some(uuid(8)), 403);
-    let row = event_row(&e).into_owned();
+    let row = event_row(&e.as_event_ref()).into_owned();
     assert_eq!(
         row,
         ConnectionLog {
@@ -257,7 +257,8 @@ fn a_batch_groups_by_session_key_and_never_groups_web_events() {
         web.clone(), // the same web event twice: still two rows' worth of groups
         other_agent(disconnect(4, 90, Some(1), None)),
     ];
-    let groups = Groups::new(&batch);
+    let refs = event_refs(&batch);
+    let groups = Groups::new(&refs);
     assert_eq!(
         groups.len(),
         4,
@@ -266,20 +267,22 @@ fn a_batch_groups_by_session_key_and_never_groups_web_events() {
     let firsts: Vec<Uuid> = groups.firsts().map(|e| e.id).collect();
     assert_eq!(firsts, [batch[0].id, web.id, batch[2].id, web.id]);
 
-    let none: &[ConnectionEvent] = &[];
+    let none: &[EventRef] = &[];
+    let web = web.as_event_ref();
     assert_eq!(
         groups.row(0, none),
-        session_row([&batch[0], &batch[3]]),
+        session_row([&refs[0], &refs[3]]),
         "main's events only"
     );
     assert_eq!(groups.row(1, none), event_row(&web));
-    assert_eq!(groups.row(2, none), session_row([&batch[2], &batch[5]]));
+    assert_eq!(groups.row(2, none), session_row([&refs[2], &refs[5]]));
     assert_eq!(groups.row(3, none), event_row(&web));
 
     // A session the journal already holds merges with its journaled events.
     let journaled = [disconnect(5, 30, Some(255), Some("timeout"))];
+    let journaled = event_refs(&journaled);
     let merged = groups.row(0, &journaled);
-    assert_eq!(merged, session_row([&batch[0], &batch[3], &journaled[0]]));
+    assert_eq!(merged, session_row([&refs[0], &refs[3], &journaled[0]]));
     assert_eq!(
         merged.disconnect_time,
         Some(T0 + 30 * S),

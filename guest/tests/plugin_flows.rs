@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use connlog_guest::event_columns::EventColumns;
 use connlog_guest::model::*;
 use connlog_guest::plugin::Plugin;
 use connlog_guest::testing::JournalOp;
@@ -190,7 +191,9 @@ fn a_foreign_or_unreadable_snapshot_leaves_an_empty_state() {
     w.ingest(vec![connect(1, 1, 0)]);
     let mut plugin = Plugin::new();
     let events = w.host.journal_events();
-    plugin.replay(&mut w.host, events).unwrap();
+    plugin
+        .replay(&mut w.host, &EventColumns::from_events(&events))
+        .unwrap();
     assert_eq!(plugin.stats().rows, 1);
     w.host
         .set_snapshot_chunks(vec![b"definitely not a connlog snapshot".to_vec()]);
@@ -198,7 +201,9 @@ fn a_foreign_or_unreadable_snapshot_leaves_an_empty_state() {
     assert_eq!(plugin.stats().rows, 0);
 
     let events = w.host.journal_events();
-    plugin.replay(&mut w.host, events).unwrap();
+    plugin
+        .replay(&mut w.host, &EventColumns::from_events(&events))
+        .unwrap();
     w.host.fail_next(JournalOp::ReadSnapshotChunk);
     assert!(plugin.load_snapshot(&mut w.host).is_err());
     assert_eq!(plugin.stats().rows, 0);
@@ -222,14 +227,20 @@ fn replay_rebuilds_and_never_appends_or_logs() {
     journal.reverse();
     // Split so that the second call meets a session the first one created.
     let tail = journal.split_off(2);
-    fresh.replay(&mut w.host, journal).unwrap();
-    fresh.replay(&mut w.host, tail).unwrap();
+    fresh
+        .replay(&mut w.host, &EventColumns::from_events(&journal))
+        .unwrap();
+    fresh
+        .replay(&mut w.host, &EventColumns::from_events(&tail))
+        .unwrap();
     assert_eq!(fresh.rows(), w.rows());
     assert_eq!(w.host.calls().append, 0);
     assert!(w.host.service_log.is_empty());
     // Replaying everything again changes nothing.
     let events = w.host.journal_events();
-    fresh.replay(&mut w.host, events).unwrap();
+    fresh
+        .replay(&mut w.host, &EventColumns::from_events(&events))
+        .unwrap();
     assert_eq!(fresh.rows(), w.rows());
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connlog::plugin::{Clock, Limits, PluginHost, PluginInstance, PluginSource};
+use connlog_guest::event_columns::EventColumns;
 use connlog_guest::model::*;
 use connlog_guest::plugin::Plugin;
 use connlog_guest::testing::MemoryHost;
@@ -264,17 +265,17 @@ fn main() {
         .expect("instance");
     let (events, component_load) = load(rows, |batch| {
         component
-            .replay(batch)
+            .replay(&batch)
             .expect("no trap")
             .expect("component replay")
     });
 
-    // Native: the guest logic linked into this process.
+    // Native: the guest logic linked into this process, fed the same columns the host sends.
     let mut native = Plugin::new();
     let mut native_host = MemoryHost::new();
     let (_, native_load) = load(rows, |batch| {
         native
-            .replay(&mut native_host, batch)
+            .replay(&mut native_host, &EventColumns::from_events(&batch))
             .expect("native replay")
     });
     let native_stats = native.stats();

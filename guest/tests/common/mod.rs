@@ -6,6 +6,7 @@ mod fixtures;
 
 pub use fixtures::*;
 
+use connlog_guest::event_columns::EventColumns;
 use connlog_guest::model::*;
 use connlog_guest::plugin::Plugin;
 use connlog_guest::testing::MemoryHost;
@@ -81,7 +82,9 @@ impl World {
     pub fn replayed_rows(&mut self) -> Vec<ConnectionLog> {
         let mut fresh = Plugin::new();
         let events = self.host.journal_events();
-        fresh.replay(&mut self.host, events).expect("replay");
+        fresh
+            .replay(&mut self.host, &EventColumns::from_events(&events))
+            .expect("replay");
         fresh.rows()
     }
 

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
+use connlog_guest::event_columns::EventColumns;
 use connlog_guest::host::Directory;
 use connlog_guest::model;
 
@@ -586,14 +587,14 @@ impl PluginInstance {
         Ok(outcome.map_err(storage_error_from_wit))
     }
 
+    /// Sends journaled events to the plugin's `replay`, as columns.
     pub fn replay(
         &mut self,
-        events: Vec<model::ConnectionEvent>,
+        events: &[model::ConnectionEvent],
     ) -> Result<StorageResult<()>, PluginError> {
-        let events: Vec<wit_types::ConnectionEvent> =
-            events.into_iter().map(event_to_wit).collect();
+        let batch = columns_to_wit(EventColumns::from_events(events));
         let outcome = self.call("replay", |b, s| {
-            b.coder_connection_log_state().call_replay(s, &events)
+            b.coder_connection_log_state().call_replay(s, &batch)
         })?;
         Ok(outcome.map_err(storage_error_from_wit))
     }
