@@ -176,3 +176,62 @@ fn open(data: &tempfile::TempDir, directory: &Arc<MemoryHost>, retention: Durati
 }
 
 include!("../guest/tests/spec/edge_cases.rs");
+
+/// `query.api-page` answers in one call what `formats.api-response` renders from `query`'s
+/// page: the same body for every page shape and reader, and the same 400 validations.
+#[test]
+fn api_page_is_the_query_page_rendered_by_api_response() {
+    let mut w = World::new();
+    w.ingest(vec![
+        ssh_connect(uuid(1), T0, uuid(9)),
+        ssh_disconnect(
+            uuid(2),
+            T0 + SECOND,
+            uuid(9),
+            Some(0),
+            Some("client closed"),
+        ),
+        ssh_connect(uuid(3), T0 + 2 * SECOND, uuid(10)),
+        workspace_app(uuid(4), T0, Some(bob()), 200),
+    ]);
+    let pages = [
+        (admin_id(), "", 0, 0),
+        (admin_id(), "type:ssh", 1, 0),
+        (admin_id(), "", 2, 1),
+        (admin_id(), "status:ongoing", 0, 0),
+        (org_auditor(), "", 0, 0),
+        (member(), "", 0, 0),
+    ];
+    for (user, q, limit, offset) in pages {
+        let request = QueryRequest {
+            q: q.to_string(),
+            limit,
+            offset,
+        };
+        let actor = w.actor(user);
+        let page = w.query_as(user, q, limit, offset).expect("a valid query");
+        let rendered = w.with(|s| s.api_response(page)).expect("api-response");
+        let body = w
+            .with(|s| s.api_page(actor, request))
+            .expect("the component answers")
+            .expect("a valid query");
+        assert_eq!(
+            body, rendered,
+            "{q:?} as {user} (limit {limit}, offset {offset})"
+        );
+    }
+
+    let invalid = QueryRequest {
+        q: "color:blue".into(),
+        limit: 0,
+        offset: 0,
+    };
+    let actor = w.actor(admin_id());
+    let refused = w
+        .with(|s| s.api_page(actor, invalid))
+        .expect("the component answers");
+    assert_eq!(
+        refused,
+        Err(QueryError::InvalidQuery(w.invalid("color:blue")))
+    );
+}

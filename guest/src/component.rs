@@ -161,24 +161,42 @@ impl query::Guest for Component {
         actor: types::Actor,
         request: query::QueryRequest,
     ) -> Result<query::Page, query::QueryError> {
-        let actor = actor_from_wit(actor);
-        let request = model::QueryRequest {
-            q: request.q,
-            limit: request.limit,
-            offset: request.offset,
-        };
-        match with_plugin(|p| p.query(&WitHost, &actor, &request)) {
-            Ok(page) => Ok(query::Page {
-                rows: page.rows.into_iter().map(row_to_wit).collect(),
-                count: page.count,
-            }),
-            Err(model::QueryError::InvalidQuery(v)) => Err(query::QueryError::InvalidQuery(
-                v.into_iter().map(validation_to_wit).collect(),
-            )),
-            Err(model::QueryError::Storage(e)) => {
-                Err(query::QueryError::Storage(storage_error_to_wit(e)))
-            }
+        let (actor, request) = query_from_wit(actor, request);
+        let page =
+            with_plugin(|p| p.query(&WitHost, &actor, &request)).map_err(query_error_to_wit)?;
+        Ok(query::Page {
+            rows: page.rows.into_iter().map(row_to_wit).collect(),
+            count: page.count,
+        })
+    }
+
+    fn api_page(
+        actor: types::Actor,
+        request: query::QueryRequest,
+    ) -> Result<String, query::QueryError> {
+        let (actor, request) = query_from_wit(actor, request);
+        with_plugin(|p| p.api_page(&WitHost, &actor, &request)).map_err(query_error_to_wit)
+    }
+}
+
+fn query_from_wit(
+    actor: types::Actor,
+    request: query::QueryRequest,
+) -> (model::Actor, model::QueryRequest) {
+    let request = model::QueryRequest {
+        q: request.q,
+        limit: request.limit,
+        offset: request.offset,
+    };
+    (actor_from_wit(actor), request)
+}
+
+fn query_error_to_wit(error: model::QueryError) -> query::QueryError {
+    match error {
+        model::QueryError::InvalidQuery(v) => {
+            query::QueryError::InvalidQuery(v.into_iter().map(validation_to_wit).collect())
         }
+        model::QueryError::Storage(e) => query::QueryError::Storage(storage_error_to_wit(e)),
     }
 }
 

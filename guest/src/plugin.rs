@@ -131,6 +131,19 @@ impl Plugin {
         Ok(Page { rows, count })
     }
 
+    /// [`Self::query`]'s page as the body of Coder's `GET /api/v2/connectionlog`.
+    pub fn api_page(
+        &self,
+        directory: &dyn Directory,
+        actor: &Actor,
+        request: &QueryRequest,
+    ) -> Result<String, QueryError> {
+        let page = self.query(directory, actor, request)?;
+        Ok(format::api::response_json(
+            &page.rows, page.count, directory,
+        ))
+    }
+
     /// 0 keeps rows forever.
     pub fn set_retention(&mut self, max_age_nanos: u64) {
         self.retention_nanos = max_age_nanos;

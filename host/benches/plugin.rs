@@ -2,9 +2,10 @@
 //!
 //! `cargo bench -p connlog --bench plugin` (set `BENCH_ROWS`, default 1,000,000;
 //! `BENCH_ITERS` samples per query, default 21; `BENCH_ONLY` runs the queries whose name
-//! contains it, handy under a profiler). Both
-//! sides are loaded with the same synthetic deployment through `replay`, then answer the
-//! same queries; the table prints medians and the component/native ratio. Replay time is
+//! contains it, handy under a profiler). Both sides are loaded with the same synthetic
+//! deployment through `replay` (the same event columns the host sends), then answer the
+//! same queries, as typed pages (`query`) and as Coder's JSON body (`api-page`, what the
+//! API serves); the tables print medians and the component/native ratio. Replay time is
 //! the `replay` calls alone, without making the synthetic events. Memory is the
 //! component's real linear memory and the native store's own estimate.
 
@@ -308,35 +309,73 @@ fn main() {
         linear as f64 / rows as f64
     );
 
-    println!();
-    println!("| query (limit 100, exact count) | count | native | component | ratio |");
-    println!("|---|---|---|---|---|");
     let actor = owner_actor();
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let (mut native_sum, mut component_sum) = (Duration::ZERO, Duration::ZERO);
-    for (name, request) in queries(rows)
+    let queries: Vec<_> = queries(rows)
         .into_iter()
         .filter(|(n, _)| n.contains(only.as_str()))
-    {
-        let (native_time, native_count) = time_query(iterations, || {
+        .collect();
+    compare(
+        "query (limit 100, exact count) | count",
+        iterations,
+        &queries,
+        |request| {
             native
-                .query(&native_host, &actor, &request)
+                .query(&native_host, &actor, request)
                 .expect("native query")
                 .count
-        });
-        let (component_time, component_count) = time_query(iterations, || {
+        },
+        |request| {
             component
                 .query(actor.clone(), request.clone())
                 .expect("no trap")
                 .expect("component query")
                 .count
-        });
+        },
+    );
+    // What `GET /api/v2/connectionlog` runs: the page rendered as Coder's body.
+    compare(
+        "the same, as Coder's JSON body (`api-page`) | body bytes",
+        iterations,
+        &queries,
+        |request| {
+            native
+                .api_page(&native_host, &actor, request)
+                .expect("native api-page")
+                .len() as u64
+        },
+        |request| {
+            component
+                .api_page(actor.clone(), request.clone())
+                .expect("no trap")
+                .expect("component api-page")
+                .len() as u64
+        },
+    );
+}
+
+/// One table: every query timed on both sides, whose answers (a count, a body's length)
+/// must agree; then the whole mix, one of each back to back.
+fn compare(
+    header: &str,
+    iterations: usize,
+    queries: &[(&str, QueryRequest)],
+    mut native: impl FnMut(&QueryRequest) -> u64,
+    mut component: impl FnMut(&QueryRequest) -> u64,
+) {
+    println!();
+    println!("| {header} | native | component | ratio |");
+    println!("|---|---|---|---|---|");
+    let (mut native_sum, mut component_sum) = (Duration::ZERO, Duration::ZERO);
+    for (name, request) in queries {
+        let (native_time, native_answer) = time_query(iterations, || native(request));
+        let (component_time, component_answer) = time_query(iterations, || component(request));
         assert_eq!(
-            native_count, component_count,
-            "{name}: same count on both sides"
+            native_answer, component_answer,
+            "{name}: the same answer on both sides"
         );
         println!(
-            "| {name} | {native_count} | {} | {} | {:.2}x |",
+            "| {name} | {native_answer} | {} | {} | {:.2}x |",
             fmt(native_time),
             fmt(component_time),
             component_time.as_secs_f64() / native_time.as_secs_f64()
@@ -344,7 +383,6 @@ fn main() {
         native_sum += native_time;
         component_sum += component_time;
     }
-    // The mix as a whole: one of each query, back to back.
     println!(
         "| all of the above, once each | | {} | {} | {:.2}x |",
         fmt(native_sum),

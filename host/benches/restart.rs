@@ -143,8 +143,8 @@ fn probe(service: &mut ConnLog) -> String {
     let mut out = String::new();
     let workspace = format!("workspace_id:{}", uuid(3, 7));
     for q in ["", "type:ssh status:completed", workspace.as_str()] {
-        let page = service
-            .query(
+        let body = service
+            .api_page(
                 owner.clone(),
                 QueryRequest {
                     q: q.to_string(),
@@ -154,7 +154,7 @@ fn probe(service: &mut ConnLog) -> String {
             )
             .unwrap()
             .unwrap();
-        out.push_str(&service.api_response(page).unwrap());
+        out.push_str(&body);
     }
     out
 }

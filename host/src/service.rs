@@ -254,9 +254,19 @@ impl ConnLog {
         self.recover_if_trapped(outcome)
     }
 
-    /// Coder's response body for a page.
+    /// Coder's response body for a page the caller already holds.
     pub fn api_response(&mut self, page: Page) -> Result<String, ServiceError> {
         let outcome = self.instance()?.api_response(page);
+        self.recover_if_trapped(outcome)
+    }
+
+    /// A page as Coder's `GET /api/v2/connectionlog` body, in one plugin call.
+    pub fn api_page(
+        &mut self,
+        actor: Actor,
+        request: QueryRequest,
+    ) -> Result<Result<String, QueryError>, ServiceError> {
+        let outcome = self.instance()?.api_page(actor, request);
         self.recover_if_trapped(outcome)
     }
 

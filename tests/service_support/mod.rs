@@ -174,8 +174,8 @@ pub fn owner() -> Actor {
 
 /// Coder's response body for one query as the owner.
 pub fn query(service: &mut ConnLog, q: &str, limit: u32, offset: u32) -> String {
-    let page = service
-        .query(
+    service
+        .api_page(
             owner(),
             QueryRequest {
                 q: q.into(),
@@ -183,9 +183,8 @@ pub fn query(service: &mut ConnLog, q: &str, limit: u32, offset: u32) -> String 
                 offset,
             },
         )
-        .expect("the query call")
-        .unwrap_or_else(|e: QueryError| panic!("query {q:?} refused: {e:?}"));
-    service.api_response(page).expect("api-response")
+        .expect("the api-page call")
+        .unwrap_or_else(|e: QueryError| panic!("query {q:?} refused: {e:?}"))
 }
 
 /// How many rows the owner sees.

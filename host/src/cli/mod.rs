@@ -221,9 +221,9 @@ impl GlobalOptions {
 }
 
 /// A query's page, or Coder's 400 body when `q` is invalid; a storage failure is an error.
-fn page_or_invalid(
-    outcome: Result<connlog_guest::model::Page, connlog_guest::model::QueryError>,
-) -> Result<Result<connlog_guest::model::Page, String>, CliError> {
+fn page_or_invalid<T>(
+    outcome: Result<T, connlog_guest::model::QueryError>,
+) -> Result<Result<T, String>, CliError> {
     use connlog_guest::model::QueryError;
     match outcome {
         Ok(page) => Ok(Ok(page)),

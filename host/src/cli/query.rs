@@ -36,9 +36,9 @@ pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliEr
         limit: args.limit,
         offset: args.offset,
     };
-    match super::page_or_invalid(service.query(actor, request)?)? {
-        Ok(page) => {
-            println!("{}", service.api_response(page)?);
+    match super::page_or_invalid(service.api_page(actor, request)?)? {
+        Ok(body) => {
+            println!("{body}");
             Ok(ExitStatus::Success)
         }
         Err(body) => {

@@ -483,28 +483,32 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<model::Page, model::QueryError>, PluginError> {
-        let actor = actor_to_wit(actor);
-        let request = wit_query::QueryRequest {
-            q: request.q,
-            limit: request.limit,
-            offset: request.offset,
-        };
+        let (actor, request) = query_to_wit(actor, request);
         let outcome = self.call("query", |b, s| {
             b.coder_connection_log_query()
                 .call_query(s, &actor, &request)
         })?;
-        Ok(match outcome {
-            Ok(page) => Ok(model::Page {
+        Ok(outcome
+            .map(|page| model::Page {
                 rows: page.rows.into_iter().map(row_from_wit).collect(),
                 count: page.count,
-            }),
-            Err(wit_query::QueryError::InvalidQuery(v)) => Err(model::QueryError::InvalidQuery(
-                v.into_iter().map(validation_from_wit).collect(),
-            )),
-            Err(wit_query::QueryError::Storage(e)) => {
-                Err(model::QueryError::Storage(storage_error_from_wit(e)))
-            }
-        })
+            })
+            .map_err(query_error_from_wit))
+    }
+
+    /// The page as Coder's `GET /api/v2/connectionlog` body, rendered by the plugin in the
+    /// same call.
+    pub fn api_page(
+        &mut self,
+        actor: model::Actor,
+        request: model::QueryRequest,
+    ) -> Result<Result<String, model::QueryError>, PluginError> {
+        let (actor, request) = query_to_wit(actor, request);
+        let outcome = self.call("api-page", |b, s| {
+            b.coder_connection_log_query()
+                .call_api_page(s, &actor, &request)
+        })?;
+        Ok(outcome.map_err(query_error_from_wit))
     }
 
     pub fn set_retention(&mut self, max_age: Duration) -> Result<(), PluginError> {
@@ -605,6 +609,27 @@ impl PluginInstance {
             rows: stats.rows,
             memory_bytes: stats.memory_bytes,
         })
+    }
+}
+
+fn query_to_wit(
+    actor: model::Actor,
+    request: model::QueryRequest,
+) -> (wit_types::Actor, wit_query::QueryRequest) {
+    let request = wit_query::QueryRequest {
+        q: request.q,
+        limit: request.limit,
+        offset: request.offset,
+    };
+    (actor_to_wit(actor), request)
+}
+
+fn query_error_from_wit(error: wit_query::QueryError) -> model::QueryError {
+    match error {
+        wit_query::QueryError::InvalidQuery(v) => {
+            model::QueryError::InvalidQuery(v.into_iter().map(validation_from_wit).collect())
+        }
+        wit_query::QueryError::Storage(e) => model::QueryError::Storage(storage_error_from_wit(e)),
     }
 }
 

@@ -116,11 +116,7 @@ pub async fn connection_logs(
     let app = state.clone();
     let outcome = with_service(&state.service, move |service| {
         let started = Instant::now();
-        let answer = match service.query(caller.actor, request) {
-            Ok(Ok(page)) => service.api_response(page).map(Ok),
-            Ok(Err(e)) => Ok(Err(e)),
-            Err(e) => Err(e),
-        };
+        let answer = service.api_page(caller.actor, request);
         app.metrics.observe_query(started.elapsed());
         answer
     })
