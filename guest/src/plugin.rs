@@ -246,7 +246,7 @@ impl Plugin {
             if let Some(connection_id) = first.connection_id
                 && self
                     .rows
-                    .contains_session(connection_id, first.workspace_id, &first.agent_name)
+                    .contains_session(connection_id, first.workspace_id, first.agent_name)
             {
                 known.push(group);
                 keys.extend(session_key(first));
