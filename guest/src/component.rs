@@ -161,7 +161,7 @@ impl query::Guest for Component {
         actor: types::Actor,
         request: query::QueryRequest,
     ) -> Result<query::Page, query::QueryError> {
-        let (actor, request) = query_from_wit(actor, request);
+        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
         let page =
             with_plugin(|p| p.query(&WitHost, &actor, &request)).map_err(query_error_to_wit)?;
         Ok(query::Page {
@@ -174,29 +174,8 @@ impl query::Guest for Component {
         actor: types::Actor,
         request: query::QueryRequest,
     ) -> Result<String, query::QueryError> {
-        let (actor, request) = query_from_wit(actor, request);
+        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
         with_plugin(|p| p.api_page(&WitHost, &actor, &request)).map_err(query_error_to_wit)
-    }
-}
-
-fn query_from_wit(
-    actor: types::Actor,
-    request: query::QueryRequest,
-) -> (model::Actor, model::QueryRequest) {
-    let request = model::QueryRequest {
-        q: request.q,
-        limit: request.limit,
-        offset: request.offset,
-    };
-    (actor_from_wit(actor), request)
-}
-
-fn query_error_to_wit(error: model::QueryError) -> query::QueryError {
-    match error {
-        model::QueryError::InvalidQuery(v) => {
-            query::QueryError::InvalidQuery(v.into_iter().map(validation_to_wit).collect())
-        }
-        model::QueryError::Storage(e) => query::QueryError::Storage(storage_error_to_wit(e)),
     }
 }
 
@@ -275,4 +254,5 @@ use coder::connection_log::{
     directory as wit_directory, journal as wit_journal, service_log as wit_service_log,
     types as wit_types,
 };
+use query as wit_query;
 crate::wit_model_conversions!();

@@ -3,7 +3,8 @@
 //! same WIT, so the conversions are written once, here, as a macro both expand.
 //!
 //! The caller brings the generated modules into scope as `wit_types`, `wit_journal`,
-//! `wit_directory` and `wit_service_log`; every function lands in the calling module.
+//! `wit_directory`, `wit_service_log` and `wit_query`; every function lands in the calling
+//! module.
 
 #[macro_export]
 macro_rules! wit_model_conversions {
@@ -85,43 +86,59 @@ macro_rules! wit_model_conversions {
         pub(crate) fn columns_to_wit(
             c: $crate::event_columns::EventColumns,
         ) -> wit_types::EventColumns {
-            let $crate::event_columns::EventColumns {
-                uuids,
-                times,
-                codes,
-                flags,
-                text,
-                text_ends,
-            } = c;
-            wit_types::EventColumns {
-                uuids,
-                times,
-                codes,
-                flags,
-                text,
-                text_ends,
-            }
+            $crate::__move_event_columns!(c, $crate::event_columns::EventColumns => wit_types::EventColumns)
         }
 
         #[allow(dead_code)]
         pub(crate) fn columns_from_wit(
             c: wit_types::EventColumns,
         ) -> $crate::event_columns::EventColumns {
-            let wit_types::EventColumns {
-                uuids,
-                times,
-                codes,
-                flags,
-                text,
-                text_ends,
-            } = c;
-            $crate::event_columns::EventColumns {
-                uuids,
-                times,
-                codes,
-                flags,
-                text,
-                text_ends,
+            $crate::__move_event_columns!(c, wit_types::EventColumns => $crate::event_columns::EventColumns)
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn query_request_to_wit(
+            r: $crate::model::QueryRequest,
+        ) -> wit_query::QueryRequest {
+            wit_query::QueryRequest {
+                q: r.q,
+                limit: r.limit,
+                offset: r.offset,
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn query_request_from_wit(
+            r: wit_query::QueryRequest,
+        ) -> $crate::model::QueryRequest {
+            $crate::model::QueryRequest {
+                q: r.q,
+                limit: r.limit,
+                offset: r.offset,
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn query_error_to_wit(e: $crate::model::QueryError) -> wit_query::QueryError {
+            match e {
+                $crate::model::QueryError::InvalidQuery(v) => wit_query::QueryError::InvalidQuery(
+                    v.into_iter().map(validation_to_wit).collect(),
+                ),
+                $crate::model::QueryError::Storage(e) => {
+                    wit_query::QueryError::Storage(storage_error_to_wit(e))
+                }
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn query_error_from_wit(e: wit_query::QueryError) -> $crate::model::QueryError {
+            match e {
+                wit_query::QueryError::InvalidQuery(v) => $crate::model::QueryError::InvalidQuery(
+                    v.into_iter().map(validation_from_wit).collect(),
+                ),
+                wit_query::QueryError::Storage(e) => {
+                    $crate::model::QueryError::Storage(storage_error_from_wit(e))
+                }
             }
         }
 
@@ -360,4 +377,29 @@ macro_rules! wit_model_conversions {
             }
         }
     };
+}
+
+/// Moves every field of an `event-columns` value into the other side's type: the two are
+/// field for field the same.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __move_event_columns {
+    ($value:expr, $from:path => $to:path) => {{
+        let $from {
+            uuids,
+            times,
+            codes,
+            flags,
+            text,
+            text_ends,
+        } = $value;
+        $to {
+            uuids,
+            times,
+            codes,
+            flags,
+            text,
+            text_ends,
+        }
+    }};
 }

@@ -483,7 +483,7 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<model::Page, model::QueryError>, PluginError> {
-        let (actor, request) = query_to_wit(actor, request);
+        let (actor, request) = (actor_to_wit(actor), query_request_to_wit(request));
         let outcome = self.call("query", |b, s| {
             b.coder_connection_log_query()
                 .call_query(s, &actor, &request)
@@ -503,7 +503,7 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<String, model::QueryError>, PluginError> {
-        let (actor, request) = query_to_wit(actor, request);
+        let (actor, request) = (actor_to_wit(actor), query_request_to_wit(request));
         let outcome = self.call("api-page", |b, s| {
             b.coder_connection_log_query()
                 .call_api_page(s, &actor, &request)
@@ -609,27 +609,6 @@ impl PluginInstance {
             rows: stats.rows,
             memory_bytes: stats.memory_bytes,
         })
-    }
-}
-
-fn query_to_wit(
-    actor: model::Actor,
-    request: model::QueryRequest,
-) -> (wit_types::Actor, wit_query::QueryRequest) {
-    let request = wit_query::QueryRequest {
-        q: request.q,
-        limit: request.limit,
-        offset: request.offset,
-    };
-    (actor_to_wit(actor), request)
-}
-
-fn query_error_from_wit(error: wit_query::QueryError) -> model::QueryError {
-    match error {
-        wit_query::QueryError::InvalidQuery(v) => {
-            model::QueryError::InvalidQuery(v.into_iter().map(validation_from_wit).collect())
-        }
-        wit_query::QueryError::Storage(e) => model::QueryError::Storage(storage_error_from_wit(e)),
     }
 }
 
