@@ -19,7 +19,7 @@
 use core::fmt::Write;
 
 use super::go::{netip_string, push_json_str};
-use super::timefmt::rfc3339_nano;
+use super::timefmt::push_rfc3339_nano;
 use crate::appname::{is_web_type, type_display_name};
 use crate::host::Directory;
 use crate::model::*;
@@ -62,12 +62,18 @@ fn push_str_field(out: &mut String, first: &mut bool, key: &str, value: &str) {
 
 fn push_uuid_field(out: &mut String, first: &mut bool, key: &str, value: Uuid) {
     push_key(out, first, key);
-    let _ = write!(out, "\"{}\"", value.hyphenated());
+    let mut text = Uuid::encode_buffer();
+    out.push('"');
+    out.push_str(value.hyphenated().encode_lower(&mut text));
+    out.push('"');
 }
 
 fn push_time_field(out: &mut String, first: &mut bool, key: &str, value: UnixNanos) {
     push_key(out, first, key);
-    push_json_str(out, &rfc3339_nano(value));
+    // A timestamp holds nothing JSON escapes.
+    out.push('"');
+    push_rfc3339_nano(out, value);
+    out.push('"');
 }
 
 fn push_row(out: &mut String, row: &ConnectionLog, directory: &dyn Directory) {

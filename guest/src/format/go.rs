@@ -12,26 +12,46 @@ use crate::gostr::strconv_quote;
 /// (the default of `json.Marshal`, and what Coder's `httpapi.Write` uses): `<`, `>`, `&`,
 /// U+2028 and U+2029 become `\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`; control
 /// characters use `\b \f \n \r \t` (Go 1.22+) or `\u00XX`.
+///
+/// Text that needs no escape is copied a run at a time, not a character at a time.
 pub fn push_json_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+    let bytes = s.as_bytes();
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        // Every escaped character is ASCII, or U+2028/U+2029 (E2 80 A8/A9 in UTF-8): `i` is
+        // on a character boundary whenever it finds one.
+        let width = match bytes[i] {
+            b'"' | b'\\' | b'<' | b'>' | b'&' | 0..=0x1f => 1,
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                3
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[run..i]);
+        match bytes[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                let c = s[i..].chars().next().unwrap_or_default();
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
         }
+        i += width;
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -89,6 +109,40 @@ mod tests {
         );
         assert_eq!(json_str("\u{2028}\u{2029}"), r#""\u2028\u2029""#);
         assert_eq!(json_str("é日本\u{7f}"), "\"é日本\u{7f}\"");
+    }
+
+    /// Go's escaping, one character at a time: what the run-copying version must equal.
+    fn json_str_by_char(s: &str) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_runs_equals_escaping_each_character(
+            s in "([a-z<>&\"\\\\\u{0}-\u{1f}\u{7f}é\u{2027}-\u{202a}日]|\\PC){0,24}"
+        ) {
+            proptest::prop_assert_eq!(json_str(&s), json_str_by_char(&s));
+        }
     }
 
     #[test]

@@ -55,47 +55,76 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `value` in decimal, zero-padded to at least `width` digits. Written by hand: every row
+/// of every export formats several times, and `core::fmt` costs far more per call.
+fn push_digits(out: &mut String, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    while value > 0 {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    let start = start.min(digits.len() - width);
+    // Only ASCII digits were written.
+    out.push_str(core::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
 /// Go's `appendInt(b, year, 4)`: a minus sign, then at least four digits.
 fn push_year(out: &mut String, year: i64) {
-    use core::fmt::Write;
     if year < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{:04}", year.unsigned_abs());
+    push_digits(out, year.unsigned_abs(), 4);
 }
 
 fn push_date_time(out: &mut String, c: &Civil, date_time_sep: char) {
-    use core::fmt::Write;
     push_year(out, c.year);
-    let _ = write!(
-        out,
-        "-{:02}-{:02}{}{:02}:{:02}:{:02}",
-        c.month, c.day, date_time_sep, c.hour, c.minute, c.second
-    );
+    for (sep, value) in [
+        ('-', c.month),
+        ('-', c.day),
+        (date_time_sep, c.hour),
+        (':', c.minute),
+        (':', c.second),
+    ] {
+        out.push(sep);
+        push_digits(out, value.into(), 2);
+    }
 }
 
 /// `2025-07-10T10:14:38.942776145Z`, `2025-07-03T06:57:16.144719Z`, `2025-07-03T06:57:16Z`.
 pub fn rfc3339_nano(t: UnixNanos) -> String {
-    let c = civil(t);
     let mut out = String::with_capacity(30);
-    push_date_time(&mut out, &c, 'T');
+    push_rfc3339_nano(&mut out, t);
+    out
+}
+
+/// [`rfc3339_nano`], appended to `out`.
+pub fn push_rfc3339_nano(out: &mut String, t: UnixNanos) {
+    let c = civil(t);
+    push_date_time(out, &c, 'T');
     if c.nanosecond != 0 {
-        let digits = format!("{:09}", c.nanosecond);
+        // Nine digits without their trailing zeros.
+        let mut nanos = c.nanosecond;
+        let mut width = 9;
+        while nanos.is_multiple_of(10) {
+            nanos /= 10;
+            width -= 1;
+        }
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        push_digits(out, nanos.into(), width);
     }
     out.push('Z');
-    out
 }
 
 /// slog's human timestamp, Go layout `2006-01-02 15:04:05.000` (the fraction is truncated,
 /// as Go's formatter truncates; it never rounds).
 pub fn human_millis(t: UnixNanos) -> String {
-    use core::fmt::Write;
     let c = civil(t);
     let mut out = String::with_capacity(23);
     push_date_time(&mut out, &c, ' ');
-    let _ = write!(out, ".{:03}", c.nanosecond / 1_000_000);
+    out.push('.');
+    push_digits(&mut out, (c.nanosecond / 1_000_000).into(), 3);
     out
 }
 
@@ -122,6 +151,31 @@ mod tests {
             human_millis(1_751_525_836 * S + 157_999_999),
             "2025-07-03 06:57:16.157"
         );
+    }
+
+    proptest::proptest! {
+        /// The hand-written digits equal `core::fmt`'s padding, across every era.
+        #[test]
+        fn digits_match_core_fmt(t in proptest::prelude::any::<i64>()) {
+            let c = civil(t);
+            let year = if c.year < 0 { format!("-{:04}", -c.year) } else { format!("{:04}", c.year) };
+            let date_time = format!(
+                "{year}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                c.month, c.day, c.hour, c.minute, c.second
+            );
+            let fraction = format!("{:09}", c.nanosecond);
+            let fraction = fraction.trim_end_matches('0');
+            let expected = if fraction.is_empty() {
+                format!("{date_time}Z")
+            } else {
+                format!("{date_time}.{fraction}Z")
+            };
+            proptest::prop_assert_eq!(rfc3339_nano(t), expected);
+            proptest::prop_assert_eq!(
+                human_millis(t),
+                format!("{}.{:03}", date_time.replace('T', " "), c.nanosecond / 1_000_000)
+            );
+        }
     }
 
     #[test]
