@@ -2,15 +2,18 @@
 //! `guest/` by `host/build.rs`): a panic, an endless loop and unbounded allocation each
 //! fail only their own call. The host rebuilds the instance from the store and keeps
 //! serving, and every event acknowledged before is still there. Each fault is paired with
-//! the same limit kept, to show the limit is what stops the faulty call.
+//! the same limit kept, to show the limit is what stops the faulty call. A rebuild that
+//! fails too is retried by every later call, and a swap to a sound plugin recovers all.
 
 mod service_support;
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connlog::plugin::{Limits, PluginError, TrapKind};
-use connlog::service::{ConnLog, RestoreSource, ServiceError};
+use connlog::plugin::{Limits, PluginError, PluginSource, TrapKind};
+use connlog::service::{self, ConnLog, RestoreSource, ServiceError, store_path, swap_plugin};
+use connlog::store::Journal;
 use service_support::*;
 
 /// The markers of `guest/src/faults.rs` (that module is compiled into the faulty plugin
@@ -19,6 +22,7 @@ mod faults {
     pub const PANIC: &str = "fault:panic";
     pub const LOOP: &str = "fault:loop";
     pub const ALLOC: &str = "fault:alloc";
+    pub const REPLAY_PANIC: &str = "fault:replay-panic";
 }
 
 const MEMORY_CAP: usize = 64 << 20;
@@ -167,4 +171,55 @@ fn repeated_faults_never_lose_data_and_rebuilds_use_the_snapshot() {
         assert_eq!(row_count(&mut service), expected);
     }
     assert_eq!(service.restarts(), 4);
+}
+
+/// When the rebuild after a trap fails too (here the faulty plugin panics replaying an event
+/// it stored), every later call retries the rebuild and reports why it failed; nothing
+/// acknowledged is lost, and swapping to a plugin that can replay the store serves it all.
+#[test]
+fn a_failed_rebuild_is_retried_by_every_call_and_a_swap_recovers_everything() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    ingest_all(
+        &mut service,
+        vec![marker_event(50_000, faults::REPLAY_PANIC)],
+        1,
+    );
+    let stored = Journal::open(&store_path(data.path()))
+        .unwrap()
+        .event_count()
+        .unwrap();
+
+    let rebuild_failure = |error: ServiceError| match error {
+        ServiceError::Rebuild(cause) => format!("{cause:#}"),
+        other => panic!("expected a failed rebuild, got {other}"),
+    };
+    let error = service
+        .ingest(vec![marker_event(50_001, faults::PANIC)])
+        .expect_err("the marker traps and the rebuild replays the poison");
+    assert!(rebuild_failure(error).contains("replay"));
+    for _ in 0..2 {
+        let error = service.ingest(vec![web_event(50_002, T0, "refused")]);
+        let cause = rebuild_failure(error.expect_err("no instance can be rebuilt"));
+        assert!(cause.contains("replay"), "{cause}");
+        assert!(!cause.contains("no store attached"), "{cause}");
+    }
+    assert_eq!(service.restarts(), 0, "no rebuild succeeded");
+    let journal = Journal::open(&store_path(data.path())).unwrap();
+    assert_eq!(
+        journal.event_count().unwrap(),
+        stored,
+        "nothing stored or lost"
+    );
+
+    let shared = Arc::new(Mutex::new(service));
+    swap_plugin(&shared, &PluginSource::Embedded).expect("the reference plugin replays it all");
+    let mut service = service::lock(&shared);
+    assert_eq!(
+        row_count(&mut service),
+        301,
+        "300 rows and the poison's own"
+    );
+    ingest_all(&mut service, vec![web_event(50_003, T0, "after")], 1);
+    assert_eq!(row_count(&mut service), 302);
 }
