@@ -220,13 +220,14 @@ impl GlobalOptions {
     }
 }
 
-/// A query's page, or Coder's 400 body when `q` is invalid; a storage failure is an error.
+/// A query's answer (a page, or its body), or Coder's 400 body when `q` is invalid; a
+/// storage failure is an error.
 fn page_or_invalid<T>(
     outcome: Result<T, connlog_guest::model::QueryError>,
 ) -> Result<Result<T, String>, CliError> {
     use connlog_guest::model::QueryError;
     match outcome {
-        Ok(page) => Ok(Ok(page)),
+        Ok(answer) => Ok(Ok(answer)),
         Err(QueryError::InvalidQuery(validations)) => Ok(Err(crate::responses::validation_body(
             crate::responses::INVALID_QUERY_MESSAGE,
             &validations,
