@@ -47,21 +47,30 @@ impl EventColumns {
     /// each string capped by validation).
     pub fn from_events<S: AsRef<str>>(events: &[ConnectionEvent<S>]) -> Self {
         let text_bytes = events.iter().map(text_len).sum();
-        let mut columns = Self {
-            uuids: Vec::with_capacity(events.len() * UUIDS * 2),
-            times: Vec::with_capacity(events.len()),
-            codes: Vec::with_capacity(events.len()),
-            flags: Vec::with_capacity(events.len()),
-            text: String::with_capacity(text_bytes),
-            text_ends: Vec::with_capacity(events.len() * STRINGS),
-        };
+        let mut columns = Self::with_capacity(events.len(), text_bytes);
         for event in events {
             columns.push(event);
         }
         columns
     }
 
-    fn push<S: AsRef<str>>(&mut self, event: &ConnectionEvent<S>) {
+    /// Empty columns with room for `events` events and `text_bytes` bytes of text.
+    pub fn with_capacity(events: usize, text_bytes: usize) -> Self {
+        Self {
+            uuids: Vec::with_capacity(events * UUIDS * 2),
+            times: Vec::with_capacity(events),
+            codes: Vec::with_capacity(events),
+            flags: Vec::with_capacity(events),
+            text: String::with_capacity(text_bytes),
+            text_ends: Vec::with_capacity(events * STRINGS),
+        }
+    }
+
+    /// Appends one event.
+    ///
+    /// # Panics
+    /// When the text reaches 4 GiB.
+    pub fn push<S: AsRef<str>>(&mut self, event: &ConnectionEvent<S>) {
         let nil = Uuid::nil();
         for id in [
             event.id,

@@ -44,26 +44,39 @@ pub struct ConnectionEvent<S = String> {
 /// An event that borrows its text: merging reads events without copying a string.
 pub type EventRef<'a> = ConnectionEvent<&'a str>;
 
-impl ConnectionEvent {
-    pub fn as_event_ref(&self) -> EventRef<'_> {
+impl<S> ConnectionEvent<S> {
+    /// The same event with each string mapped through `text`.
+    pub fn map_text<'a, T>(&'a self, text: impl Fn(&'a S) -> T) -> ConnectionEvent<T> {
         ConnectionEvent {
             id: self.id,
             time: self.time,
             organization_id: self.organization_id,
             workspace_owner_id: self.workspace_owner_id,
             workspace_id: self.workspace_id,
-            workspace_name: &self.workspace_name,
-            agent_name: &self.agent_name,
-            connection_type: &self.connection_type,
+            workspace_name: text(&self.workspace_name),
+            agent_name: text(&self.agent_name),
+            connection_type: text(&self.connection_type),
             code: self.code,
-            ip: self.ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
+            ip: self.ip.as_ref().map(&text),
+            user_agent: self.user_agent.as_ref().map(&text),
             user_id: self.user_id,
-            slug_or_port: self.slug_or_port.as_deref(),
+            slug_or_port: self.slug_or_port.as_ref().map(&text),
             connection_id: self.connection_id,
-            disconnect_reason: self.disconnect_reason.as_deref(),
+            disconnect_reason: self.disconnect_reason.as_ref().map(&text),
             status: self.status,
         }
+    }
+}
+
+impl ConnectionEvent {
+    pub fn as_event_ref(&self) -> EventRef<'_> {
+        self.map_text(String::as_str)
+    }
+}
+
+impl EventRef<'_> {
+    pub fn into_owned(self) -> ConnectionEvent {
+        self.map_text(|s| s.to_string())
     }
 }
 

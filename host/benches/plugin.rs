@@ -266,7 +266,7 @@ fn main() {
         .expect("instance");
     let (events, component_load) = load(rows, |batch| {
         component
-            .replay(&batch)
+            .replay(EventColumns::from_events(&batch))
             .expect("no trap")
             .expect("component replay")
     });

@@ -850,7 +850,7 @@ fn replay_range(
     let reader = Journal::connect(store)?;
     reader.for_each_batch_in(REPLAY_BATCH, after, upto, &mut |batch| {
         instance
-            .replay(&batch)?
+            .replay(batch)?
             .map_err(|e| anyhow::anyhow!("replaying the journal: {e}"))
     })
 }

@@ -591,12 +591,9 @@ impl PluginInstance {
         Ok(outcome.map_err(storage_error_from_wit))
     }
 
-    /// Sends journaled events to the plugin's `replay`, as columns.
-    pub fn replay(
-        &mut self,
-        events: &[model::ConnectionEvent],
-    ) -> Result<StorageResult<()>, PluginError> {
-        let batch = columns_to_wit(EventColumns::from_events(events));
+    /// Sends journaled events to the plugin's `replay`.
+    pub fn replay(&mut self, batch: EventColumns) -> Result<StorageResult<()>, PluginError> {
+        let batch = columns_to_wit(batch);
         let outcome = self.call("replay", |b, s| {
             b.coder_connection_log_state().call_replay(s, &batch)
         })?;

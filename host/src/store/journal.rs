@@ -15,9 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use connlog_guest::merge::session_key;
+use connlog_guest::event_columns::EventColumns;
 use connlog_guest::model::{
-    ConnectionEvent, ConnectionStatus, RowOrigin, SessionKey, StorageError, Uuid,
+    ConnectionEvent, ConnectionStatus, EventRef, RowOrigin, SessionKey, StorageError, Uuid,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
@@ -298,7 +298,7 @@ impl Journal {
                             k.workspace_id.as_bytes(),
                             k.agent_name
                         ],
-                        event_from_row,
+                        |row| event_from_row(row).map(EventRef::into_owned),
                     )
                     .map_err(unavailable)?;
                 rows.map(|r| r.map_err(corrupt)).collect()
@@ -342,16 +342,16 @@ impl Journal {
         std::mem::take(&mut self.forgotten)
     }
 
-    /// Streams the events with `after < seq <= upto` to `sink` in batches of
-    /// `batch_size`. A whole journal (`after == 0`) comes as web and tunnel events in
-    /// arrival order, then session by session, each session's events together (what
-    /// `replay` is fastest with); a tail comes in `seq` order.
+    /// Streams the events with `after < seq <= upto` to `sink` as the plugin's `replay`
+    /// takes them, in batches of about `batch_size`. A whole journal (`after == 0`) comes
+    /// as web and tunnel events in arrival order, then session by session, each session's
+    /// events together (what `replay` is fastest with); a tail comes in `seq` order.
     pub fn for_each_batch_in(
         &self,
         batch_size: usize,
         after: i64,
         upto: i64,
-        sink: &mut dyn FnMut(Vec<ConnectionEvent>) -> anyhow::Result<()>,
+        sink: &mut dyn FnMut(EventColumns) -> anyhow::Result<()>,
     ) -> anyhow::Result<u64> {
         let mut total = 0u64;
         let queries = if after == 0 {
@@ -374,22 +374,26 @@ impl Journal {
         for sql in queries {
             let mut stmt = self.conn.prepare(&sql)?;
             let mut rows = stmt.query([after, upto])?;
-            let mut batch = Vec::with_capacity(batch_size);
-            let mut last_key: Option<SessionKey> = None;
+            let fresh_batch = || EventColumns::with_capacity(batch_size, batch_size * 64);
+            let mut batch = fresh_batch();
+            let mut last_key: Option<(Uuid, Uuid, String)> = None;
             while let Some(row) = rows.next()? {
                 let event = event_from_row(row)
                     .map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
-                let key = session_key(&event);
+                let key = event
+                    .connection_id
+                    .map(|id| (id, event.workspace_id, event.agent_name));
+                let same_session =
+                    key.is_some() && key == last_key.as_ref().map(|(c, w, a)| (*c, *w, a.as_str()));
                 // Keep a session's events in one batch so the plugin can fold them at once.
-                if batch.len() >= batch_size && (key.is_none() || key != last_key) {
+                if batch.len() >= batch_size && !same_session {
                     total += batch.len() as u64;
-                    sink(std::mem::replace(
-                        &mut batch,
-                        Vec::with_capacity(batch_size),
-                    ))?;
+                    sink(std::mem::replace(&mut batch, fresh_batch()))?;
                 }
-                last_key = key;
-                batch.push(event);
+                if !same_session {
+                    last_key = key.map(|(c, w, a)| (c, w, a.to_string()));
+                }
+                batch.push(&event);
             }
             if !batch.is_empty() {
                 total += batch.len() as u64;
@@ -630,51 +634,74 @@ fn check_file(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
-    let bytes: Vec<u8> = row.get(index)?;
-    Uuid::from_slice(&bytes).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, Box::new(e))
-    })
-}
-
-fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
-    let value: Option<Vec<u8>> = row.get(index)?;
-    value
-        .map(|bytes| {
-            Uuid::from_slice(&bytes).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    index,
-                    rusqlite::types::Type::Blob,
-                    Box::new(e),
-                )
-            })
-        })
-        .transpose()
-}
-
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<ConnectionEvent> {
+/// A stored event, its text borrowed from the row: reading the journal copies no string
+/// until the event is kept.
+fn event_from_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<EventRef<'r>> {
     Ok(ConnectionEvent {
         id: uuid_column(row, 0)?,
         time: row.get(1)?,
         organization_id: uuid_column(row, 2)?,
         workspace_owner_id: uuid_column(row, 3)?,
         workspace_id: uuid_column(row, 4)?,
-        workspace_name: row.get(5)?,
-        agent_name: row.get(6)?,
-        connection_type: row.get(7)?,
+        workspace_name: text_column(row, 5)?,
+        agent_name: text_column(row, 6)?,
+        connection_type: text_column(row, 7)?,
         code: row.get(8)?,
-        ip: row.get(9)?,
-        user_agent: row.get(10)?,
+        ip: optional_text_column(row, 9)?,
+        user_agent: optional_text_column(row, 10)?,
         user_id: optional_uuid_column(row, 11)?,
-        slug_or_port: row.get(12)?,
+        slug_or_port: optional_text_column(row, 12)?,
         connection_id: optional_uuid_column(row, 13)?,
-        disconnect_reason: row.get(14)?,
+        disconnect_reason: optional_text_column(row, 14)?,
         status: if row.get::<_, bool>(15)? {
             ConnectionStatus::Disconnected
         } else {
             ConnectionStatus::Connected
         },
     })
+}
+
+fn conversion_failure(
+    index: usize,
+    ty: rusqlite::types::Type,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, ty, Box::new(error))
+}
+
+fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    optional_uuid_column(row, index)?.ok_or(rusqlite::Error::InvalidColumnType(
+        index,
+        "a UUID".into(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
+    let bytes = row
+        .get_ref(index)?
+        .as_blob_or_null()
+        .map_err(|e| conversion_failure(index, rusqlite::types::Type::Blob, e))?;
+    bytes
+        .map(|bytes| {
+            Uuid::from_slice(bytes)
+                .map_err(|e| conversion_failure(index, rusqlite::types::Type::Blob, e))
+        })
+        .transpose()
+}
+
+fn text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    optional_text_column(row, index)?.ok_or(rusqlite::Error::InvalidColumnType(
+        index,
+        "text".into(),
+        rusqlite::types::Type::Null,
+    ))
+}
+
+fn optional_text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(index)?
+        .as_str_or_null()
+        .map_err(|e| conversion_failure(index, rusqlite::types::Type::Text, e))
 }
 
 fn unavailable(e: rusqlite::Error) -> StorageError {
