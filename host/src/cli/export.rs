@@ -110,7 +110,7 @@ pub fn export(
             limit: PAGE,
             offset,
         };
-        let page = match super::page_or_invalid(service.query(actor.clone(), request)?)
+        let page = match super::answer_or_invalid(service.query(actor.clone(), request)?)
             .map_err(ExportError::Service)?
         {
             Ok(page) => page,

@@ -186,7 +186,6 @@ impl GlobalOptions {
             .map_err(|e| CliError::Usage(format!("cannot open the service log: {e}")))
     }
 
-    /// The service over this data directory, with the plugin loaded and up to date.
     /// The service, and the actor `--as USER` names in its directory.
     pub fn open_as(&self, user: &str) -> Result<(ConnLog, connlog_guest::model::Actor), CliError> {
         let directory = self.load_directory()?;
@@ -194,6 +193,7 @@ impl GlobalOptions {
         Ok((self.open_service(Arc::new(directory))?, actor))
     }
 
+    /// The service over this data directory, with the plugin loaded and up to date.
     pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
         self.open_service_with_retention(directory, self.connection_logs_retention)
     }
@@ -222,7 +222,7 @@ impl GlobalOptions {
 
 /// A query's answer (a page, or its body), or Coder's 400 body when `q` is invalid; a
 /// storage failure is an error.
-fn page_or_invalid<T>(
+fn answer_or_invalid<T>(
     outcome: Result<T, connlog_guest::model::QueryError>,
 ) -> Result<Result<T, String>, CliError> {
     use connlog_guest::model::QueryError;

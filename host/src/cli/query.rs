@@ -36,7 +36,7 @@ pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliEr
         limit: args.limit,
         offset: args.offset,
     };
-    match super::page_or_invalid(service.api_page(actor, request)?)? {
+    match super::answer_or_invalid(service.api_page(actor, request)?)? {
         Ok(body) => {
             println!("{body}");
             Ok(ExitStatus::Success)
