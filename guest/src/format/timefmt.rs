@@ -66,8 +66,7 @@ fn push_digits(out: &mut String, mut value: u64, width: usize) {
         value /= 10;
     }
     let start = start.min(digits.len() - width);
-    // Only ASCII digits were written.
-    out.push_str(core::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Go's `appendInt(b, year, 4)`: a minus sign, then at least four digits.
