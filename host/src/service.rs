@@ -302,7 +302,7 @@ impl ConnLog {
     /// (`secure_delete` zeroes their bytes); after the commit the WAL is checkpointed and
     /// truncated, so no page version holding them stays in the WAL either.
     pub fn purge(&mut self, now: model::UnixNanos) -> Result<model::PurgeReport, ServiceError> {
-        self.instance()?;
+        self.attach_store()?;
         self.journal_mut()?.take_forgotten();
         let report = self.in_transaction(|instance| instance.purge(now))?;
         let forgotten = self.journal_mut()?.take_forgotten();
@@ -428,7 +428,7 @@ impl ConnLog {
         &mut self,
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
-        self.instance()?;
+        self.attach_store()?;
         self.journal()?.begin().map_err(ServiceError::Storage)?;
         match call(&mut self.instance) {
             Ok(Ok(value)) => match self.journal()?.commit() {
@@ -469,13 +469,19 @@ impl ConnLog {
         }
     }
 
-    /// The instance, with its store attached. A rebuild that failed leaves the instance
-    /// without its store (and possibly ahead of it): every call retries the rebuild first.
+    /// The instance, with its store attached.
     fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
+        self.attach_store()?;
+        Ok(&mut self.instance)
+    }
+
+    /// A rebuild that failed leaves the instance without its store (and possibly ahead of
+    /// it): every call retries the rebuild first.
+    fn attach_store(&mut self) -> Result<(), ServiceError> {
         if self.instance.state().journal().is_none() {
             self.rebuild()?;
         }
-        Ok(&mut self.instance)
+        Ok(())
     }
 
     fn journal(&self) -> Result<&Journal, ServiceError> {
