@@ -2,89 +2,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use support::server::Server;
 use support::*;
 
 const SIGNED_OUT: &str =
     "You are signed out or your session has expired. Please sign in again to continue.";
-
-/// A running `connlog serve`, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        Self::start_with(data, &[])
-    }
-
-    /// `global` goes before `serve`, e.g. `["--plugin", path]`.
-    fn start_with(data: &Path, global: &[&str]) -> Self {
-        let mut child = connlog_command(data)
-            .args(global)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning connlog serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self { child, base, agent }
-    }
-
-    fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Coder-Session-Token", token);
-        }
-        let mut response = request.call().unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-
-    /// One line of `/metrics`, by metric name.
-    fn metric(&self, name: &str) -> String {
-        let (_, text) = self.get("/metrics", None);
-        text.lines()
-            .find(|l| l.split(' ').next() == Some(name))
-            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
-            .to_owned()
-    }
-
-    fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-        let mut request = self.agent.post(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Coder-Session-Token", token);
-        }
-        let mut response = request.send(body).unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn token(data: &Path, user: &str) -> String {
     let out = connlog(data, &["token", "create", "--user", user], None);

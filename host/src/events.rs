@@ -167,6 +167,8 @@ pub struct EventReader<R> {
     max_line_bytes: usize,
     stats: ReadStats,
     done: bool,
+    /// Bytes consumed from `reader`: the offset just past the last line read.
+    consumed: u64,
 }
 
 impl<R: BufRead> EventReader<R> {
@@ -182,7 +184,13 @@ impl<R: BufRead> EventReader<R> {
             max_line_bytes,
             stats: ReadStats::default(),
             done: false,
+            consumed: 0,
         }
+    }
+
+    /// The byte offset just past the last line read (where the next one starts).
+    pub fn bytes_consumed(&self) -> u64 {
+        self.consumed
     }
 
     pub fn stats(&self) -> ReadStats {
@@ -224,6 +232,7 @@ impl<R: BufRead> EventReader<R> {
                 }
             }
             self.reader.consume(consumed);
+            self.consumed += consumed as u64;
             if found {
                 return Ok(Some(too_long));
             }

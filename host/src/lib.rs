@@ -9,12 +9,17 @@
 //! - [`simulate`]: a deterministic Coder deployment and its traffic.
 //! - [`server`]: Coder's REST API over HTTP (`connlog serve`).
 //! - [`service_log`]: `--log-json` and `--log-human`, Coder's service-log sink.
+//! - [`owner`]: one process owns a data directory; [`local`]: how others reach it.
+//! - [`follow`]: Coder's service-log file followed as it grows.
 
 pub mod cli;
 pub mod directory;
 pub mod duration;
 pub mod events;
+pub mod follow;
 pub mod ingest;
+pub mod local;
+pub mod owner;
 pub mod plugin;
 pub mod responses;
 pub mod retention;

@@ -19,15 +19,32 @@ pub enum ExitStatus {
     Data,
 }
 
-impl From<ExitStatus> for ExitCode {
-    fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
             ExitStatus::Success => 0,
             ExitStatus::Rejected => 1,
             ExitStatus::Usage => 2,
             ExitStatus::Plugin => 3,
             ExitStatus::Data => 4,
-        })
+        }
+    }
+
+    /// The status a code means; an unknown code is a failure.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => ExitStatus::Success,
+            2 => ExitStatus::Usage,
+            3 => ExitStatus::Plugin,
+            4 => ExitStatus::Data,
+            _ => ExitStatus::Rejected,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status.code())
     }
 }
 
@@ -41,6 +58,9 @@ pub enum CliError {
     Data(String),
     #[error("{0}")]
     Failed(String),
+    /// A failure the directory's owner reported for a command it ran for us.
+    #[error("{message}")]
+    Reported { status: ExitStatus, message: String },
 }
 
 impl CliError {
@@ -53,6 +73,7 @@ impl CliError {
             CliError::Plugin(_) => ExitStatus::Plugin,
             CliError::Data(_) => ExitStatus::Data,
             CliError::Failed(_) => ExitStatus::Rejected,
+            CliError::Reported { status, .. } => *status,
         }
     }
 

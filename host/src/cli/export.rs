@@ -1,18 +1,21 @@
 //! `connlog export`: matching rows as service-log lines, API rows or CSV.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use connlog_guest::model::{Actor, ConnectionLog, LogFormat, QueryRequest};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CliError, ExitStatus, GlobalOptions};
-use crate::service::ConnLog;
+use super::context::{Io, OwnedDataDir};
+use super::{CliError, ExitStatus};
+use crate::service::{self, ConnLog, SharedConnLog};
 
 /// Rows per query while exporting.
 const PAGE: u32 = 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum ExportFormat {
     /// Coder's JSON service-log lines: the events that rebuild each row (`connlog ingest` reads them back).
     Json,
@@ -39,7 +42,7 @@ pub enum ExportFormat {
 ///   connlog export --format ndjson --as admin -q 'type:ssh status:completed'
 ///   connlog export --format json --as admin | connlog --data ./copy ingest -
 ///   connlog export --format human --as coder-auditor -q 'connected_after:"2025-07-01T00:00:00Z"'
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
     #[arg(long, value_enum)]
@@ -52,28 +55,25 @@ pub struct ExportArgs {
     pub actor: String,
 }
 
-pub fn run(global: &GlobalOptions, args: &ExportArgs) -> Result<ExitStatus, CliError> {
-    let (mut service, actor) = global.open_as(&args.actor)?;
-    let stdout = io::stdout().lock();
-    let mut out = BufWriter::new(stdout);
-    match export(&mut service, actor, &args.q, args.format, &mut out) {
-        Ok(Ok(())) => {}
+pub fn execute(
+    owned: &Arc<OwnedDataDir>,
+    args: &ExportArgs,
+    io: &mut Io,
+) -> Result<ExitStatus, CliError> {
+    let actor = owned.actor(&args.actor)?;
+    let shared = owned.service()?;
+    match export(&shared, actor, &args.q, args.format, io.out) {
+        Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(body)) => {
-            println!("{body}");
-            return Ok(ExitStatus::Usage);
+            io.print(&body)?;
+            Ok(ExitStatus::Usage)
         }
         // `connlog export … | head` is fine: the reader has what it wanted.
         Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-            return Ok(ExitStatus::Success);
+            Ok(ExitStatus::Success)
         }
-        Err(ExportError::Io(e)) => return Err(CliError::Failed(format!("writing: {e}"))),
-        Err(ExportError::Service(e)) => return Err(e),
-    }
-    match out.flush() {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(CliError::Failed(format!("writing: {e}")))
-        }
-        _ => Ok(ExitStatus::Success),
+        Err(ExportError::Io(e)) => Err(CliError::Failed(format!("writing: {e}"))),
+        Err(ExportError::Service(e)) => Err(e),
     }
 }
 
@@ -96,20 +96,28 @@ impl From<crate::service::ServiceError> for ExportError {
 
 /// Writes every matching row to `out`. `Ok(Err(body))` is Coder's 400 body for an invalid
 /// query (nothing was written then).
+///
+/// The service is locked for one page at a time, and the page is written out after the
+/// lock is released, so a long export (or a slow reader) through a server never holds up
+/// its other requests. Rows stored meanwhile may shift the pages: a row at or above the
+/// last one written is a row already written (or newer than the export), and is skipped.
 pub fn export(
-    service: &mut ConnLog,
+    shared: &SharedConnLog,
     actor: Actor,
     q: &str,
     format: ExportFormat,
     out: &mut dyn Write,
 ) -> Result<Result<(), String>, ExportError> {
     let mut offset = 0u32;
+    let mut last: Option<(i64, u128)> = None;
+    let mut buf = Vec::new();
     loop {
         let request = QueryRequest {
             q: q.to_owned(),
             limit: PAGE,
             offset,
         };
+        let mut service = service::lock(shared);
         let page = match super::answer_or_invalid(service.query(actor.clone(), request)?)
             .map_err(ExportError::Service)?
         {
@@ -118,10 +126,21 @@ pub fn export(
         };
         // The header only once the query is known to be valid.
         if offset == 0 && format == ExportFormat::Csv {
-            writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+            writeln!(buf, "{}", CSV_COLUMNS.join(","))?;
         }
         let n = page.rows.len() as u32;
-        write_rows(service, page.rows, format, out)?;
+        let rows: Vec<ConnectionLog> = page
+            .rows
+            .into_iter()
+            .filter(|row| last.is_none_or(|l| (row.connect_time, row.id.as_u128()) < l))
+            .collect();
+        if let Some(row) = rows.last() {
+            last = Some((row.connect_time, row.id.as_u128()));
+        }
+        write_rows(&mut service, rows, format, &mut buf)?;
+        drop(service);
+        out.write_all(&buf)?;
+        buf.clear();
         offset = offset.saturating_add(n);
         if n < PAGE || u64::from(offset) >= page.count {
             return Ok(Ok(()));

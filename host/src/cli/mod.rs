@@ -1,12 +1,16 @@
 //! The `connlog` command line. Each subcommand lives in its own file; this one holds the
 //! options every command shares and the one way to open the service.
 
+mod context;
 mod exit;
 mod export;
 mod ingest;
+mod progress;
 mod purge;
 mod query;
+mod remote;
 mod serve;
+mod signals;
 mod simulate;
 mod token;
 
@@ -18,6 +22,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub use exit::{CliError, ExitStatus};
+use remote::Request;
 
 use crate::directory::Directory;
 use crate::duration::Retention;
@@ -98,12 +103,12 @@ pub fn main() -> ExitCode {
     init_tracing();
     let outcome = match &cli.command {
         Command::Simulate(args) => simulate::run(&cli.global, args),
-        Command::Ingest(args) => ingest::run(&cli.global, args),
-        Command::Query(args) => query::run(&cli.global, args),
-        Command::Export(args) => export::run(&cli.global, args),
-        Command::Purge(args) => purge::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
-        Command::Token(command) => token::run(&cli.global, command),
+        Command::Ingest(args) => remote::run(&cli.global, Request::Ingest(args.clone())),
+        Command::Query(args) => remote::run(&cli.global, Request::Query(args.clone())),
+        Command::Export(args) => remote::run(&cli.global, Request::Export(args.clone())),
+        Command::Purge(args) => remote::run(&cli.global, Request::Purge(args.clone())),
+        Command::Token(command) => remote::run(&cli.global, Request::Token(command.clone())),
     };
     match outcome {
         Ok(status) => status.into(),
@@ -186,24 +191,9 @@ impl GlobalOptions {
             .map_err(|e| CliError::Usage(format!("cannot open the service log: {e}")))
     }
 
-    /// The service, and the actor `--as USER` names in its directory.
-    pub fn open_as(&self, user: &str) -> Result<(ConnLog, connlog_guest::model::Actor), CliError> {
-        let directory = self.load_directory()?;
-        let actor = self.actor_for(&directory, user)?;
-        Ok((self.open_service(Arc::new(directory))?, actor))
-    }
-
-    /// The service over this data directory, with the plugin loaded and up to date.
+    /// The service over this data directory, with the plugin loaded and up to date. The
+    /// caller owns the directory (`owner.rs`).
     pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
-        self.open_service_with_retention(directory, self.connection_logs_retention)
-    }
-
-    /// As [`GlobalOptions::open_service`], with another retention than the global one.
-    pub fn open_service_with_retention(
-        &self,
-        directory: Arc<Directory>,
-        retention: Retention,
-    ) -> Result<ConnLog, CliError> {
         let service_log = self.service_log()?;
         ConnLog::open(ServiceConfig {
             data_dir: self.data.clone(),
@@ -212,7 +202,7 @@ impl GlobalOptions {
             limits: self.limits(),
             log_formats: service_log.formats(),
             service_log: Arc::new(service_log),
-            retention: Duration::from_nanos(retention.0),
+            retention: Duration::from_nanos(self.connection_logs_retention.0),
             cache: self.cache(),
             clock: Clock::System,
         })

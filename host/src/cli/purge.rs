@@ -1,12 +1,16 @@
 //! `connlog purge`: apply retention now.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+use serde::{Deserialize, Serialize};
 
-use super::{CliError, ExitStatus, GlobalOptions};
+use super::context::{Io, OwnedDataDir};
+use super::{CliError, ExitStatus};
 use crate::duration::Retention;
 use crate::events::format_time;
+use crate::service;
 
 /// Apply retention now: delete every row whose connect time is older than the retention,
 /// with its events, from memory and from disk.
@@ -19,7 +23,7 @@ use crate::events::format_time;
 ///   connlog purge --retention 30d
 ///   CODER_CONNECTION_LOGS_RETENTION=90d connlog purge
 ///   connlog purge --retention 2w --data /var/lib/connlog
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct PurgeArgs {
     /// How long rows are kept: a Go duration plus `d` and `w` (`720h`, `30d`, `2w`); 0 keeps
@@ -28,12 +32,28 @@ pub struct PurgeArgs {
     pub retention: Option<Retention>,
 }
 
-pub fn run(global: &GlobalOptions, args: &PurgeArgs) -> Result<ExitStatus, CliError> {
-    let retention = args.retention.unwrap_or(global.connection_logs_retention);
-    let directory = Arc::new(global.load_directory()?);
-    let mut service = global.open_service_with_retention(directory, retention)?;
-    let report = service.purge_now()?;
-    println!("{}", purge_body(report.purged, report.cutoff));
+pub fn execute(
+    owned: &Arc<OwnedDataDir>,
+    args: &PurgeArgs,
+    io: &mut Io,
+) -> Result<ExitStatus, CliError> {
+    let configured = owned.global.connection_logs_retention;
+    let retention = args.retention.unwrap_or(configured);
+    let shared = owned.service()?;
+    let report = {
+        let mut service = service::lock(&shared);
+        // The service keeps its own retention; this purge's applies to this purge only.
+        let differs = retention != configured;
+        if differs {
+            service.set_retention(Duration::from_nanos(retention.0))?;
+        }
+        let report = service.purge_now();
+        if differs {
+            service.set_retention(Duration::from_nanos(configured.0))?;
+        }
+        report?
+    };
+    io.print(&purge_body(report.purged, report.cutoff))?;
     Ok(ExitStatus::Success)
 }
 

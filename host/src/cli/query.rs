@@ -1,9 +1,14 @@
 //! `connlog query`: what `GET /api/v2/connectionlog` would answer.
 
+use std::sync::Arc;
+
 use clap::Args;
 use connlog_guest::model::QueryRequest;
+use serde::{Deserialize, Serialize};
 
-use super::{CliError, ExitStatus, GlobalOptions};
+use super::context::{Io, OwnedDataDir};
+use super::{CliError, ExitStatus};
+use crate::service;
 
 /// Print exactly the JSON body Coder's `GET /api/v2/connectionlog` returns.
 ///
@@ -13,7 +18,7 @@ use super::{CliError, ExitStatus, GlobalOptions};
 ///   connlog query --as auditor
 ///   connlog query --as admin -q 'type:ssh status:ongoing' --limit 20
 ///   connlog query --as admin -q 'workspace_owner:me connected_after:"2025-07-01T00:00:00Z"'
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct QueryArgs {
     /// Coder's filter language.
@@ -29,20 +34,26 @@ pub struct QueryArgs {
     pub actor: String,
 }
 
-pub fn run(global: &GlobalOptions, args: &QueryArgs) -> Result<ExitStatus, CliError> {
-    let (mut service, actor) = global.open_as(&args.actor)?;
+pub fn execute(
+    owned: &Arc<OwnedDataDir>,
+    args: &QueryArgs,
+    io: &mut Io,
+) -> Result<ExitStatus, CliError> {
+    let actor = owned.actor(&args.actor)?;
+    let shared = owned.service()?;
     let request = QueryRequest {
         q: args.q.clone(),
         limit: args.limit,
         offset: args.offset,
     };
-    match super::answer_or_invalid(service.api_page(actor, request)?)? {
+    let answer = service::lock(&shared).api_page(actor, request)?;
+    match super::answer_or_invalid(answer)? {
         Ok(body) => {
-            println!("{body}");
+            io.print(&body)?;
             Ok(ExitStatus::Success)
         }
         Err(body) => {
-            println!("{body}");
+            io.print(&body)?;
             Ok(ExitStatus::Usage)
         }
     }

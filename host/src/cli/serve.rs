@@ -1,17 +1,24 @@
 //! `connlog serve`: Coder's REST API on a real HTTP server.
 
 use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
 
+use super::context::OwnedDataDir;
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::duration::parse_duration;
+use crate::owner::{DirectoryLock, LockError};
 use crate::plugin::PluginSource;
 use crate::retention::{self, RetentionScheduler};
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
 use crate::service::{SharedConnLog, swap_plugin};
+
+/// How long `serve` waits for a command that owns the data directory to finish.
+const OWNER_WAIT: Duration = Duration::from_secs(10);
 
 /// Serve Coder's REST API for the connection log.
 ///
@@ -48,6 +55,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// Follow Coder's JSON service log (`coder server --log-json FILE`) as it grows, as
+    /// `connlog ingest --follow FILE` does.
+    #[arg(long, value_name = "FILE")]
+    pub follow: Option<PathBuf>,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -68,28 +79,48 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
             directory_path.display()
         );
     }
+    let mut lock = match DirectoryLock::acquire_waiting(&global.data, "serve", OWNER_WAIT) {
+        Ok(lock) => lock,
+        Err(LockError::Owned { dir, owner }) => {
+            return Err(CliError::Data(format!(
+                "the data directory {} is in use by {}; one process serves a data directory at a time",
+                dir.display(),
+                owner.describe()
+            )));
+        }
+        Err(e) => return Err(CliError::Data(e.to_string())),
+    };
     let service = global.open_service(directory.clone())?;
     let rows = service.last_restore().rows;
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
-    let state = Arc::new(AppState {
-        service: shared.clone(),
-        auth: Authenticator::new(directory, Some(directory_path)),
-        metrics: Metrics::default(),
-        max_body_bytes: args.max_body_bytes,
-    });
+    let auth = Arc::new(Authenticator::new(directory, Some(directory_path)));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(format!("starting the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&args.listen))
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    lock.set_listen(addr.to_string())
+        .map_err(|e| CliError::Data(format!("cannot write the lock file: {e}")))?;
+    let owned = OwnedDataDir::serving(global.clone(), lock, shared.clone(), auth.clone())?;
+    let following = args
+        .follow
+        .as_ref()
+        .map(|path| spawn_follower(&owned, &shared, path));
+    let state = Arc::new(AppState {
+        service: shared.clone(),
+        auth,
+        metrics: Metrics::default(),
+        max_body_bytes: args.max_body_bytes,
+        follow: args.follow.as_ref().map(|_| owned.follow_stats.clone()),
+    });
 
+    let served = runtime.block_on(async {
         // Purging with retention 0 does nothing, so the scheduler runs only with a retention.
         let _retention = (!global.connection_logs_retention.is_forever())
             .then(|| RetentionScheduler::spawn(shared.clone(), args.retention_interval));
@@ -104,12 +135,59 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         let _ = std::io::stdout().flush();
 
         axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(super::signals::wait_for_stop())
             .await
             .map_err(|e| CliError::Failed(format!("serving: {e}")))
-    })?;
+    });
+    if let Some((stop, follower)) = following {
+        stop.store(true, Ordering::SeqCst);
+        let _ = follower.join();
+    }
+    drop(runtime);
+    let closed = owned.close();
+    served?;
+    closed?;
     eprintln!("connlog: stopped");
     Ok(ExitStatus::Success)
+}
+
+/// Follows `path` on a thread of its own until the returned flag is set.
+fn spawn_follower(
+    owned: &Arc<OwnedDataDir>,
+    shared: &SharedConnLog,
+    path: &std::path::Path,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (owned, shared, path, flag) = (owned.clone(), shared.clone(), path.to_path_buf(), stop.clone());
+    let thread = std::thread::Builder::new()
+        .name("connlog-follow-main".into())
+        .spawn(move || {
+            eprintln!("connlog: following {}", path.display());
+            let outcome = crate::follow::follow(
+                &shared,
+                &owned.global.data,
+                &path,
+                owned.follow_stats.clone(),
+                flag,
+                &mut |line| eprintln!("{line}"),
+            );
+            match outcome {
+                Ok(answer) => eprintln!(
+                    "connlog: stopped following {}: accepted {}, rejected {}, skipped {}",
+                    path.display(),
+                    answer.accepted,
+                    answer.rejected.len(),
+                    answer.skipped
+                ),
+                Err((answer, e)) => eprintln!(
+                    "connlog: following {} stopped after {} accepted events: {e}",
+                    path.display(),
+                    answer.accepted
+                ),
+            }
+        })
+        .expect("spawning the follower");
+    (stop, thread)
 }
 
 /// SIGHUP swaps in the `--plugin` file again (a rebuilt plugin, say). Failures are logged
@@ -141,25 +219,4 @@ fn spawn_reload_on_sighup(shared: SharedConnLog, source: PluginSource) {
     });
     #[cfg(not(unix))]
     let _ = (shared, source);
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::directory::{ROLE_OWNER, write_tokens_file};
 use crate::events::{format_time, parse_time};
+use crate::owner::{DirectoryLock, LockError};
 use crate::plugin::Clock;
 use crate::service::{ConnLog, store_path};
 use crate::simulate::{AUDITOR_USERNAME, Deployment, SimConfig, Summary, Traffic};
@@ -81,6 +82,16 @@ pub struct SimulateArgs {
 
 pub fn run(global: &GlobalOptions, args: &SimulateArgs) -> Result<ExitStatus, CliError> {
     let config = sim_config(args)?;
+    // Held until the end: nothing else may use the store while it is replaced and filled.
+    let _lock = DirectoryLock::acquire_waiting(&global.data, "simulate", Duration::from_secs(10))
+        .map_err(|e| match e {
+            LockError::Owned { dir, owner } => CliError::Data(format!(
+                "the data directory {} is in use by {}; stop it before simulating into it",
+                dir.display(),
+                owner.describe()
+            )),
+            other => CliError::Data(other.to_string()),
+        })?;
     let directory_path = global.directory_path();
     let tokens_path = tokens_path(&directory_path);
     let store = store_path(&global.data);
@@ -227,6 +238,14 @@ fn prepare_data_dir(
         for path in existing {
             std::fs::remove_file(path)
                 .map_err(|e| CliError::Data(format!("removing {}: {e}", path.display())))?;
+        }
+    }
+    if reset {
+        // Positions in followed logs belong to the store being replaced.
+        let follow = data.join("follow");
+        if follow.exists() {
+            std::fs::remove_dir_all(&follow)
+                .map_err(|e| CliError::Data(format!("removing {}: {e}", follow.display())))?;
         }
     }
     for dir in [Some(data), directory.parent()].into_iter().flatten() {

@@ -1,12 +1,16 @@
 //! `connlog token`: API tokens for the REST API.
 
-use clap::{Args, Subcommand};
+use std::sync::Arc;
 
-use super::{CliError, ExitStatus, GlobalOptions};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use super::context::{Io, OwnedDataDir};
+use super::{CliError, ExitStatus};
 use crate::directory::DirectoryError;
 
 /// API tokens for `connlog serve` (the `Coder-Session-Token` header).
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Clone, Debug, Serialize, Deserialize)]
 pub enum TokenCommand {
     Create(CreateArgs),
     Revoke(RevokeArgs),
@@ -21,7 +25,7 @@ pub enum TokenCommand {
 ///   connlog token create --user admin
 ///   TOKEN=$(connlog token create --user auditor)
 ///   curl -H "Coder-Session-Token: $TOKEN" http://127.0.0.1:3000/api/v2/connectionlog
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct CreateArgs {
     /// A username or user id from the directory.
@@ -33,14 +37,21 @@ pub struct CreateArgs {
 ///
 /// Example:
 ///   connlog token revoke Xk2aB9cD0e
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct RevokeArgs {
     /// The token, or its id (the part before the `-`).
     pub token: String,
 }
 
-pub fn run(global: &GlobalOptions, command: &TokenCommand) -> Result<ExitStatus, CliError> {
+pub fn execute(
+    owned: &Arc<OwnedDataDir>,
+    command: &TokenCommand,
+    io: &mut Io,
+) -> Result<ExitStatus, CliError> {
+    let global = &owned.global;
+    // Commands run concurrently through a server: one read-modify-write of the file at a time.
+    let _writing = owned.directory_file_lock();
     let path = global.directory_path();
     if !path.exists() {
         return Err(CliError::Data(format!(
@@ -60,7 +71,7 @@ pub fn run(global: &GlobalOptions, command: &TokenCommand) -> Result<ExitStatus,
             directory
                 .save(&path)
                 .map_err(|e| CliError::Data(e.to_string()))?;
-            println!("{token}");
+            io.print(&token)?;
             Ok(ExitStatus::Success)
         }
         TokenCommand::Revoke(args) => {
@@ -71,7 +82,7 @@ pub fn run(global: &GlobalOptions, command: &TokenCommand) -> Result<ExitStatus,
             directory
                 .save(&path)
                 .map_err(|e| CliError::Data(e.to_string()))?;
-            eprintln!("revoked token {id}");
+            io.note(&format!("revoked token {id}"));
             Ok(ExitStatus::Success)
         }
     }

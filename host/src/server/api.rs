@@ -68,7 +68,12 @@ async fn with_service<T: Send + 'static>(
     f: impl FnOnce(&mut crate::service::ConnLog) -> T + Send + 'static,
 ) -> Result<T, Response> {
     let service = service.clone();
-    tokio::task::spawn_blocking(move || f(&mut crate::service::lock(&service)))
+    blocking(move || f(&mut crate::service::lock(&service))).await
+}
+
+/// Runs `f` on a blocking thread; a panic is a 500.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| {
             tracing::error!("a service call panicked: {e}");
@@ -148,10 +153,9 @@ pub async fn ingest(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let outcome = with_service(&state.service, move |service| {
-        ingest_ndjson(service, Cursor::new(bytes), INGEST_BATCH)
-    })
-    .await;
+    // Locked a batch at a time: a large request does not hold up the others.
+    let service = state.service.clone();
+    let outcome = blocking(move || ingest_ndjson(&service, Cursor::new(bytes), INGEST_BATCH)).await;
     Metrics::add(&state.metrics.ingest_requests, 1);
     match outcome {
         Err(response) => {
@@ -272,7 +276,13 @@ pub async fn metrics(State(state): Shared) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )
-        .body(Body::from(state.metrics.render(gauges.as_ref())))
+        .body(Body::from({
+            let mut text = state.metrics.render(gauges.as_ref());
+            if let Some(follow) = &state.follow {
+                text.push_str(&super::metrics::render_follow(follow));
+            }
+            text
+        }))
         .expect("a valid response")
 }
 

@@ -142,6 +142,61 @@ impl Metrics {
     }
 }
 
+/// The followed log's progress (`serve --follow`), in the same text format.
+pub fn render_follow(stats: &crate::follow::FollowStats) -> String {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "connlog_follow_lines_total",
+        "counter",
+        "Lines read from the followed log.",
+        get(&stats.lines),
+    );
+    metric(
+        "connlog_follow_events_stored_total",
+        "counter",
+        "Events from the followed log accepted and durable (replays included).",
+        get(&stats.events_stored),
+    );
+    metric(
+        "connlog_follow_rejected_total",
+        "counter",
+        "Lines of the followed log rejected (bad JSON or an invalid event).",
+        get(&stats.rejected),
+    );
+    metric(
+        "connlog_follow_skipped_total",
+        "counter",
+        "Lines of the followed log skipped (blank, or another service-log message).",
+        get(&stats.skipped),
+    );
+    metric(
+        "connlog_follow_rotations_total",
+        "counter",
+        "Rotations (renamed, recreated or truncated files) followed.",
+        get(&stats.rotations),
+    );
+    metric(
+        "connlog_follow_lag_bytes",
+        "gauge",
+        "Bytes of the followed log written but not stored yet, at the last stored batch.",
+        get(&stats.lag_bytes),
+    );
+    metric(
+        "connlog_follow_last_commit_timestamp_seconds",
+        "gauge",
+        "When a batch from the followed log was last stored (Unix time).",
+        get(&stats.last_commit_unix),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,9 +36,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 /// What every request handler shares.
 pub struct AppState {
     pub service: SharedConnLog,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// The followed log's progress, with `serve --follow`.
+    pub follow: Option<Arc<crate::follow::FollowStats>>,
 }
 
 /// The API's routes over `state`.
