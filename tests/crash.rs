@@ -276,6 +276,85 @@ fn acknowledged_events_survive_sigkill_at_random_points() {
     );
 }
 
+/// Following a log: a writer appends Coder's service-log lines without pause (and rotates
+/// the file once) while `connlog serve --follow` is killed with SIGKILL at random points and
+/// started again. In the end every line written is stored, exactly once.
+#[test]
+fn every_line_of_a_followed_log_survives_sigkill_of_the_follower() {
+    let trials = env_u64("CONNLOG_CRASH_TRIALS", 25) / 2 + 1;
+    let seed = env_u64("CONNLOG_CRASH_SEED", 0x00c0_ffee);
+    let mut rng = Rng(seed | 3);
+    let data = data_dir();
+    let log = data.path().join("coder.json");
+    let rotate = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, rotate, stop) = (log.clone(), rotate.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                if rotate.swap(false, Ordering::Relaxed) {
+                    std::fs::rename(&log, log.with_extension("json.1")).unwrap();
+                }
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap();
+                let lines: String = (n..n + 20)
+                    .map(|i| {
+                        format!(
+                            "{{\"msg\":\"connection_log\",\"level\":\"INFO\",\"fields\":{}}}\n",
+                            batch_body(i, 1)
+                        )
+                    })
+                    .collect();
+                file.write_all(lines.as_bytes()).unwrap();
+                n += 20;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n - 1
+        })
+    };
+    let follow = |port: u16| {
+        connlog_command(data.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--follow"])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning connlog serve --follow")
+    };
+    for trial in 0..trials {
+        if trial == trials / 2 {
+            rotate.store(true, Ordering::Relaxed);
+        }
+        let port = free_port();
+        let mut child = follow(port);
+        wait_healthy(port, &mut child);
+        std::thread::sleep(Duration::from_millis(rng.below(800)));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        // The store passes SQLite's integrity check after each kill.
+        stored_ids(data.path());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    // A last start catches up with everything written, and then holds exactly that.
+    let port = free_port();
+    let mut child = follow(port);
+    wait_healthy(port, &mut child);
+    let expected: HashSet<String> = (1..=written).map(event_id).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_ids(data.path()).len() < expected.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(stored_ids(data.path()), expected, "every line written, stored once");
+}
+
 /// Damage is reported, never accepted: a store torn in the middle makes the next start
 /// fail with a clear message naming the file (this part needs no server).
 #[test]
