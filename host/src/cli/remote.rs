@@ -94,6 +94,7 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
             Err(e) => return Err(CliError::Data(e.to_string())),
         };
         if owner.ready {
+            warn_ignored_options(global, &owner);
             match send(global, &request, &owner)? {
                 Sent::Done(status) => return status,
                 // The owner was closing: look again.
@@ -126,6 +127,26 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
             waiting_said = true;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The owner runs the command with its own plugin, limits and service logs: say so when
+/// this invocation asked for others.
+fn warn_ignored_options(global: &GlobalOptions, owner: &OwnerRecord) {
+    let given: Vec<&str> = [
+        ("--plugin", global.plugin.is_some()),
+        ("--log-json", global.log_json.is_some()),
+        ("--log-human", global.log_human.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if !given.is_empty() {
+        eprintln!(
+            "connlog: {} ignored: the command runs in {}, which uses its own",
+            given.join(", "),
+            owner.describe()
+        );
     }
 }
 
