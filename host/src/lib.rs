@@ -19,6 +19,7 @@ pub mod events;
 pub mod follow;
 pub mod ingest;
 pub mod local;
+pub mod model;
 pub mod owner;
 pub mod plugin;
 pub mod responses;
