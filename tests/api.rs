@@ -256,7 +256,18 @@ fn swap_endpoint_refuses_bad_requests_before_touching_the_plugin() {
 fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
     let data = data_dir();
     let admin = token(data.path(), "admin");
-    let server = Server::start(data.path());
+    let plugins = tempfile::tempdir().unwrap();
+    // The fault-injection build is another plugin build (another digest) of the same logic.
+    std::fs::copy(
+        connlog::plugin::FAULTY_PLUGIN_PATH,
+        plugins.path().join("faulty.wasm"),
+    )
+    .unwrap();
+    let server = Server::start_args(
+        data.path(),
+        &[],
+        &["--plugin-dir", plugins.path().to_str().unwrap()],
+    );
     server.post(
         "/api/v2/connectionlog/ingest",
         Some(&admin),
@@ -265,12 +276,11 @@ fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
     let before = server.get("/api/v2/connectionlog", Some(&admin));
     assert_eq!(before.0, 200);
 
-    // The fault-injection build is another plugin build (another digest) of the same logic.
-    let swap_to = |path: &str| {
-        let body = serde_json::json!({ "path": path }).to_string();
+    let swap_to = |plugin: &str| {
+        let body = serde_json::json!({ "plugin": plugin }).to_string();
         server.post("/api/v2/connectionlog/plugin", Some(&admin), &body)
     };
-    let (status, body) = swap_to(connlog::plugin::FAULTY_PLUGIN_PATH);
+    let (status, body) = swap_to("faulty.wasm");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body_json(&body)["events_replayed"], 3, "{body}");
     assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
@@ -278,9 +288,11 @@ fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
         server.metric("connlog_plugin_swaps_total"),
         "connlog_plugin_swaps_total 1"
     );
+    let (status, body) = swap_to("reference");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
 
-    let missing = data.path().join("missing.wasm");
-    let (status, body) = swap_to(missing.to_str().unwrap());
+    let (status, body) = swap_to("missing.wasm");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("missing.wasm"), "{body}");
     assert_eq!(
@@ -292,6 +304,56 @@ fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
         server.metric("connlog_plugin_swap_failures_total"),
         "connlog_plugin_swap_failures_total 1"
     );
+}
+
+#[test]
+fn the_swap_endpoint_never_reads_a_file_outside_the_plugin_directory() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let plugins = tempfile::tempdir().unwrap();
+    let secret = data.path().join("secret.txt");
+    std::fs::write(&secret, "SECRET=hunter2\n").unwrap();
+    std::fs::write(plugins.path().join("notes.wasm"), "SECRET=hunter2\n").unwrap();
+    std::os::unix::fs::symlink(&secret, plugins.path().join("link.wasm")).unwrap();
+    let swap = |server: &Server, plugin: &str| {
+        let body = serde_json::json!({ "plugin": plugin }).to_string();
+        server.post("/api/v2/connectionlog/plugin", Some(&admin), &body)
+    };
+    {
+        // Without --plugin-dir only embedded plugins can be named.
+        let server = Server::start(data.path());
+        let (status, body) = swap(&server, secret.to_str().unwrap());
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("--plugin-dir"), "{body}");
+        let (status, body) = server.post(
+            "/api/v2/connectionlog/plugin",
+            Some(&admin),
+            &serde_json::json!({ "path": secret }).to_string(),
+        );
+        assert_eq!(status, 400, "the old request shape is refused: {body}");
+    }
+    let server = Server::start_args(
+        data.path(),
+        &[],
+        &["--plugin-dir", plugins.path().to_str().unwrap()],
+    );
+    for name in [
+        secret.to_str().unwrap(),
+        "../secret.txt",
+        "sub/plugin.wasm",
+        "..",
+        "",
+        "link.wasm",
+    ] {
+        let (status, body) = swap(&server, name);
+        assert_eq!(status, 400, "{name:?}: {body}");
+        assert!(!body.contains("hunter2"), "{name:?}: {body}");
+    }
+    // A file that is there but not a plugin: refused, its content never echoed.
+    let (status, body) = swap(&server, "notes.wasm");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a WebAssembly file"), "{body}");
+    assert!(!body.contains("SECRET") && !body.contains("0x53"), "{body}");
 }
 
 /// Waits until `/metrics` shows `line`, or fails after a few seconds.

@@ -64,14 +64,24 @@ fn load_file(bytes: &[u8]) -> Result<connlog::plugin::LoadedPlugin, PluginError>
 }
 
 #[test]
-fn bytes_that_are_not_a_component_are_refused() {
-    let err = load_file(b"definitely not wasm").err().expect("refused");
+fn bytes_that_are_not_a_component_are_refused_without_quoting_them() {
+    let err = load_file(b"SECRET=hunter2\n").err().expect("refused");
     assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("not a WebAssembly file"), "{message}");
+    // Neither the text nor its bytes (the parser's own message shows them as hex).
     assert!(
-        err.to_string()
-            .contains("not a valid WebAssembly component"),
-        "{err}"
+        !message.contains("SECRET") && !message.contains("0x53"),
+        "{message}"
     );
+    let core = wat::parse_str("(module)").unwrap();
+    let message = load_file(&core).err().expect("refused").to_string();
+    assert!(message.contains("a core WebAssembly module, not a component"), "{message}");
+    let mut broken = wat::parse_str("(component)").unwrap();
+    broken.extend_from_slice(b"\x7fSECRET");
+    let message = load_file(&broken).err().expect("refused").to_string();
+    assert!(message.contains("not a valid WebAssembly component"), "{message}");
+    assert!(!message.contains("SECRET"), "{message}");
 }
 
 #[test]

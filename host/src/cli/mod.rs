@@ -51,8 +51,8 @@ pub struct GlobalOptions {
         default_value = "./connlog-data"
     )]
     pub data: PathBuf,
-    /// A plugin component to load instead of the embedded reference plugin.
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The plugin: `reference` (embedded, the default) or a component file.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
     pub plugin: Option<PathBuf>,
     /// The directory of organizations, users and tokens [default: <data>/directory.json].
     #[arg(long, global = true, value_name = "FILE")]
@@ -167,8 +167,8 @@ impl GlobalOptions {
 
     pub fn plugin_source(&self) -> PluginSource {
         self.plugin
-            .clone()
-            .map_or(PluginSource::Embedded, PluginSource::File)
+            .as_deref()
+            .map_or(PluginSource::Embedded, PluginSource::from_arg)
     }
 
     pub fn cache(&self) -> Option<ComponentCache> {

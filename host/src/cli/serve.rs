@@ -25,7 +25,8 @@ const OWNER_WAIT: Duration = Duration::from_secs(10);
 /// Routes:
 ///   GET  /api/v2/connectionlog?q=&limit=&offset=   any user's token; Coder's response
 ///   POST /api/v2/connectionlog/ingest              an owner's token; NDJSON events
-///   POST /api/v2/connectionlog/plugin              an owner's token; {"path": "…"} swaps the plugin
+///   POST /api/v2/connectionlog/plugin              an owner's token; {"plugin": "reference"} or
+///                                                  {"plugin": "<file in --plugin-dir>"} swaps the plugin
 ///   GET  /healthz                                  OK
 ///   GET  /metrics                                  Prometheus text
 ///
@@ -55,6 +56,9 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// The only directory the swap endpoint loads plugin files from (by plain file name).
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
     /// Follow Coder's JSON service log (`coder server --log-json FILE`) as it grows, as
     /// `connlog ingest --follow FILE` does.
     #[arg(long, value_name = "FILE")]
@@ -117,6 +121,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         auth,
         metrics: Metrics::default(),
         max_body_bytes: args.max_body_bytes,
+        plugin_dir: args.plugin_dir.clone(),
         follow: args.follow.as_ref().map(|_| owned.follow_stats.clone()),
     });
 

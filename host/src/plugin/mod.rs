@@ -69,7 +69,49 @@ pub enum PluginSource {
     File(PathBuf),
 }
 
+/// The name that selects the embedded reference plugin (`--plugin reference`).
+pub const REFERENCE_NAME: &str = "reference";
+
 impl PluginSource {
+    /// `reference` names the embedded plugin; anything else is a component file.
+    pub fn from_arg(arg: &std::path::Path) -> Self {
+        if arg.as_os_str() == REFERENCE_NAME {
+            PluginSource::Embedded
+        } else {
+            PluginSource::File(arg.to_path_buf())
+        }
+    }
+
+    /// The plugin a remote caller names: an embedded plugin by name, or a file of
+    /// `directory` by its plain file name. Never any other path: a caller cannot make the
+    /// server read a file the operator did not put there.
+    pub fn named_in(name: &str, directory: Option<&std::path::Path>) -> Result<Self, String> {
+        if name == REFERENCE_NAME {
+            return Ok(PluginSource::Embedded);
+        }
+        let Some(directory) = directory else {
+            return Err(format!(
+                "no plugin named {name:?} is embedded, and plugin files are loaded only from the directory given with `serve --plugin-dir`, which is not set"
+            ));
+        };
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(format!(
+                "{name:?} is not a plain file name: name an embedded plugin ({REFERENCE_NAME}) or a file of the plugin directory"
+            ));
+        }
+        let path = directory.join(name);
+        // A link out of the directory is refused like a path would be.
+        if let (Ok(real), Ok(root)) = (path.canonicalize(), directory.canonicalize())
+            && !real.starts_with(&root)
+        {
+            return Err(format!("{name:?} leads out of the plugin directory"));
+        }
+        Ok(PluginSource::File(path))
+    }
+
     pub fn describe(&self) -> String {
         match self {
             PluginSource::Embedded => "the embedded reference plugin".into(),
@@ -194,9 +236,8 @@ impl PluginHost {
         let component = match cached {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.engine, &bytes).map_err(|e| {
-                    not_a_plugin(format!("not a valid WebAssembly component ({e:#})"))
-                })?;
+                let component = Component::new(&self.engine, &bytes)
+                    .map_err(|e| not_a_plugin(why_not_a_component(&bytes, &e)))?;
                 if let Some(cache) = &self.cache
                     && let Err(e) = cache.store(&self.engine, &digest, &component)
                 {
@@ -607,6 +648,20 @@ impl PluginInstance {
             memory_bytes: stats.memory_bytes,
         })
     }
+}
+
+/// Why `bytes` did not compile, in words that never quote the file: the parser's own
+/// message for a wrong header shows the first bytes, which may be anything the path named.
+fn why_not_a_component(bytes: &[u8], error: &wasmtime::Error) -> String {
+    const MAGIC: &[u8] = b"\0asm";
+    if !bytes.starts_with(MAGIC) {
+        return "it is not a WebAssembly file (it does not start with the `\\0asm` header)".into();
+    }
+    // The layer field of the header: 0 for a core module, 1 for a component.
+    if bytes.len() >= 8 && bytes[6..8] == [0, 0] {
+        return "it is a core WebAssembly module, not a component (build it with `wasm-tools component new`, or with a target that makes components)".into();
+    }
+    format!("not a valid WebAssembly component ({error:#})")
 }
 
 fn classify_trap(error: &wasmtime::Error) -> TrapKind {

@@ -1,7 +1,6 @@
 //! The route handlers.
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -191,10 +190,11 @@ pub async fn ingest(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SwapRequest {
-    path: PathBuf,
+    /// An embedded plugin's name, or a file name in the server's plugin directory.
+    plugin: String,
 }
 
-/// `POST /api/v2/connectionlog/plugin` with `{"path":"…"}`: swaps the running plugin.
+/// `POST /api/v2/connectionlog/plugin` with `{"plugin":"…"}`: swaps the running plugin.
 pub async fn swap(
     State(state): Shared,
     headers: HeaderMap,
@@ -212,15 +212,18 @@ pub async fn swap(
                 StatusCode::BAD_REQUEST,
                 "Request body must be valid JSON.",
                 Some(&format!(
-                    "{e} (expected {{\"path\": \"/path/to/plugin.wasm\"}})"
+                    "{e} (expected {{\"plugin\": \"reference\"}} or {{\"plugin\": \"<file name in the plugin directory>\"}})"
                 )),
             );
         }
     };
-    let source = PluginSource::File(request.path);
+    const NOT_SWAPPED: &str = "The plugin was not swapped; the running plugin keeps serving.";
+    let source = match PluginSource::named_in(&request.plugin, state.plugin_dir.as_deref()) {
+        Ok(source) => source,
+        Err(reason) => return message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&reason)),
+    };
     let shared = state.service.clone();
     let outcome = tokio::task::spawn_blocking(move || swap_plugin(&shared, &source)).await;
-    const NOT_SWAPPED: &str = "The plugin was not swapped; the running plugin keeps serving.";
     match outcome {
         Ok(Ok(report)) => {
             let body = serde_json::json!({

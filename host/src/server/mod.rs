@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `GET /api/v2/connectionlog?q=&limit=&offset=` | any user's token | Coder's `ConnectionLogResponse`, 400 with `validations`, 401 |
 //! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
-//! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to `{"path":"…"}`: the swap report, or an error and the old plugin keeps serving |
+//! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to `{"plugin":"reference"}` or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
 //! | `GET /healthz` | none | `OK` |
 //! | `GET /metrics` | none | Prometheus text |
 //!
@@ -39,6 +39,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// Where the swap endpoint may load plugin files from (`serve --plugin-dir`).
+    pub plugin_dir: Option<std::path::PathBuf>,
     /// The followed log's progress, with `serve --follow`.
     pub follow: Option<Arc<crate::follow::FollowStats>>,
 }
