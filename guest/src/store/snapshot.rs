@@ -16,7 +16,9 @@
 //! checksum  u64 over every byte above
 //! ```
 //! All integers little-endian. Decoding rebuilds the indexes in one ascending pass (posting
-//! lists are appended to, time buckets are contiguous slot ranges).
+//! lists are appended to, time buckets are contiguous slot ranges). The tables hold only
+//! the entries live rows use (renumbered in their order), never what only removed rows
+//! used.
 
 use super::*;
 
@@ -131,15 +133,6 @@ impl Writer<'_> {
         self.put(&v.to_le_bytes())
     }
 
-    /// An id table (`orgs`, `owners`, `users`): `u32 n, n × u128`.
-    fn id_table(&mut self, ids: &[u128]) -> Result<(), StorageError> {
-        self.u32(ids.len() as u32)?;
-        for &id in ids {
-            self.u128(id)?;
-        }
-        Ok(())
-    }
-
     /// Writes a whole column in blocks, `N` bytes per value, slots in `order`.
     fn column<const N: usize>(
         &mut self,
@@ -198,53 +191,187 @@ pub(super) fn encode(
     w.put(MAGIC)?;
     w.u32(VERSION)?;
     let c = &store.cols;
-    w.u32(c.strings.len() as u32)?;
-    for id in 1..c.strings.len() as u32 {
-        let s = c.strings.get(id).as_bytes();
-        w.u32(s.len() as u32)?;
-        w.put(s)?;
-    }
-    w.id_table(c.orgs.items())?;
-    w.id_table(c.owners.items())?;
-    w.id_table(c.users.items())?;
-    w.u32(c.types.len() as u32)?;
-    for &t in c.types.items() {
-        w.u32(t)?;
-    }
-    w.u32(c.ctxs.len() as u32)?;
-    for x in c.ctxs.items() {
-        w.u32(x.org)?;
-        w.u32(x.owner)?;
-        w.u128(x.workspace)?;
-        w.u32(x.workspace_name)?;
-        w.u32(x.agent)?;
-    }
-    w.u32(c.descs.len() as u32)?;
-    for d in c.descs.items() {
-        w.u32(d.ctx)?;
-        w.u32(d.user)?;
-        w.u32(d.slug)?;
-        w.u8(d.flags)?;
-    }
-    w.u32(c.details.len() as u32)?;
-    for d in c.details.items() {
-        w.u32(d.ty)?;
-        w.u32(d.user_agent)?;
-        w.u32(d.reason)?;
-        w.u8(d.code.is_some() as u8)?;
-        w.put(&d.code.unwrap_or(0).to_le_bytes())?;
-        w.u8(d.flags)?;
-    }
     let order = store.slots_ascending();
+    let live = Live::of(store, &order);
+    w.u32(live.strings.count)?;
+    for id in 1..c.strings.len() as u32 {
+        if live.strings.keeps(id) {
+            let s = c.strings.get(id).as_bytes();
+            w.u32(s.len() as u32)?;
+            w.put(s)?;
+        }
+    }
+    for (table, ids) in [
+        (&c.orgs, &live.orgs),
+        (&c.owners, &live.owners),
+        (&c.users, &live.users),
+    ] {
+        w.u32(ids.count)?;
+        for (id, &value) in table.items().iter().enumerate() {
+            if ids.keeps(id as u32) {
+                w.u128(value)?;
+            }
+        }
+    }
+    w.u32(live.types.count)?;
+    for (id, &name) in c.types.items().iter().enumerate() {
+        if live.types.keeps(id as u32) {
+            w.u32(live.strings.new_id(name))?;
+        }
+    }
+    w.u32(live.ctxs.count)?;
+    for (id, x) in c.ctxs.items().iter().enumerate() {
+        if live.ctxs.keeps(id as u32) {
+            w.u32(live.orgs.new_id(x.org))?;
+            w.u32(live.owners.new_id(x.owner))?;
+            w.u128(x.workspace)?;
+            w.u32(live.strings.new_id(x.workspace_name))?;
+            w.u32(live.strings.new_id(x.agent))?;
+        }
+    }
+    w.u32(live.descs.count)?;
+    for (id, d) in c.descs.items().iter().enumerate() {
+        if live.descs.keeps(id as u32) {
+            w.u32(live.ctxs.new_id(d.ctx))?;
+            w.u32(live.users.new_id(d.user))?;
+            w.u32(live.strings.new_id(d.slug))?;
+            w.u8(d.flags)?;
+        }
+    }
+    w.u32(live.details.count)?;
+    for (id, d) in c.details.items().iter().enumerate() {
+        if live.details.keeps(id as u32) {
+            w.u32(live.types.new_id(d.ty))?;
+            w.u32(live.strings.new_id(d.user_agent))?;
+            w.u32(live.strings.new_id(d.reason))?;
+            w.u8(d.code.is_some() as u8)?;
+            w.put(&d.code.unwrap_or(0).to_le_bytes())?;
+            w.u8(d.flags)?;
+        }
+    }
     w.u64(order.len() as u64)?;
     w.column(&order, |s| c.id.get(s).to_le_bytes())?;
     w.column(&order, |s| c.connect.get(s).to_le_bytes())?;
     w.column(&order, |s| c.disconnect.get(s).to_le_bytes())?;
     w.column(&order, |s| c.connection.get(s).to_le_bytes())?;
-    w.column(&order, |s| c.desc.get(s).to_le_bytes())?;
-    w.column(&order, |s| c.detail.get(s).to_le_bytes())?;
-    w.column(&order, |s| c.ip.get(s).to_le_bytes())?;
+    w.column(&order, |s| live.descs.new_id(c.desc.get(s)).to_le_bytes())?;
+    w.column(&order, |s| {
+        live.details.new_id(c.detail.get(s)).to_le_bytes()
+    })?;
+    w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
     w.finish()
+}
+
+/// Which interned entries the live rows use, and their ids in the snapshot. Interned
+/// tables only grow in memory; a snapshot leaves out what only removed rows used, so that a
+/// purged row's strings and ids do not outlive it on disk.
+struct Live {
+    strings: Remap,
+    orgs: Remap,
+    owners: Remap,
+    users: Remap,
+    types: Remap,
+    ctxs: Remap,
+    descs: Remap,
+    details: Remap,
+}
+
+/// Old id to new id for one table; kept entries keep their order.
+struct Remap {
+    new: Vec<u32>,
+    count: u32,
+}
+
+const DROPPED: u32 = u32::MAX;
+
+impl Remap {
+    fn marks(len: usize) -> Vec<bool> {
+        vec![false; len]
+    }
+
+    fn from(marks: Vec<bool>) -> Self {
+        let mut count = 0;
+        let new = marks
+            .into_iter()
+            .map(|kept| {
+                if kept {
+                    count += 1;
+                    count - 1
+                } else {
+                    DROPPED
+                }
+            })
+            .collect();
+        Self { new, count }
+    }
+
+    fn keeps(&self, id: u32) -> bool {
+        self.new[id as usize] != DROPPED
+    }
+
+    #[inline]
+    fn new_id(&self, id: u32) -> u32 {
+        self.new[id as usize]
+    }
+}
+
+impl Live {
+    fn of(store: &RowStore, order: &[u32]) -> Self {
+        let c = &store.cols;
+        let mut strings = Remap::marks(c.strings.len());
+        let mut descs = Remap::marks(c.descs.len());
+        let mut details = Remap::marks(c.details.len());
+        // Id 0 of strings and users stands for "absent"; it is always written.
+        strings[0] = true;
+        for &s in order {
+            descs[c.desc.get(s) as usize] = true;
+            details[c.detail.get(s) as usize] = true;
+            strings[c.ip.get(s) as usize] = true;
+        }
+        let mut ctxs = Remap::marks(c.ctxs.len());
+        let mut users = Remap::marks(c.users.len());
+        users[0] = true;
+        for (id, d) in c.descs.items().iter().enumerate() {
+            if descs[id] {
+                ctxs[d.ctx as usize] = true;
+                users[d.user as usize] = true;
+                strings[d.slug as usize] = true;
+            }
+        }
+        let mut types = Remap::marks(c.types.len());
+        for (id, d) in c.details.items().iter().enumerate() {
+            if details[id] {
+                types[d.ty as usize] = true;
+                strings[d.user_agent as usize] = true;
+                strings[d.reason as usize] = true;
+            }
+        }
+        let mut orgs = Remap::marks(c.orgs.len());
+        let mut owners = Remap::marks(c.owners.len());
+        for (id, x) in c.ctxs.items().iter().enumerate() {
+            if ctxs[id] {
+                orgs[x.org as usize] = true;
+                owners[x.owner as usize] = true;
+                strings[x.workspace_name as usize] = true;
+                strings[x.agent as usize] = true;
+            }
+        }
+        for (id, &name) in c.types.items().iter().enumerate() {
+            if types[id] {
+                strings[name as usize] = true;
+            }
+        }
+        Self {
+            strings: Remap::from(strings),
+            orgs: Remap::from(orgs),
+            owners: Remap::from(owners),
+            users: Remap::from(users),
+            types: Remap::from(types),
+            ctxs: Remap::from(ctxs),
+            descs: Remap::from(descs),
+            details: Remap::from(details),
+        }
+    }
 }
 
 struct Reader<'a> {

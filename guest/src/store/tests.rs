@@ -939,3 +939,53 @@ proptest! {
         check_same(&back, &model, &queries)?;
     }
 }
+
+#[test]
+fn a_snapshot_keeps_nothing_only_removed_rows_used() {
+    let mut s = RowStore::new();
+    let gone = ConnectionLog {
+        organization_id: u(0xa9),
+        workspace_owner_id: u(0xb9),
+        workspace_id: u(0xc9),
+        workspace_name: "purged-workspace".into(),
+        agent_name: "purged-agent".into(),
+        connection_type: "purged-type".into(),
+        ip: Some("192.0.2.99".into()),
+        user_agent: Some("purged-agent-string".into()),
+        user_id: Some(u(0xe9)),
+        slug_or_port: Some("purged-slug".into()),
+        disconnect_time: Some(20),
+        disconnect_reason: Some("purged-reason".into()),
+        ..web(1, 10, "ssh")
+    };
+    s.upsert(gone.as_row_ref());
+    for (id, t) in [(2, 100), (3, 101)] {
+        s.upsert(row(id, t).as_row_ref());
+    }
+    s.upsert(web(4, 102, "port_forwarding").as_row_ref());
+    assert_eq!(s.remove_before(50), 1);
+    let bytes = snapshot(&s, 1 << 20).concat();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    for needle in [
+        &b"purged"[..],
+        b"192.0.2.99",
+        &0xa9u128.to_le_bytes(),
+        &0xb9u128.to_le_bytes(),
+        &0xc9u128.to_le_bytes(),
+        &0xe9u128.to_le_bytes(),
+    ] {
+        assert!(!contains(needle), "{needle:?} outlived its row");
+    }
+    let back = restore(snapshot(&s, 7)).unwrap();
+    assert_eq!(back.rows(), s.rows());
+    assert_eq!(
+        snapshot(&back, 1 << 20).concat(),
+        bytes,
+        "a snapshot of the restored store is the same"
+    );
+    for t in tunings() {
+        let s = fixture(t);
+        let back = restore(snapshot(&s, 64)).unwrap();
+        assert_eq!(back.rows(), s.rows());
+    }
+}
