@@ -1,16 +1,21 @@
 //! Durability: a restart answers every query exactly as before (from a snapshot, from a
 //! snapshot plus its tail, or by full replay); a snapshot is used only when it is this
-//! plugin's and intact; retention removes purged data from the disk for good; damaged
-//! stores are refused with a clear error.
+//! plugin's and intact, and never hides an event (not one another writer appended, not
+//! one that came after a purge); retention removes purged data from the disk for good,
+//! while a restart still starts from a snapshot; damaged stores are refused with a clear
+//! error; a version-1 store opens and answers as before.
 
 mod service_support;
 mod support;
 
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use connlog::plugin::PluginSource;
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, RestoreSource, SnapshotPolicy, store_path};
+use connlog::store::SnapshotInfo;
 use rusqlite::Connection;
 use service_support::*;
 
@@ -83,11 +88,8 @@ fn a_restart_from_a_snapshot_and_its_tail_answers_every_query_as_before() {
     assert_eq!(answers(&mut service), before);
 
     // The same store by full replay answers the same, too.
-    let mut conn = Connection::open(store_path(data.path())).unwrap();
-    conn.execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])
-        .unwrap();
-    drop(conn.transaction().unwrap());
     drop(service);
+    forget_snapshot_record(data.path());
     let mut service = open(data.path(), PluginSource::Embedded);
     assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), before);
@@ -99,8 +101,8 @@ fn a_clean_shutdown_saves_a_snapshot_and_the_next_start_loads_it() {
     let before = populated(data.path());
     let mut service = open(data.path(), PluginSource::Embedded);
     service.set_snapshot_policy(SnapshotPolicy {
-        every_events: 0,
         on_close_min_events: 1,
+        ..NO_SNAPSHOTS
     });
     service.close().unwrap();
 
@@ -111,21 +113,40 @@ fn a_clean_shutdown_saves_a_snapshot_and_the_next_start_loads_it() {
 }
 
 #[test]
-fn a_snapshot_is_written_every_n_events() {
+fn a_snapshot_is_written_in_the_background_every_n_events() {
     let data = tempfile::tempdir().unwrap();
     let mut service = open(data.path(), PluginSource::Embedded);
     service.set_snapshot_policy(SnapshotPolicy {
         every_events: 500,
-        on_close_min_events: 0,
+        ..NO_SNAPSHOTS
     });
-    ingest_all(&mut service, mixed_events(0, 1200, "row"), 100);
+    let events = mixed_events(0, 1200, "row");
+    let (first, rest) = events.split_at(600);
+    ingest_all(&mut service, first.to_vec(), 100);
+    service.wait_for_snapshots();
+    assert_eq!(
+        service.counters().snapshots_saved,
+        1,
+        "{:?}",
+        service.counters()
+    );
+    assert!(service.unsnapshotted_events() < 500);
+    ingest_all(&mut service, rest.to_vec(), 100);
+    service.wait_for_snapshots();
     assert!(
         service.counters().snapshots_saved >= 2,
         "{:?}",
         service.counters()
     );
-    assert!(service.unsnapshotted_events() < 500);
+    assert_eq!(
+        snapshot_files(data.path()).len(),
+        1,
+        "replaced files are removed"
+    );
+    // Ingest may outrun a snapshot written meanwhile; the next one is asked for by the next
+    // ingest. What counts is that the restart replays exactly what is uncovered.
     let uncovered = service.unsnapshotted_events();
+    assert!(uncovered < 1200);
     let before = answers(&mut service);
     drop(service);
     let mut service = open(data.path(), PluginSource::Embedded);
@@ -152,9 +173,9 @@ fn a_snapshot_of_another_plugin_build_is_never_loaded() {
     assert_eq!(answers(&mut service), before);
 }
 
-/// Saves a snapshot, lets `damage` change the store, and checks the next start refuses the
-/// snapshot, replays instead, and answers as before.
-fn damaged_snapshot_falls_back(damage: impl FnOnce(&Connection), reason: &str) {
+/// Saves a snapshot, lets `damage` change its file or record, and checks the next start
+/// refuses the snapshot, replays instead, and answers as before.
+fn damaged_snapshot_falls_back(damage: impl FnOnce(&Path, &SnapshotInfo), reason: &str) {
     let data = tempfile::tempdir().unwrap();
     let before = populated(data.path());
     let mut service = open(data.path(), PluginSource::Embedded);
@@ -162,9 +183,7 @@ fn damaged_snapshot_falls_back(damage: impl FnOnce(&Connection), reason: &str) {
     assert!(info.chunks >= 1);
     drop(service);
 
-    let conn = Connection::open(store_path(data.path())).unwrap();
-    damage(&conn);
-    drop(conn);
+    damage(&snapshot_path(data.path(), &info), &info);
 
     let mut service = open(data.path(), PluginSource::Embedded);
     assert_full_replay(&service, reason);
@@ -172,29 +191,46 @@ fn damaged_snapshot_falls_back(damage: impl FnOnce(&Connection), reason: &str) {
     assert_eq!(answers(&mut service), before);
 }
 
-fn flip_snapshot_byte(conn: &Connection) -> Vec<u8> {
-    let mut bytes: Vec<u8> = conn
-        .query_row(
-            "SELECT bytes FROM snapshot_chunks ORDER BY seq LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x10;
-    conn.execute(
-        "UPDATE snapshot_chunks SET bytes = ?1 WHERE seq = (SELECT min(seq) FROM snapshot_chunks)",
-        [&bytes],
+fn snapshot_path(data: &Path, info: &SnapshotInfo) -> PathBuf {
+    connlog::store::snapshot_file::path_of(
+        &data.join(connlog::store::snapshot_file::DIR),
+        &info.file,
     )
-    .unwrap();
+}
+
+/// The chunks of a snapshot file, with the offset of each one's bytes.
+fn chunks_of(file: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    while at < file.len() {
+        let len = u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+        chunks.push((at + 4, file[at + 4..at + 4 + len].to_vec()));
+        at += 4 + len;
+    }
+    chunks
+}
+
+/// Flips a byte in the middle of the first chunk; returns the file's new bytes.
+fn flip_snapshot_byte(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    let (start, chunk) = chunks_of(&bytes).remove(0);
+    bytes[start + chunk.len() / 2] ^= 0x10;
+    std::fs::write(path, &bytes).unwrap();
     bytes
+}
+
+fn set_snapshot_meta(path: &Path, key: &str, value: &str) {
+    let data = path.parent().unwrap().parent().unwrap();
+    let conn = Connection::open(store_path(data)).unwrap();
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = ?2", [value, key])
+        .unwrap();
 }
 
 #[test]
 fn a_damaged_snapshot_is_refused_and_the_journal_replayed() {
     damaged_snapshot_falls_back(
-        |conn| {
-            flip_snapshot_byte(conn);
+        |path, _| {
+            flip_snapshot_byte(path);
         },
         "snapshot",
     );
@@ -204,15 +240,14 @@ fn a_damaged_snapshot_is_refused_and_the_journal_replayed() {
 fn a_damaged_snapshot_with_a_matching_record_is_still_refused_by_the_plugin() {
     // Damage that also rewrote the host's record: the plugin's own checksum still catches it.
     damaged_snapshot_falls_back(
-        |conn| {
-            let bytes = flip_snapshot_byte(conn);
+        |path, _| {
+            let bytes = flip_snapshot_byte(path);
             use sha2::Digest;
-            let digest = hex::encode(sha2::Sha256::digest(&bytes));
-            conn.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'snapshot.sha256'",
-                [digest],
-            )
-            .unwrap();
+            let mut hasher = sha2::Sha256::new();
+            for (_, chunk) in chunks_of(&bytes) {
+                hasher.update(&chunk);
+            }
+            set_snapshot_meta(path, "snapshot.sha256", &hex::encode(hasher.finalize()));
         },
         "loading the snapshot failed",
     );
@@ -221,13 +256,10 @@ fn a_damaged_snapshot_with_a_matching_record_is_still_refused_by_the_plugin() {
 #[test]
 fn a_truncated_snapshot_is_refused() {
     damaged_snapshot_falls_back(
-        |conn| {
-            conn.execute(
-                "UPDATE snapshot_chunks SET bytes = substr(bytes, 1, length(bytes) / 2) \
-                 WHERE seq = (SELECT max(seq) FROM snapshot_chunks)",
-                [],
-            )
-            .unwrap();
+        |path, _| {
+            let len = std::fs::metadata(path).unwrap().len();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(len - 1000).unwrap();
         },
         "snapshot",
     );
@@ -236,27 +268,24 @@ fn a_truncated_snapshot_is_refused() {
 #[test]
 fn a_snapshot_missing_a_chunk_is_refused() {
     damaged_snapshot_falls_back(
-        |conn| {
-            conn.execute(
-                "DELETE FROM snapshot_chunks WHERE seq = (SELECT max(seq) FROM snapshot_chunks)",
-                [],
-            )
-            .unwrap();
+        |path, _| {
+            let bytes = std::fs::read(path).unwrap();
+            let (last_start, _) = chunks_of(&bytes).pop().unwrap();
+            std::fs::write(path, &bytes[..last_start - 4]).unwrap();
         },
         "snapshot",
     );
 }
 
 #[test]
+fn a_missing_snapshot_file_is_refused() {
+    damaged_snapshot_falls_back(|path, _| std::fs::remove_file(path).unwrap(), "missing");
+}
+
+#[test]
 fn a_snapshot_ahead_of_the_journal_is_refused() {
     damaged_snapshot_falls_back(
-        |conn| {
-            conn.execute(
-                "UPDATE meta SET value = '99999999' WHERE key = 'snapshot.last_seq'",
-                [],
-            )
-            .unwrap();
-        },
+        |path, _| set_snapshot_meta(path, "snapshot.last_seq", "99999999"),
         "journal does not hold it",
     );
 }
@@ -270,6 +299,7 @@ fn the_journal_hands_over_a_snapshot_only_if_it_matches_its_record() {
     let info = service.save_snapshot().unwrap();
     drop(service);
     let mut journal = Journal::open(&store_path(data.path())).unwrap();
+    assert_eq!(journal.snapshot_info().unwrap(), Some(info.clone()));
     let read_all = |journal: &mut Journal| -> Result<u64, String> {
         let mut n = 0;
         while let Some(chunk) = journal.read_snapshot_chunk().map_err(|e| e.to_string())? {
@@ -277,40 +307,28 @@ fn the_journal_hands_over_a_snapshot_only_if_it_matches_its_record() {
         }
         Ok(n)
     };
-    journal.start_snapshot_read(&info);
+    journal.start_snapshot_read(&info).unwrap();
     assert_eq!(read_all(&mut journal), Ok(info.bytes));
     assert!(journal.snapshot_read_verified());
 
     let mut wrong = info.clone();
     wrong.sha256 = "0".repeat(64);
-    journal.start_snapshot_read(&wrong);
+    journal.start_snapshot_read(&wrong).unwrap();
     let error = read_all(&mut journal).unwrap_err();
     assert!(error.contains("does not match its record"), "{error}");
     assert!(!journal.snapshot_read_verified());
 
     let mut longer = info.clone();
     longer.chunks += 1;
-    journal.start_snapshot_read(&longer);
+    journal.start_snapshot_read(&longer).unwrap();
     assert!(read_all(&mut journal).unwrap_err().contains("ends after"));
+
+    let mut elsewhere = info.clone();
+    elsewhere.file = "../connlog".into();
+    assert!(journal.start_snapshot_read(&elsewhere).is_err());
 }
 
 // ---- retention ------------------------------------------------------------------------
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every byte of the store on disk: the database file and whatever WAL is left.
-fn disk_bytes(data: &std::path::Path) -> Vec<u8> {
-    let db = store_path(data);
-    let mut bytes = std::fs::read(&db).unwrap();
-    for suffix in ["-wal", "-journal"] {
-        if let Ok(more) = std::fs::read(format!("{}{suffix}", db.display())) {
-            bytes.extend(more);
-        }
-    }
-    bytes
-}
 
 #[test]
 fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
@@ -350,6 +368,8 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
         contains(&before, b"purgeme-agent-0"),
         "sanity: the strings are on disk"
     );
+    let old_snapshot = snapshot_files(data.path());
+    assert_eq!(old_snapshot.len(), 1);
 
     let mut cfg = config(data.path(), PluginSource::Embedded);
     cfg.retention = Duration::from_secs(24 * 3600);
@@ -368,6 +388,17 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
         (1, 300, 450)
     );
     let after_purge = answers(&mut service);
+    // The snapshot still holding them is rewritten in the background and its file zeroed.
+    service.wait_for_snapshots();
+    assert_eq!(
+        service.counters().snapshots_saved,
+        1,
+        "{:?}",
+        service.counters()
+    );
+    let files = snapshot_files(data.path());
+    assert_eq!(files.len(), 1);
+    assert_ne!(files, old_snapshot, "the old snapshot file is gone");
     drop(service);
 
     let after = disk_bytes(data.path());
@@ -389,14 +420,14 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
         "kept rows are still there"
     );
 
-    // Neither replay nor a snapshot brings them back.
-    let mut service = open(data.path(), PluginSource::Embedded);
-    assert_full_replay(&service, "no snapshot");
-    assert_eq!(answers(&mut service), after_purge);
-    service.save_snapshot().unwrap();
-    drop(service);
+    // Neither the new snapshot nor a full replay brings them back.
     let mut service = open(data.path(), PluginSource::Embedded);
     assert_snapshot(&service, 0);
+    assert_eq!(answers(&mut service), after_purge);
+    drop(service);
+    forget_snapshot_record(data.path());
+    let mut service = open(data.path(), PluginSource::Embedded);
+    assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), after_purge);
 }
 
@@ -454,6 +485,407 @@ fn the_retention_scheduler_purges_at_start_then_periodically_and_stops_when_drop
         runs,
         "no purge after drop"
     );
+}
+
+// ---- another writer ---------------------------------------------------------------------
+
+/// The disconnects of the sessions `mixed_events(0, count, tag)` left ongoing.
+fn late_disconnects(count: u64, tag: &str) -> Vec<connlog_guest::model::ConnectionEvent> {
+    (0..count)
+        .filter(|n| n % 4 == 1)
+        .map(|n| session_events(n, T0 + (n as i64) * 60_000_000_000, tag)[1].clone())
+        .collect()
+}
+
+/// Answers by full replay of the same store (the snapshot record is dropped first).
+fn full_replay_answers(data: &Path) -> Vec<String> {
+    forget_snapshot_record(data);
+    let mut service = open(data, PluginSource::Embedded);
+    assert_full_replay(&service, "no snapshot");
+    answers(&mut service)
+}
+
+#[test]
+fn events_another_writer_appended_are_merged_before_the_next_write_and_never_hidden() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    ingest_all(&mut service, mixed_events(0, 300, "row"), 97);
+
+    // Another writer: new rows, and the disconnects of sessions the plugin holds.
+    let mut foreign = mixed_events(300, 100, "foreign");
+    foreign.extend(late_disconnects(300, "row"));
+    let seqs = foreign_append(data.path(), &foreign);
+    assert!(seqs.iter().all(|&seq| seq > service.merged_upto()));
+    assert_eq!(row_count(&mut service), 300, "not merged before a write");
+
+    ingest_all(&mut service, mixed_events(400, 100, "row"), 97);
+    assert_eq!(row_count(&mut service), 500, "merged by the next write");
+    let info = service.save_snapshot().unwrap();
+    assert_eq!(info.last_seq, service.merged_upto());
+    assert_eq!(info.rows, 500);
+
+    // More behind its back after the snapshot: the restart replays exactly those.
+    let late = mixed_events(500, 40, "late");
+    foreign_append(data.path(), &late);
+    drop(service);
+    let mut service = open(data.path(), PluginSource::Embedded);
+    assert_snapshot(&service, late.len() as u64);
+    let after = answers(&mut service);
+    let text = after.concat();
+    for marker in [
+        "foreign-ws-300",
+        "foreign-ws-399",
+        "row-reason-1",
+        "late-ws-539",
+    ] {
+        assert!(text.contains(marker), "{marker} is missing");
+    }
+    assert_eq!(row_count(&mut service), 540);
+    drop(service);
+    assert_eq!(full_replay_answers(data.path()), after);
+}
+
+#[test]
+fn a_shutdown_snapshot_covers_only_what_the_plugin_merged() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded);
+    service.set_snapshot_policy(SnapshotPolicy {
+        on_close_min_events: 1,
+        ..NO_SNAPSHOTS
+    });
+    ingest_all(&mut service, mixed_events(0, 300, "row"), 97);
+    let merged = service.merged_upto();
+    // Between the last ingest and the snapshot written on shutdown.
+    let mut foreign = mixed_events(300, 60, "foreign");
+    foreign.extend(late_disconnects(300, "row"));
+    foreign_append(data.path(), &foreign);
+    service.close().unwrap();
+
+    let conn = Connection::open(store_path(data.path())).unwrap();
+    let last_seq: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'snapshot.last_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last_seq, merged.to_string());
+    drop(conn);
+
+    let mut service = open(data.path(), PluginSource::Embedded);
+    assert_snapshot(&service, foreign.len() as u64);
+    assert_eq!(row_count(&mut service), 360);
+    let after = answers(&mut service);
+    assert!(after.concat().contains("foreign-ws-359"));
+    assert!(after.concat().contains("row-reason-297"));
+    drop(service);
+    assert_eq!(full_replay_answers(data.path()), after);
+}
+
+/// The service's clock in these tests.
+const NOW: i64 = T0 + 1000 * HOUR;
+
+fn retained_config(data: &Path) -> connlog::service::ServiceConfig {
+    let mut cfg = config(data, PluginSource::Embedded);
+    cfg.retention = Duration::from_secs(24 * 3600);
+    cfg
+}
+
+fn open_retained(data: &Path, policy: SnapshotPolicy) -> ConnLog {
+    let mut service = open_with(retained_config(data));
+    service.set_snapshot_policy(policy);
+    service
+}
+
+fn seq_of(data: &Path, id: connlog_guest::model::Uuid) -> i64 {
+    let conn = Connection::open(store_path(data)).unwrap();
+    conn.query_row(
+        "SELECT seq FROM events WHERE id = ?1",
+        [id.as_bytes()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_event_after_the_newest_event_was_purged_gets_a_new_seq_and_is_not_hidden() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    let recent: Vec<_> = (0..50)
+        .map(|n| web_event(n, NOW - HOUR + n as i64, "keep"))
+        .collect();
+    ingest_all(&mut service, recent, 50);
+    let expired = web_event(100, NOW - 48 * HOUR, "expired");
+    ingest_all(&mut service, vec![expired.clone()], 1);
+    let newest = seq_of(data.path(), expired.id);
+    let info = service.save_snapshot().unwrap();
+    assert_eq!(info.last_seq, newest);
+
+    assert_eq!(service.purge_now().unwrap().purged, 1);
+    let next = web_event(101, NOW, "after-purge");
+    ingest_all(&mut service, vec![next.clone()], 1);
+    assert!(
+        seq_of(data.path(), next.id) > newest,
+        "no seq is handed out twice"
+    );
+    let expected = answers(&mut service);
+    drop(service);
+
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    assert_snapshot(&service, 1);
+    assert_eq!(row_count(&mut service), 51);
+    assert_eq!(answers(&mut service), expected);
+    assert!(expected.concat().contains("after-purge-ws-101"));
+}
+
+// ---- retention with snapshots -------------------------------------------------------------
+
+/// Rows to keep (`keep`, recent) and rows to purge (`purgeme`, two days old), ingested
+/// interleaved, and a snapshot holding them all.
+fn store_with_expiring_rows(data: &Path, policy: SnapshotPolicy) -> ConnLog {
+    let mut service = open_retained(data, policy);
+    let mut events = Vec::new();
+    for n in 0..1000u64 {
+        let time = NOW - 20 * HOUR + (n as i64) * 1_000_000_000;
+        if n.is_multiple_of(2) {
+            events.push(web_event(n, time, "keep"));
+        } else {
+            events.extend(session_events(n, time, "keep"));
+        }
+        if n % 150 == 7 {
+            let old = 5000 + n;
+            let time = NOW - 48 * HOUR + (n as i64) * 1_000_000_000;
+            if n.is_multiple_of(2) {
+                events.push(web_event(old, time, "purgeme"));
+            } else {
+                events.extend(session_events(old, time, "purgeme"));
+            }
+        }
+    }
+    ingest_all(&mut service, events, 128);
+    service.save_snapshot().unwrap();
+    service
+}
+
+fn recent_rows(first: u64, count: u64, tag: &str) -> Vec<connlog_guest::model::ConnectionEvent> {
+    let mut events = Vec::new();
+    for n in first..first + count {
+        let time = NOW - 10 * HOUR + (n as i64) * 1_000_000_000;
+        if n.is_multiple_of(2) {
+            events.push(web_event(n, time, tag));
+        } else {
+            events.extend(session_events(n, time, tag));
+        }
+    }
+    events
+}
+
+fn pending_purges(data: &Path) -> usize {
+    connlog::store::Journal::connect(&store_path(data))
+        .unwrap()
+        .pending_purges()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_restart_after_a_purge_starts_from_the_snapshot_before_and_after_its_rewrite() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = store_with_expiring_rows(data.path(), NO_REWRITE);
+    let before_purge = recent_rows(20_000, 40, "before");
+    let after_purge = recent_rows(30_000, 30, "after");
+    let tail = (before_purge.len() + after_purge.len()) as u64;
+    ingest_all(&mut service, before_purge, 16);
+    let report = service.purge_now().unwrap();
+    assert_eq!(report.purged, 7);
+    ingest_all(&mut service, after_purge, 16);
+    let expected = answers(&mut service);
+    assert!(!expected.concat().contains("purgeme"));
+    let old_files = snapshot_files(data.path());
+    assert_eq!(old_files.len(), 1);
+    assert_eq!(pending_purges(data.path()), 1);
+    drop(service);
+    assert!(
+        contains(&disk_bytes(data.path()), b"purgeme-ws"),
+        "sanity: until the rewrite the old snapshot holds the purged rows"
+    );
+
+    // Before the rewrite (a crash would leave this): the old snapshot, and the purge
+    // applied again at its place in the tail.
+    let mut service = open_retained(data.path(), NO_SNAPSHOTS);
+    assert_snapshot(&service, tail);
+    assert_eq!(answers(&mut service), expected);
+    // The start saw the stale snapshot and had it rewritten.
+    service.wait_for_snapshots();
+    let files = snapshot_files(data.path());
+    assert_eq!(files.len(), 1);
+    assert_ne!(files, old_files, "the old snapshot file is gone");
+    assert_eq!(pending_purges(data.path()), 0);
+    drop(service);
+    let bytes = disk_bytes(data.path());
+    for marker in [&b"purgeme-ws"[..], b"purgeme-reason"] {
+        assert!(
+            !contains(&bytes, marker),
+            "{} is still on disk",
+            String::from_utf8_lossy(marker)
+        );
+    }
+
+    // After the rewrite: the new snapshot covers everything.
+    let mut service = open_retained(data.path(), NO_SNAPSHOTS);
+    assert_snapshot(&service, 0);
+    assert_eq!(answers(&mut service), expected);
+    drop(service);
+    assert_eq!(full_replay_answers(data.path()), expected);
+}
+
+#[test]
+fn purges_in_a_running_service_are_followed_by_a_background_rewrite() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = store_with_expiring_rows(data.path(), NO_SNAPSHOTS);
+    let old_files = snapshot_files(data.path());
+    ingest_all(&mut service, recent_rows(20_000, 40, "before"), 16);
+    assert_eq!(service.purge_now().unwrap().purged, 7);
+    let counters = service.counters();
+    assert!(counters.last_purge_locked_us > 0);
+    assert_eq!(counters.max_purge_locked_us, counters.last_purge_locked_us);
+    service.wait_for_snapshots();
+    assert_eq!(
+        service.counters().snapshots_saved,
+        2,
+        "{:?}",
+        service.counters()
+    );
+    assert_eq!(service.unsnapshotted_events(), 0);
+    let files = snapshot_files(data.path());
+    assert_eq!(files.len(), 1);
+    assert_ne!(files, old_files);
+    assert_eq!(pending_purges(data.path()), 0);
+    // A purge that finds nothing to delete records nothing and rewrites nothing.
+    assert_eq!(service.purge_now().unwrap().purged, 0);
+    service.wait_for_snapshots();
+    assert_eq!(service.counters().snapshots_saved, 2);
+    assert_eq!(pending_purges(data.path()), 0);
+    let expected = answers(&mut service);
+    drop(service);
+    assert!(!contains(&disk_bytes(data.path()), b"purgeme"));
+    let mut service = open_retained(data.path(), NO_SNAPSHOTS);
+    assert_snapshot(&service, 0);
+    assert_eq!(answers(&mut service), expected);
+}
+
+#[test]
+fn snapshot_files_no_record_names_are_zeroed_and_removed_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    populated(data.path());
+    let mut service = open(data.path(), PluginSource::Embedded);
+    let info = service.save_snapshot().unwrap();
+    drop(service);
+    // What crashes leave: an unfinished file, a finished one never recorded.
+    let dir = data.path().join(connlog::store::snapshot_file::DIR);
+    let unfinished = dir.join("00000000000000aa-00000001-0000.snap.tmp");
+    let unrecorded = dir.join("00000000000000bb-00000001-0000.snap");
+    let unrelated = dir.join("notes.txt");
+    std::fs::write(&unfinished, b"leftover-secret").unwrap();
+    std::fs::write(&unrecorded, b"unrecorded-secret").unwrap();
+    std::fs::write(&unrelated, b"not ours").unwrap();
+
+    let mut service = open(data.path(), PluginSource::Embedded);
+    assert_snapshot(&service, 0);
+    service.wait_for_snapshots();
+    assert!(!unfinished.exists() && !unrecorded.exists());
+    assert!(unrelated.exists(), "only snapshot files are touched");
+    assert!(snapshot_path(data.path(), &info).exists());
+    drop(service);
+    let bytes = disk_bytes(data.path());
+    assert!(!contains(&bytes, b"leftover-secret") && !contains(&bytes, b"unrecorded-secret"));
+}
+
+/// A session's events, each at its own time and status, under session `n`'s key.
+fn session_event(
+    n: u64,
+    id_kind: u64,
+    time: i64,
+    status: connlog_guest::model::ConnectionStatus,
+    tag: &str,
+) -> connlog_guest::model::ConnectionEvent {
+    let [connect, disconnect] = session_events(n, time, tag);
+    let event = match status {
+        connlog_guest::model::ConnectionStatus::Connected => connect,
+        connlog_guest::model::ConnectionStatus::Disconnected => disconnect,
+    };
+    connlog_guest::model::ConnectionEvent {
+        id: id(id_kind, n),
+        time,
+        ..event
+    }
+}
+
+#[test]
+fn a_purge_that_deleted_events_newer_than_the_snapshot_makes_the_restart_replay_everything() {
+    use connlog_guest::model::ConnectionStatus::{Connected, Disconnected};
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    ingest_all(&mut service, recent_rows(0, 200, "keep"), 50);
+    // A session known only by its disconnect: its row connects when it disconnected.
+    let disconnect = session_event(9001, 5, NOW - HOUR, Disconnected, "late-connect");
+    ingest_all(&mut service, vec![disconnect], 1);
+    service.save_snapshot().unwrap();
+    // Its connect arrives after the snapshot, two days back: now the row is expired.
+    let connect = session_event(9001, 3, NOW - 48 * HOUR, Connected, "late-connect");
+    ingest_all(&mut service, vec![connect], 1);
+    assert_eq!(service.purge_now().unwrap().purged, 1);
+    let expected = answers(&mut service);
+    assert!(!expected.concat().contains("late-connect"));
+    drop(service);
+
+    // The snapshot's version of the row connects an hour ago: applying the cutoff to it
+    // would keep it. The restart replays everything instead.
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    assert_full_replay(&service, "deleted events it does not cover");
+    assert_eq!(service.counters().snapshots_refused, 0, "not damage");
+    assert_eq!(answers(&mut service), expected);
+}
+
+#[test]
+fn a_restart_applies_each_recorded_purge_to_the_rows_as_they_were_then() {
+    use connlog_guest::model::ConnectionStatus::{Connected, Disconnected};
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    ingest_all(&mut service, recent_rows(0, 200, "keep"), 50);
+    ingest_all(
+        &mut service,
+        vec![
+            web_event(9000, NOW - 48 * HOUR, "expired"),
+            session_event(9002, 5, NOW - 2 * HOUR, Disconnected, "three-events"),
+        ],
+        2,
+    );
+    service.save_snapshot().unwrap();
+    // Between the snapshot and the purge: a second disconnect of the same session.
+    let second = session_event(9002, 6, NOW - HOUR, Disconnected, "three-events");
+    ingest_all(&mut service, vec![second], 1);
+    assert_eq!(
+        service.purge_now().unwrap().purged,
+        1,
+        "only the expired web row"
+    );
+    // After the purge: its connect, two days back. The running plugin keeps the row
+    // until the next purge.
+    let connect = session_event(9002, 3, NOW - 48 * HOUR, Connected, "three-events");
+    ingest_all(&mut service, vec![connect], 1);
+    let expected = answers(&mut service);
+    assert!(expected.concat().contains("three-events"));
+    assert!(!expected.concat().contains("expired-ws"));
+    drop(service);
+
+    // The purge is applied again to the row as it was then (connected two hours ago), not
+    // as the later connect makes it.
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    assert_snapshot(&service, 2);
+    assert_eq!(answers(&mut service), expected);
+    drop(service);
+    assert_eq!(full_replay_answers(data.path()), expected);
 }
 
 // ---- damaged stores ---------------------------------------------------------------------
@@ -577,4 +1009,138 @@ fn after_a_clean_close_the_store_passes_integrity_check() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+// ---- a version-1 store ------------------------------------------------------------------
+
+/// The layout version 1 wrote (no AUTOINCREMENT; the snapshot in the database).
+const V1_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS events (
+    seq                INTEGER PRIMARY KEY,
+    id                 BLOB    NOT NULL UNIQUE,
+    time_ns            INTEGER NOT NULL,
+    organization_id    BLOB    NOT NULL,
+    workspace_owner_id BLOB    NOT NULL,
+    workspace_id       BLOB    NOT NULL,
+    workspace_name     TEXT    NOT NULL,
+    agent_name         TEXT    NOT NULL,
+    connection_type    TEXT    NOT NULL,
+    code               INTEGER,
+    ip                 TEXT,
+    user_agent         TEXT,
+    user_id            BLOB,
+    slug_or_port       TEXT,
+    connection_id      BLOB,
+    disconnect_reason  TEXT,
+    disconnected       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_by_session
+    ON events (connection_id, workspace_id, agent_name) WHERE connection_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+    seq   INTEGER PRIMARY KEY,
+    bytes BLOB NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+";
+
+#[test]
+fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
+    let events = mixed_events(0, 600, "v1");
+    // The newest event was purged under version 1, freeing its seq there. It may be handed
+    // out again after the upgrade: no snapshot survives the upgrade to claim it.
+    let kept = &events[..events.len() - 1];
+
+    let reference = tempfile::tempdir().unwrap();
+    let mut service = open(reference.path(), PluginSource::Embedded);
+    ingest_all(&mut service, kept.to_vec(), 97);
+    let expected = answers(&mut service);
+    drop(service);
+
+    let data = tempfile::tempdir().unwrap();
+    let conn = Connection::open(store_path(data.path())).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.execute_batch(V1_SCHEMA).unwrap();
+    for event in &events {
+        insert_stored_event(&conn, event);
+    }
+    let purged_seq: i64 = conn
+        .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    conn.execute("DELETE FROM events WHERE seq = ?1", [purged_seq])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO snapshot_chunks (bytes) VALUES (?1)",
+        [b"v1-snapshot-secret".to_vec()],
+    )
+    .unwrap();
+    for (key, value) in [
+        ("snapshot.format", "1"),
+        ("snapshot.last_seq", "1"),
+        ("snapshot.chunks", "1"),
+    ] {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            [key, value],
+        )
+        .unwrap();
+    }
+    let seqs = |conn: &Connection| -> Vec<(i64, Vec<u8>)> {
+        let mut stmt = conn
+            .prepare("SELECT seq, id FROM events ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = seqs(&conn);
+    drop(conn);
+
+    let mut service = open(data.path(), PluginSource::Embedded);
+    assert_full_replay(&service, "no snapshot");
+    assert_eq!(answers(&mut service), expected);
+    let next = web_event(9999, T0, "after-upgrade");
+    ingest_all(&mut service, vec![next.clone()], 1);
+    drop(service);
+
+    let conn = Connection::open(store_path(data.path())).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    let chunks_table: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'snapshot_chunks'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(chunks_table, 0);
+    let mut after = seqs(&conn);
+    let (next_seq, _) = after.pop().unwrap();
+    assert_eq!(after, before, "every event keeps its seq");
+    assert!(next_seq >= purged_seq);
+    drop(conn);
+    assert!(!contains(&disk_bytes(data.path()), b"v1-snapshot-secret"));
+
+    // Opening it again is not another migration; from now on no seq is reused.
+    let mut service = open_retained(data.path(), NO_SNAPSHOTS);
+    assert_eq!(row_count(&mut service), 601);
+    ingest_all(&mut service, vec![web_event(10_000, NOW, "newest")], 1);
+    service.purge(NOW + 1000 * HOUR).unwrap();
+    ingest_all(
+        &mut service,
+        vec![web_event(10_001, NOW + 1000 * HOUR, "after")],
+        1,
+    );
+    assert!(seq_of(data.path(), web_event(10_001, 0, "").id) > next_seq + 1);
 }

@@ -130,6 +130,7 @@ fn open(data: &std::path::Path, cache: &std::path::Path) -> (ConnLog, Duration) 
     service.set_snapshot_policy(SnapshotPolicy {
         every_events: 0,
         on_close_min_events: 0,
+        ..SnapshotPolicy::default()
     });
     (service, elapsed)
 }

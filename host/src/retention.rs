@@ -20,8 +20,9 @@ pub struct RetentionScheduler {
 
 impl RetentionScheduler {
     /// Runs a purge now, then every `interval`, on its own thread. Each purge holds the
-    /// service's lock for its transaction and what follows it (the WAL checkpoint, and a
-    /// snapshot if one is due).
+    /// service's lock only for its transaction (the plugin's purge, deleting the rows'
+    /// events, recording the purge); rewriting the snapshot and checkpointing the WAL
+    /// happen afterwards on the service's snapshot writer, without the lock.
     pub fn spawn(service: SharedConnLog, interval: Duration) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

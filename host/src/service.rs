@@ -7,12 +7,21 @@
 //! does the same (the plugin's memory may be ahead of the disk). Either way the caller gets
 //! an error, and nothing it was told is stored is lost.
 //!
+//! Before a mutating call, events another writer appended to the journal (another process,
+//! another connection) are merged first, so the instance always holds everything up to the
+//! position it records (`merged_upto`), and a snapshot claims exactly that.
+//!
 //! Bringing an instance up to date (start, rebuild, swap) loads the stored snapshot when
 //! this exact plugin build wrote it and it matches its record, then replays only the events
-//! the snapshot does not cover; otherwise it replays the whole journal. See README
-//! "Durability".
+//! the snapshot does not cover, applying again the purges committed since it was written;
+//! otherwise it replays the whole journal. Snapshots are written by a background thread
+//! (`background`), never under the service's lock except on a clean shutdown or when asked
+//! for (`save_snapshot`). See README "Durability".
+
+mod background;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,7 +35,8 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSource, ServiceLogSink,
 };
-use crate::store::{Journal, SnapshotInfo};
+use crate::store::snapshot_file::OpenFailure;
+use crate::store::{Expect, Includes, Journal, PendingPurge, SnapshotInfo};
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "connlog.db";
@@ -37,6 +47,10 @@ const REPLAY_BATCH: usize = 8192;
 /// How many times a swap brings the new plugin up beside the old one before it gives up
 /// racing purges and brings it up under the lock.
 const SWAP_ATTEMPTS: usize = 3;
+
+/// How many times a bring-up pins a new view when the snapshot it pinned was replaced
+/// before it could open the file, before it settles for a full replay.
+const BRING_UP_ATTEMPTS: usize = 3;
 
 #[derive(Clone)]
 pub struct ServiceConfig {
@@ -79,7 +93,8 @@ pub struct RestoreReport {
 /// Where the rebuilt state came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RestoreSource {
-    /// The stored snapshot, then the events after it.
+    /// The stored snapshot, then the events after it (with the purges committed since it
+    /// was written applied again at their place).
     Snapshot {
         /// The journal position the snapshot covers.
         last_seq: i64,
@@ -93,12 +108,16 @@ pub enum RestoreSource {
 /// When snapshots are written (besides `ConnLog::save_snapshot`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SnapshotPolicy {
-    /// Write one as soon as this many stored events are not covered by the snapshot (after
-    /// an ingest, a purge that deleted rows, or a start that replayed them). 0: never.
+    /// Have one written in the background as soon as about this many stored events are not
+    /// covered by the snapshot (after an ingest, or a start that replayed them). 0: never.
     pub every_events: u64,
     /// On a clean shutdown, write one if at least this many events are not covered.
     /// 0: never.
     pub on_close_min_events: u64,
+    /// After a purge that deleted rows, have the snapshot (which still holds them)
+    /// rewritten in the background, and on a clean shutdown if that has not happened yet.
+    /// Turn it off only to test what a crash before the rewrite leaves.
+    pub rewrite_after_purge: bool,
 }
 
 impl Default for SnapshotPolicy {
@@ -106,6 +125,7 @@ impl Default for SnapshotPolicy {
         Self {
             every_events: 1_000_000,
             on_close_min_events: 10_000,
+            rewrite_after_purge: true,
         }
     }
 }
@@ -122,24 +142,40 @@ pub struct Counters {
     pub instance_restarts: u64,
     pub swaps: u64,
     pub swaps_failed: u64,
+    /// Snapshots written, in the background or on demand.
     pub snapshots_saved: u64,
     /// Size of the last snapshot written, in bytes.
     pub snapshot_bytes: u64,
     /// Stored snapshots refused at bring-up (damaged, or not matching the journal).
     pub snapshots_refused: u64,
+    /// Background snapshot writes that failed (the journal stays complete; the next
+    /// request tries again).
+    pub snapshot_writes_failed: u64,
+    /// How long the last purge held the service (its lock, when shared), in microseconds.
+    pub last_purge_locked_us: u64,
+    /// The longest any purge held it, in microseconds.
+    pub max_purge_locked_us: u64,
 }
 
 pub struct ConnLog {
     host: Arc<PluginHost>,
-    plugin: LoadedPlugin,
+    plugin: Arc<LoadedPlugin>,
     instance: PluginInstance,
     config: ServiceConfig,
     last_restore: RestoreReport,
     counters: Counters,
     snapshot_policy: SnapshotPolicy,
-    /// Stored events the current plugin's snapshot does not cover (all of them when it has
-    /// none).
+    /// Stored events the stored snapshot does not cover (all of them when there is none);
+    /// after a background snapshot, counted as positions (`merged_upto - snapshot_upto`).
     unsnapshotted: u64,
+    /// The journal position the instance has merged: it holds every event with
+    /// `seq <= merged_upto`, and a snapshot of it covers exactly that.
+    merged_upto: i64,
+    /// The journal position the stored snapshot covers, as far as this service knows.
+    snapshot_upto: i64,
+    writer: background::Writer,
+    /// The background snapshots already accounted for in `unsnapshotted`.
+    writer_seen: u64,
     /// Bumped by every purge that deleted events: a swap that started bringing its plugin
     /// up before it must start again.
     purge_generation: u64,
@@ -167,26 +203,40 @@ impl ConnLog {
             .map(Arc::new)
             .and_then(|host| {
                 let plugin = host.load(&config.plugin)?;
-                let up = bring_up(&plugin, journal, &config)?;
+                let up = bring_up(&plugin, journal, &config, None)?;
                 Ok((host, plugin, up))
             });
         checker
             .join()
             .map_err(|_| anyhow::anyhow!("the store check panicked"))??;
         let (host, plugin, up) = brought_up?;
+        let plugin = Arc::new(plugin);
         let mut counters = Counters::default();
         if up.snapshot_refused {
             counters.snapshots_refused += 1;
         }
+        let writer = background::Writer::spawn(plugin.clone(), config.clone())?;
+        // A snapshot older than a purge still holds the purged rows: rewrite it. Every
+        // start also sweeps what a crash may have left in the snapshot folder.
+        let stale = up.pinned.stale_snapshot();
+        writer.request(background::Work {
+            snapshot: stale,
+            checkpoint: stale,
+            sweep: true,
+        });
         let mut service = Self {
             host,
             plugin,
             instance: up.instance,
             config,
             unsnapshotted: up.report.events_replayed,
+            merged_upto: up.upto,
+            snapshot_upto: up.report.source.covers(),
             last_restore: up.report,
             counters,
             snapshot_policy: SnapshotPolicy::default(),
+            writer,
+            writer_seen: 0,
             purge_generation: 0,
             closed: false,
         };
@@ -208,7 +258,13 @@ impl ConnLog {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters
+        let mut counters = self.counters;
+        let written = self.writer.results();
+        counters.snapshots_saved = written.saved;
+        counters.snapshot_bytes = written.last_bytes;
+        counters.snapshots_refused += written.refused;
+        counters.snapshot_writes_failed = written.failed;
+        counters
     }
 
     pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
@@ -217,7 +273,24 @@ impl ConnLog {
 
     /// Stored events the current snapshot does not cover.
     pub fn unsnapshotted_events(&self) -> u64 {
-        self.unsnapshotted
+        let written = self.writer.results();
+        if written.recorded != self.writer_seen && written.covers > self.snapshot_upto {
+            u64::try_from(self.merged_upto - written.covers).unwrap_or(0)
+        } else {
+            self.unsnapshotted
+        }
+    }
+
+    /// The journal position the instance has merged (every event with `seq` up to it).
+    pub fn merged_upto(&self) -> i64 {
+        self.merged_upto
+    }
+
+    /// Waits until the background snapshot writer has nothing left to do (what was asked
+    /// of it before this call, and anything that asked for more meanwhile).
+    pub fn wait_for_snapshots(&mut self) {
+        self.writer.wait_idle();
+        self.absorb_background();
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -296,38 +369,63 @@ impl ConnLog {
         self.recover_if_trapped(outcome)
     }
 
-    /// Applies retention as of `now`: rows and their events are gone from memory and disk.
+    /// Applies retention as of `now`: rows and their events are gone from memory and from
+    /// the journal.
     ///
-    /// In the purge's transaction the journal deletes the rows' events and the snapshot
-    /// (`secure_delete` zeroes their bytes); after the commit the WAL is checkpointed and
-    /// truncated, so no page version holding them stays in the WAL either.
+    /// One short transaction deletes the rows' events (`secure_delete` zeroes their bytes)
+    /// and records the purge as pending for the stored snapshot, which still holds the
+    /// rows. The background writer then writes a snapshot without them, zeroes the old
+    /// file, and checkpoints and truncates the WAL, so no copy of them stays on disk; until
+    /// then a restart applies the recorded purge again.
     pub fn purge(&mut self, now: model::UnixNanos) -> Result<model::PurgeReport, ServiceError> {
+        let started = Instant::now();
         self.attach_store()?;
         self.journal_mut()?.take_forgotten();
-        let report = self.in_transaction(|instance| instance.purge(now))?;
+        let report = self.in_transaction(|instance| {
+            let report = match instance.purge(now)? {
+                Ok(report) => report,
+                Err(e) => return Ok(Err(e)),
+            };
+            let journal = instance
+                .state()
+                .journal()
+                .expect("in_transaction attaches the store");
+            let (deleted, max_deleted_seq) = journal.forgotten();
+            if let Some(cutoff) = report.cutoff
+                && (deleted > 0 || report.purged > 0)
+                && let Err(e) = journal.record_purge(cutoff, max_deleted_seq)
+            {
+                return Ok(Err(e));
+            }
+            Ok(Ok(report))
+        });
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                self.note_purge_time(started);
+                return Err(e);
+            }
+        };
         let forgotten = self.journal_mut()?.take_forgotten();
         self.counters.purges_run += 1;
         self.counters.rows_purged += report.purged;
         self.counters.events_purged += forgotten;
-        if forgotten > 0 {
+        if forgotten > 0 || report.purged > 0 {
             self.purge_generation += 1;
-            // The snapshot went with the purged rows: every remaining event is uncovered.
-            // The purge is committed: a failure from here on is logged, not returned.
-            match self.journal()?.event_count() {
-                Ok(n) => self.unsnapshotted = n,
-                Err(e) => tracing::warn!(error = %e, "counting events after a purge failed"),
-            }
-            match self.journal()?.checkpoint_truncate() {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    "the WAL could not be truncated after a purge (a reader is active); \
-                     the next checkpoint will finish"
-                ),
-                Err(e) => tracing::warn!(error = %e, "checkpointing after a purge failed"),
-            }
-            self.snapshot_if_due();
+            self.writer.request(background::Work {
+                snapshot: self.snapshot_policy.rewrite_after_purge,
+                checkpoint: true,
+                sweep: true,
+            });
         }
+        self.note_purge_time(started);
         Ok(report)
+    }
+
+    fn note_purge_time(&mut self, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.last_purge_locked_us = us;
+        self.counters.max_purge_locked_us = self.counters.max_purge_locked_us.max(us);
     }
 
     /// `purge` as of the service's clock.
@@ -338,6 +436,8 @@ impl ConnLog {
 
     pub fn set_retention(&mut self, retention: Duration) -> Result<(), ServiceError> {
         self.config.retention = retention;
+        self.writer
+            .set_source(self.plugin.clone(), self.config.clone());
         let outcome = self.instance()?.set_retention(retention);
         self.recover_if_trapped(outcome)
     }
@@ -347,101 +447,143 @@ impl ConnLog {
         self.recover_if_trapped(outcome)
     }
 
-    /// Writes the plugin's state as the stored snapshot, in one transaction that replaces
-    /// the previous one and records this plugin build and the journal position it covers.
+    /// Writes the plugin's state as the stored snapshot, now, under the caller's hold of
+    /// the service: into a new file, then one small transaction records it (this plugin
+    /// build, the position it covers: `merged_upto`) and drops the pending purges, which
+    /// the running plugin has all applied. The file it replaces is zeroed and removed in
+    /// the background (at once on shutdown).
     pub fn save_snapshot(&mut self) -> Result<SnapshotInfo, ServiceError> {
         let rows = self.stats()?.rows;
         let digest = self.plugin.digest.clone();
-        let journal = self.journal_mut()?;
-        journal.begin().map_err(ServiceError::Storage)?;
-        if let Err(e) = journal.start_snapshot_write() {
-            journal.rollback();
-            return Err(ServiceError::Storage(e));
-        }
+        let last_seq = self.merged_upto;
+        self.journal_mut()?
+            .start_snapshot_write()
+            .map_err(ServiceError::Storage)?;
         match self.instance.save_snapshot() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                self.journal()?.rollback();
+                self.journal_mut()?.abandon_snapshot_write();
                 return Err(ServiceError::Storage(e));
             }
             Err(trap) => {
+                self.journal_mut()?.abandon_snapshot_write();
                 self.rebuild()?;
                 return Err(ServiceError::Plugin(trap));
             }
         }
         let journal = self.journal_mut()?;
-        let info = journal
-            .finish_snapshot_write(&digest, rows)
-            .and_then(|info| journal.commit().map(|()| info));
-        match info {
-            Ok(info) => {
-                self.unsnapshotted = 0;
-                self.counters.snapshots_saved += 1;
-                self.counters.snapshot_bytes = info.bytes;
-                tracing::info!(
-                    rows = info.rows,
-                    bytes = info.bytes,
-                    last_seq = info.last_seq,
-                    "snapshot saved"
-                );
-                Ok(info)
-            }
-            Err(e) => {
-                // Writing a snapshot changes nothing in the plugin: no rebuild needed.
-                self.journal()?.rollback();
-                Err(ServiceError::Storage(e))
-            }
-        }
+        let written = journal
+            .finish_snapshot_write(&digest, rows, last_seq)
+            .map_err(ServiceError::Storage)?;
+        let info = written.info.clone();
+        journal
+            .replace_snapshot(written, Expect::Anything, Includes::AllPurges)
+            .map_err(ServiceError::Storage)?;
+        self.absorb_background();
+        self.snapshot_upto = last_seq;
+        self.unsnapshotted = 0;
+        self.writer.note_saved(info.bytes);
+        self.writer.request(background::Work {
+            sweep: true,
+            ..Default::default()
+        });
+        tracing::info!(
+            rows = info.rows,
+            bytes = info.bytes,
+            last_seq = info.last_seq,
+            "snapshot saved"
+        );
+        Ok(info)
     }
 
-    /// Shuts down cleanly: writes a snapshot if the policy asks for one, and checkpoints
-    /// the WAL. Dropping the service does the same, logging instead of returning errors.
+    /// Shuts down cleanly: stops the background writer, writes a snapshot if the policy
+    /// asks for one (or if the stored one still holds purged rows), removes replaced
+    /// snapshot files and checkpoints the WAL. Dropping the service does the same, logging
+    /// instead of returning errors.
     pub fn close(mut self) -> Result<(), ServiceError> {
         self.closed = true;
         self.shutdown()
     }
 
     fn shutdown(&mut self) -> Result<(), ServiceError> {
+        self.writer.stop();
+        self.absorb_background();
         let threshold = self.snapshot_policy.on_close_min_events;
-        if threshold > 0 && self.unsnapshotted >= threshold && !self.instance.is_poisoned() {
+        let due = threshold > 0 && self.unsnapshotted >= threshold;
+        let stale = self.snapshot_policy.rewrite_after_purge
+            && self
+                .journal()
+                .ok()
+                .and_then(|j| stale_snapshot(j).ok())
+                .unwrap_or(false);
+        if (due || stale) && !self.instance.is_poisoned() {
             self.save_snapshot()?;
         }
         if let Ok(journal) = self.journal() {
+            if let Err(e) = journal.sweep_snapshot_files() {
+                tracing::warn!(error = %e, "replaced snapshot files could not be removed; the next start will");
+            }
             let _ = journal.checkpoint_truncate();
         }
         Ok(())
     }
 
-    /// Saves a snapshot once the policy's `every_events` are uncovered.
+    /// Asks the background writer for a snapshot once the policy's `every_events` are
+    /// uncovered and it is not already at work.
     fn snapshot_if_due(&mut self) {
+        self.absorb_background();
         let threshold = self.snapshot_policy.every_events;
-        if threshold > 0
-            && self.unsnapshotted >= threshold
-            && let Err(e) = self.save_snapshot()
-        {
-            tracing::warn!(error = %e, "could not save a snapshot; the journal remains complete");
+        if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
+            self.writer.request(background::Work {
+                snapshot: true,
+                sweep: true,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Takes note of the snapshots the background writer recorded since the last look.
+    fn absorb_background(&mut self) {
+        let written = self.writer.results();
+        if written.recorded == self.writer_seen {
+            return;
+        }
+        self.writer_seen = written.recorded;
+        if written.covers > self.snapshot_upto {
+            self.snapshot_upto = written.covers;
+            self.unsnapshotted = u64::try_from(self.merged_upto - written.covers).unwrap_or(0);
         }
     }
 
     /// Runs a mutating call in one transaction; commits on success, rolls back otherwise.
+    /// Events another writer committed since the instance last merged are merged first,
+    /// in the same transaction, so that `merged_upto` stays exact.
     fn in_transaction<T>(
         &mut self,
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
         self.attach_store()?;
         self.journal()?.begin().map_err(ServiceError::Storage)?;
+        self.merge_foreign_events()?;
         match call(&mut self.instance) {
-            Ok(Ok(value)) => match self.journal()?.commit() {
-                Ok(()) => {
-                    self.flush_service_log();
-                    Ok(value)
+            Ok(Ok(value)) => {
+                let journal = self.journal()?;
+                let committed = journal
+                    .last_seq()
+                    .and_then(|head| journal.commit().map(|()| head));
+                match committed {
+                    Ok(head) => {
+                        self.merged_upto = head;
+                        self.flush_service_log();
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        // The plugin's memory already holds what the disk refused.
+                        self.rebuild()?;
+                        Err(ServiceError::Storage(e))
+                    }
                 }
-                Err(e) => {
-                    // The plugin's memory already holds what the disk refused.
-                    self.rebuild()?;
-                    Err(ServiceError::Storage(e))
-                }
-            },
+            }
             Ok(Err(storage)) => {
                 self.journal()?.rollback();
                 self.instance.state_mut().pending_log.clear();
@@ -450,6 +592,47 @@ impl ConnLog {
             Err(trap) => {
                 self.rebuild()?;
                 Err(ServiceError::Plugin(trap))
+            }
+        }
+    }
+
+    /// Inside the write transaction (so no one appends meanwhile): replays into the
+    /// instance the events with `seq > merged_upto`, which another writer committed.
+    fn merge_foreign_events(&mut self) -> Result<(), ServiceError> {
+        let head = match self.journal()?.last_seq() {
+            Ok(head) => head,
+            Err(e) => {
+                self.journal()?.rollback();
+                return Err(ServiceError::Storage(e));
+            }
+        };
+        if head <= self.merged_upto {
+            return Ok(());
+        }
+        let path = store_path(&self.config.data_dir);
+        match replay_range(
+            &mut self.instance,
+            &path,
+            self.merged_upto,
+            head,
+            None,
+            None,
+        ) {
+            Ok(merged) => {
+                tracing::info!(
+                    events = merged,
+                    from = self.merged_upto,
+                    to = head,
+                    "merged events another writer appended to the journal"
+                );
+                self.merged_upto = head;
+                self.unsnapshotted += merged;
+                Ok(())
+            }
+            Err(e) => {
+                // What a partial replay left in the instance is thrown away with it.
+                self.rebuild()?;
+                Err(bring_up_error(e))
             }
         }
     }
@@ -507,16 +690,20 @@ impl ConnLog {
     /// fails, the failed instance stays in place, poisoned, and the next call tries again.
     fn rebuild(&mut self) -> Result<(), ServiceError> {
         let journal = match self.instance.state_mut().take_journal() {
-            Some(journal) => {
+            Some(mut journal) => {
                 journal.rollback();
+                journal.abandon_snapshot_write();
                 journal
             }
             None => Journal::connect(&store_path(&self.config.data_dir))
                 .map_err(ServiceError::Rebuild)?,
         };
-        let up = bring_up(&self.plugin, journal, &self.config).map_err(ServiceError::Rebuild)?;
+        let up =
+            bring_up(&self.plugin, journal, &self.config, None).map_err(ServiceError::Rebuild)?;
         self.instance = up.instance;
         self.unsnapshotted = up.report.events_replayed;
+        self.merged_upto = up.upto;
+        self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report;
         self.counters.instance_restarts += 1;
         if up.snapshot_refused {
@@ -541,6 +728,12 @@ impl Drop for ConnLog {
             tracing::warn!(error = %e, "clean shutdown could not save a snapshot");
         }
     }
+}
+
+/// Whether a snapshot file is recorded that purges since have made stale: it still holds
+/// the purged rows until it is rewritten.
+fn stale_snapshot(journal: &Journal) -> Result<bool, model::StorageError> {
+    Ok(journal.recorded_snapshot_file()?.is_some() && !journal.pending_purges()?.is_empty())
 }
 
 fn no_store() -> ServiceError {
@@ -625,7 +818,7 @@ fn bring_up_beside(
     for _ in 0..SWAP_ATTEMPTS {
         let generation = lock(shared).purge_generation;
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
-        let mut up = bring_up(&plugin, journal, config).map_err(bring_up_error)?;
+        let mut up = bring_up(&plugin, journal, config, None).map_err(bring_up_error)?;
         let mut service = lock(shared);
         if service.purge_generation != generation {
             continue;
@@ -636,8 +829,16 @@ fn bring_up_beside(
                 .set_retention(service.config.retention)
                 .map_err(ServiceError::Plugin)?;
         }
-        let caught_up =
-            replay_range(&mut up.instance, &path, up.upto, i64::MAX).map_err(bring_up_error)?;
+        let head = up
+            .instance
+            .state()
+            .journal()
+            .expect("bring_up attaches a journal")
+            .last_seq()
+            .map_err(ServiceError::Storage)?;
+        let caught_up = replay_range(&mut up.instance, &path, up.upto, head, None, None)
+            .map_err(bring_up_error)?;
+        up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
         return Ok(service.install(plugin, up, source, caught_up, started, locked));
     }
@@ -645,7 +846,7 @@ fn bring_up_beside(
     let mut service = lock(shared);
     let locked = Instant::now();
     let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
-    let up = bring_up(&plugin, journal, &service.config).map_err(bring_up_error)?;
+    let up = bring_up(&plugin, journal, &service.config, None).map_err(bring_up_error)?;
     Ok(service.install(plugin, up, source, 0, started, locked))
 }
 
@@ -661,10 +862,16 @@ impl ConnLog {
         started: Instant,
         locked: Instant,
     ) -> SwapReport {
-        let previous = std::mem::replace(&mut self.plugin, plugin).info;
+        let previous = std::mem::replace(&mut self.plugin, Arc::new(plugin))
+            .info
+            .clone();
         self.instance = up.instance;
         self.config.plugin = source.clone();
+        self.writer
+            .set_source(self.plugin.clone(), self.config.clone());
         self.unsnapshotted = up.report.events_replayed + caught_up;
+        self.merged_upto = up.upto;
+        self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report.clone();
         self.counters.swaps += 1;
         if up.snapshot_refused {
@@ -702,6 +909,36 @@ struct BroughtUp {
     upto: i64,
     /// A stored snapshot of this plugin was refused (damaged or inconsistent).
     snapshot_refused: bool,
+    pinned: Pinned,
+}
+
+/// What the pinned view held besides the events: what a snapshot written from this
+/// bring-up replaces and includes.
+struct Pinned {
+    /// The snapshot file the record named.
+    snapshot_file: Option<String>,
+    /// `Journal::purge_mark`: the purges this bring-up applied are those up to it.
+    purge_mark: i64,
+    /// Purges no stored snapshot included.
+    pending_purges: usize,
+}
+
+impl Pinned {
+    /// A snapshot file is recorded, and purges since it was written: it still holds rows
+    /// they removed.
+    fn stale_snapshot(&self) -> bool {
+        self.snapshot_file.is_some() && self.pending_purges > 0
+    }
+}
+
+impl RestoreSource {
+    /// The journal position the stored snapshot covers, when it was used.
+    fn covers(&self) -> i64 {
+        match self {
+            RestoreSource::Snapshot { last_seq, .. } => *last_seq,
+            RestoreSource::FullReplay { .. } => 0,
+        }
+    }
 }
 
 /// A configured instance over `journal`, holding nothing yet.
@@ -723,77 +960,149 @@ fn fresh_instance(
 
 /// A new instance over `journal`, configured and holding every stored row.
 ///
-/// It works from a read transaction pinned on the instance's connection, so the snapshot,
-/// its record and the journal are seen at one instant even while another connection
-/// commits. The snapshot is used only if this exact plugin build wrote it, its position is
-/// in the journal, and its bytes match their record (checked as they are read); otherwise,
-/// or if loading it fails in any way, a fresh instance replays the whole journal.
+/// It works from a read transaction pinned on the instance's connection, so the snapshot
+/// record, the pending purges and the journal are seen at one instant even while another
+/// connection commits. The snapshot is used only if this exact plugin build wrote it, its
+/// position is one the journal handed out, no purge since deleted events it does not cover,
+/// and its bytes match their record (checked as they are read); otherwise, or if loading
+/// it fails in any way, a fresh instance replays the whole journal. If the pinned snapshot
+/// was replaced before its file could be opened, it pins a new view and starts again.
+///
+/// `cancel` stops it between replay batches (the background writer, shutting down).
 fn bring_up(
     plugin: &LoadedPlugin,
     journal: Journal,
     config: &ServiceConfig,
+    cancel: Option<&AtomicBool>,
 ) -> anyhow::Result<BroughtUp> {
     let started = Instant::now();
-    journal
-        .begin_read()
-        .map_err(|e| anyhow::anyhow!("reading the store: {e}"))?;
-    let mut instance = fresh_instance(plugin, journal, config)?;
-    let result = restore_into(&mut instance, plugin, config, started);
-    if let Some(journal) = instance.state().journal() {
-        journal.end_read();
+    let mut journal = journal;
+    for attempt in 1..=BRING_UP_ATTEMPTS {
+        journal
+            .begin_read()
+            .map_err(|e| anyhow::anyhow!("reading the store: {e}"))?;
+        let mut instance = fresh_instance(plugin, journal, config)?;
+        let last_attempt = attempt == BRING_UP_ATTEMPTS;
+        let result = restore_into(&mut instance, plugin, config, started, cancel, last_attempt);
+        if let Some(journal) = instance.state_mut().journal.as_mut() {
+            journal.set_session_bound(None);
+            journal.end_read();
+        }
+        match result? {
+            Some(restored) => {
+                return Ok(BroughtUp {
+                    instance,
+                    report: restored.report,
+                    upto: restored.upto,
+                    snapshot_refused: restored.refused,
+                    pinned: restored.pinned,
+                });
+            }
+            None => {
+                journal = instance
+                    .state_mut()
+                    .take_journal()
+                    .expect("bring_up attaches a journal");
+            }
+        }
     }
-    let (report, upto, snapshot_refused) = result?;
-    Ok(BroughtUp {
-        instance,
-        report,
-        upto,
-        snapshot_refused,
-    })
+    unreachable!("the last attempt never asks for another")
 }
 
+struct Restored {
+    report: RestoreReport,
+    upto: i64,
+    refused: bool,
+    pinned: Pinned,
+}
+
+/// Why the stored snapshot was not used.
+enum Refusal {
+    /// Another plugin build's, or older than a purge that deleted events it does not
+    /// cover: not damage.
+    NotUsable(String),
+    /// Damaged, or not matching the journal: counted and logged as a warning.
+    Damaged(String),
+    /// Replaced (and its file removed) after this view was pinned.
+    Replaced,
+}
+
+/// Brings `instance` up from the pinned view; `None` when the pinned snapshot was replaced
+/// meanwhile and another attempt should pin a new view.
 fn restore_into(
     instance: &mut PluginInstance,
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
     started: Instant,
-) -> anyhow::Result<(RestoreReport, i64, bool)> {
+    cancel: Option<&AtomicBool>,
+    last_attempt: bool,
+) -> anyhow::Result<Option<Restored>> {
     let storage = |e: model::StorageError| anyhow::anyhow!("reading the store: {e}");
     let journal = instance
         .state()
         .journal()
         .expect("bring_up attaches a journal");
     let upto = journal.last_seq().map_err(storage)?;
+    let high_water = journal.high_water().map_err(storage)?;
     let stored = journal.snapshot_info().map_err(storage)?;
+    let purges = journal.pending_purges().map_err(storage)?;
+    let pinned = Pinned {
+        snapshot_file: journal.recorded_snapshot_file().map_err(storage)?,
+        purge_mark: journal.purge_mark().map_err(storage)?,
+        pending_purges: purges.len(),
+    };
+    let path = store_path(&config.data_dir);
     let mut refused = false;
     let mut source = RestoreSource::FullReplay {
         reason: "no snapshot is stored".into(),
     };
     if let Some(info) = stored {
         let usable = if info.plugin_digest != plugin.digest {
-            Err("the stored snapshot was written by another plugin build".to_string())
-        } else if info.last_seq > upto
-            || (info.last_seq > 0 && !journal.seq_exists(info.last_seq).map_err(storage)?)
-        {
-            Err(format!(
+            Err(Refusal::NotUsable(
+                "the stored snapshot was written by another plugin build".to_string(),
+            ))
+        } else if info.last_seq > high_water {
+            Err(Refusal::Damaged(format!(
                 "the stored snapshot covers journal position {} but the journal does not hold it",
                 info.last_seq
-            ))
+            )))
+        } else if let Some(purge) = purges.iter().find(|p| p.max_deleted_seq > info.last_seq) {
+            // That purge may have removed a row whose newer events changed it (an earlier
+            // connect time arriving later): applying its cutoff to the snapshot's version of
+            // the row would not remove the same rows.
+            Err(Refusal::NotUsable(format!(
+                "a purge since the stored snapshot deleted events it does not cover \
+                 (up to position {}, the snapshot covers {})",
+                purge.max_deleted_seq, info.last_seq
+            )))
         } else {
             Ok(())
         };
-        source = match usable.and_then(|()| load_snapshot(instance, &info)) {
+        source = match usable.and_then(|()| load_snapshot(instance, &info, &path)) {
             Ok(load_time) => RestoreSource::Snapshot {
                 last_seq: info.last_seq,
                 bytes: info.bytes,
                 load_time,
             },
-            Err(reason) => {
-                if info.plugin_digest == plugin.digest {
-                    refused = true;
-                    tracing::warn!(%reason, "the stored snapshot was refused; replaying the whole journal");
-                } else {
-                    tracing::info!(%reason, "replaying the whole journal");
-                }
+            Err(Refusal::Replaced) if !last_attempt => return Ok(None),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Damaged(reason) => {
+                        refused = true;
+                        tracing::warn!(%reason, "the stored snapshot was refused; replaying the whole journal");
+                        reason
+                    }
+                    Refusal::NotUsable(reason) => {
+                        tracing::info!(%reason, "replaying the whole journal");
+                        reason
+                    }
+                    Refusal::Replaced => {
+                        let reason = "the stored snapshot kept being replaced while it was opened"
+                            .to_string();
+                        tracing::info!(%reason, "replaying the whole journal");
+                        reason
+                    }
+                };
                 // Whatever a failed load left in the instance is thrown away.
                 let journal = instance
                     .state_mut()
@@ -804,14 +1113,18 @@ fn restore_into(
             }
         };
     }
-    let after = match &source {
-        RestoreSource::Snapshot { last_seq, .. } => *last_seq,
-        RestoreSource::FullReplay { .. } => 0,
+    let events_replayed = match &source {
+        RestoreSource::Snapshot { last_seq, .. } => {
+            replay_tail_with_purges(instance, &path, *last_seq, upto, &purges, config, cancel)?
+        }
+        // The journal holds no event of a purged row: replaying it all applies every purge.
+        RestoreSource::FullReplay { .. } => {
+            replay_range(instance, &path, 0, upto, Some(upto), cancel)?
+        }
     };
-    let events_replayed = replay_range(instance, &store_path(&config.data_dir), after, upto)?;
     let rows = instance.stats()?.rows;
-    Ok((
-        RestoreReport {
+    Ok(Some(Restored {
+        report: RestoreReport {
             events_replayed,
             rows,
             elapsed: started.elapsed(),
@@ -819,44 +1132,137 @@ fn restore_into(
         },
         upto,
         refused,
-    ))
+        pinned,
+    }))
 }
 
-/// Loads the stored snapshot into `instance`, verified against its record.
-fn load_snapshot(instance: &mut PluginInstance, info: &SnapshotInfo) -> Result<Duration, String> {
+/// Loads the recorded snapshot into `instance`, verified against its record.
+fn load_snapshot(
+    instance: &mut PluginInstance,
+    info: &SnapshotInfo,
+    store: &Path,
+) -> Result<Duration, Refusal> {
     let started = Instant::now();
-    instance
+    let journal = instance
         .state_mut()
         .journal
         .as_mut()
-        .expect("bring_up attaches a journal")
-        .start_snapshot_read(info);
+        .expect("bring_up attaches a journal");
+    if let Err(failure) = journal.start_snapshot_read(info) {
+        // The pinned record may be old: a newer snapshot may have replaced it and its file
+        // been removed since. Only if the current record still names the file is it lost.
+        let still_recorded = Journal::connect(store)
+            .ok()
+            .and_then(|j| j.recorded_snapshot_file().ok())
+            .is_some_and(|current| current.as_deref() == Some(info.file.as_str()));
+        return Err(match failure {
+            OpenFailure::Busy => Refusal::Replaced,
+            _ if !still_recorded => Refusal::Replaced,
+            failure => Refusal::Damaged(failure.to_string()),
+        });
+    }
     let outcome = instance.load_snapshot();
-    let verified = instance
-        .state()
-        .journal()
-        .is_some_and(Journal::snapshot_read_verified);
+    let journal = instance
+        .state_mut()
+        .journal
+        .as_mut()
+        .expect("bring_up attaches a journal");
+    let verified = journal.snapshot_read_verified();
+    journal.finish_snapshot_read();
     match outcome {
         Ok(Ok(())) if verified => Ok(started.elapsed()),
-        Ok(Ok(())) => Err("the plugin finished loading before the snapshot's end".into()),
-        Ok(Err(e)) => Err(format!("loading the snapshot failed: {e}")),
-        Err(trap) => Err(format!("loading the snapshot failed: {trap}")),
+        Ok(Ok(())) => Err(Refusal::Damaged(
+            "the plugin finished loading before the snapshot's end".into(),
+        )),
+        Ok(Err(e)) => Err(Refusal::Damaged(format!(
+            "loading the snapshot failed: {e}"
+        ))),
+        Err(trap) => Err(Refusal::Damaged(format!(
+            "loading the snapshot failed: {trap}"
+        ))),
     }
+}
+
+/// After loading a snapshot covering `seq <= last_seq`: replays the tail up to `upto` in
+/// segments, applying each pending purge where it happened (after the events up to its
+/// high-water mark), so the instance goes through the states the running plugin went
+/// through and ends up with the same rows.
+fn replay_tail_with_purges(
+    instance: &mut PluginInstance,
+    store: &Path,
+    last_seq: i64,
+    upto: i64,
+    purges: &[PendingPurge],
+    config: &ServiceConfig,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<u64> {
+    let mut at = last_seq;
+    let mut replayed = 0;
+    for purge in purges {
+        let end = purge.high_water.min(upto);
+        if end > at {
+            replayed += replay_range(instance, store, at, end, Some(end), cancel)?;
+            at = end;
+        }
+        reapply_purge(instance, purge.cutoff, config.retention)?;
+    }
+    if upto > at {
+        replayed += replay_range(instance, store, at, upto, Some(upto), cancel)?;
+    }
+    Ok(replayed)
+}
+
+/// Removes the rows a recorded purge removed, through the plugin's own retention: with a
+/// retention of 1 ns, `purge(cutoff + 1)` uses exactly `cutoff`. The journal is left alone
+/// (the events are gone already, and newer events may share a purged row's session key).
+fn reapply_purge(
+    instance: &mut PluginInstance,
+    cutoff: model::UnixNanos,
+    retention: Duration,
+) -> anyhow::Result<()> {
+    instance.state_mut().ignore_forget = true;
+    let outcome = (|| -> anyhow::Result<()> {
+        instance.set_retention(Duration::from_nanos(1))?;
+        let report = instance
+            .purge(cutoff.saturating_add(1))?
+            .map_err(|e| anyhow::anyhow!("applying a recorded purge again: {e}"))?;
+        anyhow::ensure!(
+            report.cutoff == Some(cutoff),
+            "applying a recorded purge again used cutoff {:?}, not {cutoff}",
+            report.cutoff
+        );
+        instance.set_retention(retention)?;
+        Ok(())
+    })();
+    instance.state_mut().ignore_forget = false;
+    outcome
 }
 
 /// Feeds the stored events with `after < seq <= upto` back through the plugin's `replay`.
 /// The events are read on a second connection, because `replay` itself reads the journal
-/// through the instance's.
+/// through the instance's; `bound` limits what those reads see (`Journal::set_session_bound`).
 fn replay_range(
     instance: &mut PluginInstance,
     store: &Path,
     after: i64,
     upto: i64,
+    bound: Option<i64>,
+    cancel: Option<&AtomicBool>,
 ) -> anyhow::Result<u64> {
     let reader = Journal::connect(store)?;
-    reader.for_each_batch_in(REPLAY_BATCH, after, upto, &mut |batch| {
+    if let Some(journal) = instance.state_mut().journal.as_mut() {
+        journal.set_session_bound(bound);
+    }
+    let replayed = reader.for_each_batch_in(REPLAY_BATCH, after, upto, &mut |batch| {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            anyhow::bail!("cancelled");
+        }
         instance
             .replay(batch)?
             .map_err(|e| anyhow::anyhow!("replaying the journal: {e}"))
-    })
+    });
+    if let Some(journal) = instance.state_mut().journal.as_mut() {
+        journal.set_session_bound(None);
+    }
+    replayed
 }

@@ -46,10 +46,20 @@ pub fn config(data: &Path, plugin: PluginSource) -> ServiceConfig {
     }
 }
 
-/// Snapshots only when a test asks for one.
+/// Snapshots only when a test asks for one (and the rewrite after a purge, which keeps
+/// purged rows off the disk).
 pub const NO_SNAPSHOTS: SnapshotPolicy = SnapshotPolicy {
     every_events: 0,
     on_close_min_events: 0,
+    rewrite_after_purge: true,
+};
+
+/// No snapshot at all, not even after a purge: what a crash before the background rewrite
+/// leaves on disk.
+pub const NO_REWRITE: SnapshotPolicy = SnapshotPolicy {
+    every_events: 0,
+    on_close_min_events: 0,
+    rewrite_after_purge: false,
 };
 
 pub fn open(data: &Path, plugin: PluginSource) -> ConnLog {
@@ -220,4 +230,89 @@ pub fn answers(service: &mut ConnLog) -> Vec<String> {
         offset += 1000;
     }
     out
+}
+
+/// Appends events to the journal behind the service's back, as another writer would: a
+/// second SQLite connection inserting rows in the stored column format (`Journal::append`'s
+/// encoding). Returns the sequence numbers they got.
+pub fn foreign_append(data: &Path, events: &[ConnectionEvent]) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(connlog::service::store_path(data)).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut seqs = Vec::new();
+    for e in events {
+        insert_stored_event(&conn, e);
+        seqs.push(conn.last_insert_rowid());
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    seqs
+}
+
+/// One event as the journal stores it, in whatever `events` table `conn` has.
+pub fn insert_stored_event(conn: &rusqlite::Connection, e: &ConnectionEvent) {
+    conn.execute(
+        "INSERT INTO events (id, time_ns, organization_id, workspace_owner_id, workspace_id, \
+         workspace_name, agent_name, connection_type, code, ip, user_agent, user_id, \
+         slug_or_port, connection_id, disconnect_reason, disconnected) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        rusqlite::params![
+            e.id.as_bytes(),
+            e.time,
+            e.organization_id.as_bytes(),
+            e.workspace_owner_id.as_bytes(),
+            e.workspace_id.as_bytes(),
+            e.workspace_name,
+            e.agent_name,
+            e.connection_type,
+            e.code,
+            e.ip,
+            e.user_agent,
+            e.user_id.as_ref().map(Uuid::as_bytes),
+            e.slug_or_port,
+            e.connection_id.as_ref().map(Uuid::as_bytes),
+            e.disconnect_reason,
+            e.status == ConnectionStatus::Disconnected,
+        ],
+    )
+    .unwrap();
+}
+
+/// The snapshot files in the data directory (finished or not).
+pub fn snapshot_files(data: &Path) -> Vec<std::path::PathBuf> {
+    let dir = data.join(connlog::store::snapshot_file::DIR);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+/// Every byte the service keeps on disk: every file in the data directory and in its
+/// snapshot folder.
+pub fn disk_bytes(data: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut dirs = vec![data.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(more) = std::fs::read(&path) {
+                bytes.extend(more);
+            }
+        }
+    }
+    bytes
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Forgets the snapshot record, so that the next start replays the whole journal.
+pub fn forget_snapshot_record(data: &Path) {
+    let conn = rusqlite::Connection::open(connlog::service::store_path(data)).unwrap();
+    conn.execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])
+        .unwrap();
 }

@@ -2,15 +2,20 @@
 //!
 //! Durability: WAL mode with `synchronous=FULL`, so a committed transaction has been
 //! fsynced before `commit` returns; callers acknowledge events only after that.
-//! `secure_delete` overwrites deleted content, so purged rows leave no data in the file,
-//! and a `forget` that deletes anything deletes the snapshot in the same transaction, so a
-//! purged row can never come back from a snapshot either.
+//! `secure_delete` overwrites deleted content, so purged rows leave no data in the file.
+//! `events.seq` is AUTOINCREMENT: a sequence number is never handed out twice, even after
+//! the newest events are purged, so "the snapshot covers `seq <= last_seq`" stays true.
 //!
-//! Snapshots: the plugin writes its state as opaque chunks (`snapshot_chunks`). The host
-//! records, in `meta` and in the same transaction, which plugin build wrote it, the journal
-//! position it covers (`last_seq`), its size, chunk count and SHA-256. Reading verifies all
-//! of that before the plugin is told the snapshot ended, so a damaged or foreign snapshot
-//! is refused whatever the plugin's own checks are.
+//! Snapshots: the plugin writes its state as opaque chunks into a file of their own
+//! (`snapshot_file`); `meta` records, in one small transaction, which file it is, which
+//! plugin build wrote it, the journal position it covers (`last_seq`), its size, chunk count
+//! and SHA-256. Reading verifies all of that before the plugin is told the snapshot ended,
+//! so a damaged or foreign snapshot is refused whatever the plugin's own checks are.
+//!
+//! A purge does not touch the snapshot: it records a *pending purge* (`snapshot_purges`:
+//! the journal's high-water mark then, the cutoff applied, the highest `seq` it deleted).
+//! Bringing a plugin up from a snapshot older than a purge re-applies the purge at its
+//! place in the tail; the next snapshot written drops the pending purges it includes.
 
 use std::path::{Path, PathBuf};
 
@@ -22,16 +27,23 @@ use connlog_guest::model::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
-/// Bumped when the table layout changes; an unknown version is refused, never guessed at.
-const SCHEMA_VERSION: i64 = 1;
+use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 
-const SCHEMA: &str = "
+/// Bumped when the table layout changes; an unknown version is refused, never guessed at.
+/// Version 1 (`seq` without AUTOINCREMENT, snapshots in `snapshot_chunks`) is migrated once.
+const SCHEMA_VERSION: i64 = 2;
+
+const META_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT;
-CREATE TABLE IF NOT EXISTS events (
-    seq                INTEGER PRIMARY KEY,
+";
+
+/// The events table as version 2 lays it out, under `{name}`.
+const EVENTS_TABLE: &str = "
+CREATE TABLE {name} (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
     id                 BLOB    NOT NULL UNIQUE,
     time_ns            INTEGER NOT NULL,
     organization_id    BLOB    NOT NULL,
@@ -49,11 +61,16 @@ CREATE TABLE IF NOT EXISTS events (
     disconnect_reason  TEXT,
     disconnected       INTEGER NOT NULL
 ) STRICT;
+";
+
+const REST_OF_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS events_by_session
     ON events (connection_id, workspace_id, agent_name) WHERE connection_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS snapshot_chunks (
-    seq   INTEGER PRIMARY KEY,
-    bytes BLOB NOT NULL
+CREATE TABLE IF NOT EXISTS snapshot_purges (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    high_water      INTEGER NOT NULL,
+    cutoff          INTEGER NOT NULL,
+    max_deleted_seq INTEGER NOT NULL
 ) STRICT;
 ";
 
@@ -61,8 +78,9 @@ const EVENT_COLUMNS: &str = "id, time_ns, organization_id, workspace_owner_id, w
      agent_name, connection_type, code, ip, user_agent, user_id, slug_or_port, connection_id, \
      disconnect_reason, disconnected";
 
-/// The format of the snapshot records in `meta`; bumped if their meaning changes.
-const SNAPSHOT_META_VERSION: &str = "1";
+/// The format of the snapshot records in `meta`; bumped if their meaning changes. Format
+/// 1 named chunks in `snapshot_chunks`; 2 names a file.
+const SNAPSHOT_META_VERSION: &str = "2";
 
 /// What `meta` says about the stored snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +95,54 @@ pub struct SnapshotInfo {
     pub sha256: String,
     /// Rows the plugin held when it wrote it.
     pub rows: u64,
+    /// The file's name in the snapshot folder (`snapshot_file`).
+    pub file: String,
+}
+
+/// A purge committed after the stored snapshot was written, which restoring from that
+/// snapshot must apply again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingPurge {
+    pub id: i64,
+    /// The journal's high-water `seq` when the purge ran: it saw every event up to there.
+    pub high_water: i64,
+    /// Rows with `connect_time < cutoff` were removed.
+    pub cutoff: i64,
+    /// The highest `seq` it deleted (0: none).
+    pub max_deleted_seq: i64,
+}
+
+/// A snapshot file written and made durable, not yet recorded.
+pub struct WrittenSnapshot {
+    pub info: SnapshotInfo,
+    file: FinishedFile,
+}
+
+/// What `replace_snapshot` should find recorded before it replaces it.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect<'a> {
+    /// Whatever is there (the running plugin's own state is the newest).
+    Anything,
+    /// Exactly this file, or no snapshot (`None`): a writer that worked from an older view
+    /// must not replace a newer snapshot.
+    File(Option<&'a str>),
+}
+
+/// Which pending purges a newly recorded snapshot includes.
+#[derive(Clone, Copy, Debug)]
+pub enum Includes {
+    AllPurges,
+    /// Those with `id <= mark` (`purge_mark` when the writer pinned its view).
+    PurgesUpTo(i64),
+}
+
+/// A sweep of the snapshot folder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Files no record names, zeroed and removed.
+    pub removed: u32,
+    /// Files no record names that someone held (left for a later sweep).
+    pub busy: u32,
 }
 
 /// Running totals of the snapshot being written or read.
@@ -90,16 +156,19 @@ struct SnapshotStream {
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
-    /// Position of the next snapshot chunk to read.
-    snapshot_cursor: i64,
     /// The snapshot being written (between `start_snapshot_write` and `finish_snapshot_write`).
-    writing: Option<SnapshotStream>,
+    writing: Option<(FileWriter, SnapshotStream)>,
     /// The snapshot being read, and what it must match at its end.
-    reading: Option<(SnapshotStream, SnapshotInfo)>,
+    reading: Option<(FileReader, SnapshotStream, SnapshotInfo)>,
     /// Set once a read reached the end of a snapshot that matched its record.
     read_verified: bool,
-    /// Events deleted by `forget` since the last `take_forgotten`.
+    /// Events deleted by `forget` since the last `take_forgotten`, and the highest `seq`.
     forgotten: u64,
+    forgotten_max_seq: i64,
+    /// While set, `session_events` sees only events with `seq <= bound`: a restore that
+    /// replays the tail in segments between pending purges sees each session as the running
+    /// plugin saw it then.
+    session_bound: Option<i64>,
 }
 
 impl Journal {
@@ -134,11 +203,12 @@ impl Journal {
         let journal = Self {
             conn,
             path: path.to_path_buf(),
-            snapshot_cursor: 0,
             writing: None,
             reading: None,
             read_verified: false,
             forgotten: 0,
+            forgotten_max_seq: 0,
+            session_bound: None,
         };
         journal
             .initialise(check)
@@ -164,7 +234,30 @@ impl Journal {
         if check {
             check_file(&self.conn)?;
         }
-        self.conn.execute_batch(SCHEMA)?;
+        self.conn.execute_batch(META_TABLE)?;
+        if self.schema_version()? == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let outcome = self.create_or_migrate();
+        match outcome {
+            Ok(migrated) => {
+                self.conn.execute_batch("COMMIT")?;
+                if migrated {
+                    // The old snapshot's pages were zeroed in place; older versions of them
+                    // must not stay behind in the WAL either.
+                    let _ = self.checkpoint_truncate();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn schema_version(&self) -> anyhow::Result<Option<i64>> {
         let version: Option<String> = self
             .conn
             .query_row(
@@ -173,18 +266,79 @@ impl Journal {
                 |r| r.get(0),
             )
             .optional()?;
-        match version {
-            None => {
-                self.conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )?;
+        version
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| anyhow::anyhow!("store schema version {v:?} is not a number"))
+            })
+            .transpose()
+    }
+
+    /// Inside `BEGIN IMMEDIATE`: creates a new store, or migrates a version-1 one. Returns
+    /// whether it migrated.
+    fn create_or_migrate(&self) -> anyhow::Result<bool> {
+        let has_events: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )?;
+        let migrated = match self.schema_version()? {
+            Some(SCHEMA_VERSION) => return Ok(false),
+            // Version 1 wrote its tables before its version: tables without a version are
+            // version 1's.
+            Some(1) => {
+                self.migrate_from_v1()?;
+                true
             }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            None if has_events => {
+                self.migrate_from_v1()?;
+                true
+            }
+            None => {
+                self.conn
+                    .execute_batch(&EVENTS_TABLE.replace("{name}", "events"))?;
+                false
+            }
             Some(v) => anyhow::bail!(
                 "store schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
             ),
+        };
+        self.conn.execute_batch(REST_OF_SCHEMA)?;
+        self.set_meta("schema_version", &SCHEMA_VERSION.to_string())
+            .map_err(|e| anyhow::anyhow!("recording the schema version: {e}"))?;
+        Ok(migrated)
+    }
+
+    /// Version 1 to 2, in the caller's transaction. Every event keeps its `seq`; the table
+    /// is rebuilt with AUTOINCREMENT (SQLite cannot add it in place) and its sequence starts
+    /// above every `seq` it holds. The old in-database snapshot is deleted (its bytes
+    /// zeroed by `secure_delete`), not carried over: a version-1 snapshot records
+    /// `last_seq` as the journal's highest `seq`, which may include events its plugin never
+    /// merged, so it cannot be trusted. The next start replays the journal.
+    fn migrate_from_v1(&self) -> anyhow::Result<()> {
+        tracing::info!(store = %self.path.display(), "upgrading the store to schema version 2");
+        let has_chunks: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_chunks'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_chunks {
+            self.conn
+                .execute_batch("DELETE FROM snapshot_chunks; DROP TABLE snapshot_chunks;")?;
         }
+        self.conn
+            .execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])?;
+        self.conn
+            .execute_batch(&EVENTS_TABLE.replace("{name}", "events_v2"))?;
+        self.conn.execute_batch(&format!(
+            "INSERT INTO events_v2 (seq, {EVENT_COLUMNS}) \
+                 SELECT seq, {EVENT_COLUMNS} FROM events ORDER BY seq;
+             DROP TABLE events;
+             ALTER TABLE events_v2 RENAME TO events;
+             DELETE FROM sqlite_sequence WHERE name IN ('events', 'events_v2');
+             INSERT INTO sqlite_sequence (name, seq)
+                 SELECT 'events', coalesce(max(seq), 0) FROM events;"
+        ))?;
         Ok(())
     }
 
@@ -233,6 +387,24 @@ impl Journal {
             })
             .map_err(unavailable)?;
         Ok(busy == 0)
+    }
+
+    /// `checkpoint_truncate`, waiting at most `patience` for other connections: the
+    /// checkpoint holds SQLite's write lock while it waits and copies, so a long wait would
+    /// stall every writer. A PASSIVE pass first copies most frames without that lock.
+    pub fn checkpoint_truncate_within(
+        &self,
+        patience: std::time::Duration,
+    ) -> Result<bool, StorageError> {
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        self.conn.busy_timeout(patience).map_err(unavailable)?;
+        let done = self.checkpoint_truncate().unwrap_or(false);
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(unavailable)?;
+        Ok(done)
     }
 
     pub fn event_count(&self) -> Result<u64, StorageError> {
@@ -286,9 +458,10 @@ impl Journal {
             .conn
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE connection_id = ?1 AND workspace_id = ?2 AND agent_name = ?3"
+                 WHERE connection_id = ?1 AND workspace_id = ?2 AND agent_name = ?3 AND seq <= ?4"
             ))
             .map_err(unavailable)?;
+        let bound = self.session_bound.unwrap_or(i64::MAX);
         keys.iter()
             .map(|k| {
                 let rows = select
@@ -296,7 +469,8 @@ impl Journal {
                         params![
                             k.connection_id.as_bytes(),
                             k.workspace_id.as_bytes(),
-                            k.agent_name
+                            k.agent_name,
+                            bound
                         ],
                         |row| event_from_row(row).map(EventRef::into_owned),
                     )
@@ -309,37 +483,52 @@ impl Journal {
     pub fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError> {
         let mut by_id = self
             .conn
-            .prepare_cached("DELETE FROM events WHERE id = ?1")
+            .prepare_cached("DELETE FROM events WHERE id = ?1 RETURNING seq")
             .map_err(unavailable)?;
         let mut by_session = self
             .conn
-            .prepare_cached("DELETE FROM events WHERE connection_id = ?1 AND workspace_id = ?2 AND agent_name = ?3")
+            .prepare_cached(
+                "DELETE FROM events WHERE connection_id = ?1 AND workspace_id = ?2 \
+                 AND agent_name = ?3 RETURNING seq",
+            )
             .map_err(unavailable)?;
-        let mut deleted = 0u64;
+        let (mut deleted, mut max_seq) = (0u64, 0i64);
         for origin in origins {
-            deleted += match origin {
-                RowOrigin::SingleEvent(id) => by_id.execute([id.as_bytes()]),
-                RowOrigin::Session(k) => by_session.execute(params![
+            let mut rows = match origin {
+                RowOrigin::SingleEvent(id) => by_id.query([id.as_bytes()]),
+                RowOrigin::Session(k) => by_session.query(params![
                     k.connection_id.as_bytes(),
                     k.workspace_id.as_bytes(),
                     k.agent_name
                 ]),
             }
-            .map_err(unavailable)? as u64;
+            .map_err(unavailable)?;
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                deleted += 1;
+                max_seq = max_seq.max(row.get(0).map_err(unavailable)?);
+            }
         }
-        drop((by_id, by_session));
-        if deleted > 0 {
-            // The snapshot may hold the rows just forgotten: it goes in the same transaction.
-            self.clear_snapshot()?;
-            self.forgotten += deleted;
-        }
+        self.forgotten += deleted;
+        self.forgotten_max_seq = self.forgotten_max_seq.max(max_seq);
         Ok(deleted)
+    }
+
+    /// Events deleted by `forget` since the last `take_forgotten`, and the highest `seq`
+    /// among them (0: none).
+    pub fn forgotten(&self) -> (u64, i64) {
+        (self.forgotten, self.forgotten_max_seq)
     }
 
     /// Events deleted by `forget` since the last call (committed or not: the caller asks
     /// after its commit).
     pub fn take_forgotten(&mut self) -> u64 {
+        self.forgotten_max_seq = 0;
         std::mem::take(&mut self.forgotten)
+    }
+
+    /// Limits what `session_events` sees to `seq <= bound` (`None`: everything).
+    pub fn set_session_bound(&mut self, bound: Option<i64>) {
+        self.session_bound = bound;
     }
 
     /// Streams the events with `after < seq <= upto` to `sink` as the plugin's `replay`
@@ -405,56 +594,128 @@ impl Journal {
 
     // ---- snapshots --------------------------------------------------------------------
 
-    /// Deletes the snapshot and its record (`secure_delete` zeroes its bytes).
-    pub fn clear_snapshot(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute("DELETE FROM snapshot_chunks", [])
-            .map_err(unavailable)?;
-        self.conn
-            .execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])
-            .map_err(unavailable)?;
-        Ok(())
+    /// The folder holding this store's snapshot files.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        snapshot_file::dir_for(&self.path)
     }
 
-    /// Replaces the stored snapshot with an empty one being written; call inside the write
-    /// transaction that `finish_snapshot_write` ends.
+    /// Starts writing a snapshot into a new file, which no record names until
+    /// `replace_snapshot` commits one that does.
     pub fn start_snapshot_write(&mut self) -> Result<(), StorageError> {
-        self.clear_snapshot()?;
-        self.writing = Some(SnapshotStream::default());
+        self.abandon_snapshot_write();
+        let writer = FileWriter::create(&self.snapshot_dir()).map_err(io_unavailable)?;
+        self.writing = Some((writer, SnapshotStream::default()));
         Ok(())
     }
 
-    /// Records the snapshot just written: this plugin build, the journal position it
-    /// covers, and its size and digest. Same transaction as the chunks.
+    /// Drops (zeroes and removes) a snapshot file being written.
+    pub fn abandon_snapshot_write(&mut self) {
+        if let Some((writer, _)) = self.writing.take()
+            && let Err(e) = writer.abandon()
+        {
+            tracing::warn!(error = %e, "an unfinished snapshot file could not be removed; the next sweep will");
+        }
+    }
+
+    /// Makes the snapshot just written durable under its final name, and describes it:
+    /// this plugin build, the journal position it covers (`last_seq`: the caller knows what
+    /// its plugin had merged) and its size and digest. Nothing is recorded yet.
     pub fn finish_snapshot_write(
         &mut self,
         plugin_digest: &str,
         rows: u64,
-    ) -> Result<SnapshotInfo, StorageError> {
-        let stream = self
+        last_seq: i64,
+    ) -> Result<WrittenSnapshot, StorageError> {
+        let (writer, stream) = self
             .writing
             .take()
             .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
-        let info = SnapshotInfo {
-            plugin_digest: plugin_digest.to_string(),
-            last_seq: self.last_seq()?,
-            bytes: stream.bytes,
-            chunks: stream.chunks,
-            sha256: hex::encode(stream.hasher.finalize()),
-            rows,
-        };
-        for (key, value) in [
-            ("snapshot.format", SNAPSHOT_META_VERSION.to_string()),
-            ("snapshot.plugin", info.plugin_digest.clone()),
-            ("snapshot.last_seq", info.last_seq.to_string()),
-            ("snapshot.bytes", info.bytes.to_string()),
-            ("snapshot.chunks", info.chunks.to_string()),
-            ("snapshot.sha256", info.sha256.clone()),
-            ("snapshot.rows", info.rows.to_string()),
-        ] {
-            self.set_meta(key, &value)?;
+        let file = writer.finish().map_err(io_unavailable)?;
+        Ok(WrittenSnapshot {
+            info: SnapshotInfo {
+                plugin_digest: plugin_digest.to_string(),
+                last_seq,
+                bytes: stream.bytes,
+                chunks: stream.chunks,
+                sha256: hex::encode(stream.hasher.finalize()),
+                rows,
+                file: file.name.clone(),
+            },
+            file,
+        })
+    }
+
+    /// Records `written` as the stored snapshot in one small write transaction, if the
+    /// record is still what `expect` says, and deletes the pending purges it includes.
+    /// Returns false (and removes the new file) when the record had changed. The replaced
+    /// file is left to `sweep_snapshot_files`, which zeroes it once no one reads it.
+    pub fn replace_snapshot(
+        &self,
+        written: WrittenSnapshot,
+        expect: Expect<'_>,
+        includes: Includes,
+    ) -> Result<bool, StorageError> {
+        let WrittenSnapshot { info, file } = written;
+        self.begin()?;
+        let recorded = (|| {
+            if let Expect::File(expected) = expect
+                && self.recorded_snapshot_file()?.as_deref() != expected
+            {
+                return Ok(false);
+            }
+            for (key, value) in [
+                ("snapshot.format", SNAPSHOT_META_VERSION.to_string()),
+                ("snapshot.file", info.file.clone()),
+                ("snapshot.plugin", info.plugin_digest.clone()),
+                ("snapshot.last_seq", info.last_seq.to_string()),
+                ("snapshot.bytes", info.bytes.to_string()),
+                ("snapshot.chunks", info.chunks.to_string()),
+                ("snapshot.sha256", info.sha256.clone()),
+                ("snapshot.rows", info.rows.to_string()),
+            ] {
+                self.set_meta(key, &value)?;
+            }
+            let mark = match includes {
+                Includes::AllPurges => i64::MAX,
+                Includes::PurgesUpTo(mark) => mark,
+            };
+            self.conn
+                .execute("DELETE FROM snapshot_purges WHERE id <= ?1", [mark])
+                .map_err(unavailable)?;
+            Ok(true)
+        })()
+        .and_then(|recorded| {
+            if recorded {
+                self.commit()?;
+            } else {
+                self.rollback();
+            }
+            Ok(recorded)
+        });
+        match recorded {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                if let Err(e) = file.discard() {
+                    tracing::warn!(error = %e, "a superseded snapshot file could not be removed; the next sweep will");
+                }
+                Ok(false)
+            }
+            Err(e) => {
+                self.rollback();
+                if let Err(e) = file.discard() {
+                    tracing::warn!(error = %e, "an unrecorded snapshot file could not be removed; the next sweep will");
+                }
+                Err(e)
+            }
         }
-        Ok(info)
+    }
+
+    /// The file the snapshot record names, complete or not.
+    pub fn recorded_snapshot_file(&self) -> Result<Option<String>, StorageError> {
+        if self.meta("snapshot.format")?.as_deref() != Some(SNAPSHOT_META_VERSION) {
+            return Ok(None);
+        }
+        self.meta("snapshot.file")
     }
 
     /// The stored snapshot's record; `None` when there is none, or when its record is
@@ -468,6 +729,7 @@ impl Journal {
             Ok(get(key)?.and_then(|v| v.parse().ok()))
         };
         let (
+            Some(file),
             Some(plugin_digest),
             Some(last_seq),
             Some(bytes),
@@ -475,6 +737,7 @@ impl Journal {
             Some(sha256),
             Some(rows),
         ) = (
+            get("snapshot.file")?,
             get("snapshot.plugin")?,
             number("snapshot.last_seq")?,
             number("snapshot.bytes")?,
@@ -492,16 +755,59 @@ impl Journal {
             chunks,
             sha256,
             rows,
+            file,
         }))
     }
 
-    /// Prepares to read the stored snapshot from its start, checking it against `expected`
-    /// as it goes: the read that would report its end fails instead if the bytes are not
-    /// exactly those recorded.
-    pub fn start_snapshot_read(&mut self, expected: &SnapshotInfo) {
-        self.snapshot_cursor = 0;
+    /// Zeroes and removes every snapshot file no record names: the one a newer snapshot
+    /// replaced, and leftovers of a crash (unfinished files, files written but never
+    /// recorded). A file someone holds is left for a later sweep; a file recorded while
+    /// the sweep ran is kept (the record is read again once the file is locked, and its
+    /// writer lets go only after committing the record).
+    pub fn sweep_snapshot_files(&self) -> anyhow::Result<Sweep> {
+        let dir = self.snapshot_dir();
+        let mut sweep = Sweep::default();
+        for (path, name) in snapshot_file::list(&dir)? {
+            let is_recorded = |journal: &Self| -> anyhow::Result<bool> {
+                let recorded = journal
+                    .recorded_snapshot_file()
+                    .map_err(|e| anyhow::anyhow!("reading the snapshot record: {e}"))?;
+                Ok(recorded.is_some_and(|r| snapshot_file::path_of(&dir, &r) == path))
+            };
+            if is_recorded(self)? {
+                continue;
+            }
+            let Some(file) = snapshot_file::lock_for_shred(&path)? else {
+                sweep.busy += u32::from(path.exists());
+                continue;
+            };
+            if is_recorded(self)? {
+                continue;
+            }
+            snapshot_file::shred_locked(&file, &path)?;
+            tracing::debug!(file = %name, "snapshot file zeroed and removed");
+            sweep.removed += 1;
+        }
+        Ok(sweep)
+    }
+
+    /// Prepares to read the recorded snapshot from its start, checking it against
+    /// `expected` as it goes: the read that would report its end fails instead if the
+    /// bytes are not exactly those recorded.
+    pub fn start_snapshot_read(
+        &mut self,
+        expected: &SnapshotInfo,
+    ) -> Result<(), snapshot_file::OpenFailure> {
         self.read_verified = false;
-        self.reading = Some((SnapshotStream::default(), expected.clone()));
+        self.reading = None;
+        let file = FileReader::open(&self.snapshot_dir(), &expected.file)?;
+        self.reading = Some((file, SnapshotStream::default(), expected.clone()));
+        Ok(())
+    }
+
+    /// Ends a snapshot read (closing the file, so that it may be replaced).
+    pub fn finish_snapshot_read(&mut self) {
+        self.reading = None;
     }
 
     /// Whether the last snapshot read reached its end and matched its record.
@@ -510,32 +816,38 @@ impl Journal {
     }
 
     pub fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
-        self.conn
-            .prepare_cached("INSERT INTO snapshot_chunks (bytes) VALUES (?1)")
-            .and_then(|mut s| s.execute([chunk]))
-            .map_err(unavailable)?;
-        if let Some(stream) = &mut self.writing {
-            stream.hasher.update(chunk);
-            stream.bytes += chunk.len() as u64;
-            stream.chunks += 1;
-        }
+        let (writer, stream) = self
+            .writing
+            .as_mut()
+            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
+        writer.write_chunk(chunk).map_err(io_unavailable)?;
+        stream.hasher.update(chunk);
+        stream.bytes += chunk.len() as u64;
+        stream.chunks += 1;
         Ok(())
     }
 
-    /// The next chunk of the stored snapshot. While a checked read is under way
-    /// (`start_snapshot_read`), the last chunk the record announces is handed over only if
-    /// every byte so far matches the record's size and SHA-256, and the end only if no
-    /// chunk follows it: a plugin never finishes loading a snapshot that is not the one
-    /// recorded.
+    /// The next chunk of the snapshot being read. The last chunk the record announces is
+    /// handed over only if every byte so far matches the record's size and SHA-256, and
+    /// the end only if no chunk follows it: a plugin never finishes loading a snapshot that
+    /// is not the one recorded.
     pub fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        let next = self.next_snapshot_chunk()?;
-        let Some((stream, expected)) = &mut self.reading else {
-            return Ok(next);
+        let Some((file, stream, expected)) = &mut self.reading else {
+            return Err(StorageError::Unavailable(
+                "no snapshot is being read".into(),
+            ));
         };
         let refuse = |what: String| {
             Err(StorageError::Corrupt(format!(
                 "the snapshot does not match its record: {what}"
             )))
+        };
+        let next = match file.next_chunk() {
+            Ok(next) => next,
+            Err(e) => {
+                self.reading = None;
+                return refuse(format!("its file is damaged ({e})"));
+            }
         };
         match next {
             Some(bytes) => {
@@ -560,7 +872,7 @@ impl Journal {
                 Ok(Some(bytes))
             }
             None => {
-                let (stream, expected) = self.reading.take().expect("checked above");
+                let (_, stream, expected) = self.reading.take().expect("checked above");
                 if stream.chunks != expected.chunks {
                     return refuse(format!(
                         "it ends after {} of {} chunks",
@@ -573,21 +885,46 @@ impl Journal {
         }
     }
 
-    fn next_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
-        let next: Option<(i64, Vec<u8>)> = self
+    // ---- pending purges -----------------------------------------------------------------
+
+    /// Records a purge, in the purge's transaction: the high-water mark now, its cutoff, and
+    /// the highest `seq` it deleted.
+    pub fn record_purge(&self, cutoff: i64, max_deleted_seq: i64) -> Result<(), StorageError> {
+        self.conn
+            .execute(
+                "INSERT INTO snapshot_purges (high_water, cutoff, max_deleted_seq) \
+                 VALUES (?1, ?2, ?3)",
+                params![self.high_water()?, cutoff, max_deleted_seq],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// The purges no stored snapshot includes, oldest first.
+    pub fn pending_purges(&self) -> Result<Vec<PendingPurge>, StorageError> {
+        let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT seq, bytes FROM snapshot_chunks WHERE seq > ?1 ORDER BY seq LIMIT 1",
+                "SELECT id, high_water, cutoff, max_deleted_seq FROM snapshot_purges ORDER BY id",
             )
-            .and_then(|mut s| {
-                s.query_row([self.snapshot_cursor], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
             .map_err(unavailable)?;
-        Ok(next.map(|(seq, bytes)| {
-            self.snapshot_cursor = seq;
-            bytes
-        }))
+        stmt.query_map([], |r| {
+            Ok(PendingPurge {
+                id: r.get(0)?,
+                high_water: r.get(1)?,
+                cutoff: r.get(2)?,
+                max_deleted_seq: r.get(3)?,
+            })
+        })
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)
+    }
+
+    /// How many purges were ever recorded (ids are never reused): a snapshot written from
+    /// a view taken now includes the purges with `id <=` this.
+    pub fn purge_mark(&self) -> Result<i64, StorageError> {
+        self.sequence("snapshot_purges")
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
@@ -604,19 +941,26 @@ impl Journal {
             .map_err(unavailable)
     }
 
-    /// The highest event sequence number, 0 when empty.
+    /// The highest event sequence number stored, 0 when empty.
     pub fn last_seq(&self) -> Result<i64, StorageError> {
         self.conn
             .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
             .map_err(unavailable)
     }
 
-    /// Whether an event with this sequence number is stored.
-    pub fn seq_exists(&self, seq: i64) -> Result<bool, StorageError> {
+    /// The highest event sequence number ever handed out (purged ones included): no event
+    /// will ever get one at or below it.
+    pub fn high_water(&self) -> Result<i64, StorageError> {
+        Ok(self.sequence("events")?.max(self.last_seq()?))
+    }
+
+    fn sequence(&self, table: &str) -> Result<i64, StorageError> {
         self.conn
-            .query_row("SELECT 1 FROM events WHERE seq = ?1", [seq], |_| Ok(()))
-            .optional()
-            .map(|found| found.is_some())
+            .query_row(
+                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0)",
+                [table],
+                |r| r.get(0),
+            )
             .map_err(unavailable)
     }
 }
@@ -706,6 +1050,10 @@ fn optional_text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<
 
 fn unavailable(e: rusqlite::Error) -> StorageError {
     StorageError::Unavailable(e.to_string())
+}
+
+fn io_unavailable(e: std::io::Error) -> StorageError {
+    StorageError::Unavailable(format!("snapshot file: {e}"))
 }
 
 fn corrupt(e: rusqlite::Error) -> StorageError {

@@ -1,11 +1,13 @@
-//! The embedded store: one SQLite file in the data directory.
+//! The embedded store: one SQLite file in the data directory, and snapshot files beside it.
 //!
 //! What it holds, and why that is enough (see README "Durability"):
 //! - `events`: every accepted event in canonical form, once per id. Rows are a pure function
 //!   of these events, so any plugin can rebuild them (replay) after a restart or a swap.
-//! - `snapshot_chunks` + `meta`: an optional snapshot of the plugin's state, valid only for
-//!   the exact plugin build and journal position it records.
+//! - `snapshots/*.snap` + `meta`: an optional snapshot of the plugin's state, valid only for
+//!   the exact plugin build and journal position it records, plus `snapshot_purges`: the
+//!   purges committed since it was written, which a restore from it applies again.
 
 pub mod journal;
+pub mod snapshot_file;
 
-pub use journal::{Journal, SnapshotInfo};
+pub use journal::{Expect, Includes, Journal, PendingPurge, SnapshotInfo, Sweep, WrittenSnapshot};

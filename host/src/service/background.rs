@@ -1,0 +1,404 @@
+//! The background snapshot writer: one thread per service, so that writing a snapshot
+//! (seconds at millions of rows) never holds the service's lock or SQLite's write lock
+//! for longer than one small transaction.
+//!
+//! A job brings a fresh instance of the same plugin build up from the store exactly as a
+//! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
+//! transaction), writes that instance's snapshot to a new file, and records it in one
+//! small transaction, if the record is still the one it started from. Then it zeroes and
+//! removes the files no record names, and, after a purge, checkpoints and truncates the
+//! WAL. At most one job runs at a time; requests made meanwhile are merged into the next.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{ServiceConfig, bring_up, store_path};
+use crate::plugin::LoadedPlugin;
+use crate::store::{Expect, Includes, Journal};
+
+/// How many times a job brings its instance up again when a purge committed while it read
+/// the journal, before it leaves the snapshot to the next request.
+const JOB_ATTEMPTS: usize = 3;
+
+/// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
+/// it tries. Writers wait at most about this long for it.
+const CHECKPOINT_PATIENCE: Duration = Duration::from_millis(20);
+const CHECKPOINT_TRIES: usize = 100;
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+
+/// When a sweep found a replaced file still in use, it tries again this much later.
+const SWEEP_RETRY: Duration = Duration::from_secs(1);
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Work {
+    /// Write a snapshot from a freshly brought-up instance.
+    pub snapshot: bool,
+    /// Checkpoint the WAL and truncate it (after a purge: no page version holding purged
+    /// data stays in it).
+    pub checkpoint: bool,
+    /// Zero and remove snapshot files no record names. Every job sweeps; a request may ask
+    /// for nothing else.
+    pub sweep: bool,
+}
+
+impl Work {
+    fn any(&self) -> bool {
+        self.snapshot || self.checkpoint || self.sweep
+    }
+
+    fn merge(&mut self, other: Work) {
+        self.snapshot |= other.snapshot;
+        self.checkpoint |= other.checkpoint;
+        self.sweep |= other.sweep;
+    }
+}
+
+/// What the writer did so far, including the snapshots the service wrote itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Results {
+    /// Snapshots written (by jobs, and noted by the service).
+    pub saved: u64,
+    pub last_bytes: u64,
+    /// Snapshots a job's bring-up refused as damaged.
+    pub refused: u64,
+    pub failed: u64,
+    /// Snapshots recorded by jobs; bumped with `covers`.
+    pub recorded: u64,
+    /// The position the last snapshot a job recorded covers.
+    pub covers: i64,
+}
+
+struct State {
+    plugin: Arc<LoadedPlugin>,
+    config: ServiceConfig,
+    wanted: Work,
+    running: bool,
+    stopped: bool,
+    results: Results,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set on stop: the running job ends at its next check.
+    cancel: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn spawn(plugin: Arc<LoadedPlugin>, config: ServiceConfig) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                plugin,
+                config,
+                wanted: Work::default(),
+                running: false,
+                stopped: false,
+                results: Results::default(),
+            }),
+            changed: Condvar::new(),
+            cancel: AtomicBool::new(false),
+        });
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("connlog-snapshots".into())
+                .spawn(move || run(&shared))
+                .context("spawning the snapshot writer")?
+        };
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for `work`, merged with whatever is already asked for. Nothing after `stop`.
+    pub fn request(&self, work: Work) {
+        let mut state = self.shared.lock();
+        if state.stopped {
+            return;
+        }
+        state.wanted.merge(work);
+        self.shared.changed.notify_all();
+    }
+
+    /// The plugin build and settings the next job brings up (after a swap or a change of
+    /// retention).
+    pub fn set_source(&self, plugin: Arc<LoadedPlugin>, config: ServiceConfig) {
+        let mut state = self.shared.lock();
+        state.plugin = plugin;
+        state.config = config;
+    }
+
+    /// No job running and none asked for.
+    pub fn is_idle(&self) -> bool {
+        let state = self.shared.lock();
+        !state.running && !state.wanted.any()
+    }
+
+    pub fn wait_idle(&self) {
+        let mut state = self.shared.lock();
+        while !state.stopped && (state.running || state.wanted.any()) {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    pub fn results(&self) -> Results {
+        self.shared.lock().results
+    }
+
+    /// Counts a snapshot the service wrote itself.
+    pub fn note_saved(&self, bytes: u64) {
+        let mut state = self.shared.lock();
+        state.results.saved += 1;
+        state.results.last_bytes = bytes;
+    }
+
+    /// Cancels the running job (at its next check) and ends the thread.
+    pub fn stop(&mut self) {
+        {
+            let mut state = self.shared.lock();
+            state.stopped = true;
+            state.wanted = Work::default();
+            self.shared.cancel.store(true, Ordering::Relaxed);
+            self.shared.changed.notify_all();
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("the snapshot writer panicked");
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(shared: &Shared) {
+    let mut retry_sweep = false;
+    loop {
+        let (work, plugin, config) = {
+            let mut state = shared.lock();
+            loop {
+                if state.stopped {
+                    return;
+                }
+                if state.wanted.any() {
+                    break;
+                }
+                if retry_sweep {
+                    let (next, waited) = shared
+                        .changed
+                        .wait_timeout(state, SWEEP_RETRY)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    state = next;
+                    if waited.timed_out() {
+                        state.wanted.sweep = true;
+                    }
+                } else {
+                    state = shared
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            state.running = true;
+            (
+                std::mem::take(&mut state.wanted),
+                state.plugin.clone(),
+                state.config.clone(),
+            )
+        };
+        let outcome = run_job(shared, work, &plugin, &config);
+        retry_sweep = outcome.busy_files;
+        let mut state = shared.lock();
+        state.running = false;
+        let results = &mut state.results;
+        results.failed += u64::from(outcome.failed);
+        if let Some(saved) = outcome.saved {
+            results.saved += 1;
+            results.last_bytes = saved.bytes;
+            results.refused += u64::from(saved.refused);
+            results.recorded += 1;
+            results.covers = saved.covers;
+        }
+        shared.changed.notify_all();
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    saved: Option<Saved>,
+    failed: bool,
+    busy_files: bool,
+}
+
+struct Saved {
+    bytes: u64,
+    covers: i64,
+    refused: bool,
+}
+
+fn run_job(shared: &Shared, work: Work, plugin: &LoadedPlugin, config: &ServiceConfig) -> Outcome {
+    let mut outcome = Outcome::default();
+    if work.snapshot {
+        match write_snapshot(shared, plugin, config) {
+            Ok(saved) => outcome.saved = saved,
+            Err(_) if shared.cancelled() => {}
+            Err(e) => {
+                outcome.failed = true;
+                tracing::warn!(error = %format!("{e:#}"), "writing a snapshot in the background failed; the journal remains complete");
+            }
+        }
+    }
+    let journal = match Journal::connect(&store_path(&config.data_dir)) {
+        Ok(journal) => journal,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the snapshot writer cannot open the store");
+            outcome.failed = true;
+            return outcome;
+        }
+    };
+    match journal.sweep_snapshot_files() {
+        Ok(sweep) => outcome.busy_files = sweep.busy > 0,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "replaced snapshot files could not be removed; the next sweep will");
+        }
+    }
+    if work.checkpoint {
+        checkpoint(shared, &journal);
+    }
+    outcome
+}
+
+/// Brings a fresh instance up from the store, writes its snapshot and records it. `None`
+/// when the record changed meanwhile (a newer snapshot is there), when purges kept
+/// committing while it read the journal, or when cancelled.
+fn write_snapshot(
+    shared: &Shared,
+    plugin: &LoadedPlugin,
+    config: &ServiceConfig,
+) -> anyhow::Result<Option<Saved>> {
+    let path = store_path(&config.data_dir);
+    for _ in 0..JOB_ATTEMPTS {
+        let journal = Journal::connect(&path)?;
+        let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
+        if shared.cancelled() {
+            return Ok(None);
+        }
+        let storage = |e| anyhow::anyhow!("{e}");
+        let journal = up
+            .instance
+            .state_mut()
+            .journal
+            .as_mut()
+            .expect("bring_up attaches a journal");
+        // The tail was read on a connection of its own, after the pinned view: a purge that
+        // committed meanwhile may have hidden events the view still held.
+        if journal.purge_mark().map_err(storage)? != up.pinned.purge_mark {
+            continue;
+        }
+        journal.start_snapshot_write().map_err(storage)?;
+        match up.instance.save_snapshot() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                abandon(&mut up.instance);
+                anyhow::bail!("the plugin could not save its snapshot: {e}");
+            }
+            Err(trap) => {
+                abandon(&mut up.instance);
+                return Err(trap.into());
+            }
+        }
+        let journal = up
+            .instance
+            .state_mut()
+            .journal
+            .as_mut()
+            .expect("bring_up attaches a journal");
+        let written = journal
+            .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
+            .map_err(storage)?;
+        let (bytes, rows) = (written.info.bytes, written.info.rows);
+        let recorded = journal
+            .replace_snapshot(
+                written,
+                Expect::File(up.pinned.snapshot_file.as_deref()),
+                Includes::PurgesUpTo(up.pinned.purge_mark),
+            )
+            .map_err(storage)?;
+        if !recorded {
+            tracing::debug!("a newer snapshot was recorded meanwhile; this one is dropped");
+            return Ok(None);
+        }
+        tracing::info!(
+            rows,
+            bytes,
+            last_seq = up.upto,
+            elapsed_ms = up.report.elapsed.as_millis() as u64,
+            "snapshot written in the background"
+        );
+        return Ok(Some(Saved {
+            bytes,
+            covers: up.upto,
+            refused: up.snapshot_refused,
+        }));
+    }
+    tracing::info!(
+        "purges kept committing while a snapshot was prepared; the next request tries again"
+    );
+    Ok(None)
+}
+
+fn abandon(instance: &mut crate::plugin::PluginInstance) {
+    if let Some(journal) = instance.state_mut().journal.as_mut() {
+        journal.abandon_snapshot_write();
+    }
+}
+
+/// Checkpoints and truncates the WAL, holding SQLite's write lock only briefly each try.
+fn checkpoint(shared: &Shared, journal: &Journal) {
+    for _ in 0..CHECKPOINT_TRIES {
+        match journal.checkpoint_truncate_within(CHECKPOINT_PATIENCE) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpointing the WAL failed");
+                return;
+            }
+        }
+        if shared.cancelled() {
+            return;
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
+    }
+    tracing::warn!(
+        "the WAL could not be truncated (readers kept it busy); the next checkpoint will finish"
+    );
+}
