@@ -1,0 +1,331 @@
+//! Request latency across retention ticks at large sizes.
+//!
+//! `cargo bench -p connlog --bench retention` (`CONNLOG_BENCH_ROWS=1000000,10000000` for
+//! other sizes, `CONNLOG_BENCH_DIR` for where the stores go, `CONNLOG_BENCH_TICKS` for how
+//! many ticks). For each size it writes a journal directly through the store (half web rows
+//! of one event, half ssh sessions of two), opens the service (full replay), saves a
+//! snapshot, and adds rows that expire five per tick. Then the retention scheduler runs for
+//! a number of ticks while one thread makes an API request (a page of `type:ssh`) every
+//! 100 ms and another ingests one event every 100 ms, as the measurement did. It
+//! prints, per tick and overall, the longest request latency and lock wait, the longest
+//! hold of the service by a purge, and when the background rewrites finished.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use connlog::directory::Directory;
+use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::retention::RetentionScheduler;
+use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
+use connlog::store::Journal;
+use connlog_guest::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
+
+const BATCH: usize = 100_000;
+const RETENTION: Duration = Duration::from_secs(3600);
+const REQUEST_EVERY: Duration = Duration::from_millis(100);
+
+fn main() {
+    let sizes: Vec<u64> = std::env::var("CONNLOG_BENCH_ROWS")
+        .unwrap_or_else(|_| "1000000".into())
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse().expect("row counts"))
+        .collect();
+    let ticks: usize = std::env::var("CONNLOG_BENCH_TICKS")
+        .ok()
+        .map(|v| v.parse().expect("a tick count"))
+        .unwrap_or(6);
+    let base = std::env::var_os("CONNLOG_BENCH_DIR").map(std::path::PathBuf::from);
+    for rows in sizes {
+        let dir = match &base {
+            Some(b) => tempfile::tempdir_in(b),
+            None => tempfile::tempdir(),
+        }
+        .unwrap();
+        run(dir.path(), rows, ticks);
+    }
+}
+
+fn uuid(kind: u64, n: u64) -> Uuid {
+    Uuid::from_u64_pair(
+        0x1000_0000_0000_4000 | kind << 48,
+        0x8000_0000_0000_0000 | n,
+    )
+}
+
+/// Row `n` at `time`: even rows are web rows (one event), odd rows ssh sessions (two).
+fn row_events(n: u64, time: i64) -> Vec<ConnectionEvent> {
+    let org = uuid(1, n % 3);
+    let owner = uuid(2, n % 500);
+    let base = ConnectionEvent {
+        id: uuid(4, n),
+        time,
+        organization_id: org,
+        workspace_owner_id: owner,
+        workspace_id: uuid(3, n % 5_000),
+        workspace_name: format!("ws-{}", n % 5_000),
+        agent_name: "main".into(),
+        connection_type: "workspace_app".into(),
+        code: Some(200),
+        ip: Some(format!("10.0.{}.{}", (n >> 8) % 256, n % 256)),
+        user_agent: Some("Mozilla/5.0".into()),
+        user_id: Some(owner),
+        slug_or_port: Some("code-server".into()),
+        connection_id: None,
+        disconnect_reason: None,
+        status: ConnectionStatus::Connected,
+    };
+    if n.is_multiple_of(2) {
+        return vec![base];
+    }
+    let connect = ConnectionEvent {
+        connection_type: "ssh".into(),
+        code: None,
+        user_agent: None,
+        user_id: None,
+        slug_or_port: None,
+        connection_id: Some(uuid(5, n)),
+        ..base
+    };
+    let disconnect = ConnectionEvent {
+        id: uuid(6, n),
+        time: time + 600_000_000_000,
+        code: Some(0),
+        disconnect_reason: Some("client closed".into()),
+        status: ConnectionStatus::Disconnected,
+        ..connect.clone()
+    };
+    vec![connect, disconnect]
+}
+
+fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
+    ServiceConfig {
+        data_dir: data.to_path_buf(),
+        plugin: PluginSource::Embedded,
+        directory: Arc::new(Directory::new()),
+        limits: Limits {
+            memory_bytes: 4 << 30,
+            call_deadline: Duration::from_secs(600),
+            ..Limits::default()
+        },
+        log_formats: Vec::new(),
+        service_log: Arc::new(NoServiceLog),
+        retention: RETENTION,
+        cache: Some(ComponentCache::new(cache.to_path_buf())),
+        clock: Clock::System,
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One request: when it was asked (since the scheduler started), how long it waited for
+/// the lock, how long it took in all.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Duration,
+    waited: Duration,
+    took: Duration,
+}
+
+/// Calls `request` every `REQUEST_EVERY` until `stop`, timing each call.
+fn requests(
+    shared: &service::SharedConnLog,
+    stop: &Arc<AtomicBool>,
+    epoch: Instant,
+    mut request: impl FnMut(&mut ConnLog) + Send + 'static,
+) -> std::thread::JoinHandle<Vec<Sample>> {
+    let (shared, stop) = (shared.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let asked = Instant::now();
+            let mut service = service::lock(&shared);
+            let waited = asked.elapsed();
+            request(&mut service);
+            drop(service);
+            samples.push(Sample {
+                at: asked - epoch,
+                waited,
+                took: asked.elapsed(),
+            });
+            std::thread::sleep(REQUEST_EVERY.saturating_sub(asked.elapsed()));
+        }
+        samples
+    })
+}
+
+fn run(data: &std::path::Path, rows: u64, ticks: usize) {
+    let cache = data.join(".cache");
+    let db = store_path(data);
+    // One tick is longer than a rewrite takes, so that each purge gets its own.
+    let tick = Duration::from_secs((rows / 1_000_000 * 3).clamp(3, 40));
+    println!("== {rows} rows, a purge every {} ==", secs(tick));
+
+    let started = Instant::now();
+    let now = Clock::System.now();
+    let mut journal = Journal::open(&db).unwrap();
+    let mut n = 0;
+    while n < rows {
+        let end = (n + BATCH as u64).min(rows);
+        // Recent rows, 100 µs apart: none expires during the run.
+        let batch: Vec<_> = (n..end)
+            .flat_map(|k| row_events(k, now - 1_800_000_000_000 + k as i64 * 100_000))
+            .collect();
+        journal.begin().unwrap();
+        journal.append(&batch).unwrap();
+        journal.commit().unwrap();
+        n = end;
+    }
+    journal.checkpoint_truncate().unwrap();
+    drop(journal);
+    println!("journal written in {}", secs(started.elapsed()));
+
+    // Warm the compiled-component cache so the start measures the store, not Cranelift.
+    drop(ConnLog::open(config(
+        tempfile::tempdir().unwrap().path(),
+        &cache,
+    )));
+    let started = Instant::now();
+    let mut service = ConnLog::open(config(data, &cache)).expect("open");
+    service.set_snapshot_policy(SnapshotPolicy {
+        every_events: 0,
+        on_close_min_events: 0,
+        rewrite_after_purge: true,
+    });
+    println!("start by full replay: {}", secs(started.elapsed()));
+    let started = Instant::now();
+    let info = service.save_snapshot().unwrap();
+    service.wait_for_snapshots();
+    println!(
+        "snapshot saved: {} ({:.0} MiB)",
+        secs(started.elapsed()),
+        info.bytes as f64 / (1 << 20) as f64
+    );
+
+    // Rows that cross the cutoff five per tick, from the first tick on.
+    let expiring = 5 * (ticks as u64 + 2);
+    let first = Clock::System.now() - RETENTION.as_nanos() as i64;
+    let step = tick.as_nanos() as i64 / 5;
+    let events: Vec<_> = (0..expiring)
+        .flat_map(|i| row_events(rows + i, first + i as i64 * step))
+        .collect();
+    service.ingest(events).unwrap();
+
+    let shared: service::SharedConnLog = Arc::new(Mutex::new(service));
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let owner = Actor {
+        user_id: uuid(9, 0),
+        site_roles: vec!["owner".into()],
+        organization_roles: Vec::new(),
+    };
+    let queries = requests(&shared, &stop, epoch, move |service| {
+        service
+            .api_page(
+                owner.clone(),
+                QueryRequest {
+                    q: "type:ssh".into(),
+                    limit: 25,
+                    offset: 0,
+                },
+            )
+            .unwrap()
+            .unwrap();
+    });
+    let mut next = 100 * rows;
+    let ingests = requests(&shared, &stop, epoch, move |service| {
+        next += 1;
+        let mut event = row_events(next * 2, Clock::System.now()).remove(0);
+        event.id = uuid(7, next);
+        service.ingest(vec![event]).unwrap();
+    });
+    // Note when background rewrites finish.
+    let watcher = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut finished = Vec::new();
+            let mut saved = service::lock(&shared).counters().snapshots_saved;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = service::lock(&shared).counters().snapshots_saved;
+                if now > saved {
+                    finished.push(epoch.elapsed());
+                    saved = now;
+                }
+            }
+            finished
+        })
+    };
+
+    let scheduler = RetentionScheduler::spawn(shared.clone(), tick);
+    std::thread::sleep(tick * ticks as u32 + tick / 2);
+    drop(scheduler);
+    stop.store(true, Ordering::Relaxed);
+    let queries = queries.join().unwrap();
+    let ingests = ingests.join().unwrap();
+    let rewrites = watcher.join().unwrap();
+
+    for t in 0..=ticks {
+        let window = |s: &&Sample| s.at >= tick * t as u32 && s.at < tick * (t as u32 + 1);
+        let worst = |samples: &[Sample]| {
+            samples
+                .iter()
+                .filter(window)
+                .map(|s| (s.took, s.waited))
+                .max()
+                .unwrap_or_default()
+        };
+        let (q, qw) = worst(&queries);
+        let (i, iw) = worst(&ingests);
+        println!(
+            "tick {t}: longest query {} (lock wait {}), longest ingest {} (lock wait {})",
+            ms(q),
+            ms(qw),
+            ms(i),
+            ms(iw)
+        );
+    }
+    let overall = |samples: &[Sample]| {
+        let took = samples.iter().map(|s| s.took).max().unwrap_or_default();
+        let waited = samples.iter().map(|s| s.waited).max().unwrap_or_default();
+        let over = samples
+            .iter()
+            .filter(|s| s.took > Duration::from_millis(100))
+            .count();
+        format!(
+            "{} requests, longest {} (lock wait {}), {over} over 100 ms",
+            samples.len(),
+            ms(took),
+            ms(waited)
+        )
+    };
+    println!("queries: {}", overall(&queries));
+    println!("ingests: {}", overall(&ingests));
+
+    let mut service = service::lock(&shared);
+    let waiting = Instant::now();
+    service.wait_for_snapshots();
+    let counters = service.counters();
+    println!(
+        "purges: {} run, {} rows purged, longest hold of the service {} (last {})",
+        counters.purges_run,
+        counters.rows_purged,
+        ms(Duration::from_micros(counters.max_purge_locked_us)),
+        ms(Duration::from_micros(counters.last_purge_locked_us))
+    );
+    println!(
+        "background rewrites finished at {:?} s; {} snapshots written in all; the last one pending took {} more",
+        rewrites
+            .iter()
+            .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0)
+            .collect::<Vec<_>>(),
+        counters.snapshots_saved,
+        secs(waiting.elapsed())
+    );
+}
