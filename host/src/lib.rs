@@ -13,6 +13,7 @@
 //! - [`follow`]: Coder's service-log file followed as it grows.
 
 pub mod cli;
+pub mod conformance;
 pub mod directory;
 pub mod duration;
 pub mod events;

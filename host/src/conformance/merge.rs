@@ -1,0 +1,768 @@
+//! Ingest and merge: which row a set of events makes, whatever their order, batching or
+//! repetition; replays by `ID`; which events are refused.
+//!
+//! Each table case runs four ways that must agree: the batches as listed, all events in one
+//! batch, every event alone in reverse order, and a restart that rebuilds the rows from the
+//! journal. Sending every event again must then be reported as duplicates and change
+//! nothing. Rows merge only on `(connection_id, workspace_id, agent_name)`; "earliest" is
+//! the smallest time, then the smallest id.
+
+use super::fixtures::*;
+use super::{Case, Check, Harness, only, same_ids, same_rows};
+use crate::model::*;
+
+struct Table {
+    name: &'static str,
+    batches: fn() -> Vec<Vec<ConnectionEvent>>,
+    check: fn(&[ConnectionLog]) -> Check,
+}
+
+pub fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = table()
+        .into_iter()
+        .map(|entry| {
+            let name = entry.name;
+            Case::boxed("merge", name, move |h| four_ways(h, &entry))
+        })
+        .collect();
+    cases.push(Case::new(
+        "merge",
+        "every order of one session's events gives the same row",
+        every_order,
+    ));
+    cases.push(Case::new(
+        "merge",
+        "an event id already stored is a replay that changes nothing",
+        replays_by_id,
+    ));
+    cases.push(Case::new(
+        "ingest",
+        "refused events are named by field and never affect their neighbours",
+        refusals,
+    ));
+    cases
+}
+
+fn four_ways(h: &mut Harness, case: &Table) -> Check {
+    let batches = (case.batches)();
+    for batch in &batches {
+        h.store(batch.clone())?;
+    }
+    let as_listed = h.rows()?;
+    (case.check)(&as_listed)?;
+
+    h.restart()?;
+    same_rows(
+        &h.rows()?,
+        &as_listed,
+        "after a restart replaying the journal",
+    )?;
+
+    let all: Vec<ConnectionEvent> = batches.iter().flatten().cloned().collect();
+    let mut one_batch = h.fresh()?;
+    one_batch.ingest(all.clone())?;
+    same_rows(&one_batch.rows()?, &as_listed, "all in one batch")?;
+    drop(one_batch);
+
+    let mut reversed = h.fresh()?;
+    for event in all.iter().rev() {
+        reversed.ingest(vec![event.clone()])?;
+    }
+    same_rows(&reversed.rows()?, &as_listed, "one by one, reversed")?;
+    let outcomes = reversed.ingest(all)?;
+    ensure!(
+        outcomes.iter().all(|o| *o == EventOutcome::Duplicate),
+        "sent again, events were not all duplicates: {}",
+        super::short(&outcomes)
+    );
+    same_rows(
+        &reversed.rows()?,
+        &as_listed,
+        "after sending every event again",
+    )
+}
+
+fn row_of(rows: &[ConnectionLog], session: u64) -> Result<&ConnectionLog, String> {
+    rows.iter()
+        .find(|r| r.connection_id == Some(cid(session)))
+        .ok_or_else(|| format!("no row for session {}", id_name(cid(session))))
+}
+
+fn table() -> Vec<Table> {
+    vec![
+        Table {
+            name: "connect then disconnect is one completed row",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 60, Some(0), Some("client closed"))],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!((r.id, r.connect_time), (eid(1), T0), "id and connect time");
+                ensure_eq!(r.disconnect_time, Some(T0 + 60 * S), "disconnect time");
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(0), Some("client closed")),
+                    "code and reason"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "connect and disconnect in one batch are one row",
+            batches: || {
+                vec![vec![
+                    connect(1, 1, 0),
+                    disconnect(2, 1, 60, Some(1), Some("x")),
+                ]]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.disconnect_time, r.code),
+                    (Some(T0 + 60 * S), Some(1)),
+                    "disconnect time and code"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "a lone connect is an ongoing row",
+            batches: || vec![vec![connect(1, 1, 0)]],
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.disconnect_time, r.code, r.disconnect_reason.as_deref()),
+                    (None, None, None),
+                    "disconnect fields"
+                );
+                ensure_eq!(r.connection_id, Some(cid(1)), "connection id");
+                Ok(())
+            },
+        },
+        Table {
+            name: "a second, later connect with another IP changes nothing",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0).ip("10.0.0.1")],
+                    vec![connect(2, 1, 30).ip("10.0.0.2")],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.connect_time, r.ip.as_deref()),
+                    (eid(1), T0, Some("10.0.0.1")),
+                    "id, connect time and IP"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "a disconnect without a connect is a complete row at its own time",
+            batches: || vec![vec![disconnect(1, 1, 60, Some(2), Some("lost"))]],
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.connect_time, r.disconnect_time),
+                    (eid(1), T0 + 60 * S, Some(T0 + 60 * S)),
+                    "id and times"
+                );
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(2), Some("lost")),
+                    "code and reason"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "an earlier connect arriving after the disconnect defines the row and its connect time",
+            batches: || {
+                vec![
+                    vec![disconnect(1, 1, 60, Some(0), None)],
+                    vec![connect(2, 1, 0).ip("10.1.1.1")],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.connect_time, r.disconnect_time),
+                    (T0, Some(T0 + 60 * S)),
+                    "times"
+                );
+                ensure_eq!(
+                    (r.id, r.ip.as_deref()),
+                    (eid(2), Some("10.1.1.1")),
+                    "the connect's id and IP"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "a second disconnect never overwrites the first's time, reason or code",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 60, Some(1), Some("first"))],
+                    vec![disconnect(3, 1, 90, Some(2), Some("second"))],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(r.disconnect_time, Some(T0 + 60 * S), "disconnect time");
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(1), Some("first")),
+                    "code and reason"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "each disconnect field is filled once, independently of the others",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 60, None, None)],
+                    vec![disconnect(3, 1, 90, Some(4), Some("late reason"))],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    r.disconnect_time,
+                    Some(T0 + 60 * S),
+                    "the first disconnect time"
+                );
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(4), Some("late reason")),
+                    "code and reason from the later disconnect"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "a connect after the disconnect never clears the disconnect fields",
+            batches: || {
+                vec![
+                    vec![disconnect(1, 1, 60, Some(3), Some("gone"))],
+                    vec![connect(2, 1, 90)],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(r.disconnect_time, Some(T0 + 60 * S), "disconnect time");
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(3), Some("gone")),
+                    "code and reason"
+                );
+                ensure_eq!(
+                    r.connect_time,
+                    T0 + 60 * S,
+                    "the earlier time as connect time"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "exit code 0 is kept as a value",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 1, Some(0), None)],
+                ]
+            },
+            check: |rows| {
+                ensure_eq!(only(rows)?.code, Some(0), "code");
+                Ok(())
+            },
+        },
+        Table {
+            name: "a disconnect without a code stores none",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 1, None, None)],
+                ]
+            },
+            check: |rows| {
+                ensure_eq!(only(rows)?.code, None, "code");
+                Ok(())
+            },
+        },
+        Table {
+            name: "a connect never stores a code, even when the agent sent one",
+            batches: || vec![vec![connect(1, 1, 0).with(|e| e.code = Some(200))]],
+            check: |rows| {
+                ensure_eq!(only(rows)?.code, None, "code");
+                Ok(())
+            },
+        },
+        Table {
+            name: "a connect never stores a disconnect reason",
+            batches: || {
+                vec![vec![
+                    connect(1, 1, 0).with(|e| e.disconnect_reason = Some("odd".into())),
+                ]]
+            },
+            check: |rows| {
+                ensure_eq!(only(rows)?.disconnect_reason, None, "reason");
+                Ok(())
+            },
+        },
+        Table {
+            name: "two identical web events are two rows",
+            batches: || vec![vec![web(1, 0, Some(bob())), web(2, 0, Some(bob()))]],
+            check: |rows| {
+                ensure_eq!(rows.len(), 2, "rows");
+                ensure!(
+                    rows.iter()
+                        .all(|r| r.connection_id.is_none() && r.disconnect_time.is_none()),
+                    "a web row has a connection id or a disconnect time"
+                );
+                ensure_eq!(
+                    rows.iter().map(|r| r.code).collect::<Vec<_>>(),
+                    [Some(200), Some(200)],
+                    "status codes"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "disconnect then an earlier connect in one batch corrects the connect time",
+            batches: || {
+                vec![vec![
+                    disconnect(1, 1, 60, Some(0), Some("bye")),
+                    connect(2, 1, 0),
+                ]]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.connect_time, r.disconnect_time),
+                    (eid(2), T0, Some(T0 + 60 * S)),
+                    "id and times"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "disconnect then a later connect in one batch keeps reason and code",
+            batches: || {
+                vec![vec![
+                    disconnect(1, 1, 60, Some(130), Some("signal")),
+                    connect(2, 1, 90),
+                ]]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.code, r.disconnect_reason.as_deref()),
+                    (Some(130), Some("signal")),
+                    "code and reason"
+                );
+                ensure_eq!(r.disconnect_time, Some(T0 + 60 * S), "disconnect time");
+                Ok(())
+            },
+        },
+        Table {
+            name: "one connection id in two workspaces in one batch is two rows",
+            batches: || {
+                vec![vec![
+                    connect(1, 1, 0),
+                    connect(2, 1, 5).in_workspace(uuid_in(3, 2)),
+                ]]
+            },
+            check: |rows| {
+                let mut workspaces: Vec<Uuid> = rows.iter().map(|r| r.workspace_id).collect();
+                workspaces.sort();
+                same_ids(&workspaces, &[workspace(), uuid_in(3, 2)], "workspaces")
+            },
+        },
+        Table {
+            name: "one connection id with two agents is two rows",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![disconnect(2, 1, 5, Some(0), None).agent("other")],
+                ]
+            },
+            check: |rows| {
+                ensure_eq!(rows.len(), 2, "rows");
+                let main = rows
+                    .iter()
+                    .find(|r| r.agent_name == "main")
+                    .ok_or("no row for agent main")?;
+                ensure_eq!(
+                    main.disconnect_time,
+                    None,
+                    "main's row (the other agent's disconnect must not close it)"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "later events never change type, IP, names, organization, owner or id",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0)],
+                    vec![
+                        connect(2, 1, 10)
+                            .ip("10.9.9.9")
+                            .kind("vscode")
+                            .in_org(other_org())
+                            .with(|e| e.workspace_name = "renamed".into()),
+                        disconnect(3, 1, 20, Some(0), None)
+                            .ip("10.8.8.8")
+                            .kind("jetbrains"),
+                    ],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.connection_type.as_str(), r.ip.as_deref()),
+                    (eid(1), "ssh", Some("fd7a:115c:a1e0::1")),
+                    "id, type and IP"
+                );
+                ensure_eq!(
+                    (r.organization_id, r.workspace_name.as_str()),
+                    (org(), "dev"),
+                    "organization and workspace name"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "the earliest connect defines the row whatever the arrival order",
+            batches: || {
+                vec![
+                    vec![connect(2, 1, 10).ip("10.0.0.2")],
+                    vec![connect(1, 1, 0).ip("10.0.0.1")],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.connect_time, r.ip.as_deref()),
+                    (eid(1), T0, Some("10.0.0.1")),
+                    "id, connect time and IP"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "with skewed clocks the connect time never exceeds the disconnect time",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 100)],
+                    vec![disconnect(2, 1, 40, Some(0), None)],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.connect_time, r.disconnect_time),
+                    (T0 + 40 * S, Some(T0 + 40 * S)),
+                    "times"
+                );
+                ensure_eq!(r.id, eid(1), "id (the connect's)");
+                Ok(())
+            },
+        },
+        Table {
+            name: "localhost becomes 127.0.0.1 and an IP that does not parse is absent",
+            batches: || {
+                vec![vec![
+                    connect(1, 1, 0).ip("localhost"),
+                    connect(2, 2, 1).ip("10.0.0.1:22"),
+                    connect(3, 3, 2).ip("[::1]"),
+                    connect(4, 4, 3).ip("::ffff:10.0.0.7"),
+                ]]
+            },
+            check: |rows| {
+                ensure_eq!(
+                    row_of(rows, 1)?.ip.as_deref(),
+                    Some("127.0.0.1"),
+                    "localhost"
+                );
+                ensure_eq!(row_of(rows, 2)?.ip.as_deref(), None, "host:port");
+                ensure_eq!(row_of(rows, 3)?.ip.as_deref(), None, "a bracketed address");
+                ensure_eq!(
+                    row_of(rows, 4)?.ip.as_deref(),
+                    Some("10.0.0.7"),
+                    "an IPv4-mapped address"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "agent app names are normalised and any normalised name is stored",
+            batches: || {
+                vec![vec![
+                    connect(1, 1, 0).kind("  VS-Code  "),
+                    connect(2, 2, 1).kind("\x1b[31mvscode\x1b[0m"),
+                    connect(3, 3, 2).kind("Cursor"),
+                    connect(4, 4, 3).kind(&"é".repeat(70)),
+                ]]
+            },
+            check: |rows| {
+                ensure_eq!(
+                    row_of(rows, 1)?.connection_type,
+                    "vs_code",
+                    "\"  VS-Code  \""
+                );
+                ensure_eq!(
+                    row_of(rows, 2)?.connection_type,
+                    "[31mvscode[0m",
+                    "control characters"
+                );
+                ensure_eq!(row_of(rows, 3)?.connection_type, "cursor", "\"Cursor\"");
+                ensure_eq!(row_of(rows, 4)?.connection_type, "é".repeat(64), "70 runes");
+                Ok(())
+            },
+        },
+        Table {
+            name: "connects at the same time: the smallest event id defines the row",
+            batches: || {
+                vec![
+                    vec![connect(2, 1, 0).ip("10.0.0.2")],
+                    vec![connect(1, 1, 0).ip("10.0.0.1")],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.ip.as_deref()),
+                    (eid(1), Some("10.0.0.1")),
+                    "id and IP"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "disconnects at the same time: the smallest event id gives reason and code",
+            batches: || {
+                vec![
+                    vec![disconnect(4, 1, 9, Some(2), Some("second"))],
+                    vec![disconnect(3, 1, 9, Some(1), Some("first"))],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(
+                    (r.id, r.code, r.disconnect_reason.as_deref()),
+                    (eid(3), Some(1), Some("first")),
+                    "id, code and reason"
+                );
+                Ok(())
+            },
+        },
+        Table {
+            name: "reason and code each come from the earliest disconnect that has one",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 0), disconnect(5, 1, 40, Some(9), None)],
+                    vec![disconnect(4, 1, 30, Some(7), Some("reason from the third"))],
+                    vec![
+                        disconnect(3, 1, 20, None, Some("reason from the second")),
+                        disconnect(2, 1, 10, None, None),
+                    ],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(r.disconnect_time, Some(T0 + 10 * S), "disconnect time");
+                ensure_eq!(
+                    r.disconnect_reason.as_deref(),
+                    Some("reason from the second"),
+                    "reason"
+                );
+                ensure_eq!(r.code, Some(7), "code");
+                Ok(())
+            },
+        },
+        Table {
+            name: "the connect time is the earliest time of all the session's events",
+            batches: || {
+                vec![
+                    vec![connect(1, 1, 50), disconnect(4, 1, 100, None, None)],
+                    vec![disconnect(2, 1, -20, None, None), connect(3, 1, 10)],
+                ]
+            },
+            check: |rows| {
+                let r = only(rows)?;
+                ensure_eq!(r.connect_time, T0 - 20 * S, "connect time");
+                ensure_eq!(r.id, eid(3), "id (the earliest connect's)");
+                ensure_eq!(r.disconnect_time, Some(T0 - 20 * S), "disconnect time");
+                Ok(())
+            },
+        },
+        Table {
+            name: "a web row is its event",
+            batches: || {
+                vec![vec![
+                    workspace_app(eid(7), T0, Some(bob()), 403).ip("10.2.3.4"),
+                ]]
+            },
+            check: |rows| {
+                let e = workspace_app(eid(7), T0, Some(bob()), 403).ip("10.2.3.4");
+                let want = ConnectionLog {
+                    id: e.id,
+                    connect_time: e.time,
+                    organization_id: e.organization_id,
+                    workspace_owner_id: e.workspace_owner_id,
+                    workspace_id: e.workspace_id,
+                    workspace_name: e.workspace_name,
+                    agent_name: e.agent_name,
+                    connection_type: "workspace_app".into(),
+                    code: Some(403),
+                    ip: e.ip,
+                    user_agent: e.user_agent,
+                    user_id: Some(bob()),
+                    slug_or_port: e.slug_or_port,
+                    connection_id: None,
+                    disconnect_time: None,
+                    disconnect_reason: None,
+                };
+                same_rows(rows, &[want], "the row")
+            },
+        },
+    ]
+}
+
+/// Four events of one session in all 24 orders, one session per order, each event alone;
+/// then all of them again.
+fn every_order(h: &mut Harness) -> Check {
+    let events = |s: u64| {
+        let n = |k: u64| 1000 * s + k;
+        [
+            connect(n(1), s, 30).ip("10.0.0.1"),
+            connect(n(2), s, 10).ip("10.0.0.2").kind("vscode"),
+            disconnect(n(3), s, 50, None, Some("first")),
+            disconnect(n(4), s, 40, Some(7), None),
+        ]
+    };
+    let mut orders = Vec::new();
+    permutations(&mut [0, 1, 2, 3], 0, &mut orders);
+    let mut all = Vec::new();
+    for (i, order) in orders.iter().enumerate() {
+        let session = i as u64 + 1;
+        let events = events(session);
+        for &k in order {
+            h.store(vec![events[k].clone()])?;
+        }
+        all.extend(events);
+    }
+    let outcomes = h.ingest(all)?;
+    ensure!(
+        outcomes.iter().all(|o| *o == EventOutcome::Duplicate),
+        "sent again, events were not all duplicates"
+    );
+    for restarted in [false, true] {
+        if restarted {
+            h.restart()?;
+        }
+        let rows = h.rows()?;
+        ensure_eq!(rows.len(), orders.len(), "rows");
+        for (i, order) in orders.iter().enumerate() {
+            let session = i as u64 + 1;
+            let r = row_of(&rows, session)?;
+            let context = format!(
+                "order {order:?}{}",
+                if restarted { " after a restart" } else { "" }
+            );
+            ensure_eq!(
+                (
+                    r.id,
+                    r.connect_time,
+                    r.ip.as_deref(),
+                    r.connection_type.as_str()
+                ),
+                (
+                    eid(1000 * session + 2),
+                    T0 + 10 * S,
+                    Some("10.0.0.2"),
+                    "vscode"
+                ),
+                "{context}: id, connect time, IP and type"
+            );
+            ensure_eq!(
+                (r.disconnect_time, r.code, r.disconnect_reason.as_deref()),
+                (Some(T0 + 40 * S), Some(7), Some("first")),
+                "{context}: disconnect fields"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn permutations(items: &mut [usize; 4], at: usize, out: &mut Vec<[usize; 4]>) {
+    if at == items.len() {
+        out.push(*items);
+        return;
+    }
+    for i in at..items.len() {
+        items.swap(at, i);
+        permutations(items, at + 1, out);
+        items.swap(at, i);
+    }
+}
+
+fn replays_by_id(h: &mut Harness) -> Check {
+    h.store(vec![connect(1, 1, 0).ip("10.0.0.1")])?;
+    let before = h.rows()?;
+    let outcomes = h.ingest(vec![
+        connect(1, 1, -50).ip("10.0.0.2"),
+        disconnect(1, 1, 9, Some(1), Some("x")),
+    ])?;
+    ensure_eq!(
+        outcomes,
+        [EventOutcome::Duplicate, EventOutcome::Duplicate],
+        "outcomes of other events under a stored id"
+    );
+    same_rows(&h.rows()?, &before, "after the replays")?;
+    let outcomes = h.ingest(vec![web(5, 0, None), web(5, 1, None)])?;
+    ensure_eq!(
+        outcomes,
+        [EventOutcome::Stored, EventOutcome::Duplicate],
+        "one id twice in one batch (the later copy is the duplicate)"
+    );
+    Ok(())
+}
+
+fn refusals(h: &mut Harness) -> Check {
+    let outcomes = h.ingest(vec![
+        // Coder would store `unknown`; an empty type is refused instead.
+        connect(1, 1, 0).kind(" \t "),
+        web(2, 0, None).with(|e| e.connection_id = Some(cid(9))),
+        connect(3, 3, 0).with(|e| e.connection_id = None),
+        connect(4, 4, 0),
+    ])?;
+    let fields: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|o| match o {
+            EventOutcome::Rejected(v) => Some(v.field.clone()),
+            _ => None,
+        })
+        .collect();
+    ensure_eq!(
+        fields,
+        [
+            Some("Type".to_string()),
+            Some("ConnectionID".to_string()),
+            Some("ConnectionID".to_string()),
+            None
+        ],
+        "refused fields (blank type, web event with a connection id, agent event without)"
+    );
+    ensure_eq!(outcomes[3], EventOutcome::Stored, "the valid neighbour");
+    ensure_eq!(h.rows()?.len(), 1, "rows");
+    ensure_eq!(h.journal_len()?, 1, "events in the journal");
+    Ok(())
+}
