@@ -1,6 +1,7 @@
 //! The `connlog` command line. Each subcommand lives in its own file; this one holds the
 //! options every command shares and the one way to open the service.
 
+mod conformance;
 mod context;
 mod exit;
 mod export;
@@ -95,6 +96,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     #[command(subcommand)]
     Token(token::TokenCommand),
+    Conformance(conformance::ConformanceArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -109,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => remote::run(&cli.global, Request::Export(args.clone())),
         Command::Purge(args) => remote::run(&cli.global, Request::Purge(args.clone())),
         Command::Token(command) => remote::run(&cli.global, Request::Token(command.clone())),
+        Command::Conformance(args) => conformance::run(&cli.global, args),
     };
     match outcome {
         Ok(status) => status.into(),

@@ -1,0 +1,77 @@
+//! `connlog conformance PLUGIN`: the conformance kit against a plugin.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, ExitStatus, GlobalOptions};
+use crate::conformance::Kit;
+use crate::plugin::PluginSource;
+
+/// Check that a plugin behaves as a connection-log plugin must, through the real host.
+///
+/// Every case runs on a fresh store in a temporary directory (your data directory is not
+/// touched), with a fixed directory of organizations and users and a fixed clock: merge
+/// rules in every order and after restarts, replays, Coder's filter language and its exact
+/// 400 messages, authorization, paging and exact counts, the API body, service-log lines and
+/// row-events, retention, snapshot and replay starts, and the host's limits.
+///
+/// Prints one line per case (`ok    area/name`, or `FAIL  area/name: reason`) and ends with
+/// `N passed, M failed`. Exits 0 when every case passed, 1 when any failed, 3 when the
+/// plugin is refused at load.
+///
+/// Examples:
+///   connlog conformance reference
+///   connlog conformance ./target/my-plugin.wasm
+///   connlog conformance my-plugin.wasm | grep FAIL
+#[derive(Args, Clone, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ConformanceArgs {
+    /// `reference` (the embedded plugin) or the path of a plugin component.
+    // Not `plugin`: that id belongs to the global `--plugin`.
+    #[arg(value_name = "PLUGIN")]
+    pub component: String,
+}
+
+impl ConformanceArgs {
+    fn source(&self) -> PluginSource {
+        if self.component == "reference" {
+            PluginSource::Embedded
+        } else {
+            PluginSource::File(PathBuf::from(&self.component))
+        }
+    }
+}
+
+pub fn run(global: &GlobalOptions, args: &ConformanceArgs) -> Result<ExitStatus, CliError> {
+    if global.plugin.is_some() {
+        return Err(CliError::Usage(
+            "conformance takes the plugin as its argument (PLUGIN), not --plugin".into(),
+        ));
+    }
+    let kit = Kit::load(args.source(), global.cache(), global.limits())
+        .map_err(CliError::from_open_error)?;
+    eprintln!(
+        "connlog: checking {} {} (contract {})",
+        kit.info.name, kit.info.version, kit.info.contract_version
+    );
+    let mut out = std::io::stdout().lock();
+    let mut write_error = None;
+    let summary = kit.run(|outcome| {
+        if write_error.is_none()
+            && let Err(e) = writeln!(out, "{outcome}").and_then(|()| out.flush())
+        {
+            write_error = Some(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(CliError::Failed(format!("writing: {e}")));
+    }
+    writeln!(out, "{summary}").map_err(|e| CliError::Failed(format!("writing: {e}")))?;
+    Ok(if summary.failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Rejected
+    })
+}
