@@ -1,6 +1,5 @@
-//! Fixtures shared by the plugin-level suites and by the component-backed spec suite
-//! (`tests/spec_component.rs` includes this file by path): ids, event builders, and the
-//! directory every `World` is built over.
+//! Fixtures shared by the plugin-level suites: ids, event builders, and the directory
+//! every `World` is built over.
 #![allow(dead_code)]
 
 use connlog_guest::model::*;
@@ -98,7 +97,7 @@ impl Tweak for ConnectionEvent {
     }
 }
 
-/// The directory of every `World`, native or component-backed, with its clock at
+/// The directory of every `World`, with its clock at
 /// `T0 + 1h`: an owner (`admin`), `bob`, a deleted `carol`, `dave` with a mixed-case email,
 /// a plain `member`, an organization auditor of `org()`, and `alice`, the workspace owner.
 pub fn directory() -> MemoryHost {

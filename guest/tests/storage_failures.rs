@@ -1,22 +1,17 @@
-//! Coder's behaviour, spec §3 and §10, natively through `Plugin` + `MemoryHost`. The test
-//! bodies live in `spec/edge_cases.rs`, which `tests/spec_component.rs` also runs through
-//! the real component; see there for what each case covers.
-//!
-//! The tests after the `include!` are native-only: they inject storage failures with
-//! `MemoryHost::fail_next`, which has no honest equivalent through the component over a
-//! real SQLite file.
+//! Storage failures reach the caller and store nothing (an improvement on Coder, whose
+//! batcher drops events after its retries). Natively only: failures are injected with
+//! `MemoryHost::fail_next`, which a real SQLite file has no honest equivalent of. The rest
+//! of Coder's edge cases run through the real host in the conformance kit
+//! (`connlog conformance`).
 
 mod common;
 
 use common::*;
-
-include!("spec/edge_cases.rs");
-
-// ----- Native only: failure injection ------------------------------------------------------
+use connlog_guest::model::*;
+use connlog_guest::testing::JournalOp;
 
 #[test]
-fn edge_13_difference_5_storage_errors_reach_the_caller_and_store_nothing() {
-    use connlog_guest::testing::JournalOp;
+fn storage_errors_reach_the_caller_and_store_nothing() {
     let mut w = World::new();
     w.plugin.configure(vec![LogFormat::Json]);
     w.ingest(vec![connect(1, 1, 0)]);
