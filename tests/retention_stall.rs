@@ -160,8 +160,8 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
     let queries = querier.join().expect("no query failed");
     let ingests = ingester.join().expect("no ingest failed");
 
+    service::wait_for_snapshots(&shared);
     let mut service = service::lock(&shared);
-    service.wait_for_snapshots();
     let counters = service.counters();
     println!("queries: {}", queries.describe());
     println!("ingests: {}", ingests.describe());
@@ -199,4 +199,32 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
         "{}",
         ingests.describe()
     );
+
+    // Purges and rewrites interleaved as they happened: a restart from the last snapshot
+    // (with whatever purges are still pending) and a full replay both answer as before.
+    let before = answers(&mut service);
+    drop(service);
+    let service = Arc::try_unwrap(shared)
+        .ok()
+        .expect("no one else holds the service");
+    drop(service.into_inner().unwrap());
+    let reopen = || {
+        let mut cfg = config(data.path(), PluginSource::Embedded);
+        cfg.retention = RETENTION;
+        open_with(cfg)
+    };
+    let mut service = reopen();
+    assert!(
+        matches!(
+            service.last_restore().source,
+            connlog::service::RestoreSource::Snapshot { .. }
+        ),
+        "{:?}",
+        service.last_restore().source
+    );
+    assert_eq!(answers(&mut service), before);
+    drop(service);
+    forget_snapshot_record(data.path());
+    let mut service = reopen();
+    assert_eq!(answers(&mut service), before);
 }

@@ -36,7 +36,7 @@ use crate::plugin::{
     PluginSource, ServiceLogSink,
 };
 use crate::store::snapshot_file::OpenFailure;
-use crate::store::{Expect, Includes, Journal, PendingPurge, SnapshotInfo};
+use crate::store::{Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo};
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "connlog.db";
@@ -609,15 +609,7 @@ impl ConnLog {
         if head <= self.merged_upto {
             return Ok(());
         }
-        let path = store_path(&self.config.data_dir);
-        match replay_range(
-            &mut self.instance,
-            &path,
-            self.merged_upto,
-            head,
-            None,
-            None,
-        ) {
+        match replay_range(&mut self.instance, self.merged_upto, head, None, None) {
             Ok(merged) => {
                 tracing::info!(
                     events = merged,
@@ -749,6 +741,13 @@ pub fn lock(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Waits until the shared service's background snapshot writer is idle, without holding
+/// the service's lock meanwhile (`ConnLog::wait_for_snapshots` waits under it).
+pub fn wait_for_snapshots(shared: &SharedConnLog) {
+    let waiter = lock(shared).writer.waiter();
+    waiter.wait_idle();
+}
+
 /// What a hot swap did.
 #[derive(Clone, Debug)]
 pub struct SwapReport {
@@ -836,8 +835,8 @@ fn bring_up_beside(
             .expect("bring_up attaches a journal")
             .last_seq()
             .map_err(ServiceError::Storage)?;
-        let caught_up = replay_range(&mut up.instance, &path, up.upto, head, None, None)
-            .map_err(bring_up_error)?;
+        let caught_up =
+            replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
         return Ok(service.install(plugin, up, source, caught_up, started, locked));
@@ -1115,12 +1114,10 @@ fn restore_into(
     }
     let events_replayed = match &source {
         RestoreSource::Snapshot { last_seq, .. } => {
-            replay_tail_with_purges(instance, &path, *last_seq, upto, &purges, config, cancel)?
+            replay_tail_with_purges(instance, *last_seq, upto, &purges, config, cancel)?
         }
         // The journal holds no event of a purged row: replaying it all applies every purge.
-        RestoreSource::FullReplay { .. } => {
-            replay_range(instance, &path, 0, upto, Some(upto), cancel)?
-        }
+        RestoreSource::FullReplay { .. } => replay_range(instance, 0, upto, Some(upto), cancel)?,
     };
     let rows = instance.stats()?.rows;
     Ok(Some(Restored {
@@ -1189,7 +1186,6 @@ fn load_snapshot(
 /// through and ends up with the same rows.
 fn replay_tail_with_purges(
     instance: &mut PluginInstance,
-    store: &Path,
     last_seq: i64,
     upto: i64,
     purges: &[PendingPurge],
@@ -1201,13 +1197,13 @@ fn replay_tail_with_purges(
     for purge in purges {
         let end = purge.high_water.min(upto);
         if end > at {
-            replayed += replay_range(instance, store, at, end, Some(end), cancel)?;
+            replayed += replay_range(instance, at, end, Some(end), cancel)?;
             at = end;
         }
         reapply_purge(instance, purge.cutoff, config.retention)?;
     }
     if upto > at {
-        replayed += replay_range(instance, store, at, upto, Some(upto), cancel)?;
+        replayed += replay_range(instance, at, upto, Some(upto), cancel)?;
     }
     Ok(replayed)
 }
@@ -1238,31 +1234,45 @@ fn reapply_purge(
     outcome
 }
 
-/// Feeds the stored events with `after < seq <= upto` back through the plugin's `replay`.
-/// The events are read on a second connection, because `replay` itself reads the journal
-/// through the instance's; `bound` limits what those reads see (`Journal::set_session_bound`).
+/// Feeds the stored events with `after < seq <= upto` back through the plugin's `replay`,
+/// read batch by batch on the instance's own connection (inside a bring-up's pinned read,
+/// every batch comes from the same view); `bound` limits what the plugin's own reads see
+/// meanwhile (`Journal::set_session_bound`).
 fn replay_range(
     instance: &mut PluginInstance,
-    store: &Path,
     after: i64,
     upto: i64,
     bound: Option<i64>,
     cancel: Option<&AtomicBool>,
 ) -> anyhow::Result<u64> {
-    let reader = Journal::connect(store)?;
-    if let Some(journal) = instance.state_mut().journal.as_mut() {
-        journal.set_session_bound(bound);
-    }
-    let replayed = reader.for_each_batch_in(REPLAY_BATCH, after, upto, &mut |batch| {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            anyhow::bail!("cancelled");
-        }
+    fn journal(instance: &mut PluginInstance) -> anyhow::Result<&mut Journal> {
         instance
-            .replay(batch)?
-            .map_err(|e| anyhow::anyhow!("replaying the journal: {e}"))
-    });
-    if let Some(journal) = instance.state_mut().journal.as_mut() {
+            .state_mut()
+            .journal
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no store is attached"))
+    }
+    journal(instance)?.set_session_bound(bound);
+    let mut cursor = ReplayCursor::new(after, upto);
+    let mut replayed = 0u64;
+    let outcome = loop {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            break Err(anyhow::anyhow!("cancelled"));
+        }
+        let batch = match journal(instance)?.next_batch(&mut cursor, REPLAY_BATCH) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break Ok(replayed),
+            Err(e) => break Err(e),
+        };
+        replayed += batch.len() as u64;
+        match instance.replay(batch) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => break Err(anyhow::anyhow!("replaying the journal: {e}")),
+            Err(trap) => break Err(trap.into()),
+        }
+    };
+    if let Ok(journal) = journal(instance) {
         journal.set_session_bound(None);
     }
-    replayed
+    outcome
 }

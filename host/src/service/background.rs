@@ -17,12 +17,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{ServiceConfig, bring_up, store_path};
-use crate::plugin::LoadedPlugin;
+use crate::plugin::{LoadedPlugin, PluginInstance};
 use crate::store::{Expect, Includes, Journal};
-
-/// How many times a job brings its instance up again when a purge committed while it read
-/// the journal, before it leaves the snapshot to the next request.
-const JOB_ATTEMPTS: usize = 3;
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -156,14 +152,12 @@ impl Writer {
     }
 
     pub fn wait_idle(&self) {
-        let mut state = self.shared.lock();
-        while !state.stopped && (state.running || state.wanted.any()) {
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.waiter().wait_idle();
+    }
+
+    /// A handle that waits for the writer without the service (or its lock).
+    pub fn waiter(&self) -> Waiter {
+        Waiter(self.shared.clone())
     }
 
     pub fn results(&self) -> Results {
@@ -190,6 +184,23 @@ impl Writer {
             && thread.join().is_err()
         {
             tracing::warn!("the snapshot writer panicked");
+        }
+    }
+}
+
+/// Waits for a service's snapshot writer to be idle.
+pub(super) struct Waiter(Arc<Shared>);
+
+impl Waiter {
+    /// Returns once no job runs and none is asked for (at once after the writer stopped).
+    pub fn wait_idle(&self) {
+        let mut state = self.0.lock();
+        while !state.stopped && (state.running || state.wanted.any()) {
+            state = self
+                .0
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -298,88 +309,71 @@ fn run_job(shared: &Shared, work: Work, plugin: &LoadedPlugin, config: &ServiceC
 }
 
 /// Brings a fresh instance up from the store, writes its snapshot and records it. `None`
-/// when the record changed meanwhile (a newer snapshot is there), when purges kept
-/// committing while it read the journal, or when cancelled.
+/// when the record changed meanwhile (a newer snapshot is there) or when cancelled.
+///
+/// The instance holds exactly the pinned view (the bring-up reads everything through its
+/// pinned connection); purges committed since stay pending for the new snapshot, which a
+/// restore applies after its tail as it would after the old one.
 fn write_snapshot(
     shared: &Shared,
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
 ) -> anyhow::Result<Option<Saved>> {
-    let path = store_path(&config.data_dir);
-    for _ in 0..JOB_ATTEMPTS {
-        let journal = Journal::connect(&path)?;
-        let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
-        if shared.cancelled() {
-            return Ok(None);
-        }
-        let storage = |e| anyhow::anyhow!("{e}");
-        let journal = up
-            .instance
+    let journal = Journal::connect(&store_path(&config.data_dir))?;
+    let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
+    if shared.cancelled() {
+        return Ok(None);
+    }
+    let storage = |e| anyhow::anyhow!("{e}");
+    fn attached(instance: &mut PluginInstance) -> &mut Journal {
+        instance
             .state_mut()
             .journal
             .as_mut()
-            .expect("bring_up attaches a journal");
-        // The tail was read on a connection of its own, after the pinned view: a purge that
-        // committed meanwhile may have hidden events the view still held.
-        if journal.purge_mark().map_err(storage)? != up.pinned.purge_mark {
-            continue;
+            .expect("bring_up attaches a journal")
+    }
+    attached(&mut up.instance)
+        .start_snapshot_write()
+        .map_err(storage)?;
+    match up.instance.save_snapshot() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            attached(&mut up.instance).abandon_snapshot_write();
+            anyhow::bail!("the plugin could not save its snapshot: {e}");
         }
-        journal.start_snapshot_write().map_err(storage)?;
-        match up.instance.save_snapshot() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                abandon(&mut up.instance);
-                anyhow::bail!("the plugin could not save its snapshot: {e}");
-            }
-            Err(trap) => {
-                abandon(&mut up.instance);
-                return Err(trap.into());
-            }
+        Err(trap) => {
+            attached(&mut up.instance).abandon_snapshot_write();
+            return Err(trap.into());
         }
-        let journal = up
-            .instance
-            .state_mut()
-            .journal
-            .as_mut()
-            .expect("bring_up attaches a journal");
-        let written = journal
-            .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
-            .map_err(storage)?;
-        let (bytes, rows) = (written.info.bytes, written.info.rows);
-        let recorded = journal
-            .replace_snapshot(
-                written,
-                Expect::File(up.pinned.snapshot_file.as_deref()),
-                Includes::PurgesUpTo(up.pinned.purge_mark),
-            )
-            .map_err(storage)?;
-        if !recorded {
-            tracing::debug!("a newer snapshot was recorded meanwhile; this one is dropped");
-            return Ok(None);
-        }
-        tracing::info!(
-            rows,
-            bytes,
-            last_seq = up.upto,
-            elapsed_ms = up.report.elapsed.as_millis() as u64,
-            "snapshot written in the background"
-        );
-        return Ok(Some(Saved {
-            bytes,
-            covers: up.upto,
-            refused: up.snapshot_refused,
-        }));
+    }
+    let journal = attached(&mut up.instance);
+    let written = journal
+        .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
+        .map_err(storage)?;
+    let (bytes, rows) = (written.info.bytes, written.info.rows);
+    let recorded = journal
+        .replace_snapshot(
+            written,
+            Expect::File(up.pinned.snapshot_file.as_deref()),
+            Includes::PurgesUpTo(up.pinned.purge_mark),
+        )
+        .map_err(storage)?;
+    if !recorded {
+        tracing::debug!("a newer snapshot was recorded meanwhile; this one is dropped");
+        return Ok(None);
     }
     tracing::info!(
-        "purges kept committing while a snapshot was prepared; the next request tries again"
+        rows,
+        bytes,
+        last_seq = up.upto,
+        elapsed_ms = up.report.elapsed.as_millis() as u64,
+        "snapshot written in the background"
     );
-    Ok(None)
-}
-
-fn abandon(instance: &mut crate::plugin::PluginInstance) {
-    if let Some(journal) = instance.state_mut().journal.as_mut() {
-        journal.abandon_snapshot_write();
-    }
+    Ok(Some(Saved {
+        bytes,
+        covers: up.upto,
+        refused: up.snapshot_refused,
+    }))
 }
 
 /// Checkpoints and truncates the WAL, holding SQLite's write lock only briefly each try.

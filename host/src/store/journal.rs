@@ -136,6 +136,37 @@ pub enum Includes {
     PurgesUpTo(i64),
 }
 
+/// Where a replay of the journal has got to (`Journal::next_batch`): the events with
+/// `after < seq <= upto`. A whole journal (`after == 0`) comes as web and tunnel events in
+/// arrival order, then session by session, each session's events together (what `replay`
+/// is fastest with); a tail comes in `seq` order.
+pub struct ReplayCursor {
+    after: i64,
+    upto: i64,
+    phase: Phase,
+}
+
+enum Phase {
+    /// A tail, after this `seq`.
+    Tail(i64),
+    /// A whole journal's web and tunnel events, after this `seq`...
+    Singles(i64),
+    /// ...then its sessions, after this one.
+    Sessions(Option<(Uuid, Uuid, String)>),
+    Done,
+}
+
+impl ReplayCursor {
+    pub fn new(after: i64, upto: i64) -> Self {
+        let phase = if after == 0 {
+            Phase::Singles(0)
+        } else {
+            Phase::Tail(after)
+        };
+        Self { after, upto, phase }
+    }
+}
+
 /// A sweep of the snapshot folder.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sweep {
@@ -531,65 +562,99 @@ impl Journal {
         self.session_bound = bound;
     }
 
-    /// Streams the events with `after < seq <= upto` to `sink` as the plugin's `replay`
-    /// takes them, in batches of about `batch_size`. A whole journal (`after == 0`) comes
-    /// as web and tunnel events in arrival order, then session by session, each session's
-    /// events together (what `replay` is fastest with); a tail comes in `seq` order.
-    pub fn for_each_batch_in(
+    /// The next batch of about `batch_size` events for `cursor` (more rather than split a
+    /// session of a whole journal), or `None` at its end. Each call is a query of its own,
+    /// so the connection is free between calls (the plugin's `replay` reads sessions
+    /// through it); inside a pinned read every call sees the same journal.
+    pub fn next_batch(
         &self,
+        cursor: &mut ReplayCursor,
         batch_size: usize,
-        after: i64,
-        upto: i64,
-        sink: &mut dyn FnMut(EventColumns) -> anyhow::Result<()>,
-    ) -> anyhow::Result<u64> {
-        let mut total = 0u64;
-        let queries = if after == 0 {
-            vec![
-                format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE connection_id IS NULL \
-                     AND seq > ?1 AND seq <= ?2 ORDER BY seq"
+    ) -> anyhow::Result<Option<EventColumns>> {
+        let batch_size = batch_size.max(1);
+        loop {
+            let (upto, after) = (cursor.upto, cursor.after);
+            let (sql, from): (String, Vec<Box<dyn rusqlite::ToSql>>) = match &cursor.phase {
+                Phase::Done => return Ok(None),
+                Phase::Tail(last) => (
+                    format!(
+                        "SELECT {EVENT_COLUMNS}, seq FROM events \
+                         WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
+                    ),
+                    vec![Box::new(*last), Box::new(upto)],
                 ),
-                format!(
-                    "SELECT {EVENT_COLUMNS} FROM events INDEXED BY events_by_session \
-                     WHERE connection_id IS NOT NULL AND seq > ?1 AND seq <= ?2 \
-                     ORDER BY connection_id, workspace_id, agent_name"
+                Phase::Singles(last) => (
+                    format!(
+                        "SELECT {EVENT_COLUMNS}, seq FROM events WHERE connection_id IS NULL \
+                         AND seq > ?1 AND seq <= ?2 ORDER BY seq"
+                    ),
+                    vec![Box::new(*last), Box::new(upto)],
                 ),
-            ]
-        } else {
-            vec![format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
-            )]
-        };
-        for sql in queries {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let mut rows = stmt.query([after, upto])?;
-            let fresh_batch = || EventColumns::with_capacity(batch_size, batch_size * 64);
-            let mut batch = fresh_batch();
-            let mut last_key: Option<(Uuid, Uuid, String)> = None;
+                Phase::Sessions(None) => (
+                    format!(
+                        "SELECT {EVENT_COLUMNS}, seq FROM events INDEXED BY events_by_session \
+                         WHERE connection_id IS NOT NULL AND seq > ?1 AND seq <= ?2 \
+                         ORDER BY connection_id, workspace_id, agent_name"
+                    ),
+                    vec![Box::new(after), Box::new(upto)],
+                ),
+                Phase::Sessions(Some((connection, workspace, agent))) => (
+                    format!(
+                        "SELECT {EVENT_COLUMNS}, seq FROM events INDEXED BY events_by_session \
+                         WHERE connection_id IS NOT NULL AND seq > ?1 AND seq <= ?2 \
+                         AND (connection_id, workspace_id, agent_name) > (?3, ?4, ?5) \
+                         ORDER BY connection_id, workspace_id, agent_name"
+                    ),
+                    vec![
+                        Box::new(after),
+                        Box::new(upto),
+                        Box::new(connection.as_bytes().to_vec()),
+                        Box::new(workspace.as_bytes().to_vec()),
+                        Box::new(agent.clone()),
+                    ],
+                ),
+            };
+            let sessions = matches!(cursor.phase, Phase::Sessions(_));
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(from.iter()))?;
+            let mut batch = EventColumns::with_capacity(batch_size, batch_size * 64);
+            let mut last_seq = None;
+            let mut last_session: Option<(Uuid, Uuid, String)> = None;
             while let Some(row) = rows.next()? {
                 let event = event_from_row(row)
                     .map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
-                let key = event
-                    .connection_id
-                    .map(|id| (id, event.workspace_id, event.agent_name));
-                let same_session =
-                    key.is_some() && key == last_key.as_ref().map(|(c, w, a)| (*c, *w, a.as_str()));
-                // Keep a session's events in one batch so the plugin can fold them at once.
-                if batch.len() >= batch_size && !same_session {
-                    total += batch.len() as u64;
-                    sink(std::mem::replace(&mut batch, fresh_batch()))?;
+                let same_session = last_session.as_ref().is_some_and(|(c, w, a)| {
+                    event.connection_id == Some(*c)
+                        && event.workspace_id == *w
+                        && event.agent_name == a
+                });
+                // A whole journal keeps each session's events in one batch, so that the
+                // plugin folds them at once.
+                if batch.len() >= batch_size && !(sessions && same_session) {
+                    break;
                 }
-                if !same_session {
-                    last_key = key.map(|(c, w, a)| (c, w, a.to_string()));
+                if sessions && !same_session {
+                    last_session = event
+                        .connection_id
+                        .map(|c| (c, event.workspace_id, event.agent_name.to_string()));
                 }
                 batch.push(&event);
+                last_seq = Some(row.get::<_, i64>(16)?);
             }
-            if !batch.is_empty() {
-                total += batch.len() as u64;
-                sink(batch)?;
+            if batch.is_empty() {
+                cursor.phase = match cursor.phase {
+                    Phase::Singles(_) => Phase::Sessions(None),
+                    _ => Phase::Done,
+                };
+                continue;
             }
+            cursor.phase = match (&cursor.phase, last_seq, last_session) {
+                (Phase::Tail(_), Some(seq), _) => Phase::Tail(seq),
+                (Phase::Singles(_), Some(seq), _) => Phase::Singles(seq),
+                (_, _, session) => Phase::Sessions(session),
+            };
+            return Ok(Some(batch));
         }
-        Ok(total)
     }
 
     // ---- snapshots --------------------------------------------------------------------

@@ -10,4 +10,6 @@
 pub mod journal;
 pub mod snapshot_file;
 
-pub use journal::{Expect, Includes, Journal, PendingPurge, SnapshotInfo, Sweep, WrittenSnapshot};
+pub use journal::{
+    Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, Sweep, WrittenSnapshot,
+};

@@ -82,7 +82,13 @@ impl FinishedFile {
 
 impl FileWriter {
     pub fn create(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)?;
+            // The folder's own entry must survive a crash too.
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
         let name = unique_name();
         let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
         let file = OpenOptions::new()
