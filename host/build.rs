@@ -1,12 +1,14 @@
-//! Builds the plugin components from source on every build (no `.wasm` lives in git):
-//! the guest crate is compiled to a core wasm module for `wasm32-unknown-unknown`, then
-//! wrapped as a component with `wit-component`. The paths are handed to the code as
-//! `CONNLOG_REFERENCE_PLUGIN` and `CONNLOG_FAULTY_PLUGIN`.
+//! Builds the shipped plugin from source on every build (no `.wasm` lives in git): crate
+//! `connlog-reference` is compiled for `wasm32-unknown-unknown` and wrapped as a component,
+//! whose path the code embeds through `CONNLOG_REFERENCE_PLUGIN`.
+//!
+//! Until the host's tests take the faulty plugin from `connlog-test-plugins`, it is built
+//! here too, as `CONNLOG_FAULTY_PLUGIN`.
 
 #[path = "build/guest_toolchain.rs"]
 mod guest_toolchain;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use guest_toolchain::Toolchain;
 
@@ -18,15 +20,6 @@ fn main() {
         .to_path_buf();
     let out_dir = PathBuf::from(env("OUT_DIR"));
 
-    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
-    }
-    println!("cargo:rerun-if-changed=build/guest_toolchain.rs");
-    println!("cargo:rerun-if-env-changed=CONNLOG_GUEST_TOOLCHAIN");
-
     let toolchain = Toolchain::detect().unwrap_or_else(|why| {
         // A build script's panic is the clearest way to stop the build with a message.
         panic!(
@@ -34,48 +27,25 @@ fn main() {
             guest_toolchain::INSTALL_HELP
         )
     });
-    let guest_target_dir = shared_guest_target_dir(&out_dir);
+    let target_dir = guest_toolchain::shared_target_dir(&out_dir);
 
     let plugins = [
-        ("CONNLOG_REFERENCE_PLUGIN", "connlog-reference.wasm", None),
-        (
-            "CONNLOG_FAULTY_PLUGIN",
-            "connlog-faulty.wasm",
-            Some("fault-injection"),
-        ),
+        ("CONNLOG_REFERENCE_PLUGIN", "connlog-reference"),
+        ("CONNLOG_FAULTY_PLUGIN", "connlog-faulty-plugin"),
     ];
-    for (env_name, file_name, features) in plugins {
-        let core = toolchain
-            .build_guest(&workspace, &guest_target_dir, features)
-            .unwrap_or_else(|why| panic!("\n\nbuilding the guest ({file_name}) failed: {why}\n"));
-        let component_path = out_dir.join(file_name);
-        componentize(&core, &component_path);
-        println!("cargo:rustc-env={env_name}={}", component_path.display());
+    let mut sources = Vec::new();
+    for (env_name, package) in plugins {
+        let component = out_dir.join(format!("{package}.wasm"));
+        sources.extend(
+            toolchain
+                .build_component(&workspace, &target_dir, package, &component)
+                .unwrap_or_else(|why| panic!("\n\nbuilding plugin {package} failed: {why}\n")),
+        );
+        println!("cargo:rustc-env={env_name}={}", component.display());
     }
+    guest_toolchain::rerun_if_changed(&workspace, &sources);
 }
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
-}
-
-/// One guest target directory for every host profile, so guest builds stay incremental.
-/// OUT_DIR is `<target>/<profile>/build/<pkg>-<hash>/out`.
-fn shared_guest_target_dir(out_dir: &Path) -> PathBuf {
-    let target_dir = out_dir
-        .ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "build"))
-        .and_then(|build| build.parent()?.parent())
-        .unwrap_or(out_dir);
-    target_dir.join("guest-wasm")
-}
-
-fn componentize(core_module: &Path, component_path: &Path) {
-    let module = std::fs::read(core_module)
-        .unwrap_or_else(|e| panic!("reading the guest module {}: {e}", core_module.display()));
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|encoder| encoder.validate(true).encode())
-        .unwrap_or_else(|e| panic!("turning {} into a component: {e:?}", core_module.display()));
-    std::fs::write(component_path, component)
-        .unwrap_or_else(|e| panic!("writing {}: {e}", component_path.display()));
 }

@@ -1,10 +1,14 @@
-//! Finds a way to compile Rust for `wasm32-unknown-unknown`, and drives it.
+//! Builds plugin components from source for a build script: finds a way to compile Rust for
+//! `wasm32-unknown-unknown`, builds a plugin crate with it, wraps the core module as a
+//! component with `wit-component`, and tells Cargo exactly which files to watch (from the
+//! dep-info of the wasm build).
 //!
-//! Two routes, tried in order:
+//! Two routes to wasm32, tried in order:
 //! 1. rustup's own toolchain, when it has the `wasm32-unknown-unknown` standard library;
 //! 2. Debian's `rustc-web` + `rust-web-src` + `lld`, which build the standard library from
 //!    source with `-Zbuild-std` (rustup cannot download targets on every machine).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,13 +53,16 @@ impl Toolchain {
         }
     }
 
-    /// Builds the guest crate; returns the core module's path.
-    pub fn build_guest(
+    /// Builds the `cdylib` of workspace package `package` for wasm32 into `target_dir`,
+    /// writes it as a component to `component`, and returns the source files it was built
+    /// from (for [`rerun_if_changed`]).
+    pub fn build_component(
         &self,
         workspace: &Path,
         target_dir: &Path,
-        features: Option<&str>,
-    ) -> Result<PathBuf, String> {
+        package: &str,
+        component: &Path,
+    ) -> Result<Vec<PathBuf>, String> {
         let (cargo, rustc) = match self {
             Toolchain::Rustup { cargo, rustc } | Toolchain::DebianBuildStd { cargo, rustc, .. } => {
                 (cargo, rustc)
@@ -71,19 +78,25 @@ impl Toolchain {
                 "--profile",
                 "guest",
                 "-p",
-                "connlog-guest",
+                package,
                 "--lib",
                 "--target",
                 TARGET,
             ]);
-        if let Some(features) = features {
-            cmd.args(["--features", features]);
-        }
         if let Toolchain::DebianBuildStd { linker, .. } = self {
             cmd.env("RUSTC_BOOTSTRAP", "1")
                 .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
                 .args(["-Zbuild-std=std,panic_abort"]);
         }
+
+        // Build scripts of several crates share `target_dir`. Cargo serialises their
+        // builds, but not the reads that follow: hold the directory until the module and its
+        // dep-info are read.
+        std::fs::create_dir_all(target_dir)
+            .map_err(|e| format!("creating {}: {e}", target_dir.display()))?;
+        let lock = File::create(target_dir.join(".connlog-build-lock"))
+            .and_then(|file| file.lock().map(|()| file))
+            .map_err(|e| format!("locking {}: {e}", target_dir.display()))?;
         let output = cmd
             .output()
             .map_err(|e| format!("running {}: {e}", cargo.display()))?;
@@ -93,16 +106,92 @@ impl Toolchain {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        // Two feature sets share one output name: copy it out before the next build.
-        let built = target_dir
-            .join(TARGET)
-            .join("guest")
-            .join("connlog_guest.wasm");
-        let suffix = features.unwrap_or("default");
-        let kept = target_dir.join(format!("connlog_guest.{suffix}.core.wasm"));
-        std::fs::copy(&built, &kept).map_err(|e| format!("copying {}: {e}", built.display()))?;
-        Ok(kept)
+        let built = target_dir.join(TARGET).join("guest");
+        let stem = package.replace('-', "_");
+        let module = built.join(format!("{stem}.wasm"));
+        let module = std::fs::read(&module)
+            .map_err(|e| format!("reading the core module {}: {e}", module.display()))?;
+        let dep_info = built.join(format!("{stem}.d"));
+        let dep_info = std::fs::read_to_string(&dep_info)
+            .map_err(|e| format!("reading {}: {e}", dep_info.display()))?;
+        drop(lock);
+
+        let encoded = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|encoder| encoder.validate(true).encode())
+            .map_err(|e| format!("turning {package} into a component: {e:?}"))?;
+        std::fs::write(component, encoded)
+            .map_err(|e| format!("writing {}: {e}", component.display()))?;
+        Ok(dep_info_sources(&dep_info))
     }
+}
+
+/// Tells Cargo to rerun the build script when any file a plugin was built from changes:
+/// its sources (from the dep-info, so every module and WIT file, across path dependencies),
+/// the manifest of each package they belong to, the workspace's manifest (profiles) and
+/// lock file, and this file.
+pub fn rerun_if_changed(workspace: &Path, sources: &[PathBuf]) {
+    let mut watched: Vec<PathBuf> = vec![
+        workspace.join("Cargo.toml"),
+        workspace.join("Cargo.lock"),
+        workspace.join("host/build/guest_toolchain.rs"),
+    ];
+    for source in sources {
+        watched.push(source.clone());
+        if let Some(manifest) = source
+            .ancestors()
+            .skip(1)
+            .map(|dir| dir.join("Cargo.toml"))
+            .find(|manifest| manifest.exists())
+        {
+            watched.push(manifest);
+        }
+    }
+    watched.sort();
+    watched.dedup();
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    println!("cargo:rerun-if-env-changed=CONNLOG_GUEST_TOOLCHAIN");
+}
+
+/// The files a Cargo dep-info file lists: `target: dep dep …`, spaces in paths escaped.
+fn dep_info_sources(dep_info: &str) -> Vec<PathBuf> {
+    let mut sources = Vec::new();
+    for line in dep_info.lines() {
+        let Some((_, deps)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut current = String::new();
+        let mut chars = deps.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => current.extend(chars.next()),
+                ' ' => {
+                    if !current.is_empty() {
+                        sources.push(PathBuf::from(std::mem::take(&mut current)));
+                    }
+                }
+                _ => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            sources.push(PathBuf::from(current));
+        }
+    }
+    sources
+}
+
+/// One wasm target directory for every build script and host profile, so that plugin
+/// builds stay incremental and the standard library is built once. `out_dir` is a build
+/// script's OUT_DIR, `<target>/<profile>/build/<pkg>-<hash>/out`.
+pub fn shared_target_dir(out_dir: &Path) -> PathBuf {
+    let target_dir = out_dir
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "build"))
+        .and_then(|build| build.parent()?.parent())
+        .unwrap_or(out_dir);
+    target_dir.join("guest-wasm")
 }
 
 fn rustup_route() -> Result<Toolchain, String> {

@@ -1,0 +1,287 @@
+//! Coder's `connection_log` service-log lines, as in Coder's docs (spec §9).
+//!
+//! Coder writes one line per event through `SlogExporter.ExportStruct`
+//! (`enterprise/audit/backends/slog.go`): one field per struct field, named by the Go field;
+//! `pqtype.Inet` becomes `IPNet.IP.String()` (a NULL inet has a nil IP, which Go prints as
+//! `<nil>`); `sql.NullString` becomes its `.String` (`""` when NULL); `sql.NullInt32` and
+//! `uuid.NullUUID` stay driver values, so JSON writes `null` and the human sink `<nil>` when
+//! they are NULL (slog's `driverValue` golden test: `inval=<nil>`).
+//!
+//! - JSON (`slogjson`): `json.Marshal` of `ts, level, msg, caller, func, logger_names,
+//!   fields`, with Go's HTML escaping (`"Ip":"\u003cnil\u003e"` when absent). `fields` is in
+//!   the order of the docs' JSON example.
+//! - Human: the docs' line, `[API] <2006-01-02 15:04:05.000> [info]  coderd: connection_log`
+//!   then each field as `Key=value`, two spaces apart, in the order of the docs' human
+//!   example; values quoted as slog's `entryhuman.quote` does; `Time` quoted as in the docs.
+//!
+//! We have no HTTP request, so neither form carries `request_id`.
+
+use core::fmt::Write;
+
+use super::go::{json_str, net_ip_string, push_json_str, slog_quote};
+use super::timefmt::{human_millis, rfc3339_nano};
+use connlog_plugin_sdk::model::*;
+
+const CALLER: &str = "/home/coder/coder/enterprise/audit/backends/slog.go:38";
+const FUNC: &str =
+    "github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct";
+
+/// One line, without a trailing newline. `logged_at` is when the line is written.
+pub fn line(event: &ConnectionEvent, format: LogFormat, logged_at: UnixNanos) -> String {
+    match format {
+        LogFormat::Json => json_line(event, logged_at),
+        LogFormat::Human => human_line(event, logged_at),
+    }
+}
+
+/// `net.IP.String()` of the stored inet, or of a nil IP when there is none.
+fn ip_string(event: &ConnectionEvent) -> String {
+    match event.ip.as_deref() {
+        None => "<nil>".to_string(),
+        // Ingest stores only parseable IPs; anything else is written as given.
+        Some(ip) => net_ip_string(ip).unwrap_or_else(|| ip.to_string()),
+    }
+}
+
+fn status_str(status: ConnectionStatus) -> &'static str {
+    match status {
+        ConnectionStatus::Connected => "connected",
+        ConnectionStatus::Disconnected => "disconnected",
+    }
+}
+
+fn json_line(e: &ConnectionEvent, logged_at: UnixNanos) -> String {
+    let mut out = String::with_capacity(900);
+    out.push_str("{\"ts\":");
+    push_json_str(&mut out, &rfc3339_nano(logged_at));
+    out.push_str(",\"level\":\"INFO\",\"msg\":\"connection_log\",\"caller\":");
+    push_json_str(&mut out, CALLER);
+    out.push_str(",\"func\":");
+    push_json_str(&mut out, FUNC);
+    out.push_str(",\"logger_names\":[\"coderd\"],\"fields\":{");
+
+    let uuid = |u: Uuid| format!("\"{}\"", u.hyphenated());
+    let opt_uuid = |u: Option<Uuid>| u.map_or_else(|| "null".to_string(), uuid);
+    let s = json_str;
+    let fields: [(&str, String); 16] = [
+        ("ID", uuid(e.id)),
+        ("OrganizationID", uuid(e.organization_id)),
+        ("WorkspaceOwnerID", uuid(e.workspace_owner_id)),
+        ("WorkspaceID", uuid(e.workspace_id)),
+        ("WorkspaceName", s(&e.workspace_name)),
+        ("AgentName", s(&e.agent_name)),
+        ("Type", s(&e.connection_type)),
+        (
+            "Code",
+            e.code.map_or_else(|| "null".to_string(), |c| c.to_string()),
+        ),
+        ("Ip", s(&ip_string(e))),
+        ("UserAgent", s(e.user_agent.as_deref().unwrap_or(""))),
+        ("UserID", opt_uuid(e.user_id)),
+        ("SlugOrPort", s(e.slug_or_port.as_deref().unwrap_or(""))),
+        ("ConnectionID", opt_uuid(e.connection_id)),
+        (
+            "DisconnectReason",
+            s(e.disconnect_reason.as_deref().unwrap_or("")),
+        ),
+        ("Time", s(&rfc3339_nano(e.time))),
+        ("ConnectionStatus", s(status_str(e.status))),
+    ];
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{key}\":{value}");
+    }
+    out.push_str("}}");
+    out
+}
+
+fn human_line(e: &ConnectionEvent, logged_at: UnixNanos) -> String {
+    let nil = || "<nil>".to_string();
+    let uuid = |u: Uuid| u.hyphenated().to_string();
+    let fields: [(&str, String); 16] = [
+        ("ID", uuid(e.id)),
+        ("Time", format!("\"{}\"", rfc3339_nano(e.time))),
+        ("OrganizationID", uuid(e.organization_id)),
+        ("WorkspaceOwnerID", uuid(e.workspace_owner_id)),
+        ("WorkspaceID", uuid(e.workspace_id)),
+        ("WorkspaceName", slog_quote(&e.workspace_name)),
+        ("AgentName", slog_quote(&e.agent_name)),
+        ("Type", slog_quote(&e.connection_type)),
+        ("Code", e.code.map_or_else(nil, |c| c.to_string())),
+        ("Ip", slog_quote(&ip_string(e))),
+        (
+            "UserAgent",
+            slog_quote(e.user_agent.as_deref().unwrap_or("")),
+        ),
+        ("UserID", e.user_id.map_or_else(nil, uuid)),
+        (
+            "SlugOrPort",
+            slog_quote(e.slug_or_port.as_deref().unwrap_or("")),
+        ),
+        ("ConnectionID", e.connection_id.map_or_else(nil, uuid)),
+        (
+            "DisconnectReason",
+            slog_quote(e.disconnect_reason.as_deref().unwrap_or("")),
+        ),
+        ("ConnectionStatus", status_str(e.status).to_string()),
+    ];
+    let mut out = String::with_capacity(700);
+    let _ = write!(
+        out,
+        "[API] {} [info]  coderd: connection_log",
+        human_millis(logged_at)
+    );
+    for (key, value) in fields {
+        let _ = write!(out, "  {key}={value}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn id(s: &str) -> Uuid {
+        Uuid::parse_str(s).unwrap()
+    }
+
+    /// The docs' JSON example: an SSH connect.
+    fn docs_json_event() -> ConnectionEvent {
+        ConnectionEvent {
+            id: id("ca5dfc63-dc43-463a-bb3e-38526866fd4b"),
+            time: 1_752_142_478 * S + 942_776_145, // 2025-07-10T10:14:38.942776145Z
+            organization_id: id("1a2bb67e-0117-4168-92e0-58138989a7f5"),
+            workspace_owner_id: id("fe8f4bab-3128-41f1-8fec-1cc0755affe5"),
+            workspace_id: id("05567e23-31e2-4c00-bd05-4d499d437347"),
+            workspace_name: "dev".into(),
+            agent_name: "main".into(),
+            connection_type: "ssh".into(),
+            code: None,
+            ip: Some("fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7".into()),
+            user_agent: None,
+            user_id: None,
+            slug_or_port: None,
+            connection_id: Some(id("7a6fafdc-e3d0-43cb-a1b7-1f19802d7908")),
+            disconnect_reason: None,
+            status: ConnectionStatus::Connected,
+        }
+    }
+
+    /// The docs' human example: `code-server` opened as a workspace app.
+    fn docs_human_event() -> ConnectionEvent {
+        ConnectionEvent {
+            id: id("f0249951-d454-48f6-9504-e73340fa07b7"),
+            time: 1_751_525_836 * S + 144_719_000, // 2025-07-03T06:57:16.144719Z
+            organization_id: id("0665a54f-0b77-4a58-94aa-59646fa38a74"),
+            workspace_owner_id: id("6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa"),
+            workspace_id: id("3c0b37c8-e58c-4980-b9a1-2732410480a5"),
+            workspace_name: "dev".into(),
+            agent_name: "main".into(),
+            connection_type: "workspace_app".into(),
+            code: Some(200),
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.4896.127 Safari/537.36"
+                    .into(),
+            ),
+            user_id: Some(id("6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa")),
+            slug_or_port: Some("code-server".into()),
+            connection_id: None,
+            disconnect_reason: None,
+            status: ConnectionStatus::Connected,
+        }
+    }
+
+    #[test]
+    fn docs_json_example() {
+        // 2025-07-03T05:09:41.929840747Z
+        let logged_at = 1_751_519_381 * S + 929_840_747;
+        let got = line(&docs_json_event(), LogFormat::Json, logged_at);
+        // The docs' example, compacted, without `request_id`.
+        let want = concat!(
+            r#"{"ts":"2025-07-03T05:09:41.929840747Z","level":"INFO","msg":"connection_log","#,
+            r#""caller":"/home/coder/coder/enterprise/audit/backends/slog.go:38","#,
+            r#""func":"github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct","#,
+            r#""logger_names":["coderd"],"fields":{"#,
+            r#""ID":"ca5dfc63-dc43-463a-bb3e-38526866fd4b","#,
+            r#""OrganizationID":"1a2bb67e-0117-4168-92e0-58138989a7f5","#,
+            r#""WorkspaceOwnerID":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","#,
+            r#""WorkspaceID":"05567e23-31e2-4c00-bd05-4d499d437347","#,
+            r#""WorkspaceName":"dev","AgentName":"main","Type":"ssh","Code":null,"#,
+            r#""Ip":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","UserAgent":"","UserID":null,"SlugOrPort":"","#,
+            r#""ConnectionID":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908","DisconnectReason":"","#,
+            r#""Time":"2025-07-10T10:14:38.942776145Z","ConnectionStatus":"connected"}}"#
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn docs_human_example() {
+        // The docs line was logged at 06:57:16.157.
+        let logged_at = 1_751_525_836 * S + 157_123_456;
+        let got = line(&docs_human_event(), LogFormat::Human, logged_at);
+        // Coder's docs (docs/admin/monitoring/connection-logs.md), minus `request_id=…  `.
+        let want = concat!(
+            "[API] 2025-07-03 06:57:16.157 [info]  coderd: connection_log  ",
+            "ID=f0249951-d454-48f6-9504-e73340fa07b7  Time=\"2025-07-03T06:57:16.144719Z\"  ",
+            "OrganizationID=0665a54f-0b77-4a58-94aa-59646fa38a74  ",
+            "WorkspaceOwnerID=6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa  ",
+            "WorkspaceID=3c0b37c8-e58c-4980-b9a1-2732410480a5  WorkspaceName=dev  AgentName=main  ",
+            "Type=workspace_app  Code=200  Ip=127.0.0.1  ",
+            "UserAgent=\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.4896.127 Safari/537.36\"  ",
+            "UserID=6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa  SlugOrPort=code-server  ConnectionID=<nil>  ",
+            "DisconnectReason=\"\"  ConnectionStatus=connected"
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn absent_values_in_json() {
+        let mut e = docs_human_event();
+        e.ip = None;
+        e.code = None;
+        e.user_id = None;
+        e.user_agent = None;
+        e.slug_or_port = None;
+        e.status = ConnectionStatus::Disconnected;
+        let got = line(&e, LogFormat::Json, 0);
+        assert!(got.starts_with(r#"{"ts":"1970-01-01T00:00:00Z","#));
+        assert!(got.contains(
+            r#""Code":null,"Ip":"\u003cnil\u003e","UserAgent":"","UserID":null,"SlugOrPort":"","ConnectionID":null,"#
+        ));
+        assert!(got.ends_with(r#""ConnectionStatus":"disconnected"}}"#));
+        let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(v["fields"]["Ip"], "<nil>");
+    }
+
+    #[test]
+    fn absent_and_awkward_values_in_human() {
+        let mut e = docs_json_event();
+        e.ip = None;
+        e.code = Some(0);
+        e.workspace_name = "my ws".into();
+        e.disconnect_reason = Some("said \"bye\"\n".into());
+        e.status = ConnectionStatus::Disconnected;
+        let got = line(&e, LogFormat::Human, 0);
+        assert!(
+            got.starts_with("[API] 1970-01-01 00:00:00.000 [info]  coderd: connection_log  ID=")
+        );
+        assert!(got.contains("  WorkspaceName=\"my ws\"  AgentName=main  Type=ssh  Code=0  Ip=<nil>  UserAgent=\"\"  UserID=<nil>  SlugOrPort=\"\"  ConnectionID=7a6fafdc-e3d0-43cb-a1b7-1f19802d7908  "));
+        assert!(got.ends_with(
+            "  DisconnectReason=\"said \\\"bye\\\"\\n\"  ConnectionStatus=disconnected"
+        ));
+        assert!(!got.contains('\n'));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_print_as_go_net_ip_does() {
+        let mut e = docs_json_event();
+        e.ip = Some("::ffff:10.1.2.3".into());
+        assert!(line(&e, LogFormat::Human, 0).contains("  Ip=10.1.2.3  "));
+        assert!(line(&e, LogFormat::Json, 0).contains(r#""Ip":"10.1.2.3""#));
+    }
+}

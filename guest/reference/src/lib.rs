@@ -1,0 +1,33 @@
+//! The reference connection-log plugin: Coder's Connection Log semantics in plain Rust.
+//!
+//! [`ReferencePlugin`] implements [`ConnectionLogPlugin`](connlog_plugin_sdk::ConnectionLogPlugin);
+//! with the default feature `component` this crate's `cdylib` exports it as a component.
+//! Another plugin may reuse it, or any of its parts (validation, merging, the filter
+//! language, the row store, the formats), as a library: depend on this crate with
+//! `default-features = false` and export its own plugin.
+
+pub mod appname;
+pub mod authz;
+pub mod format;
+pub mod gostr;
+pub mod merge;
+pub mod plugin;
+pub mod search;
+pub mod store;
+pub mod validate;
+
+pub use plugin::ReferencePlugin;
+
+#[cfg(feature = "component")]
+connlog_plugin_sdk::export_plugin!(ReferencePlugin);
+
+// The paths the host imported from the former `connlog-guest` crate, until it has its own
+// model. Delete with the `host-compat` feature.
+#[cfg(feature = "host-compat")]
+#[doc(hidden)]
+pub use connlog_plugin_sdk::{event_columns, model, testing, wit_model_conversions};
+#[cfg(feature = "host-compat")]
+#[doc(hidden)]
+pub mod host {
+    pub use connlog_plugin_sdk::HostDirectory as Directory;
+}

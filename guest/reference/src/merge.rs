@@ -1,0 +1,188 @@
+//! Which values a row keeps (PRODUCT.md "Which values a merged row keeps"): a row is a pure
+//! function of the set of its events, so order and duplication cannot matter. Events are
+//! [`EventRef`]s and rows [`RowRef`]s that borrow the same text: merging copies no string.
+//!
+//! "Earliest" means the smallest `time`, ties broken by the smallest `id` (compared as UUID
+//! bytes, which is also their textual order). Two events with the same `id` are one event:
+//! the journal keeps only the first, so duplicates passed here are identical copies and
+//! cannot change a minimum.
+//!
+//! | field | value |
+//! |---|---|
+//! | `id`, descriptive fields | the defining event: the earliest connect, else the earliest disconnect |
+//! | `connect_time` | the smallest `time` of all the session's events |
+//! | `disconnect_time` | the earliest disconnect's `time` |
+//! | `disconnect_reason`, `code` | each from the earliest disconnect carrying a non-empty value for that field |
+//!
+//! A connect's `code` and `disconnect_reason` are never read: the code is dropped by
+//! validation (spec §2.1 item 4) and the reason of an ongoing session means nothing.
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
+
+use crate::store::FoldBuild;
+use connlog_plugin_sdk::model::*;
+
+/// The ordering key that defines "earliest".
+fn earliness(event: &EventRef) -> (UnixNanos, [u8; 16]) {
+    (event.time, *event.id.as_bytes())
+}
+
+fn earliest<'a, 'e>(events: impl Iterator<Item = &'a EventRef<'e>>) -> Option<&'a EventRef<'e>> {
+    events.min_by_key(|e| earliness(e))
+}
+
+/// The row of a web or tunnel event: it never merges. Its `code` is the event's (an HTTP
+/// status, or 101/403 for a tunnel) and it has no disconnect.
+pub fn event_row<'e>(event: &EventRef<'e>) -> RowRef<'e> {
+    let disconnected = event.status == ConnectionStatus::Disconnected;
+    ConnectionLog {
+        id: event.id,
+        connect_time: event.time,
+        organization_id: event.organization_id,
+        workspace_owner_id: event.workspace_owner_id,
+        workspace_id: event.workspace_id,
+        workspace_name: event.workspace_name,
+        agent_name: event.agent_name,
+        connection_type: event.connection_type,
+        code: event.code,
+        ip: event.ip,
+        user_agent: event.user_agent,
+        user_id: event.user_id,
+        slug_or_port: event.slug_or_port,
+        connection_id: event.connection_id,
+        // Validation lets no web event be a disconnect; were one to reach here it would be
+        // a complete point-in-time row, as Coder's upsert would store it.
+        disconnect_time: disconnected.then_some(event.time),
+        disconnect_reason: event.disconnect_reason.filter(|r| !r.is_empty()),
+    }
+}
+
+/// The row of one agent-reported session, from all of its canonical events (any order,
+/// duplicates allowed). `events` is never empty and shares one session key.
+///
+/// # Panics
+/// When `events` is empty.
+pub fn session_row<'a, 'e: 'a, I>(events: I) -> RowRef<'e>
+where
+    I: IntoIterator<Item = &'a EventRef<'e>>,
+    I::IntoIter: Clone,
+{
+    let events = events.into_iter();
+    let connects = || {
+        events
+            .clone()
+            .filter(|e| e.status == ConnectionStatus::Connected)
+    };
+    let disconnects = || {
+        events
+            .clone()
+            .filter(|e| e.status == ConnectionStatus::Disconnected)
+    };
+
+    let defining = earliest(connects())
+        .or_else(|| earliest(disconnects()))
+        .expect("session_row needs at least one event");
+    let connect_time = events
+        .clone()
+        .map(|e| e.time)
+        .min()
+        .unwrap_or(defining.time);
+    let first_disconnect = earliest(disconnects());
+    let reason_source =
+        earliest(disconnects().filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())));
+    let code_source = earliest(disconnects().filter(|e| e.code.is_some()));
+
+    ConnectionLog {
+        id: defining.id,
+        connect_time,
+        organization_id: defining.organization_id,
+        workspace_owner_id: defining.workspace_owner_id,
+        workspace_id: defining.workspace_id,
+        workspace_name: defining.workspace_name,
+        agent_name: defining.agent_name,
+        connection_type: defining.connection_type,
+        code: code_source.and_then(|e| e.code),
+        ip: defining.ip,
+        user_agent: defining.user_agent,
+        user_id: defining.user_id,
+        slug_or_port: defining.slug_or_port,
+        connection_id: defining.connection_id,
+        disconnect_time: first_disconnect.map(|e| e.time),
+        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason),
+    }
+}
+
+/// A batch's events grouped by the row they make, without copying an event: a web or
+/// tunnel event is a group of its own; a session's events are chained in arrival order.
+pub struct Groups<'a> {
+    events: &'a [EventRef<'a>],
+    /// Per event, the index of the next event of its session, or `END`.
+    next: Vec<u32>,
+    /// The index of each group's first event, in order of first arrival.
+    heads: Vec<u32>,
+}
+
+const END: u32 = u32::MAX;
+
+impl<'a> Groups<'a> {
+    pub fn new(events: &'a [EventRef<'a>]) -> Self {
+        assert!(
+            events.len() < END as usize,
+            "a batch holds fewer than 2^32 events"
+        );
+        let mut next = vec![END; events.len()];
+        let mut heads = Vec::new();
+        let mut tails: HashMap<(Uuid, Uuid, &str), u32, FoldBuild> =
+            HashMap::with_hasher(FoldBuild);
+        for (i, event) in (0u32..).zip(events) {
+            let Some(connection_id) = event.connection_id else {
+                heads.push(i);
+                continue;
+            };
+            match tails.entry((connection_id, event.workspace_id, event.agent_name)) {
+                Entry::Occupied(mut tail) => {
+                    next[*tail.get() as usize] = i;
+                    *tail.get_mut() = i;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    heads.push(i);
+                }
+            }
+        }
+        Self {
+            events,
+            next,
+            heads,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// Each group's first event.
+    pub fn firsts(&self) -> impl Iterator<Item = &'a EventRef<'a>> + '_ {
+        self.heads.iter().map(|&i| &self.events[i as usize])
+    }
+
+    /// The row of group `group`, merged with `journaled`: the events of the same session
+    /// the journal held before this batch (empty for a new session or a single event).
+    pub fn row<'b>(&'b self, group: usize, journaled: &'b [EventRef<'b>]) -> RowRef<'b> {
+        let head = self.heads[group];
+        let first = &self.events[head as usize];
+        if first.connection_id.is_none() {
+            return event_row(first);
+        }
+        let members = core::iter::successors(Some(head), |&i| {
+            Some(self.next[i as usize]).filter(|&n| n != END)
+        })
+        .map(|i| &self.events[i as usize]);
+        session_row(journaled.iter().chain(members))
+    }
+}

@@ -1,0 +1,993 @@
+use super::*;
+use crate::authz::Visibility;
+use crate::search::{Filter, SessionStatus};
+use proptest::prelude::*;
+
+fn u(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn row(id: u128, t: i64) -> ConnectionLog {
+    ConnectionLog {
+        id: u(id),
+        connect_time: t,
+        organization_id: u(0xa1),
+        workspace_owner_id: u(0xb1),
+        workspace_id: u(0xc1),
+        workspace_name: "alpha".into(),
+        agent_name: "main".into(),
+        connection_type: "ssh".into(),
+        code: None,
+        ip: Some("10.0.0.1".into()),
+        user_agent: None,
+        user_id: None,
+        slug_or_port: None,
+        connection_id: Some(u(0xd000u128.wrapping_add(id))),
+        disconnect_time: None,
+        disconnect_reason: None,
+    }
+}
+
+fn web(id: u128, t: i64, ty: &str) -> ConnectionLog {
+    ConnectionLog {
+        connection_id: None,
+        connection_type: ty.into(),
+        user_id: Some(u(0xe1)),
+        ..row(id, t)
+    }
+}
+
+/// The obvious implementation the store must agree with.
+#[derive(Default, Clone)]
+struct Model {
+    rows: Vec<ConnectionLog>,
+}
+
+#[derive(PartialEq)]
+enum Key {
+    Session(Uuid, Uuid, String),
+    Id(Uuid),
+}
+
+fn key(r: &ConnectionLog) -> Key {
+    match r.connection_id {
+        Some(c) => Key::Session(c, r.workspace_id, r.agent_name.clone()),
+        None => Key::Id(r.id),
+    }
+}
+
+fn matches(r: &ConnectionLog, f: &Filter, v: &Visibility) -> bool {
+    let web = crate::appname::is_web_type(&r.connection_type);
+    (match v {
+        Visibility::All => true,
+        Visibility::Organizations(list) => list.contains(&r.organization_id),
+    }) && f.organization_id.is_none_or(|o| o == r.organization_id)
+        && f.workspace_owner_ids
+            .as_ref()
+            .is_none_or(|l| l.contains(&r.workspace_owner_id))
+        && f.user_ids
+            .as_ref()
+            .is_none_or(|l| r.user_id.is_some_and(|x| l.contains(&x)))
+        && f.types
+            .as_ref()
+            .is_none_or(|l| l.contains(&r.connection_type))
+        && f.connected_after.is_none_or(|t| r.connect_time >= t)
+        && f.connected_before.is_none_or(|t| r.connect_time <= t)
+        && f.workspace_id.is_none_or(|w| w == r.workspace_id)
+        && f.connection_id.is_none_or(|c| r.connection_id == Some(c))
+        && f.status.is_none_or(|s| match s {
+            SessionStatus::Ongoing => r.disconnect_time.is_none() && !web,
+            SessionStatus::Completed => r.disconnect_time.is_some() && !web,
+        })
+}
+
+impl Model {
+    fn upsert(&mut self, r: ConnectionLog) {
+        let k = key(&r);
+        match self.rows.iter_mut().find(|x| key(x) == k) {
+            Some(x) => *x = r,
+            None => self.rows.push(r),
+        }
+    }
+    fn sorted(&self) -> Vec<ConnectionLog> {
+        let mut v = self.rows.clone();
+        // Newest first, ties by id descending.
+        v.sort_by_key(|r| std::cmp::Reverse((r.connect_time, r.id.as_u128())));
+        v
+    }
+    fn query(
+        &self,
+        f: &Filter,
+        v: &Visibility,
+        limit: u32,
+        offset: u32,
+    ) -> (Vec<ConnectionLog>, u64) {
+        let all: Vec<_> = self
+            .sorted()
+            .into_iter()
+            .filter(|r| matches(r, f, v))
+            .collect();
+        let n = all.len() as u64;
+        (
+            all.into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect(),
+            n,
+        )
+    }
+    fn remove_before(&mut self, cutoff: i64) -> u64 {
+        let before = self.rows.len();
+        self.rows.retain(|r| r.connect_time >= cutoff);
+        (before - self.rows.len()) as u64
+    }
+}
+
+fn origin_of(r: &ConnectionLog) -> RowOrigin {
+    match r.connection_id {
+        Some(c) => RowOrigin::Session(SessionKey {
+            connection_id: c,
+            workspace_id: r.workspace_id,
+            agent_name: r.agent_name.clone(),
+        }),
+        None => RowOrigin::SingleEvent(r.id),
+    }
+}
+
+fn snapshot(s: &RowStore, chunk: usize) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    s.encode(chunk, &mut |c| {
+        assert!(
+            !c.is_empty() && c.len() <= chunk,
+            "chunk of {} bytes (limit {chunk})",
+            c.len()
+        );
+        chunks.push(c.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    chunks
+}
+
+fn restore_with(chunks: Vec<Vec<u8>>, tuning: Tuning) -> Result<RowStore, StorageError> {
+    let mut it = chunks.into_iter();
+    snapshot::decode(&mut || Ok(it.next()), tuning)
+}
+
+fn restore(chunks: Vec<Vec<u8>>) -> Result<RowStore, StorageError> {
+    let mut it = chunks.into_iter();
+    RowStore::decode(&mut || Ok(it.next()))
+}
+
+fn ids(rows: &[ConnectionLog]) -> Vec<u128> {
+    rows.iter().map(|r| r.id.as_u128()).collect()
+}
+
+fn all(s: &RowStore, f: &Filter) -> (Vec<u128>, u64) {
+    let (rows, n) = s.query(f, &Visibility::All, 1000, 0);
+    (ids(&rows), n)
+}
+
+fn tunings() -> [Tuning; 3] {
+    [
+        Tuning::default(),
+        Tuning {
+            bucket_max: 2,
+            collect_limit: 0,
+            bulk_remove: 1,
+        },
+        Tuning {
+            bucket_max: 3,
+            collect_limit: 4,
+            bulk_remove: 3,
+        },
+    ]
+}
+
+#[test]
+fn empty_store() {
+    let s = RowStore::new();
+    assert!(s.is_empty());
+    assert_eq!(
+        s.query(&Filter::default(), &Visibility::All, 10, 0),
+        (vec![], 0)
+    );
+    assert!(s.rows().is_empty());
+    assert!(s.expired(i64::MAX).is_empty());
+    let back = restore(snapshot(&s, 64)).unwrap();
+    assert!(back.is_empty());
+}
+
+#[test]
+fn order_is_time_desc_then_id_desc() {
+    for t in tunings() {
+        let mut s = RowStore::with_tuning(t);
+        for (id, time) in [(1, 10), (5, 20), (3, 20), (9, 5), (4, 20), (2, 30)] {
+            s.upsert(row(id, time).as_row_ref());
+        }
+        assert_eq!(ids(&s.rows()), [2, 5, 4, 3, 1, 9]);
+        let page = |limit, offset| {
+            ids(&s
+                .query(&Filter::default(), &Visibility::All, limit, offset)
+                .0)
+        };
+        assert_eq!(page(2, 0), [2, 5]);
+        assert_eq!(page(2, 2), [4, 3]);
+        assert_eq!(page(2, 4), [1, 9]);
+        assert_eq!(page(2, 6), Vec::<u128>::new());
+        assert_eq!(s.query(&Filter::default(), &Visibility::All, 2, 6).1, 6);
+    }
+}
+
+#[test]
+fn ids_compare_as_unsigned_128_bit() {
+    let mut s = RowStore::new();
+    s.upsert(row(1, 10).as_row_ref());
+    s.upsert(row(u128::MAX - 1, 10).as_row_ref());
+    s.upsert(row(1 << 127, 10).as_row_ref());
+    assert_eq!(ids(&s.rows()), [u128::MAX - 1, 1 << 127, 1]);
+}
+
+#[test]
+fn upsert_replaces_by_session_key_and_moves_in_order() {
+    for t in tunings() {
+        let mut s = RowStore::with_tuning(t);
+        for id in 1..=5 {
+            s.upsert(row(id, id as i64 * 10).as_row_ref());
+        }
+        // Same session (connection id of row 5), earlier connect and a new id.
+        let mut r = row(5, 1);
+        r.id = u(77);
+        r.disconnect_time = Some(100);
+        r.connection_type = "vscode".into();
+        s.upsert(r.as_row_ref());
+        assert_eq!(s.len(), 5);
+        assert_eq!(ids(&s.rows()), [4, 3, 2, 1, 77]);
+        let f = Filter {
+            types: Some(vec!["ssh".into()]),
+            ..Default::default()
+        };
+        assert_eq!(all(&s, &f), (vec![4, 3, 2, 1], 4));
+        let f = Filter {
+            status: Some(SessionStatus::Completed),
+            ..Default::default()
+        };
+        assert_eq!(all(&s, &f), (vec![77], 1));
+        let f = Filter {
+            status: Some(SessionStatus::Ongoing),
+            ..Default::default()
+        };
+        assert_eq!(all(&s, &f).1, 4);
+        assert_eq!(s.rows().last().unwrap(), &r);
+        // A different agent is another session.
+        let mut other = row(5, 50);
+        other.agent_name = "dev".into();
+        s.upsert(other.as_row_ref());
+        assert_eq!(s.len(), 6);
+    }
+}
+
+#[test]
+fn upsert_replaces_single_events_by_id() {
+    let mut s = RowStore::new();
+    s.upsert(web(1, 10, "workspace_app").as_row_ref());
+    s.upsert(web(1, 20, "tunnel").as_row_ref());
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.rows()[0].connection_type, "tunnel");
+    // A row with a connection id is keyed by session, not by id.
+    s.upsert(row(1, 30).as_row_ref());
+    assert_eq!(s.len(), 2);
+}
+
+#[test]
+fn contains_session() {
+    let mut s = RowStore::new();
+    s.upsert(row(1, 10).as_row_ref());
+    s.upsert(web(2, 10, "workspace_app").as_row_ref());
+    let (connection, workspace) = (u(0xd001), u(0xc1));
+    assert!(s.contains_session(connection, workspace, "main"));
+    assert!(!s.contains_session(connection, workspace, "dev"));
+    assert!(!s.contains_session(connection, u(9), "main"));
+    assert!(!s.contains_session(u(2), workspace, "main"));
+    s.remove_before(11);
+    assert!(!s.contains_session(connection, workspace, "main"));
+}
+
+/// A small fixed data set: each conjunct on its own.
+fn fixture(t: Tuning) -> RowStore {
+    let mut s = RowStore::with_tuning(t);
+    let mut r1 = row(1, 100);
+    r1.user_id = Some(u(0xe1));
+    let mut r2 = row(2, 200);
+    r2.organization_id = u(0xa2);
+    r2.workspace_owner_id = u(0xb2);
+    r2.disconnect_time = Some(250);
+    r2.connection_type = "vscode".into();
+    let mut r3 = row(3, 300);
+    r3.workspace_id = u(0xc2);
+    r3.user_id = Some(u(0xe2));
+    let r4 = web(4, 400, "workspace_app");
+    let mut r5 = web(5, 500, "tunnel");
+    r5.disconnect_time = Some(600);
+    r5.organization_id = u(0xa2);
+    for r in [r1, r2, r3, r4, r5] {
+        s.upsert(r.as_row_ref());
+    }
+    s
+}
+
+#[test]
+fn each_conjunct() {
+    for t in tunings() {
+        let s = fixture(t);
+        let f = |f: Filter| all(&s, &f);
+        let d = Filter::default;
+        assert_eq!(f(d()), (vec![5, 4, 3, 2, 1], 5));
+        assert_eq!(
+            f(Filter {
+                organization_id: Some(u(0xa2)),
+                ..d()
+            }),
+            (vec![5, 2], 2)
+        );
+        assert_eq!(
+            f(Filter {
+                organization_id: Some(u(0xff)),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                workspace_owner_ids: Some(vec![u(0xb2)]),
+                ..d()
+            }),
+            (vec![2], 1)
+        );
+        assert_eq!(
+            f(Filter {
+                workspace_owner_ids: Some(vec![u(0xb2), u(0xb1)]),
+                ..d()
+            })
+            .1,
+            5
+        );
+        assert_eq!(
+            f(Filter {
+                workspace_owner_ids: Some(vec![]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                user_ids: Some(vec![u(0xe1)]),
+                ..d()
+            }),
+            (vec![5, 4, 1], 3)
+        );
+        assert_eq!(
+            f(Filter {
+                user_ids: Some(vec![]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                user_ids: Some(vec![u(0x99)]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                types: Some(vec!["ssh".into(), "tunnel".into()]),
+                ..d()
+            }),
+            (vec![5, 3, 1], 3)
+        );
+        assert_eq!(
+            f(Filter {
+                types: Some(vec!["nope".into()]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                connected_after: Some(200),
+                ..d()
+            }),
+            (vec![5, 4, 3, 2], 4)
+        );
+        assert_eq!(
+            f(Filter {
+                connected_before: Some(200),
+                ..d()
+            }),
+            (vec![2, 1], 2)
+        );
+        assert_eq!(
+            f(Filter {
+                connected_after: Some(200),
+                connected_before: Some(400),
+                ..d()
+            }),
+            (vec![4, 3, 2], 3)
+        );
+        assert_eq!(
+            f(Filter {
+                connected_after: Some(201),
+                connected_before: Some(200),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                workspace_id: Some(u(0xc2)),
+                ..d()
+            }),
+            (vec![3], 1)
+        );
+        assert_eq!(
+            f(Filter {
+                workspace_id: Some(u(0xc9)),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                connection_id: Some(u(0xd002)),
+                ..d()
+            }),
+            (vec![2], 1)
+        );
+        assert_eq!(
+            f(Filter {
+                connection_id: Some(u(0xd004)),
+                ..d()
+            }),
+            (vec![], 0),
+            "web rows have no connection id"
+        );
+        assert_eq!(
+            f(Filter {
+                status: Some(SessionStatus::Ongoing),
+                ..d()
+            }),
+            (vec![3, 1], 2)
+        );
+        assert_eq!(
+            f(Filter {
+                status: Some(SessionStatus::Completed),
+                ..d()
+            }),
+            (vec![2], 1),
+            "web rows never have a status"
+        );
+        let vis = |v: Visibility| ids(&s.query(&d(), &v, 100, 0).0);
+        assert_eq!(vis(Visibility::Organizations(vec![u(0xa2)])), [5, 2]);
+        assert_eq!(
+            vis(Visibility::Organizations(vec![u(0xa2), u(0xa1)])),
+            [5, 4, 3, 2, 1]
+        );
+        assert_eq!(vis(Visibility::Organizations(vec![])), Vec::<u128>::new());
+        let both = Filter {
+            organization_id: Some(u(0xa1)),
+            status: Some(SessionStatus::Ongoing),
+            connected_after: Some(150),
+            ..d()
+        };
+        assert_eq!(f(both), (vec![3], 1));
+    }
+}
+
+#[test]
+fn purge_is_strictly_before() {
+    for t in tunings() {
+        let mut s = RowStore::with_tuning(t);
+        for id in 1..=6 {
+            s.upsert(row(id, id as i64 * 10).as_row_ref());
+        }
+        s.upsert(web(7, 30, "tunnel").as_row_ref());
+        let mut expired = s.expired(30);
+        expired.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(expired.len(), 2);
+        assert!(expired.contains(&origin_of(&row(1, 10))));
+        assert!(expired.contains(&origin_of(&row(2, 20))));
+        assert_eq!(s.remove_before(30), 2);
+        assert_eq!(ids(&s.rows()), [6, 5, 4, 7, 3]);
+        let mut expired = s.expired(31);
+        expired.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(
+            expired,
+            [origin_of(&row(3, 30)), RowOrigin::SingleEvent(u(7))]
+        );
+        assert_eq!(s.remove_before(31), 2);
+        assert_eq!(ids(&s.rows()), [6, 5, 4]);
+        assert_eq!(s.remove_before(i64::MIN), 0);
+        assert_eq!(s.remove_before(i64::MAX), 3);
+        assert!(s.is_empty());
+        // The store works after being emptied, and freed slots are reused.
+        s.upsert(row(8, 5).as_row_ref());
+        assert_eq!(ids(&s.rows()), [8]);
+    }
+}
+
+#[test]
+fn snapshot_round_trip_in_any_chunk_size() {
+    for t in tunings() {
+        let s = fixture(t);
+        for chunk in [1, 3, 7, 64, 1 << 20] {
+            let back = restore(snapshot(&s, chunk)).unwrap();
+            assert_eq!(back.rows(), s.rows());
+            assert_eq!(back.len(), s.len());
+            assert_eq!(
+                all(
+                    &back,
+                    &Filter {
+                        status: Some(SessionStatus::Ongoing),
+                        ..Default::default()
+                    }
+                ),
+                (vec![3, 1], 2)
+            );
+        }
+    }
+}
+
+#[test]
+fn snapshot_rejects_damage_with_clear_errors() {
+    let s = fixture(Tuning::default());
+    let bytes: Vec<u8> = snapshot(&s, 1 << 20).concat();
+    let err = |b: Vec<u8>| match restore(vec![b]) {
+        Err(StorageError::Corrupt(m)) => m,
+        Err(e) => panic!("wrong error {e:?}"),
+        Ok(_) => panic!("damaged snapshot accepted"),
+    };
+    assert!(err(b"{\"rows\":[]}".to_vec()).contains("bad magic"));
+    assert!(err(b"CLR".to_vec()).contains("too short"));
+    assert!(err(vec![]).contains("too short"));
+    let mut v = bytes.clone();
+    v[8] = 9;
+    assert!(err(v).contains("version 9"));
+    // Every single-byte flip past the header is caught, never a panic.
+    for i in 12..bytes.len() {
+        let mut v = bytes.clone();
+        v[i] ^= 0x10;
+        let _ = err(v);
+    }
+    for cut in [12, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            err(bytes[..cut].to_vec()).contains("truncated"),
+            "cut at {cut}"
+        );
+    }
+    let mut v = bytes.clone();
+    v.push(0);
+    assert!(err(v).contains("after the checksum"));
+    assert!(matches!(
+        restore(vec![bytes.clone(), vec![], vec![1]]),
+        Err(StorageError::Corrupt(_))
+    ));
+    // The source's error is passed on unchanged.
+    let mut failing = || Err(StorageError::Unavailable("disk gone".into()));
+    assert_eq!(
+        RowStore::decode(&mut failing).err(),
+        Some(StorageError::Unavailable("disk gone".into()))
+    );
+    let mut sink_fails = |_: &[u8]| Err(StorageError::Unavailable("full".into()));
+    assert_eq!(
+        s.encode(16, &mut sink_fails),
+        Err(StorageError::Unavailable("full".into()))
+    );
+}
+
+#[test]
+fn buckets_split_and_stay_consistent_with_equal_times() {
+    let mut s = RowStore::with_tuning(Tuning {
+        bucket_max: 4,
+        collect_limit: 0,
+        bulk_remove: 1,
+    });
+    for id in 1..=40 {
+        s.upsert(row(id, 7).as_row_ref()); // all equal: a bucket that cannot split
+    }
+    for id in 41..=80 {
+        s.upsert(row(id, id as i64).as_row_ref());
+    }
+    assert!(s.buckets.len() > 5);
+    let (page, n) = s.query(
+        &Filter {
+            connected_before: Some(7),
+            ..Default::default()
+        },
+        &Visibility::All,
+        5,
+        3,
+    );
+    assert_eq!(n, 40);
+    assert_eq!(ids(&page), [37, 36, 35, 34, 33]);
+    assert_eq!(s.len(), 80);
+    assert!(s.memory_bytes() > 80 * 56);
+}
+
+/// Thousands of rows, so a page keeps only its newest candidates and drops older ones
+/// as it goes: arrival order against time order, many equal times, pages that straddle
+/// buckets, and the filtered and time-ranged paths.
+#[test]
+fn pages_of_many_rows_match_a_full_sort() {
+    let mut s = RowStore::new();
+    let mut want: Vec<(i64, u128)> = Vec::new();
+    for n in 1..=20_000u128 {
+        // Times mostly ascending with jitter and repeats, as connections arrive; ids in no
+        // particular order, so ties are decided by ids the scan meets in any order.
+        let t = (n as i64 / 40) + ((n * 7919) % 7) as i64;
+        let id = (n * 2_654_435_761) % 1_000_003;
+        let mut r = row(id, t);
+        if id % 4 == 0 {
+            r.connection_type = "vscode".into();
+        }
+        s.upsert(r.as_row_ref());
+        want.push((t, id));
+    }
+    want.sort_by(|a, b| b.cmp(a));
+    let vscode: Vec<(i64, u128)> = want.iter().copied().filter(|(_, id)| id % 4 == 0).collect();
+    let ranged: Vec<(i64, u128)> = want
+        .iter()
+        .copied()
+        .filter(|(t, _)| (100..=400).contains(t))
+        .collect();
+    let cases = [
+        (Filter::default(), &want),
+        (
+            Filter {
+                types: Some(vec!["vscode".into()]),
+                ..Default::default()
+            },
+            &vscode,
+        ),
+        (
+            Filter {
+                connected_after: Some(100),
+                connected_before: Some(400),
+                ..Default::default()
+            },
+            &ranged,
+        ),
+    ];
+    for (filter, expected) in cases {
+        for (limit, offset) in [
+            (1, 0),
+            (100, 0),
+            (100, 4_090),
+            (500, 4_000),
+            (37, 9_999),
+            (100, 19_950),
+        ] {
+            let (rows, n) = s.query(&filter, &Visibility::All, limit, offset);
+            let expect: Vec<u128> = expected
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .map(|k| k.1)
+                .collect();
+            assert_eq!(n, expected.len() as u64, "{filter:?}");
+            assert_eq!(
+                ids(&rows),
+                expect,
+                "{filter:?} limit {limit} offset {offset}"
+            );
+        }
+    }
+}
+
+#[test]
+fn checksum_is_streaming() {
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut whole = snapshot::Checksum::new();
+    whole.update(&data);
+    for split in [0, 1, 31, 32, 33, 500, 999] {
+        let mut parts = snapshot::Checksum::new();
+        parts.update(&data[..split]);
+        parts.update(&data[split..]);
+        assert_eq!(parts.finish(), whole.finish());
+    }
+    let mut other = snapshot::Checksum::new();
+    other.update(&data[..999]);
+    assert_ne!(other.finish(), whole.finish());
+}
+
+// ---------------------------------------------------------------------------------------
+// Model-based property test.
+
+const TYPES: [&str; 6] = [
+    "ssh",
+    "vscode",
+    "jetbrains",
+    "workspace_app",
+    "port_forwarding",
+    "tunnel",
+];
+
+#[derive(Debug, Clone)]
+struct Spec {
+    id: u128,
+    time: i64,
+    org: u8,
+    owner: u8,
+    workspace: u8,
+    agent: u8,
+    ty: u8,
+    user: Option<u8>,
+    connection: Option<u8>,
+    disconnect: Option<i64>,
+    ip: Option<u8>,
+    code: Option<i32>,
+    reason: Option<u8>,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        any::<u128>(),
+        0i64..40,
+        (0u8..3, 0u8..3, 0u8..4, 0u8..2, 0u8..6),
+        proptest::option::of(0u8..3),
+        proptest::option::of(1u8..6),
+        proptest::option::of(0i64..60),
+        (
+            proptest::option::of(0u8..3),
+            proptest::option::of(-1i32..2),
+            proptest::option::of(0u8..2),
+        ),
+    )
+        .prop_map(
+            |(
+                id,
+                time,
+                (org, owner, workspace, agent, ty),
+                user,
+                connection,
+                disconnect,
+                (ip, code, reason),
+            )| Spec {
+                id,
+                time,
+                org,
+                owner,
+                workspace,
+                agent,
+                ty,
+                user,
+                connection,
+                disconnect,
+                ip,
+                code,
+                reason,
+            },
+        )
+}
+
+fn build(s: &Spec) -> ConnectionLog {
+    ConnectionLog {
+        id: u(s.id),
+        connect_time: s.time,
+        organization_id: u(0xa0 + s.org as u128),
+        workspace_owner_id: u(0xb0 + s.owner as u128),
+        workspace_id: u(0xc0 + s.workspace as u128),
+        workspace_name: format!("ws{}", s.workspace % 2),
+        agent_name: ["main", "dev"][s.agent as usize].into(),
+        connection_type: TYPES[s.ty as usize].into(),
+        code: s.code,
+        ip: s
+            .ip
+            .map(|i| ["10.0.0.1", "127.0.0.1", ""][i as usize].into()),
+        user_agent: s.ip.map(|i| format!("agent/{i}")),
+        user_id: s.user.map(|x| u(0xe0 + x as u128)),
+        slug_or_port: s.ip.map(|i| format!("{}", 8000 + i as u32)),
+        connection_id: s.connection.map(|c| u(0xd0 + c as u128)),
+        disconnect_time: s.disconnect,
+        disconnect_reason: s.reason.map(|r| ["", "closed"][r as usize].into()),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Upsert(Spec),
+    /// Replace an existing row (by its key) with new contents.
+    Replace(usize, Spec),
+    Purge(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => spec().prop_map(Op::Upsert),
+        3 => (any::<usize>(), spec()).prop_map(|(i, s)| Op::Replace(i, s)),
+        1 => (0i64..30).prop_map(Op::Purge),
+    ]
+}
+
+fn id_list(base: u128, n: u8) -> impl Strategy<Value = Option<Vec<Uuid>>> {
+    proptest::option::of(proptest::collection::vec(
+        (0..n + 1).prop_map(move |i| u(base + i as u128)),
+        0..3,
+    ))
+}
+
+fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
+    (
+        proptest::option::of(0u8..4),
+        id_list(0xb0, 3),
+        proptest::option::of(proptest::collection::vec(
+            (0usize..7).prop_map(|i| TYPES.get(i).unwrap_or(&"zed").to_string()),
+            0..3,
+        )),
+        id_list(0xe0, 3),
+        (
+            proptest::option::of(0i64..45),
+            proptest::option::of(0i64..45),
+        ),
+        (proptest::option::of(0u8..5), proptest::option::of(0u8..7)),
+        proptest::option::of(prop_oneof![
+            Just(SessionStatus::Ongoing),
+            Just(SessionStatus::Completed)
+        ]),
+        id_list(0xa0, 3),
+    )
+        .prop_map(
+            |(org, owners, types, users, (after, before), (ws, conn), status, vis)| {
+                let f = Filter {
+                    organization_id: org.map(|o| u(0xa0 + o as u128)),
+                    workspace_owner_ids: owners,
+                    types,
+                    user_ids: users,
+                    connected_after: after,
+                    connected_before: before,
+                    workspace_id: ws.map(|w| u(0xc0 + w as u128)),
+                    connection_id: conn.map(|c| u(0xd0 + c as u128)),
+                    status,
+                };
+                (f, vis.map_or(Visibility::All, Visibility::Organizations))
+            },
+        )
+}
+
+fn check_same(
+    store: &RowStore,
+    model: &Model,
+    queries: &[((Filter, Visibility), u32, u32)],
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(store.len(), model.rows.len());
+    prop_assert_eq!(store.rows(), model.sorted());
+    for ((f, v), limit, offset) in queries {
+        prop_assert_eq!(
+            store.query(f, v, *limit, *offset),
+            model.query(f, v, *limit, *offset),
+            "filter {:?} vis {:?}",
+            f,
+            v
+        );
+    }
+    for r in &model.rows {
+        if let RowOrigin::Session(k) = origin_of(r) {
+            prop_assert!(store.contains_session(k.connection_id, k.workspace_id, &k.agent_name));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_agrees_with_naive_model(
+        ops in proptest::collection::vec(op(), 0..60),
+        queries in proptest::collection::vec((filter(), 1u32..8, 0u32..12), 1..12),
+        tuning in 0usize..3,
+        cutoff in 0i64..45,
+    ) {
+        let tuning = tunings()[tuning];
+        let mut store = RowStore::with_tuning(tuning);
+        let mut model = Model::default();
+        for op in ops {
+            match op {
+                Op::Upsert(s) => {
+                    let r = build(&s);
+                    store.upsert(r.as_row_ref());
+                    model.upsert(r);
+                }
+                Op::Replace(i, s) => {
+                    if model.rows.is_empty() {
+                        continue;
+                    }
+                    let old = model.rows[i % model.rows.len()].clone();
+                    let mut r = build(&s);
+                    match old.connection_id {
+                        Some(c) => {
+                            r.connection_id = Some(c);
+                            r.workspace_id = old.workspace_id;
+                            r.agent_name = old.agent_name.clone();
+                        }
+                        None => {
+                            r.id = old.id;
+                            r.connection_id = None;
+                        }
+                    }
+                    store.upsert(r.as_row_ref());
+                    model.upsert(r);
+                }
+                Op::Purge(t) => {
+                    let mut want: Vec<String> = model.rows.iter().filter(|r| r.connect_time < t).map(|r| format!("{:?}", origin_of(r))).collect();
+                    let mut got: Vec<String> = store.expired(t).iter().map(|o| format!("{o:?}")).collect();
+                    want.sort();
+                    got.sort();
+                    prop_assert_eq!(got, want);
+                    prop_assert_eq!(store.remove_before(t), model.remove_before(t));
+                }
+            }
+        }
+        check_same(&store, &model, &queries)?;
+        let chunks = snapshot(&store, 97);
+        check_same(&restore(chunks.clone()).unwrap(), &model, &queries)?;
+        let mut back = restore_with(chunks, tuning).unwrap();
+        check_same(&back, &model, &queries)?;
+        // The restored store keeps working.
+        prop_assert_eq!(back.remove_before(cutoff), model.remove_before(cutoff));
+        back.upsert(build(&Spec { id: 42, time: 44, org: 0, owner: 0, workspace: 0, agent: 0, ty: 0, user: None, connection: None, disconnect: None, ip: None, code: None, reason: None }).as_row_ref());
+        model.upsert(build(&Spec { id: 42, time: 44, org: 0, owner: 0, workspace: 0, agent: 0, ty: 0, user: None, connection: None, disconnect: None, ip: None, code: None, reason: None }));
+        check_same(&back, &model, &queries)?;
+    }
+}
+
+#[test]
+fn a_snapshot_keeps_nothing_only_removed_rows_used() {
+    let mut s = RowStore::new();
+    let gone = ConnectionLog {
+        organization_id: u(0xa9),
+        workspace_owner_id: u(0xb9),
+        workspace_id: u(0xc9),
+        workspace_name: "purged-workspace".into(),
+        agent_name: "purged-agent".into(),
+        connection_type: "purged-type".into(),
+        ip: Some("192.0.2.99".into()),
+        user_agent: Some("purged-agent-string".into()),
+        user_id: Some(u(0xe9)),
+        slug_or_port: Some("purged-slug".into()),
+        disconnect_time: Some(20),
+        disconnect_reason: Some("purged-reason".into()),
+        ..web(1, 10, "ssh")
+    };
+    s.upsert(gone.as_row_ref());
+    for (id, t) in [(2, 100), (3, 101)] {
+        s.upsert(row(id, t).as_row_ref());
+    }
+    s.upsert(web(4, 102, "port_forwarding").as_row_ref());
+    assert_eq!(s.remove_before(50), 1);
+    let bytes = snapshot(&s, 1 << 20).concat();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    for needle in [
+        &b"purged"[..],
+        b"192.0.2.99",
+        &0xa9u128.to_le_bytes(),
+        &0xb9u128.to_le_bytes(),
+        &0xc9u128.to_le_bytes(),
+        &0xe9u128.to_le_bytes(),
+    ] {
+        assert!(!contains(needle), "{needle:?} outlived its row");
+    }
+    let back = restore(snapshot(&s, 7)).unwrap();
+    assert_eq!(back.rows(), s.rows());
+    assert_eq!(
+        snapshot(&back, 1 << 20).concat(),
+        bytes,
+        "a snapshot of the restored store is the same"
+    );
+    for t in tunings() {
+        let s = fixture(t);
+        let back = restore(snapshot(&s, 64)).unwrap();
+        assert_eq!(back.rows(), s.rows());
+    }
+}

@@ -1,0 +1,47 @@
+//! What a plugin may ask of its host, as traits. In a component these are the contract's
+//! imports (`clock`, `directory`, `service-log`, `journal`); in native tests,
+//! [`MemoryHost`](crate::testing::MemoryHost) (feature `testing`) implements them.
+
+use crate::model::*;
+
+/// The host's clock (`clock` in the contract).
+pub trait HostClock {
+    fn now(&self) -> UnixNanos;
+}
+
+/// Coder's `organizations` and `users` tables, read-only (`directory` in the contract).
+pub trait HostDirectory {
+    fn organization_by_id(&self, id: Uuid) -> Option<Organization>;
+    /// Case-insensitive; deleted organizations are not found.
+    fn organization_by_name(&self, name: &str) -> Option<Organization>;
+    fn user_by_id(&self, id: Uuid) -> Option<User>;
+    /// Case-insensitive; deleted users included, flagged.
+    fn users_by_username(&self, username: &str) -> Vec<User>;
+    /// Exact; deleted users included, flagged.
+    fn users_by_email(&self, email: &str) -> Vec<User>;
+}
+
+/// Where the plugin's service-log lines go (`service-log` in the contract).
+pub trait HostServiceLog {
+    fn write_service_log(&mut self, lines: Vec<LogLine>);
+}
+
+/// The durable journal of accepted events (`journal` in the contract). Within one export
+/// call the host applies every change or none: a call that returns an error is rolled back.
+pub trait HostJournal {
+    /// For each event: true when new, false when its ID is already stored.
+    fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError>;
+    /// Every stored event of each session, in any order.
+    fn session_events(
+        &mut self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError>;
+    /// Deletes the events behind these rows; returns how many events went.
+    fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError>;
+    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
+    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError>;
+}
+
+/// Every import at once, as a component has them.
+pub trait PluginHost: HostClock + HostDirectory + HostServiceLog + HostJournal {}
+impl<T: HostClock + HostDirectory + HostServiceLog + HostJournal> PluginHost for T {}

@@ -1,0 +1,106 @@
+//! The trait a plugin implements: one method per export of the contract, on plain types.
+
+use crate::imports::PluginHost;
+use crate::model::*;
+
+/// A connection-log plugin. [`export_plugin!`](crate::export_plugin) serves one as a
+/// component: each export of the contract becomes a call of the method of the same name on
+/// the one instance the component holds, created with [`new`](Self::new) on the first call.
+///
+/// The host serialises calls, never calls an export from inside an import, and treats a
+/// panic (a trap) as the failure of that one call. Every journal change made inside a call
+/// that returns an error is rolled back by the host, so a method should make its fallible
+/// host calls before it changes its own state.
+pub trait ConnectionLogPlugin: 'static {
+    /// The name `plugin-info.describe` reports, such as `connlog-reference`.
+    const NAME: &'static str;
+    /// The version `plugin-info.describe` reports, usually `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+
+    fn new() -> Self
+    where
+        Self: Sized;
+
+    /// Settings the host passes once, after instantiation.
+    fn configure(&mut self, config: PluginConfig);
+
+    /// Validates, stores (through [`HostJournal::append`](crate::HostJournal::append)) and
+    /// merges a batch: one outcome per event, in order. Rejecting one event never rejects
+    /// another. A storage error means nothing of the batch was stored. (The contract's
+    /// `ingest-event` is this with a batch of one.)
+    fn ingest_batch(
+        &mut self,
+        host: &mut dyn PluginHost,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<Vec<EventOutcome>, StorageError>;
+
+    /// One page of the rows `actor` may read that match `request.q`, newest first, and the
+    /// exact number of rows that match.
+    fn query(
+        &self,
+        host: &dyn PluginHost,
+        actor: &Actor,
+        request: &QueryRequest,
+    ) -> Result<Page, QueryError>;
+
+    /// The page of [`query`](Self::query) as [`api_response`](Self::api_response) renders
+    /// it, in one call.
+    fn api_page(
+        &self,
+        host: &dyn PluginHost,
+        actor: &Actor,
+        request: &QueryRequest,
+    ) -> Result<String, QueryError> {
+        let page = self.query(host, actor, request)?;
+        Ok(self.api_response(host, &page.rows, page.count))
+    }
+
+    /// How long rows are kept, in nanoseconds; 0 keeps them forever.
+    fn set_retention(&mut self, max_age_nanos: u64);
+
+    /// Deletes every row whose connect time is strictly before `now` minus the retention,
+    /// from memory and from the journal.
+    fn purge(
+        &mut self,
+        host: &mut dyn PluginHost,
+        now: UnixNanos,
+    ) -> Result<PurgeReport, StorageError>;
+
+    /// The body Coder's `GET /api/v2/connectionlog` returns for these rows.
+    fn api_response(&self, host: &dyn PluginHost, rows: &[ConnectionLog], count: u64) -> String;
+
+    /// One API row (codersdk's `ConnectionLog` JSON) per row.
+    fn api_rows(&self, host: &dyn PluginHost, rows: &[ConnectionLog]) -> Vec<String>;
+
+    /// A `connection_log` service-log line for one event.
+    fn service_log_line(
+        &self,
+        event: &ConnectionEvent,
+        format: LogFormat,
+        logged_at: UnixNanos,
+    ) -> String;
+
+    /// The events that rebuild a row: its connect, then its disconnect if it has one.
+    fn row_events(&self, row: &ConnectionLog) -> Vec<ConnectionEvent>;
+
+    /// Writes the whole state through
+    /// [`HostJournal::write_snapshot_chunk`](crate::HostJournal::write_snapshot_chunk).
+    fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), StorageError>;
+
+    /// Replaces the state with the snapshot read through
+    /// [`HostJournal::read_snapshot_chunk`](crate::HostJournal::read_snapshot_chunk). A
+    /// snapshot that is not this plugin's is an error, and leaves the state empty.
+    fn load_snapshot(&mut self, host: &mut dyn PluginHost) -> Result<(), StorageError>;
+
+    /// Merges events already in the journal, without storing or logging them again. Any
+    /// order, and any split into calls, must give the same rows. (The SDK has already
+    /// decoded the batch; a batch that does not decode never reaches the plugin.)
+    fn replay(
+        &mut self,
+        host: &mut dyn PluginHost,
+        events: &[EventRef<'_>],
+    ) -> Result<(), StorageError>;
+
+    /// How many rows the plugin holds, and an estimate of the bytes they use.
+    fn stats(&self) -> StateStats;
+}

@@ -1,0 +1,61 @@
+//! The faults, triggered by marker events: a panic, an endless loop, unbounded allocation.
+//!
+//! The host's isolation tests ingest an event whose `AgentName` is one of the markers and
+//! check that the plugin's failure costs one call, never the host or any data:
+//! - [`PANIC`]: the guest panics (a trap, `panic = "abort"` on wasm32);
+//! - [`LOOP`]: the guest spins forever (the per-call deadline must end it);
+//! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it).
+//!
+//! And one that strikes later: [`REPLAY_PANIC`] is stored like any event, but the plugin
+//! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
+//! shows a plugin that loads yet fails to initialise.
+
+use std::sync::Mutex;
+
+use connlog_plugin_sdk::model::{ConnectionEvent, EventRef};
+
+/// `AgentName` that makes the plugin panic.
+pub const PANIC: &str = "fault:panic";
+/// `AgentName` that makes the plugin loop forever.
+pub const LOOP: &str = "fault:loop";
+/// `AgentName` that makes the plugin allocate until it runs out of memory.
+pub const ALLOC: &str = "fault:alloc";
+
+/// `AgentName` that is stored normally but makes `replay` panic.
+pub const REPLAY_PANIC: &str = "fault:replay-panic";
+
+/// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
+static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// Called on every incoming event, before validation. Does nothing for ordinary events.
+pub fn on_event(event: &ConnectionEvent) {
+    match event.agent_name.as_str() {
+        PANIC => panic!("fault injection: event {} asked for a panic", event.id),
+        LOOP => {
+            let mut spins: u64 = 0;
+            loop {
+                spins = core::hint::black_box(spins.wrapping_add(1));
+            }
+        }
+        ALLOC => {
+            let mut hoard = HOARD
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            loop {
+                // Filled, not zeroed, so the pages are really touched on every platform.
+                hoard.push(core::hint::black_box(vec![0xA5u8; 1 << 20]));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Called on every replayed event. Does nothing for ordinary events.
+pub fn on_replay(event: &EventRef) {
+    if event.agent_name == REPLAY_PANIC {
+        panic!(
+            "fault injection: replaying event {} asked for a panic",
+            event.id
+        );
+    }
+}
