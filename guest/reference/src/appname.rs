@@ -1,5 +1,7 @@
-//! Coder's app-name registry (`codersdk/appname.go`, spec §1.3): how agent-reported app
-//! names are normalised, which family each belongs to, and how each is displayed.
+//! Coder's app-name registry, [`codersdk/appname.go`]: how agent-reported app names are
+//! normalised, which family each belongs to, and how each is displayed.
+//!
+//! [`codersdk/appname.go`]: https://github.com/coder/coder/blob/main/codersdk/appname.go
 
 /// Types recorded by coderd itself rather than reported by an agent. They never merge, carry
 /// no connection id, and are point-in-time: the `status:` filter never returns them.
@@ -47,7 +49,7 @@ pub fn is_web_type(connection_type: &str) -> bool {
 
 /// Coder's `NormalizeAppName`: drop control characters, trim, keep 64 characters, trim
 /// again, lowercase, `-` becomes `_`. Coder turns an empty result into `unknown`; we return
-/// it empty and let validation refuse it (PRODUCT.md).
+/// it empty and let validation refuse it with a clear error.
 pub fn normalize_app_name(raw: &str) -> String {
     let without_controls: String = raw.chars().filter(|c| !c.is_control()).collect();
     let truncated: String = without_controls
@@ -78,7 +80,8 @@ pub fn names_in_family(family: &str) -> Vec<String> {
     names
 }
 
-/// The API's `type_display_name` (spec §6.3).
+/// The API's `type_display_name`: a fixed name for each web type, else the app's display
+/// name.
 pub fn type_display_name(connection_type: &str) -> String {
     match connection_type {
         "workspace_app" => "Workspace App".to_string(),

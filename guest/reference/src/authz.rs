@@ -1,5 +1,6 @@
-//! Who may read which rows (spec §7): site `owner` and `auditor` read everything, an
-//! `organization-auditor` reads its organizations, anyone else reads nothing.
+//! Who may read which rows (Coder's RBAC for `connection_log`): site `owner` and `auditor`
+//! read everything, an `organization-auditor` reads its organizations, anyone else reads
+//! nothing (an empty page, not a 403).
 
 use connlog_plugin_sdk::model::*;
 

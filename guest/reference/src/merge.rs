@@ -1,5 +1,5 @@
-//! Which values a row keeps (PRODUCT.md "Which values a merged row keeps"): a row is a pure
-//! function of the set of its events, so order and duplication cannot matter. Events are
+//! Which values a row keeps: a row is a pure function of the set of its events, so order
+//! and duplication cannot matter (Coder's merge depends on the order of arrival). Events are
 //! [`EventRef`]s and rows [`RowRef`]s that borrow the same text: merging copies no string.
 //!
 //! "Earliest" means the smallest `time`, ties broken by the smallest `id` (compared as UUID
@@ -15,7 +15,8 @@
 //! | `disconnect_reason`, `code` | each from the earliest disconnect carrying a non-empty value for that field |
 //!
 //! A connect's `code` and `disconnect_reason` are never read: the code is dropped by
-//! validation (spec §2.1 item 4) and the reason of an ongoing session means nothing.
+//! validation (Coder's agent API stores no code for a connect) and the reason of an ongoing
+//! session means nothing.
 
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;

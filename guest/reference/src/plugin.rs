@@ -2,7 +2,7 @@
 //!
 //! Rows are a pure function of the journal: every stored event is appended to the journal
 //! first, and a session's row is recomputed from all of its journaled events with
-//! [`merge::session_row`]. So the order of arrival, duplicates, restarts and replays can
+//! [`crate::merge::session_row`]. So the order of arrival, duplicates, restarts and replays can
 //! never change a row.
 //!
 //! Atomicity: each call makes every fallible host call (journal) before it touches memory.

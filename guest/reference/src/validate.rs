@@ -1,5 +1,4 @@
-//! Turning a raw event into a canonical one, or a precise refusal (PRODUCT.md "Event input
-//! format", spec §2).
+//! Turning a raw event into a canonical one, or a precise refusal.
 //!
 //! A canonical event is what Coder would have handed its database and its service log
 //! (`UpsertConnectionLogParams`), with our deliberate differences applied. Canonicalising a
@@ -14,28 +13,28 @@
 //!   valid RFC 3339 instant, so there is nothing to refuse; the host refuses text it cannot
 //!   parse before the event reaches the plugin.
 //! - `WorkspaceName`, `AgentName`: must not be empty.
-//! - `Type` is first normalised with Coder's `NormalizeAppName` (spec §1.3); the event is
-//!   classified by the *normalised* name. So `Tunnel` or ` workspace_app ` are web/tunnel
+//! - `Type` is first normalised with Coder's `NormalizeAppName` (`codersdk/appname.go`);
+//!   the event is classified by the *normalised* name. So `Tunnel` or ` workspace_app ` are web/tunnel
 //!   events too. Classifying on the normalised name keeps the invariant "a stored web type
 //!   never carries a connection ID": with an exact match, `Workspace_App` would become an
 //!   agent session stored as `workspace_app` that the `status:` filter silently hides.
-//!   - An empty name after normalisation is refused (Coder stores `unknown`; PRODUCT.md).
+//!   - An empty name after normalisation is refused with a clear error (Coder stores
+//!     `unknown`).
 //!   - Web and tunnel events (`appname::WEB_TYPES`): no `ConnectionID`, status
 //!     `connected` (they are point-in-time), and no `DisconnectReason`. `Code` is the HTTP
 //!     status (101/403 for tunnels) and is kept as sent.
 //!   - Every other type is agent-reported: it needs a non-nil `ConnectionID`. A connect
-//!     never keeps a `Code` (spec §2.1 item 4: Coder drops it even when the agent sent
-//!     one). A disconnect keeps exactly the `Code` it carries, `null` included: Coder's
+//!     never keeps a `Code` (Coder's agent API drops it even when the agent sent one). A disconnect keeps exactly the `Code` it carries, `null` included: Coder's
 //!     agent API stores `0` for a disconnect without a status only because its protobuf
 //!     field has no "absent"; our input format has `null`, and choosing `0` for it is the
-//!     producer's business. A connect keeps its `DisconnectReason` (spec §2.1 item 7, it
-//!     appears in the service log), but the merge never reads it.
+//!     producer's business. A connect keeps its `DisconnectReason` (Coder keeps it for both
+//!     actions, and it appears in the service log), but the merge never reads it.
 //! - Empty strings mean absent (`UserAgent`, `SlugOrPort`, `DisconnectReason`, `Ip`), as
 //!   do nil UUIDs (`UserID`, `ConnectionID`).
 //! - `Ip`: exactly `localhost` becomes `127.0.0.1`; anything else is parsed as Go's
 //!   `net.ParseIP` does (no port, brackets, zone or prefix) and stored in Go's canonical
 //!   text (`IP.String()`: IPv4-mapped IPv6 prints as dotted IPv4, IPv6 as RFC 5952). An
-//!   address that does not parse is stored as absent, never refused (PRODUCT.md).
+//!   address that does not parse is stored as absent, never refused, as in Coder.
 //!
 //! # Size limits (bytes of UTF-8)
 //!
@@ -215,8 +214,8 @@ fn optional(field: &str, value: Option<String>, max: usize) -> Result<Option<Str
     }
 }
 
-/// Coder's IP handling (spec §2.1 item 6): `localhost` is `127.0.0.1`, anything else goes
-/// through Go's `net.ParseIP`, and the stored text is Go's `IP.String()`. `None` when the
+/// Coder's IP handling (`coderd/agentapi/connectionlog.go`): `localhost` is `127.0.0.1`,
+/// anything else goes through Go's `net.ParseIP`, and the stored text is Go's `IP.String()`. `None` when the
 /// text is not an address.
 pub fn canonical_ip(raw: &str) -> Option<String> {
     if raw == "localhost" {

@@ -1,5 +1,5 @@
-//! `merge::event_row` and `merge::session_row`: PRODUCT.md's table "Which values a
-//! merged row keeps", and its independence of order and duplication. Runs without the rest
+//! `merge::event_row` and `merge::session_row`: the table of which values a merged row
+//! keeps (see `merge`), and its independence of order and duplication. Runs without the rest
 //! of the plugin.
 
 use connlog_plugin_sdk::model::*;

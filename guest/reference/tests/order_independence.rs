@@ -1,5 +1,5 @@
-//! PRODUCT.md difference 1: any permutation and duplication of one session's events gives
-//! the row `session_row` gives for the set, whether ingested in one batch, in several, or
+//! Order never matters (in Coder it does, inside one batch): any permutation and duplication
+//! of one session's events gives the row `session_row` gives for the set, whether ingested in one batch, in several, or
 //! replayed from the journal; and ingesting any event again changes nothing.
 
 mod common;

@@ -253,7 +253,7 @@ fn a_connect_never_keeps_a_code_a_disconnect_keeps_what_it_says() {
     assert_eq!(
         canonicalize(connect).unwrap().code,
         None,
-        "spec §2.1 item 4"
+        "a connect never keeps a code"
     );
     for code in [None, Some(0), Some(1), Some(255), Some(-1)] {
         let d = ssh_disconnect(uuid(3), T0, uuid(100), code, None);

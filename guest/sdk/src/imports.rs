@@ -1,6 +1,6 @@
 //! What a plugin may ask of its host, as traits. In a component these are the contract's
 //! imports (`clock`, `directory`, `service-log`, `journal`); in native tests,
-//! [`MemoryHost`](crate::testing::MemoryHost) (feature `testing`) implements them.
+//! `testing::MemoryHost` (feature `testing`) implements them.
 
 use crate::model::*;
 

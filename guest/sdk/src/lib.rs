@@ -202,7 +202,7 @@
 //!
 //! # Testing
 //!
-//! With the feature `testing`, [`testing::MemoryHost`] is a host in memory (clock,
+//! With the feature `testing`, `testing::MemoryHost` is a host in memory (clock,
 //! directory, transactional journal with failure injection, captured service log), so a
 //! plugin's logic is tested natively: `cargo test`, no wasm involved.
 //!
@@ -238,7 +238,7 @@ macro_rules! export_plugin {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __ConnlogPluginComponent = $crate::v0_1::Component<$plugin>;
-            $crate::v0_1::export!(__ConnlogPluginComponent with_types_in $crate::v0_1);
+    $crate::v0_1::export!(__ConnlogPluginComponent with_types_in $crate::v0_1);
         };
     };
 }

@@ -1,6 +1,6 @@
 //! Contract `coder:connection-log@0.1.0` (`wit/v0.1.0`): the bindings wit-bindgen generates
 //! for it, and [`Component`], which serves a [`ConnectionLogPlugin`] through them. The glue
-//! converts between the contract's types and [`model`](crate::model) and decides nothing.
+//! converts between the contract's types and [`model`] and decides nothing.
 //!
 //! A later contract version gets a module of its own beside this one.
 

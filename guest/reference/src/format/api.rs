@@ -1,4 +1,5 @@
-//! codersdk's `ConnectionLogResponse` and `ConnectionLog` JSON (spec §6.3), version C.
+//! codersdk's `ConnectionLogResponse` and `ConnectionLog` JSON, in the shape of Coder's current
+//! release (with `count_cap` and `type_display_name`).
 //!
 //! Written by hand rather than through serde so that every byte matches Go's
 //! `encoding/json`: struct field order, `omitempty`, and HTML escaping of `<`, `>`, `&`.

@@ -10,8 +10,8 @@
 //!   from a connect and a disconnect at the same instant (or a disconnect earlier than its
 //!   connect) folds to the same row either way.
 //!
-//! Connect events carry no code and no disconnect reason. Under PRODUCT.md's merge rules the
-//! emitted events fold back into the row (tested below with a local fold).
+//! Connect events carry no code and no disconnect reason. Under the merge rules (see
+//! `crate::merge`) the emitted events fold back into the row (tested below with a local fold).
 
 use crate::appname::is_web_type;
 use connlog_plugin_sdk::model::*;
@@ -107,7 +107,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// PRODUCT.md "Which values a merged row keeps", written independently of `merge.rs`.
+    /// The merge rules of `crate::merge`'s table, written independently of `merge.rs`.
     fn fold(events: &[ConnectionEvent]) -> ConnectionLog {
         let earliest =
             |a: &&ConnectionEvent, b: &&ConnectionEvent| (a.time, a.id).cmp(&(b.time, b.id));

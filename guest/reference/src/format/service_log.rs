@@ -1,4 +1,6 @@
-//! Coder's `connection_log` service-log lines, as in Coder's docs (spec §9).
+//! Coder's `connection_log` service-log lines, as in Coder's docs ([connection logs]).
+//!
+//! [connection logs]: https://github.com/coder/coder/blob/main/docs/admin/monitoring/connection-logs.md
 //!
 //! Coder writes one line per event through `SlogExporter.ExportStruct`
 //! (`enterprise/audit/backends/slog.go`): one field per struct field, named by the Go field;

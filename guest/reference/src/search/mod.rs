@@ -1,5 +1,6 @@
-//! Coder's filter language for connection logs (`searchquery.ConnectionLogs`, spec §5):
-//! tokenizer, keys, look-ups through the directory, and Coder's exact error texts.
+//! Coder's filter language for connection logs (`searchquery.ConnectionLogs` in
+//! [`coderd/searchquery/search.go`]): tokenizer, keys, look-ups through the directory, and
+//! Coder's exact error texts.
 //!
 //! The parse runs in Coder's order: the whole query is lowercased, split into `key → values`
 //! ([`tokenize`]; an error there is returned alone), then each key is read by Coder's
@@ -12,6 +13,8 @@
 //! the [`HostDirectory`] into id sets, with the same rules (see [`Filter`]'s fields):
 //! `workspace_owner`, `workspace_owner_email` and `username` ignore deleted users,
 //! `user_email` does not, and nothing found means an empty set, which matches no row.
+//!
+//! [`coderd/searchquery/search.go`]: https://github.com/coder/coder/blob/main/coderd/searchquery/search.go
 
 mod gotime;
 mod gouuid;

@@ -1,5 +1,7 @@
 //! Table-driven tests of `parse_filter`: Coder's `TestSearchConnectionLogs` cases, every rule
-//! of spec §5, and the query edge cases of spec §10 that live in the parser (20–26).
+//! of its tokenizer, keys and `QueryParamParser`, and the parser's edge cases (lowercasing,
+//! deleted users, look-ups that find nothing, quoting, bare words, empty values, types
+//! reachable only through their family).
 
 use super::*;
 use connlog_plugin_sdk::testing::{MemoryHost, fixtures};
@@ -228,7 +230,7 @@ fn tokenizer_rules() {
 fn query_param_parser_rules() {
     run(vec![
         ("empty value disables the key", r#"type:"""#.to_string(), Ok(Filter::default())),
-        // The empty first value is checked before the duplicate check (spec §5.3).
+        // `QueryParamParser` checks for an empty first value before it checks for duplicates.
         ("empty first value hides a duplicate", r#"type:"" type:ssh"#.to_string(), Ok(Filter::default())),
         (
             "empty later value is still a duplicate",

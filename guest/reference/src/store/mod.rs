@@ -19,11 +19,11 @@
 //!   the `connection_id` filter.
 //! - Roaring posting lists of slots per organization, owner (which also narrows the
 //!   workspace filter), type and user, plus `ongoing` and `completed`.
-//! - Time buckets ([`buckets`]): slots by `connect_time` range, which give time ranges,
+//! - Time buckets (`buckets.rs`): slots by `connect_time` range, which give time ranges,
 //!   page skipping by count and the order.
 //!
-//! This file writes rows and reads them back; [`query`], [`purge`], [`memory`] and
-//! [`snapshot`] each do one job over the same structures.
+//! This file writes rows and reads them back; `query.rs`, `purge.rs`, `memory.rs` and
+//! `snapshot.rs` each do one job over the same structures.
 
 mod buckets;
 mod columns;
