@@ -160,8 +160,10 @@ impl Io<'_> {
         writeln!(self.out, "{line}").map_err(|e| CliError::Failed(format!("writing: {e}")))
     }
 
-    /// Prints a line on standard error; a failure to do so is not the command's failure.
+    /// Prints a line on standard error, after what standard output holds so far (so a
+    /// terminal shows both in order); a failure to do so is not the command's failure.
     pub fn note(&mut self, line: &str) {
+        let _ = self.out.flush();
         let _ = writeln!(self.err, "{line}");
     }
 }
