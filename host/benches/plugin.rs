@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use connlog::plugin::{Clock, Limits, PluginHost, PluginInstance, PluginSource};
 use connlog_guest::event_columns::EventColumns;
 use connlog_guest::model::*;
-use connlog_guest::plugin::Plugin;
+use connlog_guest::{ConnectionLogPlugin, ReferencePlugin};
 use connlog_guest::testing::MemoryHost;
 
 const BATCH: usize = 10_000;
@@ -272,11 +272,13 @@ fn main() {
     });
 
     // Native: the guest logic linked into this process, fed the same columns the host sends.
-    let mut native = Plugin::new();
+    let mut native = ReferencePlugin::new();
     let mut native_host = MemoryHost::new();
     let (_, native_load) = load(rows, |batch| {
+        let columns = EventColumns::from_events(&batch);
+        let events = columns.events().expect("columns decode");
         native
-            .replay(&mut native_host, &EventColumns::from_events(&batch))
+            .replay(&mut native_host, &events)
             .expect("native replay")
     });
     let native_stats = native.stats();

@@ -25,7 +25,9 @@ connlog_plugin_sdk::export_plugin!(ReferencePlugin);
 // model. Delete with the `host-compat` feature.
 #[cfg(feature = "host-compat")]
 #[doc(hidden)]
-pub use connlog_plugin_sdk::{event_columns, model, testing, wit_model_conversions};
+pub use connlog_plugin_sdk::{
+    ConnectionLogPlugin, event_columns, model, testing, wit_model_conversions,
+};
 #[cfg(feature = "host-compat")]
 #[doc(hidden)]
 pub mod host {
