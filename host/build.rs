@@ -1,9 +1,6 @@
 //! Builds the shipped plugin from source on every build (no `.wasm` lives in git): crate
 //! `connlog-reference` is compiled for `wasm32-unknown-unknown` and wrapped as a component,
 //! whose path the code embeds through `CONNLOG_REFERENCE_PLUGIN`.
-//!
-//! Until the host's tests take the faulty plugin from `connlog-test-plugins`, it is built
-//! here too, as `CONNLOG_FAULTY_PLUGIN`.
 
 #[path = "build/guest_toolchain.rs"]
 mod guest_toolchain;
@@ -29,10 +26,7 @@ fn main() {
     });
     let target_dir = guest_toolchain::shared_target_dir(&out_dir);
 
-    let plugins = [
-        ("CONNLOG_REFERENCE_PLUGIN", "connlog-reference"),
-        ("CONNLOG_FAULTY_PLUGIN", "connlog-faulty-plugin"),
-    ];
+    let plugins = [("CONNLOG_REFERENCE_PLUGIN", "connlog-reference")];
     let mut sources = Vec::new();
     for (env_name, package) in plugins {
         let component = out_dir.join(format!("{package}.wasm"));

@@ -259,7 +259,7 @@ fn the_swap_endpoint_swaps_plugins_and_queries_answer_the_same() {
     let plugins = tempfile::tempdir().unwrap();
     // The fault-injection build is another plugin build (another digest) of the same logic.
     std::fs::copy(
-        connlog::plugin::FAULTY_PLUGIN_PATH,
+        connlog_test_plugins::FAULTY_PLUGIN,
         plugins.path().join("faulty.wasm"),
     )
     .unwrap();
@@ -390,7 +390,7 @@ fn sighup_reloads_the_plugin_file_and_keeps_the_old_one_when_it_is_broken() {
         assert!(status.success());
     };
     // A rebuilt plugin at the same path.
-    std::fs::copy(connlog::plugin::FAULTY_PLUGIN_PATH, &plugin).unwrap();
+    std::fs::copy(connlog_test_plugins::FAULTY_PLUGIN, &plugin).unwrap();
     hangup();
     wait_for_metric(
         &server,

@@ -490,7 +490,7 @@ fn the_retention_scheduler_purges_at_start_then_periodically_and_stops_when_drop
 // ---- another writer ---------------------------------------------------------------------
 
 /// The disconnects of the sessions `mixed_events(0, count, tag)` left ongoing.
-fn late_disconnects(count: u64, tag: &str) -> Vec<connlog_guest::model::ConnectionEvent> {
+fn late_disconnects(count: u64, tag: &str) -> Vec<connlog::model::ConnectionEvent> {
     (0..count)
         .filter(|n| n % 4 == 1)
         .map(|n| session_events(n, T0 + (n as i64) * 60_000_000_000, tag)[1].clone())
@@ -597,7 +597,7 @@ fn open_retained(data: &Path, policy: SnapshotPolicy) -> ConnLog {
     service
 }
 
-fn seq_of(data: &Path, id: connlog_guest::model::Uuid) -> i64 {
+fn seq_of(data: &Path, id: connlog::model::Uuid) -> i64 {
     let conn = Connection::open(store_path(data)).unwrap();
     conn.query_row(
         "SELECT seq FROM events WHERE id = ?1",
@@ -667,7 +667,7 @@ fn store_with_expiring_rows(data: &Path, policy: SnapshotPolicy) -> ConnLog {
     service
 }
 
-fn recent_rows(first: u64, count: u64, tag: &str) -> Vec<connlog_guest::model::ConnectionEvent> {
+fn recent_rows(first: u64, count: u64, tag: &str) -> Vec<connlog::model::ConnectionEvent> {
     let mut events = Vec::new();
     for n in first..first + count {
         let time = NOW - 10 * HOUR + (n as i64) * 1_000_000_000;
@@ -806,15 +806,15 @@ fn session_event(
     n: u64,
     id_kind: u64,
     time: i64,
-    status: connlog_guest::model::ConnectionStatus,
+    status: connlog::model::ConnectionStatus,
     tag: &str,
-) -> connlog_guest::model::ConnectionEvent {
+) -> connlog::model::ConnectionEvent {
     let [connect, disconnect] = session_events(n, time, tag);
     let event = match status {
-        connlog_guest::model::ConnectionStatus::Connected => connect,
-        connlog_guest::model::ConnectionStatus::Disconnected => disconnect,
+        connlog::model::ConnectionStatus::Connected => connect,
+        connlog::model::ConnectionStatus::Disconnected => disconnect,
     };
-    connlog_guest::model::ConnectionEvent {
+    connlog::model::ConnectionEvent {
         id: id(id_kind, n),
         time,
         ..event
@@ -823,7 +823,7 @@ fn session_event(
 
 #[test]
 fn a_purge_that_deleted_events_newer_than_the_snapshot_makes_the_restart_replay_everything() {
-    use connlog_guest::model::ConnectionStatus::{Connected, Disconnected};
+    use connlog::model::ConnectionStatus::{Connected, Disconnected};
     let data = tempfile::tempdir().unwrap();
     let mut service = open_retained(data.path(), NO_REWRITE);
     ingest_all(&mut service, recent_rows(0, 200, "keep"), 50);
@@ -849,7 +849,7 @@ fn a_purge_that_deleted_events_newer_than_the_snapshot_makes_the_restart_replay_
 
 #[test]
 fn a_restart_applies_each_recorded_purge_to_the_rows_as_they_were_then() {
-    use connlog_guest::model::ConnectionStatus::{Connected, Disconnected};
+    use connlog::model::ConnectionStatus::{Connected, Disconnected};
     let data = tempfile::tempdir().unwrap();
     let mut service = open_retained(data.path(), NO_REWRITE);
     ingest_all(&mut service, recent_rows(0, 200, "keep"), 50);

@@ -42,7 +42,7 @@ fn faulty_service(data: &std::path::Path) -> (ConnLog, Vec<String>) {
     (service, before)
 }
 
-fn marker_event(n: u64, marker: &str) -> connlog_guest::model::ConnectionEvent {
+fn marker_event(n: u64, marker: &str) -> connlog::model::ConnectionEvent {
     let mut event = session_events(n, T0, "fault")[0].clone();
     event.agent_name = marker.to_string();
     event

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use connlog::model::ConnectionEvent;
 use connlog::plugin::{Clock, PluginSource};
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, store_path};
 use connlog::store::Journal;
-use connlog_guest::model::ConnectionEvent;
 use service_support::*;
 
 const RETENTION: Duration = Duration::from_secs(3600);

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
+use connlog::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
 use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
 use connlog::service::{ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
-use connlog_guest::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
 
 const T0: i64 = 1_750_000_000_000_000_000;
 const BATCH: usize = 100_000;

@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
+use connlog::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
 use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
-use connlog_guest::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
 
 const BATCH: usize = 100_000;
 const RETENTION: Duration = Duration::from_secs(3600);

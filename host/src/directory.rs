@@ -31,11 +31,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use connlog_guest::model::{Actor, Organization, UnixNanos, User, Uuid};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::events::{format_time, parse_time};
+use crate::model::{Actor, Organization, UnixNanos, User, Uuid};
 
 /// Site roles and organization roles that the plugin's authorisation looks at.
 pub const ROLE_OWNER: &str = "owner";
@@ -521,8 +521,21 @@ impl Directory {
     }
 }
 
+/// Coder's `organizations` and `users` tables, read-only: what a plugin instance answers its
+/// `directory` import from. [`Directory`] is the one the host serves; tests may bring their own.
+pub trait Lookup {
+    fn organization_by_id(&self, id: Uuid) -> Option<Organization>;
+    /// Case-insensitive; deleted organizations are not found.
+    fn organization_by_name(&self, name: &str) -> Option<Organization>;
+    fn user_by_id(&self, id: Uuid) -> Option<User>;
+    /// Case-insensitive; deleted users included, flagged.
+    fn users_by_username(&self, username: &str) -> Vec<User>;
+    /// Exact; deleted users included, flagged.
+    fn users_by_email(&self, email: &str) -> Vec<User>;
+}
+
 /// The plugin's view of the directory (the WIT `directory` import).
-impl connlog_guest::host::Directory for Directory {
+impl Lookup for Directory {
     fn organization_by_id(&self, id: Uuid) -> Option<Organization> {
         self.organization(id).cloned()
     }
@@ -811,8 +824,8 @@ impl From<&ApiToken> for TokenRecord {
 
 #[cfg(test)]
 mod tests {
+    use super::Lookup as _;
     use super::*;
-    use connlog_guest::host::Directory as _;
 
     const ORG_A: &str = "a0f6e7b4-9f36-4c4b-8a2d-1f2e3d4c5b6a";
     const ORG_B: &str = "b1f6e7b4-9f36-4c4b-8a2d-1f2e3d4c5b6a";

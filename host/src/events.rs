@@ -29,9 +29,10 @@
 
 use std::io::{self, BufRead, Write};
 
-use connlog_guest::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
 
 /// The longest line accepted, in bytes, without its line ending.
 pub const MAX_LINE_BYTES: usize = 1 << 20;

@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
-use connlog_guest::model::{ConnectionEvent, EventOutcome};
 use serde::Serialize;
 
 use crate::events::{EventReader, Line, LineError};
+use crate::model::{ConnectionEvent, EventOutcome};
 use crate::service::{self, ServiceError, SharedConnLog};
 
 /// Events per plugin call: large enough to amortise the call and the fsync, small enough

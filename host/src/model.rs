@@ -1,7 +1,223 @@
-//! The host's vocabulary: connection events, rows, queries and their errors.
-//!
-//! For now these are the reference plugin's plain types, re-exported; host code names them
-//! through this module only, so that the host can own its types (converted to and from each
-//! contract version's bindings) without touching its users.
+//! The host's vocabulary: connection events, rows, queries and their errors. The host owns
+//! these types; each contract version's bindings convert to and from them
+//! (`plugin::wit`), so that no plugin crate is needed to build the host.
 
-pub use connlog_guest::model::*;
+pub use uuid::Uuid;
+
+/// Nanoseconds since the Unix epoch, UTC.
+pub type UnixNanos = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionStatus {
+    Connected,
+    Disconnected,
+}
+
+/// One connection event, as producers report it (Coder's `UpsertConnectionLogParams`). `S`
+/// is `String` for an event of its own, and `&str` for an [`EventRef`] whose text lives
+/// elsewhere (a replay batch, or another event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionEvent<S = String> {
+    pub id: Uuid,
+    pub time: UnixNanos,
+    pub organization_id: Uuid,
+    pub workspace_owner_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: S,
+    pub agent_name: S,
+    pub connection_type: S,
+    pub code: Option<i32>,
+    pub ip: Option<S>,
+    pub user_agent: Option<S>,
+    pub user_id: Option<Uuid>,
+    pub slug_or_port: Option<S>,
+    pub connection_id: Option<Uuid>,
+    pub disconnect_reason: Option<S>,
+    pub status: ConnectionStatus,
+}
+
+/// An event that borrows its text: merging reads events without copying a string.
+pub type EventRef<'a> = ConnectionEvent<&'a str>;
+
+impl<S> ConnectionEvent<S> {
+    /// The same event with each string mapped through `text`.
+    pub fn map_text<'a, T>(&'a self, text: impl Fn(&'a S) -> T) -> ConnectionEvent<T> {
+        ConnectionEvent {
+            id: self.id,
+            time: self.time,
+            organization_id: self.organization_id,
+            workspace_owner_id: self.workspace_owner_id,
+            workspace_id: self.workspace_id,
+            workspace_name: text(&self.workspace_name),
+            agent_name: text(&self.agent_name),
+            connection_type: text(&self.connection_type),
+            code: self.code,
+            ip: self.ip.as_ref().map(&text),
+            user_agent: self.user_agent.as_ref().map(&text),
+            user_id: self.user_id,
+            slug_or_port: self.slug_or_port.as_ref().map(&text),
+            connection_id: self.connection_id,
+            disconnect_reason: self.disconnect_reason.as_ref().map(&text),
+            status: self.status,
+        }
+    }
+}
+
+impl EventRef<'_> {
+    pub fn into_owned(self) -> ConnectionEvent {
+        self.map_text(|s| s.to_string())
+    }
+}
+
+/// A row of Coder's `connection_logs` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLog {
+    pub id: Uuid,
+    pub connect_time: UnixNanos,
+    pub organization_id: Uuid,
+    pub workspace_owner_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub agent_name: String,
+    pub connection_type: String,
+    pub code: Option<i32>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub slug_or_port: Option<String>,
+    pub connection_id: Option<Uuid>,
+    pub disconnect_time: Option<UnixNanos>,
+    pub disconnect_reason: Option<String>,
+}
+
+/// Who is asking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub site_roles: Vec<String>,
+    /// Organization id and the role names held in it.
+    pub organization_roles: Vec<(Uuid, Vec<String>)>,
+}
+
+/// Coder's validation detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    pub field: String,
+    pub detail: String,
+}
+
+impl Validation {
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub icon: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: String,
+    pub status: String,
+    pub login_type: String,
+    pub created_at: UnixNanos,
+    pub updated_at: UnixNanos,
+    pub last_seen_at: UnixNanos,
+    pub deleted: bool,
+    pub site_roles: Vec<String>,
+}
+
+/// The identity of an agent-reported session: its events merge into one row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionKey {
+    pub connection_id: Uuid,
+    pub workspace_id: Uuid,
+    pub agent_name: String,
+}
+
+/// What a row was built from, so that retention can forget it in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowOrigin {
+    SingleEvent(Uuid),
+    Session(SessionKey),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    Unavailable(String),
+    Corrupt(String),
+}
+
+impl core::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StorageError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StorageError::Corrupt(m) => write!(f, "store corrupt: {m}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub format: LogFormat,
+    pub line: String,
+}
+
+/// What happened to one ingested event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    Stored,
+    Duplicate,
+    Rejected(Validation),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryRequest {
+    /// Coder's filter language, such as `type:ssh status:ongoing`.
+    pub q: String,
+    /// 0 means the plugin's default page size (Coder's: 100).
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub rows: Vec<ConnectionLog>,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryError {
+    InvalidQuery(Vec<Validation>),
+    Storage(StorageError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub purged: u64,
+    pub cutoff: Option<UnixNanos>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateStats {
+    pub rows: u64,
+    pub memory_bytes: u64,
+}

@@ -1,7 +1,8 @@
 //! Coder's error bodies (`codersdk.Response`), shared by the CLI and the REST API.
 
-use connlog_guest::model::Validation;
 use serde::Serialize;
+
+use crate::model::Validation;
 
 pub const INVALID_QUERY_MESSAGE: &str = "Invalid connection search query.";
 pub const INVALID_PARAMETERS_MESSAGE: &str = "Query parameters have invalid values.";

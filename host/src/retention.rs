@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use connlog_guest::model::PurgeReport;
+use crate::model::PurgeReport;
 
 use crate::service::{self, ServiceError, SharedConnLog};
 

@@ -26,11 +26,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use connlog_guest::host::Directory;
-use connlog_guest::model::{
+
+use crate::directory::Lookup;
+use crate::model::{
     self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
 };
-
 use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSource, ServiceLogSink,
@@ -56,7 +56,7 @@ const BRING_UP_ATTEMPTS: usize = 3;
 pub struct ServiceConfig {
     pub data_dir: PathBuf,
     pub plugin: PluginSource,
-    pub directory: Arc<dyn Directory + Send + Sync>,
+    pub directory: Arc<dyn Lookup + Send + Sync>,
     pub limits: Limits,
     pub log_formats: Vec<LogFormat>,
     pub service_log: Arc<dyn ServiceLogSink>,

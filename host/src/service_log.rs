@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use connlog_guest::model::{LogFormat, LogLine};
+use crate::model::{LogFormat, LogLine};
 
 use crate::plugin::ServiceLogSink;
 

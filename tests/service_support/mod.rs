@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connlog::directory::Directory;
-use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
-use connlog::service::{ConnLog, ServiceConfig, SnapshotPolicy};
-use connlog_guest::model::{
+use connlog::model::{
     Actor, ConnectionEvent, ConnectionStatus, EventOutcome, QueryError, QueryRequest, Uuid,
 };
+use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::service::{ConnLog, ServiceConfig, SnapshotPolicy};
 
 use crate::support::{ADMIN, ORG, OTHER_ORG, directory_json};
 
@@ -73,7 +73,7 @@ pub fn open_with(config: ServiceConfig) -> ConnLog {
 }
 
 pub fn faulty_plugin() -> PluginSource {
-    PluginSource::File(connlog::plugin::FAULTY_PLUGIN_PATH.into())
+    PluginSource::File(connlog_test_plugins::FAULTY_PLUGIN.into())
 }
 
 pub fn id(kind: u64, n: u64) -> Uuid {

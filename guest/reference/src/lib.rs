@@ -20,16 +20,3 @@ pub use plugin::ReferencePlugin;
 
 #[cfg(feature = "component")]
 connlog_plugin_sdk::export_plugin!(ReferencePlugin);
-
-// The paths the host imported from the former `connlog-guest` crate, until it has its own
-// model. Delete with the `host-compat` feature.
-#[cfg(feature = "host-compat")]
-#[doc(hidden)]
-pub use connlog_plugin_sdk::{
-    ConnectionLogPlugin, event_columns, model, testing, wit_model_conversions,
-};
-#[cfg(feature = "host-compat")]
-#[doc(hidden)]
-pub mod host {
-    pub use connlog_plugin_sdk::HostDirectory as Directory;
-}

@@ -1,6 +1,5 @@
 //! Conversions between `model` and the types a WIT bindings generator makes for the
-//! contract, as a macro, so that they are written once for any generator's types. (It is
-//! exported only because the host still expands it for its wasmtime types.)
+//! contract, as a macro, so that they are written once for any generator's types.
 //!
 //! The caller brings the generated modules into scope as `wit_types`, `wit_journal`,
 //! `wit_directory`, `wit_service_log` and `wit_query`; every function lands in the calling

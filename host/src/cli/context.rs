@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use connlog_guest::model::Actor;
+use crate::model::Actor;
 
 use super::{CliError, GlobalOptions};
 use crate::directory::Directory;

@@ -4,12 +4,12 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use connlog_guest::model::{Actor, ConnectionLog, LogFormat, QueryRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::{Io, OwnedDataDir};
 use super::{CliError, ExitStatus};
+use crate::model::{Actor, ConnectionLog, LogFormat, QueryRequest};
 use crate::service::{self, ConnLog, SharedConnLog};
 
 /// Rows per query while exporting.

@@ -27,10 +27,10 @@ use remote::Request;
 
 use crate::directory::Directory;
 use crate::duration::Retention;
+use crate::model::LogFormat;
 use crate::plugin::{Clock, ComponentCache, Limits, PluginSource};
 use crate::service::{ConnLog, ServiceConfig};
 use crate::service_log::{LogTarget, ServiceLogWriter};
-use connlog_guest::model::LogFormat;
 
 /// Coder's Connection Log as a WebAssembly component plugin.
 #[derive(Parser, Debug)]
@@ -147,7 +147,7 @@ impl GlobalOptions {
         &self,
         directory: &Directory,
         user: &str,
-    ) -> Result<connlog_guest::model::Actor, CliError> {
+    ) -> Result<crate::model::Actor, CliError> {
         directory.actor_for(user).map_err(|e| {
             if directory.members().is_empty() {
                 CliError::Usage(format!(
@@ -216,9 +216,9 @@ impl GlobalOptions {
 /// A query's answer (a page, or its body), or Coder's 400 body when `q` is invalid; a
 /// storage failure is an error.
 fn answer_or_invalid<T>(
-    outcome: Result<T, connlog_guest::model::QueryError>,
+    outcome: Result<T, crate::model::QueryError>,
 ) -> Result<Result<T, String>, CliError> {
-    use connlog_guest::model::QueryError;
+    use crate::model::QueryError;
     match outcome {
         Ok(answer) => Ok(Ok(answer)),
         Err(QueryError::InvalidQuery(validations)) => Ok(Err(crate::responses::validation_body(

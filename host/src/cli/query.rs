@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use clap::Args;
-use connlog_guest::model::QueryRequest;
 use serde::{Deserialize, Serialize};
 
 use super::context::{Io, OwnedDataDir};
 use super::{CliError, ExitStatus};
+use crate::model::QueryRequest;
 use crate::service;
 
 /// Print exactly the JSON body Coder's `GET /api/v2/connectionlog` returns.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use connlog_guest::model::{Actor, ConnectionEvent, EventOutcome, QueryError, QueryRequest, Uuid};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::directory::{ROLE_OWNER, write_tokens_file};
 use crate::events::{format_time, parse_time};
+use crate::model::{Actor, ConnectionEvent, EventOutcome, QueryError, QueryRequest, Uuid};
 use crate::owner::{DirectoryLock, LockError};
 use crate::plugin::Clock;
 use crate::service::{ConnLog, store_path};

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use connlog_guest::host::Directory;
-use connlog_guest::model::{self, LogLine};
-
 use super::Limits;
-use super::bindings::*;
 use super::limiter::MemoryLimiter;
+use super::wit::v0_1::*;
+use crate::directory::Lookup;
+use crate::model::{self, LogLine};
 use crate::store::Journal;
 
 /// Where `connection_log` service-log lines go (stderr, a file, …).
@@ -47,7 +46,7 @@ pub struct HostState {
     pub(crate) limiter: MemoryLimiter,
     /// `None` only in the probe instance that reads `plugin-info` at load time.
     pub(crate) journal: Option<Journal>,
-    pub(crate) directory: Arc<dyn Directory + Send + Sync>,
+    pub(crate) directory: Arc<dyn Lookup + Send + Sync>,
     pub(crate) clock: Clock,
     /// Lines written during the current call; flushed only once its transaction commits,
     /// so no line describes an event that was not stored.
@@ -61,7 +60,7 @@ pub struct HostState {
 impl HostState {
     pub fn new(
         journal: Option<Journal>,
-        directory: Arc<dyn Directory + Send + Sync>,
+        directory: Arc<dyn Lookup + Send + Sync>,
         clock: Clock,
         limits: &Limits,
     ) -> Self {
@@ -105,28 +104,22 @@ impl coder::connection_log::clock::Host for HostState {
 
 impl wit_directory::Host for HostState {
     fn organization_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::Organization> {
-        self.directory
-            .organization_by_id(uuid_from_wit(id))
-            .map(organization_to_wit)
+        self.directory.organization_by_id(id.into()).map(Into::into)
     }
 
     fn organization_by_name(&mut self, name: String) -> Option<wit_directory::Organization> {
-        self.directory
-            .organization_by_name(&name)
-            .map(organization_to_wit)
+        self.directory.organization_by_name(&name).map(Into::into)
     }
 
     fn user_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::User> {
-        self.directory
-            .user_by_id(uuid_from_wit(id))
-            .map(user_to_wit)
+        self.directory.user_by_id(id.into()).map(Into::into)
     }
 
     fn users_by_username(&mut self, username: String) -> Vec<wit_directory::User> {
         self.directory
             .users_by_username(&username)
             .into_iter()
-            .map(user_to_wit)
+            .map(Into::into)
             .collect()
     }
 
@@ -134,7 +127,7 @@ impl wit_directory::Host for HostState {
         self.directory
             .users_by_email(&email)
             .into_iter()
-            .map(user_to_wit)
+            .map(Into::into)
             .collect()
     }
 }
@@ -142,7 +135,7 @@ impl wit_directory::Host for HostState {
 impl wit_service_log::Host for HostState {
     fn write(&mut self, lines: Vec<wit_service_log::LogLine>) {
         self.pending_log.extend(lines.into_iter().map(|l| LogLine {
-            format: log_format_from_wit(l.format),
+            format: l.format.into(),
             line: l.line,
         }));
     }
@@ -153,24 +146,22 @@ impl wit_journal::Host for HostState {
         &mut self,
         events: Vec<wit_types::ConnectionEvent>,
     ) -> Result<Vec<bool>, wit_journal::StorageError> {
-        let events: Vec<model::ConnectionEvent> = events.into_iter().map(event_from_wit).collect();
-        self.journal_mut()?
-            .append(&events)
-            .map_err(storage_error_to_wit)
+        let events: Vec<model::ConnectionEvent> = events.into_iter().map(Into::into).collect();
+        self.journal_mut()?.append(&events).map_err(Into::into)
     }
 
     fn session_events(
         &mut self,
         keys: Vec<wit_journal::SessionKey>,
     ) -> Result<Vec<Vec<wit_types::ConnectionEvent>>, wit_journal::StorageError> {
-        let keys: Vec<model::SessionKey> = keys.into_iter().map(session_key_from_wit).collect();
+        let keys: Vec<model::SessionKey> = keys.into_iter().map(Into::into).collect();
         let groups = self
             .journal_mut()?
             .session_events(&keys)
-            .map_err(storage_error_to_wit)?;
+            .map_err(wit_journal::StorageError::from)?;
         Ok(groups
             .into_iter()
-            .map(|g| g.into_iter().map(event_to_wit).collect())
+            .map(|g| g.into_iter().map(Into::into).collect())
             .collect())
     }
 
@@ -181,21 +172,19 @@ impl wit_journal::Host for HostState {
         if self.ignore_forget {
             return Ok(0);
         }
-        let origins: Vec<model::RowOrigin> = origins.into_iter().map(row_origin_from_wit).collect();
-        self.journal_mut()?
-            .forget(&origins)
-            .map_err(storage_error_to_wit)
+        let origins: Vec<model::RowOrigin> = origins.into_iter().map(Into::into).collect();
+        self.journal_mut()?.forget(&origins).map_err(Into::into)
     }
 
     fn write_snapshot_chunk(&mut self, chunk: Vec<u8>) -> Result<(), wit_journal::StorageError> {
         self.journal_mut()?
             .write_snapshot_chunk(&chunk)
-            .map_err(storage_error_to_wit)
+            .map_err(Into::into)
     }
 
     fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, wit_journal::StorageError> {
         self.journal_mut()?
             .read_snapshot_chunk()
-            .map_err(storage_error_to_wit)
+            .map_err(Into::into)
     }
 }

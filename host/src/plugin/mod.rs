@@ -7,10 +7,11 @@
 //! - [`PluginInstance`]: one `Store` + instance. Every call gets a deadline and runs under
 //!   the memory cap; after a trap the instance refuses further calls and must be rebuilt.
 
-mod bindings;
 mod cache;
+mod columns;
 mod host_state;
 mod limiter;
+mod wit;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,22 +21,19 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
-use connlog_guest::event_columns::EventColumns;
-use connlog_guest::host::Directory;
-use connlog_guest::model;
+use crate::directory::Lookup;
+use crate::model;
 
-use bindings::*;
-pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use cache::ComponentCache;
+pub use columns::EventColumns;
 pub use host_state::{Clock, HostState, NoServiceLog, ServiceLogSink};
+use wit::v0_1::*;
+pub use wit::v0_1::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 
 use crate::store::Journal;
 
 /// The reference plugin, built from `guest/` by `build.rs` and embedded in the binary.
 pub static REFERENCE_PLUGIN: &[u8] = include_bytes!(env!("CONNLOG_REFERENCE_PLUGIN"));
-
-/// A test plugin that fails on marker events (panic, endless loop, unbounded allocation).
-pub const FAULTY_PLUGIN_PATH: &str = env!("CONNLOG_FAULTY_PLUGIN");
 
 /// How often the epoch advances; deadlines are measured in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -94,9 +92,7 @@ impl PluginSource {
                 "no plugin named {name:?} is embedded, and plugin files are loaded only from the directory given with `serve --plugin-dir`, which is not set"
             ));
         };
-        let plain = !name.is_empty()
-            && !name.starts_with('.')
-            && !name.contains(['/', '\\', '\0']);
+        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
         if !plain {
             return Err(format!(
                 "{name:?} is not a plain file name: name an embedded plugin ({REFERENCE_NAME}) or a file of the plugin directory"
@@ -268,7 +264,7 @@ impl PluginHost {
             from_cache,
             load_time: Duration::ZERO,
         };
-        let probe_directory: Arc<dyn Directory + Send + Sync> = Arc::new(EmptyDirectory);
+        let probe_directory: Arc<dyn Lookup + Send + Sync> = Arc::new(EmptyDirectory);
         let mut probe = loaded
             .instantiate(None, probe_directory, Clock::System, &Limits::default())
             .map_err(|e| not_a_plugin(format!("it cannot be instantiated ({e:#})")))?;
@@ -352,7 +348,7 @@ fn check_contract_version(
 /// The probe instance at load time looks nothing up.
 struct EmptyDirectory;
 
-impl Directory for EmptyDirectory {
+impl Lookup for EmptyDirectory {
     fn organization_by_id(&self, _: model::Uuid) -> Option<model::Organization> {
         None
     }
@@ -403,7 +399,7 @@ impl LoadedPlugin {
     pub fn instantiate(
         &self,
         journal: Option<Journal>,
-        directory: Arc<dyn Directory + Send + Sync>,
+        directory: Arc<dyn Lookup + Send + Sync>,
         clock: Clock,
         limits: &Limits,
     ) -> anyhow::Result<PluginInstance> {
@@ -487,7 +483,7 @@ impl PluginInstance {
 
     pub fn configure(&mut self, log_formats: &[model::LogFormat]) -> Result<(), PluginError> {
         let config = exports::coder::connection_log::lifecycle::PluginConfig {
-            service_log_formats: log_formats.iter().copied().map(log_format_to_wit).collect(),
+            service_log_formats: log_formats.iter().copied().map(Into::into).collect(),
         };
         self.call("configure", |b, s| {
             b.coder_connection_log_lifecycle()
@@ -499,20 +495,19 @@ impl PluginInstance {
         &mut self,
         events: Vec<model::ConnectionEvent>,
     ) -> Result<StorageResult<Vec<model::EventOutcome>>, PluginError> {
-        let events: Vec<wit_types::ConnectionEvent> =
-            events.into_iter().map(event_to_wit).collect();
+        let events: Vec<wit_types::ConnectionEvent> = events.into_iter().map(Into::into).collect();
         let outcome = self.call("ingest-batch", |b, s| {
             b.coder_connection_log_ingest()
                 .call_ingest_batch(s, &events)
         })?;
-        Ok(outcome.map_err(storage_error_from_wit).map(|outcomes| {
+        Ok(outcome.map_err(Into::into).map(|outcomes| {
             outcomes
                 .into_iter()
                 .map(|o| match o {
                     wit_ingest::EventOutcome::Stored => model::EventOutcome::Stored,
                     wit_ingest::EventOutcome::Duplicate => model::EventOutcome::Duplicate,
                     wit_ingest::EventOutcome::Rejected(v) => {
-                        model::EventOutcome::Rejected(validation_from_wit(v))
+                        model::EventOutcome::Rejected(v.into())
                     }
                 })
                 .collect()
@@ -524,17 +519,20 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<model::Page, model::QueryError>, PluginError> {
-        let (actor, request) = (actor_to_wit(actor), query_request_to_wit(request));
+        let (actor, request) = (
+            wit_types::Actor::from(actor),
+            wit_query::QueryRequest::from(request),
+        );
         let outcome = self.call("query", |b, s| {
             b.coder_connection_log_query()
                 .call_query(s, &actor, &request)
         })?;
         Ok(outcome
             .map(|page| model::Page {
-                rows: page.rows.into_iter().map(row_from_wit).collect(),
+                rows: page.rows.into_iter().map(Into::into).collect(),
                 count: page.count,
             })
-            .map_err(query_error_from_wit))
+            .map_err(Into::into))
     }
 
     /// The page as Coder's `GET /api/v2/connectionlog` body, rendered by the plugin in the
@@ -544,12 +542,15 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<String, model::QueryError>, PluginError> {
-        let (actor, request) = (actor_to_wit(actor), query_request_to_wit(request));
+        let (actor, request) = (
+            wit_types::Actor::from(actor),
+            wit_query::QueryRequest::from(request),
+        );
         let outcome = self.call("api-page", |b, s| {
             b.coder_connection_log_query()
                 .call_api_page(s, &actor, &request)
         })?;
-        Ok(outcome.map_err(query_error_from_wit))
+        Ok(outcome.map_err(Into::into))
     }
 
     pub fn set_retention(&mut self, max_age: Duration) -> Result<(), PluginError> {
@@ -572,11 +573,11 @@ impl PluginInstance {
                 purged: r.purged,
                 cutoff: r.cutoff,
             })
-            .map_err(storage_error_from_wit))
+            .map_err(Into::into))
     }
 
     pub fn api_response(&mut self, page: model::Page) -> Result<String, PluginError> {
-        let rows: Vec<wit_types::ConnectionLog> = page.rows.into_iter().map(row_to_wit).collect();
+        let rows: Vec<wit_types::ConnectionLog> = page.rows.into_iter().map(Into::into).collect();
         self.call("api-response", |b, s| {
             b.coder_connection_log_formats()
                 .call_api_response(s, &rows, page.count)
@@ -587,7 +588,7 @@ impl PluginInstance {
         &mut self,
         rows: Vec<model::ConnectionLog>,
     ) -> Result<Vec<String>, PluginError> {
-        let rows: Vec<wit_types::ConnectionLog> = rows.into_iter().map(row_to_wit).collect();
+        let rows: Vec<wit_types::ConnectionLog> = rows.into_iter().map(Into::into).collect();
         self.call("api-rows", |b, s| {
             b.coder_connection_log_formats().call_api_rows(s, &rows)
         })
@@ -599,8 +600,8 @@ impl PluginInstance {
         format: model::LogFormat,
         logged_at: model::UnixNanos,
     ) -> Result<String, PluginError> {
-        let event = event_to_wit(event);
-        let format = log_format_to_wit(format);
+        let event = wit_types::ConnectionEvent::from(event);
+        let format = wit_service_log::LogFormat::from(format);
         self.call("service-log-line", |b, s| {
             b.coder_connection_log_formats()
                 .call_service_log_line(s, &event, format, logged_at)
@@ -611,34 +612,34 @@ impl PluginInstance {
         &mut self,
         row: model::ConnectionLog,
     ) -> Result<Vec<model::ConnectionEvent>, PluginError> {
-        let row = row_to_wit(row);
+        let row = wit_types::ConnectionLog::from(row);
         let events = self.call("row-events", |b, s| {
             b.coder_connection_log_formats().call_row_events(s, &row)
         })?;
-        Ok(events.into_iter().map(event_from_wit).collect())
+        Ok(events.into_iter().map(Into::into).collect())
     }
 
     pub fn save_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
         let outcome = self.call("save-snapshot", |b, s| {
             b.coder_connection_log_state().call_save_snapshot(s)
         })?;
-        Ok(outcome.map_err(storage_error_from_wit))
+        Ok(outcome.map_err(Into::into))
     }
 
     pub fn load_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
         let outcome = self.call("load-snapshot", |b, s| {
             b.coder_connection_log_state().call_load_snapshot(s)
         })?;
-        Ok(outcome.map_err(storage_error_from_wit))
+        Ok(outcome.map_err(Into::into))
     }
 
     /// Sends journaled events to the plugin's `replay`.
     pub fn replay(&mut self, batch: EventColumns) -> Result<StorageResult<()>, PluginError> {
-        let batch = columns_to_wit(batch);
+        let batch = wit_types::EventColumns::from(batch);
         let outcome = self.call("replay", |b, s| {
             b.coder_connection_log_state().call_replay(s, &batch)
         })?;
-        Ok(outcome.map_err(storage_error_from_wit))
+        Ok(outcome.map_err(Into::into))
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, PluginError> {

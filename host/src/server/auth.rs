@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use axum::http::HeaderMap;
-use connlog_guest::model::Actor;
 
 use crate::directory::{Directory, ROLE_OWNER, TokenRejection};
+use crate::model::Actor;
 
 /// The header Coder's clients send.
 pub const SESSION_TOKEN_HEADER: &str = "Coder-Session-Token";

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use connlog_guest::model::{Organization, UnixNanos, User, Uuid};
+use crate::model::{Organization, UnixNanos, User, Uuid};
 
 use super::catalog::*;
 use super::rng::SimRng;

@@ -33,7 +33,7 @@ pub use deployment::{
 pub use summary::Summary;
 pub use traffic::Traffic;
 
-use connlog_guest::model::UnixNanos;
+use crate::model::UnixNanos;
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 

@@ -5,7 +5,7 @@
 //! floats, distributions) may change between versions, which would change every simulated
 //! data set. This generator is for simulation only, never for secrets.
 
-use connlog_guest::model::Uuid;
+use crate::model::Uuid;
 
 #[derive(Clone, Debug)]
 pub struct SimRng {

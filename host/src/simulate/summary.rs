@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use connlog_guest::appname::is_web_type;
-use connlog_guest::model::{ConnectionEvent, ConnectionStatus, UnixNanos};
+use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos};
 
+use super::traffic::is_web_type;
 use crate::events::format_time;
 
 /// Counts of a simulation. [`Summary::record`] counts delivered events; the traffic generator

@@ -1,9 +1,9 @@
 use std::collections::{HashMap, HashSet};
 
-use connlog_guest::appname::is_web_type;
-use connlog_guest::model::{ConnectionEvent, ConnectionStatus, Uuid};
+use crate::model::{ConnectionEvent, ConnectionStatus, Uuid};
 
 use super::deployment::{ADMIN_USERNAME, AUDITOR_USERNAME, organization_auditor_username};
+use super::traffic::is_web_type;
 use super::*;
 use crate::directory::{Directory, ROLE_AUDITOR, ROLE_ORGANIZATION_AUDITOR, ROLE_OWNER};
 use crate::events::{Parsed, event_to_line, parse_line};

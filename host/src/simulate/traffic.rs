@@ -14,7 +14,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use connlog_guest::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
+use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
 
 use super::catalog::*;
 use super::rng::SimRng;
@@ -30,6 +30,17 @@ const HOURLY: [f64; 24] = [
     0.8, 0.6, 0.45, 0.35, 0.3, 0.25, 0.2,
 ];
 const WEEKEND_FACTOR: f64 = 0.3;
+
+/// The types of the web and tunnel events this generator makes (`push_web`); every other type
+/// it sends is an agent-reported session's. The summary counts by these, not by a plugin's
+/// rule, so that it states what was sent.
+const WORKSPACE_APP_TYPE: &str = "workspace_app";
+const PORT_FORWARD_TYPE: &str = "port_forwarding";
+const TUNNEL_TYPE: &str = "tunnel";
+
+pub(super) fn is_web_type(connection_type: &str) -> bool {
+    [WORKSPACE_APP_TYPE, PORT_FORWARD_TYPE, TUNNEL_TYPE].contains(&connection_type)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Activity {
@@ -475,7 +486,7 @@ impl Traffic {
                     (true, 0..=2) | (false, 0..=59) => 403,
                     _ => 101,
                 };
-                ("tunnel", code, None, *rng.weighted(&CLI_AGENTS))
+                (TUNNEL_TYPE, code, None, *rng.weighted(&CLI_AGENTS))
             }
             Activity::PortForward => {
                 let port = ws.ports[rng.index(ws.ports.len())];
@@ -485,7 +496,7 @@ impl Traffic {
                     *rng.weighted(&APP_CODES_OTHER)
                 };
                 (
-                    "port_forwarding",
+                    PORT_FORWARD_TYPE,
                     code,
                     Some(port.to_string()),
                     *rng.weighted(&BROWSER_AGENTS),
@@ -503,7 +514,7 @@ impl Traffic {
                     (false, _) => *rng.weighted(&APP_CODES_OTHER),
                 };
                 (
-                    "workspace_app",
+                    WORKSPACE_APP_TYPE,
                     code,
                     Some(slug),
                     *rng.weighted(&BROWSER_AGENTS),

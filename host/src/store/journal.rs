@@ -20,14 +20,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use connlog_guest::event_columns::EventColumns;
-use connlog_guest::model::{
-    ConnectionEvent, ConnectionStatus, EventRef, RowOrigin, SessionKey, StorageError, Uuid,
-};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
+use crate::model::{
+    ConnectionEvent, ConnectionStatus, EventRef, RowOrigin, SessionKey, StorageError, Uuid,
+};
+use crate::plugin::EventColumns;
 
 /// Bumped when the table layout changes; an unknown version is refused, never guessed at.
 /// Version 1 (`seq` without AUTOINCREMENT, snapshots in `snapshot_chunks`) is migrated once.

@@ -1,6 +1,8 @@
-//! The reference plugin as a component against a native build of the same guest logic.
+//! The reference plugin as a component (run by the `connlog` host) against a native build of
+//! the same guest logic. It lives here, not in the host, because the host depends on no
+//! plugin crate; this crate may depend on the host.
 //!
-//! `cargo bench -p connlog --bench plugin` (set `BENCH_ROWS`, default 1,000,000;
+//! `cargo bench -p connlog-reference --bench component` (set `BENCH_ROWS`, default 1,000,000;
 //! `BENCH_ITERS` samples per query, default 21; `BENCH_ONLY` runs the queries whose name
 //! contains it, handy under a profiler). Both sides are loaded with the same synthetic
 //! deployment through `replay` (the same event columns the host sends), then answer the
@@ -13,10 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connlog::plugin::{Clock, Limits, PluginHost, PluginInstance, PluginSource};
-use connlog_guest::event_columns::EventColumns;
-use connlog_guest::model::*;
-use connlog_guest::{ConnectionLogPlugin, ReferencePlugin};
-use connlog_guest::testing::MemoryHost;
+use connlog_plugin_sdk::ConnectionLogPlugin;
+use connlog_plugin_sdk::event_columns::EventColumns;
+use connlog_plugin_sdk::model::*;
+use connlog_plugin_sdk::testing::MemoryHost;
+use connlog_reference::ReferencePlugin;
 
 const BATCH: usize = 10_000;
 const DAY: i64 = 86_400 * 1_000_000_000;
@@ -260,13 +263,13 @@ fn main() {
         call_deadline: Duration::from_secs(600),
         ..Limits::default()
     };
-    let directory: Arc<MemoryHost> = Arc::new(MemoryHost::new());
+    let directory = Arc::new(connlog::directory::Directory::new());
     let mut component: PluginInstance = plugin
         .instantiate(None, directory, Clock::System, &limits)
         .expect("instance");
     let (events, component_load) = load(rows, |batch| {
         component
-            .replay(EventColumns::from_events(&batch))
+            .replay(host_columns(EventColumns::from_events(&batch)))
             .expect("no trap")
             .expect("component replay")
     });
@@ -329,7 +332,7 @@ fn main() {
         },
         |request| {
             component
-                .query(actor.clone(), request.clone())
+                .query(host_actor(&actor), host_request(request))
                 .expect("no trap")
                 .expect("component query")
                 .count
@@ -348,12 +351,40 @@ fn main() {
         },
         |request| {
             component
-                .api_page(actor.clone(), request.clone())
+                .api_page(host_actor(&actor), host_request(request))
                 .expect("no trap")
                 .expect("component api-page")
                 .len() as u64
         },
     );
+}
+
+/// The host's copy of a batch: both sides mirror the WIT record field for field.
+fn host_columns(c: EventColumns) -> connlog::plugin::EventColumns {
+    connlog::plugin::EventColumns {
+        uuids: c.uuids,
+        times: c.times,
+        codes: c.codes,
+        flags: c.flags,
+        text: c.text,
+        text_ends: c.text_ends,
+    }
+}
+
+fn host_actor(a: &Actor) -> connlog::model::Actor {
+    connlog::model::Actor {
+        user_id: a.user_id,
+        site_roles: a.site_roles.clone(),
+        organization_roles: a.organization_roles.clone(),
+    }
+}
+
+fn host_request(r: &QueryRequest) -> connlog::model::QueryRequest {
+    connlog::model::QueryRequest {
+        q: r.q.clone(),
+        limit: r.limit,
+        offset: r.offset,
+    }
 }
 
 /// One table: every query timed on both sides, whose answers (a count, a body's length)
