@@ -26,6 +26,14 @@ const RETENTION: Duration = Duration::from_secs(3600);
 const REQUEST_EVERY: Duration = Duration::from_millis(100);
 
 fn main() {
+    // `CONNLOG_BENCH_LOG=connlog=debug` shows what the snapshot writer does, and when.
+    if let Ok(filter) = std::env::var("CONNLOG_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let sizes: Vec<u64> = std::env::var("CONNLOG_BENCH_ROWS")
         .unwrap_or_else(|_| "1000000".into())
         .split(',')
@@ -199,6 +207,17 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
         rewrite_after_purge: true,
     });
     println!("start by full replay: {}", secs(started.elapsed()));
+    // Rows that cross the cutoff five per tick, from the first tick on. They are in the
+    // snapshot, as rows that expire usually are: a purge of rows newer than the snapshot
+    // would have its rewrite (and a restart) replay the whole journal.
+    let expiring = 5 * (ticks as u64 + 2);
+    let first = Clock::System.now() - RETENTION.as_nanos() as i64;
+    let step = tick.as_nanos() as i64 / 5;
+    let events: Vec<_> = (0..expiring)
+        .flat_map(|i| row_events(rows + i, first + i as i64 * step))
+        .collect();
+    service.ingest(events).unwrap();
+
     let started = Instant::now();
     let info = service.save_snapshot().unwrap();
     service.wait_for_snapshots();
@@ -207,15 +226,6 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
         secs(started.elapsed()),
         info.bytes as f64 / (1 << 20) as f64
     );
-
-    // Rows that cross the cutoff five per tick, from the first tick on.
-    let expiring = 5 * (ticks as u64 + 2);
-    let first = Clock::System.now() - RETENTION.as_nanos() as i64;
-    let step = tick.as_nanos() as i64 / 5;
-    let events: Vec<_> = (0..expiring)
-        .flat_map(|i| row_events(rows + i, first + i as i64 * step))
-        .collect();
-    service.ingest(events).unwrap();
 
     let shared: service::SharedConnLog = Arc::new(Mutex::new(service));
     let stop = Arc::new(AtomicBool::new(false));
@@ -263,6 +273,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
         })
     };
 
+    tracing::info!("requests start (time 0 of the figures below)");
     let scheduler = RetentionScheduler::spawn(shared.clone(), tick);
     std::thread::sleep(tick * ticks as u32 + tick / 2);
     drop(scheduler);
@@ -307,6 +318,19 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
     };
     println!("queries: {}", overall(&queries));
     println!("ingests: {}", overall(&ingests));
+    for (what, samples) in [("query", &queries), ("ingest", &ingests)] {
+        for s in samples
+            .iter()
+            .filter(|s| s.took > Duration::from_millis(100))
+        {
+            println!(
+                "  {what} at {:.2} s took {} (lock wait {})",
+                s.at.as_secs_f64(),
+                ms(s.took),
+                ms(s.waited)
+            );
+        }
+    }
 
     let mut service = service::lock(&shared);
     let waiting = Instant::now();

@@ -48,6 +48,9 @@ const REPLAY_BATCH: usize = 8192;
 /// racing purges and brings it up under the lock.
 const SWAP_ATTEMPTS: usize = 3;
 
+/// A write transaction longer than this is logged with where its time went.
+const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
+
 /// How many times a bring-up pins a new view when the snapshot it pinned was replaced
 /// before it could open the file, before it settles for a full replay.
 const BRING_UP_ATTEMPTS: usize = 3;
@@ -563,10 +566,13 @@ impl ConnLog {
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
         self.attach_store()?;
+        let started = Instant::now();
         self.journal()?.begin().map_err(ServiceError::Storage)?;
+        let begun = started.elapsed();
         self.merge_foreign_events()?;
         match call(&mut self.instance) {
             Ok(Ok(value)) => {
+                let called = started.elapsed();
                 let journal = self.journal()?;
                 let committed = journal
                     .last_seq()
@@ -575,6 +581,15 @@ impl ConnLog {
                     Ok(head) => {
                         self.merged_upto = head;
                         self.flush_service_log();
+                        let took = started.elapsed();
+                        if took > SLOW_TRANSACTION {
+                            tracing::info!(
+                                waited_for_write_lock_ms = begun.as_millis() as u64,
+                                call_ms = (called - begun).as_millis() as u64,
+                                commit_ms = (took - called).as_millis() as u64,
+                                "a slow write transaction"
+                            );
+                        }
                         Ok(value)
                     }
                     Err(e) => {

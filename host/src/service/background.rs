@@ -278,6 +278,7 @@ struct Saved {
 
 fn run_job(shared: &Shared, work: Work, plugin: &LoadedPlugin, config: &ServiceConfig) -> Outcome {
     let mut outcome = Outcome::default();
+    let started = std::time::Instant::now();
     if work.snapshot {
         match write_snapshot(shared, plugin, config) {
             Ok(saved) => outcome.saved = saved,
@@ -296,15 +297,34 @@ fn run_job(shared: &Shared, work: Work, plugin: &LoadedPlugin, config: &ServiceC
             return outcome;
         }
     };
+    let swept = std::time::Instant::now();
     match journal.sweep_snapshot_files() {
-        Ok(sweep) => outcome.busy_files = sweep.busy > 0,
+        Ok(sweep) => {
+            outcome.busy_files = sweep.busy > 0;
+            tracing::debug!(
+                removed = sweep.removed,
+                busy = sweep.busy,
+                elapsed_ms = swept.elapsed().as_millis() as u64,
+                "snapshot files swept"
+            );
+        }
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "replaced snapshot files could not be removed; the next sweep will");
         }
     }
     if work.checkpoint {
+        let checkpointing = std::time::Instant::now();
         checkpoint(shared, &journal);
+        tracing::debug!(
+            elapsed_ms = checkpointing.elapsed().as_millis() as u64,
+            "WAL checkpointed"
+        );
     }
+    tracing::debug!(
+        ?work,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot writer job done"
+    );
     outcome
 }
 
@@ -324,6 +344,12 @@ fn write_snapshot(
     if shared.cancelled() {
         return Ok(None);
     }
+    tracing::debug!(
+        rows = up.report.rows,
+        elapsed_ms = up.report.elapsed.as_millis() as u64,
+        "snapshot writer: instance brought up"
+    );
+    let saving = std::time::Instant::now();
     let storage = |e| anyhow::anyhow!("{e}");
     fn attached(instance: &mut PluginInstance) -> &mut Journal {
         instance
@@ -351,6 +377,11 @@ fn write_snapshot(
         .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
         .map_err(storage)?;
     let (bytes, rows) = (written.info.bytes, written.info.rows);
+    tracing::debug!(
+        bytes,
+        elapsed_ms = saving.elapsed().as_millis() as u64,
+        "snapshot writer: file written"
+    );
     let recorded = journal
         .replace_snapshot(
             written,

@@ -46,6 +46,15 @@ pub fn parse_file_name(file_name: &str) -> Option<&str> {
         .filter(|name| valid_name(name))
 }
 
+/// How much a snapshot file's writer or zeroing lets pile up unsynced. A commit's fsync
+/// can have to wait for the file system to write out other files' dirty pages (ext4's
+/// ordered mode): hundreds of megabytes of snapshot would stall an ingest's commit for
+/// that long, a few megabytes only briefly.
+const SYNC_EVERY: u64 = 4 << 20;
+
+/// How much of a zeroed file is freed at a time.
+const FREE_STEP: u64 = 16 << 20;
+
 /// Unique across processes and within one: the time, the process and a counter.
 fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -63,6 +72,7 @@ pub struct FileWriter {
     dir: PathBuf,
     name: String,
     temp: PathBuf,
+    unsynced: u64,
 }
 
 /// A finished file under its final name, still locked: keep it until its record is
@@ -105,6 +115,7 @@ impl FileWriter {
             dir: dir.to_path_buf(),
             name,
             temp,
+            unsynced: 0,
         })
     }
 
@@ -112,7 +123,14 @@ impl FileWriter {
         let len = u32::try_from(chunk.len())
             .map_err(|_| io::Error::other("a snapshot chunk over 4 GiB"))?;
         self.out.write_all(&len.to_le_bytes())?;
-        self.out.write_all(chunk)
+        self.out.write_all(chunk)?;
+        self.unsynced += 4 + chunk.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.out.flush()?;
+            self.out.get_ref().sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(())
     }
 
     /// Makes the file durable under its final name.
@@ -122,6 +140,7 @@ impl FileWriter {
             dir,
             name,
             temp,
+            ..
         } = self;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
@@ -254,8 +273,20 @@ pub fn shred_locked(file: &File, path: &Path) -> io::Result<()> {
         let n = (len - at).min(BLOCK as u64) as usize;
         file.write_all_at(&zeros[..n], at)?;
         at += n as u64;
+        if at.is_multiple_of(SYNC_EVERY) {
+            file.sync_data()?;
+        }
     }
     file.sync_data()?;
+    // Freed a step at a time: file systems that discard freed blocks (ext4's `discard`)
+    // would otherwise queue hundreds of megabytes of discards at once, in front of the
+    // next commit's fsync.
+    let mut size = len;
+    while size > 0 {
+        size = size.saturating_sub(FREE_STEP);
+        file.set_len(size)?;
+        file.sync_all()?;
+    }
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
