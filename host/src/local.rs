@@ -204,11 +204,14 @@ pub fn pump_stdin(mut stream: UnixStream, cancelled: Arc<AtomicBool>) -> RemoteS
     }
 }
 
-/// The owner's side: accepts connections and hands each to `handle` on its own thread.
+/// The owner's side: accepts connections and hands each to `handle` on its own thread,
+/// with a flag that is set when the owner stops (a command that runs until stopped ends
+/// then). Dropping it stops accepting and waits for the commands in flight.
 pub struct LocalServer {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    clients: Arc<Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>>,
 }
 
 impl LocalServer {
@@ -216,7 +219,7 @@ impl LocalServer {
     /// replaced (the caller holds the directory's lock, so no live owner can be using it).
     pub fn bind(
         data_dir: &Path,
-        handle: impl Fn(UnixStream) + Send + Sync + 'static,
+        handle: impl Fn(UnixStream, Arc<AtomicBool>) + Send + Sync + 'static,
     ) -> io::Result<Self> {
         let path = socket_path(data_dir);
         // Bound under a temporary name and made private before it takes its real name, so
@@ -228,8 +231,9 @@ impl LocalServer {
         std::fs::rename(&staging, &path)?;
         let stop = Arc::new(AtomicBool::new(false));
         let handle = Arc::new(handle);
+        let clients: Arc<Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>> = Arc::default();
         let thread = {
-            let stop = stop.clone();
+            let (stop, clients) = (stop.clone(), clients.clone());
             std::thread::Builder::new()
                 .name("connlog-local".into())
                 .spawn(move || {
@@ -239,9 +243,16 @@ impl LocalServer {
                         }
                         let Ok(stream) = stream else { continue };
                         let handle = handle.clone();
-                        let _ = std::thread::Builder::new()
+                        let cancelled = Arc::new(AtomicBool::new(false));
+                        let flag = cancelled.clone();
+                        let spawned = std::thread::Builder::new()
                             .name("connlog-local-client".into())
-                            .spawn(move || handle(stream));
+                            .spawn(move || handle(stream, flag));
+                        if let Ok(thread) = spawned {
+                            let mut clients = clients.lock().unwrap_or_else(|e| e.into_inner());
+                            clients.retain(|(t, _)| !t.is_finished());
+                            clients.push((thread, cancelled));
+                        }
                     }
                 })?
         };
@@ -249,6 +260,7 @@ impl LocalServer {
             path,
             stop,
             thread: Some(thread),
+            clients,
         })
     }
 }
@@ -256,12 +268,19 @@ impl LocalServer {
 impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so it sees the flag.
+        // Wakes the accept loop so it sees the flag, then nobody new can connect.
         let _ = UnixStream::connect(&self.path);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        let clients = std::mem::take(&mut *self.clients.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, cancelled) in &clients {
+            cancelled.store(true, Ordering::SeqCst);
+        }
+        for (thread, _) in clients {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -134,9 +134,10 @@ impl DirectoryLock {
         self.write_record()
     }
 
-    /// Says the store is open and the local channel answers.
-    pub fn set_ready(&mut self) -> std::io::Result<()> {
-        self.record.ready = true;
+    /// Says whether the local channel answers (true once the store is open; false again
+    /// while the owner closes).
+    pub fn set_ready(&mut self, ready: bool) -> std::io::Result<()> {
+        self.record.ready = ready;
         self.write_record()
     }
 

@@ -106,9 +106,9 @@ impl OwnedDataDir {
 
     fn open_local_channel(self: &Arc<Self>) -> Result<(), CliError> {
         let weak: Weak<Self> = Arc::downgrade(self);
-        let server = LocalServer::bind(&self.global.data, move |stream| {
+        let server = LocalServer::bind(&self.global.data, move |stream, cancelled| {
             if let Some(owned) = weak.upgrade() {
-                super::remote::serve_connection(&owned, stream);
+                super::remote::serve_connection(&owned, stream, cancelled);
             }
         })
         .map_err(|e| {
@@ -119,13 +119,15 @@ impl OwnedDataDir {
         })?;
         *self.local.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
         self.lock()
-            .set_ready()
+            .set_ready(true)
             .map_err(|e| CliError::Data(format!("cannot write the lock file: {e}")))
     }
 
     /// Stops serving other commands (waiting for those in flight), then closes the service
     /// (a snapshot if one is due).
     pub fn close(&self) -> Result<(), CliError> {
+        // Commands that look now wait for the lock instead of connecting.
+        let _ = self.lock().set_ready(false);
         drop(self.local.lock().unwrap_or_else(PoisonError::into_inner).take());
         let service = self
             .service

@@ -93,7 +93,10 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
             Err(LockError::Owned { owner, .. }) => owner,
             Err(e) => return Err(CliError::Data(e.to_string())),
         };
-        if owner.ready {
+        // A command that runs until stopped never goes through an owner that will end on
+        // its own: it waits for the directory instead.
+        let through_owner = owner.ready && (owner.is_server() || !request.runs_until_stopped());
+        if through_owner {
             warn_ignored_options(global, &owner);
             match send(global, &request, &owner)? {
                 Sent::Done(status) => return status,
@@ -126,7 +129,7 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
             );
             waiting_said = true;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -214,8 +217,8 @@ fn send(global: &GlobalOptions, request: &Request, owner: &OwnerRecord) -> Resul
     };
     let mut stream = match UnixStream::connect(&socket) {
         Ok(s) => s,
-        // Gone between the look at the lock and now.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !owner_alive(global) => {
+        // Gone, or closing, between the look at the lock and now: look again.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !owner_still_ready(global, owner) => {
             return Ok(Sent::Closed);
         }
         Err(e) => return Err(not_answering(e)),
@@ -238,6 +241,14 @@ fn send(global: &GlobalOptions, request: &Request, owner: &OwnerRecord) -> Resul
         std::thread::spawn(move || pump_stdin_to(&mut writer));
     }
     relay(&mut stream).map_err(not_answering)
+}
+
+/// Whether the same owner still holds the directory and says it answers.
+fn owner_still_ready(global: &GlobalOptions, owner: &OwnerRecord) -> bool {
+    match DirectoryLock::try_acquire(&global.data, "probe") {
+        Err(LockError::Owned { owner: now, .. }) => now.ready && now.pid == owner.pid,
+        _ => false,
+    }
 }
 
 fn owner_alive(global: &GlobalOptions) -> bool {
@@ -326,7 +337,11 @@ fn relay(stream: &mut UnixStream) -> io::Result<Sent> {
 
 /// The owner's side of one connection: runs the request against `owned` with the client's
 /// streams, and sends the exit status last.
-pub fn serve_connection(owned: &Arc<OwnedDataDir>, mut stream: UnixStream) {
+pub fn serve_connection(
+    owned: &Arc<OwnedDataDir>,
+    mut stream: UnixStream,
+    cancelled: Arc<AtomicBool>,
+) {
     let envelope: Envelope = match local::read_request(&mut stream) {
         Ok(e) => e,
         Err(e) => {
@@ -338,7 +353,6 @@ pub fn serve_connection(owned: &Arc<OwnedDataDir>, mut stream: UnixStream) {
         return;
     };
     let sink = FrameSink::new(stream);
-    let cancelled = Arc::new(AtomicBool::new(false));
     let stdin = local::pump_stdin(reader, cancelled.clone());
     let mut out = BufWriter::with_capacity(1 << 16, sink.writer(STDOUT));
     let mut err = io::LineWriter::new(sink.writer(STDERR));
