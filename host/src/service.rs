@@ -218,14 +218,14 @@ impl ConnLog {
         if up.snapshot_refused {
             counters.snapshots_refused += 1;
         }
-        let writer = background::Writer::spawn(plugin.clone(), config.clone())?;
-        // A snapshot older than a purge still holds the purged rows: rewrite it. Every
-        // start also sweeps what a crash may have left in the snapshot folder.
+        let mut writer = background::Writer::new(plugin.clone(), config.clone());
+        // A snapshot older than a purge still holds the purged rows: rewrite it. Files no
+        // record names (what a crash leaves) are zeroed.
         let stale = up.pinned.stale_snapshot();
         writer.request(background::Work {
             snapshot: stale,
             checkpoint: stale,
-            sweep: true,
+            sweep: up.pinned.leftover_files,
         });
         let mut service = Self {
             host,
@@ -935,6 +935,8 @@ struct Pinned {
     purge_mark: i64,
     /// Purges no stored snapshot included.
     pending_purges: usize,
+    /// The snapshot folder holds files the record does not name.
+    leftover_files: bool,
 }
 
 impl Pinned {
@@ -1060,10 +1062,23 @@ fn restore_into(
     let high_water = journal.high_water().map_err(storage)?;
     let stored = journal.snapshot_info().map_err(storage)?;
     let purges = journal.pending_purges().map_err(storage)?;
+    let snapshot_file = journal.recorded_snapshot_file().map_err(storage)?;
+    let dir = journal.snapshot_dir();
+    let recorded = snapshot_file
+        .as_deref()
+        .map(|f| crate::store::snapshot_file::path_of(&dir, f));
+    let leftover_files = crate::store::snapshot_file::list(&dir)
+        .map(|files| {
+            files
+                .iter()
+                .any(|(path, _)| Some(path) != recorded.as_ref())
+        })
+        .unwrap_or(true);
     let pinned = Pinned {
-        snapshot_file: journal.recorded_snapshot_file().map_err(storage)?,
+        snapshot_file,
         purge_mark: journal.purge_mark().map_err(storage)?,
         pending_purges: purges.len(),
+        leftover_files,
     };
     let path = store_path(&config.data_dir);
     let mut refused = false;

@@ -14,8 +14,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::{ServiceConfig, bring_up, store_path};
 use crate::plugin::{LoadedPlugin, PluginInstance};
 use crate::store::{Expect, Includes, Journal};
@@ -101,7 +99,9 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(plugin: Arc<LoadedPlugin>, config: ServiceConfig) -> anyhow::Result<Self> {
+    /// A writer whose thread starts with the first request: a short command that never
+    /// needs one costs nothing.
+    pub fn new(plugin: Arc<LoadedPlugin>, config: ServiceConfig) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 plugin,
@@ -114,27 +114,35 @@ impl Writer {
             changed: Condvar::new(),
             cancel: AtomicBool::new(false),
         });
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("connlog-snapshots".into())
-                .spawn(move || run(&shared))
-                .context("spawning the snapshot writer")?
-        };
-        Ok(Self {
+        Self {
             shared,
-            thread: Some(thread),
-        })
+            thread: None,
+        }
     }
 
     /// Asks for `work`, merged with whatever is already asked for. Nothing after `stop`.
-    pub fn request(&self, work: Work) {
-        let mut state = self.shared.lock();
-        if state.stopped {
-            return;
+    pub fn request(&mut self, work: Work) {
+        {
+            let mut state = self.shared.lock();
+            if state.stopped || !work.any() {
+                return;
+            }
+            state.wanted.merge(work);
+            self.shared.changed.notify_all();
         }
-        state.wanted.merge(work);
-        self.shared.changed.notify_all();
+        if self.thread.is_none() {
+            let shared = self.shared.clone();
+            match std::thread::Builder::new()
+                .name("connlog-snapshots".into())
+                .spawn(move || run(&shared))
+            {
+                Ok(thread) => self.thread = Some(thread),
+                Err(e) => {
+                    self.shared.lock().wanted = Work::default();
+                    tracing::warn!(error = %e, "the snapshot writer could not start; the journal remains complete");
+                }
+            }
+        }
     }
 
     /// The plugin build and settings the next job brings up (after a swap or a change of
