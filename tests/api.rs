@@ -222,6 +222,8 @@ fn healthz_metrics_and_unknown_routes() {
         "connlog_rows 2",
         "connlog_plugin_restarts_total 0",
         "connlog_purges_total 0",
+        "connlog_purge_locked_max_seconds 0",
+        "connlog_snapshot_writes_failed_total 0",
         "connlog_query_duration_seconds_count 1",
         "connlog_query_duration_seconds_bucket{le=\"+Inf\"} 1",
     ] {

@@ -111,6 +111,17 @@ impl Metrics {
                 "Plugin instances rebuilt from the store after a failed call.",
                 c.instance_restarts,
             );
+            counter(
+                "connlog_snapshot_writes_failed_total",
+                "Background snapshot writes that failed (the journal stays complete).",
+                c.snapshot_writes_failed,
+            );
+            let _ = writeln!(
+                out,
+                "# HELP connlog_purge_locked_seconds How long the last purge held the service.\n# TYPE connlog_purge_locked_seconds gauge\nconnlog_purge_locked_seconds {}\n# HELP connlog_purge_locked_max_seconds The longest any purge held the service.\n# TYPE connlog_purge_locked_max_seconds gauge\nconnlog_purge_locked_max_seconds {}",
+                c.last_purge_locked_us as f64 / 1e6,
+                c.max_purge_locked_us as f64 / 1e6
+            );
             let _ = writeln!(
                 out,
                 "# HELP connlog_rows Connection-log rows held.\n# TYPE connlog_rows gauge\nconnlog_rows {}",
