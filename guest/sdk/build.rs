@@ -6,7 +6,11 @@
 use std::path::Path;
 
 fn main() {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: a build script compiled for one
+    // checkout may be run for another that shares the target directory.
+    let sdk = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let wit = sdk
         .ancestors()
         .nth(2)
