@@ -20,20 +20,7 @@ const QUERIES: [&str; 3] = ["", "type:ssh status:completed", "workspace_owner:ad
 const RUNS: usize = 5;
 
 fn main() {
-    let sizes: Vec<u64> = std::env::var("CONNLOG_BENCH_ROWS")
-        .unwrap_or_else(|_| "1000000".into())
-        .split(',')
-        .map(|s| s.trim().replace('_', "").parse().expect("row counts"))
-        .collect();
-    let base = std::env::var_os("CONNLOG_BENCH_DIR").map(std::path::PathBuf::from);
-    for rows in sizes {
-        let dir = match &base {
-            Some(b) => tempfile::tempdir_in(b),
-            None => tempfile::tempdir(),
-        }
-        .unwrap();
-        run(dir.path(), rows);
-    }
+    support::for_each_size(run);
 }
 
 fn connlog(data: &Path) -> Command {

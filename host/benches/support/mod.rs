@@ -80,3 +80,22 @@ pub fn fill(journal: &mut Journal, from: u64, to: u64) -> u64 {
     events
 }
 
+
+/// Runs `run` once per size in `CONNLOG_BENCH_ROWS` (default 1M; `1000000,10000000` for
+/// both), each in a fresh temporary directory under `CONNLOG_BENCH_DIR` if set.
+pub fn for_each_size(mut run: impl FnMut(&std::path::Path, u64)) {
+    let sizes: Vec<u64> = std::env::var("CONNLOG_BENCH_ROWS")
+        .unwrap_or_else(|_| "1000000".into())
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse().expect("row counts"))
+        .collect();
+    let base = std::env::var_os("CONNLOG_BENCH_DIR").map(std::path::PathBuf::from);
+    for rows in sizes {
+        let dir = match &base {
+            Some(b) => tempfile::tempdir_in(b),
+            None => tempfile::tempdir(),
+        }
+        .unwrap();
+        run(dir.path(), rows);
+    }
+}
