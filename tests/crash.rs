@@ -318,7 +318,12 @@ fn every_line_of_a_followed_log_survives_sigkill_of_the_follower() {
     };
     let follow = |port: u16| {
         connlog_command(data.path())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--follow"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--follow",
+            ])
             .arg(&log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -352,7 +357,11 @@ fn every_line_of_a_followed_log_survives_sigkill_of_the_follower() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(stored_ids(data.path()), expected, "every line written, stored once");
+    assert_eq!(
+        stored_ids(data.path()),
+        expected,
+        "every line written, stored once"
+    );
 }
 
 /// Damage is reported, never accepted: a store torn in the middle makes the next start

@@ -201,7 +201,13 @@ fn serve_follow_stores_the_log_and_reports_progress_in_metrics() {
     append(&log, &lines(4..6));
     wait_for_count(data.path(), 6, LIVE);
     let metric = |name: &str| -> u64 {
-        server.metric(name).split(' ').nth(1).unwrap().parse().unwrap()
+        server
+            .metric(name)
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     assert_eq!(metric("connlog_follow_events_stored_total"), 6);
     assert_eq!(metric("connlog_follow_rejected_total"), 1);

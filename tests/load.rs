@@ -76,11 +76,17 @@ fn bytes_that_are_not_a_component_are_refused_without_quoting_them() {
     );
     let core = wat::parse_str("(module)").unwrap();
     let message = load_file(&core).err().expect("refused").to_string();
-    assert!(message.contains("a core WebAssembly module, not a component"), "{message}");
+    assert!(
+        message.contains("a core WebAssembly module, not a component"),
+        "{message}"
+    );
     let mut broken = wat::parse_str("(component)").unwrap();
     broken.extend_from_slice(b"\x7fSECRET");
     let message = load_file(&broken).err().expect("refused").to_string();
-    assert!(message.contains("not a valid WebAssembly component"), "{message}");
+    assert!(
+        message.contains("not a valid WebAssembly component"),
+        "{message}"
+    );
     assert!(!message.contains("SECRET"), "{message}");
 }
 

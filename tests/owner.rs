@@ -86,23 +86,69 @@ fn every_command_answers_the_same_through_a_server() {
     // (name, arguments, whether standard input carries the sample events)
     let cases: Vec<(&str, Vec<&str>, bool)> = vec![
         ("query", vec!["query", "--as", "admin"], false),
-        ("query as an org auditor", vec!["query", "--as", "orgaudit"], false),
-        ("query, page 2", vec!["query", "--as", "admin", "--limit", "1", "--offset", "1"], false),
-        ("invalid query", vec!["query", "--as", "admin", "-q", "bogus:1"], false),
+        (
+            "query as an org auditor",
+            vec!["query", "--as", "orgaudit"],
+            false,
+        ),
+        (
+            "query, page 2",
+            vec!["query", "--as", "admin", "--limit", "1", "--offset", "1"],
+            false,
+        ),
+        (
+            "invalid query",
+            vec!["query", "--as", "admin", "-q", "bogus:1"],
+            false,
+        ),
         ("unknown user", vec!["query", "--as", "nobody"], false),
-        ("export csv", vec!["export", "--format", "csv", "--as", "admin"], false),
-        ("export json", vec!["export", "--format", "json", "--as", "admin"], false),
-        ("export human", vec!["export", "--format", "human", "--as", "admin"], false),
-        ("export ndjson", vec!["export", "--format", "ndjson", "--as", "member", "-q", "type:ssh"], false),
-        ("export invalid", vec!["export", "--format", "csv", "--as", "admin", "-q", "type:"], false),
+        (
+            "export csv",
+            vec!["export", "--format", "csv", "--as", "admin"],
+            false,
+        ),
+        (
+            "export json",
+            vec!["export", "--format", "json", "--as", "admin"],
+            false,
+        ),
+        (
+            "export human",
+            vec!["export", "--format", "human", "--as", "admin"],
+            false,
+        ),
+        (
+            "export ndjson",
+            vec![
+                "export", "--format", "ndjson", "--as", "member", "-q", "type:ssh",
+            ],
+            false,
+        ),
+        (
+            "export invalid",
+            vec!["export", "--format", "csv", "--as", "admin", "-q", "type:"],
+            false,
+        ),
         ("ingest a file with bad lines", vec!["ingest", file], false),
         ("ingest stdin again (replays)", vec!["ingest", "-"], true),
-        ("ingest a missing file", vec!["ingest", "/nonexistent/events.ndjson"], false),
+        (
+            "ingest a missing file",
+            vec!["ingest", "/nonexistent/events.ndjson"],
+            false,
+        ),
         ("purge nothing", vec!["purge", "--retention", "0"], false),
         ("purge old rows", vec!["purge", "--retention", "1h"], false),
         ("query after purge", vec!["query", "--as", "admin"], false),
-        ("token for nobody", vec!["token", "create", "--user", "nobody"], false),
-        ("revoke unknown token", vec!["token", "revoke", "abcdefghij"], false),
+        (
+            "token for nobody",
+            vec!["token", "create", "--user", "nobody"],
+            false,
+        ),
+        (
+            "revoke unknown token",
+            vec!["token", "revoke", "abcdefghij"],
+            false,
+        ),
     ];
     let server = Server::start(served.path());
     let events = sample_events();
@@ -113,7 +159,11 @@ fn every_command_answers_the_same_through_a_server() {
         assert_same(name, &a, &b);
     }
     // A token is new each time: the same shape, and it works on the server at once.
-    let created = connlog(served.path(), &["token", "create", "--user", "member"], None);
+    let created = connlog(
+        served.path(),
+        &["token", "create", "--user", "member"],
+        None,
+    );
     assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
     let token = stdout(&created).trim().to_owned();
     assert_eq!(token.len(), 33, "{token}");
@@ -157,11 +207,7 @@ fn a_second_serve_is_refused_with_exit_4_naming_the_owner() {
     token(data.path(), "admin");
     let server = Server::start(data.path());
     let address = server.base.strip_prefix("http://").unwrap().to_owned();
-    let out = connlog(
-        data.path(),
-        &["serve", "--listen", "127.0.0.1:0"],
-        None,
-    );
+    let out = connlog(data.path(), &["serve", "--listen", "127.0.0.1:0"], None);
     assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
     let message = stderr(&out);
     assert!(
@@ -169,7 +215,11 @@ fn a_second_serve_is_refused_with_exit_4_naming_the_owner() {
         "the owner is not named: {message}"
     );
     // So is `simulate`, which would replace the store under the server.
-    let out = connlog(data.path(), &["simulate", "--reset", "--events", "10"], None);
+    let out = connlog(
+        data.path(),
+        &["simulate", "--reset", "--events", "10"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("pid {}", server.pid())));
 }
@@ -211,7 +261,9 @@ fn an_owner_that_does_not_answer_is_named_with_exit_4() {
     assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
     let message = stderr(&out);
     assert!(
-        message.contains("pid 4242") && message.contains("127.0.0.1:3999") && message.contains("does not answer"),
+        message.contains("pid 4242")
+            && message.contains("127.0.0.1:3999")
+            && message.contains("does not answer"),
         "{message}"
     );
     drop(lock);

@@ -279,7 +279,19 @@ fn fixed_point(value: u64, unit: u64) -> String {
 }
 
 /// A parsed retention, kept with the text it came from for messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Retention(pub u64);
 
 impl Retention {

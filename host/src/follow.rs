@@ -134,13 +134,7 @@ pub fn follow(
         stats,
         report,
     };
-    let outcome = ingest_live(
-        service,
-        &rx,
-        INGEST_BATCH,
-        MAX_BATCH_DELAY,
-        &mut observer,
-    );
+    let outcome = ingest_live(service, &rx, INGEST_BATCH, MAX_BATCH_DELAY, &mut observer);
     // Stops the reader if the store failed; it ends by itself when cancelled.
     drop(rx);
     cancelled.store(true, Ordering::SeqCst);
@@ -166,13 +160,16 @@ fn plan(path: &Path, checkpoint: Option<&Checkpoint>, report: &mut dyn FnMut(&st
         };
     }
     // Rotated while we were away: look for the old file beside the path.
-    let sibling = path.parent().and_then(|dir| std::fs::read_dir(dir).ok()).and_then(|entries| {
-        entries.flatten().find_map(|entry| {
-            let metadata = entry.metadata().ok()?;
-            (metadata.is_file() && FileId::of(&metadata) == checkpoint.file)
-                .then(|| entry.path())
-        })
-    });
+    let sibling = path
+        .parent()
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .and_then(|entries| {
+            entries.flatten().find_map(|entry| {
+                let metadata = entry.metadata().ok()?;
+                (metadata.is_file() && FileId::of(&metadata) == checkpoint.file)
+                    .then(|| entry.path())
+            })
+        });
     match sibling.and_then(|p| File::open(&p).ok().map(|f| (p, f))) {
         Some((rotated_path, file)) => {
             report(&format!(
@@ -457,7 +454,10 @@ impl IngestObserver<FollowPos> for Observer<'_> {
             file: at.file,
             offset: at.end,
         });
-        if self.last_write.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY) {
+        if self
+            .last_write
+            .is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
+        {
             self.flush_checkpoint();
         }
     }

@@ -288,8 +288,9 @@ impl Drop for LocalServer {
 pub fn read_request<T: for<'de> Deserialize<'de>>(stream: &mut UnixStream) -> io::Result<T> {
     // Unbuffered: the stdin frames that follow belong to the pump thread.
     match read_frame(stream)? {
-        Some((REQUEST, json)) => serde_json::from_slice(&json)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Some((REQUEST, json)) => {
+            serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        }
         Some((kind, _)) => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("expected a request frame, got {:?}", kind as char),

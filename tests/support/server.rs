@@ -109,4 +109,3 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
-

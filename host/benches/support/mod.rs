@@ -80,7 +80,6 @@ pub fn fill(journal: &mut Journal, from: u64, to: u64) -> u64 {
     events
 }
 
-
 /// Runs `run` once per size in `CONNLOG_BENCH_ROWS` (default 1M; `1000000,10000000` for
 /// both), each in a fresh temporary directory under `CONNLOG_BENCH_DIR` if set.
 pub fn for_each_size(mut run: impl FnMut(&std::path::Path, u64)) {

@@ -128,7 +128,12 @@ impl OwnedDataDir {
     pub fn close(&self) -> Result<(), CliError> {
         // Commands that look now wait for the lock instead of connecting.
         let _ = self.lock().set_ready(false);
-        drop(self.local.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.local
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let service = self
             .service
             .lock()

@@ -69,9 +69,7 @@ pub fn execute(
             Ok(ExitStatus::Usage)
         }
         // `connlog export … | head` is fine: the reader has what it wanted.
-        Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-            Ok(ExitStatus::Success)
-        }
+        Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
         Err(ExportError::Io(e)) => Err(CliError::Failed(format!("writing: {e}"))),
         Err(ExportError::Service(e)) => Err(e),
     }

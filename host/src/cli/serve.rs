@@ -163,7 +163,12 @@ fn spawn_follower(
     path: &std::path::Path,
 ) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let (owned, shared, path, flag) = (owned.clone(), shared.clone(), path.to_path_buf(), stop.clone());
+    let (owned, shared, path, flag) = (
+        owned.clone(),
+        shared.clone(),
+        path.to_path_buf(),
+        stop.clone(),
+    );
     let thread = std::thread::Builder::new()
         .name("connlog-follow-main".into())
         .spawn(move || {

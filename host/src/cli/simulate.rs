@@ -85,13 +85,13 @@ pub fn run(global: &GlobalOptions, args: &SimulateArgs) -> Result<ExitStatus, Cl
     // Held until the end: nothing else may use the store while it is replaced and filled.
     let _lock = DirectoryLock::acquire_waiting(&global.data, "simulate", Duration::from_secs(10))
         .map_err(|e| match e {
-            LockError::Owned { dir, owner } => CliError::Data(format!(
-                "the data directory {} is in use by {}; stop it before simulating into it",
-                dir.display(),
-                owner.describe()
-            )),
-            other => CliError::Data(other.to_string()),
-        })?;
+        LockError::Owned { dir, owner } => CliError::Data(format!(
+            "the data directory {} is in use by {}; stop it before simulating into it",
+            dir.display(),
+            owner.describe()
+        )),
+        other => CliError::Data(other.to_string()),
+    })?;
     let directory_path = global.directory_path();
     let tokens_path = tokens_path(&directory_path);
     let store = store_path(&global.data);

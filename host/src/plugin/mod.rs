@@ -92,9 +92,7 @@ impl PluginSource {
                 "no plugin named {name:?} is embedded, and plugin files are loaded only from the directory given with `serve --plugin-dir`, which is not set"
             ));
         };
-        let plain = !name.is_empty()
-            && !name.starts_with('.')
-            && !name.contains(['/', '\\', '\0']);
+        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
         if !plain {
             return Err(format!(
                 "{name:?} is not a plain file name: name an embedded plugin ({REFERENCE_NAME}) or a file of the plugin directory"

@@ -70,17 +70,17 @@ async fn with_service<T: Send + 'static>(
 }
 
 /// Runs `f` on a blocking thread; a panic is a 500.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| {
-            tracing::error!("a service call panicked: {e}");
-            message_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                INTERNAL_ERROR,
-                Some(&format!("the service call failed: {e}")),
-            )
-        })
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!("a service call panicked: {e}");
+        message_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            INTERNAL_ERROR,
+            Some(&format!("the service call failed: {e}")),
+        )
+    })
 }
 
 fn service_error(e: &ServiceError) -> Response {
@@ -219,7 +219,9 @@ pub async fn swap(
     const NOT_SWAPPED: &str = "The plugin was not swapped; the running plugin keeps serving.";
     let source = match PluginSource::named_in(&request.plugin, state.plugin_dir.as_deref()) {
         Ok(source) => source,
-        Err(reason) => return message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&reason)),
+        Err(reason) => {
+            return message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&reason));
+        }
     };
     let shared = state.service.clone();
     let outcome = tokio::task::spawn_blocking(move || swap_plugin(&shared, &source)).await;
