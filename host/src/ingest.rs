@@ -88,19 +88,18 @@ impl<'a, P: Clone> Batcher<'a, P> {
             }
             Ok(Line::Skipped { .. }) => self.answer.skipped += 1,
             Err(e) => {
-                rejected = Some(RejectedLine {
+                let line = RejectedLine {
                     line: e.line,
                     error: e.error.to_string(),
-                })
+                };
+                rejected = Some(RejectedLine {
+                    line: line.line,
+                    error: line.error.clone(),
+                });
+                self.answer.rejected.push(line);
             }
         }
         self.read_upto = Some(read.end);
-        if let Some(r) = &rejected {
-            self.answer.rejected.push(RejectedLine {
-                line: r.line,
-                error: r.error.clone(),
-            });
-        }
         if self.events.len() >= self.batch_size {
             self.flush()?;
         }

@@ -230,7 +230,7 @@ fn send(global: &GlobalOptions, request: &Request, owner: &OwnerRecord) -> Resul
     };
     let json = serde_json::to_vec(&envelope).expect("plain data");
     if let Err(e) = write_frame(&mut stream, REQUEST, &json) {
-        return if owner_alive(global) {
+        return if owner_still_ready(global, owner) {
             Err(not_answering(e))
         } else {
             Ok(Sent::Closed)
@@ -249,13 +249,6 @@ fn owner_still_ready(global: &GlobalOptions, owner: &OwnerRecord) -> bool {
         Err(LockError::Owned { owner: now, .. }) => now.ready && now.pid == owner.pid,
         _ => false,
     }
-}
-
-fn owner_alive(global: &GlobalOptions) -> bool {
-    matches!(
-        DirectoryLock::try_acquire(&global.data, "probe"),
-        Err(LockError::Owned { .. })
-    )
 }
 
 /// Streams this process's standard input to the owner, as it arrives.
