@@ -1,9 +1,8 @@
-//! The contract's package name and version come from the `package` line of its WIT folder,
-//! so they are written in one place. For each folder under `wit/`, such as `v0.1.0` holding
-//! `package coder:connection-log@0.1.0;`, this sets `CONNLOG_CONTRACT_V0_1_0_NAME` to
-//! `coder:connection-log` and `CONNLOG_CONTRACT_V0_1_0_VERSION` to `0.1.0`.
+//! Sets the contract's name and version of each WIT folder from its `package` line (see
+//! `build/wit_packages.rs`).
 
-use std::path::Path;
+#[path = "build/wit_packages.rs"]
+mod wit_packages;
 
 fn main() {
     // Read when the script runs, not when it was compiled: a build script compiled for one
@@ -16,63 +15,5 @@ fn main() {
         .nth(2)
         .expect("guest/sdk lives in the workspace")
         .join("wit");
-    println!("cargo:rerun-if-changed={}", wit.display());
-    let folders =
-        std::fs::read_dir(&wit).unwrap_or_else(|e| panic!("reading {}: {e}", wit.display()));
-    for folder in folders {
-        let folder = folder.expect("a readable wit/ entry").path();
-        if !folder.is_dir() {
-            continue;
-        }
-        let package = package_of(&folder);
-        let name = folder.file_name().unwrap().to_string_lossy();
-        let key: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let (name, version) = package.split_once('@').expect("checked by package_of");
-        println!("cargo:rustc-env=CONNLOG_CONTRACT_{key}_NAME={name}");
-        println!("cargo:rustc-env=CONNLOG_CONTRACT_{key}_VERSION={version}");
-    }
-}
-
-/// The one package every `.wit` file of `folder` declares, such as
-/// `coder:connection-log@0.1.0`.
-fn package_of(folder: &Path) -> String {
-    let mut found: Option<String> = None;
-    let mut files: Vec<_> = std::fs::read_dir(folder)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", folder.display()))
-        .map(|entry| entry.expect("a readable WIT file").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wit"))
-        .collect();
-    files.sort();
-    for file in files {
-        println!("cargo:rerun-if-changed={}", file.display());
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        let Some(package) = text.lines().find_map(|line| {
-            let rest = line.trim().strip_prefix("package ")?;
-            Some(rest.trim_end_matches(';').trim().to_string())
-        }) else {
-            continue;
-        };
-        match &found {
-            Some(other) if *other != package => panic!(
-                "{} declares package {package}, another file of its folder {other}",
-                file.display()
-            ),
-            _ => found = Some(package),
-        }
-    }
-    let package = found.unwrap_or_else(|| panic!("no `package` line in {}", folder.display()));
-    if !package.contains('@') {
-        panic!("{}: package {package} has no version", folder.display());
-    }
-    package
+    wit_packages::emit(&wit, "../../wit");
 }

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use guest_toolchain::Toolchain;
 
 /// (environment variable, workspace package) of each test plugin.
-const PLUGINS: [(&str, &str); 1] = [("CONNLOG_FAULTY_PLUGIN", "connlog-faulty-plugin")];
+const PLUGINS: [(&str, &str); 3] = [
+    ("CONNLOG_FAULTY_PLUGIN", "connlog-faulty-plugin"),
+    ("CONNLOG_REFERENCE_V0_1_PLUGIN", "connlog-reference-v0-1"),
+    ("CONNLOG_SESSIONLESS_PLUGIN", "connlog-sessionless-plugin"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));

@@ -153,7 +153,7 @@ fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
     let day = |d: i64| connlog::events::format_time(START + d * DAY);
     let q = |q: String, offset: u32| QueryRequest {
         q,
-        limit: 0,
+        limit: None,
         offset,
     };
     vec![
@@ -163,7 +163,7 @@ fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
             "first row only, no filter",
             QueryRequest {
                 q: String::new(),
-                limit: 1,
+                limit: Some(1),
                 offset: 0,
             },
         ),
@@ -382,7 +382,7 @@ fn host_actor(a: &Actor) -> connlog::model::Actor {
 fn host_request(r: &QueryRequest) -> connlog::model::QueryRequest {
     connlog::model::QueryRequest {
         q: r.q.clone(),
-        limit: r.limit,
+        limit: r.limit.unwrap_or(0),
         offset: r.offset,
     }
 }

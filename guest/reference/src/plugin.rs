@@ -29,7 +29,7 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 #[derive(Default)]
 pub struct ReferencePlugin {
     rows: RowStore,
-    retention_nanos: u64,
+    retention_nanos: Option<u64>,
     log_formats: Vec<LogFormat>,
 }
 
@@ -41,9 +41,12 @@ impl ConnectionLogPlugin for ReferencePlugin {
         Self::default()
     }
 
-    /// Which service-log formats every stored event is written in.
-    fn configure(&mut self, config: PluginConfig) {
+    /// Which service-log formats every stored event is written in. The reference plugin
+    /// takes no settings: it keeps what Coder keeps.
+    fn configure(&mut self, config: PluginConfig) -> Result<(), SettingsError> {
+        connlog_plugin_sdk::refuse_any_setting(&config.settings)?;
         self.log_formats = config.service_log_formats;
+        Ok(())
     }
 
     /// Validates, stores (through the journal) and merges a batch. A storage error means
@@ -56,7 +59,7 @@ impl ConnectionLogPlugin for ReferencePlugin {
         &mut self,
         host: &mut dyn PluginHost,
         events: Vec<ConnectionEvent>,
-    ) -> Result<Vec<EventOutcome>, StorageError> {
+    ) -> Result<Vec<EventOutcome>, JournalError> {
         let mut outcomes = Vec::with_capacity(events.len());
         let mut candidates = Vec::with_capacity(events.len());
         let mut candidate_slots = Vec::with_capacity(events.len());
@@ -123,18 +126,15 @@ impl ConnectionLogPlugin for ReferencePlugin {
                 count: 0,
             });
         };
-        let limit = if request.limit == 0 {
-            DEFAULT_LIMIT
-        } else {
-            request.limit
-        };
+        let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
         let (rows, count) = self.rows.query(&filter, &visibility, limit, request.offset);
         Ok(Page { rows, count })
     }
 
-    /// 0 keeps rows forever.
-    fn set_retention(&mut self, max_age_nanos: u64) {
+    /// `None` keeps rows forever. The operator's retention is applied as given.
+    fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64> {
         self.retention_nanos = max_age_nanos;
+        max_age_nanos
     }
 
     /// Deletes every row whose `connect_time` is strictly before `now − retention`, all of
@@ -144,14 +144,14 @@ impl ConnectionLogPlugin for ReferencePlugin {
         &mut self,
         host: &mut dyn PluginHost,
         now: UnixNanos,
-    ) -> Result<PurgeReport, StorageError> {
-        if self.retention_nanos == 0 {
+    ) -> Result<PurgeReport, JournalError> {
+        let Some(retention) = self.retention_nanos else {
             return Ok(PurgeReport {
                 purged: 0,
                 cutoff: None,
             });
-        }
-        let retention = i64::try_from(self.retention_nanos).unwrap_or(i64::MAX);
+        };
+        let retention = i64::try_from(retention).unwrap_or(i64::MAX);
         let cutoff = now.saturating_sub(retention);
         let origins = self.rows.expired(cutoff);
         if !origins.is_empty() {
@@ -188,7 +188,7 @@ impl ConnectionLogPlugin for ReferencePlugin {
     }
 
     /// Writes the rows as a snapshot, in chunks of at most [`SNAPSHOT_CHUNK_BYTES`].
-    fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), StorageError> {
+    fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), JournalError> {
         self.rows.encode(SNAPSHOT_CHUNK_BYTES, &mut |chunk| {
             host.write_snapshot_chunk(chunk)
         })
@@ -197,7 +197,7 @@ impl ConnectionLogPlugin for ReferencePlugin {
     /// Replaces the rows with the snapshot. On any failure (storage, a foreign or damaged
     /// snapshot) the state is left empty, so the host can rebuild it by replaying the
     /// journal.
-    fn load_snapshot(&mut self, host: &mut dyn PluginHost) -> Result<(), StorageError> {
+    fn load_snapshot(&mut self, host: &mut dyn PluginHost) -> Result<(), JournalError> {
         match RowStore::decode(&mut || host.read_snapshot_chunk()) {
             Ok(rows) => {
                 self.rows = rows;
@@ -217,7 +217,7 @@ impl ConnectionLogPlugin for ReferencePlugin {
         &mut self,
         host: &mut dyn PluginHost,
         events: &[EventRef<'_>],
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), JournalError> {
         let groups = Groups::new(events);
         let journaled = self.journaled_events(host, &groups)?;
         self.merge(&groups, &journaled);
@@ -233,8 +233,8 @@ impl ConnectionLogPlugin for ReferencePlugin {
 }
 
 impl ReferencePlugin {
-    /// The retention in force, in nanoseconds; 0 keeps rows forever.
-    pub fn retention(&self) -> u64 {
+    /// The retention in force, in nanoseconds; `None` keeps rows forever.
+    pub fn retention(&self) -> Option<u64> {
         self.retention_nanos
     }
 
@@ -250,7 +250,7 @@ impl ReferencePlugin {
         &self,
         host: &mut dyn PluginHost,
         groups: &Groups,
-    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+    ) -> Result<Vec<Vec<ConnectionEvent>>, JournalError> {
         let mut known = Vec::new();
         let mut keys = Vec::new();
         for (group, first) in groups.firsts().enumerate() {
@@ -313,11 +313,11 @@ fn one_answer_each(
     asked: usize,
     answers: &str,
     items: &str,
-) -> Result<(), StorageError> {
+) -> Result<(), JournalError> {
     if answered == asked {
         return Ok(());
     }
-    Err(StorageError::Unavailable(format!(
+    Err(JournalError::Unavailable(format!(
         "journal answered {answered} {answers} for {asked} {items}"
     )))
 }

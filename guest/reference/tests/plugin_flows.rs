@@ -33,9 +33,12 @@ fn known_sessions_are_fetched_in_one_call_and_new_ones_not_at_all() {
 #[test]
 fn one_service_log_line_per_stored_event_and_format_in_one_write() {
     let mut w = World::new();
-    w.plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json, LogFormat::Human],
-    });
+    w.plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json, LogFormat::Human],
+            ..Default::default()
+        })
+        .expect("no settings");
     let mut bad = connect(9, 9, 0);
     bad.connection_id = None;
     w.ingest(vec![
@@ -71,9 +74,12 @@ fn one_service_log_line_per_stored_event_and_format_in_one_write() {
 #[test]
 fn service_lines_carry_the_canonical_event() {
     let mut w = World::new();
-    w.plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    w.plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     w.ingest(vec![connect(1, 1, 0).ip("localhost").kind("  Cursor ")]);
     let line = &w.host.service_log[0].line;
     assert!(
@@ -85,9 +91,12 @@ fn service_lines_carry_the_canonical_event() {
 #[test]
 fn a_failing_session_fetch_leaves_rows_and_journal_untouched() {
     let mut w = World::new();
-    w.plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    w.plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     w.ingest(vec![connect(1, 1, 0)]);
     let before = (w.rows(), w.host.journal_len(), w.host.service_log.len());
     w.host.fail_next(JournalOp::SessionEvents);
@@ -96,7 +105,7 @@ fn a_failing_session_fetch_leaves_rows_and_journal_untouched() {
         web(3, 0, None),
         connect(4, 4, 0),
     ]);
-    assert!(matches!(result, Err(StorageError::Unavailable(_))));
+    assert!(matches!(result, Err(JournalError::Unavailable(_))));
     assert_eq!(
         (w.rows(), w.host.journal_len(), w.host.service_log.len()),
         before
@@ -106,7 +115,7 @@ fn a_failing_session_fetch_leaves_rows_and_journal_untouched() {
 #[test]
 fn a_failing_forget_purges_nothing() {
     let mut w = World::new();
-    w.plugin.set_retention(HOUR as u64);
+    w.plugin.set_retention(Some(HOUR as u64));
     w.ingest(vec![connect(1, 1, 0), web(2, 0, None)]);
     w.host.fail_next(JournalOp::Forget);
     let plugin = &mut w.plugin;
@@ -122,7 +131,7 @@ fn a_failing_forget_purges_nothing() {
 #[test]
 fn purge_saturates_instead_of_overflowing() {
     let mut w = World::new();
-    w.plugin.set_retention(u64::MAX);
+    w.plugin.set_retention(Some(u64::MAX));
     w.ingest(vec![connect(1, 1, 0)]);
     let report = w.plugin.purge(&mut w.host, T0).unwrap();
     assert_eq!(
@@ -214,9 +223,12 @@ fn a_foreign_or_unreadable_snapshot_leaves_an_empty_state() {
 #[test]
 fn replay_rebuilds_and_never_appends_or_logs() {
     let mut w = World::new();
-    w.plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    w.plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     w.ingest(vec![
         connect(1, 1, 0),
         disconnect(2, 1, 5, Some(0), None),
@@ -226,9 +238,12 @@ fn replay_rebuilds_and_never_appends_or_logs() {
     w.host.take_service_log();
     w.host.reset_calls();
     let mut fresh = ReferencePlugin::new();
-    fresh.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    fresh
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     let mut journal = w.host.journal_events();
     journal.reverse();
     // Split so that the second call meets a session the first one created.

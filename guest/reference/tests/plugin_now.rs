@@ -10,9 +10,12 @@ use connlog_reference::ReferencePlugin;
 #[test]
 fn refused_events_touch_neither_journal_nor_service_log() {
     let mut plugin = ReferencePlugin::new();
-    plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json, LogFormat::Human],
-    });
+    plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json, LogFormat::Human],
+            ..Default::default()
+        })
+        .expect("no settings");
     let mut host = MemoryHost::at(T0);
     let mut no_cid = ssh_connect(uuid(1), T0, uuid(100));
     no_cid.connection_id = None;
@@ -39,9 +42,12 @@ fn refused_events_touch_neither_journal_nor_service_log() {
 #[test]
 fn a_failing_append_stores_nothing_and_logs_nothing() {
     let mut plugin = ReferencePlugin::new();
-    plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     let mut host = MemoryHost::at(T0);
     host.fail_next(JournalOp::Append);
     let result = host.transaction(|h| {
@@ -53,7 +59,7 @@ fn a_failing_append_stores_nothing_and_logs_nothing() {
             ],
         )
     });
-    assert!(matches!(result, Err(StorageError::Unavailable(_))));
+    assert!(matches!(result, Err(JournalError::Unavailable(_))));
     assert_eq!(host.journal_len(), 0);
     assert!(host.service_log.is_empty());
     assert_eq!(host.calls().session_events, 0);
@@ -63,7 +69,7 @@ fn a_failing_append_stores_nothing_and_logs_nothing() {
 fn retention_zero_purges_nothing_and_reports_no_cutoff() {
     let mut plugin = ReferencePlugin::new();
     let mut host = MemoryHost::at(T0);
-    plugin.set_retention(0);
+    plugin.set_retention(None);
     assert_eq!(
         plugin.purge(&mut host, T0).unwrap(),
         PurgeReport {

@@ -14,9 +14,12 @@ use connlog_plugin_sdk::testing::JournalOp;
 #[test]
 fn storage_errors_reach_the_caller_and_store_nothing() {
     let mut w = World::new();
-    w.plugin.configure(PluginConfig {
-        service_log_formats: vec![LogFormat::Json],
-    });
+    w.plugin
+        .configure(PluginConfig {
+            service_log_formats: vec![LogFormat::Json],
+            ..Default::default()
+        })
+        .expect("no settings");
     w.ingest(vec![connect(1, 1, 0)]);
     let rows = w.rows();
     let journal = w.host.journal_len();

@@ -132,7 +132,7 @@ impl EventColumns {
     /// The events, borrowing their text from [`Self::text`]. Columns whose lengths do not
     /// match, or offsets that run backwards, past the text or into a character, are
     /// `Corrupt`: they can only come from a broken host.
-    pub fn events(&self) -> Result<Vec<EventRef<'_>>, StorageError> {
+    pub fn events(&self) -> Result<Vec<EventRef<'_>>, JournalError> {
         let n = self.len();
         let expected = [
             ("uuids", self.uuids.len(), n * UUIDS * 2),
@@ -225,6 +225,6 @@ fn text_len<S: AsRef<str>>(event: &ConnectionEvent<S>) -> usize {
         .sum()
 }
 
-fn corrupt(detail: String) -> StorageError {
-    StorageError::Corrupt(format!("replay batch: {detail}"))
+fn corrupt(detail: String) -> JournalError {
+    JournalError::Corrupt(format!("replay batch: {detail}"))
 }

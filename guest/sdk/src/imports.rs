@@ -30,16 +30,16 @@ pub trait HostServiceLog {
 /// call the host applies every change or none: a call that returns an error is rolled back.
 pub trait HostJournal {
     /// For each event: true when new, false when its ID is already stored.
-    fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError>;
+    fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, JournalError>;
     /// Every stored event of each session, in any order.
     fn session_events(
         &mut self,
         keys: &[SessionKey],
-    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError>;
+    ) -> Result<Vec<Vec<ConnectionEvent>>, JournalError>;
     /// Deletes the events behind these rows; returns how many events went.
-    fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError>;
-    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
-    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError>;
+    fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, JournalError>;
+    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), JournalError>;
+    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, JournalError>;
 }
 
 /// Every import at once, as a component has them.

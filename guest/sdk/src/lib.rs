@@ -22,7 +22,7 @@
 //! #[derive(Default)]
 //! struct EveryEventARow {
 //!     rows: Vec<ConnectionLog>,
-//!     retention_nanos: u64,
+//!     retention_nanos: Option<u64>,
 //! }
 //!
 //! fn row_of(e: &ConnectionEvent) -> ConnectionLog {
@@ -54,13 +54,15 @@
 //!         Self::default()
 //!     }
 //!
-//!     fn configure(&mut self, _config: PluginConfig) {}
+//!     fn configure(&mut self, config: PluginConfig) -> Result<(), SettingsError> {
+//!         connlog_plugin_sdk::refuse_any_setting(&config.settings)
+//!     }
 //!
 //!     fn ingest_batch(
 //!         &mut self,
 //!         host: &mut dyn PluginHost,
 //!         events: Vec<ConnectionEvent>,
-//!     ) -> Result<Vec<EventOutcome>, StorageError> {
+//!     ) -> Result<Vec<EventOutcome>, JournalError> {
 //!         // The journal first: if it fails, nothing has changed here either.
 //!         let fresh = host.append(&events)?;
 //!         let mut outcomes = Vec::with_capacity(events.len());
@@ -81,7 +83,7 @@
 //!         _actor: &Actor,
 //!         request: &QueryRequest,
 //!     ) -> Result<Page, QueryError> {
-//!         let limit = if request.limit == 0 { DEFAULT_LIMIT } else { request.limit };
+//!         let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
 //!         let mut rows = self.rows.clone();
 //!         rows.sort_by_key(|r| std::cmp::Reverse((r.connect_time, r.id)));
 //!         let count = rows.len() as u64;
@@ -89,19 +91,20 @@
 //!         Ok(Page { rows: page.collect(), count })
 //!     }
 //!
-//!     fn set_retention(&mut self, max_age_nanos: u64) {
+//!     fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64> {
 //!         self.retention_nanos = max_age_nanos;
+//!         max_age_nanos
 //!     }
 //!
 //!     fn purge(
 //!         &mut self,
 //!         host: &mut dyn PluginHost,
 //!         now: UnixNanos,
-//!     ) -> Result<PurgeReport, StorageError> {
-//!         if self.retention_nanos == 0 {
+//!     ) -> Result<PurgeReport, JournalError> {
+//!         let Some(retention) = self.retention_nanos else {
 //!             return Ok(PurgeReport { purged: 0, cutoff: None });
-//!         }
-//!         let cutoff = now.saturating_sub(self.retention_nanos.min(i64::MAX as u64) as i64);
+//!         };
+//!         let cutoff = now.saturating_sub(retention.min(i64::MAX as u64) as i64);
 //!         let expired: Vec<RowOrigin> = self
 //!             .rows
 //!             .iter()
@@ -148,20 +151,20 @@
 //!     }
 //!
 //!     // No snapshot: a failed load makes the host rebuild the rows by replaying the journal.
-//!     fn save_snapshot(&self, _host: &mut dyn PluginHost) -> Result<(), StorageError> {
+//!     fn save_snapshot(&self, _host: &mut dyn PluginHost) -> Result<(), JournalError> {
 //!         Ok(())
 //!     }
 //!
-//!     fn load_snapshot(&mut self, _host: &mut dyn PluginHost) -> Result<(), StorageError> {
+//!     fn load_snapshot(&mut self, _host: &mut dyn PluginHost) -> Result<(), JournalError> {
 //!         self.rows.clear();
-//!         Err(StorageError::Corrupt("this plugin keeps no snapshot".into()))
+//!         Err(JournalError::Corrupt("this plugin keeps no snapshot".into()))
 //!     }
 //!
 //!     fn replay(
 //!         &mut self,
 //!         _host: &mut dyn PluginHost,
 //!         events: &[EventRef<'_>],
-//!     ) -> Result<(), StorageError> {
+//!     ) -> Result<(), JournalError> {
 //!         for event in events {
 //!             if !self.rows.iter().any(|r| r.id == event.id) {
 //!                 self.rows.push(row_of(&event.map_text(|s| s.to_string())));
@@ -208,37 +211,58 @@
 //!
 //! # Contract versions
 //!
-//! Each supported version of the contract has a module, [`v0_1`] for `0.1.0`, holding its
-//! generated bindings and the glue [`export_plugin!`] expands to. The plain types and the
-//! traits are shared by every version.
+//! Each supported version of the contract has a module holding its generated bindings and
+//! the glue its export macro expands to: [`v0_2`] for `0.2.0`, the newest, which
+//! [`export_plugin!`] exports, and [`v0_1`] for `0.1.0`, which
+//! [`export_plugin_v0_1!`] exports for hosts that know only that version. The plain types
+//! and the traits are shared by every version; the glue fills in what an older version
+//! lacks (0.1.0 has no settings, so a plugin exported for it is configured with none).
 
 pub mod event_columns;
 pub mod imports;
+mod instance;
+pub mod layer;
 pub mod model;
 mod plugin;
 pub mod v0_1;
+pub mod v0_2;
 mod wit_conversions;
+mod wit_glue;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use imports::{HostClock, HostDirectory, HostJournal, HostServiceLog, PluginHost};
-pub use plugin::ConnectionLogPlugin;
+pub use plugin::{ConnectionLogPlugin, refuse_any_setting};
 
 /// Exports a [`ConnectionLogPlugin`] as the component's implementation of the newest
-/// contract version. Use it once, in the plugin's `cdylib` crate.
+/// contract version, `0.2.0`. Use it once, in the plugin's `cdylib` crate.
 ///
 /// It expands to nothing outside wasm32, so that the plugin's native tests still build: the
 /// exports are named after the contract's functions
-/// (`coder:connection-log/ingest@0.1.0#ingest-batch`), names a native linker refuses.
-/// (The glue it names, [`v0_1::Component`], is type-checked natively all the same.)
+/// (`coder:connection-log/ingest@0.2.0#ingest-batch`), names a native linker refuses.
+/// (The glue it names, [`v0_2::Component`], is type-checked natively all the same.)
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            type __ConnlogPluginComponent = $crate::v0_2::Component<$plugin>;
+    $crate::v0_2::export_v0_2!(__ConnlogPluginComponent with_types_in $crate::v0_2);
+        };
+    };
+}
+
+/// Exports a [`ConnectionLogPlugin`] as an implementation of contract `0.1.0`, for hosts
+/// that speak only that version. The plugin gets no settings. Use it instead of
+/// [`export_plugin!`], never beside it.
+#[macro_export]
+macro_rules! export_plugin_v0_1 {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
             type __ConnlogPluginComponent = $crate::v0_1::Component<$plugin>;
-    $crate::v0_1::export!(__ConnlogPluginComponent with_types_in $crate::v0_1);
+    $crate::v0_1::export_v0_1!(__ConnlogPluginComponent with_types_in $crate::v0_1);
         };
     };
 }

@@ -214,26 +214,77 @@ pub enum RowOrigin {
     Session(SessionKey),
 }
 
+/// Why the host's journal failed a call. Every journal change of the plugin call that sees
+/// it is rolled back by the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StorageError {
+pub enum JournalError {
+    /// The store could not be read or written.
     Unavailable(String),
+    /// The store holds data that cannot be decoded (or, from `load_snapshot`, a snapshot
+    /// that is not this plugin's).
     Corrupt(String),
 }
 
-impl core::fmt::Display for StorageError {
+impl core::fmt::Display for JournalError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            StorageError::Unavailable(m) => write!(f, "store unavailable: {m}"),
-            StorageError::Corrupt(m) => write!(f, "store corrupt: {m}"),
+            JournalError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            JournalError::Corrupt(m) => write!(f, "store corrupt: {m}"),
         }
     }
 }
 
-/// Settings the host passes once, after instantiation (`lifecycle.configure`).
+/// What the host passes once, after instantiation (`lifecycle.configure`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginConfig {
     /// Which service-log formats the plugin writes for every stored event.
     pub service_log_formats: Vec<LogFormat>,
+    /// The deployment's settings for this plugin (`--plugin-setting KEY=VALUE`), in the
+    /// order given. Always empty under contract 0.1.0, which has no settings.
+    pub settings: Vec<Setting>,
+}
+
+/// One operator setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+impl Setting {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Why a plugin refuses its settings. The host shows it to the operator and does not serve
+/// with the plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingsError {
+    /// A key the plugin does not know, and every key it does.
+    UnknownSetting { key: String, known: Vec<String> },
+    /// A known key with a value the plugin refuses. `reason` never quotes the value: it may
+    /// be a secret.
+    InvalidSetting { key: String, reason: String },
+}
+
+impl core::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SettingsError::UnknownSetting { key, known } if known.is_empty() => {
+                write!(f, "unknown setting {key:?}: this plugin takes no settings")
+            }
+            SettingsError::UnknownSetting { key, known } => {
+                write!(f, "unknown setting {key:?} (known: {})", known.join(", "))
+            }
+            SettingsError::InvalidSetting { key, reason } => {
+                write!(f, "invalid setting {key:?}: {reason}")
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -260,8 +311,8 @@ pub enum EventOutcome {
 pub struct QueryRequest {
     /// Coder's filter language, such as `type:ssh status:ongoing`.
     pub q: String,
-    /// 0 means [`DEFAULT_LIMIT`].
-    pub limit: u32,
+    /// `None` means [`DEFAULT_LIMIT`].
+    pub limit: Option<u32>,
     pub offset: u32,
 }
 
@@ -273,8 +324,10 @@ pub struct Page {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryError {
+    /// Coder's 400, `Invalid connection search query.`, with these validations.
     InvalidQuery(Vec<Validation>),
-    Storage(StorageError),
+    /// The plugin could not answer; the message says why.
+    Failed(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

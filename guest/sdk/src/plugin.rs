@@ -21,18 +21,20 @@ pub trait ConnectionLogPlugin: 'static {
     where
         Self: Sized;
 
-    /// Settings the host passes once, after instantiation.
-    fn configure(&mut self, config: PluginConfig);
+    /// What the host passes once, after instantiation and before any other call: the
+    /// service-log formats and the deployment's settings. An error refuses the settings, and
+    /// the host does not serve with this plugin. A plugin with no settings refuses any key
+    /// (see [`refuse_any_setting`](crate::refuse_any_setting)).
+    fn configure(&mut self, config: PluginConfig) -> Result<(), SettingsError>;
 
     /// Validates, stores (through [`HostJournal::append`](crate::HostJournal::append)) and
     /// merges a batch: one outcome per event, in order. Rejecting one event never rejects
-    /// another. A storage error means nothing of the batch was stored. (The contract's
-    /// `ingest-event` is this with a batch of one.)
+    /// another. A journal error means nothing of the batch was stored.
     fn ingest_batch(
         &mut self,
         host: &mut dyn PluginHost,
         events: Vec<ConnectionEvent>,
-    ) -> Result<Vec<EventOutcome>, StorageError>;
+    ) -> Result<Vec<EventOutcome>, JournalError>;
 
     /// One page of the rows `actor` may read that match `request.q`, newest first, and the
     /// exact number of rows that match.
@@ -55,8 +57,10 @@ pub trait ConnectionLogPlugin: 'static {
         Ok(self.api_response(host, &page.rows, page.count))
     }
 
-    /// How long rows are kept, in nanoseconds; 0 keeps them forever.
-    fn set_retention(&mut self, max_age_nanos: u64);
+    /// How long the operator keeps rows, in nanoseconds; `None` keeps them forever. Returns
+    /// the retention the plugin will apply: the same, or shorter if the plugin's own
+    /// settings say so (never longer). The host purges on that schedule.
+    fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64>;
 
     /// Deletes every row whose connect time is strictly before `now` minus the retention,
     /// from memory and from the journal.
@@ -64,7 +68,7 @@ pub trait ConnectionLogPlugin: 'static {
         &mut self,
         host: &mut dyn PluginHost,
         now: UnixNanos,
-    ) -> Result<PurgeReport, StorageError>;
+    ) -> Result<PurgeReport, JournalError>;
 
     /// The body Coder's `GET /api/v2/connectionlog` returns for these rows.
     fn api_response(&self, host: &dyn PluginHost, rows: &[ConnectionLog], count: u64) -> String;
@@ -85,12 +89,12 @@ pub trait ConnectionLogPlugin: 'static {
 
     /// Writes the whole state through
     /// [`HostJournal::write_snapshot_chunk`](crate::HostJournal::write_snapshot_chunk).
-    fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), StorageError>;
+    fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), JournalError>;
 
     /// Replaces the state with the snapshot read through
     /// [`HostJournal::read_snapshot_chunk`](crate::HostJournal::read_snapshot_chunk). A
     /// snapshot that is not this plugin's is an error, and leaves the state empty.
-    fn load_snapshot(&mut self, host: &mut dyn PluginHost) -> Result<(), StorageError>;
+    fn load_snapshot(&mut self, host: &mut dyn PluginHost) -> Result<(), JournalError>;
 
     /// Merges events already in the journal, without storing or logging them again. Any
     /// order, and any split into calls, must give the same rows. (The SDK has already
@@ -99,8 +103,19 @@ pub trait ConnectionLogPlugin: 'static {
         &mut self,
         host: &mut dyn PluginHost,
         events: &[EventRef<'_>],
-    ) -> Result<(), StorageError>;
+    ) -> Result<(), JournalError>;
 
     /// How many rows the plugin holds, and an estimate of the bytes they use.
     fn stats(&self) -> StateStats;
+}
+
+/// The settings check of a plugin that takes none: any key is unknown.
+pub fn refuse_any_setting(settings: &[Setting]) -> Result<(), SettingsError> {
+    match settings.first() {
+        None => Ok(()),
+        Some(setting) => Err(SettingsError::UnknownSetting {
+            key: setting.key.clone(),
+            known: Vec::new(),
+        }),
+    }
 }

@@ -13,7 +13,7 @@
 //! once (no undo log is kept, so benchmarks pay nothing for it).
 //!
 //! Failure injection: [`MemoryHost::fail_next`] makes the next call of one journal
-//! operation fail with [`StorageError::Unavailable`]; [`MemoryHost::calls`] counts calls.
+//! operation fail with [`JournalError::Unavailable`]; [`MemoryHost::calls`] counts calls.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -207,7 +207,7 @@ impl MemoryHost {
 
     // ----- failure injection and transactions -------------------------------------------
 
-    /// The next call of `op` fails with `StorageError::Unavailable` and changes nothing.
+    /// The next call of `op` fails with `JournalError::Unavailable` and changes nothing.
     /// Several calls queue several failures.
     pub fn fail_next(&mut self, op: JournalOp) {
         self.failures.push(op);
@@ -254,10 +254,10 @@ impl MemoryHost {
         result
     }
 
-    fn injected(&mut self, op: JournalOp) -> Result<(), StorageError> {
+    fn injected(&mut self, op: JournalOp) -> Result<(), JournalError> {
         if let Some(position) = self.failures.iter().position(|f| *f == op) {
             self.failures.remove(position);
-            return Err(StorageError::Unavailable(format!(
+            return Err(JournalError::Unavailable(format!(
                 "injected failure of {op:?}"
             )));
         }
@@ -340,7 +340,7 @@ impl HostServiceLog for MemoryHost {
 }
 
 impl HostJournal for MemoryHost {
-    fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError> {
+    fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, JournalError> {
         self.calls.append += 1;
         self.injected(JournalOp::Append)?;
         let mut fresh = Vec::with_capacity(events.len());
@@ -358,7 +358,7 @@ impl HostJournal for MemoryHost {
     fn session_events(
         &mut self,
         keys: &[SessionKey],
-    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+    ) -> Result<Vec<Vec<ConnectionEvent>>, JournalError> {
         self.calls.session_events += 1;
         self.injected(JournalOp::SessionEvents)?;
         Ok(keys
@@ -377,7 +377,7 @@ impl HostJournal for MemoryHost {
             .collect())
     }
 
-    fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError> {
+    fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, JournalError> {
         self.calls.forget += 1;
         self.injected(JournalOp::Forget)?;
         let mut removed = 0u64;
@@ -396,14 +396,14 @@ impl HostJournal for MemoryHost {
         Ok(removed)
     }
 
-    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), JournalError> {
         self.calls.write_snapshot_chunk += 1;
         self.injected(JournalOp::WriteSnapshotChunk)?;
         self.snapshot.push(chunk.to_vec());
         Ok(())
     }
 
-    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
+    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, JournalError> {
         self.calls.read_snapshot_chunk += 1;
         self.injected(JournalOp::ReadSnapshotChunk)?;
         let chunk = self.snapshot.get(self.snapshot_read_position).cloned();

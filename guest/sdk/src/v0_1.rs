@@ -1,15 +1,19 @@
-//! Contract `coder:connection-log@0.1.0` (`wit/v0.1.0`): the bindings wit-bindgen generates
-//! for it, and [`Component`], which serves a [`ConnectionLogPlugin`] through them. The glue
-//! converts between the contract's types and [`model`] and decides nothing.
+//! Contract `coder:connection-log@0.1.0` (`wit/v0.1.0`, frozen): the bindings wit-bindgen
+//! generates for it, and [`Component`], which serves a [`ConnectionLogPlugin`] through them.
+//! The glue converts between the contract's types and [`model`] and decides nothing; where
+//! 0.1.0 lacks what the plugin trait has, it fills in what 0.1.0 meant:
 //!
-//! A later contract version gets a module of its own beside this one.
+//! - no settings: [`ConnectionLogPlugin::configure`] gets none;
+//! - a limit or retention of 0 meant "the default" and "forever": they become `None`;
+//! - one error type for everything: a query's `Failed` becomes `storage(unavailable)`.
+//!
+//! A plugin exports this version with [`export_plugin_v0_1!`](crate::export_plugin_v0_1),
+//! for hosts that speak only 0.1.0.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::event_columns::EventColumns;
-use crate::imports::{HostClock, HostDirectory, HostJournal, HostServiceLog};
+use crate::instance::with_plugin;
 use crate::model;
 use crate::plugin::ConnectionLogPlugin;
 
@@ -19,6 +23,7 @@ wit_bindgen::generate!({
     // The export macro is used by each plugin's crate, not here.
     pub_export_macro: true,
     default_bindings_module: "connlog_plugin_sdk::v0_1",
+    export_macro_name: "export_v0_1",
 });
 
 /// The contract's package name, `coder:connection-log`.
@@ -31,105 +36,13 @@ use exports::coder::connection_log::{
     formats, ingest, lifecycle, plugin_info, query, retention, state,
 };
 
-/// The exports of contract 0.1.0, served by plugin `P`. [`export_plugin!`](crate::export_plugin)
-/// names it; a plugin never uses it directly.
+/// The exports of contract 0.1.0, served by plugin `P`.
+/// [`export_plugin_v0_1!`](crate::export_plugin_v0_1) names it; a plugin never uses it
+/// directly.
 pub struct Component<P>(PhantomData<P>);
 
-thread_local! {
-    // One instance serves one host store, and the host serialises calls, so a RefCell
-    // suffices. `dyn Any` because a static cannot be generic: the one `P` is checked on use.
-    static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
-}
-
-fn with_plugin<P: ConnectionLogPlugin, T>(f: impl FnOnce(&mut P) -> T) -> T {
-    INSTANCE.with(|instance| {
-        let mut instance = instance.borrow_mut();
-        let plugin = instance
-            .get_or_insert_with(|| Box::new(P::new()))
-            .downcast_mut::<P>()
-            .expect("a component serves one plugin type");
-        f(plugin)
-    })
-}
-
-/// The host's imports, seen through the SDK's traits.
-struct WitHost;
-
-impl HostClock for WitHost {
-    fn now(&self) -> model::UnixNanos {
-        clock::now()
-    }
-}
-
-impl HostDirectory for WitHost {
-    fn organization_by_id(&self, id: model::Uuid) -> Option<model::Organization> {
-        directory::organization_by_id(uuid_to_wit(id)).map(organization_from_wit)
-    }
-    fn organization_by_name(&self, name: &str) -> Option<model::Organization> {
-        directory::organization_by_name(name).map(organization_from_wit)
-    }
-    fn user_by_id(&self, id: model::Uuid) -> Option<model::User> {
-        directory::user_by_id(uuid_to_wit(id)).map(user_from_wit)
-    }
-    fn users_by_username(&self, username: &str) -> Vec<model::User> {
-        directory::users_by_username(username)
-            .into_iter()
-            .map(user_from_wit)
-            .collect()
-    }
-    fn users_by_email(&self, email: &str) -> Vec<model::User> {
-        directory::users_by_email(email)
-            .into_iter()
-            .map(user_from_wit)
-            .collect()
-    }
-}
-
-impl HostServiceLog for WitHost {
-    fn write_service_log(&mut self, lines: Vec<model::LogLine>) {
-        let lines: Vec<service_log::LogLine> = lines
-            .into_iter()
-            .map(|l| service_log::LogLine {
-                format: log_format_to_wit(l.format),
-                line: l.line,
-            })
-            .collect();
-        service_log::write(&lines);
-    }
-}
-
-impl HostJournal for WitHost {
-    fn append(
-        &mut self,
-        events: &[model::ConnectionEvent],
-    ) -> Result<Vec<bool>, model::StorageError> {
-        let events: Vec<types::ConnectionEvent> =
-            events.iter().cloned().map(event_to_wit).collect();
-        journal::append(&events).map_err(storage_error_from_wit)
-    }
-    fn session_events(
-        &mut self,
-        keys: &[model::SessionKey],
-    ) -> Result<Vec<Vec<model::ConnectionEvent>>, model::StorageError> {
-        let keys: Vec<journal::SessionKey> = keys.iter().cloned().map(session_key_to_wit).collect();
-        let groups = journal::session_events(&keys).map_err(storage_error_from_wit)?;
-        Ok(groups
-            .into_iter()
-            .map(|g| g.into_iter().map(event_from_wit).collect())
-            .collect())
-    }
-    fn forget(&mut self, origins: &[model::RowOrigin]) -> Result<u64, model::StorageError> {
-        let origins: Vec<journal::RowOrigin> =
-            origins.iter().cloned().map(row_origin_to_wit).collect();
-        journal::forget(&origins).map_err(storage_error_from_wit)
-    }
-    fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), model::StorageError> {
-        journal::write_snapshot_chunk(chunk).map_err(storage_error_from_wit)
-    }
-    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, model::StorageError> {
-        journal::read_snapshot_chunk().map_err(storage_error_from_wit)
-    }
-}
+crate::wit_host_imports!();
+crate::wit_formats_export!();
 
 impl<P: ConnectionLogPlugin> plugin_info::Guest for Component<P> {
     fn describe() -> plugin_info::Info {
@@ -149,8 +62,13 @@ impl<P: ConnectionLogPlugin> lifecycle::Guest for Component<P> {
                 .into_iter()
                 .map(log_format_from_wit)
                 .collect(),
+            settings: Vec::new(),
         };
-        with_plugin(|p: &mut P| p.configure(config));
+        // 0.1.0's `configure` cannot fail; a plugin that refuses to run without settings
+        // can only trap, which the host reports as a failed load.
+        if let Err(e) = with_plugin(|p: &mut P| p.configure(config)) {
+            panic!("the plugin refuses to run without settings: {e}");
+        }
     }
 }
 
@@ -167,7 +85,7 @@ impl<P: ConnectionLogPlugin> ingest::Guest for Component<P> {
     ) -> Result<Vec<ingest::EventOutcome>, journal::StorageError> {
         let events = events.into_iter().map(event_from_wit).collect();
         let outcomes = with_plugin(|p: &mut P| p.ingest_batch(&mut WitHost, events))
-            .map_err(storage_error_to_wit)?;
+            .map_err(journal_error_to_wit)?;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {
@@ -206,12 +124,13 @@ impl<P: ConnectionLogPlugin> query::Guest for Component<P> {
 
 impl<P: ConnectionLogPlugin> retention::Guest for Component<P> {
     fn set_retention(max_age: u64) {
+        let max_age = (max_age != 0).then_some(max_age);
         with_plugin(|p: &mut P| p.set_retention(max_age));
     }
 
     fn purge(now: i64) -> Result<retention::PurgeReport, journal::StorageError> {
         let report =
-            with_plugin(|p: &mut P| p.purge(&mut WitHost, now)).map_err(storage_error_to_wit)?;
+            with_plugin(|p: &mut P| p.purge(&mut WitHost, now)).map_err(journal_error_to_wit)?;
         Ok(retention::PurgeReport {
             purged: report.purged,
             cutoff: report.cutoff,
@@ -219,48 +138,19 @@ impl<P: ConnectionLogPlugin> retention::Guest for Component<P> {
     }
 }
 
-impl<P: ConnectionLogPlugin> formats::Guest for Component<P> {
-    fn api_response(rows: Vec<types::ConnectionLog>, count: u64) -> String {
-        let rows: Vec<model::ConnectionLog> = rows.into_iter().map(row_from_wit).collect();
-        with_plugin(|p: &mut P| p.api_response(&WitHost, &rows, count))
-    }
-
-    fn api_rows(rows: Vec<types::ConnectionLog>) -> Vec<String> {
-        let rows: Vec<model::ConnectionLog> = rows.into_iter().map(row_from_wit).collect();
-        with_plugin(|p: &mut P| p.api_rows(&WitHost, &rows))
-    }
-
-    fn service_log_line(
-        event: types::ConnectionEvent,
-        format: service_log::LogFormat,
-        logged_at: i64,
-    ) -> String {
-        let (event, format) = (event_from_wit(event), log_format_from_wit(format));
-        with_plugin(|p: &mut P| p.service_log_line(&event, format, logged_at))
-    }
-
-    fn row_events(row: types::ConnectionLog) -> Vec<types::ConnectionEvent> {
-        let row = row_from_wit(row);
-        with_plugin(|p: &mut P| p.row_events(&row))
-            .into_iter()
-            .map(event_to_wit)
-            .collect()
-    }
-}
-
 impl<P: ConnectionLogPlugin> state::Guest for Component<P> {
     fn save_snapshot() -> Result<(), journal::StorageError> {
-        with_plugin(|p: &mut P| p.save_snapshot(&mut WitHost)).map_err(storage_error_to_wit)
+        with_plugin(|p: &mut P| p.save_snapshot(&mut WitHost)).map_err(journal_error_to_wit)
     }
 
     fn load_snapshot() -> Result<(), journal::StorageError> {
-        with_plugin(|p: &mut P| p.load_snapshot(&mut WitHost)).map_err(storage_error_to_wit)
+        with_plugin(|p: &mut P| p.load_snapshot(&mut WitHost)).map_err(journal_error_to_wit)
     }
 
     fn replay(events: types::EventColumns) -> Result<(), journal::StorageError> {
         let columns: EventColumns = columns_from_wit(events);
-        let events = columns.events().map_err(storage_error_to_wit)?;
-        with_plugin(|p: &mut P| p.replay(&mut WitHost, &events)).map_err(storage_error_to_wit)
+        let events = columns.events().map_err(journal_error_to_wit)?;
+        with_plugin(|p: &mut P| p.replay(&mut WitHost, &events)).map_err(journal_error_to_wit)
     }
 
     fn stats() -> state::StateStats {
@@ -272,11 +162,43 @@ impl<P: ConnectionLogPlugin> state::Guest for Component<P> {
     }
 }
 
-// ---- conversions -------------------------------------------------------------------------
+// ---- conversions of what only 0.1.0 has ---------------------------------------------------
+
+fn query_request_from_wit(r: query::QueryRequest) -> model::QueryRequest {
+    model::QueryRequest {
+        q: r.q,
+        limit: (r.limit != 0).then_some(r.limit),
+        offset: r.offset,
+    }
+}
+
+fn query_error_to_wit(e: model::QueryError) -> query::QueryError {
+    match e {
+        model::QueryError::InvalidQuery(v) => {
+            query::QueryError::InvalidQuery(v.into_iter().map(validation_to_wit).collect())
+        }
+        model::QueryError::Failed(m) => {
+            query::QueryError::Storage(journal::StorageError::Unavailable(m))
+        }
+    }
+}
+
+fn journal_error_to_wit(e: model::JournalError) -> journal::StorageError {
+    match e {
+        model::JournalError::Unavailable(m) => journal::StorageError::Unavailable(m),
+        model::JournalError::Corrupt(m) => journal::StorageError::Corrupt(m),
+    }
+}
+
+fn journal_error_from_wit(e: journal::StorageError) -> model::JournalError {
+    match e {
+        journal::StorageError::Unavailable(m) => model::JournalError::Unavailable(m),
+        journal::StorageError::Corrupt(m) => model::JournalError::Corrupt(m),
+    }
+}
 
 use coder::connection_log::{
     directory as wit_directory, journal as wit_journal, service_log as wit_service_log,
     types as wit_types,
 };
-use query as wit_query;
 crate::wit_model_conversions!();

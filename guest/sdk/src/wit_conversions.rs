@@ -1,9 +1,10 @@
 //! Conversions between `model` and the types a WIT bindings generator makes for the
 //! contract, as a macro, so that they are written once for any generator's types.
 //!
-//! The caller brings the generated modules into scope as `wit_types`, `wit_journal`,
-//! `wit_directory`, `wit_service_log` and `wit_query`; every function lands in the calling
-//! module.
+//! The types it converts are the same in every contract version so far; what differs
+//! between versions (errors, requests) is converted in each version's module. The caller
+//! brings the generated modules into scope as `wit_types`, `wit_journal`, `wit_directory`
+//! and `wit_service_log`; every function lands in the calling module.
 
 #[doc(hidden)]
 #[macro_export]
@@ -94,52 +95,6 @@ macro_rules! wit_model_conversions {
             c: wit_types::EventColumns,
         ) -> $crate::event_columns::EventColumns {
             $crate::__move_event_columns!(c, wit_types::EventColumns => $crate::event_columns::EventColumns)
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn query_request_to_wit(
-            r: $crate::model::QueryRequest,
-        ) -> wit_query::QueryRequest {
-            wit_query::QueryRequest {
-                q: r.q,
-                limit: r.limit,
-                offset: r.offset,
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn query_request_from_wit(
-            r: wit_query::QueryRequest,
-        ) -> $crate::model::QueryRequest {
-            $crate::model::QueryRequest {
-                q: r.q,
-                limit: r.limit,
-                offset: r.offset,
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn query_error_to_wit(e: $crate::model::QueryError) -> wit_query::QueryError {
-            match e {
-                $crate::model::QueryError::InvalidQuery(v) => wit_query::QueryError::InvalidQuery(
-                    v.into_iter().map(validation_to_wit).collect(),
-                ),
-                $crate::model::QueryError::Storage(e) => {
-                    wit_query::QueryError::Storage(storage_error_to_wit(e))
-                }
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn query_error_from_wit(e: wit_query::QueryError) -> $crate::model::QueryError {
-            match e {
-                wit_query::QueryError::InvalidQuery(v) => $crate::model::QueryError::InvalidQuery(
-                    v.into_iter().map(validation_from_wit).collect(),
-                ),
-                wit_query::QueryError::Storage(e) => {
-                    $crate::model::QueryError::Storage(storage_error_from_wit(e))
-                }
-            }
         }
 
         #[allow(dead_code)]
@@ -272,30 +227,6 @@ macro_rules! wit_model_conversions {
                 wit_journal::RowOrigin::Session(k) => {
                     $crate::model::RowOrigin::Session(session_key_from_wit(k))
                 }
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn storage_error_to_wit(
-            e: $crate::model::StorageError,
-        ) -> wit_journal::StorageError {
-            match e {
-                $crate::model::StorageError::Unavailable(m) => {
-                    wit_journal::StorageError::Unavailable(m)
-                }
-                $crate::model::StorageError::Corrupt(m) => wit_journal::StorageError::Corrupt(m),
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn storage_error_from_wit(
-            e: wit_journal::StorageError,
-        ) -> $crate::model::StorageError {
-            match e {
-                wit_journal::StorageError::Unavailable(m) => {
-                    $crate::model::StorageError::Unavailable(m)
-                }
-                wit_journal::StorageError::Corrupt(m) => $crate::model::StorageError::Corrupt(m),
             }
         }
 

@@ -149,7 +149,7 @@ fn columns_that_do_not_fit_together_are_corrupt() {
     ];
     for (what, columns, detail) in cases {
         match columns.events() {
-            Err(StorageError::Corrupt(message)) => assert!(
+            Err(JournalError::Corrupt(message)) => assert!(
                 message.starts_with("replay batch: ") && message.contains(detail),
                 "{what}: {message}"
             ),

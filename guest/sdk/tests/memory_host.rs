@@ -96,7 +96,7 @@ fn injected_failures_hit_the_next_call_only_and_change_nothing() {
     let e = ssh_connect(uuid(1), T0, uuid(100));
     assert!(matches!(
         host.append(std::slice::from_ref(&e)),
-        Err(StorageError::Unavailable(_))
+        Err(JournalError::Unavailable(_))
     ));
     assert_eq!(host.journal_len(), 0);
     assert_eq!(host.append(&[e]).unwrap(), [true]);
@@ -120,13 +120,13 @@ fn a_failed_transaction_rolls_the_journal_back() {
         workspace_app(uuid(2), T0, None, 200),
     ])
     .unwrap();
-    let result: Result<(), StorageError> = host.transaction(|h| {
+    let result: Result<(), JournalError> = host.transaction(|h| {
         h.append(&[ssh_connect(uuid(3), T0, uuid(300))])?;
         h.forget(&[
             RowOrigin::Session(key(uuid(100))),
             RowOrigin::SingleEvent(uuid(2)),
         ])?;
-        Err(StorageError::Unavailable("later step failed".into()))
+        Err(JournalError::Unavailable("later step failed".into()))
     });
     assert!(result.is_err());
     let ids: Vec<Uuid> = host.journal_events().iter().map(|e| e.id).collect();
@@ -137,7 +137,7 @@ fn a_failed_transaction_rolls_the_journal_back() {
         vec![]
     );
 
-    let ok: Result<(), StorageError> =
+    let ok: Result<(), JournalError> =
         host.transaction(|h| h.append(&[ssh_connect(uuid(3), T0, uuid(300))]).map(drop));
     assert!(ok.is_ok());
     assert_eq!(host.journal_len(), 3);

@@ -4,3 +4,10 @@
 /// Crate `connlog-faulty-plugin`: the reference plugin, failing on marker events (a panic,
 /// an endless loop, unbounded allocation, a panic in replay).
 pub const FAULTY_PLUGIN: &str = env!("CONNLOG_FAULTY_PLUGIN");
+
+/// Crate `connlog-reference-v0-1`: the reference plugin exported for contract 0.1.0.
+pub const REFERENCE_V0_1_PLUGIN: &str = env!("CONNLOG_REFERENCE_V0_1_PLUGIN");
+
+/// Crate `connlog-sessionless-plugin`: deliberately wrong, it ignores the session of
+/// agent-reported events, so the conformance kit must fail it.
+pub const SESSIONLESS_PLUGIN: &str = env!("CONNLOG_SESSIONLESS_PLUGIN");

@@ -566,16 +566,16 @@ impl RowStore {
     pub fn encode(
         &self,
         chunk_size: usize,
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
-    ) -> Result<(), StorageError> {
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
         snapshot::encode(self, chunk_size, sink)
     }
 
     /// Rebuilds a store from the chunks `encode` wrote. Fails on a snapshot of another
     /// format or a damaged one.
     pub fn decode(
-        next_chunk: &mut dyn FnMut() -> Result<Option<Vec<u8>>, StorageError>,
-    ) -> Result<Self, StorageError> {
+        next_chunk: &mut dyn FnMut() -> Result<Option<Vec<u8>>, JournalError>,
+    ) -> Result<Self, JournalError> {
         snapshot::decode(next_chunk, Tuning::default())
     }
 }

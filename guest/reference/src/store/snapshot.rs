@@ -27,8 +27,8 @@ const VERSION: u32 = 1;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
-fn corrupt(msg: impl Into<String>) -> StorageError {
-    StorageError::Corrupt(format!("row snapshot: {}", msg.into()))
+fn corrupt(msg: impl Into<String>) -> JournalError {
+    JournalError::Corrupt(format!("row snapshot: {}", msg.into()))
 }
 
 /// A streaming 64-bit checksum: four independent multiply-xor lanes over 32-byte blocks.
@@ -106,12 +106,12 @@ impl Checksum {
 struct Writer<'a> {
     buf: Vec<u8>,
     chunk: usize,
-    sink: &'a mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
+    sink: &'a mut dyn FnMut(&[u8]) -> Result<(), JournalError>,
     sum: Checksum,
 }
 
 impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
         self.sum.update(bytes);
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= self.chunk {
@@ -120,16 +120,16 @@ impl Writer<'_> {
             Ok(())
         }
     }
-    fn u8(&mut self, v: u8) -> Result<(), StorageError> {
+    fn u8(&mut self, v: u8) -> Result<(), JournalError> {
         self.put(&[v])
     }
-    fn u32(&mut self, v: u32) -> Result<(), StorageError> {
+    fn u32(&mut self, v: u32) -> Result<(), JournalError> {
         self.put(&v.to_le_bytes())
     }
-    fn u64(&mut self, v: u64) -> Result<(), StorageError> {
+    fn u64(&mut self, v: u64) -> Result<(), JournalError> {
         self.put(&v.to_le_bytes())
     }
-    fn u128(&mut self, v: u128) -> Result<(), StorageError> {
+    fn u128(&mut self, v: u128) -> Result<(), JournalError> {
         self.put(&v.to_le_bytes())
     }
 
@@ -138,7 +138,7 @@ impl Writer<'_> {
         &mut self,
         order: &[u32],
         value: impl Fn(u32) -> [u8; N],
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), JournalError> {
         for block in order.chunks(BLOCK) {
             let from = self.buf.len();
             for &s in block {
@@ -153,7 +153,7 @@ impl Writer<'_> {
     }
 
     /// Sends every full chunk (with `all`, the rest too).
-    fn flush(&mut self, all: bool) -> Result<(), StorageError> {
+    fn flush(&mut self, all: bool) -> Result<(), JournalError> {
         let mut start = 0;
         while self.buf.len() - start >= self.chunk || (all && start < self.buf.len()) {
             let end = (start + self.chunk).min(self.buf.len());
@@ -165,7 +165,7 @@ impl Writer<'_> {
     }
 
     /// Appends the checksum (not itself hashed) and sends everything.
-    fn finish(mut self) -> Result<(), StorageError> {
+    fn finish(mut self) -> Result<(), JournalError> {
         let digest = self.sum.finish();
         self.buf.extend_from_slice(&digest.to_le_bytes());
         self.flush(true)
@@ -175,10 +175,10 @@ impl Writer<'_> {
 pub(super) fn encode(
     store: &RowStore,
     chunk_size: usize,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), JournalError>,
+) -> Result<(), JournalError> {
     if chunk_size == 0 {
-        return Err(StorageError::Unavailable(
+        return Err(JournalError::Unavailable(
             "snapshot chunk size must be positive".into(),
         ));
     }
@@ -375,7 +375,7 @@ impl Live {
 }
 
 struct Reader<'a> {
-    next: &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, StorageError>,
+    next: &'a mut dyn FnMut() -> Result<Option<Vec<u8>>, JournalError>,
     cur: Vec<u8>,
     pos: usize,
     scratch: Vec<u8>,
@@ -383,7 +383,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn refill(&mut self) -> Result<(), StorageError> {
+    fn refill(&mut self) -> Result<(), JournalError> {
         loop {
             match (self.next)()? {
                 None => return Err(corrupt("truncated (ended before its checksum)")),
@@ -403,7 +403,7 @@ impl Reader<'_> {
         n: usize,
         hash: bool,
         f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, StorageError> {
+    ) -> Result<R, JournalError> {
         if self.cur.len() - self.pos >= n {
             let bytes = &self.cur[self.pos..self.pos + n];
             self.pos += n;
@@ -428,16 +428,16 @@ impl Reader<'_> {
         Ok(f(&self.scratch))
     }
 
-    fn u8(&mut self) -> Result<u8, StorageError> {
+    fn u8(&mut self) -> Result<u8, JournalError> {
         self.with(1, true, |b| b[0])
     }
-    fn u32(&mut self) -> Result<u32, StorageError> {
+    fn u32(&mut self) -> Result<u32, JournalError> {
         self.with(4, true, |b| u32::from_le_bytes(b.try_into().unwrap()))
     }
-    fn u64(&mut self) -> Result<u64, StorageError> {
+    fn u64(&mut self) -> Result<u64, JournalError> {
         self.with(8, true, |b| u64::from_le_bytes(b.try_into().unwrap()))
     }
-    fn u128(&mut self) -> Result<u128, StorageError> {
+    fn u128(&mut self) -> Result<u128, JournalError> {
         self.with(16, true, |b| u128::from_le_bytes(b.try_into().unwrap()))
     }
 
@@ -446,7 +446,7 @@ impl Reader<'_> {
         n: usize,
         col: &mut Column<T>,
         conv: impl Fn([u8; N]) -> T,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), JournalError> {
         let mut left = n;
         while left > 0 {
             let k = left.min(BLOCK);
@@ -461,7 +461,7 @@ impl Reader<'_> {
     }
 
     /// After the checksum: nothing may follow.
-    fn expect_end(&mut self) -> Result<(), StorageError> {
+    fn expect_end(&mut self) -> Result<(), JournalError> {
         if self.pos < self.cur.len() {
             return Err(corrupt("unexpected bytes after the checksum"));
         }
@@ -475,21 +475,21 @@ impl Reader<'_> {
     }
 }
 
-fn check(ok: bool, what: &str) -> Result<(), StorageError> {
+fn check(ok: bool, what: &str) -> Result<(), JournalError> {
     if ok { Ok(()) } else { Err(corrupt(what)) }
 }
 
 /// A table count, bounded so that a damaged count cannot ask for absurd memory up front.
-fn table_len(r: &mut Reader, what: &str) -> Result<usize, StorageError> {
+fn table_len(r: &mut Reader, what: &str) -> Result<usize, JournalError> {
     let n = r.u32()? as usize;
     check(n < u32::MAX as usize, what)?;
     Ok(n)
 }
 
 pub(super) fn decode(
-    next_chunk: &mut dyn FnMut() -> Result<Option<Vec<u8>>, StorageError>,
+    next_chunk: &mut dyn FnMut() -> Result<Option<Vec<u8>>, JournalError>,
     tuning: Tuning,
-) -> Result<RowStore, StorageError> {
+) -> Result<RowStore, JournalError> {
     let mut r = Reader {
         next: next_chunk,
         cur: Vec::new(),
@@ -499,7 +499,7 @@ pub(super) fn decode(
     };
     let magic_ok = match r.with(8, true, |b| b == MAGIC) {
         Ok(ok) => ok,
-        Err(StorageError::Corrupt(_)) => {
+        Err(JournalError::Corrupt(_)) => {
             return Err(corrupt("too short to be a connlog row snapshot"));
         }
         Err(e) => return Err(e),
@@ -655,7 +655,7 @@ pub(super) fn decode(
 }
 
 /// Rebuilds every index from the columns, whose rows are in ascending (time, id) order.
-fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), StorageError> {
+fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> {
     let descs = store.cols.descs.len() as u32;
     let details = store.cols.details.len() as u32;
     let strings = store.cols.strings.len() as u32;

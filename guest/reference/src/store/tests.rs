@@ -149,12 +149,12 @@ fn snapshot(s: &RowStore, chunk: usize) -> Vec<Vec<u8>> {
     chunks
 }
 
-fn restore_with(chunks: Vec<Vec<u8>>, tuning: Tuning) -> Result<RowStore, StorageError> {
+fn restore_with(chunks: Vec<Vec<u8>>, tuning: Tuning) -> Result<RowStore, JournalError> {
     let mut it = chunks.into_iter();
     snapshot::decode(&mut || Ok(it.next()), tuning)
 }
 
-fn restore(chunks: Vec<Vec<u8>>) -> Result<RowStore, StorageError> {
+fn restore(chunks: Vec<Vec<u8>>) -> Result<RowStore, JournalError> {
     let mut it = chunks.into_iter();
     RowStore::decode(&mut || Ok(it.next()))
 }
@@ -544,7 +544,7 @@ fn snapshot_rejects_damage_with_clear_errors() {
     let s = fixture(Tuning::default());
     let bytes: Vec<u8> = snapshot(&s, 1 << 20).concat();
     let err = |b: Vec<u8>| match restore(vec![b]) {
-        Err(StorageError::Corrupt(m)) => m,
+        Err(JournalError::Corrupt(m)) => m,
         Err(e) => panic!("wrong error {e:?}"),
         Ok(_) => panic!("damaged snapshot accepted"),
     };
@@ -571,18 +571,18 @@ fn snapshot_rejects_damage_with_clear_errors() {
     assert!(err(v).contains("after the checksum"));
     assert!(matches!(
         restore(vec![bytes.clone(), vec![], vec![1]]),
-        Err(StorageError::Corrupt(_))
+        Err(JournalError::Corrupt(_))
     ));
     // The source's error is passed on unchanged.
-    let mut failing = || Err(StorageError::Unavailable("disk gone".into()));
+    let mut failing = || Err(JournalError::Unavailable("disk gone".into()));
     assert_eq!(
         RowStore::decode(&mut failing).err(),
-        Some(StorageError::Unavailable("disk gone".into()))
+        Some(JournalError::Unavailable("disk gone".into()))
     );
-    let mut sink_fails = |_: &[u8]| Err(StorageError::Unavailable("full".into()));
+    let mut sink_fails = |_: &[u8]| Err(JournalError::Unavailable("full".into()));
     assert_eq!(
         s.encode(16, &mut sink_fails),
-        Err(StorageError::Unavailable("full".into()))
+        Err(JournalError::Unavailable("full".into()))
     );
 }
 

@@ -37,7 +37,7 @@ impl World {
     pub fn try_ingest(
         &mut self,
         events: Vec<ConnectionEvent>,
-    ) -> Result<Vec<EventOutcome>, StorageError> {
+    ) -> Result<Vec<EventOutcome>, JournalError> {
         let plugin = &mut self.plugin;
         self.host.transaction(|h| plugin.ingest_batch(h, events))
     }
@@ -64,7 +64,7 @@ impl World {
     ) -> Result<Page, QueryError> {
         let request = QueryRequest {
             q: q.to_string(),
-            limit,
+            limit: Some(limit),
             offset,
         };
         self.plugin.query(&self.host, &self.actor(user), &request)
@@ -88,8 +88,8 @@ impl World {
         fresh.rows()
     }
 
-    /// Sets the retention (0 keeps rows forever).
-    pub fn set_retention(&mut self, max_age_nanos: u64) {
+    /// Sets the retention (`None` keeps rows forever).
+    pub fn set_retention(&mut self, max_age_nanos: Option<u64>) {
         self.plugin.set_retention(max_age_nanos);
     }
 

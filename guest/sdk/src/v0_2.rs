@@ -1,0 +1,202 @@
+//! Contract `coder:connection-log@0.2.0` (`wit/v0.2.0`), the newest: the bindings
+//! wit-bindgen generates for it, and [`Component`], which serves a [`ConnectionLogPlugin`]
+//! through them. The glue converts between the contract's types and [`model`] and decides
+//! nothing. [`export_plugin!`](crate::export_plugin) exports this version.
+
+use std::marker::PhantomData;
+
+use crate::event_columns::EventColumns;
+use crate::instance::with_plugin;
+use crate::model;
+use crate::plugin::ConnectionLogPlugin;
+
+wit_bindgen::generate!({
+    path: "../../wit/v0.2.0",
+    world: "plugin",
+    // The export macro is used by each plugin's crate, not here.
+    pub_export_macro: true,
+    default_bindings_module: "connlog_plugin_sdk::v0_2",
+    export_macro_name: "export_v0_2",
+});
+
+/// The contract's package name, `coder:connection-log`.
+pub const CONTRACT_PACKAGE: &str = env!("CONNLOG_CONTRACT_V0_2_0_NAME");
+/// The contract's version, `0.2.0`.
+pub const CONTRACT_VERSION: &str = env!("CONNLOG_CONTRACT_V0_2_0_VERSION");
+
+use coder::connection_log::{clock, directory, journal, service_log, types};
+use exports::coder::connection_log::{
+    formats, ingest, lifecycle, plugin_info, query, retention, state,
+};
+
+/// The exports of contract 0.2.0, served by plugin `P`. [`export_plugin!`](crate::export_plugin)
+/// names it; a plugin never uses it directly.
+pub struct Component<P>(PhantomData<P>);
+
+crate::wit_host_imports!();
+crate::wit_formats_export!();
+
+impl<P: ConnectionLogPlugin> plugin_info::Guest for Component<P> {
+    fn describe() -> plugin_info::Info {
+        plugin_info::Info {
+            name: P::NAME.to_string(),
+            version: P::VERSION.to_string(),
+        }
+    }
+}
+
+impl<P: ConnectionLogPlugin> lifecycle::Guest for Component<P> {
+    fn configure(config: lifecycle::PluginConfig) -> Result<(), lifecycle::SettingsError> {
+        let config = model::PluginConfig {
+            service_log_formats: config
+                .service_log_formats
+                .into_iter()
+                .map(log_format_from_wit)
+                .collect(),
+            settings: config
+                .settings
+                .into_iter()
+                .map(|s| model::Setting {
+                    key: s.key,
+                    value: s.value,
+                })
+                .collect(),
+        };
+        with_plugin(|p: &mut P| p.configure(config)).map_err(|e| match e {
+            model::SettingsError::UnknownSetting { key, known } => {
+                lifecycle::SettingsError::UnknownSetting(lifecycle::UnknownSetting { key, known })
+            }
+            model::SettingsError::InvalidSetting { key, reason } => {
+                lifecycle::SettingsError::InvalidSetting(lifecycle::InvalidSetting { key, reason })
+            }
+        })
+    }
+}
+
+impl<P: ConnectionLogPlugin> ingest::Guest for Component<P> {
+    fn ingest_batch(
+        events: Vec<types::ConnectionEvent>,
+    ) -> Result<Vec<ingest::EventOutcome>, ingest::IngestError> {
+        let events = events.into_iter().map(event_from_wit).collect();
+        let outcomes = with_plugin(|p: &mut P| p.ingest_batch(&mut WitHost, events))
+            .map_err(|e| ingest::IngestError::Journal(journal_error_to_wit(e)))?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                model::EventOutcome::Stored => ingest::EventOutcome::Stored,
+                model::EventOutcome::Duplicate => ingest::EventOutcome::Duplicate,
+                model::EventOutcome::Rejected(v) => {
+                    ingest::EventOutcome::Rejected(validation_to_wit(v))
+                }
+            })
+            .collect())
+    }
+}
+
+impl<P: ConnectionLogPlugin> query::Guest for Component<P> {
+    fn query(
+        actor: types::Actor,
+        request: query::QueryRequest,
+    ) -> Result<query::Page, query::QueryError> {
+        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
+        let page = with_plugin(|p: &mut P| p.query(&WitHost, &actor, &request))
+            .map_err(query_error_to_wit)?;
+        Ok(query::Page {
+            rows: page.rows.into_iter().map(row_to_wit).collect(),
+            count: page.count,
+        })
+    }
+
+    fn api_page(
+        actor: types::Actor,
+        request: query::QueryRequest,
+    ) -> Result<String, query::QueryError> {
+        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
+        with_plugin(|p: &mut P| p.api_page(&WitHost, &actor, &request)).map_err(query_error_to_wit)
+    }
+}
+
+impl<P: ConnectionLogPlugin> retention::Guest for Component<P> {
+    fn set_retention(max_age: Option<u64>) -> Option<u64> {
+        with_plugin(|p: &mut P| p.set_retention(max_age))
+    }
+
+    fn purge(now: i64) -> Result<retention::PurgeReport, retention::RetentionError> {
+        let report = with_plugin(|p: &mut P| p.purge(&mut WitHost, now))
+            .map_err(|e| retention::RetentionError::Journal(journal_error_to_wit(e)))?;
+        Ok(retention::PurgeReport {
+            purged: report.purged,
+            cutoff: report.cutoff,
+        })
+    }
+}
+
+impl<P: ConnectionLogPlugin> state::Guest for Component<P> {
+    fn save_snapshot() -> Result<(), state::StateError> {
+        with_plugin(|p: &mut P| p.save_snapshot(&mut WitHost)).map_err(state_error_to_wit)
+    }
+
+    fn load_snapshot() -> Result<(), state::StateError> {
+        with_plugin(|p: &mut P| p.load_snapshot(&mut WitHost)).map_err(state_error_to_wit)
+    }
+
+    fn replay(events: types::EventColumns) -> Result<(), state::StateError> {
+        let columns: EventColumns = columns_from_wit(events);
+        // A batch that does not decode is the host's mistake, not the journal's.
+        let events = columns
+            .events()
+            .map_err(|e| state::StateError::MalformedColumns(e.to_string()))?;
+        with_plugin(|p: &mut P| p.replay(&mut WitHost, &events)).map_err(state_error_to_wit)
+    }
+
+    fn stats() -> state::StateStats {
+        let stats = with_plugin(|p: &mut P| p.stats());
+        state::StateStats {
+            rows: stats.rows,
+            memory_bytes: stats.memory_bytes,
+        }
+    }
+}
+
+// ---- conversions of what 0.2.0 changed ----------------------------------------------------
+
+fn query_request_from_wit(r: query::QueryRequest) -> model::QueryRequest {
+    model::QueryRequest {
+        q: r.q,
+        limit: r.limit,
+        offset: r.offset,
+    }
+}
+
+fn query_error_to_wit(e: model::QueryError) -> query::QueryError {
+    match e {
+        model::QueryError::InvalidQuery(v) => {
+            query::QueryError::InvalidQuery(v.into_iter().map(validation_to_wit).collect())
+        }
+        model::QueryError::Failed(m) => query::QueryError::Failed(m),
+    }
+}
+
+fn state_error_to_wit(e: model::JournalError) -> state::StateError {
+    state::StateError::Journal(journal_error_to_wit(e))
+}
+
+fn journal_error_to_wit(e: model::JournalError) -> journal::JournalError {
+    match e {
+        model::JournalError::Unavailable(m) => journal::JournalError::Unavailable(m),
+        model::JournalError::Corrupt(m) => journal::JournalError::Corrupt(m),
+    }
+}
+
+fn journal_error_from_wit(e: journal::JournalError) -> model::JournalError {
+    match e {
+        journal::JournalError::Unavailable(m) => model::JournalError::Unavailable(m),
+        journal::JournalError::Corrupt(m) => model::JournalError::Corrupt(m),
+    }
+}
+
+use coder::connection_log::{
+    directory as wit_directory, journal as wit_journal, service_log as wit_service_log,
+    types as wit_types,
+};
+crate::wit_model_conversions!();
