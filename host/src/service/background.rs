@@ -14,7 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{ServiceConfig, bring_up, store_path};
+use super::restore::bring_up;
+use super::{ServiceConfig, store_path};
 use crate::plugin::{LoadedPlugin, PluginInstance};
 use crate::store::{Expect, Includes, Journal};
 

@@ -1,0 +1,370 @@
+//! `ConnLog`: one plugin instance over one store, with the transaction discipline that
+//! makes acknowledgements durable and plugin faults harmless.
+//!
+//! Every mutating call runs inside one SQLite transaction: the plugin appends to the
+//! journal through its imports, and the host commits only when the call succeeded. A trap
+//! rolls the transaction back and rebuilds the instance from the store; a commit failure
+//! does the same (the plugin's memory may be ahead of the disk). Either way the caller gets
+//! an error, and nothing it was told is stored is lost.
+//!
+//! Before a mutating call, events another writer appended to the journal (another process,
+//! another connection) are merged first, so the instance always holds everything up to the
+//! position it records (`merged_upto`), and a snapshot claims exactly that.
+//!
+//! Bringing an instance up to date (start, rebuild, swap) loads the stored snapshot when
+//! this exact plugin build wrote it and it matches its record, then replays only the events
+//! the snapshot does not cover, applying again the purges committed since it was written;
+//! otherwise it replays the whole journal. Snapshots are written by a background thread
+//! (`background`), never under the service's lock except on a clean shutdown or when asked
+//! for (`save_snapshot`). See README "Durability".
+//!
+//! The calls themselves live in `transactions`, bringing an instance up to date in `restore`,
+//! hot swaps in `swap`.
+
+mod background;
+mod restore;
+mod swap;
+mod transactions;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::directory::Lookup;
+use crate::model::{self, LogFormat};
+use crate::plugin::{
+    Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
+    PluginSource, ServiceLogSink,
+};
+use crate::store::Journal;
+use restore::bring_up;
+
+pub use restore::{RestoreReport, RestoreSource};
+pub use swap::{SwapReport, swap_plugin};
+
+/// The store's file name inside the data directory.
+pub const STORE_FILE: &str = "connlog.db";
+
+#[derive(Clone)]
+pub struct ServiceConfig {
+    pub data_dir: PathBuf,
+    pub plugin: PluginSource,
+    pub directory: Arc<dyn Lookup + Send + Sync>,
+    pub limits: Limits,
+    pub log_formats: Vec<LogFormat>,
+    pub service_log: Arc<dyn ServiceLogSink>,
+    /// 0 keeps rows forever.
+    pub retention: Duration,
+    /// `None` compiles the plugin on every start.
+    pub cache: Option<ComponentCache>,
+    pub clock: Clock,
+}
+
+/// Why a service call failed. Each variant leaves the service usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("storage error: {0}")]
+    Storage(model::StorageError),
+    /// A plugin instance could not be brought up from the store: after a failure (the
+    /// instance is rebuilt on the next call), or for a swap (the old plugin keeps serving).
+    #[error("the plugin could not be brought up from the store: {0:#}")]
+    Rebuild(anyhow::Error),
+}
+
+/// When snapshots are written (besides `ConnLog::save_snapshot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Have one written in the background as soon as about this many stored events are not
+    /// covered by the snapshot (after an ingest, or a start that replayed them). 0: never.
+    pub every_events: u64,
+    /// On a clean shutdown, write one if at least this many events are not covered.
+    /// 0: never.
+    pub on_close_min_events: u64,
+    /// After a purge that deleted rows, have the snapshot (which still holds them)
+    /// rewritten in the background, and on a clean shutdown if that has not happened yet.
+    /// Turn it off only to test what a crash before the rewrite leaves.
+    pub rewrite_after_purge: bool,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self {
+            every_events: 1_000_000,
+            on_close_min_events: 10_000,
+            rewrite_after_purge: true,
+        }
+    }
+}
+
+/// Running totals, for `/metrics`. Cheap to read: a copy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    /// Purges run (by the scheduler, `connlog purge` or the API), whatever they deleted.
+    pub purges_run: u64,
+    pub rows_purged: u64,
+    /// Journal events deleted with the purged rows.
+    pub events_purged: u64,
+    /// Instances rebuilt from the store after a trap, an overrun or a failed commit.
+    pub instance_restarts: u64,
+    pub swaps: u64,
+    pub swaps_failed: u64,
+    /// Snapshots written, in the background or on demand.
+    pub snapshots_saved: u64,
+    /// Size of the last snapshot written, in bytes.
+    pub snapshot_bytes: u64,
+    /// Stored snapshots refused at bring-up (damaged, or not matching the journal).
+    pub snapshots_refused: u64,
+    /// Background snapshot writes that failed (the journal stays complete; the next
+    /// request tries again).
+    pub snapshot_writes_failed: u64,
+    /// How long the last purge held the service (its lock, when shared), in microseconds.
+    pub last_purge_locked_us: u64,
+    /// The longest any purge held it, in microseconds.
+    pub max_purge_locked_us: u64,
+}
+
+pub struct ConnLog {
+    host: Arc<PluginHost>,
+    plugin: Arc<LoadedPlugin>,
+    instance: PluginInstance,
+    config: ServiceConfig,
+    last_restore: RestoreReport,
+    counters: Counters,
+    snapshot_policy: SnapshotPolicy,
+    /// Stored events the stored snapshot does not cover (all of them when there is none);
+    /// after a background snapshot, counted as positions (`merged_upto - snapshot_upto`).
+    unsnapshotted: u64,
+    /// The journal position the instance has merged: it holds every event with
+    /// `seq <= merged_upto`, and a snapshot of it covers exactly that.
+    merged_upto: i64,
+    /// The journal position the stored snapshot covers, as far as this service knows.
+    snapshot_upto: i64,
+    writer: background::Writer,
+    /// The background snapshots already accounted for in `unsnapshotted`.
+    writer_seen: u64,
+    /// Bumped by every purge that deleted events: a swap that started bringing its plugin
+    /// up before it must start again.
+    purge_generation: u64,
+    closed: bool,
+}
+
+impl ConnLog {
+    pub fn open(config: ServiceConfig) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let path = store_path(&config.data_dir);
+        let journal = Journal::connect(&path)?;
+        // The whole-file check reads every page; it runs on its own connection while this
+        // thread brings the plugin up, and its verdict comes first: a damaged store is
+        // refused even if the bring-up happened to succeed.
+        let checker = {
+            let path = path.clone();
+            std::thread::Builder::new()
+                .name("connlog-quick-check".into())
+                .spawn(move || Journal::quick_check(&path))
+                .context("spawning the store check")?
+        };
+        let brought_up = PluginHost::new(config.cache.clone())
+            .map(Arc::new)
+            .and_then(|host| {
+                let plugin = host.load(&config.plugin)?;
+                let up = bring_up(&plugin, journal, &config, None)?;
+                Ok((host, plugin, up))
+            });
+        checker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the store check panicked"))??;
+        let (host, plugin, up) = brought_up?;
+        let plugin = Arc::new(plugin);
+        let mut counters = Counters::default();
+        if up.snapshot_refused {
+            counters.snapshots_refused += 1;
+        }
+        let mut writer = background::Writer::new(plugin.clone(), config.clone());
+        // A snapshot older than a purge still holds the purged rows: rewrite it. Files no
+        // record names (what a crash leaves) are zeroed.
+        let stale = up.pinned.stale_snapshot();
+        writer.request(background::Work {
+            snapshot: stale,
+            checkpoint: stale,
+            sweep: up.pinned.leftover_files,
+        });
+        let mut service = Self {
+            host,
+            plugin,
+            instance: up.instance,
+            config,
+            unsnapshotted: up.report.events_replayed,
+            merged_upto: up.upto,
+            snapshot_upto: up.report.source.covers(),
+            last_restore: up.report,
+            counters,
+            snapshot_policy: SnapshotPolicy::default(),
+            writer,
+            writer_seen: 0,
+            purge_generation: 0,
+            closed: false,
+        };
+        service.snapshot_if_due();
+        Ok(service)
+    }
+
+    pub fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
+    pub fn last_restore(&self) -> &RestoreReport {
+        &self.last_restore
+    }
+
+    /// How many times the instance was rebuilt after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.counters.instance_restarts
+    }
+
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters;
+        let written = self.writer.results();
+        counters.snapshots_saved = written.saved;
+        counters.snapshot_bytes = written.last_bytes;
+        counters.snapshots_refused += written.refused;
+        counters.snapshot_writes_failed = written.failed;
+        counters
+    }
+
+    pub fn set_snapshot_policy(&mut self, policy: SnapshotPolicy) {
+        self.snapshot_policy = policy;
+    }
+
+    /// Stored events the current snapshot does not cover.
+    pub fn unsnapshotted_events(&self) -> u64 {
+        let written = self.writer.results();
+        if written.recorded != self.writer_seen && written.covers > self.snapshot_upto {
+            u64::try_from(self.merged_upto - written.covers).unwrap_or(0)
+        } else {
+            self.unsnapshotted
+        }
+    }
+
+    /// The journal position the instance has merged (every event with `seq` up to it).
+    pub fn merged_upto(&self) -> i64 {
+        self.merged_upto
+    }
+
+    /// Waits until the background snapshot writer has nothing left to do (what was asked
+    /// of it before this call, and anything that asked for more meanwhile).
+    pub fn wait_for_snapshots(&mut self) {
+        self.writer.wait_idle();
+        self.absorb_background();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The service's clock (the system clock, or a fixed instant in tests).
+    pub fn now(&self) -> model::UnixNanos {
+        self.config.clock.now()
+    }
+
+    /// Shuts down cleanly: stops the background writer, writes a snapshot if the policy
+    /// asks for one (or if the stored one still holds purged rows), removes replaced
+    /// snapshot files and checkpoints the WAL. Dropping the service does the same, logging
+    /// instead of returning errors.
+    pub fn close(mut self) -> Result<(), ServiceError> {
+        self.closed = true;
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), ServiceError> {
+        self.writer.stop();
+        self.absorb_background();
+        let threshold = self.snapshot_policy.on_close_min_events;
+        let due = threshold > 0 && self.unsnapshotted >= threshold;
+        let stale = self.snapshot_policy.rewrite_after_purge
+            && self
+                .journal()
+                .ok()
+                .and_then(|j| stale_snapshot(j).ok())
+                .unwrap_or(false);
+        if (due || stale) && !self.instance.is_poisoned() {
+            self.save_snapshot()?;
+        }
+        if let Ok(journal) = self.journal() {
+            if let Err(e) = journal.sweep_snapshot_files() {
+                tracing::warn!(error = %e, "replaced snapshot files could not be removed; the next start will");
+            }
+            let _ = journal.checkpoint_truncate();
+        }
+        Ok(())
+    }
+
+    /// Asks the background writer for a snapshot once the policy's `every_events` are
+    /// uncovered and it is not already at work.
+    fn snapshot_if_due(&mut self) {
+        self.absorb_background();
+        let threshold = self.snapshot_policy.every_events;
+        if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
+            self.writer.request(background::Work {
+                snapshot: true,
+                sweep: true,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Takes note of the snapshots the background writer recorded since the last look.
+    fn absorb_background(&mut self) {
+        let written = self.writer.results();
+        if written.recorded == self.writer_seen {
+            return;
+        }
+        self.writer_seen = written.recorded;
+        if written.covers > self.snapshot_upto {
+            self.snapshot_upto = written.covers;
+            self.unsnapshotted = u64::try_from(self.merged_upto - written.covers).unwrap_or(0);
+        }
+    }
+}
+
+impl Drop for ConnLog {
+    fn drop(&mut self) {
+        if self.closed || std::thread::panicking() {
+            return;
+        }
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "clean shutdown could not save a snapshot");
+        }
+    }
+}
+
+/// Whether a snapshot file is recorded that purges since have made stale: it still holds
+/// the purged rows until it is rewritten.
+fn stale_snapshot(journal: &Journal) -> Result<bool, model::StorageError> {
+    Ok(journal.recorded_snapshot_file()?.is_some() && !journal.pending_purges()?.is_empty())
+}
+
+/// The service as the server shares it between requests: calls are serialised.
+pub type SharedConnLog = Arc<Mutex<ConnLog>>;
+
+/// Locks the shared service. A panic while it was held cannot have left a half-done
+/// change behind (every change is one SQLite transaction), so a poisoned lock is used.
+pub fn lock(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until the shared service's background snapshot writer is idle, without holding
+/// the service's lock meanwhile (`ConnLog::wait_for_snapshots` waits under it).
+pub fn wait_for_snapshots(shared: &SharedConnLog) {
+    let waiter = lock(shared).writer.waiter();
+    waiter.wait_idle();
+}
+
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(STORE_FILE)
+}

@@ -1,0 +1,479 @@
+//! Bringing a plugin instance up to date from the store, at start-up, after a failure and
+//! for a swap: the stored snapshot when it is usable, then the journal events it does not
+//! cover (applying again the purges since it was written), or else the whole journal.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{ConnLog, ServiceConfig, ServiceError, store_path};
+use crate::model;
+use crate::plugin::{LoadedPlugin, PluginError, PluginInstance};
+use crate::store::snapshot_file::OpenFailure;
+use crate::store::{Journal, PendingPurge, ReplayCursor, SnapshotInfo};
+
+/// How many events one replay call carries.
+const REPLAY_BATCH: usize = 8192;
+
+/// How many times a bring-up pins a new view when the snapshot it pinned was replaced
+/// before it could open the file, before it settles for a full replay.
+const BRING_UP_ATTEMPTS: usize = 3;
+
+/// What a start-up or rebuild did to bring the plugin up to date.
+#[derive(Clone, Debug)]
+pub struct RestoreReport {
+    /// Events fed to `replay`: the whole journal, or only the snapshot's tail.
+    pub events_replayed: u64,
+    pub rows: u64,
+    pub elapsed: Duration,
+    pub source: RestoreSource,
+}
+
+/// Where the rebuilt state came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// The stored snapshot, then the events after it (with the purges committed since it
+    /// was written applied again at their place).
+    Snapshot {
+        /// The journal position the snapshot covers.
+        last_seq: i64,
+        bytes: u64,
+        load_time: Duration,
+    },
+    /// Every event of the journal, because no usable snapshot was stored.
+    FullReplay { reason: String },
+}
+
+impl ConnLog {
+    /// Replaces the instance with a fresh one brought up to date from the store. If that
+    /// fails, the failed instance stays in place, poisoned, and the next call tries again.
+    pub(super) fn rebuild(&mut self) -> Result<(), ServiceError> {
+        let journal = match self.instance.state_mut().take_journal() {
+            Some(mut journal) => {
+                journal.rollback();
+                journal.abandon_snapshot_write();
+                journal
+            }
+            None => Journal::connect(&store_path(&self.config.data_dir))
+                .map_err(ServiceError::Rebuild)?,
+        };
+        let up =
+            bring_up(&self.plugin, journal, &self.config, None).map_err(ServiceError::Rebuild)?;
+        self.instance = up.instance;
+        self.unsnapshotted = up.report.events_replayed;
+        self.merged_upto = up.upto;
+        self.snapshot_upto = up.report.source.covers();
+        self.last_restore = up.report;
+        self.counters.instance_restarts += 1;
+        if up.snapshot_refused {
+            self.counters.snapshots_refused += 1;
+        }
+        tracing::info!(
+            restarts = self.counters.instance_restarts,
+            rows = self.last_restore.rows,
+            elapsed_ms = self.last_restore.elapsed.as_millis() as u64,
+            "plugin instance rebuilt from the store"
+        );
+        Ok(())
+    }
+}
+
+/// A failed bring-up: a trap is reported as the plugin's failure, anything else as is.
+pub(super) fn bring_up_error(error: anyhow::Error) -> ServiceError {
+    match error.downcast::<PluginError>() {
+        Ok(plugin) => ServiceError::Plugin(plugin),
+        Err(other) => ServiceError::Rebuild(other),
+    }
+}
+
+/// An instance brought up to date.
+pub(super) struct BroughtUp {
+    pub(super) instance: PluginInstance,
+    pub(super) report: RestoreReport,
+    /// The journal position it holds: every event with `seq <= upto`.
+    pub(super) upto: i64,
+    /// A stored snapshot of this plugin was refused (damaged or inconsistent).
+    pub(super) snapshot_refused: bool,
+    pub(super) pinned: Pinned,
+}
+
+/// What the pinned view held besides the events: what a snapshot written from this
+/// bring-up replaces and includes.
+pub(super) struct Pinned {
+    /// The snapshot file the record named.
+    pub(super) snapshot_file: Option<String>,
+    /// `Journal::purge_mark`: the purges this bring-up applied are those up to it.
+    pub(super) purge_mark: i64,
+    /// Purges no stored snapshot included.
+    pending_purges: usize,
+    /// The snapshot folder holds files the record does not name.
+    pub(super) leftover_files: bool,
+}
+
+impl Pinned {
+    /// A snapshot file is recorded, and purges since it was written: it still holds rows
+    /// they removed.
+    pub(super) fn stale_snapshot(&self) -> bool {
+        self.snapshot_file.is_some() && self.pending_purges > 0
+    }
+}
+
+impl RestoreSource {
+    /// The journal position the stored snapshot covers, when it was used.
+    pub(super) fn covers(&self) -> i64 {
+        match self {
+            RestoreSource::Snapshot { last_seq, .. } => *last_seq,
+            RestoreSource::FullReplay { .. } => 0,
+        }
+    }
+}
+
+/// A configured instance over `journal`, holding nothing yet.
+fn fresh_instance(
+    plugin: &LoadedPlugin,
+    journal: Journal,
+    config: &ServiceConfig,
+) -> anyhow::Result<PluginInstance> {
+    let mut instance = plugin.instantiate(
+        Some(journal),
+        config.directory.clone(),
+        config.clock,
+        &config.limits,
+    )?;
+    instance.configure(&config.log_formats)?;
+    instance.set_retention(config.retention)?;
+    Ok(instance)
+}
+
+/// A new instance over `journal`, configured and holding every stored row.
+///
+/// It works from a read transaction pinned on the instance's connection, so the snapshot
+/// record, the pending purges and the journal are seen at one instant even while another
+/// connection commits. The snapshot is used only if this exact plugin build wrote it, its
+/// position is one the journal handed out, no purge since deleted events it does not cover,
+/// and its bytes match their record (checked as they are read); otherwise, or if loading
+/// it fails in any way, a fresh instance replays the whole journal. If the pinned snapshot
+/// was replaced before its file could be opened, it pins a new view and starts again.
+///
+/// `cancel` stops it between replay batches (the background writer, shutting down).
+pub(super) fn bring_up(
+    plugin: &LoadedPlugin,
+    journal: Journal,
+    config: &ServiceConfig,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<BroughtUp> {
+    let started = Instant::now();
+    let mut journal = journal;
+    for attempt in 1..=BRING_UP_ATTEMPTS {
+        journal
+            .begin_read()
+            .map_err(|e| anyhow::anyhow!("reading the store: {e}"))?;
+        let mut instance = fresh_instance(plugin, journal, config)?;
+        let last_attempt = attempt == BRING_UP_ATTEMPTS;
+        let result = restore_into(&mut instance, plugin, config, started, cancel, last_attempt);
+        if let Some(journal) = instance.state_mut().journal.as_mut() {
+            journal.set_session_bound(None);
+            journal.end_read();
+        }
+        match result? {
+            Some(restored) => {
+                return Ok(BroughtUp {
+                    instance,
+                    report: restored.report,
+                    upto: restored.upto,
+                    snapshot_refused: restored.refused,
+                    pinned: restored.pinned,
+                });
+            }
+            None => {
+                journal = instance
+                    .state_mut()
+                    .take_journal()
+                    .expect("bring_up attaches a journal");
+            }
+        }
+    }
+    unreachable!("the last attempt never asks for another")
+}
+
+struct Restored {
+    report: RestoreReport,
+    upto: i64,
+    refused: bool,
+    pinned: Pinned,
+}
+
+/// Why the stored snapshot was not used.
+enum Refusal {
+    /// Another plugin build's, or older than a purge that deleted events it does not
+    /// cover: not damage.
+    NotUsable(String),
+    /// Damaged, or not matching the journal: counted and logged as a warning.
+    Damaged(String),
+    /// Replaced (and its file removed) after this view was pinned.
+    Replaced,
+}
+
+/// Brings `instance` up from the pinned view; `None` when the pinned snapshot was replaced
+/// meanwhile and another attempt should pin a new view.
+fn restore_into(
+    instance: &mut PluginInstance,
+    plugin: &LoadedPlugin,
+    config: &ServiceConfig,
+    started: Instant,
+    cancel: Option<&AtomicBool>,
+    last_attempt: bool,
+) -> anyhow::Result<Option<Restored>> {
+    let storage = |e: model::StorageError| anyhow::anyhow!("reading the store: {e}");
+    let journal = instance
+        .state()
+        .journal()
+        .expect("bring_up attaches a journal");
+    let upto = journal.last_seq().map_err(storage)?;
+    let high_water = journal.high_water().map_err(storage)?;
+    let stored = journal.snapshot_info().map_err(storage)?;
+    let purges = journal.pending_purges().map_err(storage)?;
+    let snapshot_file = journal.recorded_snapshot_file().map_err(storage)?;
+    let dir = journal.snapshot_dir();
+    let recorded = snapshot_file
+        .as_deref()
+        .map(|f| crate::store::snapshot_file::path_of(&dir, f));
+    let leftover_files = crate::store::snapshot_file::list(&dir)
+        .map(|files| {
+            files
+                .iter()
+                .any(|(path, _)| Some(path) != recorded.as_ref())
+        })
+        .unwrap_or(true);
+    let pinned = Pinned {
+        snapshot_file,
+        purge_mark: journal.purge_mark().map_err(storage)?,
+        pending_purges: purges.len(),
+        leftover_files,
+    };
+    let path = store_path(&config.data_dir);
+    let mut refused = false;
+    let mut source = RestoreSource::FullReplay {
+        reason: "no snapshot is stored".into(),
+    };
+    if let Some(info) = stored {
+        let usable = if info.plugin_digest != plugin.digest {
+            Err(Refusal::NotUsable(
+                "the stored snapshot was written by another plugin build".to_string(),
+            ))
+        } else if info.last_seq > high_water {
+            Err(Refusal::Damaged(format!(
+                "the stored snapshot covers journal position {} but the journal does not hold it",
+                info.last_seq
+            )))
+        } else if let Some(purge) = purges.iter().find(|p| p.max_deleted_seq > info.last_seq) {
+            // That purge may have removed a row whose newer events changed it (an earlier
+            // connect time arriving later): applying its cutoff to the snapshot's version of
+            // the row would not remove the same rows.
+            Err(Refusal::NotUsable(format!(
+                "a purge since the stored snapshot deleted events it does not cover \
+                 (up to position {}, the snapshot covers {})",
+                purge.max_deleted_seq, info.last_seq
+            )))
+        } else {
+            Ok(())
+        };
+        source = match usable.and_then(|()| load_snapshot(instance, &info, &path)) {
+            Ok(load_time) => RestoreSource::Snapshot {
+                last_seq: info.last_seq,
+                bytes: info.bytes,
+                load_time,
+            },
+            Err(Refusal::Replaced) if !last_attempt => return Ok(None),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Damaged(reason) => {
+                        refused = true;
+                        tracing::warn!(%reason, "the stored snapshot was refused; replaying the whole journal");
+                        reason
+                    }
+                    Refusal::NotUsable(reason) => {
+                        tracing::info!(%reason, "replaying the whole journal");
+                        reason
+                    }
+                    Refusal::Replaced => {
+                        let reason = "the stored snapshot kept being replaced while it was opened"
+                            .to_string();
+                        tracing::info!(%reason, "replaying the whole journal");
+                        reason
+                    }
+                };
+                // Whatever a failed load left in the instance is thrown away.
+                let journal = instance
+                    .state_mut()
+                    .take_journal()
+                    .expect("bring_up attaches a journal");
+                *instance = fresh_instance(plugin, journal, config)?;
+                RestoreSource::FullReplay { reason }
+            }
+        };
+    }
+    let events_replayed = match &source {
+        RestoreSource::Snapshot { last_seq, .. } => {
+            replay_tail_with_purges(instance, *last_seq, upto, &purges, config, cancel)?
+        }
+        // The journal holds no event of a purged row: replaying it all applies every purge.
+        RestoreSource::FullReplay { .. } => replay_range(instance, 0, upto, Some(upto), cancel)?,
+    };
+    let rows = instance.stats()?.rows;
+    Ok(Some(Restored {
+        report: RestoreReport {
+            events_replayed,
+            rows,
+            elapsed: started.elapsed(),
+            source,
+        },
+        upto,
+        refused,
+        pinned,
+    }))
+}
+
+/// Loads the recorded snapshot into `instance`, verified against its record.
+fn load_snapshot(
+    instance: &mut PluginInstance,
+    info: &SnapshotInfo,
+    store: &Path,
+) -> Result<Duration, Refusal> {
+    let started = Instant::now();
+    let journal = instance
+        .state_mut()
+        .journal
+        .as_mut()
+        .expect("bring_up attaches a journal");
+    if let Err(failure) = journal.start_snapshot_read(info) {
+        // The pinned record may be old: a newer snapshot may have replaced it and its file
+        // been removed since. Only if the current record still names the file is it lost.
+        let still_recorded = Journal::connect(store)
+            .ok()
+            .and_then(|j| j.recorded_snapshot_file().ok())
+            .is_some_and(|current| current.as_deref() == Some(info.file.as_str()));
+        return Err(match failure {
+            OpenFailure::Busy => Refusal::Replaced,
+            _ if !still_recorded => Refusal::Replaced,
+            failure => Refusal::Damaged(failure.to_string()),
+        });
+    }
+    let outcome = instance.load_snapshot();
+    let journal = instance
+        .state_mut()
+        .journal
+        .as_mut()
+        .expect("bring_up attaches a journal");
+    let verified = journal.snapshot_read_verified();
+    journal.finish_snapshot_read();
+    match outcome {
+        Ok(Ok(())) if verified => Ok(started.elapsed()),
+        Ok(Ok(())) => Err(Refusal::Damaged(
+            "the plugin finished loading before the snapshot's end".into(),
+        )),
+        Ok(Err(e)) => Err(Refusal::Damaged(format!(
+            "loading the snapshot failed: {e}"
+        ))),
+        Err(trap) => Err(Refusal::Damaged(format!(
+            "loading the snapshot failed: {trap}"
+        ))),
+    }
+}
+
+/// After loading a snapshot covering `seq <= last_seq`: replays the tail up to `upto` in
+/// segments, applying each pending purge where it happened (after the events up to its
+/// high-water mark), so the instance goes through the states the running plugin went
+/// through and ends up with the same rows.
+fn replay_tail_with_purges(
+    instance: &mut PluginInstance,
+    last_seq: i64,
+    upto: i64,
+    purges: &[PendingPurge],
+    config: &ServiceConfig,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<u64> {
+    let mut at = last_seq;
+    let mut replayed = 0;
+    for purge in purges {
+        let end = purge.high_water.min(upto);
+        if end > at {
+            replayed += replay_range(instance, at, end, Some(end), cancel)?;
+            at = end;
+        }
+        reapply_purge(instance, purge.cutoff, config.retention)?;
+    }
+    if upto > at {
+        replayed += replay_range(instance, at, upto, Some(upto), cancel)?;
+    }
+    Ok(replayed)
+}
+
+/// Removes the rows a recorded purge removed, through the plugin's own retention: with a
+/// retention of 1 ns, `purge(cutoff + 1)` uses exactly `cutoff`. The journal is left alone
+/// (the events are gone already, and newer events may share a purged row's session key).
+fn reapply_purge(
+    instance: &mut PluginInstance,
+    cutoff: model::UnixNanos,
+    retention: Duration,
+) -> anyhow::Result<()> {
+    instance.state_mut().ignore_forget = true;
+    let outcome = (|| -> anyhow::Result<()> {
+        instance.set_retention(Duration::from_nanos(1))?;
+        let report = instance
+            .purge(cutoff.saturating_add(1))?
+            .map_err(|e| anyhow::anyhow!("applying a recorded purge again: {e}"))?;
+        anyhow::ensure!(
+            report.cutoff == Some(cutoff),
+            "applying a recorded purge again used cutoff {:?}, not {cutoff}",
+            report.cutoff
+        );
+        instance.set_retention(retention)?;
+        Ok(())
+    })();
+    instance.state_mut().ignore_forget = false;
+    outcome
+}
+
+/// Feeds the stored events with `after < seq <= upto` back through the plugin's `replay`,
+/// read batch by batch on the instance's own connection (inside a bring-up's pinned read,
+/// every batch comes from the same view); `bound` limits what the plugin's own reads see
+/// meanwhile (`Journal::set_session_bound`).
+pub(super) fn replay_range(
+    instance: &mut PluginInstance,
+    after: i64,
+    upto: i64,
+    bound: Option<i64>,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<u64> {
+    fn journal(instance: &mut PluginInstance) -> anyhow::Result<&mut Journal> {
+        instance
+            .state_mut()
+            .journal
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no store is attached"))
+    }
+    journal(instance)?.set_session_bound(bound);
+    let mut cursor = ReplayCursor::new(after, upto);
+    let mut replayed = 0u64;
+    let outcome = loop {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            break Err(anyhow::anyhow!("cancelled"));
+        }
+        let batch = match journal(instance)?.next_batch(&mut cursor, REPLAY_BATCH) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break Ok(replayed),
+            Err(e) => break Err(e),
+        };
+        replayed += batch.len() as u64;
+        match instance.replay(batch) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => break Err(anyhow::anyhow!("replaying the journal: {e}")),
+            Err(trap) => break Err(trap.into()),
+        }
+    };
+    if let Ok(journal) = journal(instance) {
+        journal.set_session_bound(None);
+    }
+    outcome
+}

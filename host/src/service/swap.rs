@@ -1,0 +1,154 @@
+//! Hot swap: a new plugin is brought up beside the running one, which keeps serving, and
+//! takes its place under the lock after a short catch-up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::restore::{BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range};
+use super::{ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
+use crate::plugin::{LoadedPlugin, PluginHost, PluginSource};
+use crate::store::Journal;
+
+/// How many times a swap brings the new plugin up beside the old one before it gives up
+/// racing purges and brings it up under the lock.
+const SWAP_ATTEMPTS: usize = 3;
+
+/// What a hot swap did.
+#[derive(Clone, Debug)]
+pub struct SwapReport {
+    pub previous: crate::plugin::PluginInfo,
+    pub current: crate::plugin::PluginInfo,
+    /// Events replayed into the new instance while the old one kept serving.
+    pub events_replayed: u64,
+    /// Events that arrived meanwhile, replayed under the lock just before the switch.
+    pub events_caught_up: u64,
+    pub elapsed: Duration,
+    /// How the new instance was brought up (snapshot or full replay).
+    pub restore: RestoreReport,
+    /// How long requests waited on the lock for the catch-up and the switch.
+    pub locked_for: Duration,
+}
+
+/// Replaces the running plugin with the one at `source`, without dropping a request: the
+/// new plugin is loaded and brought up to date beside the old one, which keeps serving;
+/// the switch itself happens under the lock, after a catch-up. If anything fails, the old
+/// plugin stays and the error is returned. Call it without holding the lock (it takes the
+/// lock twice, briefly: to read the settings, and for the catch-up and the switch).
+///
+/// The new instance gets its own connection to the store. It is brought up from a pinned
+/// read transaction (the snapshot if it wrote one, then the journal up to position `S`),
+/// while the old instance goes on committing. Under the lock it replays the events after
+/// `S` (sessions they touch are refolded from the whole journal, so rows come out exactly
+/// as a full replay would give them) and takes the old one's place. A purge that deleted
+/// rows meanwhile invalidates the side work, which then starts again.
+pub fn swap_plugin(
+    shared: &SharedConnLog,
+    source: &PluginSource,
+) -> Result<SwapReport, ServiceError> {
+    let started = Instant::now();
+    let (host, config) = {
+        let service = lock(shared);
+        (service.host.clone(), service.config.clone())
+    };
+    let outcome = bring_up_beside(shared, &host, &config, source, started);
+    let mut service = lock(shared);
+    match &outcome {
+        Ok(report) => tracing::info!(
+            previous = %report.previous.version,
+            current = %report.current.version,
+            replayed = report.events_replayed,
+            caught_up = report.events_caught_up,
+            locked_ms = report.locked_for.as_millis() as u64,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "plugin swapped"
+        ),
+        Err(e) => {
+            service.counters.swaps_failed += 1;
+            tracing::error!(plugin = %source.describe(), error = %e, "plugin swap failed; the running plugin keeps serving");
+        }
+    }
+    outcome
+}
+
+fn bring_up_beside(
+    shared: &SharedConnLog,
+    host: &PluginHost,
+    config: &ServiceConfig,
+    source: &PluginSource,
+    started: Instant,
+) -> Result<SwapReport, ServiceError> {
+    let plugin = host.load(source)?;
+    let path = store_path(&config.data_dir);
+    for _ in 0..SWAP_ATTEMPTS {
+        let generation = lock(shared).purge_generation;
+        let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
+        let mut up = bring_up(&plugin, journal, config, None).map_err(bring_up_error)?;
+        let mut service = lock(shared);
+        if service.purge_generation != generation {
+            continue;
+        }
+        let locked = Instant::now();
+        if service.config.retention != config.retention {
+            up.instance
+                .set_retention(service.config.retention)
+                .map_err(ServiceError::Plugin)?;
+        }
+        let head = up
+            .instance
+            .state()
+            .journal()
+            .expect("bring_up attaches a journal")
+            .last_seq()
+            .map_err(ServiceError::Storage)?;
+        let caught_up =
+            replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
+        up.upto = head;
+        up.report.rows = up.instance.stats()?.rows;
+        return Ok(service.install(plugin, up, source, caught_up, started, locked));
+    }
+    // Purges kept invalidating the side work: bring the plugin up under the lock.
+    let mut service = lock(shared);
+    let locked = Instant::now();
+    let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
+    let up = bring_up(&plugin, journal, &service.config, None).map_err(bring_up_error)?;
+    Ok(service.install(plugin, up, source, 0, started, locked))
+}
+
+impl ConnLog {
+    /// Puts the brought-up instance (plus `caught_up` events replayed under the lock) in
+    /// the running one's place.
+    fn install(
+        &mut self,
+        plugin: LoadedPlugin,
+        up: BroughtUp,
+        source: &PluginSource,
+        caught_up: u64,
+        started: Instant,
+        locked: Instant,
+    ) -> SwapReport {
+        let previous = std::mem::replace(&mut self.plugin, Arc::new(plugin))
+            .info
+            .clone();
+        self.instance = up.instance;
+        self.config.plugin = source.clone();
+        self.writer
+            .set_source(self.plugin.clone(), self.config.clone());
+        self.unsnapshotted = up.report.events_replayed + caught_up;
+        self.merged_upto = up.upto;
+        self.snapshot_upto = up.report.source.covers();
+        self.last_restore = up.report.clone();
+        self.counters.swaps += 1;
+        if up.snapshot_refused {
+            self.counters.snapshots_refused += 1;
+        }
+        SwapReport {
+            previous,
+            current: self.plugin.info.clone(),
+            events_replayed: up.report.events_replayed,
+            events_caught_up: caught_up,
+            elapsed: started.elapsed(),
+            restore: up.report,
+            locked_for: locked.elapsed(),
+        }
+    }
+}

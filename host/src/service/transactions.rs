@@ -1,0 +1,351 @@
+//! The calls that run the plugin under the service: each mutating one (ingest, purge, a
+//! snapshot) in one journal transaction that commits only if the call succeeded, and a trap
+//! in any call answered by rebuilding the instance from the store.
+
+use std::time::{Duration, Instant};
+
+use super::restore::{bring_up_error, replay_range};
+use super::{ConnLog, ServiceError, background};
+use crate::model::{
+    self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
+};
+use crate::plugin::{PluginError, PluginInstance};
+use crate::store::{Expect, Includes, Journal, SnapshotInfo};
+
+/// A write transaction longer than this is logged with where its time went.
+const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
+
+impl ConnLog {
+    /// Validates, stores and merges a batch. When this returns `Ok`, every `Stored` event
+    /// is durable.
+    pub fn ingest(
+        &mut self,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<Vec<EventOutcome>, ServiceError> {
+        let outcomes = self.in_transaction(|instance| instance.ingest_batch(events))?;
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, EventOutcome::Stored))
+            .count() as u64;
+        self.unsnapshotted += stored;
+        self.snapshot_if_due();
+        Ok(outcomes)
+    }
+
+    pub fn query(
+        &mut self,
+        actor: Actor,
+        request: QueryRequest,
+    ) -> Result<Result<Page, QueryError>, ServiceError> {
+        let outcome = self.instance()?.query(actor, request);
+        self.recover_if_trapped(outcome)
+    }
+
+    /// Coder's response body for a page the caller already holds.
+    pub fn api_response(&mut self, page: Page) -> Result<String, ServiceError> {
+        let outcome = self.instance()?.api_response(page);
+        self.recover_if_trapped(outcome)
+    }
+
+    /// A page as Coder's `GET /api/v2/connectionlog` body, in one plugin call.
+    pub fn api_page(
+        &mut self,
+        actor: Actor,
+        request: QueryRequest,
+    ) -> Result<Result<String, QueryError>, ServiceError> {
+        let outcome = self.instance()?.api_page(actor, request);
+        self.recover_if_trapped(outcome)
+    }
+
+    pub fn api_rows(
+        &mut self,
+        rows: Vec<model::ConnectionLog>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let outcome = self.instance()?.api_rows(rows);
+        self.recover_if_trapped(outcome)
+    }
+
+    pub fn row_events(
+        &mut self,
+        row: model::ConnectionLog,
+    ) -> Result<Vec<ConnectionEvent>, ServiceError> {
+        let outcome = self.instance()?.row_events(row);
+        self.recover_if_trapped(outcome)
+    }
+
+    pub fn service_log_line(
+        &mut self,
+        event: ConnectionEvent,
+        format: LogFormat,
+        logged_at: model::UnixNanos,
+    ) -> Result<String, ServiceError> {
+        let outcome = self.instance()?.service_log_line(event, format, logged_at);
+        self.recover_if_trapped(outcome)
+    }
+
+    /// Applies retention as of `now`: rows and their events are gone from memory and from
+    /// the journal.
+    ///
+    /// One short transaction deletes the rows' events (`secure_delete` zeroes their bytes)
+    /// and records the purge as pending for the stored snapshot, which still holds the
+    /// rows. The background writer then writes a snapshot without them, zeroes the old
+    /// file, and checkpoints and truncates the WAL, so no copy of them stays on disk; until
+    /// then a restart applies the recorded purge again.
+    pub fn purge(&mut self, now: model::UnixNanos) -> Result<model::PurgeReport, ServiceError> {
+        let started = Instant::now();
+        self.attach_store()?;
+        self.journal_mut()?.take_forgotten();
+        let report = self.in_transaction(|instance| {
+            let report = match instance.purge(now)? {
+                Ok(report) => report,
+                Err(e) => return Ok(Err(e)),
+            };
+            let journal = instance
+                .state()
+                .journal()
+                .expect("in_transaction attaches the store");
+            let (deleted, max_deleted_seq) = journal.forgotten();
+            if let Some(cutoff) = report.cutoff
+                && (deleted > 0 || report.purged > 0)
+                && let Err(e) = journal.record_purge(cutoff, max_deleted_seq)
+            {
+                return Ok(Err(e));
+            }
+            Ok(Ok(report))
+        });
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                self.note_purge_time(started);
+                return Err(e);
+            }
+        };
+        let forgotten = self.journal_mut()?.take_forgotten();
+        self.counters.purges_run += 1;
+        self.counters.rows_purged += report.purged;
+        self.counters.events_purged += forgotten;
+        if forgotten > 0 || report.purged > 0 {
+            self.purge_generation += 1;
+            self.writer.request(background::Work {
+                snapshot: self.snapshot_policy.rewrite_after_purge,
+                checkpoint: true,
+                sweep: true,
+            });
+        }
+        self.note_purge_time(started);
+        Ok(report)
+    }
+
+    fn note_purge_time(&mut self, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.last_purge_locked_us = us;
+        self.counters.max_purge_locked_us = self.counters.max_purge_locked_us.max(us);
+    }
+
+    /// `purge` as of the service's clock.
+    pub fn purge_now(&mut self) -> Result<model::PurgeReport, ServiceError> {
+        let now = self.now();
+        self.purge(now)
+    }
+
+    pub fn set_retention(&mut self, retention: Duration) -> Result<(), ServiceError> {
+        self.config.retention = retention;
+        self.writer
+            .set_source(self.plugin.clone(), self.config.clone());
+        let outcome = self.instance()?.set_retention(retention);
+        self.recover_if_trapped(outcome)
+    }
+
+    pub fn stats(&mut self) -> Result<model::StateStats, ServiceError> {
+        let outcome = self.instance()?.stats();
+        self.recover_if_trapped(outcome)
+    }
+
+    /// Writes the plugin's state as the stored snapshot, now, under the caller's hold of
+    /// the service: into a new file, then one small transaction records it (this plugin
+    /// build, the position it covers: `merged_upto`) and drops the pending purges, which
+    /// the running plugin has all applied. The file it replaces is zeroed and removed in
+    /// the background (at once on shutdown).
+    pub fn save_snapshot(&mut self) -> Result<SnapshotInfo, ServiceError> {
+        let rows = self.stats()?.rows;
+        let digest = self.plugin.digest.clone();
+        let last_seq = self.merged_upto;
+        self.journal_mut()?
+            .start_snapshot_write()
+            .map_err(ServiceError::Storage)?;
+        match self.instance.save_snapshot() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.journal_mut()?.abandon_snapshot_write();
+                return Err(ServiceError::Storage(e));
+            }
+            Err(trap) => {
+                self.journal_mut()?.abandon_snapshot_write();
+                self.rebuild()?;
+                return Err(ServiceError::Plugin(trap));
+            }
+        }
+        let journal = self.journal_mut()?;
+        let written = journal
+            .finish_snapshot_write(&digest, rows, last_seq)
+            .map_err(ServiceError::Storage)?;
+        let info = written.info.clone();
+        journal
+            .replace_snapshot(written, Expect::Anything, Includes::AllPurges)
+            .map_err(ServiceError::Storage)?;
+        self.absorb_background();
+        self.snapshot_upto = last_seq;
+        self.unsnapshotted = 0;
+        self.writer.note_saved(info.bytes);
+        self.writer.request(background::Work {
+            sweep: true,
+            ..Default::default()
+        });
+        tracing::info!(
+            rows = info.rows,
+            bytes = info.bytes,
+            last_seq = info.last_seq,
+            "snapshot saved"
+        );
+        Ok(info)
+    }
+
+    /// Runs a mutating call in one transaction; commits on success, rolls back otherwise.
+    /// Events another writer committed since the instance last merged are merged first,
+    /// in the same transaction, so that `merged_upto` stays exact.
+    fn in_transaction<T>(
+        &mut self,
+        call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
+    ) -> Result<T, ServiceError> {
+        self.attach_store()?;
+        let started = Instant::now();
+        self.journal()?.begin().map_err(ServiceError::Storage)?;
+        let begun = started.elapsed();
+        self.merge_foreign_events()?;
+        match call(&mut self.instance) {
+            Ok(Ok(value)) => {
+                let called = started.elapsed();
+                let journal = self.journal()?;
+                let committed = journal
+                    .last_seq()
+                    .and_then(|head| journal.commit().map(|()| head));
+                match committed {
+                    Ok(head) => {
+                        self.merged_upto = head;
+                        self.flush_service_log();
+                        let took = started.elapsed();
+                        if took > SLOW_TRANSACTION {
+                            tracing::info!(
+                                waited_for_write_lock_ms = begun.as_millis() as u64,
+                                call_ms = (called - begun).as_millis() as u64,
+                                commit_ms = (took - called).as_millis() as u64,
+                                "a slow write transaction"
+                            );
+                        }
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        // The plugin's memory already holds what the disk refused.
+                        self.rebuild()?;
+                        Err(ServiceError::Storage(e))
+                    }
+                }
+            }
+            Ok(Err(storage)) => {
+                self.journal()?.rollback();
+                self.instance.state_mut().pending_log.clear();
+                Err(ServiceError::Storage(storage))
+            }
+            Err(trap) => {
+                self.rebuild()?;
+                Err(ServiceError::Plugin(trap))
+            }
+        }
+    }
+
+    /// Inside the write transaction (so no one appends meanwhile): replays into the
+    /// instance the events with `seq > merged_upto`, which another writer committed.
+    fn merge_foreign_events(&mut self) -> Result<(), ServiceError> {
+        let head = match self.journal()?.last_seq() {
+            Ok(head) => head,
+            Err(e) => {
+                self.journal()?.rollback();
+                return Err(ServiceError::Storage(e));
+            }
+        };
+        if head <= self.merged_upto {
+            return Ok(());
+        }
+        match replay_range(&mut self.instance, self.merged_upto, head, None, None) {
+            Ok(merged) => {
+                tracing::info!(
+                    events = merged,
+                    from = self.merged_upto,
+                    to = head,
+                    "merged events another writer appended to the journal"
+                );
+                self.merged_upto = head;
+                self.unsnapshotted += merged;
+                Ok(())
+            }
+            Err(e) => {
+                // What a partial replay left in the instance is thrown away with it.
+                self.rebuild()?;
+                Err(bring_up_error(e))
+            }
+        }
+    }
+
+    fn recover_if_trapped<T>(
+        &mut self,
+        outcome: Result<T, PluginError>,
+    ) -> Result<T, ServiceError> {
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                if self.instance.is_poisoned() {
+                    self.rebuild()?;
+                }
+                Err(ServiceError::Plugin(error))
+            }
+        }
+    }
+
+    /// The instance, with its store attached.
+    fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
+        self.attach_store()?;
+        Ok(&mut self.instance)
+    }
+
+    /// A rebuild that failed leaves the instance without its store (and possibly ahead of
+    /// it): every call retries the rebuild first.
+    fn attach_store(&mut self) -> Result<(), ServiceError> {
+        if self.instance.state().journal().is_none() {
+            self.rebuild()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn journal(&self) -> Result<&Journal, ServiceError> {
+        self.instance.state().journal().ok_or_else(no_store)
+    }
+
+    fn journal_mut(&mut self) -> Result<&mut Journal, ServiceError> {
+        self.instance
+            .state_mut()
+            .journal
+            .as_mut()
+            .ok_or_else(no_store)
+    }
+
+    fn flush_service_log(&mut self) {
+        let lines = std::mem::take(&mut self.instance.state_mut().pending_log);
+        if !lines.is_empty() {
+            self.config.service_log.write(&lines);
+        }
+    }
+}
+
+fn no_store() -> ServiceError {
+    ServiceError::Storage(model::StorageError::Unavailable("no store attached".into()))
+}
