@@ -1,10 +1,11 @@
-//! The data every plugin `Store` carries, and the host side of the contract's imports.
+//! The data every plugin `Store` carries, and what the contract's imports do, in the host's
+//! own types. Each contract version's bindings (`wit/`) answer its imports by converting
+//! their arguments and calling these methods, so every version behaves the same.
 
 use std::sync::Arc;
 
 use super::Limits;
 use super::limiter::MemoryLimiter;
-use super::wit::v0_1::*;
 use crate::directory::Lookup;
 use crate::model::{self, LogLine};
 use crate::store::Journal;
@@ -87,104 +88,91 @@ impl HostState {
         self.journal.take()
     }
 
-    fn journal_mut(&mut self) -> Result<&mut Journal, wit_journal::StorageError> {
+    fn journal_mut(&mut self) -> Result<&mut Journal, model::StorageError> {
         self.journal.as_mut().ok_or_else(|| {
-            wit_journal::StorageError::Unavailable("no store is attached to this instance".into())
+            model::StorageError::Unavailable("no store is attached to this instance".into())
         })
     }
-}
 
-impl wit_types::Host for HostState {}
+    // ----- what the imports do -----
 
-impl coder::connection_log::clock::Host for HostState {
-    fn now(&mut self) -> wit_types::UnixNanos {
+    /// `clock.now`.
+    pub(super) fn clock_now(&self) -> model::UnixNanos {
         self.clock.now()
     }
-}
 
-impl wit_directory::Host for HostState {
-    fn organization_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::Organization> {
-        self.directory.organization_by_id(id.into()).map(Into::into)
+    /// `directory.organization-by-id`.
+    pub(super) fn directory_organization_by_id(
+        &self,
+        id: model::Uuid,
+    ) -> Option<model::Organization> {
+        self.directory.organization_by_id(id)
     }
 
-    fn organization_by_name(&mut self, name: String) -> Option<wit_directory::Organization> {
-        self.directory.organization_by_name(&name).map(Into::into)
+    /// `directory.organization-by-name`.
+    pub(super) fn directory_organization_by_name(&self, name: &str) -> Option<model::Organization> {
+        self.directory.organization_by_name(name)
     }
 
-    fn user_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::User> {
-        self.directory.user_by_id(id.into()).map(Into::into)
+    /// `directory.user-by-id`.
+    pub(super) fn directory_user_by_id(&self, id: model::Uuid) -> Option<model::User> {
+        self.directory.user_by_id(id)
     }
 
-    fn users_by_username(&mut self, username: String) -> Vec<wit_directory::User> {
-        self.directory
-            .users_by_username(&username)
-            .into_iter()
-            .map(Into::into)
-            .collect()
+    /// `directory.users-by-username`.
+    pub(super) fn directory_users_by_username(&self, username: &str) -> Vec<model::User> {
+        self.directory.users_by_username(username)
     }
 
-    fn users_by_email(&mut self, email: String) -> Vec<wit_directory::User> {
-        self.directory
-            .users_by_email(&email)
-            .into_iter()
-            .map(Into::into)
-            .collect()
+    /// `directory.users-by-email`.
+    pub(super) fn directory_users_by_email(&self, email: &str) -> Vec<model::User> {
+        self.directory.users_by_email(email)
     }
-}
 
-impl wit_service_log::Host for HostState {
-    fn write(&mut self, lines: Vec<wit_service_log::LogLine>) {
-        self.pending_log.extend(lines.into_iter().map(|l| LogLine {
-            format: l.format.into(),
-            line: l.line,
-        }));
+    /// `service-log.write`: held until the call's transaction commits.
+    pub(super) fn service_log_write(&mut self, lines: impl IntoIterator<Item = LogLine>) {
+        self.pending_log.extend(lines);
     }
-}
 
-impl wit_journal::Host for HostState {
-    fn append(
+    /// `journal.append`.
+    pub(super) fn journal_append(
         &mut self,
-        events: Vec<wit_types::ConnectionEvent>,
-    ) -> Result<Vec<bool>, wit_journal::StorageError> {
-        let events: Vec<model::ConnectionEvent> = events.into_iter().map(Into::into).collect();
-        self.journal_mut()?.append(&events).map_err(Into::into)
+        events: &[model::ConnectionEvent],
+    ) -> Result<Vec<bool>, model::StorageError> {
+        self.journal_mut()?.append(events)
     }
 
-    fn session_events(
+    /// `journal.session-events`.
+    pub(super) fn journal_session_events(
         &mut self,
-        keys: Vec<wit_journal::SessionKey>,
-    ) -> Result<Vec<Vec<wit_types::ConnectionEvent>>, wit_journal::StorageError> {
-        let keys: Vec<model::SessionKey> = keys.into_iter().map(Into::into).collect();
-        let groups = self
-            .journal_mut()?
-            .session_events(&keys)
-            .map_err(wit_journal::StorageError::from)?;
-        Ok(groups
-            .into_iter()
-            .map(|g| g.into_iter().map(Into::into).collect())
-            .collect())
+        keys: &[model::SessionKey],
+    ) -> Result<Vec<Vec<model::ConnectionEvent>>, model::StorageError> {
+        self.journal_mut()?.session_events(keys)
     }
 
-    fn forget(
+    /// `journal.forget`.
+    pub(super) fn journal_forget(
         &mut self,
-        origins: Vec<wit_journal::RowOrigin>,
-    ) -> Result<u64, wit_journal::StorageError> {
+        origins: &[model::RowOrigin],
+    ) -> Result<u64, model::StorageError> {
         if self.ignore_forget {
             return Ok(0);
         }
-        let origins: Vec<model::RowOrigin> = origins.into_iter().map(Into::into).collect();
-        self.journal_mut()?.forget(&origins).map_err(Into::into)
+        self.journal_mut()?.forget(origins)
     }
 
-    fn write_snapshot_chunk(&mut self, chunk: Vec<u8>) -> Result<(), wit_journal::StorageError> {
-        self.journal_mut()?
-            .write_snapshot_chunk(&chunk)
-            .map_err(Into::into)
+    /// `journal.write-snapshot-chunk`.
+    pub(super) fn journal_write_snapshot_chunk(
+        &mut self,
+        chunk: &[u8],
+    ) -> Result<(), model::StorageError> {
+        self.journal_mut()?.write_snapshot_chunk(chunk)
     }
 
-    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, wit_journal::StorageError> {
-        self.journal_mut()?
-            .read_snapshot_chunk()
-            .map_err(Into::into)
+    /// `journal.read-snapshot-chunk`.
+    pub(super) fn journal_read_snapshot_chunk(
+        &mut self,
+    ) -> Result<Option<Vec<u8>>, model::StorageError> {
+        self.journal_mut()?.read_snapshot_chunk()
     }
 }

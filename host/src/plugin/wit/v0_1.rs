@@ -1,8 +1,10 @@
-//! Host bindings for contract `coder:connection-log@0.1.0`, and the conversions between its
-//! generated types and the host's model. A later contract version gets its own module beside
-//! this one, mapped onto the same `HostState`.
+//! Host bindings for contract `coder:connection-log@0.1.0`: the conversions between its
+//! generated types and the host's model, and its imports answered by `HostState`'s methods.
+//! A later contract version gets its own module beside this one, mapped onto the same
+//! `HostState`.
 
 use crate::model;
+use crate::plugin::HostState;
 use crate::plugin::columns::EventColumns;
 
 wasmtime::component::bindgen!({
@@ -294,5 +296,97 @@ impl From<wit_service_log::LogFormat> for model::LogFormat {
             wit_service_log::LogFormat::Json => Self::Json,
             wit_service_log::LogFormat::Human => Self::Human,
         }
+    }
+}
+
+impl From<wit_service_log::LogLine> for model::LogLine {
+    fn from(l: wit_service_log::LogLine) -> Self {
+        Self {
+            format: l.format.into(),
+            line: l.line,
+        }
+    }
+}
+
+// ----- the imports: conversions around `HostState`'s methods -----
+
+impl wit_types::Host for HostState {}
+
+impl coder::connection_log::clock::Host for HostState {
+    fn now(&mut self) -> wit_types::UnixNanos {
+        self.clock_now()
+    }
+}
+
+impl wit_directory::Host for HostState {
+    fn organization_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::Organization> {
+        self.directory_organization_by_id(id.into()).map(Into::into)
+    }
+
+    fn organization_by_name(&mut self, name: String) -> Option<wit_directory::Organization> {
+        self.directory_organization_by_name(&name).map(Into::into)
+    }
+
+    fn user_by_id(&mut self, id: wit_types::Uuid) -> Option<wit_directory::User> {
+        self.directory_user_by_id(id.into()).map(Into::into)
+    }
+
+    fn users_by_username(&mut self, username: String) -> Vec<wit_directory::User> {
+        self.directory_users_by_username(&username)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    fn users_by_email(&mut self, email: String) -> Vec<wit_directory::User> {
+        self.directory_users_by_email(&email)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+}
+
+impl wit_service_log::Host for HostState {
+    fn write(&mut self, lines: Vec<wit_service_log::LogLine>) {
+        self.service_log_write(lines.into_iter().map(Into::into));
+    }
+}
+
+impl wit_journal::Host for HostState {
+    fn append(
+        &mut self,
+        events: Vec<wit_types::ConnectionEvent>,
+    ) -> Result<Vec<bool>, wit_journal::StorageError> {
+        let events: Vec<model::ConnectionEvent> = events.into_iter().map(Into::into).collect();
+        self.journal_append(&events).map_err(Into::into)
+    }
+
+    fn session_events(
+        &mut self,
+        keys: Vec<wit_journal::SessionKey>,
+    ) -> Result<Vec<Vec<wit_types::ConnectionEvent>>, wit_journal::StorageError> {
+        let keys: Vec<model::SessionKey> = keys.into_iter().map(Into::into).collect();
+        let groups = self.journal_session_events(&keys)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| g.into_iter().map(Into::into).collect())
+            .collect())
+    }
+
+    fn forget(
+        &mut self,
+        origins: Vec<wit_journal::RowOrigin>,
+    ) -> Result<u64, wit_journal::StorageError> {
+        let origins: Vec<model::RowOrigin> = origins.into_iter().map(Into::into).collect();
+        self.journal_forget(&origins).map_err(Into::into)
+    }
+
+    fn write_snapshot_chunk(&mut self, chunk: Vec<u8>) -> Result<(), wit_journal::StorageError> {
+        self.journal_write_snapshot_chunk(&chunk)
+            .map_err(Into::into)
+    }
+
+    fn read_snapshot_chunk(&mut self) -> Result<Option<Vec<u8>>, wit_journal::StorageError> {
+        self.journal_read_snapshot_chunk().map_err(Into::into)
     }
 }
