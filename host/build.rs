@@ -1,9 +1,12 @@
-//! Builds the shipped plugin from source on every build (no `.wasm` lives in git): crate
-//! `connlog-reference` is compiled for `wasm32-unknown-unknown` and wrapped as a component,
-//! whose path the code embeds through `CONNLOG_REFERENCE_PLUGIN`.
+//! Builds the shipped plugins from source on every build (no `.wasm` lives in git): crates
+//! `connlog-reference` and `connlog-privacy` are compiled for `wasm32-unknown-unknown` and
+//! wrapped as components, whose paths the code embeds through `CONNLOG_REFERENCE_PLUGIN`
+//! and `CONNLOG_PRIVACY_PLUGIN`.
 
 #[path = "build/guest_toolchain.rs"]
 mod guest_toolchain;
+#[path = "../guest/sdk/build/wit_packages.rs"]
+mod wit_packages;
 
 use std::path::PathBuf;
 
@@ -16,6 +19,8 @@ fn main() {
         .expect("host/ lives in the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(env("OUT_DIR"));
+    // The contract versions, from each WIT folder's `package` line, as the SDK reads them.
+    wit_packages::emit(&workspace.join("wit"), "../wit");
 
     let toolchain = Toolchain::detect().unwrap_or_else(|why| {
         // A build script's panic is the clearest way to stop the build with a message.
@@ -26,7 +31,10 @@ fn main() {
     });
     let target_dir = guest_toolchain::shared_target_dir(&out_dir);
 
-    let plugins = [("CONNLOG_REFERENCE_PLUGIN", "connlog-reference")];
+    let plugins = [
+        ("CONNLOG_REFERENCE_PLUGIN", "connlog-reference"),
+        ("CONNLOG_PRIVACY_PLUGIN", "connlog-privacy"),
+    ];
     let mut sources = Vec::new();
     for (env_name, package) in plugins {
         let component = out_dir.join(format!("{package}.wasm"));

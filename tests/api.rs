@@ -375,7 +375,7 @@ fn sighup_reloads_the_plugin_file_and_keeps_the_old_one_when_it_is_broken() {
     let data = data_dir();
     let admin = token(data.path(), "admin");
     let plugin = data.path().join("plugin.wasm");
-    std::fs::write(&plugin, connlog::plugin::REFERENCE_PLUGIN).unwrap();
+    std::fs::write(&plugin, connlog::plugin::Embedded::Reference.component()).unwrap();
     let server = Server::start_with(data.path(), &["--plugin", plugin.to_str().unwrap()]);
     server.post(
         "/api/v2/connectionlog/ingest",

@@ -137,7 +137,7 @@ fn a_component_that_is_not_a_plugin_is_refused() {
 /// the bare-word error, and the `count_cap` key of the API body. Same length each, so the
 /// component stays valid and behaves otherwise exactly as the reference.
 fn misbehaving_plugin() -> Vec<u8> {
-    let mut bytes = connlog::plugin::REFERENCE_PLUGIN.to_vec();
+    let mut bytes = connlog::plugin::Embedded::Reference.component().to_vec();
     for (from, to) in [
         ("is not a valid query param", "is not a valid search term"),
         ("\"count_cap\"", "\"count_max\""),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use std::path::{Path, PathBuf};
 
-use connlog::plugin::PluginSource;
+use connlog::plugin::{Embedded, PluginSource};
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, RestoreSource, SnapshotPolicy, store_path};
 use connlog::store::SnapshotInfo;
@@ -47,7 +47,7 @@ fn assert_snapshot(service: &ConnLog, tail: u64) {
 
 /// A store with 1,200 rows (web rows, completed and ongoing sessions split across batches).
 fn populated(data: &std::path::Path) -> Vec<String> {
-    let mut service = open(data, PluginSource::Embedded);
+    let mut service = open(data, PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 1200, "row"), 97);
     let before = answers(&mut service);
     assert_eq!(row_count(&mut service), 1200);
@@ -59,7 +59,7 @@ fn populated(data: &std::path::Path) -> Vec<String> {
 fn a_restart_by_full_replay_answers_every_query_as_before() {
     let data = tempfile::tempdir().unwrap();
     let before = populated(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), before);
 }
@@ -67,7 +67,7 @@ fn a_restart_by_full_replay_answers_every_query_as_before() {
 #[test]
 fn a_restart_from_a_snapshot_and_its_tail_answers_every_query_as_before() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 800, "row"), 97);
     let info = service.save_snapshot().unwrap();
     assert!(info.bytes > 0 && info.rows == 800, "{info:?}");
@@ -83,14 +83,14 @@ fn a_restart_from_a_snapshot_and_its_tail_answers_every_query_as_before() {
     let before = answers(&mut service);
     drop(service);
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, tail_len);
     assert_eq!(answers(&mut service), before);
 
     // The same store by full replay answers the same, too.
     drop(service);
     forget_snapshot_record(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), before);
 }
@@ -99,14 +99,14 @@ fn a_restart_from_a_snapshot_and_its_tail_answers_every_query_as_before() {
 fn a_clean_shutdown_saves_a_snapshot_and_the_next_start_loads_it() {
     let data = tempfile::tempdir().unwrap();
     let before = populated(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     service.set_snapshot_policy(SnapshotPolicy {
         on_close_min_events: 1,
         ..NO_SNAPSHOTS
     });
     service.close().unwrap();
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, 0);
     assert_eq!(service.last_restore().rows, 1200);
     assert_eq!(answers(&mut service), before);
@@ -115,7 +115,7 @@ fn a_clean_shutdown_saves_a_snapshot_and_the_next_start_loads_it() {
 #[test]
 fn a_snapshot_is_written_in_the_background_every_n_events() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     service.set_snapshot_policy(SnapshotPolicy {
         every_events: 500,
         ..NO_SNAPSHOTS
@@ -149,7 +149,7 @@ fn a_snapshot_is_written_in_the_background_every_n_events() {
     assert!(uncovered < 1200);
     let before = answers(&mut service);
     drop(service);
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, uncovered);
     assert_eq!(answers(&mut service), before);
 }
@@ -158,7 +158,7 @@ fn a_snapshot_is_written_in_the_background_every_n_events() {
 fn a_snapshot_of_another_plugin_build_is_never_loaded() {
     let data = tempfile::tempdir().unwrap();
     let before = populated(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     service.save_snapshot().unwrap();
     drop(service);
 
@@ -178,14 +178,14 @@ fn a_snapshot_of_another_plugin_build_is_never_loaded() {
 fn damaged_snapshot_falls_back(damage: impl FnOnce(&Path, &SnapshotInfo), reason: &str) {
     let data = tempfile::tempdir().unwrap();
     let before = populated(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     let info = service.save_snapshot().unwrap();
     assert!(info.chunks >= 1);
     drop(service);
 
     damage(&snapshot_path(data.path(), &info), &info);
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, reason);
     assert_eq!(service.counters().snapshots_refused, 1);
     assert_eq!(answers(&mut service), before);
@@ -294,7 +294,7 @@ fn a_snapshot_ahead_of_the_journal_is_refused() {
 fn the_journal_hands_over_a_snapshot_only_if_it_matches_its_record() {
     use connlog::store::Journal;
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 100, "row"), 50);
     let info = service.save_snapshot().unwrap();
     drop(service);
@@ -333,7 +333,7 @@ fn the_journal_hands_over_a_snapshot_only_if_it_matches_its_record() {
 #[test]
 fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
     let data = tempfile::tempdir().unwrap();
-    let mut cfg = config(data.path(), PluginSource::Embedded);
+    let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
     cfg.retention = Duration::from_secs(24 * 3600);
     let now = T0 + 1000 * HOUR;
     let mut service = open_with(cfg);
@@ -371,7 +371,7 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
     let old_snapshot = snapshot_files(data.path());
     assert_eq!(old_snapshot.len(), 1);
 
-    let mut cfg = config(data.path(), PluginSource::Embedded);
+    let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
     cfg.retention = Duration::from_secs(24 * 3600);
     let mut service = open_with(cfg);
     assert_snapshot(&service, 0);
@@ -421,12 +421,12 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
     );
 
     // Neither the new snapshot nor a full replay brings them back.
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, 0);
     assert_eq!(answers(&mut service), after_purge);
     drop(service);
     forget_snapshot_record(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), after_purge);
 }
@@ -434,7 +434,7 @@ fn purged_rows_are_gone_from_the_disk_and_never_come_back() {
 #[test]
 fn the_retention_scheduler_purges_at_start_then_periodically_and_stops_when_dropped() {
     let data = tempfile::tempdir().unwrap();
-    let mut cfg = config(data.path(), PluginSource::Embedded);
+    let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
     cfg.clock = connlog::plugin::Clock::System;
     cfg.retention = Duration::from_secs(3600);
     let mut service = open_with(cfg);
@@ -500,7 +500,7 @@ fn late_disconnects(count: u64, tag: &str) -> Vec<connlog::model::ConnectionEven
 /// Answers by full replay of the same store (the snapshot record is dropped first).
 fn full_replay_answers(data: &Path) -> Vec<String> {
     forget_snapshot_record(data);
-    let mut service = open(data, PluginSource::Embedded);
+    let mut service = open(data, PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, "no snapshot");
     answers(&mut service)
 }
@@ -508,7 +508,7 @@ fn full_replay_answers(data: &Path) -> Vec<String> {
 #[test]
 fn events_another_writer_appended_are_merged_before_the_next_write_and_never_hidden() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 300, "row"), 97);
 
     // Another writer: new rows, and the disconnects of sessions the plugin holds.
@@ -528,7 +528,7 @@ fn events_another_writer_appended_are_merged_before_the_next_write_and_never_hid
     let late = mixed_events(500, 40, "late");
     foreign_append(data.path(), &late);
     drop(service);
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, late.len() as u64);
     let after = answers(&mut service);
     let text = after.concat();
@@ -548,7 +548,7 @@ fn events_another_writer_appended_are_merged_before_the_next_write_and_never_hid
 #[test]
 fn a_shutdown_snapshot_covers_only_what_the_plugin_merged() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     service.set_snapshot_policy(SnapshotPolicy {
         on_close_min_events: 1,
         ..NO_SNAPSHOTS
@@ -572,7 +572,7 @@ fn a_shutdown_snapshot_covers_only_what_the_plugin_merged() {
     assert_eq!(last_seq, merged.to_string());
     drop(conn);
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, foreign.len() as u64);
     assert_eq!(row_count(&mut service), 360);
     let after = answers(&mut service);
@@ -586,7 +586,7 @@ fn a_shutdown_snapshot_covers_only_what_the_plugin_merged() {
 const NOW: i64 = T0 + 1000 * HOUR;
 
 fn retained_config(data: &Path) -> connlog::service::ServiceConfig {
-    let mut cfg = config(data, PluginSource::Embedded);
+    let mut cfg = config(data, PluginSource::Embedded(Embedded::Reference));
     cfg.retention = Duration::from_secs(24 * 3600);
     cfg
 }
@@ -778,7 +778,7 @@ fn purges_in_a_running_service_are_followed_by_a_background_rewrite() {
 fn snapshot_files_no_record_names_are_zeroed_and_removed_at_start() {
     let data = tempfile::tempdir().unwrap();
     populated(data.path());
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     let info = service.save_snapshot().unwrap();
     drop(service);
     // What crashes leave: an unfinished file, a finished one never recorded.
@@ -790,7 +790,7 @@ fn snapshot_files_no_record_names_are_zeroed_and_removed_at_start() {
     std::fs::write(&unrecorded, b"unrecorded-secret").unwrap();
     std::fs::write(&unrelated, b"not ours").unwrap();
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_snapshot(&service, 0);
     service.wait_for_snapshots();
     assert!(!unfinished.exists() && !unrecorded.exists());
@@ -893,7 +893,7 @@ fn a_restart_applies_each_recorded_purge_to_the_rows_as_they_were_then() {
 /// A store of a few hundred pages, closed cleanly (WAL checkpointed into the file).
 fn closed_store() -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 3000, "row"), 500);
     service.close().unwrap();
     let db = store_path(data.path());
@@ -904,7 +904,7 @@ fn closed_store() -> tempfile::TempDir {
 }
 
 fn open_error(data: &std::path::Path) -> String {
-    match ConnLog::open(config(data, PluginSource::Embedded)) {
+    match ConnLog::open(config(data, PluginSource::Embedded(Embedded::Reference))) {
         Ok(_) => panic!("a damaged store was accepted"),
         Err(e) => format!("{e:#}"),
     }
@@ -1055,7 +1055,10 @@ fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
     let kept = &events[..events.len() - 1];
 
     let reference = tempfile::tempdir().unwrap();
-    let mut service = open(reference.path(), PluginSource::Embedded);
+    let mut service = open(
+        reference.path(),
+        PluginSource::Embedded(Embedded::Reference),
+    );
     ingest_all(&mut service, kept.to_vec(), 97);
     let expected = answers(&mut service);
     drop(service);
@@ -1101,7 +1104,7 @@ fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
     let before = seqs(&conn);
     drop(conn);
 
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     assert_full_replay(&service, "no snapshot");
     assert_eq!(answers(&mut service), expected);
     let next = web_event(9999, T0, "after-upgrade");

@@ -11,7 +11,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connlog::plugin::{Limits, PluginError, PluginSource, TrapKind};
+use connlog::plugin::{Embedded, Limits, PluginError, PluginSource, PluginSpec, TrapKind};
 use connlog::service::{self, ConnLog, RestoreSource, ServiceError, store_path, swap_plugin};
 use connlog::store::Journal;
 use service_support::*;
@@ -213,7 +213,11 @@ fn a_failed_rebuild_is_retried_by_every_call_and_a_swap_recovers_everything() {
     );
 
     let shared = Arc::new(Mutex::new(service));
-    swap_plugin(&shared, &PluginSource::Embedded).expect("the reference plugin replays it all");
+    swap_plugin(
+        &shared,
+        &PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+    )
+    .expect("the reference plugin replays it all");
     let mut service = service::lock(&shared);
     assert_eq!(
         row_count(&mut service),

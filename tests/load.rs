@@ -1,7 +1,7 @@
 //! Loading plugins: the reference plugin loads and identifies itself, its compilation is
 //! cached, and anything that is not a plugin for this contract is refused clearly.
 
-use connlog::plugin::{CONTRACT_VERSION, ComponentCache, PluginError, PluginHost, PluginSource};
+use connlog::plugin::{ComponentCache, Embedded, PluginError, PluginHost, PluginSource};
 
 fn host_with_cache(dir: &std::path::Path) -> PluginHost {
     PluginHost::new(Some(ComponentCache::new(dir.to_path_buf()))).expect("engine")
@@ -11,10 +11,10 @@ fn host_with_cache(dir: &std::path::Path) -> PluginHost {
 fn reference_plugin_loads_and_reports_its_identity() {
     let cache = tempfile::tempdir().unwrap();
     let plugin = host_with_cache(cache.path())
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .expect("the reference plugin loads");
     assert_eq!(plugin.info.name, "connlog-reference");
-    assert_eq!(plugin.info.contract_version, CONTRACT_VERSION);
+    assert_eq!(plugin.info.contract_version, "0.2.0");
     assert_eq!(plugin.digest.len(), 64, "sha-256 hex digest");
 }
 
@@ -22,7 +22,7 @@ fn reference_plugin_loads_and_reports_its_identity() {
 fn second_load_uses_the_compiled_component_cache() {
     let cache = tempfile::tempdir().unwrap();
     let first = host_with_cache(cache.path())
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .unwrap();
     assert!(
         !first.from_cache,
@@ -30,7 +30,7 @@ fn second_load_uses_the_compiled_component_cache() {
     );
     // A new engine, as a new process would have.
     let second = host_with_cache(cache.path())
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .unwrap();
     assert!(
         second.from_cache,
@@ -43,13 +43,13 @@ fn second_load_uses_the_compiled_component_cache() {
 fn a_damaged_cache_entry_is_ignored_and_replaced() {
     let cache = tempfile::tempdir().unwrap();
     host_with_cache(cache.path())
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .unwrap();
     for entry in std::fs::read_dir(cache.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
     let reloaded = host_with_cache(cache.path())
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .expect("recompiles");
     assert!(!reloaded.from_cache);
 }
@@ -132,7 +132,7 @@ fn component_for_contract(version: &str) -> Vec<u8> {
 
 #[test]
 fn a_plugin_for_another_contract_version_is_refused() {
-    for version in ["9.0.0", "0.2.0", "1.0.0"] {
+    for version in ["9.0.0", "0.3.0", "1.0.0", "0.0.1"] {
         let err = load_file(&component_for_contract(version))
             .err()
             .expect("refused");
@@ -145,18 +145,23 @@ fn a_plugin_for_another_contract_version_is_refused() {
             message.contains(&format!("coder:connection-log@{version}")),
             "{message}"
         );
-        assert!(message.contains(CONTRACT_VERSION), "{message}");
+        assert!(
+            message.ends_with("this host supports only 0.1.0, 0.2.0"),
+            "{message}"
+        );
     }
 }
 
 #[test]
 fn a_plugin_for_this_contract_version_with_missing_exports_is_refused() {
-    let err = load_file(&component_for_contract(CONTRACT_VERSION))
-        .err()
-        .expect("refused");
-    assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
-    assert!(
-        err.to_string().contains("do not match the contract"),
-        "{err}"
-    );
+    for version in ["0.1.0", "0.2.0", "0.2.7"] {
+        let err = load_file(&component_for_contract(version))
+            .err()
+            .expect("refused");
+        assert!(matches!(err, PluginError::NotAPlugin { .. }), "{err}");
+        assert!(
+            err.to_string().contains("do not match the contract"),
+            "{version}: {err}"
+        );
+    }
 }

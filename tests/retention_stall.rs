@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connlog::model::ConnectionEvent;
-use connlog::plugin::{Clock, PluginSource};
+use connlog::plugin::{Clock, Embedded, PluginSource};
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, store_path};
 use connlog::store::Journal;
@@ -93,7 +93,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
     }
     drop(journal);
 
-    let mut cfg = config(data.path(), PluginSource::Embedded);
+    let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
     cfg.clock = Clock::System;
     cfg.retention = RETENTION;
     let mut service = ConnLog::open(cfg).unwrap();
@@ -209,7 +209,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
         .expect("no one else holds the service");
     drop(service.into_inner().unwrap());
     let reopen = || {
-        let mut cfg = config(data.path(), PluginSource::Embedded);
+        let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
         cfg.retention = RETENTION;
         open_with(cfg)
     };

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use connlog::plugin::{PluginError, PluginSource, TrapKind};
+use connlog::plugin::{Embedded, PluginError, PluginSource, PluginSpec, TrapKind};
 use connlog::service::{self, ServiceError, SharedConnLog, swap_plugin};
 use service_support::*;
 
@@ -20,13 +20,13 @@ fn shared(service: connlog::service::ConnLog) -> SharedConnLog {
 #[test]
 fn a_swap_keeps_every_row_and_answers_as_before() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
     let before = answers(&mut service);
     let old_digest = service.plugin().digest.clone();
     let shared = shared(service);
 
-    let report = swap_plugin(&shared, &faulty_plugin()).expect("the swap");
+    let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
     assert_eq!(report.events_replayed + report.events_caught_up, 1875);
     let mut service = service::lock(&shared);
     assert_ne!(service.plugin().digest, old_digest);
@@ -35,7 +35,11 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
 
     // And back again.
     drop(service);
-    swap_plugin(&shared, &PluginSource::Embedded).expect("the swap back");
+    swap_plugin(
+        &shared,
+        &PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+    )
+    .expect("the swap back");
     let mut service = service::lock(&shared);
     assert_eq!(service.plugin().digest, old_digest);
     assert_eq!(service.counters().swaps, 2);
@@ -45,13 +49,17 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
 #[test]
 fn a_swap_to_the_same_build_starts_from_its_snapshot() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 500, "row"), 100);
     service.save_snapshot().unwrap();
     ingest_all(&mut service, mixed_events(500, 10, "tail"), 100);
     let before = answers(&mut service);
     let shared = shared(service);
-    let report = swap_plugin(&shared, &PluginSource::Embedded).unwrap();
+    let report = swap_plugin(
+        &shared,
+        &PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+    )
+    .unwrap();
     assert!(matches!(
         report.restore.source,
         connlog::service::RestoreSource::Snapshot { .. }
@@ -62,7 +70,7 @@ fn a_swap_to_the_same_build_starts_from_its_snapshot() {
 #[test]
 fn requests_keep_being_served_during_swaps_and_nothing_acknowledged_is_lost() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     // Enough rows that bringing a plugin up takes a while, so requests overlap it.
     ingest_all(&mut service, mixed_events(0, 20_000, "base"), 2_000);
     let shared = shared(service);
@@ -107,8 +115,12 @@ fn requests_keep_being_served_during_swaps_and_nothing_acknowledged_is_lost() {
     };
 
     let mut caught_up = 0;
-    for target in [faulty_plugin(), PluginSource::Embedded, faulty_plugin()] {
-        let report = swap_plugin(&shared, &target).expect("a swap under load");
+    for target in [
+        faulty_plugin(),
+        PluginSource::Embedded(Embedded::Reference),
+        faulty_plugin(),
+    ] {
+        let report = swap_plugin(&shared, &PluginSpec::plain(target)).expect("a swap under load");
         caught_up += report.events_caught_up;
         assert!(report.locked_for < report.elapsed);
     }
@@ -138,7 +150,7 @@ fn requests_keep_being_served_during_swaps_and_nothing_acknowledged_is_lost() {
 #[test]
 fn a_plugin_that_fails_to_load_leaves_the_old_one_serving() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
     let before = answers(&mut service);
     let digest = service.plugin().digest.clone();
@@ -151,7 +163,8 @@ fn a_plugin_that_fails_to_load_leaves_the_old_one_serving() {
         (garbage, "not a connection-log plugin"),
         (missing, "cannot read plugin"),
     ] {
-        let error = swap_plugin(&shared, &PluginSource::File(source)).expect_err("refused");
+        let error = swap_plugin(&shared, &PluginSpec::plain(PluginSource::File(source)))
+            .expect_err("refused");
         assert!(matches!(error, ServiceError::Plugin(_)), "{error}");
         assert!(error.to_string().contains(expected), "{error}");
     }
@@ -167,7 +180,7 @@ fn a_plugin_that_fails_to_load_leaves_the_old_one_serving() {
 #[test]
 fn a_plugin_that_fails_to_initialise_leaves_the_old_one_serving() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
     // An event the fault-injection build stores fine but panics on when it replays it.
     let mut poison = web_event(7777, T0, "row");
@@ -177,7 +190,8 @@ fn a_plugin_that_fails_to_initialise_leaves_the_old_one_serving() {
     let digest = service.plugin().digest.clone();
     let shared = shared(service);
 
-    let error = swap_plugin(&shared, &faulty_plugin()).expect_err("the new plugin traps");
+    let error = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin()))
+        .expect_err("the new plugin traps");
     match &error {
         ServiceError::Plugin(PluginError::Trapped { call, kind, .. }) => {
             assert_eq!(*call, "replay");

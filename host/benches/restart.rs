@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
 use connlog::model::{Actor, QueryRequest};
-use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::plugin::{
+    Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
+};
 use connlog::service::{ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
 
@@ -27,7 +29,7 @@ fn main() {
 fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
     ServiceConfig {
         data_dir: data.to_path_buf(),
-        plugin: PluginSource::Embedded,
+        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
         directory: Arc::new(Directory::new()),
         limits: Limits {
             memory_bytes: 4 << 30,

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
 use connlog::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
-use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::plugin::{
+    Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
+};
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
@@ -109,7 +111,7 @@ fn row_events(n: u64, time: i64) -> Vec<ConnectionEvent> {
 fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
     ServiceConfig {
         data_dir: data.to_path_buf(),
-        plugin: PluginSource::Embedded,
+        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
         directory: Arc::new(Directory::new()),
         limits: Limits {
             memory_bytes: 4 << 30,

@@ -221,3 +221,41 @@ pub struct StateStats {
     pub rows: u64,
     pub memory_bytes: u64,
 }
+
+/// One operator setting for the plugin (`--plugin-setting KEY=VALUE`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+impl Setting {
+    /// Parses `KEY=VALUE`: the key is what precedes the first `=`, and must not be empty.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Self {
+                key: key.trim().to_string(),
+                value: value.to_string(),
+            }),
+            _ => Err("a plugin setting is KEY=VALUE, with a key before the `=`".into()),
+        }
+    }
+}
+
+/// Why a plugin refused its settings; it does not serve with them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{}", unknown_setting(key, known))]
+    UnknownSetting { key: String, known: Vec<String> },
+    /// The reason never quotes the value, which may be a secret.
+    #[error("invalid setting {key:?}: {reason}")]
+    InvalidSetting { key: String, reason: String },
+}
+
+fn unknown_setting(key: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        format!("unknown setting {key:?}: this plugin takes no settings")
+    } else {
+        format!("unknown setting {key:?} (known: {})", known.join(", "))
+    }
+}

@@ -12,7 +12,7 @@ use connlog::directory::Directory;
 use connlog::model::{
     Actor, ConnectionEvent, ConnectionStatus, EventOutcome, QueryError, QueryRequest, Uuid,
 };
-use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource};
+use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource, PluginSpec};
 use connlog::service::{ConnLog, ServiceConfig, SnapshotPolicy};
 
 use crate::support::{ADMIN, ORG, OTHER_ORG, directory_json};
@@ -35,7 +35,7 @@ pub fn directory() -> Arc<Directory> {
 pub fn config(data: &Path, plugin: PluginSource) -> ServiceConfig {
     ServiceConfig {
         data_dir: data.to_path_buf(),
-        plugin,
+        plugin: PluginSpec::plain(plugin),
         directory: directory(),
         limits: Limits::default(),
         log_formats: Vec::new(),

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connlog::plugin::{Clock, Limits, PluginHost, PluginInstance, PluginSource};
+use connlog::plugin::{Clock, Embedded, Limits, PluginHost, PluginInstance, PluginSource};
 use connlog_plugin_sdk::ConnectionLogPlugin;
 use connlog_plugin_sdk::event_columns::EventColumns;
 use connlog_plugin_sdk::model::*;
@@ -256,7 +256,7 @@ fn main() {
     // in place it would slow the host side of every later component call.
     let host = PluginHost::new(None).expect("engine");
     let plugin = host
-        .load(&PluginSource::Embedded)
+        .load(&PluginSource::Embedded(Embedded::Reference))
         .expect("reference plugin");
     let limits = Limits {
         memory_bytes: 4 << 30,

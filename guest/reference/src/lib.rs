@@ -19,4 +19,4 @@ pub mod validate;
 pub use plugin::ReferencePlugin;
 
 #[cfg(feature = "component")]
-connlog_plugin_sdk::export_plugin_v0_1!(ReferencePlugin); // TEMP until the host speaks 0.2.0
+connlog_plugin_sdk::export_plugin!(ReferencePlugin);

@@ -1,13 +1,13 @@
 //! `connlog conformance PLUGIN`: the conformance kit against a plugin.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 use clap::Args;
 
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::conformance::Kit;
-use crate::plugin::PluginSource;
+use crate::plugin::{PluginSource, PluginSpec};
 
 /// Check that a plugin behaves as a connection-log plugin must, through the real host.
 ///
@@ -23,23 +23,23 @@ use crate::plugin::PluginSource;
 ///
 /// Examples:
 ///   connlog conformance reference
+///   connlog conformance privacy --plugin-setting ip=hmac --plugin-setting ip-hmac-key=…
 ///   connlog conformance ./target/my-plugin.wasm
 ///   connlog conformance my-plugin.wasm | grep FAIL
 #[derive(Args, Clone, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ConformanceArgs {
-    /// `reference` (the embedded plugin) or the path of a plugin component.
+    /// An embedded plugin (`reference`, `privacy`) or the path of a plugin component.
     // Not `plugin`: that id belongs to the global `--plugin`.
     #[arg(value_name = "PLUGIN")]
     pub component: String,
 }
 
 impl ConformanceArgs {
-    fn source(&self) -> PluginSource {
-        if self.component == "reference" {
-            PluginSource::Embedded
-        } else {
-            PluginSource::File(PathBuf::from(&self.component))
+    fn spec(&self, global: &GlobalOptions) -> PluginSpec {
+        PluginSpec {
+            source: PluginSource::from_arg(Path::new(&self.component)),
+            settings: global.plugin_settings.clone(),
         }
     }
 }
@@ -50,7 +50,7 @@ pub fn run(global: &GlobalOptions, args: &ConformanceArgs) -> Result<ExitStatus,
             "conformance takes the plugin as its argument (PLUGIN), not --plugin".into(),
         ));
     }
-    let kit = Kit::load(args.source(), global.cache(), global.limits())
+    let kit = Kit::load(args.spec(global), global.cache(), global.limits())
         .map_err(CliError::from_open_error)?;
     eprintln!(
         "connlog: checking {} {} (contract {})",

@@ -53,7 +53,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Plugin(#[from] PluginError),
+    Plugin(PluginError),
     #[error("{0}")]
     Data(String),
     #[error("{0}")]
@@ -80,7 +80,7 @@ impl CliError {
     /// Sorts a failure to open the service into plugin and data problems.
     pub fn from_open_error(error: anyhow::Error) -> Self {
         match error.downcast::<PluginError>() {
-            Ok(plugin) => CliError::Plugin(plugin),
+            Ok(plugin) => CliError::from(plugin),
             Err(other) => CliError::Data(format!("{other:#}")),
         }
     }
@@ -89,8 +89,18 @@ impl CliError {
 impl From<crate::service::ServiceError> for CliError {
     fn from(error: crate::service::ServiceError) -> Self {
         match error {
-            crate::service::ServiceError::Plugin(p) => CliError::Plugin(p),
+            crate::service::ServiceError::Plugin(p) => CliError::from(p),
             other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<PluginError> for CliError {
+    /// Settings are the operator's flags: refusing them is a usage error.
+    fn from(error: PluginError) -> Self {
+        match error {
+            PluginError::SettingsRefused { .. } => CliError::Usage(error.to_string()),
+            other => CliError::Plugin(other),
         }
     }
 }

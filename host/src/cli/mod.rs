@@ -28,7 +28,7 @@ use remote::Request;
 use crate::directory::Directory;
 use crate::duration::Retention;
 use crate::model::LogFormat;
-use crate::plugin::{Clock, ComponentCache, Limits, PluginSource};
+use crate::plugin::{Clock, ComponentCache, Limits, PluginSource, PluginSpec};
 use crate::service::{ConnLog, ServiceConfig};
 use crate::service_log::{LogTarget, ServiceLogWriter};
 
@@ -52,9 +52,15 @@ pub struct GlobalOptions {
         default_value = "./connlog-data"
     )]
     pub data: PathBuf,
-    /// The plugin: `reference` (embedded, the default) or a component file.
+    /// The plugin: `reference` (embedded, the default), `privacy` (embedded: the reference
+    /// plugin keeping less personal data) or a component file.
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub plugin: Option<PathBuf>,
+    /// A setting for the plugin, `KEY=VALUE`; repeat it for more. The plugin judges them
+    /// and refuses bad ones before it serves (`privacy` takes `ip`, `ip-hmac-key`,
+    /// `user-agent`, `max-retention`; `reference` takes none).
+    #[arg(long = "plugin-setting", global = true, value_name = "KEY=VALUE", value_parser = crate::model::Setting::parse)]
+    pub plugin_settings: Vec<crate::model::Setting>,
     /// The directory of organizations, users and tokens [default: <data>/directory.json].
     #[arg(long, global = true, value_name = "FILE")]
     pub directory: Option<PathBuf>,
@@ -168,10 +174,15 @@ impl GlobalOptions {
         }
     }
 
-    pub fn plugin_source(&self) -> PluginSource {
-        self.plugin
-            .as_deref()
-            .map_or(PluginSource::Embedded, PluginSource::from_arg)
+    /// The plugin `--plugin` names, with the `--plugin-setting`s.
+    pub fn plugin_spec(&self) -> PluginSpec {
+        PluginSpec {
+            source: self
+                .plugin
+                .as_deref()
+                .map_or_else(PluginSource::default, PluginSource::from_arg),
+            settings: self.plugin_settings.clone(),
+        }
     }
 
     pub fn cache(&self) -> Option<ComponentCache> {
@@ -200,7 +211,7 @@ impl GlobalOptions {
         let service_log = self.service_log()?;
         ConnLog::open(ServiceConfig {
             data_dir: self.data.clone(),
-            plugin: self.plugin_source(),
+            plugin: self.plugin_spec(),
             directory,
             limits: self.limits(),
             log_formats: service_log.formats(),

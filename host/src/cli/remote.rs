@@ -138,6 +138,7 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
 fn warn_ignored_options(global: &GlobalOptions, owner: &OwnerRecord) {
     let given: Vec<&str> = [
         ("--plugin", global.plugin.is_some()),
+        ("--plugin-setting", !global.plugin_settings.is_empty()),
         ("--log-json", global.log_json.is_some()),
         ("--log-human", global.log_human.is_some()),
     ]

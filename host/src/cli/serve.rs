@@ -12,7 +12,7 @@ use super::context::OwnedDataDir;
 use super::{CliError, ExitStatus, GlobalOptions};
 use crate::duration::parse_duration;
 use crate::owner::{DirectoryLock, LockError};
-use crate::plugin::PluginSource;
+use crate::plugin::PluginSpec;
 use crate::retention::{self, RetentionScheduler};
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
 use crate::service::{SharedConnLog, swap_plugin};
@@ -126,15 +126,16 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
     });
 
     let served = runtime.block_on(async {
-        // Purging with retention 0 does nothing, so the scheduler runs only with a retention.
-        let _retention = (!global.connection_logs_retention.is_forever())
-            .then(|| RetentionScheduler::spawn(shared.clone(), args.retention_interval));
-        spawn_reload_on_sighup(shared.clone(), global.plugin_source());
+        // Always: a plugin may apply a retention of its own (the privacy plugin's
+        // `max-retention`) when the operator's keeps rows forever, and a purge with no
+        // retention costs one short call.
+        let _retention = RetentionScheduler::spawn(shared.clone(), args.retention_interval);
+        spawn_reload_on_sighup(shared.clone(), global.plugin_spec());
 
         eprintln!(
             "connlog: serving {rows} rows from {} with {}",
             global.data.display(),
-            global.plugin_source().describe()
+            global.plugin_spec().source.describe()
         );
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
@@ -202,7 +203,7 @@ fn spawn_follower(
 
 /// SIGHUP swaps in the `--plugin` file again (a rebuilt plugin, say). Failures are logged
 /// and the running plugin keeps serving.
-fn spawn_reload_on_sighup(shared: SharedConnLog, source: PluginSource) {
+fn spawn_reload_on_sighup(shared: SharedConnLog, spec: PluginSpec) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -211,9 +212,9 @@ fn spawn_reload_on_sighup(shared: SharedConnLog, source: PluginSource) {
             return;
         };
         while hangups.recv().await.is_some() {
-            eprintln!("connlog: SIGHUP: swapping in {}", source.describe());
-            let (shared, source) = (shared.clone(), source.clone());
-            match tokio::task::spawn_blocking(move || swap_plugin(&shared, &source)).await {
+            eprintln!("connlog: SIGHUP: swapping in {}", spec.source.describe());
+            let (shared, spec) = (shared.clone(), spec.clone());
+            match tokio::task::spawn_blocking(move || swap_plugin(&shared, &spec)).await {
                 Ok(Ok(report)) => eprintln!(
                     "connlog: now serving {} {} ({} events replayed, {} caught up, {:?})",
                     report.current.name,

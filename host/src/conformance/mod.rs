@@ -56,8 +56,7 @@ use crate::model::{
     QueryError, QueryRequest, UnixNanos, Uuid, Validation,
 };
 use crate::plugin::{
-    Clock, ComponentCache, Limits, PluginError, PluginHost, PluginInfo, PluginSource,
-    ServiceLogSink,
+    Clock, ComponentCache, Limits, PluginError, PluginHost, PluginInfo, PluginSpec, ServiceLogSink,
 };
 use crate::service::{ConnLog, ServiceConfig, ServiceError};
 use fixtures::{HOUR, T0, admin_id, id_name};
@@ -137,7 +136,7 @@ impl fmt::Display for Summary {
 
 /// The plugin under test, compiled once, and what every harness shares.
 pub struct Kit {
-    source: PluginSource,
+    spec: PluginSpec,
     cache: ComponentCache,
     /// A private cache when the caller has none; removed with the kit.
     _cache_dir: Option<tempfile::TempDir>,
@@ -150,7 +149,7 @@ impl Kit {
     /// Compiles and checks the plugin (a component that is not a plugin for this contract
     /// is refused here), keeping the compiled code in `cache`, or in a private one.
     pub fn load(
-        source: PluginSource,
+        spec: PluginSpec,
         cache: Option<ComponentCache>,
         limits: Limits,
     ) -> anyhow::Result<Self> {
@@ -162,9 +161,9 @@ impl Kit {
             }
         };
         let host = PluginHost::new(Some(cache.clone()))?;
-        let loaded = host.load(&source)?;
+        let loaded = host.load_spec(&spec)?;
         Ok(Self {
-            source,
+            spec,
             cache,
             _cache_dir: private,
             directory: Arc::new(fixtures::directory()),
@@ -285,7 +284,7 @@ impl<'k> Harness<'k> {
     fn config(&self) -> ServiceConfig {
         ServiceConfig {
             data_dir: self.data.path().to_path_buf(),
-            plugin: self.kit.source.clone(),
+            plugin: self.kit.spec.clone(),
             directory: self.kit.directory.clone(),
             limits: self.limits(),
             log_formats: self.options.log_formats.clone(),

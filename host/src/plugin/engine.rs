@@ -1,13 +1,14 @@
-//! What every plugin shares: one wasmtime `Engine` (components, epoch interruption), the
-//! `Linker` with the host's imports, and the thread that advances the epoch.
+//! What every plugin shares: one wasmtime `Engine` (components, epoch interruption), a
+//! `Linker` with the host's imports for each contract version, and the thread that advances
+//! the epoch.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-use super::wit::v0_1::ConnectionLogPlugin;
+use super::wit::SUPPORTED;
 use super::{ComponentCache, HostState};
 
 /// How often the epoch advances; deadlines are measured in these ticks.
@@ -15,7 +16,8 @@ pub(super) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 pub struct PluginHost {
     pub(super) engine: Engine,
-    pub(super) linker: Arc<Linker<HostState>>,
+    /// One per contract version, in the order of [`SUPPORTED`].
+    pub(super) linkers: Arc<Vec<Linker<HostState>>>,
     pub(super) cache: Option<ComponentCache>,
 }
 
@@ -29,12 +31,14 @@ impl PluginHost {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        ConnectionLogPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let linkers = SUPPORTED
+            .iter()
+            .map(|version| (version.linker)(&engine))
+            .collect::<wasmtime::Result<Vec<_>>>()?;
         start_epoch_ticker(&engine);
         Ok(Self {
             engine,
-            linker: Arc::new(linker),
+            linkers: Arc::new(linkers),
             cache,
         })
     }

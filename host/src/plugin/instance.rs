@@ -7,10 +7,7 @@ use std::time::Duration;
 use wasmtime::{Engine, Store, Trap};
 
 use super::engine::EPOCH_TICK;
-use super::wit::v0_1::{
-    ConnectionLogPlugin, ConnectionLogPluginPre, exports, wit_ingest, wit_query, wit_service_log,
-    wit_types,
-};
+use super::wit::{Exports, ExportsPre};
 use super::{Clock, EventColumns, HostState, Limits, PluginError, PluginInfo, TrapKind};
 use crate::directory::Lookup;
 use crate::model;
@@ -18,7 +15,9 @@ use crate::store::Journal;
 
 pub struct PluginInstance {
     store: Store<HostState>,
-    bindings: ConnectionLogPlugin,
+    bindings: Box<dyn Exports>,
+    /// The contract version the plugin implements, such as `0.2.0`.
+    contract_version: &'static str,
     call_deadline: Duration,
     poisoned: bool,
 }
@@ -30,7 +29,8 @@ impl PluginInstance {
     /// A new instance of `pre` in a `Store` of its own, under `limits`.
     pub(super) fn new(
         engine: &Engine,
-        pre: &ConnectionLogPluginPre<HostState>,
+        pre: &dyn ExportsPre,
+        contract_version: &'static str,
         journal: Option<Journal>,
         directory: Arc<dyn Lookup + Send + Sync>,
         clock: Clock,
@@ -46,6 +46,7 @@ impl PluginInstance {
         Ok(PluginInstance {
             store,
             bindings,
+            contract_version,
             call_deadline: limits.call_deadline,
             poisoned: false,
         })
@@ -67,14 +68,14 @@ impl PluginInstance {
     fn call<T>(
         &mut self,
         name: &'static str,
-        f: impl FnOnce(&ConnectionLogPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&dyn Exports, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         if self.poisoned {
             return Err(PluginError::Poisoned);
         }
         self.store
             .set_epoch_deadline(deadline_ticks(self.call_deadline));
-        f(&self.bindings, &mut self.store).map_err(|error| {
+        f(self.bindings.as_ref(), &mut self.store).map_err(|error| {
             self.poisoned = true;
             let kind = classify_trap(&error);
             // The wasm backtrace helps whoever debugs the plugin, not whoever called it.
@@ -83,48 +84,31 @@ impl PluginInstance {
         })
     }
 
+    /// The plugin's name and version, and the contract version it implements.
     pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
-        let info = self.call("describe", |b, s| {
-            b.coder_connection_log_plugin_info().call_describe(s)
-        })?;
+        let (name, version) = self.call("describe", |b, s| b.describe(s))?;
         Ok(PluginInfo {
-            name: info.name,
-            version: info.version,
-            contract_version: info.contract_version,
+            name,
+            version,
+            contract_version: self.contract_version.to_string(),
         })
     }
 
-    pub fn configure(&mut self, log_formats: &[model::LogFormat]) -> Result<(), PluginError> {
-        let config = exports::coder::connection_log::lifecycle::PluginConfig {
-            service_log_formats: log_formats.iter().copied().map(Into::into).collect(),
-        };
-        self.call("configure", |b, s| {
-            b.coder_connection_log_lifecycle()
-                .call_configure(s, &config)
-        })
+    /// Passes the service-log formats and the deployment's settings; `Ok(Err(_))` is the
+    /// plugin refusing the settings.
+    pub fn configure(
+        &mut self,
+        log_formats: &[model::LogFormat],
+        settings: &[model::Setting],
+    ) -> Result<Result<(), model::SettingsError>, PluginError> {
+        self.call("configure", |b, s| b.configure(s, log_formats, settings))
     }
 
     pub fn ingest_batch(
         &mut self,
         events: Vec<model::ConnectionEvent>,
     ) -> Result<StorageResult<Vec<model::EventOutcome>>, PluginError> {
-        let events: Vec<wit_types::ConnectionEvent> = events.into_iter().map(Into::into).collect();
-        let outcome = self.call("ingest-batch", |b, s| {
-            b.coder_connection_log_ingest()
-                .call_ingest_batch(s, &events)
-        })?;
-        Ok(outcome.map_err(Into::into).map(|outcomes| {
-            outcomes
-                .into_iter()
-                .map(|o| match o {
-                    wit_ingest::EventOutcome::Stored => model::EventOutcome::Stored,
-                    wit_ingest::EventOutcome::Duplicate => model::EventOutcome::Duplicate,
-                    wit_ingest::EventOutcome::Rejected(v) => {
-                        model::EventOutcome::Rejected(v.into())
-                    }
-                })
-                .collect()
-        }))
+        self.call("ingest-batch", |b, s| b.ingest_batch(s, events))
     }
 
     pub fn query(
@@ -132,20 +116,7 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<model::Page, model::QueryError>, PluginError> {
-        let (actor, request) = (
-            wit_types::Actor::from(actor),
-            wit_query::QueryRequest::from(request),
-        );
-        let outcome = self.call("query", |b, s| {
-            b.coder_connection_log_query()
-                .call_query(s, &actor, &request)
-        })?;
-        Ok(outcome
-            .map(|page| model::Page {
-                rows: page.rows.into_iter().map(Into::into).collect(),
-                count: page.count,
-            })
-            .map_err(Into::into))
+        self.call("query", |b, s| b.query(s, actor, request))
     }
 
     /// The page as Coder's `GET /api/v2/connectionlog` body, rendered by the plugin in the
@@ -155,56 +126,36 @@ impl PluginInstance {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Result<Result<String, model::QueryError>, PluginError> {
-        let (actor, request) = (
-            wit_types::Actor::from(actor),
-            wit_query::QueryRequest::from(request),
-        );
-        let outcome = self.call("api-page", |b, s| {
-            b.coder_connection_log_query()
-                .call_api_page(s, &actor, &request)
-        })?;
-        Ok(outcome.map_err(Into::into))
+        self.call("api-page", |b, s| b.api_page(s, actor, request))
     }
 
-    pub fn set_retention(&mut self, max_age: Duration) -> Result<(), PluginError> {
-        let nanos = u64::try_from(max_age.as_nanos()).unwrap_or(u64::MAX);
-        self.call("set-retention", |b, s| {
-            b.coder_connection_log_retention()
-                .call_set_retention(s, nanos)
-        })
+    /// The operator's retention (`None`: forever); returns the retention the plugin
+    /// applies, which may be shorter.
+    pub fn set_retention(
+        &mut self,
+        max_age: Option<Duration>,
+    ) -> Result<Option<Duration>, PluginError> {
+        let nanos = max_age.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let applied = self.call("set-retention", |b, s| b.set_retention(s, nanos))?;
+        Ok(applied.map(Duration::from_nanos))
     }
 
     pub fn purge(
         &mut self,
         now: model::UnixNanos,
     ) -> Result<StorageResult<model::PurgeReport>, PluginError> {
-        let outcome = self.call("purge", |b, s| {
-            b.coder_connection_log_retention().call_purge(s, now)
-        })?;
-        Ok(outcome
-            .map(|r| model::PurgeReport {
-                purged: r.purged,
-                cutoff: r.cutoff,
-            })
-            .map_err(Into::into))
+        self.call("purge", |b, s| b.purge(s, now))
     }
 
     pub fn api_response(&mut self, page: model::Page) -> Result<String, PluginError> {
-        let rows: Vec<wit_types::ConnectionLog> = page.rows.into_iter().map(Into::into).collect();
-        self.call("api-response", |b, s| {
-            b.coder_connection_log_formats()
-                .call_api_response(s, &rows, page.count)
-        })
+        self.call("api-response", |b, s| b.api_response(s, page))
     }
 
     pub fn api_rows(
         &mut self,
         rows: Vec<model::ConnectionLog>,
     ) -> Result<Vec<String>, PluginError> {
-        let rows: Vec<wit_types::ConnectionLog> = rows.into_iter().map(Into::into).collect();
-        self.call("api-rows", |b, s| {
-            b.coder_connection_log_formats().call_api_rows(s, &rows)
-        })
+        self.call("api-rows", |b, s| b.api_rows(s, rows))
     }
 
     pub fn service_log_line(
@@ -213,11 +164,8 @@ impl PluginInstance {
         format: model::LogFormat,
         logged_at: model::UnixNanos,
     ) -> Result<String, PluginError> {
-        let event = wit_types::ConnectionEvent::from(event);
-        let format = wit_service_log::LogFormat::from(format);
         self.call("service-log-line", |b, s| {
-            b.coder_connection_log_formats()
-                .call_service_log_line(s, &event, format, logged_at)
+            b.service_log_line(s, event, format, logged_at)
         })
     }
 
@@ -225,42 +173,24 @@ impl PluginInstance {
         &mut self,
         row: model::ConnectionLog,
     ) -> Result<Vec<model::ConnectionEvent>, PluginError> {
-        let row = wit_types::ConnectionLog::from(row);
-        let events = self.call("row-events", |b, s| {
-            b.coder_connection_log_formats().call_row_events(s, &row)
-        })?;
-        Ok(events.into_iter().map(Into::into).collect())
+        self.call("row-events", |b, s| b.row_events(s, row))
     }
 
     pub fn save_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
-        let outcome = self.call("save-snapshot", |b, s| {
-            b.coder_connection_log_state().call_save_snapshot(s)
-        })?;
-        Ok(outcome.map_err(Into::into))
+        self.call("save-snapshot", |b, s| b.save_snapshot(s))
     }
 
     pub fn load_snapshot(&mut self) -> Result<StorageResult<()>, PluginError> {
-        let outcome = self.call("load-snapshot", |b, s| {
-            b.coder_connection_log_state().call_load_snapshot(s)
-        })?;
-        Ok(outcome.map_err(Into::into))
+        self.call("load-snapshot", |b, s| b.load_snapshot(s))
     }
 
     /// Sends journaled events to the plugin's `replay`.
     pub fn replay(&mut self, batch: EventColumns) -> Result<StorageResult<()>, PluginError> {
-        let batch = wit_types::EventColumns::from(batch);
-        let outcome = self.call("replay", |b, s| {
-            b.coder_connection_log_state().call_replay(s, &batch)
-        })?;
-        Ok(outcome.map_err(Into::into))
+        self.call("replay", |b, s| b.replay(s, batch))
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, PluginError> {
-        let stats = self.call("stats", |b, s| b.coder_connection_log_state().call_stats(s))?;
-        Ok(model::StateStats {
-            rows: stats.rows,
-            memory_bytes: stats.memory_bytes,
-        })
+        self.call("stats", |b, s| b.stats(s))
     }
 }
 

@@ -9,33 +9,88 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::wit::v0_1::{CONTRACT_PACKAGE, CONTRACT_VERSION, ConnectionLogPluginPre};
-use super::{Clock, HostState, Limits, PluginError, PluginHost, PluginInfo, PluginInstance};
+use super::wit::{CONTRACT_PACKAGE, ExportsPre, SUPPORTED};
+use super::{Clock, Limits, PluginError, PluginHost, PluginInfo, PluginInstance};
 use crate::directory::Lookup;
 use crate::model;
 use crate::store::Journal;
 
-/// The reference plugin, built from `guest/` by `build.rs` and embedded in the binary.
-pub static REFERENCE_PLUGIN: &[u8] = include_bytes!(env!("CONNLOG_REFERENCE_PLUGIN"));
+/// The plugins built from `guest/` by `build.rs` and embedded in the binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Embedded {
+    /// Crate `connlog-reference`: Coder's semantics.
+    Reference,
+    /// Crate `connlog-privacy`: the reference plugin keeping less personal data.
+    Privacy,
+}
+
+impl Embedded {
+    pub const ALL: [Embedded; 2] = [Embedded::Reference, Embedded::Privacy];
+
+    /// The name that selects it: `--plugin reference`, `{"plugin":"privacy"}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Embedded::Reference => "reference",
+            Embedded::Privacy => "privacy",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    pub fn component(self) -> &'static [u8] {
+        match self {
+            Embedded::Reference => include_bytes!(env!("CONNLOG_REFERENCE_PLUGIN")),
+            Embedded::Privacy => include_bytes!(env!("CONNLOG_PRIVACY_PLUGIN")),
+        }
+    }
+
+    /// `reference, privacy`: for messages.
+    pub fn names() -> String {
+        Self::ALL.map(Embedded::name).join(", ")
+    }
+}
 
 /// Where a plugin comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PluginSource {
-    /// The reference plugin embedded in this binary.
-    Embedded,
+    /// A plugin embedded in this binary.
+    Embedded(Embedded),
     File(PathBuf),
 }
 
-/// The name that selects the embedded reference plugin (`--plugin reference`).
-pub const REFERENCE_NAME: &str = "reference";
+/// A plugin and the deployment's settings for it: what a service runs, and what a swap
+/// asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginSpec {
+    pub source: PluginSource,
+    pub settings: Vec<model::Setting>,
+}
+
+impl PluginSpec {
+    /// A plugin with no settings.
+    pub fn plain(source: PluginSource) -> Self {
+        Self {
+            source,
+            settings: Vec::new(),
+        }
+    }
+}
+
+impl Default for PluginSource {
+    fn default() -> Self {
+        PluginSource::Embedded(Embedded::Reference)
+    }
+}
 
 impl PluginSource {
-    /// `reference` names the embedded plugin; anything else is a component file.
+    /// An embedded plugin's name (`reference`, `privacy`) names it; anything else is a
+    /// component file.
     pub fn from_arg(arg: &std::path::Path) -> Self {
-        if arg.as_os_str() == REFERENCE_NAME {
-            PluginSource::Embedded
-        } else {
-            PluginSource::File(arg.to_path_buf())
+        match arg.to_str().and_then(Embedded::named) {
+            Some(embedded) => PluginSource::Embedded(embedded),
+            None => PluginSource::File(arg.to_path_buf()),
         }
     }
 
@@ -43,8 +98,8 @@ impl PluginSource {
     /// `directory` by its plain file name. Never any other path: a caller cannot make the
     /// server read a file the operator did not put there.
     pub fn named_in(name: &str, directory: Option<&std::path::Path>) -> Result<Self, String> {
-        if name == REFERENCE_NAME {
-            return Ok(PluginSource::Embedded);
+        if let Some(embedded) = Embedded::named(name) {
+            return Ok(PluginSource::Embedded(embedded));
         }
         let Some(directory) = directory else {
             return Err(format!(
@@ -54,7 +109,8 @@ impl PluginSource {
         let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
         if !plain {
             return Err(format!(
-                "{name:?} is not a plain file name: name an embedded plugin ({REFERENCE_NAME}) or a file of the plugin directory"
+                "{name:?} is not a plain file name: name an embedded plugin ({}) or a file of the plugin directory",
+                Embedded::names()
             ));
         }
         let path = directory.join(name);
@@ -69,14 +125,14 @@ impl PluginSource {
 
     pub fn describe(&self) -> String {
         match self {
-            PluginSource::Embedded => "the embedded reference plugin".into(),
+            PluginSource::Embedded(embedded) => format!("the embedded {} plugin", embedded.name()),
             PluginSource::File(path) => path.display().to_string(),
         }
     }
 
     fn bytes(&self) -> Result<Vec<u8>, PluginError> {
         match self {
-            PluginSource::Embedded => Ok(REFERENCE_PLUGIN.to_vec()),
+            PluginSource::Embedded(embedded) => Ok(embedded.component().to_vec()),
             PluginSource::File(path) => std::fs::read(path).map_err(|e| PluginError::Unreadable {
                 source_name: path.display().to_string(),
                 reason: e.to_string(),
@@ -86,8 +142,15 @@ impl PluginSource {
 }
 
 impl PluginHost {
-    /// Compiles (or loads from the cache), type-checks and identifies a plugin.
+    /// [`load_spec`](Self::load_spec) with no settings.
     pub fn load(&self, source: &PluginSource) -> Result<LoadedPlugin, PluginError> {
+        self.load_spec(&PluginSpec::plain(source.clone()))
+    }
+
+    /// Compiles (or loads from the cache), type-checks and identifies a plugin, and has it
+    /// judge its settings: a plugin that refuses them is refused here, before it serves.
+    pub fn load_spec(&self, spec: &PluginSpec) -> Result<LoadedPlugin, PluginError> {
+        let source = &spec.source;
         let started = Instant::now();
         let source_name = source.describe();
         let bytes = source.bytes()?;
@@ -116,24 +179,20 @@ impl PluginHost {
             }
         };
 
-        check_contract_version(&self.engine, &component, &source_name)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| not_a_plugin(format!("its imports do not match the contract ({e:#})")))?;
-        let pre = ConnectionLogPluginPre::new(pre)
-            .map_err(|e| not_a_plugin(format!("its exports do not match the contract ({e:#})")))?;
+        let (index, version) = contract_version(&self.engine, &component, &source_name)?;
+        let pre = (version.pre)(&self.linkers[index], &component).map_err(not_a_plugin)?;
 
         let mut loaded = LoadedPlugin {
-            pre,
+            pre: Arc::from(pre),
+            contract_version: version.version,
             engine: self.engine.clone(),
             info: PluginInfo {
                 name: String::new(),
                 version: String::new(),
-                contract_version: String::new(),
+                contract_version: version.version.to_string(),
             },
             digest,
-            source: source.clone(),
+            spec: spec.clone(),
             from_cache,
             load_time: Duration::ZERO,
         };
@@ -142,12 +201,8 @@ impl PluginHost {
             .instantiate(None, probe_directory, Clock::System, &Limits::default())
             .map_err(|e| not_a_plugin(format!("it cannot be instantiated ({e:#})")))?;
         let info = probe.describe()?;
-        if !contract_compatible(&info.contract_version) {
-            return Err(PluginError::IncompatibleContract {
-                source_name,
-                found: info.contract_version,
-                compat: compat_rule(),
-            });
+        if let Err(error) = probe.configure(&[], &spec.settings)? {
+            return Err(PluginError::SettingsRefused { source_name, error });
         }
         loaded.info = info;
         loaded.load_time = started.elapsed();
@@ -155,48 +210,26 @@ impl PluginHost {
     }
 }
 
-/// The compatibility rule of semver: for 0.x, the minor version must match; otherwise the
-/// major.
-fn contract_compatible(found: &str) -> bool {
-    let parse = |v: &str| -> Option<(u64, u64)> {
-        let mut parts = v.split('.');
-        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-    };
-    match (parse(found), parse(CONTRACT_VERSION)) {
-        (Some((0, found_minor)), Some((0, our_minor))) => found_minor == our_minor,
-        (Some((found_major, _)), Some((our_major, _))) => found_major == our_major,
-        _ => false,
-    }
-}
-
-fn compat_rule() -> &'static str {
-    if CONTRACT_VERSION.starts_with("0.") {
-        "0.minor"
-    } else {
-        "major"
-    }
-}
-
 /// Reads the contract version off the component's export names
-/// (`coder:connection-log/ingest@0.1.0`) so that a plugin for another version is refused
-/// with a clear message before any type-checking error.
-fn check_contract_version(
+/// (`coder:connection-log/ingest@0.2.0`) and finds it among the versions this host speaks,
+/// so that a plugin for another version is refused with a clear message before any
+/// type-checking error. Returns its index in [`SUPPORTED`].
+fn contract_version(
     engine: &Engine,
     component: &Component,
     source_name: &str,
-) -> Result<(), PluginError> {
+) -> Result<(usize, &'static super::wit::ContractVersion), PluginError> {
     let prefix = format!("{CONTRACT_PACKAGE}/");
     let exported: Vec<String> = component
         .component_type()
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    let versions: Vec<&str> = exported
+    let found = exported
         .iter()
         .filter_map(|name| name.strip_prefix(&prefix))
-        .filter_map(|rest| rest.split_once('@').map(|(_, version)| version))
-        .collect();
-    let Some(found) = versions.first() else {
+        .find_map(|rest| rest.split_once('@').map(|(_, version)| version));
+    let Some(found) = found else {
         let listed = if exported.is_empty() {
             "nothing".to_string()
         } else {
@@ -207,15 +240,26 @@ fn check_contract_version(
             reason: format!("it exports no {CONTRACT_PACKAGE} interface (it exports {listed})"),
         });
     };
-    if contract_compatible(found) {
-        Ok(())
-    } else {
-        Err(PluginError::IncompatibleContract {
+    SUPPORTED
+        .iter()
+        .enumerate()
+        .find(|(_, version)| same_series(version.version, found))
+        .ok_or_else(|| PluginError::IncompatibleContract {
             source_name: source_name.to_string(),
             found: found.to_string(),
-            compat: compat_rule(),
         })
-    }
+}
+
+/// Semver's compatibility: for 0.x the same minor version (`0.2.1` is served as `0.2.0`),
+/// otherwise the same major.
+fn same_series(ours: &str, found: &str) -> bool {
+    let series = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(if major == 0 { (0, minor) } else { (major, 0) })
+    };
+    series(ours).is_some_and(|s| series(found) == Some(s))
 }
 
 /// The probe instance at load time looks nothing up.
@@ -240,12 +284,14 @@ impl Lookup for EmptyDirectory {
 }
 
 pub struct LoadedPlugin {
-    pre: ConnectionLogPluginPre<HostState>,
+    pre: Arc<dyn ExportsPre>,
+    contract_version: &'static str,
     engine: Engine,
     pub info: PluginInfo,
     /// SHA-256 of the component bytes: identifies this exact build.
     pub digest: String,
-    pub source: PluginSource,
+    /// Where it came from, and the settings every instance is configured with.
+    pub spec: PluginSpec,
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
     pub load_time: Duration,
@@ -259,7 +305,15 @@ impl LoadedPlugin {
         clock: Clock,
         limits: &Limits,
     ) -> anyhow::Result<PluginInstance> {
-        PluginInstance::new(&self.engine, &self.pre, journal, directory, clock, limits)
+        PluginInstance::new(
+            &self.engine,
+            self.pre.as_ref(),
+            self.contract_version,
+            journal,
+            directory,
+            clock,
+            limits,
+        )
     }
 }
 

@@ -2,13 +2,14 @@
 //!
 //! - [`PluginHost`] (`engine`): one wasmtime `Engine` (components, epoch interruption), the
 //!   `Linker` with our imports, the compiled-component cache, and the epoch ticker thread.
-//! - [`LoadedPlugin`] (`load`): a compiled, type-checked component (`InstancePre`) whose
-//!   `plugin-info` was checked against the contract this host speaks.
+//! - [`LoadedPlugin`] (`load`): a compiled component, type-checked (`InstancePre`) against
+//!   the contract version it implements, one of those this host speaks.
 //! - [`PluginInstance`] (`instance`): one `Store` + instance. Every call gets a deadline and
 //!   runs under the memory cap; after a trap the instance refuses further calls and must be
 //!   rebuilt.
 //! - [`HostState`] (`host_state`): what each `Store` carries, and what the imports do, in
-//!   the host's own types; `wit` binds them to each contract version.
+//!   the host's own types; `wit` binds them, and the plugin's exports, to each contract
+//!   version.
 
 mod cache;
 mod columns;
@@ -26,8 +27,8 @@ pub use columns::EventColumns;
 pub use engine::PluginHost;
 pub use host_state::{Clock, HostState, NoServiceLog, ServiceLogSink};
 pub use instance::{PluginInstance, StorageResult};
-pub use load::{LoadedPlugin, PluginSource, REFERENCE_NAME, REFERENCE_PLUGIN};
-pub use wit::v0_1::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+pub use load::{Embedded, LoadedPlugin, PluginSource, PluginSpec};
+pub use wit::{CONTRACT_PACKAGE, supported_list as supported_contract_versions};
 
 /// What each instance may use.
 #[derive(Clone, Debug)]
@@ -66,12 +67,15 @@ pub enum PluginError {
     #[error("{source_name} is not a connection-log plugin: {reason}")]
     NotAPlugin { source_name: String, reason: String },
     #[error(
-        "{source_name} implements contract {CONTRACT_PACKAGE}@{found}, but this host supports {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (same {compat} only)"
+        "{source_name} implements contract {CONTRACT_PACKAGE}@{found}, but this host supports only {}",
+        wit::supported_list()
     )]
-    IncompatibleContract {
+    IncompatibleContract { source_name: String, found: String },
+    /// The plugin's own message; it never quotes a setting's value.
+    #[error("{source_name} refused its settings: {error}")]
+    SettingsRefused {
         source_name: String,
-        found: String,
-        compat: &'static str,
+        error: crate::model::SettingsError,
     },
     #[error("plugin call `{call}` failed: {kind}: {detail}")]
     Trapped {

@@ -14,8 +14,8 @@ use super::auth::{Caller, Unauthorized};
 use super::metrics::{Metrics, ServiceGauges};
 use super::{AppState, json_response, message_response};
 use crate::ingest::{INGEST_BATCH, ingest_ndjson};
-use crate::model::{QueryError, QueryRequest, Uuid, Validation};
-use crate::plugin::{PluginError, PluginSource};
+use crate::model::{QueryError, QueryRequest, Setting, Uuid, Validation};
+use crate::plugin::{PluginError, PluginSource, PluginSpec};
 use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
 use crate::service::{ServiceError, SharedConnLog, swap_plugin};
 
@@ -191,6 +191,10 @@ pub async fn ingest(
 struct SwapRequest {
     /// An embedded plugin's name, or a file name in the server's plugin directory.
     plugin: String,
+    /// The plugin's settings, `{"KEY": "VALUE", …}`; none when absent (the settings of the
+    /// running plugin are not carried over).
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /api/v2/connectionlog/plugin` with `{"plugin":"…"}`: swaps the running plugin.
@@ -211,7 +215,7 @@ pub async fn swap(
                 StatusCode::BAD_REQUEST,
                 "Request body must be valid JSON.",
                 Some(&format!(
-                    "{e} (expected {{\"plugin\": \"reference\"}} or {{\"plugin\": \"<file name in the plugin directory>\"}})"
+                    "{e} (expected {{\"plugin\": \"reference\"}}, {{\"plugin\": \"privacy\", \"settings\": {{\"ip\": \"truncate\"}}}} or {{\"plugin\": \"<file name in the plugin directory>\"}})"
                 )),
             );
         }
@@ -223,8 +227,16 @@ pub async fn swap(
             return message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&reason));
         }
     };
+    let spec = PluginSpec {
+        source,
+        settings: request
+            .settings
+            .into_iter()
+            .map(|(key, value)| Setting { key, value })
+            .collect(),
+    };
     let shared = state.service.clone();
-    let outcome = tokio::task::spawn_blocking(move || swap_plugin(&shared, &source)).await;
+    let outcome = tokio::task::spawn_blocking(move || swap_plugin(&shared, &spec)).await;
     match outcome {
         Ok(Ok(report)) => {
             let body = serde_json::json!({
@@ -239,7 +251,8 @@ pub async fn swap(
         Ok(Err(ServiceError::Plugin(
             e @ (PluginError::Unreadable { .. }
             | PluginError::NotAPlugin { .. }
-            | PluginError::IncompatibleContract { .. }),
+            | PluginError::IncompatibleContract { .. }
+            | PluginError::SettingsRefused { .. }),
         ))) => message_response(StatusCode::BAD_REQUEST, NOT_SWAPPED, Some(&e.to_string())),
         Ok(Err(e)) => message_response(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `GET /api/v2/connectionlog?q=&limit=&offset=` | any user's token | Coder's `ConnectionLogResponse`, 400 with `validations`, 401 |
 //! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
-//! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to `{"plugin":"reference"}` or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
+//! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to an embedded plugin (`{"plugin":"privacy","settings":{"ip":"hmac",…}}`) or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
 //! | `GET /healthz` | none | `OK` |
 //! | `GET /metrics` | none | Prometheus text |
 //!

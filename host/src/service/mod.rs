@@ -36,7 +36,7 @@ use crate::directory::Lookup;
 use crate::model::{self, LogFormat};
 use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
-    PluginSource, ServiceLogSink,
+    PluginSpec, ServiceLogSink,
 };
 use crate::store::Journal;
 use restore::bring_up;
@@ -50,7 +50,8 @@ pub const STORE_FILE: &str = "connlog.db";
 #[derive(Clone)]
 pub struct ServiceConfig {
     pub data_dir: PathBuf,
-    pub plugin: PluginSource,
+    /// The plugin, and the deployment's settings for it.
+    pub plugin: PluginSpec,
     pub directory: Arc<dyn Lookup + Send + Sync>,
     pub limits: Limits,
     pub log_formats: Vec<LogFormat>,
@@ -172,7 +173,7 @@ impl ConnLog {
         let brought_up = PluginHost::new(config.cache.clone())
             .map(Arc::new)
             .and_then(|host| {
-                let plugin = host.load(&config.plugin)?;
+                let plugin = host.load_spec(&config.plugin)?;
                 let up = bring_up(&plugin, journal, &config, None)?;
                 Ok((host, plugin, up))
             });

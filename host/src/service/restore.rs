@@ -140,8 +140,15 @@ fn fresh_instance(
         config.clock,
         &config.limits,
     )?;
-    instance.configure(&config.log_formats)?;
-    instance.set_retention(config.retention)?;
+    if let Err(error) = instance.configure(&config.log_formats, &plugin.spec.settings)? {
+        // Judged at load already; a plugin that changes its mind is refused all the same.
+        return Err(PluginError::SettingsRefused {
+            source_name: plugin.spec.source.describe(),
+            error,
+        }
+        .into());
+    }
+    instance.set_retention(retention_option(config.retention))?;
     Ok(instance)
 }
 
@@ -419,7 +426,7 @@ fn reapply_purge(
 ) -> anyhow::Result<()> {
     instance.state_mut().ignore_forget = true;
     let outcome = (|| -> anyhow::Result<()> {
-        instance.set_retention(Duration::from_nanos(1))?;
+        instance.set_retention(Some(Duration::from_nanos(1)))?;
         let report = instance
             .purge(cutoff.saturating_add(1))?
             .map_err(|e| anyhow::anyhow!("applying a recorded purge again: {e}"))?;
@@ -428,7 +435,7 @@ fn reapply_purge(
             "applying a recorded purge again used cutoff {:?}, not {cutoff}",
             report.cutoff
         );
-        instance.set_retention(retention)?;
+        instance.set_retention(retention_option(retention))?;
         Ok(())
     })();
     instance.state_mut().ignore_forget = false;
@@ -476,4 +483,9 @@ pub(super) fn replay_range(
         journal.set_session_bound(None);
     }
     outcome
+}
+
+/// The operator's retention as the plugin takes it: 0 (Coder's "forever") is `None`.
+pub(super) fn retention_option(retention: Duration) -> Option<Duration> {
+    (!retention.is_zero()).then_some(retention)
 }

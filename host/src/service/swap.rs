@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::restore::{BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range};
+use super::restore::{
+    BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
+};
 use super::{ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
-use crate::plugin::{LoadedPlugin, PluginHost, PluginSource};
+use crate::plugin::{LoadedPlugin, PluginHost, PluginSpec};
 use crate::store::Journal;
 
 /// How many times a swap brings the new plugin up beside the old one before it gives up
@@ -29,7 +31,8 @@ pub struct SwapReport {
     pub locked_for: Duration,
 }
 
-/// Replaces the running plugin with the one at `source`, without dropping a request: the
+/// Replaces the running plugin with the one `spec` names, configured with its settings
+/// (a plugin that refuses them is refused before anything else), without dropping a request: the
 /// new plugin is loaded and brought up to date beside the old one, which keeps serving;
 /// the switch itself happens under the lock, after a catch-up. If anything fails, the old
 /// plugin stays and the error is returned. Call it without holding the lock (it takes the
@@ -41,16 +44,13 @@ pub struct SwapReport {
 /// `S` (sessions they touch are refolded from the whole journal, so rows come out exactly
 /// as a full replay would give them) and takes the old one's place. A purge that deleted
 /// rows meanwhile invalidates the side work, which then starts again.
-pub fn swap_plugin(
-    shared: &SharedConnLog,
-    source: &PluginSource,
-) -> Result<SwapReport, ServiceError> {
+pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapReport, ServiceError> {
     let started = Instant::now();
     let (host, config) = {
         let service = lock(shared);
         (service.host.clone(), service.config.clone())
     };
-    let outcome = bring_up_beside(shared, &host, &config, source, started);
+    let outcome = bring_up_beside(shared, &host, &config, spec, started);
     let mut service = lock(shared);
     match &outcome {
         Ok(report) => tracing::info!(
@@ -64,7 +64,7 @@ pub fn swap_plugin(
         ),
         Err(e) => {
             service.counters.swaps_failed += 1;
-            tracing::error!(plugin = %source.describe(), error = %e, "plugin swap failed; the running plugin keeps serving");
+            tracing::error!(plugin = %spec.source.describe(), error = %e, "plugin swap failed; the running plugin keeps serving");
         }
     }
     outcome
@@ -74,10 +74,10 @@ fn bring_up_beside(
     shared: &SharedConnLog,
     host: &PluginHost,
     config: &ServiceConfig,
-    source: &PluginSource,
+    spec: &PluginSpec,
     started: Instant,
 ) -> Result<SwapReport, ServiceError> {
-    let plugin = host.load(source)?;
+    let plugin = host.load_spec(spec)?;
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
         let generation = lock(shared).purge_generation;
@@ -90,7 +90,7 @@ fn bring_up_beside(
         let locked = Instant::now();
         if service.config.retention != config.retention {
             up.instance
-                .set_retention(service.config.retention)
+                .set_retention(retention_option(service.config.retention))
                 .map_err(ServiceError::Plugin)?;
         }
         let head = up
@@ -104,14 +104,14 @@ fn bring_up_beside(
             replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
-        return Ok(service.install(plugin, up, source, caught_up, started, locked));
+        return Ok(service.install(plugin, up, caught_up, started, locked));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
     let mut service = lock(shared);
     let locked = Instant::now();
     let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
     let up = bring_up(&plugin, journal, &service.config, None).map_err(bring_up_error)?;
-    Ok(service.install(plugin, up, source, 0, started, locked))
+    Ok(service.install(plugin, up, 0, started, locked))
 }
 
 impl ConnLog {
@@ -121,7 +121,6 @@ impl ConnLog {
         &mut self,
         plugin: LoadedPlugin,
         up: BroughtUp,
-        source: &PluginSource,
         caught_up: u64,
         started: Instant,
         locked: Instant,
@@ -130,7 +129,7 @@ impl ConnLog {
             .info
             .clone();
         self.instance = up.instance;
-        self.config.plugin = source.clone();
+        self.config.plugin = self.plugin.spec.clone();
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
         self.unsnapshotted = up.report.events_replayed + caught_up;

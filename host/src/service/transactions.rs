@@ -120,6 +120,11 @@ impl ConnLog {
                 return Err(e);
             }
         };
+        if report.cutoff.is_none() {
+            // No retention applies (the operator's is off and the plugin has none): nothing
+            // was purged, and nothing is counted.
+            return Ok(report);
+        }
         let forgotten = self.journal_mut()?.take_forgotten();
         self.counters.purges_run += 1;
         self.counters.rows_purged += report.purged;
@@ -152,8 +157,10 @@ impl ConnLog {
         self.config.retention = retention;
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
-        let outcome = self.instance()?.set_retention(retention);
-        self.recover_if_trapped(outcome)
+        let outcome = self
+            .instance()?
+            .set_retention(super::restore::retention_option(retention));
+        self.recover_if_trapped(outcome).map(|_applied| ())
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, ServiceError> {

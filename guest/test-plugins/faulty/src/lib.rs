@@ -27,4 +27,4 @@ impl PluginLayer for Faults {
 
 pub type FaultyPlugin = Layered<Faults, ReferencePlugin>;
 
-connlog_plugin_sdk::export_plugin_v0_1!(FaultyPlugin); // TEMP
+connlog_plugin_sdk::export_plugin!(FaultyPlugin);

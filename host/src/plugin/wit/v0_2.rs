@@ -1,0 +1,140 @@
+//! Host bindings for contract `coder:connection-log@0.2.0` (`wit/v0.2.0`), the newest: the
+//! host's imports under this version's names, the plugin's exports on the host's model, and
+//! the conversions of what 0.2.0 changed (settings, an error per interface, options).
+
+use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use super::{Call, ContractVersion, Exports, ExportsPre};
+use crate::model;
+use crate::plugin::HostState;
+use crate::plugin::columns::EventColumns;
+
+wasmtime::component::bindgen!({
+    path: "../wit/v0.2.0",
+    world: "plugin",
+});
+
+use coder::connection_log::{
+    clock as wit_clock, directory as wit_directory, journal as wit_journal,
+    service_log as wit_service_log, types as wit_types,
+};
+use exports::coder::connection_log::{
+    ingest as wit_ingest, lifecycle, query as wit_query, retention as wit_retention,
+    state as wit_state,
+};
+
+contract_version!(Plugin, PluginPre, env!("CONNLOG_CONTRACT_V0_2_0_VERSION"));
+common_bindings!(journal_error: JournalError);
+
+exports_impl!(Plugin {
+    fn describe(&self, store: &mut Store<HostState>) -> Call<(String, String)> {
+        let info = self.coder_connection_log_plugin_info().call_describe(store)?;
+        Ok((info.name, info.version))
+    }
+
+    fn configure(
+        &self,
+        store: &mut Store<HostState>,
+        log_formats: &[model::LogFormat],
+        settings: &[model::Setting],
+    ) -> Call<Result<(), model::SettingsError>> {
+        let config = lifecycle::PluginConfig {
+            service_log_formats: log_formats.iter().copied().map(Into::into).collect(),
+            settings: settings
+                .iter()
+                .map(|s| lifecycle::Setting {
+                    key: s.key.clone(),
+                    value: s.value.clone(),
+                })
+                .collect(),
+        };
+        let outcome = self
+            .coder_connection_log_lifecycle()
+            .call_configure(store, &config)?;
+        Ok(outcome.map_err(|e| match e {
+            lifecycle::SettingsError::UnknownSetting(u) => model::SettingsError::UnknownSetting {
+                key: u.key,
+                known: u.known,
+            },
+            lifecycle::SettingsError::InvalidSetting(i) => model::SettingsError::InvalidSetting {
+                key: i.key,
+                reason: i.reason,
+            },
+        }))
+    }
+
+    fn set_retention(
+        &self,
+        store: &mut Store<HostState>,
+        max_age_nanos: Option<u64>,
+    ) -> Call<Option<u64>> {
+        self.coder_connection_log_retention()
+            .call_set_retention(store, max_age_nanos)
+    }
+});
+
+impl From<model::QueryRequest> for wit_query::QueryRequest {
+    fn from(r: model::QueryRequest) -> Self {
+        Self {
+            q: r.q,
+            // The host's 0, like Coder's, asks for the default page.
+            limit: (r.limit != 0).then_some(r.limit),
+            offset: r.offset,
+        }
+    }
+}
+
+impl From<wit_query::QueryError> for model::QueryError {
+    fn from(e: wit_query::QueryError) -> Self {
+        match e {
+            wit_query::QueryError::InvalidQuery(v) => {
+                Self::InvalidQuery(v.into_iter().map(Into::into).collect())
+            }
+            wit_query::QueryError::Failed(m) => Self::Storage(model::StorageError::Unavailable(m)),
+        }
+    }
+}
+
+impl From<wit_ingest::IngestError> for model::StorageError {
+    fn from(e: wit_ingest::IngestError) -> Self {
+        let wit_ingest::IngestError::Journal(e) = e;
+        e.into()
+    }
+}
+
+impl From<wit_retention::RetentionError> for model::StorageError {
+    fn from(e: wit_retention::RetentionError) -> Self {
+        let wit_retention::RetentionError::Journal(e) = e;
+        e.into()
+    }
+}
+
+impl From<wit_state::StateError> for model::StorageError {
+    fn from(e: wit_state::StateError) -> Self {
+        match e {
+            wit_state::StateError::Journal(e) => e.into(),
+            wit_state::StateError::MalformedColumns(m) => {
+                Self::Corrupt(format!("the plugin could not decode a replay batch: {m}"))
+            }
+        }
+    }
+}
+
+impl From<model::StorageError> for wit_journal::JournalError {
+    fn from(e: model::StorageError) -> Self {
+        match e {
+            model::StorageError::Unavailable(m) => Self::Unavailable(m),
+            model::StorageError::Corrupt(m) => Self::Corrupt(m),
+        }
+    }
+}
+
+impl From<wit_journal::JournalError> for model::StorageError {
+    fn from(e: wit_journal::JournalError) -> Self {
+        match e {
+            wit_journal::JournalError::Unavailable(m) => Self::Unavailable(m),
+            wit_journal::JournalError::Corrupt(m) => Self::Corrupt(m),
+        }
+    }
+}
