@@ -10,7 +10,7 @@
 //! CONNLOG_CRASH_TRIALS=100 CONNLOG_CRASH_SEED=7 cargo test -p connlog --test crash -- --nocapture
 //! ```
 //!
-//! The contract it relies on (PRODUCT.md): `connlog --data DIR serve --listen ADDR`,
+//! The interface it relies on: `connlog --data DIR serve --listen ADDR`,
 //! `GET /healthz`, and `POST /api/v2/connectionlog/ingest` with an owner's token in
 //! `Coder-Session-Token` and an NDJSON body, answering 200
 //! `{"accepted":N,"rejected":[…]}` only once the events are durable.
