@@ -43,6 +43,7 @@ pub struct Component<P>(PhantomData<P>);
 
 crate::wit_host_imports!();
 crate::wit_formats_export!();
+crate::wit_query_export!();
 
 impl<P: ConnectionLogPlugin> plugin_info::Guest for Component<P> {
     fn describe() -> plugin_info::Info {
@@ -96,29 +97,6 @@ impl<P: ConnectionLogPlugin> ingest::Guest for Component<P> {
                 }
             })
             .collect())
-    }
-}
-
-impl<P: ConnectionLogPlugin> query::Guest for Component<P> {
-    fn query(
-        actor: types::Actor,
-        request: query::QueryRequest,
-    ) -> Result<query::Page, query::QueryError> {
-        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
-        let page = with_plugin(|p: &mut P| p.query(&WitHost, &actor, &request))
-            .map_err(query_error_to_wit)?;
-        Ok(query::Page {
-            rows: page.rows.into_iter().map(row_to_wit).collect(),
-            count: page.count,
-        })
-    }
-
-    fn api_page(
-        actor: types::Actor,
-        request: query::QueryRequest,
-    ) -> Result<String, query::QueryError> {
-        let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
-        with_plugin(|p: &mut P| p.api_page(&WitHost, &actor, &request)).map_err(query_error_to_wit)
     }
 }
 

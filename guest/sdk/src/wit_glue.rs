@@ -1,10 +1,11 @@
 //! The glue that is the same in every contract version so far, as macros over one version's
 //! generated modules: the host's imports seen through the SDK's traits, and the `formats`
-//! export.
+//! and `query` exports.
 //!
 //! The caller brings into scope the generated `types`, `clock`, `directory`, `journal`,
-//! `service_log` and `formats` modules, the conversions of `wit_model_conversions!` and a
-//! `journal_error_from_wit` for its version's journal error.
+//! `service_log`, `formats` and `query` modules, the conversions of `wit_model_conversions!`,
+//! and its version's `journal_error_from_wit`, `query_request_from_wit` and
+//! `query_error_to_wit`.
 
 #[doc(hidden)]
 #[macro_export]
@@ -136,6 +137,38 @@ macro_rules! wit_formats_export {
                     .into_iter()
                     .map(event_to_wit)
                     .collect()
+            }
+        }
+    };
+}
+
+/// `query`, served by `Component<P>` of the calling module; the request and error
+/// conversions are the version's own.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_query_export {
+    () => {
+        impl<P: $crate::ConnectionLogPlugin> query::Guest for Component<P> {
+            fn query(
+                actor: types::Actor,
+                request: query::QueryRequest,
+            ) -> Result<query::Page, query::QueryError> {
+                let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
+                let page = with_plugin(|p: &mut P| p.query(&WitHost, &actor, &request))
+                    .map_err(query_error_to_wit)?;
+                Ok(query::Page {
+                    rows: page.rows.into_iter().map(row_to_wit).collect(),
+                    count: page.count,
+                })
+            }
+
+            fn api_page(
+                actor: types::Actor,
+                request: query::QueryRequest,
+            ) -> Result<String, query::QueryError> {
+                let (actor, request) = (actor_from_wit(actor), query_request_from_wit(request));
+                with_plugin(|p: &mut P| p.api_page(&WitHost, &actor, &request))
+                    .map_err(query_error_to_wit)
             }
         }
     };
