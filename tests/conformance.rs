@@ -1,6 +1,9 @@
-//! `connlog conformance PLUGIN`: the reference plugin passes every case; a plugin that
-//! cannot be loaded is refused as every command refuses it; a plugin that behaves wrongly
-//! fails the cases that check what it gets wrong, by name.
+//! `connlog conformance PLUGIN`: the reference plugin passes every case, and so do the
+//! privacy plugin under each of its settings (judged by the privacy rules they select) and
+//! the reference plugin exported for contract 0.1.0; a plugin that cannot be loaded, or
+//! that refuses its settings, is refused as every command refuses it; a plugin that
+//! behaves wrongly (its data or its sessions) fails the cases that check what it gets
+//! wrong, by name, and passes the others.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -11,9 +14,15 @@ fn cache_dir() -> std::path::PathBuf {
 }
 
 fn conformance(plugin: &str) -> Output {
+    conformance_with(plugin, &[])
+}
+
+/// `connlog conformance PLUGIN --plugin-setting S …`.
+fn conformance_with(plugin: &str, settings: &[&str]) -> Output {
     let cwd = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_connlog"))
         .args(["conformance", plugin])
+        .args(settings.iter().flat_map(|s| ["--plugin-setting", s]))
         .current_dir(cwd.path())
         .env("CONNLOG_CACHE_DIR", cache_dir())
         .env_remove("CONNLOG_DATA")
@@ -79,6 +88,7 @@ fn the_reference_plugin_passes_every_case() {
         "retention",
         "snapshot",
         "limits",
+        "privacy",
     ] {
         let n = names
             .iter()
@@ -201,4 +211,250 @@ fn a_plugin_with_wrong_behaviour_fails_the_cases_that_check_it() {
         failed <= 8,
         "more cases failed than the two changes explain:\n{text}"
     );
+}
+
+/// Each line is `ok    NAME`; the names, in order.
+fn all_passed(label: &str, out: &Output) -> Vec<String> {
+    let text = stdout(out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{label}:\n{text}\nstderr: {}",
+        stderr(out)
+    );
+    let (passed, failed) = summary(&text);
+    assert_eq!(failed, 0, "{label}:\n{text}");
+    let cases = case_lines(&text);
+    assert_eq!(cases.len(), passed, "{label}: one line per case");
+    cases
+        .iter()
+        .map(|l| {
+            l.strip_prefix("ok    ")
+                .unwrap_or_else(|| panic!("{label}: not passed: {l}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// A key for `ip=hmac`: 19 bytes, and a text no output may hold.
+const HMAC_KEY: &str = "SECRETSECRETSECRET1";
+
+#[test]
+fn the_privacy_plugin_passes_every_case_under_each_of_its_settings() {
+    let hmac_key = format!("ip-hmac-key={HMAC_KEY}");
+    // (settings, what the header says is expected; `None`: no such line)
+    let configurations: [(&[&str], Option<&str>); 4] = [
+        (
+            &[],
+            Some("IPs truncated to /24 and /48, user agents coarsened to family and OS"),
+        ),
+        (
+            &[&hmac_key, "ip=hmac"],
+            Some("IPs pseudonymised (HMAC-SHA256 in fd00::/8), user agents coarsened"),
+        ),
+        (
+            &["ip=drop", "user-agent=drop"],
+            Some("IPs dropped, user agents dropped"),
+        ),
+        (&["ip=keep", "user-agent=keep"], None),
+    ];
+    // The four runs at once: each is a process of its own.
+    let runs: Vec<_> = configurations
+        .iter()
+        .map(|(settings, _)| {
+            let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+            std::thread::spawn(move || {
+                let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+                conformance_with("privacy", &settings)
+            })
+        })
+        .collect();
+    let reference = all_passed("reference", &conformance("reference"));
+    for ((settings, expecting), run) in configurations.iter().zip(runs) {
+        let out = run.join().unwrap();
+        let label = format!("privacy {settings:?}");
+        let names = all_passed(&label, &out);
+        assert_eq!(
+            names, reference,
+            "{label}: the same cases as the reference plugin, in the same order"
+        );
+        let header = stderr(&out);
+        assert!(
+            header.starts_with("connlog: checking connlog-privacy "),
+            "{label}: {header}"
+        );
+        match expecting {
+            Some(rules) => assert!(
+                header.contains(&format!("connlog: expecting {rules}")),
+                "{label}: {header}"
+            ),
+            None => assert!(!header.contains("expecting"), "{label}: {header}"),
+        }
+        for text in [stdout(&out), header] {
+            assert!(!text.contains(HMAC_KEY), "{label}: the key is shown");
+        }
+    }
+}
+
+#[test]
+fn the_reference_plugin_for_contract_0_1_passes_every_case() {
+    let out = conformance(connlog_test_plugins::REFERENCE_V0_1_PLUGIN);
+    let names = all_passed("contract 0.1.0", &out);
+    assert!(names.len() >= 90, "only {} cases", names.len());
+    let header = stderr(&out);
+    assert!(
+        header.starts_with("connlog: checking connlog-reference ")
+            && header.contains("(contract 0.1.0)"),
+        "{header}"
+    );
+}
+
+#[test]
+fn a_plugin_without_sessions_fails_the_merge_cases_and_passes_the_others() {
+    let out = conformance(connlog_test_plugins::SESSIONLESS_PLUGIN);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\nstderr: {}",
+        stderr(&out)
+    );
+    let (passed, failed) = summary(&text);
+    assert!(failed > 0, "{text}");
+    let cases = case_lines(&text);
+    assert_eq!(cases.len(), passed + failed, "one line per case");
+    let failures: Vec<&str> = cases
+        .iter()
+        .filter_map(|l| l.strip_prefix("FAIL  "))
+        .collect();
+    assert_eq!(failures.len(), failed);
+    for name in [
+        "merge/connect then disconnect is one completed row",
+        "merge/a lone connect is an ongoing row",
+        "merge/every order of one session's events gives the same row",
+    ] {
+        assert!(
+            failures.iter().any(|f| f.starts_with(&format!("{name}: "))),
+            "no failure {name:?} in:\n{text}"
+        );
+    }
+    // What does not involve sessions still passes: the filter language, web rows, paging
+    // over web rows. (Every authz case stores agent sessions, so those fail too.)
+    for name in [
+        "query/a bare word is Coder's search error",
+        "query/an unquoted value with spaces leaves bare words",
+        "query/username matches whatever its case",
+        "query/an unknown organization name is Coder's validation error",
+        "merge/a web row is its event",
+        "merge/two identical web events are two rows",
+        "paging/the count is exact beyond Coder's cap of 2001",
+        "formats/an invalid query gives Coder's 400 body",
+    ] {
+        assert!(
+            cases.contains(&format!("ok    {name}").as_str()),
+            "{name:?} did not pass:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn settings_the_plugin_refuses_are_refused_before_any_case() {
+    // (plugin, settings, what stderr names, values it must not show)
+    let cases: &[(&str, &[&str], &str, &[&str])] = &[
+        ("privacy", &["ip=bogus"], "\"ip\"", &["bogus"]),
+        (
+            "privacy",
+            &["ip=hmac", "ip-hmac-key=short"],
+            "\"ip-hmac-key\"",
+            &["short"],
+        ),
+        ("privacy", &["ip=hmac"], "\"ip-hmac-key\"", &[]),
+        ("privacy", &["ip=keep", "ip=keep"], "\"ip\"", &[]),
+        ("reference", &["x=1"], "\"x\"", &[]),
+    ];
+    for (plugin, settings, names, hidden) in cases {
+        let out = conformance_with(plugin, settings);
+        let message = stderr(&out);
+        let label = format!("{plugin} {settings:?}");
+        assert_eq!(out.status.code(), Some(2), "{label}: {message}");
+        assert_eq!(stdout(&out), "", "{label}: no case runs");
+        assert!(
+            message.starts_with(&format!(
+                "connlog: the embedded {plugin} plugin refused its settings: "
+            )) && message.contains(names),
+            "{label}: {message}"
+        );
+        for value in *hidden {
+            assert!(
+                !message.contains(value),
+                "{label} shows {value:?}: {message}"
+            );
+        }
+    }
+}
+
+/// The kit judges data by the rules it expects: a privacy plugin keeping what the rules
+/// say it drops, or dropping what they say it keeps, fails the privacy cases (and the
+/// cases that compare IPs and user agents), through the Kit API.
+#[test]
+fn a_plugin_storing_other_data_than_expected_fails_the_privacy_cases() {
+    use connlog::conformance::Kit;
+    use connlog::conformance::privacy::{PRIVACY_PLUGIN, Rules};
+    use connlog::model::Setting;
+    use connlog::plugin::{ComponentCache, Embedded, Limits, PluginSource, PluginSpec};
+
+    let settings = |pairs: &[&str]| -> Vec<Setting> {
+        pairs.iter().map(|p| Setting::parse(p).unwrap()).collect()
+    };
+    // (the plugin's settings, the settings the kit expects, the privacy cases that fail)
+    let table: &[(&[&str], &[&str], &[&str])] = &[
+        (
+            &["ip=keep", "user-agent=keep"],
+            &[],
+            &[
+                "raw IPs and user agents never reach the store",
+                "rows stored before a swap keep what they had",
+            ],
+        ),
+        (
+            &[],
+            &["ip=keep", "user-agent=keep"],
+            &[
+                "raw IPs and user agents never reach the store",
+                "rows stored before a swap keep what they had",
+            ],
+        ),
+        (
+            &["max-retention=30d"],
+            &[],
+            &["a row older than max-retention is purged even with the operator's retention off"],
+        ),
+        // As expected: nothing fails.
+        (&["ip=drop"], &["ip=drop"], &[]),
+    ];
+    for (actual, expected, failing) in table {
+        let spec = PluginSpec {
+            source: PluginSource::Embedded(Embedded::Privacy),
+            settings: settings(actual),
+        };
+        let cache = ComponentCache::new(cache_dir());
+        let mut kit = Kit::load(spec, Some(cache), Limits::default()).unwrap();
+        kit.rules = Rules::for_plugin(PRIVACY_PLUGIN, &settings(expected)).unwrap();
+        let mut failed = Vec::new();
+        let summary = kit.run_where(
+            |area, _| area == "privacy",
+            |outcome| {
+                if outcome.result.is_err() {
+                    failed.push(outcome.name.to_string());
+                }
+            },
+        );
+        let label = format!("plugin {actual:?}, expected {expected:?}");
+        assert_eq!(
+            summary.passed + summary.failed,
+            3,
+            "{label}: the privacy cases"
+        );
+        assert_eq!(failed, *failing, "{label}");
+    }
 }

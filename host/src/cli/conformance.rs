@@ -15,7 +15,17 @@ use crate::plugin::{PluginSource, PluginSpec};
 /// touched), with a fixed directory of organizations and users and a fixed clock: merge
 /// rules in every order and after restarts, replays, Coder's filter language and its exact
 /// 400 messages, authorization, paging and exact counts, the API body, service-log lines and
-/// row-events, retention, snapshot and replay starts, and the host's limits.
+/// row-events, retention, snapshot and replay starts, the host's limits, and privacy.
+///
+/// Any plugin is expected to store client IPs and user agents as Coder does, except the
+/// embedded privacy plugin (`connlog-privacy`), which is judged by the privacy rules its
+/// --plugin-setting values select: IPs truncated to /24 and /48 (the default), replaced by
+/// HMAC-SHA256 pseudonyms in fd00::/8 (ip=hmac with ip-hmac-key), dropped or kept; user
+/// agents coarsened to family and OS (the default), dropped or kept; rows kept at most
+/// max-retention. The `privacy` cases check that values those rules replace never reach the
+/// store, the API, the service log, exports or the data directory, that rows stored before
+/// a hot swap keep what they had, and that max-retention purges; for any other plugin they
+/// check that everything is kept. Settings the plugin refuses are refused here (exit 2).
 ///
 /// Prints one line per case (`ok    area/name`, or `FAIL  area/name: reason`) and ends with
 /// `N passed, M failed`. Exits 0 when every case passed, 1 when any failed, 3 when the
@@ -56,6 +66,9 @@ pub fn run(global: &GlobalOptions, args: &ConformanceArgs) -> Result<ExitStatus,
         "connlog: checking {} {} (contract {})",
         kit.info.name, kit.info.version, kit.info.contract_version
     );
+    if !kit.rules.is_identity() {
+        eprintln!("connlog: expecting {}", kit.rules);
+    }
     let mut out = std::io::stdout().lock();
     let mut write_error = None;
     let summary = kit.run(|outcome| {

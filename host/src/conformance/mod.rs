@@ -7,6 +7,16 @@
 //!
 //! The component is compiled once, into a cache every harness then loads it from, so the
 //! whole kit takes seconds.
+//!
+//! What a plugin stores of a client IP and a user agent, and how long it keeps rows, is
+//! judged by the kit's expectation profile ([`privacy::Rules`], on [`Kit::rules`]): the
+//! identity (what the reference plugin stores) for every plugin but the embedded privacy
+//! plugin (`connlog-privacy`), which is judged by the privacy rules its settings select
+//! (by default IPs truncated to /24 and /48 and user agents coarsened). Cases compare IPs
+//! and user agents through [`Harness::expect_ip`] and [`Harness::expect_user_agent`], and
+//! retention through [`privacy::Rules::retention`]; the `privacy` area checks that the
+//! values the rules replace never reach the store, the API, the service log, exports or the
+//! data directory.
 
 /// Fails with `context` unless `got == want`.
 macro_rules! ensure_eq {
@@ -41,6 +51,7 @@ pub mod fixtures;
 mod formats;
 mod limits;
 mod merge;
+pub mod privacy;
 mod query;
 mod retention;
 mod snapshot;
@@ -103,6 +114,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(retention::cases());
     all.extend(snapshot::cases());
     all.extend(limits::cases());
+    all.extend(privacy::cases());
     all
 }
 
@@ -143,11 +155,15 @@ pub struct Kit {
     directory: Arc<Directory>,
     limits: Limits,
     pub info: PluginInfo,
+    /// How the plugin is expected to store IPs and user agents, and how long it keeps rows.
+    pub rules: privacy::Rules,
 }
 
 impl Kit {
-    /// Compiles and checks the plugin (a component that is not a plugin for this contract
-    /// is refused here), keeping the compiled code in `cache`, or in a private one.
+    /// Compiles and checks the plugin (a component that is not a plugin for this contract,
+    /// or that refuses its settings, is refused here), keeping the compiled code in `cache`,
+    /// or in a private one. The expectation profile follows from the plugin's name and
+    /// settings.
     pub fn load(
         spec: PluginSpec,
         cache: Option<ComponentCache>,
@@ -162,6 +178,8 @@ impl Kit {
         };
         let host = PluginHost::new(Some(cache.clone()))?;
         let loaded = host.load_spec(&spec)?;
+        let rules = privacy::Rules::for_plugin(&loaded.info.name, &spec.settings)
+            .map_err(anyhow::Error::msg)?;
         Ok(Self {
             spec,
             cache,
@@ -169,16 +187,27 @@ impl Kit {
             directory: Arc::new(fixtures::directory()),
             limits,
             info: loaded.info,
+            rules,
         })
     }
 
     /// Runs every case in order, handing each outcome to `report` as it ends.
-    pub fn run(&self, mut report: impl FnMut(&Outcome)) -> Summary {
+    pub fn run(&self, report: impl FnMut(&Outcome)) -> Summary {
+        self.run_where(|_, _| true, report)
+    }
+
+    /// Runs the cases `select` picks by area and name, in order, handing each outcome to
+    /// `report` as it ends.
+    pub fn run_where(
+        &self,
+        select: impl Fn(&str, &str) -> bool,
+        mut report: impl FnMut(&Outcome),
+    ) -> Summary {
         let mut summary = Summary::default();
         // A panicking case is reported as its failure, not on stderr.
         let hook = panic::take_hook();
         panic::set_hook(Box::new(|_| {}));
-        for case in cases() {
+        for case in cases().into_iter().filter(|c| select(c.area, c.name)) {
             let result = self.run_case(&case);
             if result.is_ok() {
                 summary.passed += 1;
@@ -221,6 +250,8 @@ pub struct Options {
     pub log_formats: Vec<LogFormat>,
     /// Replaces the kit's limits.
     pub limits: Option<Limits>,
+    /// Runs this plugin in place of the kit's, until [`Harness::swap_to_kit_plugin`].
+    pub plugin: Option<PluginSpec>,
 }
 
 /// Service-log lines written after each commit, kept for the checks.
@@ -284,7 +315,11 @@ impl<'k> Harness<'k> {
     fn config(&self) -> ServiceConfig {
         ServiceConfig {
             data_dir: self.data.path().to_path_buf(),
-            plugin: self.kit.spec.clone(),
+            plugin: self
+                .options
+                .plugin
+                .clone()
+                .unwrap_or_else(|| self.kit.spec.clone()),
             directory: self.kit.directory.clone(),
             limits: self.limits(),
             log_formats: self.options.log_formats.clone(),
@@ -478,11 +513,100 @@ impl<'k> Harness<'k> {
             .map_err(|e| format!("counting the journal: {e:?}"))
     }
 
+    /// How the kit's plugin is expected to store IPs and user agents.
+    pub fn rules(&self) -> &privacy::Rules {
+        &self.kit.rules
+    }
+
+    /// The IP the kit's plugin is expected to store where the reference plugin stores
+    /// `stored` (canonical, as every case's expected value is).
+    pub fn expect_ip(&self, stored: Option<&str>) -> Option<String> {
+        self.kit.rules.ip(stored)
+    }
+
+    /// The user agent the kit's plugin is expected to store where the reference plugin
+    /// stores `stored`.
+    pub fn expect_user_agent(&self, stored: Option<&str>) -> Option<String> {
+        self.kit.rules.user_agent(stored)
+    }
+
+    /// Hot-swaps the running plugin (another one, from [`Options::plugin`]) for the kit's,
+    /// as `connlog` does on a running service; restarts then run the kit's plugin too.
+    pub fn swap_to_kit_plugin(&mut self) -> Check {
+        let service = self.service.take().ok_or("the service did not restart")?;
+        let shared = Arc::new(Mutex::new(service));
+        let swapped = crate::service::swap_plugin(&shared, &self.kit.spec);
+        let service = Arc::try_unwrap(shared)
+            .map_err(|_| "the swap kept a hold of the service".to_string())?
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        self.service = Some(service);
+        swapped.map_err(|e| format!("the swap to the plugin failed: {e}"))?;
+        self.options.plugin = None;
+        Ok(())
+    }
+
+    /// The IP and user agent of every event the store's journal holds, read on a second
+    /// connection.
+    pub fn journal_ips_and_user_agents(&self) -> Result<IpsAndUserAgents, String> {
+        let path = crate::service::store_path(self.data.path());
+        let read = || -> rusqlite::Result<IpsAndUserAgents> {
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let mut stmt = conn.prepare("SELECT ip, user_agent FROM events ORDER BY seq")?;
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        };
+        read().map_err(|e| format!("reading the journal: {e}"))
+    }
+
+    /// Each file of the data directory holding one of `needles`, with the first it holds.
+    pub fn files_holding(&self, needles: &[String]) -> Result<Vec<(String, String)>, String> {
+        let mut found = Vec::new();
+        let mut folders = vec![self.data.path().to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            let entries = std::fs::read_dir(&folder)
+                .map_err(|e| format!("listing {}: {e}", folder.display()))?;
+            for entry in entries {
+                let path = entry
+                    .map_err(|e| format!("listing {}: {e}", folder.display()))?
+                    .path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    // Removed meanwhile (a snapshot replaced, a WAL truncated).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(format!("reading {}: {e}", path.display())),
+                };
+                let name = path
+                    .strip_prefix(self.data.path())
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                if let Some(needle) = needles
+                    .iter()
+                    .find(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
+                {
+                    found.push((name, needle.clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Takes the service-log lines written so far.
     pub fn take_service_log(&self) -> Vec<LogLine> {
         std::mem::take(&mut *self.service_log.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
+
+/// An IP and a user agent for each of some events.
+pub type IpsAndUserAgents = Vec<(Option<String>, Option<String>)>;
 
 /// A question: reader, `q`, limit, offset.
 type Question = (fn() -> Uuid, &'static str, u32, u32);

@@ -1,8 +1,13 @@
 //! Retention: a purge removes every row whose connect time is strictly before
 //! `now - retention`, with its events, in one pass (Coder stops at 10,000 rows a tick);
 //! ongoing sessions included. Purging again is harmless; 0 keeps rows forever.
+//!
+//! The retention in force is the operator's, or the shorter of it and the plugin's own
+//! maximum when the expectation profile has one (the privacy plugin's `max-retention`):
+//! [`super::privacy::Rules::retention`].
 
 use super::fixtures::*;
+use super::privacy::cutoff;
 use super::{Case, Check, Harness, same_ids};
 use crate::model::*;
 
@@ -41,11 +46,18 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
+/// The retention in force (in nanoseconds, as an offset) once the operator's is `operator`.
+fn in_force(h: &Harness, operator: u64) -> i64 {
+    let retention = h.rules().retention(Some(operator)).unwrap_or(operator);
+    i64::try_from(retention).unwrap_or(i64::MAX)
+}
+
 /// Retention 1 h; an ongoing session at T0, one at the cutoff, a web row before.
 fn expiring(h: &mut Harness) -> Result<PurgeReport, String> {
     h.set_retention(HOUR as u64)?;
     h.store(vec![connect(1, 1, 0), connect(2, 2, 10), web(3, -5, None)])?;
-    h.purge(T0 + 10 * S + HOUR)
+    let retention = in_force(h, HOUR as u64);
+    h.purge(T0 + 10 * S + retention)
 }
 
 fn purge_by_connect_time(h: &mut Harness) -> Check {
@@ -114,27 +126,35 @@ fn purging_again(h: &mut Harness) -> Check {
         h.purge(now)?,
         PurgeReport {
             purged: 0,
-            cutoff: Some(now - HOUR)
+            cutoff: Some(now - in_force(h, HOUR as u64))
         },
         "the second purge"
     );
     Ok(())
 }
 
+/// Unless the plugin has a maximum of its own, which then applies alone.
 fn retention_zero(h: &mut Harness) -> Check {
     h.store(vec![connect(1, 1, -100_000), web(2, -200_000, None)])?;
+    let now = T0 + 365 * 24 * HOUR;
+    let want_cutoff = h.rules().retention(None).map(|r| cutoff(now, r));
+    let expired = [T0 - 100_000 * S, T0 - 200_000 * S]
+        .iter()
+        .filter(|t| want_cutoff.is_some_and(|c| **t < c))
+        .count();
     ensure_eq!(
-        h.purge(T0 + 365 * 24 * HOUR)?,
+        h.purge(now)?,
         PurgeReport {
-            purged: 0,
-            cutoff: None
+            purged: expired as u64,
+            cutoff: want_cutoff
         },
         "the purge report"
     );
-    ensure_eq!(h.rows()?.len(), 2, "rows left");
+    ensure_eq!(h.rows()?.len(), 2 - expired, "rows left");
     Ok(())
 }
 
+/// Unless the plugin has a shorter maximum of its own, which then applies.
 fn retention_saturates(h: &mut Harness) -> Check {
     h.set_retention(u64::MAX)?;
     h.store(vec![connect(1, 1, 0)])?;
@@ -142,7 +162,7 @@ fn retention_saturates(h: &mut Harness) -> Check {
         h.purge(T0)?,
         PurgeReport {
             purged: 0,
-            cutoff: Some(T0 - i64::MAX)
+            cutoff: Some(T0 - in_force(h, u64::MAX))
         },
         "the purge report"
     );
