@@ -412,3 +412,34 @@ fn sighup_reloads_the_plugin_file_and_keeps_the_old_one_when_it_is_broken() {
     assert_eq!(server.get("/api/v2/connectionlog", Some(&admin)), before);
     assert_eq!(server.get("/healthz", None), (200, "OK".to_owned()));
 }
+
+#[test]
+fn refusals_are_answered_even_when_the_body_is_still_being_sent() {
+    // A body of a few megabytes: it is still on its way when the token is refused, and the
+    // client must get its status, not a reset connection.
+    let data = data_dir();
+    token(data.path(), "admin");
+    let member = token(data.path(), "member");
+    let server = Server::start(data.path());
+    let large = sample_events().repeat(4 << 20 >> 10);
+    for path in [
+        "/api/v2/connectionlog/ingest",
+        "/api/v2/connectionlog/plugin",
+    ] {
+        for _ in 0..3 {
+            let (status, body) = server
+                .try_post(path, Some(&member), &large)
+                .unwrap_or_else(|e| panic!("{path}: no answer to a refused request: {e}"));
+            assert_eq!(status, 403, "{path}: {body}");
+            let (status, body) = server
+                .try_post(path, None, &large)
+                .unwrap_or_else(|e| panic!("{path}: no answer to a refused request: {e}"));
+            assert_eq!(status, 401, "{path}: {body}");
+        }
+    }
+    // Nothing of it was taken.
+    assert_eq!(
+        server.metric("connlog_events_ingested_total"),
+        "connlog_events_ingested_total 0"
+    );
+}

@@ -81,6 +81,46 @@ impl Server {
 }
 
 impl Server {
+    /// [`Server::get`] that reports a transport failure (connection refused or reset…)
+    /// instead of panicking, for threads that must count failures rather than die.
+    pub fn try_get(&self, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Coder-Session-Token", token);
+        }
+        let mut response = request.call().map_err(|e| format!("GET {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("GET {path}: reading the body: {e}"))?;
+        Ok((status, body))
+    }
+
+    /// [`Server::post`] that reports a transport failure instead of panicking.
+    pub fn try_post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> Result<(u16, String), String> {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Coder-Session-Token", token);
+        }
+        let mut response = request
+            .send(body)
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("POST {path}: reading the body: {e}"))?;
+        Ok((status, body))
+    }
+}
+
+impl Server {
     /// Stops the server as an operator would (SIGTERM) and waits for it to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -309,14 +309,35 @@ pub async fn route_not_found() -> Response {
 }
 
 /// The body of a request only an owner may make, or the response refusing it.
+///
+/// A refused request's body is still read (and discarded, up to the body limit) before the
+/// refusal is sent: answering while the client is still sending, then closing the connection
+/// with its bytes unread, resets the connection, and the client sees "connection reset"
+/// instead of its 401 or 403.
 async fn owner_request_body(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
     body: Body,
 ) -> Result<axum::body::Bytes, Response> {
-    authenticate_owner(state, headers, query)?;
+    if let Err(refusal) = authenticate_owner(state, headers, query) {
+        discard_body(body, state.max_body_bytes).await;
+        return Err(refusal);
+    }
     read_body(body, state.max_body_bytes).await
+}
+
+/// Reads `body` to its end without keeping it, stopping after `limit` bytes or at the first
+/// error: what is left unread then is the client's problem, as with any body over the limit.
+async fn discard_body(mut body: Body, limit: usize) {
+    use axum::body::HttpBody;
+    let mut read = 0usize;
+    while read <= limit {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |data| data.len()),
+            Some(Err(_)) | None => return,
+        }
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
