@@ -414,6 +414,127 @@ fn sighup_reloads_the_plugin_file_and_keeps_the_old_one_when_it_is_broken() {
 }
 
 #[test]
+fn swap_settings_are_checked_and_a_refusal_keeps_the_running_plugin() {
+    let data = data_dir();
+    let admin = token(data.path(), "admin");
+    let server = Server::start(data.path());
+    let (status, body) = server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(&admin),
+        &sample_events(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let before = server.get("/api/v2/connectionlog", Some(&admin));
+    assert_eq!(before.0, 200);
+    let failures = || server.metric("connlog_plugin_swap_failures_total");
+
+    // (request, must contain, must not contain, counts as a failed swap)
+    let refused: &[(&str, &[&str], &[&str], bool)] = &[
+        (
+            r#"{"plugin":"privacy","settings":{"ip":"bogus"}}"#,
+            &[r#"\"ip\""#, "truncate", "hmac", "drop", "keep"],
+            &["bogus"],
+            true,
+        ),
+        (
+            r#"{"plugin":"privacy","settings":{"ip":"hmac","ip-hmac-key":"short"}}"#,
+            &[r#"\"ip-hmac-key\""#, "16 bytes"],
+            &["short"],
+            true,
+        ),
+        (
+            r#"{"plugin":"reference","settings":{"x":"1"}}"#,
+            &[r#"\"x\""#],
+            &[],
+            true,
+        ),
+        (
+            r#"{"plugin":"privacy","settings":{"ip":1}}"#,
+            &["valid JSON"],
+            &[],
+            false,
+        ),
+    ];
+    let mut failed = 0;
+    for (request, names, hides, counted) in refused {
+        let (status, body) = server.post("/api/v2/connectionlog/plugin", Some(&admin), request);
+        assert_eq!(status, 400, "{request}: {body}");
+        let v = body_json(&body);
+        assert!(v["message"].is_string(), "{request}: {body}");
+        for text in *names {
+            assert!(
+                body.contains(text),
+                "{request}: {text:?} missing from {body}"
+            );
+        }
+        for text in *hides {
+            assert!(!body.contains(text), "{request}: {text:?} echoed in {body}");
+        }
+        assert_eq!(
+            server.get("/api/v2/connectionlog", Some(&admin)),
+            before,
+            "{request}: the running plugin answers as before"
+        );
+        failed += u64::from(*counted);
+        assert_eq!(
+            failures(),
+            format!("connlog_plugin_swap_failures_total {failed}"),
+            "{request}"
+        );
+    }
+    assert_eq!(
+        server.metric("connlog_plugin_swaps_total"),
+        "connlog_plugin_swaps_total 0"
+    );
+
+    // Valid settings: swapped, and from then on IPs are pseudonyms in fd00::/8.
+    let (status, body) = server.post(
+        "/api/v2/connectionlog/plugin",
+        Some(&admin),
+        r#"{"plugin":"privacy","settings":{"ip":"hmac","ip-hmac-key":"0123456789abcdef0123"}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let report = body_json(&body);
+    assert_eq!(report["previous"]["name"], "connlog-reference", "{body}");
+    assert_eq!(report["current"]["name"], "connlog-privacy", "{body}");
+    assert_eq!(
+        server.get("/api/v2/connectionlog", Some(&admin)),
+        before,
+        "rows already stored are not rewritten"
+    );
+    const NEW: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+    let event = event_line(
+        NEW,
+        "2025-07-11T09:00:00Z",
+        ORG,
+        "workspace_app",
+        None,
+        "connected",
+    )
+    .replace("\"Ip\":\"127.0.0.1\"", "\"Ip\":\"203.0.113.77\"");
+    assert!(event.contains("203.0.113.77"));
+    let (status, body) = server.post("/api/v2/connectionlog/ingest", Some(&admin), &event);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.get("/api/v2/connectionlog?limit=100", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    let page = body_json(&body);
+    let row = page["connection_logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == NEW)
+        .unwrap_or_else(|| panic!("{NEW} missing from {body}"));
+    let ip = row["ip"].as_str().unwrap_or_else(|| panic!("no IP: {row}"));
+    assert!(ip.starts_with("fd"), "{row}");
+    assert!(ip.parse::<std::net::Ipv6Addr>().is_ok(), "{row}");
+    assert!(!body.contains("203.0.113"), "{body}");
+    assert_eq!(
+        server.metric("connlog_plugin_swaps_total"),
+        "connlog_plugin_swaps_total 1"
+    );
+}
+
+#[test]
 fn refusals_are_answered_even_when_the_body_is_still_being_sent() {
     // A body of a few megabytes: it is still on its way when the token is refused, and the
     // client must get its status, not a reset connection.
