@@ -10,18 +10,21 @@
 //! prints, per tick and overall, the longest request latency and lock wait, the longest
 //! hold of the service by a purge, and when the background rewrites finished.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
-use connlog::model::{Actor, ConnectionEvent, ConnectionStatus, QueryRequest, Uuid};
+use connlog::model::{Actor, QueryRequest};
 use connlog::plugin::{
     Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
 };
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
+use support::{row_events_at, uuid};
 
 const BATCH: usize = 100_000;
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -54,58 +57,6 @@ fn main() {
         .unwrap();
         run(dir.path(), rows, ticks);
     }
-}
-
-fn uuid(kind: u64, n: u64) -> Uuid {
-    Uuid::from_u64_pair(
-        0x1000_0000_0000_4000 | kind << 48,
-        0x8000_0000_0000_0000 | n,
-    )
-}
-
-/// Row `n` at `time`: even rows are web rows (one event), odd rows ssh sessions (two).
-fn row_events(n: u64, time: i64) -> Vec<ConnectionEvent> {
-    let org = uuid(1, n % 3);
-    let owner = uuid(2, n % 500);
-    let base = ConnectionEvent {
-        id: uuid(4, n),
-        time,
-        organization_id: org,
-        workspace_owner_id: owner,
-        workspace_id: uuid(3, n % 5_000),
-        workspace_name: format!("ws-{}", n % 5_000),
-        agent_name: "main".into(),
-        connection_type: "workspace_app".into(),
-        code: Some(200),
-        ip: Some(format!("10.0.{}.{}", (n >> 8) % 256, n % 256)),
-        user_agent: Some("Mozilla/5.0".into()),
-        user_id: Some(owner),
-        slug_or_port: Some("code-server".into()),
-        connection_id: None,
-        disconnect_reason: None,
-        status: ConnectionStatus::Connected,
-    };
-    if n.is_multiple_of(2) {
-        return vec![base];
-    }
-    let connect = ConnectionEvent {
-        connection_type: "ssh".into(),
-        code: None,
-        user_agent: None,
-        user_id: None,
-        slug_or_port: None,
-        connection_id: Some(uuid(5, n)),
-        ..base
-    };
-    let disconnect = ConnectionEvent {
-        id: uuid(6, n),
-        time: time + 600_000_000_000,
-        code: Some(0),
-        disconnect_reason: Some("client closed".into()),
-        status: ConnectionStatus::Disconnected,
-        ..connect.clone()
-    };
-    vec![connect, disconnect]
 }
 
 fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
@@ -185,7 +136,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
         let end = (n + BATCH as u64).min(rows);
         // Recent rows, 100 µs apart: none expires during the run.
         let batch: Vec<_> = (n..end)
-            .flat_map(|k| row_events(k, now - 1_800_000_000_000 + k as i64 * 100_000))
+            .flat_map(|k| row_events_at(k, now - 1_800_000_000_000 + k as i64 * 100_000))
             .collect();
         journal.begin().unwrap();
         journal.append(&batch).unwrap();
@@ -216,7 +167,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
     let first = Clock::System.now() - RETENTION.as_nanos() as i64;
     let step = tick.as_nanos() as i64 / 5;
     let events: Vec<_> = (0..expiring)
-        .flat_map(|i| row_events(rows + i, first + i as i64 * step))
+        .flat_map(|i| row_events_at(rows + i, first + i as i64 * step))
         .collect();
     service.ingest(events).unwrap();
 
@@ -253,7 +204,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
     let mut next = 100 * rows;
     let ingests = requests(&shared, &stop, epoch, move |service| {
         next += 1;
-        let mut event = row_events(next * 2, Clock::System.now()).remove(0);
+        let mut event = row_events_at(next * 2, Clock::System.now()).remove(0);
         event.id = uuid(7, next);
         service.ingest(vec![event]).unwrap();
     });

@@ -18,12 +18,17 @@ pub fn uuid(kind: u64, n: u64) -> Uuid {
     )
 }
 
-/// Row `n`: even rows are web rows (one event), odd rows ssh sessions (two events).
+/// Row `n`, one second after row `n - 1`.
 pub fn row_events(n: u64) -> Vec<ConnectionEvent> {
+    row_events_at(n, T0 + (n as i64) * 1_000_000_000)
+}
+
+/// Row `n` at `time`: even rows are web rows (one event), odd rows ssh sessions (two
+/// events, the disconnect ten minutes later).
+pub fn row_events_at(n: u64, time: i64) -> Vec<ConnectionEvent> {
     let org = uuid(1, n % 3);
     let owner = uuid(2, n % 500);
     let workspace = uuid(3, n % 5_000);
-    let time = T0 + (n as i64) * 1_000_000_000;
     let base = ConnectionEvent {
         id: uuid(4, n),
         time,
