@@ -90,7 +90,7 @@ impl PluginInstance {
         Ok(PluginInfo {
             name,
             version,
-            contract_version: self.contract_version.to_string(),
+            contract_version: self.contract_version,
         })
     }
 

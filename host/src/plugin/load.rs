@@ -184,12 +184,11 @@ impl PluginHost {
 
         let mut loaded = LoadedPlugin {
             pre: Arc::from(pre),
-            contract_version: version.version,
             engine: self.engine.clone(),
             info: PluginInfo {
                 name: String::new(),
                 version: String::new(),
-                contract_version: version.version.to_string(),
+                contract_version: version.version,
             },
             digest,
             spec: spec.clone(),
@@ -285,7 +284,6 @@ impl Lookup for EmptyDirectory {
 
 pub struct LoadedPlugin {
     pre: Arc<dyn ExportsPre>,
-    contract_version: &'static str,
     engine: Engine,
     pub info: PluginInfo,
     /// SHA-256 of the component bytes: identifies this exact build.
@@ -308,7 +306,7 @@ impl LoadedPlugin {
         PluginInstance::new(
             &self.engine,
             self.pre.as_ref(),
-            self.contract_version,
+            self.info.contract_version,
             journal,
             directory,
             clock,

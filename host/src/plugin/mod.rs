@@ -28,7 +28,7 @@ pub use engine::PluginHost;
 pub use host_state::{Clock, HostState, NoServiceLog, ServiceLogSink};
 pub use instance::{PluginInstance, StorageResult};
 pub use load::{Embedded, LoadedPlugin, PluginSource, PluginSpec};
-pub use wit::{CONTRACT_PACKAGE, supported_list as supported_contract_versions};
+pub use wit::CONTRACT_PACKAGE;
 
 /// What each instance may use.
 #[derive(Clone, Debug)]
@@ -56,7 +56,8 @@ impl Default for Limits {
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
-    pub contract_version: String,
+    /// The contract version it implements, read off its exports.
+    pub contract_version: &'static str,
 }
 
 /// Why a plugin could not be loaded, or why a call into it failed.
