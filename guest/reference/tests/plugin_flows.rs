@@ -34,10 +34,10 @@ fn known_sessions_are_fetched_in_one_call_and_new_ones_not_at_all() {
 fn one_service_log_line_per_stored_event_and_format_in_one_write() {
     let mut w = World::new();
     w.plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json, LogFormat::Human],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[
+            LogFormat::Json,
+            LogFormat::Human,
+        ]))
         .expect("no settings");
     let mut bad = connect(9, 9, 0);
     bad.connection_id = None;
@@ -75,10 +75,7 @@ fn one_service_log_line_per_stored_event_and_format_in_one_write() {
 fn service_lines_carry_the_canonical_event() {
     let mut w = World::new();
     w.plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     w.ingest(vec![connect(1, 1, 0).ip("localhost").kind("  Cursor ")]);
     let line = &w.host.service_log[0].line;
@@ -92,10 +89,7 @@ fn service_lines_carry_the_canonical_event() {
 fn a_failing_session_fetch_leaves_rows_and_journal_untouched() {
     let mut w = World::new();
     w.plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     w.ingest(vec![connect(1, 1, 0)]);
     let before = (w.rows(), w.host.journal_len(), w.host.service_log.len());
@@ -224,10 +218,7 @@ fn a_foreign_or_unreadable_snapshot_leaves_an_empty_state() {
 fn replay_rebuilds_and_never_appends_or_logs() {
     let mut w = World::new();
     w.plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     w.ingest(vec![
         connect(1, 1, 0),
@@ -239,10 +230,7 @@ fn replay_rebuilds_and_never_appends_or_logs() {
     w.host.reset_calls();
     let mut fresh = ReferencePlugin::new();
     fresh
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     let mut journal = w.host.journal_events();
     journal.reverse();

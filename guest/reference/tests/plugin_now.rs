@@ -11,10 +11,10 @@ use connlog_reference::ReferencePlugin;
 fn refused_events_touch_neither_journal_nor_service_log() {
     let mut plugin = ReferencePlugin::new();
     plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json, LogFormat::Human],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[
+            LogFormat::Json,
+            LogFormat::Human,
+        ]))
         .expect("no settings");
     let mut host = MemoryHost::at(T0);
     let mut no_cid = ssh_connect(uuid(1), T0, uuid(100));
@@ -43,10 +43,7 @@ fn refused_events_touch_neither_journal_nor_service_log() {
 fn a_failing_append_stores_nothing_and_logs_nothing() {
     let mut plugin = ReferencePlugin::new();
     plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     let mut host = MemoryHost::at(T0);
     host.fail_next(JournalOp::Append);

@@ -15,10 +15,7 @@ use connlog_plugin_sdk::testing::JournalOp;
 fn storage_errors_reach_the_caller_and_store_nothing() {
     let mut w = World::new();
     w.plugin
-        .configure(PluginConfig {
-            service_log_formats: vec![LogFormat::Json],
-            ..Default::default()
-        })
+        .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
     w.ingest(vec![connect(1, 1, 0)]);
     let rows = w.rows();

@@ -244,6 +244,16 @@ pub struct PluginConfig {
     pub settings: Vec<Setting>,
 }
 
+impl PluginConfig {
+    /// These service-log formats and no settings.
+    pub fn log_formats(formats: &[LogFormat]) -> Self {
+        Self {
+            service_log_formats: formats.to_vec(),
+            settings: Vec::new(),
+        }
+    }
+}
+
 /// One operator setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
