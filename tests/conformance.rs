@@ -55,6 +55,19 @@ fn case_lines(text: &str) -> Vec<&str> {
     lines[..lines.len() - 1].to_vec()
 }
 
+/// The failed cases (`area/name: reason`), checked against the summary's counts: one line
+/// per case, as many failures as it says.
+fn failed_cases(text: &str, passed: usize, failed: usize) -> Vec<&str> {
+    let cases = case_lines(text);
+    assert_eq!(cases.len(), passed + failed, "one line per case");
+    let failures: Vec<&str> = cases
+        .iter()
+        .filter_map(|l| l.strip_prefix("FAIL  "))
+        .collect();
+    assert_eq!(failures.len(), failed);
+    failures
+}
+
 fn write_plugin(dir: &Path, bytes: &[u8]) -> String {
     let path = dir.join("plugin.wasm");
     std::fs::write(&path, bytes).unwrap();
@@ -178,13 +191,7 @@ fn a_plugin_with_wrong_behaviour_fails_the_cases_that_check_it() {
         stderr(&out)
     );
     let (passed, failed) = summary(&text);
-    let cases = case_lines(&text);
-    assert_eq!(cases.len(), passed + failed, "one line per case");
-    let failures: Vec<&str> = cases
-        .iter()
-        .filter_map(|l| l.strip_prefix("FAIL  "))
-        .collect();
-    assert_eq!(failures.len(), failed);
+    let failures = failed_cases(&text, passed, failed);
     for name in [
         "query/a bare word is Coder's search error: ",
         "formats/an invalid query gives Coder's 400 body: ",
@@ -203,7 +210,7 @@ fn a_plugin_with_wrong_behaviour_fails_the_cases_that_check_it() {
         "snapshot/a start from the plugin's snapshot answers every question as before",
     ] {
         assert!(
-            cases.contains(&format!("ok    {name}").as_str()),
+            case_lines(&text).contains(&format!("ok    {name}").as_str()),
             "{name:?} did not pass:\n{text}"
         );
     }
@@ -321,13 +328,7 @@ fn a_plugin_without_sessions_fails_the_merge_cases_and_passes_the_others() {
     );
     let (passed, failed) = summary(&text);
     assert!(failed > 0, "{text}");
-    let cases = case_lines(&text);
-    assert_eq!(cases.len(), passed + failed, "one line per case");
-    let failures: Vec<&str> = cases
-        .iter()
-        .filter_map(|l| l.strip_prefix("FAIL  "))
-        .collect();
-    assert_eq!(failures.len(), failed);
+    let failures = failed_cases(&text, passed, failed);
     for name in [
         "merge/connect then disconnect is one completed row",
         "merge/a lone connect is an ongoing row",
@@ -351,7 +352,7 @@ fn a_plugin_without_sessions_fails_the_merge_cases_and_passes_the_others() {
         "formats/an invalid query gives Coder's 400 body",
     ] {
         assert!(
-            cases.contains(&format!("ok    {name}").as_str()),
+            case_lines(&text).contains(&format!("ok    {name}").as_str()),
             "{name:?} did not pass:\n{text}"
         );
     }
