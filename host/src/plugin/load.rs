@@ -1,6 +1,7 @@
 //! Loading a plugin: its bytes, compiled (or taken from the cache), its contract version
 //! checked, its imports and exports type-checked, and its own account of itself read.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,13 +131,18 @@ impl PluginSource {
         }
     }
 
-    fn bytes(&self) -> Result<Vec<u8>, PluginError> {
+    /// The component's bytes: an embedded one is borrowed, not copied.
+    fn bytes(&self) -> Result<Cow<'static, [u8]>, PluginError> {
         match self {
-            PluginSource::Embedded(embedded) => Ok(embedded.component().to_vec()),
-            PluginSource::File(path) => std::fs::read(path).map_err(|e| PluginError::Unreadable {
-                source_name: path.display().to_string(),
-                reason: e.to_string(),
-            }),
+            PluginSource::Embedded(embedded) => Ok(Cow::Borrowed(embedded.component())),
+            PluginSource::File(path) => {
+                std::fs::read(path)
+                    .map(Cow::Owned)
+                    .map_err(|e| PluginError::Unreadable {
+                        source_name: path.display().to_string(),
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 }
