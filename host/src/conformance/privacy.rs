@@ -33,6 +33,7 @@ use sha2::Sha256;
 
 use super::fixtures::*;
 use super::{Case, Check, Harness, Options, same_rows};
+use crate::duration::format_duration;
 use crate::model::*;
 use crate::plugin::{Embedded, PluginSource, PluginSpec};
 
@@ -226,7 +227,7 @@ impl fmt::Display for Rules {
         };
         write!(f, "{ip}, {user_agent}")?;
         if let Some(max) = self.max_retention {
-            write!(f, ", rows kept at most {}", show_duration(max))?;
+            write!(f, ", rows kept at most {}", format_duration(max))?;
         }
         Ok(())
     }
@@ -318,21 +319,6 @@ fn parse_duration(value: &str) -> Option<u64> {
         rest = &rest[digits + 1..];
     }
     (total > 0 && total <= i64::MAX as u64).then_some(total)
-}
-
-/// A duration in nanoseconds as the settings write it (`30d`, `1d12h`, `90m`).
-fn show_duration(mut nanos: u64) -> String {
-    let mut out = String::new();
-    for (unit, size) in UNITS {
-        if nanos >= size {
-            out.push_str(&format!("{}{}", nanos / size, unit as char));
-            nanos %= size;
-        }
-    }
-    if nanos > 0 || out.is_empty() {
-        out.push_str(&format!("{nanos}ns"));
-    }
-    out
 }
 
 // ---- the cases -------------------------------------------------------------------------
@@ -585,7 +571,7 @@ fn max_retention(h: &mut Harness) -> Check {
         let mut h = h.fresh()?;
         let context = match operator {
             None => "the operator's retention off".to_string(),
-            Some(r) => format!("the operator's retention {}", show_duration(r)),
+            Some(r) => format!("the operator's retention {}", format_duration(r)),
         };
         h.set_retention(operator.unwrap_or(0))?;
         h.store(vec![connect(1, 1, 0), web(2, 10, None)])?;
@@ -767,8 +753,8 @@ mod tests {
         ] {
             assert_eq!(parse_duration(text), want, "{text:?}");
         }
-        assert_eq!(show_duration(36 * HOUR), "1d12h");
-        assert_eq!(show_duration(90 * 60 * SECOND), "1h30m");
+        assert_eq!(format_duration(36 * HOUR), "1d12h");
+        assert_eq!(format_duration(90 * 60 * SECOND), "1h30m");
     }
 
     #[test]
