@@ -51,13 +51,7 @@ impl Server {
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Coder-Session-Token", token);
-        }
-        let mut response = request.call().unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        self.try_get(path, token).unwrap()
     }
 
     /// One line of `/metrics`, by metric name.
@@ -70,13 +64,7 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-        let mut request = self.agent.post(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Coder-Session-Token", token);
-        }
-        let mut response = request.send(body).unwrap();
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        self.try_post(path, token, body).unwrap()
     }
 }
 
