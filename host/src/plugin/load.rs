@@ -207,7 +207,10 @@ impl PluginHost {
             .map_err(|e| not_a_plugin(format!("it cannot be instantiated ({e:#})")))?;
         let info = probe.describe()?;
         if let Err(error) = probe.configure(&[], &spec.settings)? {
-            return Err(PluginError::SettingsRefused { source_name, error });
+            return Err(PluginError::SettingsRefused {
+                source_name,
+                error: Box::new(error),
+            });
         }
         loaded.info = info;
         loaded.load_time = started.elapsed();

@@ -72,11 +72,12 @@ pub enum PluginError {
         wit::supported_list()
     )]
     IncompatibleContract { source_name: String, found: String },
-    /// The plugin's own message; it never quotes a setting's value.
+    /// The plugin's own message; it never quotes a setting's value. Boxed: a rare error
+    /// should not make every `Result` carrying a `PluginError` larger.
     #[error("{source_name} refused its settings: {error}")]
     SettingsRefused {
         source_name: String,
-        error: crate::model::SettingsError,
+        error: Box<crate::model::SettingsError>,
     },
     #[error("plugin call `{call}` failed: {kind}: {detail}")]
     Trapped {

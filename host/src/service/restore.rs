@@ -144,7 +144,7 @@ fn fresh_instance(
         // Judged at load already; a plugin that changes its mind is refused all the same.
         return Err(PluginError::SettingsRefused {
             source_name: plugin.spec.source.describe(),
-            error,
+            error: Box::new(error),
         }
         .into());
     }

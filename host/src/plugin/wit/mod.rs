@@ -93,6 +93,9 @@ pub trait ExportsPre: Send + Sync {
     fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Box<dyn Exports>>;
 }
 
+/// Type-checks a component against one version's world; `Err` says why it does not fit.
+pub type TypeCheck = fn(&Linker<HostState>, &Component) -> Result<Box<dyn ExportsPre>, String>;
+
 /// One contract version the host speaks.
 pub struct ContractVersion {
     /// Such as `0.2.0`, from the `package` line of its WIT folder.
@@ -100,7 +103,7 @@ pub struct ContractVersion {
     /// A linker holding the host's imports under this version's names.
     pub linker: fn(&wasmtime::Engine) -> wasmtime::Result<Linker<HostState>>,
     /// Type-checks a component against this version's world.
-    pub pre: fn(&Linker<HostState>, &Component) -> Result<Box<dyn ExportsPre>, String>,
+    pub pre: TypeCheck,
 }
 
 /// The package every version shares, `coder:connection-log`.
