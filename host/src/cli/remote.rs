@@ -56,9 +56,10 @@ impl Request {
         matches!(self, Request::Ingest(args) if args.reads_stdin())
     }
 
-    /// Whether the command runs until it is stopped (`ingest --follow`).
+    /// Whether the command may run for as long as something outside it decides:
+    /// `ingest --follow`, and `ingest -`, whose input stays open as long as its writer likes.
     fn runs_until_stopped(&self) -> bool {
-        matches!(self, Request::Ingest(args) if args.follow)
+        matches!(self, Request::Ingest(args) if args.follow || args.reads_stdin())
     }
 
     /// Paths made absolute, so that they mean the same in the owner's working directory.
@@ -94,7 +95,8 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
             Err(e) => return Err(CliError::Data(e.to_string())),
         };
         // A command that runs until stopped never goes through an owner that will end on
-        // its own: it waits for the directory instead.
+        // its own (it would keep that owner alive for as long as it runs): it waits for the
+        // directory instead.
         let through_owner = owner.ready && (owner.is_server() || !request.runs_until_stopped());
         if through_owner {
             warn_ignored_options(global, &owner);
@@ -222,6 +224,10 @@ fn send(global: &GlobalOptions, request: &Request, owner: &OwnerRecord) -> Resul
         Err(e) if e.kind() == io::ErrorKind::NotFound && !owner_still_ready(global, owner) => {
             return Ok(Sent::Closed);
         }
+        // The socket is there but nothing listens: the owner has stopped serving and is
+        // closing (a live owner's listener queues connections even while it is busy), so
+        // it will free the directory: look again, within the caller's deadline.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(Sent::Closed),
         Err(e) => return Err(not_answering(e)),
     };
     let envelope = Envelope {
