@@ -15,20 +15,21 @@ use crate::model::*;
 /// UUIDs per event, each as two `u64` halves: id, organization, owner, workspace, user,
 /// connection.
 const UUIDS: usize = 6;
-/// Strings per event: workspace name, agent name, type, ip, user agent, slug or port,
-/// disconnect reason.
+/// Strings per event: workspace name, agent name, ip, user agent, app name or port,
+/// disconnect reason, client session id.
 const STRINGS: usize = 7;
 
 /// Bits of [`EventColumns::flags`], as the WIT record documents them.
-mod flag {
-    pub const DISCONNECTED: u8 = 1;
-    pub const CODE: u8 = 1 << 1;
-    pub const IP: u8 = 1 << 2;
-    pub const USER_AGENT: u8 = 1 << 3;
-    pub const SLUG_OR_PORT: u8 = 1 << 4;
-    pub const DISCONNECT_REASON: u8 = 1 << 5;
-    pub const USER_ID: u8 = 1 << 6;
-    pub const CONNECTION_ID: u8 = 1 << 7;
+pub mod flag {
+    pub const DISCONNECTED: u16 = 1;
+    pub const CODE: u16 = 1 << 1;
+    pub const IP: u16 = 1 << 2;
+    pub const USER_AGENT: u16 = 1 << 3;
+    pub const APP_NAME_OR_PORT: u16 = 1 << 4;
+    pub const DISCONNECT_REASON: u16 = 1 << 5;
+    pub const USER_ID: u16 = 1 << 6;
+    pub const CONNECTION_ID: u16 = 1 << 7;
+    pub const CLIENT_SESSION_ID: u16 = 1 << 8;
 }
 
 /// Mirror of the WIT record `event-columns`.
@@ -37,7 +38,9 @@ pub struct EventColumns {
     pub uuids: Vec<u64>,
     pub times: Vec<UnixNanos>,
     pub codes: Vec<i32>,
-    pub flags: Vec<u8>,
+    pub flags: Vec<u16>,
+    /// [`ConnectionMethod::index`] of each event.
+    pub methods: Vec<u8>,
     pub text: String,
     pub text_ends: Vec<u32>,
 }
@@ -65,6 +68,7 @@ impl EventColumns {
             times: Vec::with_capacity(events),
             codes: Vec::with_capacity(events),
             flags: Vec::with_capacity(events),
+            methods: Vec::with_capacity(events),
             text: String::with_capacity(text_bytes),
             text_ends: Vec::with_capacity(events * STRINGS),
         }
@@ -98,10 +102,11 @@ impl EventColumns {
             (event.code.is_some(), flag::CODE),
             (event.ip.is_some(), flag::IP),
             (event.user_agent.is_some(), flag::USER_AGENT),
-            (event.slug_or_port.is_some(), flag::SLUG_OR_PORT),
+            (event.app_name_or_port.is_some(), flag::APP_NAME_OR_PORT),
             (event.disconnect_reason.is_some(), flag::DISCONNECT_REASON),
             (event.user_id.is_some(), flag::USER_ID),
             (event.connection_id.is_some(), flag::CONNECTION_ID),
+            (event.client_session_id.is_some(), flag::CLIENT_SESSION_ID),
         ];
         self.flags.push(
             present
@@ -109,6 +114,7 @@ impl EventColumns {
                 .filter(|(set, _)| *set)
                 .fold(0, |bits, (_, bit)| bits | bit),
         );
+        self.methods.push(event.connection_method.index());
 
         for text in strings(event) {
             self.text.push_str(text.map_or("", AsRef::as_ref));
@@ -138,6 +144,7 @@ impl EventColumns {
             ("uuids", self.uuids.len(), n * UUIDS * 2),
             ("codes", self.codes.len(), n),
             ("flags", self.flags.len(), n),
+            ("methods", self.methods.len(), n),
             ("text-ends", self.text_ends.len(), n * STRINGS),
         ];
         for (column, len, want) in expected {
@@ -165,15 +172,17 @@ impl EventColumns {
             let uuids = &self.uuids[i * UUIDS * 2..][..UUIDS * 2];
             let uuid = |k: usize| Uuid::from_u64_pair(uuids[2 * k], uuids[2 * k + 1]);
             let bits = self.flags[i];
-            let has = |bit: u8| bits & bit != 0;
+            let has = |bit: u16| bits & bit != 0;
+            let connection_method = ConnectionMethod::from_index(self.methods[i])
+                .ok_or_else(|| corrupt(format!("event {i}: no method {}", self.methods[i])))?;
             let [
                 workspace_name,
                 agent_name,
-                connection_type,
                 ip,
                 user_agent,
-                slug,
+                app,
                 reason,
+                client_session,
             ] = texts;
             events.push(ConnectionEvent {
                 id: uuid(0),
@@ -183,14 +192,15 @@ impl EventColumns {
                 workspace_id: uuid(3),
                 workspace_name,
                 agent_name,
-                connection_type,
+                connection_method,
                 code: has(flag::CODE).then_some(self.codes[i]),
                 ip: has(flag::IP).then_some(ip),
                 user_agent: has(flag::USER_AGENT).then_some(user_agent),
                 user_id: has(flag::USER_ID).then(|| uuid(4)),
-                slug_or_port: has(flag::SLUG_OR_PORT).then_some(slug),
+                app_name_or_port: has(flag::APP_NAME_OR_PORT).then_some(app),
                 connection_id: has(flag::CONNECTION_ID).then(|| uuid(5)),
                 disconnect_reason: has(flag::DISCONNECT_REASON).then_some(reason),
+                client_session_id: has(flag::CLIENT_SESSION_ID).then_some(client_session),
                 status: if has(flag::DISCONNECTED) {
                     ConnectionStatus::Disconnected
                 } else {
@@ -208,11 +218,11 @@ fn strings<S: AsRef<str>>(event: &ConnectionEvent<S>) -> [Option<&S>; STRINGS] {
     [
         Some(&event.workspace_name),
         Some(&event.agent_name),
-        Some(&event.connection_type),
         event.ip.as_ref(),
         event.user_agent.as_ref(),
-        event.slug_or_port.as_ref(),
+        event.app_name_or_port.as_ref(),
         event.disconnect_reason.as_ref(),
+        event.client_session_id.as_ref(),
     ]
 }
 

@@ -17,7 +17,7 @@
 //! #     fn purge(&mut self, _: &mut dyn PluginHost, _: UnixNanos) -> Result<PurgeReport, JournalError> { Ok(PurgeReport { purged: 0, cutoff: None }) }
 //! #     fn api_response(&self, _: &dyn PluginHost, _: &[ConnectionLog], _: u64) -> String { String::new() }
 //! #     fn api_rows(&self, _: &dyn PluginHost, _: &[ConnectionLog]) -> Vec<String> { vec![] }
-//! #     fn service_log_line(&self, _: &ConnectionEvent, _: LogFormat, _: UnixNanos) -> String { String::new() }
+//! #     fn service_log_line(&self, _: &ConnectionEvent, _: LogFormat, _: LogFields, _: UnixNanos) -> String { String::new() }
 //! #     fn row_events(&self, _: &ConnectionLog) -> Vec<ConnectionEvent> { vec![] }
 //! #     fn save_snapshot(&self, _: &mut dyn PluginHost) -> Result<(), JournalError> { Ok(()) }
 //! #     fn load_snapshot(&mut self, _: &mut dyn PluginHost) -> Result<(), JournalError> { Ok(()) }
@@ -98,12 +98,14 @@ impl<L: PluginLayer, P: ConnectionLogPlugin> ConnectionLogPlugin for Layered<L, 
     fn configure(&mut self, config: PluginConfig) -> Result<(), SettingsError> {
         let PluginConfig {
             service_log_formats,
+            service_log_fields,
             settings,
         } = config;
         let settings = self.layer.configure(settings)?;
         self.inner
             .configure(PluginConfig {
                 service_log_formats,
+                service_log_fields,
                 settings,
             })
             .map_err(|e| match e {
@@ -174,9 +176,11 @@ impl<L: PluginLayer, P: ConnectionLogPlugin> ConnectionLogPlugin for Layered<L, 
         &self,
         event: &ConnectionEvent,
         format: LogFormat,
+        fields: LogFields,
         logged_at: UnixNanos,
     ) -> String {
-        self.inner.service_log_line(event, format, logged_at)
+        self.inner
+            .service_log_line(event, format, fields, logged_at)
     }
 
     fn row_events(&self, row: &ConnectionLog) -> Vec<ConnectionEvent> {

@@ -34,15 +34,16 @@
 //!         workspace_id: e.workspace_id,
 //!         workspace_name: e.workspace_name.clone(),
 //!         agent_name: e.agent_name.clone(),
-//!         connection_type: e.connection_type.clone(),
+//!         connection_method: e.connection_method,
 //!         code: e.code,
 //!         ip: e.ip.clone(),
 //!         user_agent: e.user_agent.clone(),
 //!         user_id: e.user_id,
-//!         slug_or_port: e.slug_or_port.clone(),
+//!         app_name_or_port: e.app_name_or_port.clone(),
 //!         connection_id: e.connection_id,
 //!         disconnect_time: None,
 //!         disconnect_reason: e.disconnect_reason.clone(),
+//!         client_session_id: e.client_session_id.clone(),
 //!     }
 //! }
 //!
@@ -125,8 +126,8 @@
 //!         rows.iter().map(|r| format!(r#"{{"id":"{}"}}"#, r.id)).collect()
 //!     }
 //!
-//!     fn service_log_line(&self, e: &ConnectionEvent, _: LogFormat, _: UnixNanos) -> String {
-//!         format!("connection {} {}", e.id, e.connection_type)
+//!     fn service_log_line(&self, e: &ConnectionEvent, _: LogFormat, _: LogFields, _: UnixNanos) -> String {
+//!         format!("connection {} {}", e.id, e.connection_method)
 //!     }
 //!
 //!     fn row_events(&self, row: &ConnectionLog) -> Vec<ConnectionEvent> {
@@ -138,14 +139,15 @@
 //!             workspace_id: row.workspace_id,
 //!             workspace_name: row.workspace_name.clone(),
 //!             agent_name: row.agent_name.clone(),
-//!             connection_type: row.connection_type.clone(),
+//!             connection_method: row.connection_method,
 //!             code: row.code,
 //!             ip: row.ip.clone(),
 //!             user_agent: row.user_agent.clone(),
 //!             user_id: row.user_id,
-//!             slug_or_port: row.slug_or_port.clone(),
+//!             app_name_or_port: row.app_name_or_port.clone(),
 //!             connection_id: row.connection_id,
 //!             disconnect_reason: row.disconnect_reason.clone(),
+//!             client_session_id: row.client_session_id.clone(),
 //!             status: ConnectionStatus::Connected,
 //!         }]
 //!     }

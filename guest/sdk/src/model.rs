@@ -1,6 +1,7 @@
 //! The contract's types as plain Rust. A plugin works on these, so its logic compiles and is
 //! tested natively; the SDK converts them at the component boundary.
 
+pub use connlog_vocabulary::ConnectionMethod;
 pub use uuid::Uuid;
 
 /// Nanoseconds since the Unix epoch, UTC.
@@ -27,14 +28,18 @@ pub struct ConnectionEvent<S = String> {
     pub workspace_id: Uuid,
     pub workspace_name: S,
     pub agent_name: S,
-    pub connection_type: S,
+    pub connection_method: ConnectionMethod,
     pub code: Option<i32>,
     pub ip: Option<S>,
     pub user_agent: Option<S>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<S>,
+    /// The client's app for SSH and the web terminal; a slug or port for a web app or a
+    /// port forward.
+    pub app_name_or_port: Option<S>,
     pub connection_id: Option<Uuid>,
     pub disconnect_reason: Option<S>,
+    /// 32 lowercase hex characters, shared by the connections of one client session.
+    pub client_session_id: Option<S>,
     pub status: ConnectionStatus,
 }
 
@@ -52,14 +57,15 @@ impl<S> ConnectionEvent<S> {
             workspace_id: self.workspace_id,
             workspace_name: text(&self.workspace_name),
             agent_name: text(&self.agent_name),
-            connection_type: text(&self.connection_type),
+            connection_method: self.connection_method,
             code: self.code,
             ip: self.ip.as_ref().map(&text),
             user_agent: self.user_agent.as_ref().map(&text),
             user_id: self.user_id,
-            slug_or_port: self.slug_or_port.as_ref().map(&text),
+            app_name_or_port: self.app_name_or_port.as_ref().map(&text),
             connection_id: self.connection_id,
             disconnect_reason: self.disconnect_reason.as_ref().map(&text),
+            client_session_id: self.client_session_id.as_ref().map(&text),
             status: self.status,
         }
     }
@@ -88,15 +94,16 @@ pub struct ConnectionLog<S = String> {
     pub workspace_id: Uuid,
     pub workspace_name: S,
     pub agent_name: S,
-    pub connection_type: S,
+    pub connection_method: ConnectionMethod,
     pub code: Option<i32>,
     pub ip: Option<S>,
     pub user_agent: Option<S>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<S>,
+    pub app_name_or_port: Option<S>,
     pub connection_id: Option<Uuid>,
     pub disconnect_time: Option<UnixNanos>,
     pub disconnect_reason: Option<S>,
+    pub client_session_id: Option<S>,
 }
 
 /// A row whose text lives elsewhere: merging and storing a row copies no string.
@@ -113,15 +120,16 @@ impl<S> ConnectionLog<S> {
             workspace_id: self.workspace_id,
             workspace_name: text(&self.workspace_name),
             agent_name: text(&self.agent_name),
-            connection_type: text(&self.connection_type),
+            connection_method: self.connection_method,
             code: self.code,
             ip: self.ip.as_ref().map(&text),
             user_agent: self.user_agent.as_ref().map(&text),
             user_id: self.user_id,
-            slug_or_port: self.slug_or_port.as_ref().map(&text),
+            app_name_or_port: self.app_name_or_port.as_ref().map(&text),
             connection_id: self.connection_id,
             disconnect_time: self.disconnect_time,
             disconnect_reason: self.disconnect_reason.as_ref().map(&text),
+            client_session_id: self.client_session_id.as_ref().map(&text),
         }
     }
 }
@@ -239,6 +247,8 @@ impl core::fmt::Display for JournalError {
 pub struct PluginConfig {
     /// Which service-log formats the plugin writes for every stored event.
     pub service_log_formats: Vec<LogFormat>,
+    /// Which generation of Coder's fields those lines carry.
+    pub service_log_fields: LogFields,
     /// The deployment's settings for this plugin (`--plugin-setting KEY=VALUE`), in the
     /// order given. Always empty under contract 0.1.0, which has no settings.
     pub settings: Vec<Setting>,
@@ -249,6 +259,7 @@ impl PluginConfig {
     pub fn log_formats(formats: &[LogFormat]) -> Self {
         Self {
             service_log_formats: formats.to_vec(),
+            service_log_fields: LogFields::Current,
             settings: Vec::new(),
         }
     }
@@ -303,6 +314,16 @@ pub enum LogFormat {
     Human,
 }
 
+/// Which generation of Coder's `connection_log` fields a service-log line carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LogFields {
+    /// Coder's current line: `ConnectionMethod`, `AppNameOrPort`, `ClientSessionID`, `IP`.
+    #[default]
+    Current,
+    /// The older line of Coder's docs: the deprecated 7-value `Type`, `SlugOrPort`, `Ip`.
+    Seed,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
     pub format: LogFormat,
@@ -319,7 +340,7 @@ pub enum EventOutcome {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryRequest {
-    /// Coder's filter language, such as `type:ssh status:ongoing`.
+    /// Coder's filter language, such as `method:ssh status:ongoing`.
     pub q: String,
     /// `None` means [`DEFAULT_LIMIT`].
     pub limit: Option<u32>,

@@ -76,11 +76,12 @@ pub trait ConnectionLogPlugin: 'static {
     /// One API row (codersdk's `ConnectionLog` JSON) per row.
     fn api_rows(&self, host: &dyn PluginHost, rows: &[ConnectionLog]) -> Vec<String>;
 
-    /// A `connection_log` service-log line for one event.
+    /// A `connection_log` service-log line for one event, with that generation's fields.
     fn service_log_line(
         &self,
         event: &ConnectionEvent,
         format: LogFormat,
+        fields: LogFields,
         logged_at: UnixNanos,
     ) -> String;
 

@@ -5,7 +5,11 @@
 //!
 //! - no settings: [`ConnectionLogPlugin::configure`] gets none;
 //! - a limit or retention of 0 meant "the default" and "forever": they become `None`;
-//! - one error type for everything: a query's `Failed` becomes `storage(unavailable)`.
+//! - one error type for everything: a query's `Failed` becomes `storage(unavailable)`;
+//! - a `connection-type` and a `slug-or-port` instead of a method, an app and a client
+//!   session: they convert as migration 000614 does
+//!   ([`connlog_vocabulary::upgrade`] and [`connlog_vocabulary::downgrade`]);
+//! - one generation of service-log fields: the older one.
 //!
 //! A plugin exports this version with [`export_plugin_v0_1!`](crate::export_plugin_v0_1),
 //! for hosts that speak only 0.1.0.
@@ -42,7 +46,7 @@ use exports::coder::connection_log::{
 pub struct Component<P>(PhantomData<P>);
 
 crate::wit_host_imports!();
-crate::wit_formats_export!();
+crate::wit_formats_export!(service_log_fields: model::LogFields::Seed);
 crate::wit_query_export!();
 
 impl<P: ConnectionLogPlugin> plugin_info::Guest for Component<P> {
@@ -63,6 +67,7 @@ impl<P: ConnectionLogPlugin> lifecycle::Guest for Component<P> {
                 .into_iter()
                 .map(log_format_from_wit)
                 .collect(),
+            service_log_fields: model::LogFields::Seed,
             settings: Vec::new(),
         };
         // 0.1.0's `configure` cannot fail; a plugin that refuses to run without settings
@@ -126,7 +131,7 @@ impl<P: ConnectionLogPlugin> state::Guest for Component<P> {
     }
 
     fn replay(events: types::EventColumns) -> Result<(), journal::StorageError> {
-        let columns: EventColumns = columns_from_wit(events);
+        let columns = columns_from_wit(events).map_err(journal_error_to_wit)?;
         let events = columns.events().map_err(journal_error_to_wit)?;
         with_plugin(|p: &mut P| p.replay(&mut WitHost, &events)).map_err(journal_error_to_wit)
     }
@@ -159,6 +164,191 @@ fn query_error_to_wit(e: model::QueryError) -> query::QueryError {
             query::QueryError::Storage(journal::StorageError::Unavailable(m))
         }
     }
+}
+
+fn status_to_wit(s: model::ConnectionStatus) -> types::ConnectionStatus {
+    match s {
+        model::ConnectionStatus::Connected => types::ConnectionStatus::Connected,
+        model::ConnectionStatus::Disconnected => types::ConnectionStatus::Disconnected,
+    }
+}
+
+fn status_from_wit(s: types::ConnectionStatus) -> model::ConnectionStatus {
+    match s {
+        types::ConnectionStatus::Connected => model::ConnectionStatus::Connected,
+        types::ConnectionStatus::Disconnected => model::ConnectionStatus::Disconnected,
+    }
+}
+
+/// A 0.1.0 `(connection-type, slug-or-port)` as a method and an app.
+fn upgrade(connection_type: &str, slug: Option<&str>) -> (model::ConnectionMethod, Option<String>) {
+    let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
+    (method, app.map(str::to_string))
+}
+
+/// A method and an app as a 0.1.0 `(connection-type, slug-or-port)`.
+fn downgrade(method: model::ConnectionMethod, app: Option<&str>) -> (String, Option<String>) {
+    let (connection_type, slug) = connlog_vocabulary::downgrade(method, app);
+    (connection_type.to_string(), slug.map(str::to_string))
+}
+
+pub(crate) fn event_to_wit(e: model::ConnectionEvent) -> types::ConnectionEvent {
+    let (connection_type, slug_or_port) =
+        downgrade(e.connection_method, e.app_name_or_port.as_deref());
+    types::ConnectionEvent {
+        id: uuid_to_wit(e.id),
+        time: e.time,
+        organization_id: uuid_to_wit(e.organization_id),
+        workspace_owner_id: uuid_to_wit(e.workspace_owner_id),
+        workspace_id: uuid_to_wit(e.workspace_id),
+        workspace_name: e.workspace_name,
+        agent_name: e.agent_name,
+        connection_type,
+        code: e.code,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        user_id: e.user_id.map(uuid_to_wit),
+        slug_or_port,
+        connection_id: e.connection_id.map(uuid_to_wit),
+        disconnect_reason: e.disconnect_reason,
+        status: status_to_wit(e.status),
+    }
+}
+
+pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEvent {
+    let (connection_method, app_name_or_port) =
+        upgrade(&e.connection_type, e.slug_or_port.as_deref());
+    model::ConnectionEvent {
+        id: uuid_from_wit(e.id),
+        time: e.time,
+        organization_id: uuid_from_wit(e.organization_id),
+        workspace_owner_id: uuid_from_wit(e.workspace_owner_id),
+        workspace_id: uuid_from_wit(e.workspace_id),
+        workspace_name: e.workspace_name,
+        agent_name: e.agent_name,
+        connection_method,
+        code: e.code,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        user_id: e.user_id.map(uuid_from_wit),
+        app_name_or_port,
+        connection_id: e.connection_id.map(uuid_from_wit),
+        disconnect_reason: e.disconnect_reason,
+        client_session_id: None,
+        status: status_from_wit(e.status),
+    }
+}
+
+pub(crate) fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
+    let (connection_type, slug_or_port) =
+        downgrade(r.connection_method, r.app_name_or_port.as_deref());
+    types::ConnectionLog {
+        id: uuid_to_wit(r.id),
+        connect_time: r.connect_time,
+        organization_id: uuid_to_wit(r.organization_id),
+        workspace_owner_id: uuid_to_wit(r.workspace_owner_id),
+        workspace_id: uuid_to_wit(r.workspace_id),
+        workspace_name: r.workspace_name,
+        agent_name: r.agent_name,
+        connection_type,
+        code: r.code,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        user_id: r.user_id.map(uuid_to_wit),
+        slug_or_port,
+        connection_id: r.connection_id.map(uuid_to_wit),
+        disconnect_time: r.disconnect_time,
+        disconnect_reason: r.disconnect_reason,
+    }
+}
+
+pub(crate) fn row_from_wit(r: types::ConnectionLog) -> model::ConnectionLog {
+    let (connection_method, app_name_or_port) =
+        upgrade(&r.connection_type, r.slug_or_port.as_deref());
+    model::ConnectionLog {
+        id: uuid_from_wit(r.id),
+        connect_time: r.connect_time,
+        organization_id: uuid_from_wit(r.organization_id),
+        workspace_owner_id: uuid_from_wit(r.workspace_owner_id),
+        workspace_id: uuid_from_wit(r.workspace_id),
+        workspace_name: r.workspace_name,
+        agent_name: r.agent_name,
+        connection_method,
+        code: r.code,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        user_id: r.user_id.map(uuid_from_wit),
+        app_name_or_port,
+        connection_id: r.connection_id.map(uuid_from_wit),
+        disconnect_time: r.disconnect_time,
+        disconnect_reason: r.disconnect_reason,
+        client_session_id: None,
+    }
+}
+
+/// 0.1.0's replay layout as the current one: each event's type and slug become a method and
+/// an app (the only strings that differ), and the flags widen, keeping their bits.
+fn columns_from_wit(c: types::EventColumns) -> Result<EventColumns, model::JournalError> {
+    /// 0.1.0's strings per event: workspace name, agent name, type, ip, user agent, slug or
+    /// port, disconnect reason.
+    const STRINGS: usize = 7;
+    const SLUG_OR_PORT: u8 = 1 << 4;
+    let n = c.times.len();
+    if c.flags.len() != n || c.text_ends.len() != n * STRINGS {
+        return Err(model::JournalError::Corrupt(format!(
+            "replay batch: {} flags and {} text ends for {n} events",
+            c.flags.len(),
+            c.text_ends.len()
+        )));
+    }
+    let mut upgraded = EventColumns {
+        uuids: c.uuids,
+        times: c.times,
+        codes: c.codes,
+        flags: Vec::with_capacity(n),
+        methods: Vec::with_capacity(n),
+        text: String::with_capacity(c.text.len()),
+        text_ends: Vec::with_capacity(n * STRINGS),
+    };
+    let mut start = 0usize;
+    for (i, (&bits, ends)) in c.flags.iter().zip(c.text_ends.chunks(STRINGS)).enumerate() {
+        let mut texts = [""; STRINGS];
+        for (slot, &end) in texts.iter_mut().zip(ends) {
+            *slot = c.text.get(start..end as usize).ok_or_else(|| {
+                model::JournalError::Corrupt(format!("replay batch: event {i}: bad text span"))
+            })?;
+            start = end as usize;
+        }
+        let [
+            workspace,
+            agent,
+            connection_type,
+            ip,
+            user_agent,
+            slug,
+            reason,
+        ] = texts;
+        let slug = (bits & SLUG_OR_PORT != 0).then_some(slug);
+        let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
+        let app_bit = if app.is_some() { SLUG_OR_PORT } else { 0 };
+        upgraded
+            .flags
+            .push(u16::from(bits & !SLUG_OR_PORT | app_bit));
+        upgraded.methods.push(method.index());
+        for text in [
+            workspace,
+            agent,
+            ip,
+            user_agent,
+            app.unwrap_or(""),
+            reason,
+            "",
+        ] {
+            upgraded.text.push_str(text);
+            upgraded.text_ends.push(upgraded.text.len() as u32);
+        }
+    }
+    Ok(upgraded)
 }
 
 fn journal_error_to_wit(e: model::JournalError) -> journal::StorageError {

@@ -2,7 +2,7 @@
 //! contract, as a macro, so that they are written once for any generator's types.
 //!
 //! The types it converts are the same in every contract version so far; what differs
-//! between versions (errors, requests) is converted in each version's module. The caller
+//! between versions (events, rows, errors, requests) is converted in each version's module. The caller
 //! brings the generated modules into scope as `wit_types`, `wit_journal`, `wit_directory`
 //! and `wit_service_log`; every function lands in the calling module.
 
@@ -19,126 +19,6 @@ macro_rules! wit_model_conversions {
         #[allow(dead_code)]
         pub(crate) fn uuid_from_wit(id: wit_types::Uuid) -> $crate::model::Uuid {
             $crate::model::Uuid::from_u64_pair(id.high, id.low)
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn event_to_wit(
-            e: $crate::model::ConnectionEvent,
-        ) -> wit_types::ConnectionEvent {
-            wit_types::ConnectionEvent {
-                id: uuid_to_wit(e.id),
-                time: e.time,
-                organization_id: uuid_to_wit(e.organization_id),
-                workspace_owner_id: uuid_to_wit(e.workspace_owner_id),
-                workspace_id: uuid_to_wit(e.workspace_id),
-                workspace_name: e.workspace_name,
-                agent_name: e.agent_name,
-                connection_type: e.connection_type,
-                code: e.code,
-                ip: e.ip,
-                user_agent: e.user_agent,
-                user_id: e.user_id.map(uuid_to_wit),
-                slug_or_port: e.slug_or_port,
-                connection_id: e.connection_id.map(uuid_to_wit),
-                disconnect_reason: e.disconnect_reason,
-                status: match e.status {
-                    $crate::model::ConnectionStatus::Connected => {
-                        wit_types::ConnectionStatus::Connected
-                    }
-                    $crate::model::ConnectionStatus::Disconnected => {
-                        wit_types::ConnectionStatus::Disconnected
-                    }
-                },
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn event_from_wit(
-            e: wit_types::ConnectionEvent,
-        ) -> $crate::model::ConnectionEvent {
-            $crate::model::ConnectionEvent {
-                id: uuid_from_wit(e.id),
-                time: e.time,
-                organization_id: uuid_from_wit(e.organization_id),
-                workspace_owner_id: uuid_from_wit(e.workspace_owner_id),
-                workspace_id: uuid_from_wit(e.workspace_id),
-                workspace_name: e.workspace_name,
-                agent_name: e.agent_name,
-                connection_type: e.connection_type,
-                code: e.code,
-                ip: e.ip,
-                user_agent: e.user_agent,
-                user_id: e.user_id.map(uuid_from_wit),
-                slug_or_port: e.slug_or_port,
-                connection_id: e.connection_id.map(uuid_from_wit),
-                disconnect_reason: e.disconnect_reason,
-                status: match e.status {
-                    wit_types::ConnectionStatus::Connected => {
-                        $crate::model::ConnectionStatus::Connected
-                    }
-                    wit_types::ConnectionStatus::Disconnected => {
-                        $crate::model::ConnectionStatus::Disconnected
-                    }
-                },
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn columns_to_wit(
-            c: $crate::event_columns::EventColumns,
-        ) -> wit_types::EventColumns {
-            $crate::__move_event_columns!(c, $crate::event_columns::EventColumns => wit_types::EventColumns)
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn columns_from_wit(
-            c: wit_types::EventColumns,
-        ) -> $crate::event_columns::EventColumns {
-            $crate::__move_event_columns!(c, wit_types::EventColumns => $crate::event_columns::EventColumns)
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn row_to_wit(r: $crate::model::ConnectionLog) -> wit_types::ConnectionLog {
-            wit_types::ConnectionLog {
-                id: uuid_to_wit(r.id),
-                connect_time: r.connect_time,
-                organization_id: uuid_to_wit(r.organization_id),
-                workspace_owner_id: uuid_to_wit(r.workspace_owner_id),
-                workspace_id: uuid_to_wit(r.workspace_id),
-                workspace_name: r.workspace_name,
-                agent_name: r.agent_name,
-                connection_type: r.connection_type,
-                code: r.code,
-                ip: r.ip,
-                user_agent: r.user_agent,
-                user_id: r.user_id.map(uuid_to_wit),
-                slug_or_port: r.slug_or_port,
-                connection_id: r.connection_id.map(uuid_to_wit),
-                disconnect_time: r.disconnect_time,
-                disconnect_reason: r.disconnect_reason,
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn row_from_wit(r: wit_types::ConnectionLog) -> $crate::model::ConnectionLog {
-            $crate::model::ConnectionLog {
-                id: uuid_from_wit(r.id),
-                connect_time: r.connect_time,
-                organization_id: uuid_from_wit(r.organization_id),
-                workspace_owner_id: uuid_from_wit(r.workspace_owner_id),
-                workspace_id: uuid_from_wit(r.workspace_id),
-                workspace_name: r.workspace_name,
-                agent_name: r.agent_name,
-                connection_type: r.connection_type,
-                code: r.code,
-                ip: r.ip,
-                user_agent: r.user_agent,
-                user_id: r.user_id.map(uuid_from_wit),
-                slug_or_port: r.slug_or_port,
-                connection_id: r.connection_id.map(uuid_from_wit),
-                disconnect_time: r.disconnect_time,
-                disconnect_reason: r.disconnect_reason,
-            }
         }
 
         #[allow(dead_code)]
@@ -308,29 +188,4 @@ macro_rules! wit_model_conversions {
             }
         }
     };
-}
-
-/// Moves every field of an `event-columns` value into the other side's type: the two are
-/// field for field the same.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __move_event_columns {
-    ($value:expr, $from:path => $to:path) => {{
-        let $from {
-            uuids,
-            times,
-            codes,
-            flags,
-            text,
-            text_ends,
-        } = $value;
-        $to {
-            uuids,
-            times,
-            codes,
-            flags,
-            text,
-            text_ends,
-        }
-    }};
 }

@@ -104,11 +104,38 @@ macro_rules! wit_host_imports {
     };
 }
 
-/// `formats`, served by `Component<P>` of the calling module.
+/// `formats`, served by `Component<P>` of the calling module. `service-log-line` takes the
+/// fields' generation since 0.2.0; a 0.1.0 plugin writes the older generation's.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! wit_formats_export {
+    (service_log_fields: $fields:expr) => {
+        $crate::wit_formats_export!(@impl
+            fn service_log_line(
+                event: types::ConnectionEvent,
+                format: service_log::LogFormat,
+                logged_at: i64,
+            ) -> String {
+                let (event, format) = (event_from_wit(event), log_format_from_wit(format));
+                with_plugin(|p: &mut P| p.service_log_line(&event, format, $fields, logged_at))
+            }
+        );
+    };
     () => {
+        $crate::wit_formats_export!(@impl
+            fn service_log_line(
+                event: types::ConnectionEvent,
+                format: service_log::LogFormat,
+                fields: service_log::LogFields,
+                logged_at: i64,
+            ) -> String {
+                let (event, format) = (event_from_wit(event), log_format_from_wit(format));
+                let fields = log_fields_from_wit(fields);
+                with_plugin(|p: &mut P| p.service_log_line(&event, format, fields, logged_at))
+            }
+        );
+    };
+    (@impl $service_log_line:item) => {
         impl<P: $crate::ConnectionLogPlugin> formats::Guest for Component<P> {
             fn api_response(rows: Vec<types::ConnectionLog>, count: u64) -> String {
                 let rows: Vec<$crate::model::ConnectionLog> =
@@ -122,14 +149,7 @@ macro_rules! wit_formats_export {
                 with_plugin(|p: &mut P| p.api_rows(&WitHost, &rows))
             }
 
-            fn service_log_line(
-                event: types::ConnectionEvent,
-                format: service_log::LogFormat,
-                logged_at: i64,
-            ) -> String {
-                let (event, format) = (event_from_wit(event), log_format_from_wit(format));
-                with_plugin(|p: &mut P| p.service_log_line(&event, format, logged_at))
-            }
+            $service_log_line
 
             fn row_events(row: types::ConnectionLog) -> Vec<types::ConnectionEvent> {
                 let row = row_from_wit(row);

@@ -19,7 +19,7 @@ fn event() -> impl Strategy<Value = ConnectionEvent> {
             any::<[u128; 3]>(),
             any::<bool>(),
         ),
-        (text(), text(), text()),
+        (text(), text(), 0u8..5, proptest::option::of(text())),
         proptest::option::of(any::<i32>()),
         proptest::option::of(text()),
         proptest::option::of(text()),
@@ -32,7 +32,7 @@ fn event() -> impl Strategy<Value = ConnectionEvent> {
         .prop_map(
             |(
                 (id, time, [org, owner, ws], disconnected),
-                (ws_name, agent, kind),
+                (ws_name, agent, method, client_session),
                 code,
                 ip,
                 ua,
@@ -49,14 +49,15 @@ fn event() -> impl Strategy<Value = ConnectionEvent> {
                     workspace_id: Uuid::from_u128(ws),
                     workspace_name: ws_name,
                     agent_name: agent,
-                    connection_type: kind,
+                    connection_method: ConnectionMethod::from_index(method).unwrap(),
                     code,
                     ip,
                     user_agent: ua,
                     user_id: user.map(Uuid::from_u128),
-                    slug_or_port: slug,
+                    app_name_or_port: slug,
                     connection_id: conn.map(Uuid::from_u128),
                     disconnect_reason: reason,
+                    client_session_id: client_session,
                     status: if disconnected {
                         ConnectionStatus::Disconnected
                     } else {
@@ -120,6 +121,18 @@ fn columns_that_do_not_fit_together_are_corrupt() {
             "flags holds 0 entries for 3 events (expected 3)",
         ),
         (
+            "a method missing",
+            damaged(|c| {
+                c.methods.pop();
+            }),
+            "methods holds 2 entries for 3 events (expected 3)",
+        ),
+        (
+            "a method that does not exist",
+            damaged(|c| c.methods[1] = 5),
+            "event 1: no method 5",
+        ),
+        (
             "an offset missing",
             damaged(|c| {
                 c.text_ends.pop();
@@ -140,7 +153,7 @@ fn columns_that_do_not_fit_together_are_corrupt() {
             "an offset inside a character",
             damaged(|c| {
                 // Event 2's ip is "héllo": end it after the first byte of 'é'.
-                let ip = 2 * 7 + 3;
+                let ip = 2 * 7 + 2;
                 let start = c.text_ends[ip - 1];
                 c.text_ends[ip] = start + 2;
             }),
