@@ -6,7 +6,6 @@
 //! language, the row store, the formats), as a library: depend on this crate with
 //! `default-features = false` and export its own plugin.
 
-pub mod appname;
 pub mod authz;
 pub mod format;
 pub mod gostr;

@@ -9,7 +9,7 @@
 //!
 //! | field | value |
 //! |---|---|
-//! | `id`, descriptive fields | the defining event: the earliest connect, else the earliest disconnect |
+//! | `id`, descriptive fields (method, app, client session id, ip, names, user…) | the defining event: the earliest connect, else the earliest disconnect |
 //! | `connect_time` | the smallest `time` of all the session's events |
 //! | `disconnect_time` | the earliest disconnect's `time` |
 //! | `disconnect_reason`, `code` | each from the earliest disconnect carrying a non-empty value for that field |
@@ -45,17 +45,18 @@ pub fn event_row<'e>(event: &EventRef<'e>) -> RowRef<'e> {
         workspace_id: event.workspace_id,
         workspace_name: event.workspace_name,
         agent_name: event.agent_name,
-        connection_type: event.connection_type,
+        connection_method: event.connection_method,
         code: event.code,
         ip: event.ip,
         user_agent: event.user_agent,
         user_id: event.user_id,
-        slug_or_port: event.slug_or_port,
+        app_name_or_port: event.app_name_or_port,
         connection_id: event.connection_id,
         // Validation lets no web event be a disconnect; were one to reach here it would be
         // a complete point-in-time row, as Coder's upsert would store it.
         disconnect_time: disconnected.then_some(event.time),
         disconnect_reason: event.disconnect_reason.filter(|r| !r.is_empty()),
+        client_session_id: event.client_session_id,
     }
 }
 
@@ -102,15 +103,16 @@ where
         workspace_id: defining.workspace_id,
         workspace_name: defining.workspace_name,
         agent_name: defining.agent_name,
-        connection_type: defining.connection_type,
+        connection_method: defining.connection_method,
         code: code_source.and_then(|e| e.code),
         ip: defining.ip,
         user_agent: defining.user_agent,
         user_id: defining.user_id,
-        slug_or_port: defining.slug_or_port,
+        app_name_or_port: defining.app_name_or_port,
         connection_id: defining.connection_id,
         disconnect_time: first_disconnect.map(|e| e.time),
         disconnect_reason: reason_source.and_then(|e| e.disconnect_reason),
+        client_session_id: defining.client_session_id,
     }
 }
 

@@ -31,6 +31,7 @@ pub struct ReferencePlugin {
     rows: RowStore,
     retention_nanos: Option<u64>,
     log_formats: Vec<LogFormat>,
+    log_fields: LogFields,
 }
 
 impl ConnectionLogPlugin for ReferencePlugin {
@@ -41,11 +42,12 @@ impl ConnectionLogPlugin for ReferencePlugin {
         Self::default()
     }
 
-    /// Which service-log formats every stored event is written in. The reference plugin
-    /// takes no settings: it keeps what Coder keeps.
+    /// Which service-log formats and fields every stored event is written in. The reference
+    /// plugin takes no settings: it keeps what Coder keeps.
     fn configure(&mut self, config: PluginConfig) -> Result<(), SettingsError> {
         connlog_plugin_sdk::refuse_any_setting(&config.settings)?;
         self.log_formats = config.service_log_formats;
+        self.log_fields = config.service_log_fields;
         Ok(())
     }
 
@@ -178,9 +180,10 @@ impl ConnectionLogPlugin for ReferencePlugin {
         &self,
         event: &ConnectionEvent,
         format: LogFormat,
+        fields: LogFields,
         logged_at: UnixNanos,
     ) -> String {
-        format::service_log::line(event, format, logged_at)
+        format::service_log::line(event, format, fields, logged_at)
     }
 
     fn row_events(&self, row: &ConnectionLog) -> Vec<ConnectionEvent> {
@@ -288,7 +291,8 @@ impl ReferencePlugin {
         }
     }
 
-    /// One line per stored event in each configured format, stamped with the host's clock.
+    /// One line per stored event in each configured format, with the configured fields,
+    /// stamped with the host's clock.
     fn service_log_lines(&self, host: &dyn PluginHost, stored: &[ConnectionEvent]) -> Vec<LogLine> {
         if self.log_formats.is_empty() || stored.is_empty() {
             return Vec::new();
@@ -299,7 +303,7 @@ impl ReferencePlugin {
             for &format in &self.log_formats {
                 lines.push(LogLine {
                     format,
-                    line: format::service_log::line(event, format, now),
+                    line: format::service_log::line(event, format, self.log_fields, now),
                 });
             }
         }

@@ -13,24 +13,31 @@
 //!   valid RFC 3339 instant, so there is nothing to refuse; the host refuses text it cannot
 //!   parse before the event reaches the plugin.
 //! - `WorkspaceName`, `AgentName`: must not be empty.
-//! - `Type` is first normalised with Coder's `NormalizeAppName` (`codersdk/appname.go`);
-//!   the event is classified by the *normalised* name. So `Tunnel` or ` workspace_app ` are web/tunnel
-//!   events too. Classifying on the normalised name keeps the invariant "a stored web type
-//!   never carries a connection ID": with an exact match, `Workspace_App` would become an
-//!   agent session stored as `workspace_app` that the `status:` filter silently hides.
-//!   - An empty name after normalisation is refused with a clear error (Coder stores
-//!     `unknown`).
-//!   - Web and tunnel events (`appname::WEB_TYPES`): no `ConnectionID`, status
-//!     `connected` (they are point-in-time), and no `DisconnectReason`. `Code` is the HTTP
-//!     status (101/403 for tunnels) and is kept as sent.
-//!   - Every other type is agent-reported: it needs a non-nil `ConnectionID`. A connect
-//!     never keeps a `Code` (Coder's agent API drops it even when the agent sent one). A disconnect keeps exactly the `Code` it carries, `null` included: Coder's
-//!     agent API stores `0` for a disconnect without a status only because its protobuf
-//!     field has no "absent"; our input format has `null`, and choosing `0` for it is the
-//!     producer's business. A connect keeps its `DisconnectReason` (Coder keeps it for both
-//!     actions, and it appears in the service log), but the merge never reads it.
-//! - Empty strings mean absent (`UserAgent`, `SlugOrPort`, `DisconnectReason`, `Ip`), as
-//!   do nil UUIDs (`UserID`, `ConnectionID`).
+//! - `ConnectionMethod` decides the kind of event (Coder D, `sdk2db.go`):
+//!   - `ssh` and `reconnecting_pty` are agent-reported sessions. Their `AppNameOrPort` is
+//!     the client's app, normalised with Coder's `NormalizeAppName` (so a blank but
+//!     non-empty name is `unknown`, as Coder stores it); an empty one is absent (`NULLIF`).
+//!   - `port_forwarding` *with* a `ConnectionID` is an agent-reported port forward (D's
+//!     `METHOD_PORT_FORWARDING`): a session like the two above, storing no app ("the
+//!     agent's app name is ignored").
+//!   - `workspace_app`, `tunnel`, and `port_forwarding` without a `ConnectionID` are web and
+//!     tunnel events. A `workspace_app` or `tunnel` event with a `ConnectionID` is refused
+//!     (it would be a session that never ends and that `status:` hides). They are
+//!     point-in-time: status `connected`, no `DisconnectReason`. `Code` is the HTTP status
+//!     (101/403 for tunnels) and is kept as sent. A web event's `AppNameOrPort` is its slug
+//!     or port, kept as sent; a tunnel stores none (as migration 000614 drops it).
+//!   - Agent-reported events need a non-nil `ConnectionID`. A connect never keeps a `Code`
+//!     (Coder's agent API drops it even when the agent sent one). A disconnect keeps
+//!     exactly the `Code` it carries, `null` included: Coder's agent API stores `0` for a
+//!     disconnect without a status only because its protobuf field has no "absent"; our
+//!     input format has `null`, and choosing `0` for it is the producer's business. A
+//!     connect keeps its `DisconnectReason` (Coder keeps it for both actions, and it
+//!     appears in the service log), but the merge never reads it.
+//! - `ClientSessionID`: empty is absent; anything else must be 32 lowercase hex characters
+//!   (Coder's column CHECK) or the event is refused, for every method. Coder's batcher
+//!   would fail the whole batch on it; we refuse the one event.
+//! - Empty strings mean absent (`UserAgent`, `AppNameOrPort`, `DisconnectReason`,
+//!   `ClientSessionID`, `Ip`), as do nil UUIDs (`UserID`, `ConnectionID`).
 //! - `Ip`: exactly `localhost` becomes `127.0.0.1`; anything else is parsed as Go's
 //!   `net.ParseIP` does (no port, brackets, zone or prefix) and stored in Go's canonical
 //!   text (`IP.String()`: IPv4-mapped IPv6 prints as dotted IPv4, IPv6 as RFC 5952). An
@@ -45,30 +52,30 @@
 //! | field | limit | why |
 //! |---|---|---|
 //! | `WorkspaceName`, `AgentName` | [`MAX_NAME_BYTES`] = 256 | Coder names are ≤ 32/64 characters |
-//! | `Type` (raw, before normalisation) | [`MAX_RAW_TYPE_BYTES`] = 1024 | normalisation keeps 64 characters anyway |
+//! | `AppNameOrPort` of SSH or the web terminal (raw, before normalisation) | [`MAX_RAW_APP_BYTES`] = 1024 | normalisation keeps 64 characters anyway |
 //! | `UserAgent` | [`MAX_USER_AGENT_BYTES`] = 2048 | real agents are < 512; well under HTTP header limits |
-//! | `SlugOrPort` | [`MAX_SLUG_OR_PORT_BYTES`] = 256 | an app slug or a port number |
+//! | `AppNameOrPort` of a web event | [`MAX_SLUG_OR_PORT_BYTES`] = 256 | an app slug or a port number |
 //! | `DisconnectReason` | [`MAX_DISCONNECT_REASON_BYTES`] = 1024 | a short error text |
 //! | `Ip` | [`MAX_IP_BYTES`] = 64 | the longest IPv6 text is 45; longer text cannot parse, so it is absent |
 
-use crate::appname::{is_web_type, normalize_app_name};
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::{is_client_session_id, normalize_app_name};
 
 /// `WorkspaceName` and `AgentName`.
 pub const MAX_NAME_BYTES: usize = 256;
-/// `Type` as sent, before normalisation.
-pub const MAX_RAW_TYPE_BYTES: usize = 1024;
+/// An SSH or web-terminal app name as sent, before normalisation.
+pub const MAX_RAW_APP_BYTES: usize = 1024;
 /// `UserAgent`.
 pub const MAX_USER_AGENT_BYTES: usize = 2048;
-/// `SlugOrPort`.
+/// A web event's slug or port.
 pub const MAX_SLUG_OR_PORT_BYTES: usize = 256;
 /// `DisconnectReason`.
 pub const MAX_DISCONNECT_REASON_BYTES: usize = 1024;
 /// `Ip`: longer text is not an address and is stored as absent.
 pub const MAX_IP_BYTES: usize = 64;
 
-/// Validates and normalises one event: the type is normalised, the IP canonicalised,
-/// empty strings become absent. The error names the input field (`ConnectionID`, …).
+/// Validates and normalises one event: the app is normalised, the IP canonicalised, empty
+/// strings become absent. The error names the input field (`ConnectionID`, …).
 pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validation> {
     let ConnectionEvent {
         id,
@@ -78,14 +85,15 @@ pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validatio
         workspace_id,
         workspace_name,
         agent_name,
-        connection_type,
+        connection_method: method,
         code,
         ip,
         user_agent,
         user_id,
-        slug_or_port,
+        app_name_or_port,
         connection_id,
         disconnect_reason,
+        client_session_id,
         status,
     } = event;
 
@@ -96,60 +104,36 @@ pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validatio
     required_name("WorkspaceName", &workspace_name)?;
     required_name("AgentName", &agent_name)?;
 
-    within("Type", &connection_type, MAX_RAW_TYPE_BYTES)?;
-    let normalized_type = normalize_app_name(&connection_type);
-    if normalized_type.is_empty() {
-        return Err(Validation::new(
-            "Type",
-            format!(
-                "must name a connection type; {connection_type:?} is empty once control characters and surrounding spaces are removed"
-            ),
-        ));
-    }
-
     let user_agent = optional("UserAgent", user_agent, MAX_USER_AGENT_BYTES)?;
-    let slug_or_port = optional("SlugOrPort", slug_or_port, MAX_SLUG_OR_PORT_BYTES)?;
     let disconnect_reason = optional(
         "DisconnectReason",
         disconnect_reason,
         MAX_DISCONNECT_REASON_BYTES,
     )?;
+    let client_session_id = client_session(client_session_id)?;
     let user_id = user_id.filter(|u| !u.is_nil());
     let connection_id = connection_id.filter(|u| !u.is_nil());
     let ip = ip.as_deref().and_then(canonical_ip);
+    let agent_reported = is_agent_reported(method, connection_id.is_some());
 
-    let code = if is_web_type(&normalized_type) {
-        if let Some(cid) = connection_id {
-            return Err(Validation::new(
-                "ConnectionID",
-                format!(
-                    "must be absent for a {normalized_type} event, which never merges; got {cid}"
-                ),
-            ));
+    let app_name_or_port = match method {
+        ConnectionMethod::Ssh | ConnectionMethod::ReconnectingPty => {
+            optional("AppNameOrPort", app_name_or_port, MAX_RAW_APP_BYTES)?
+                .map(|app| normalize_app_name(&app))
         }
-        if status != ConnectionStatus::Connected {
-            return Err(Validation::new(
-                "ConnectionStatus",
-                format!(
-                    "must be connected for a {normalized_type} event, which is point-in-time; got disconnected"
-                ),
-            ));
+        ConnectionMethod::WorkspaceApp | ConnectionMethod::PortForwarding if !agent_reported => {
+            optional("AppNameOrPort", app_name_or_port, MAX_SLUG_OR_PORT_BYTES)?
         }
-        if disconnect_reason.is_some() {
-            return Err(Validation::new(
-                "DisconnectReason",
-                format!(
-                    "must be empty for a {normalized_type} event, which is point-in-time and never disconnects"
-                ),
-            ));
-        }
-        code
-    } else {
+        // An agent's port forward and a tunnel have no app and no destination to keep.
+        _ => None,
+    };
+
+    let code = if agent_reported {
         if connection_id.is_none() {
             return Err(Validation::new(
                 "ConnectionID",
                 format!(
-                    "is required for an agent-reported event (type {normalized_type}); got none or the nil UUID"
+                    "is required for an agent-reported event (method {method}); got none or the nil UUID"
                 ),
             ));
         }
@@ -157,6 +141,30 @@ pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validatio
             ConnectionStatus::Connected => None,
             ConnectionStatus::Disconnected => code,
         }
+    } else {
+        if let Some(cid) = connection_id {
+            return Err(Validation::new(
+                "ConnectionID",
+                format!("must be absent for a {method} event, which never merges; got {cid}"),
+            ));
+        }
+        if status != ConnectionStatus::Connected {
+            return Err(Validation::new(
+                "ConnectionStatus",
+                format!(
+                    "must be connected for a {method} event, which is point-in-time; got disconnected"
+                ),
+            ));
+        }
+        if disconnect_reason.is_some() {
+            return Err(Validation::new(
+                "DisconnectReason",
+                format!(
+                    "must be empty for a {method} event, which is point-in-time and never disconnects"
+                ),
+            ));
+        }
+        code
     };
 
     Ok(ConnectionEvent {
@@ -167,18 +175,48 @@ pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validatio
         workspace_id,
         workspace_name,
         agent_name,
-        connection_type: normalized_type,
+        connection_method: method,
         code,
         ip,
         user_agent,
         user_id,
-        slug_or_port,
+        app_name_or_port,
         connection_id,
         disconnect_reason,
+        client_session_id,
         status,
     })
 }
 
+/// Is an event of this method (with or without a connection id) reported by an agent, so
+/// that it merges into a session? A port forward is either: the agent reports it with its
+/// connection, coderd's browser proxy without one. Any other method is one or the other.
+pub fn is_agent_reported(method: ConnectionMethod, has_connection_id: bool) -> bool {
+    method.is_terminal() || (method == ConnectionMethod::PortForwarding && has_connection_id)
+}
+
+/// Empty is absent; anything else must pass Coder's CHECK, or nothing of it is stored.
+fn client_session(value: Option<String>) -> Result<Option<String>, Validation> {
+    match value {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if is_client_session_id(&v) => Ok(Some(v)),
+        Some(v) => {
+            // Quote short values only: the detail must stay small whatever was sent.
+            let got = if v.len() <= 64 {
+                format!("{v:?}")
+            } else {
+                format!("{} bytes", v.len())
+            };
+            Err(Validation::new(
+                "ClientSessionID",
+                format!(
+                    "must be empty or exactly 32 lowercase hexadecimal characters (^[0-9a-f]{{32}}$, a UUID without dashes); got {got}"
+                ),
+            ))
+        }
+        None => Ok(None),
+    }
+}
 fn not_nil(field: &str, id: Uuid) -> Result<(), Validation> {
     if id.is_nil() {
         Err(Validation::new(field, "must not be the nil UUID"))

@@ -1,13 +1,17 @@
-//! codersdk's `ConnectionLogResponse` and `ConnectionLog` JSON, in the shape of Coder's current
-//! release (with `count_cap` and `type_display_name`).
+//! codersdk's `ConnectionLogResponse` and `ConnectionLog` JSON, in the shape of Coder's
+//! current API (version D3+, spec §7): `type` is the deprecated 7-value type derived from the
+//! method and the app, then `connection_method`, `app_name` and `app_display_name`; `ssh_info`
+//! only for SSH and the web terminal (with `client_session_id` when known), `web_info` for
+//! every other method, agent-reported port forwards included. No `type_display_name`.
 //!
 //! Written by hand rather than through serde so that every byte matches Go's
 //! `encoding/json`: struct field order, `omitempty`, and HTML escaping of `<`, `>`, `&`.
 //!
-//! Sources (coder/coder @02ede246 unless noted): `codersdk/connectionlog.go` (field order and
-//! tags), `site/src/api/typesGenerated.ts` (the C shapes of `MinimalUser`, `ReducedUser`,
-//! `User`), `coderd/database/db2sdk/db2sdk.go` (`User`, `ReducedUser`, `SlimRolesFromNames`),
-//! `enterprise/coderd/connectionlog.go` (`convertConnectionLog`).
+//! Sources (coder/coder @02ede246 unless noted): `codersdk/connectionlog.go@036757dc` (field
+//! order and tags), `site/src/api/typesGenerated.ts` (the C shapes of `MinimalUser`,
+//! `ReducedUser`, `User`), `coderd/database/db2sdk/db2sdk.go` (`User`, `ReducedUser`,
+//! `SlimRolesFromNames`, `ConnectionLogType`), `enterprise/coderd/connectionlog.go@036757dc`
+//! (`convertConnectionLog`).
 //!
 //! Rows whose directory entries are missing render as Coder renders an empty join:
 //! - organization: `{"id":<row's organization_id>,"name":"","display_name":"","icon":""}`;
@@ -21,9 +25,9 @@ use core::fmt::Write;
 
 use super::go::{netip_string, push_json_str};
 use super::timefmt::push_rfc3339_nano;
-use crate::appname::{is_web_type, type_display_name};
 use connlog_plugin_sdk::HostDirectory;
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::{LegacyType, app_display_name};
 
 /// Coder's `count_cap`, still sent so that Coder's clients parse our bodies (our counts are
 /// exact at any size).
@@ -123,15 +127,26 @@ fn push_row(out: &mut String, row: &ConnectionLog, directory: &dyn HostDirectory
     if let Some(ip) = row.ip.as_deref().and_then(netip_string) {
         push_str_field(out, &mut first, "ip", &ip);
     }
-    push_str_field(out, &mut first, "type", &row.connection_type);
+    let method = row.connection_method;
+    // Only SSH and the web terminal have a client app; other methods hold a slug or port.
+    let app = method
+        .is_terminal()
+        .then_some(row.app_name_or_port.as_deref())
+        .flatten()
+        .filter(|a| !a.is_empty());
     push_str_field(
         out,
         &mut first,
-        "type_display_name",
-        &type_display_name(&row.connection_type),
+        "type",
+        LegacyType::of(method, app).as_str(),
     );
+    push_str_field(out, &mut first, "connection_method", method.as_str());
+    if let Some(app) = app {
+        push_str_field(out, &mut first, "app_name", app);
+        push_str_field(out, &mut first, "app_display_name", &app_display_name(app));
+    }
 
-    if is_web_type(&row.connection_type) {
+    if !method.is_terminal() {
         // ConnectionLogWebInfo: user_agent, user (not omitempty), slug_or_port, status_code.
         push_key(out, &mut first, "web_info");
         let mut first = true;
@@ -151,7 +166,7 @@ fn push_row(out: &mut String, row: &ConnectionLog, directory: &dyn HostDirectory
             out,
             &mut first,
             "slug_or_port",
-            row.slug_or_port.as_deref().unwrap_or(""),
+            row.app_name_or_port.as_deref().unwrap_or(""),
         );
         push_key(out, &mut first, "status_code");
         let _ = write!(out, "{}", row.code.unwrap_or(0));
@@ -177,6 +192,9 @@ fn push_row(out: &mut String, row: &ConnectionLog, directory: &dyn HostDirectory
         if let Some(code) = row.code {
             push_key(out, &mut first, "exit_code");
             let _ = write!(out, "{code}");
+        }
+        if let Some(csid) = row.client_session_id.as_deref().filter(|c| !c.is_empty()) {
+            push_str_field(out, &mut first, "client_session_id", csid);
         }
         out.push('}');
     }

@@ -1,6 +1,7 @@
 //! The events that rebuild a row, for `connlog export --format json|human`.
 //!
-//! - A web or tunnel row: one `connected` event carrying every field of the row.
+//! - A web or tunnel row (no connection id): one `connected` event carrying every field of
+//!   the row.
 //! - A session row with no disconnect: its connect event (row id, `connect_time`).
 //! - A session row whose disconnect is later than its connect: the connect event, then a
 //!   disconnect event at `disconnect_time` carrying the row's code and reason, whose id is
@@ -10,10 +11,10 @@
 //!   from a connect and a disconnect at the same instant (or a disconnect earlier than its
 //!   connect) folds to the same row either way.
 //!
-//! Connect events carry no code and no disconnect reason. Under the merge rules (see
+//! Every event carries the row's method, app and client session id, which validation keeps
+//! as they are. Connect events carry no code and no disconnect reason. Under the merge rules (see
 //! `crate::merge`) the emitted events fold back into the row (tested below with a local fold).
 
-use crate::appname::is_web_type;
 use connlog_plugin_sdk::model::*;
 
 /// A connect event, then a disconnect event when the row has a disconnect (only the
@@ -28,18 +29,20 @@ pub fn row_events(row: &ConnectionLog) -> Vec<ConnectionEvent> {
         workspace_id: row.workspace_id,
         workspace_name: row.workspace_name.clone(),
         agent_name: row.agent_name.clone(),
-        connection_type: row.connection_type.clone(),
+        connection_method: row.connection_method,
         code: None,
         ip: row.ip.clone(),
         user_agent: row.user_agent.clone(),
         user_id: row.user_id,
-        slug_or_port: row.slug_or_port.clone(),
+        app_name_or_port: row.app_name_or_port.clone(),
         connection_id: row.connection_id,
         disconnect_reason: None,
+        client_session_id: row.client_session_id.clone(),
         status: ConnectionStatus::Connected,
     };
 
-    if is_web_type(&row.connection_type) {
+    // A row without a connection id is one web or tunnel event; any other is a session.
+    if row.connection_id.is_none() {
         return vec![ConnectionEvent {
             code: row.code,
             disconnect_reason: row.disconnect_reason.clone(),

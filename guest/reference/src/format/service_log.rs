@@ -1,4 +1,11 @@
-//! Coder's `connection_log` service-log lines, as in Coder's docs ([connection logs]).
+//! Coder's `connection_log` service-log lines, in either generation of fields:
+//!
+//! - [`LogFields::Current`], Coder's current line (version D, spec §8): `ConnectionMethod`,
+//!   `AppNameOrPort`, `ClientSessionID` and `IP`; `Time` in the human form is Go's
+//!   `time.Time.String()`; no `[API]` prefix.
+//! - [`LogFields::Seed`], the line of Coder's older docs ([connection logs]): the deprecated
+//!   7-value `Type` (derived from the method and the app, as the API's `type`), `SlugOrPort`
+//!   (a web event's slug or port) and `Ip`; `Time` in RFC 3339; the `[API]` prefix.
 //!
 //! [connection logs]: https://github.com/coder/coder/blob/main/docs/admin/monitoring/connection-logs.md
 //!
@@ -10,30 +17,113 @@
 //! they are NULL (slog's `driverValue` golden test: `inval=<nil>`).
 //!
 //! - JSON (`slogjson`): `json.Marshal` of `ts, level, msg, caller, func, logger_names,
-//!   fields`, with Go's HTML escaping (`"Ip":"\u003cnil\u003e"` when absent). `fields` is in
+//!   fields`, with Go's HTML escaping (`"IP":"\u003cnil\u003e"` when absent). `fields` is in
 //!   the order of the docs' JSON example.
-//! - Human: the docs' line, `[API] <2006-01-02 15:04:05.000> [info]  coderd: connection_log`
-//!   then each field as `Key=value`, two spaces apart, in the order of the docs' human
-//!   example; values quoted as slog's `entryhuman.quote` does; `Time` quoted as in the docs.
+//! - Human: `<2006-01-02 15:04:05.000> [info]  coderd: connection_log` then each field as
+//!   `Key=value`, two spaces apart, in the order of the docs' human example; values quoted
+//!   as slog's `entryhuman.quote` does; `Time` quoted as in the docs.
 //!
 //! We have no HTTP request, so neither form carries `request_id`.
 
 use core::fmt::Write;
 
-use super::go::{json_str, net_ip_string, push_json_str, slog_quote};
-use super::timefmt::{human_millis, rfc3339_nano};
+use super::go::{net_ip_string, push_json_str, slog_quote};
+use super::timefmt::{go_time_string, human_millis, rfc3339_nano};
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::LegacyType;
 
-const CALLER: &str = "/home/coder/coder/enterprise/audit/backends/slog.go:38";
+/// The file and line of `ExportStruct`'s log call, by generation (the code moved).
+const CALLER_CURRENT: &str = "/home/coder/coder/enterprise/audit/backends/slog.go:36";
+const CALLER_SEED: &str = "/home/coder/coder/enterprise/audit/backends/slog.go:38";
 const FUNC: &str =
     "github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct";
 
 /// One line, without a trailing newline. `logged_at` is when the line is written.
-pub fn line(event: &ConnectionEvent, format: LogFormat, logged_at: UnixNanos) -> String {
+pub fn line(
+    event: &ConnectionEvent,
+    format: LogFormat,
+    fields: LogFields,
+    logged_at: UnixNanos,
+) -> String {
+    let values = field_values(event, fields);
     match format {
-        LogFormat::Json => json_line(event, logged_at),
-        LogFormat::Human => human_line(event, logged_at),
+        LogFormat::Json => json_line(&values, fields, logged_at),
+        LogFormat::Human => human_line(values, fields, logged_at),
     }
+}
+
+/// A field's value; each format writes it its own way.
+enum Value {
+    /// A JSON string; in the human form quoted by slog's rules.
+    Text(String),
+    Id(Uuid),
+    /// `null` / `<nil>` when absent.
+    MaybeId(Option<Uuid>),
+    /// `null` / `<nil>` when absent.
+    Code(Option<i32>),
+    /// An RFC 3339 string in JSON; in the human form always quoted, in the generation's
+    /// layout.
+    Time(UnixNanos),
+    /// A bare word in the human form.
+    Status(ConnectionStatus),
+}
+
+/// The event's fields, in the order of the docs' JSON example of that generation.
+fn field_values(e: &ConnectionEvent, fields: LogFields) -> Vec<(&'static str, Value)> {
+    let text = |s: Option<&String>| Value::Text(s.cloned().unwrap_or_default());
+    let mut values = vec![
+        ("ID", Value::Id(e.id)),
+        ("OrganizationID", Value::Id(e.organization_id)),
+        ("WorkspaceOwnerID", Value::Id(e.workspace_owner_id)),
+        ("WorkspaceID", Value::Id(e.workspace_id)),
+        ("WorkspaceName", Value::Text(e.workspace_name.clone())),
+        ("AgentName", Value::Text(e.agent_name.clone())),
+    ];
+    let ip = Value::Text(ip_string(e));
+    let user_agent = text(e.user_agent.as_ref());
+    match fields {
+        LogFields::Current => values.extend([
+            (
+                "ConnectionMethod",
+                Value::Text(e.connection_method.as_str().to_string()),
+            ),
+            ("Code", Value::Code(e.code)),
+            ("IP", ip),
+            ("UserAgent", user_agent),
+            ("UserID", Value::MaybeId(e.user_id)),
+            ("AppNameOrPort", text(e.app_name_or_port.as_ref())),
+            ("ConnectionID", Value::MaybeId(e.connection_id)),
+            ("DisconnectReason", text(e.disconnect_reason.as_ref())),
+            ("ClientSessionID", text(e.client_session_id.as_ref())),
+        ]),
+        LogFields::Seed => {
+            let app = e.app_name_or_port.as_deref();
+            let legacy_type = LegacyType::of(e.connection_method, app);
+            // The seed's column held a web event's destination only.
+            let slug = match e.connection_method {
+                ConnectionMethod::WorkspaceApp | ConnectionMethod::PortForwarding => app,
+                _ => None,
+            };
+            values.extend([
+                ("Type", Value::Text(legacy_type.as_str().to_string())),
+                ("Code", Value::Code(e.code)),
+                ("Ip", ip),
+                ("UserAgent", user_agent),
+                ("UserID", Value::MaybeId(e.user_id)),
+                (
+                    "SlugOrPort",
+                    Value::Text(slug.unwrap_or_default().to_string()),
+                ),
+                ("ConnectionID", Value::MaybeId(e.connection_id)),
+                ("DisconnectReason", text(e.disconnect_reason.as_ref())),
+            ]);
+        }
+    }
+    values.extend([
+        ("Time", Value::Time(e.time)),
+        ("ConnectionStatus", Value::Status(e.status)),
+    ]);
+    values
 }
 
 /// `net.IP.String()` of the stored inet, or of a nil IP when there is none.
@@ -52,91 +142,83 @@ fn status_str(status: ConnectionStatus) -> &'static str {
     }
 }
 
-fn json_line(e: &ConnectionEvent, logged_at: UnixNanos) -> String {
+fn json_line(values: &[(&str, Value)], fields: LogFields, logged_at: UnixNanos) -> String {
+    let caller = match fields {
+        LogFields::Current => CALLER_CURRENT,
+        LogFields::Seed => CALLER_SEED,
+    };
     let mut out = String::with_capacity(900);
     out.push_str("{\"ts\":");
     push_json_str(&mut out, &rfc3339_nano(logged_at));
     out.push_str(",\"level\":\"INFO\",\"msg\":\"connection_log\",\"caller\":");
-    push_json_str(&mut out, CALLER);
+    push_json_str(&mut out, caller);
     out.push_str(",\"func\":");
     push_json_str(&mut out, FUNC);
     out.push_str(",\"logger_names\":[\"coderd\"],\"fields\":{");
-
-    let uuid = |u: Uuid| format!("\"{}\"", u.hyphenated());
-    let opt_uuid = |u: Option<Uuid>| u.map_or_else(|| "null".to_string(), uuid);
-    let s = json_str;
-    let fields: [(&str, String); 16] = [
-        ("ID", uuid(e.id)),
-        ("OrganizationID", uuid(e.organization_id)),
-        ("WorkspaceOwnerID", uuid(e.workspace_owner_id)),
-        ("WorkspaceID", uuid(e.workspace_id)),
-        ("WorkspaceName", s(&e.workspace_name)),
-        ("AgentName", s(&e.agent_name)),
-        ("Type", s(&e.connection_type)),
-        (
-            "Code",
-            e.code.map_or_else(|| "null".to_string(), |c| c.to_string()),
-        ),
-        ("Ip", s(&ip_string(e))),
-        ("UserAgent", s(e.user_agent.as_deref().unwrap_or(""))),
-        ("UserID", opt_uuid(e.user_id)),
-        ("SlugOrPort", s(e.slug_or_port.as_deref().unwrap_or(""))),
-        ("ConnectionID", opt_uuid(e.connection_id)),
-        (
-            "DisconnectReason",
-            s(e.disconnect_reason.as_deref().unwrap_or("")),
-        ),
-        ("Time", s(&rfc3339_nano(e.time))),
-        ("ConnectionStatus", s(status_str(e.status))),
-    ];
-    for (i, (key, value)) in fields.iter().enumerate() {
+    for (i, (key, value)) in values.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "\"{key}\":{value}");
+        let _ = write!(out, "\"{key}\":");
+        match value {
+            Value::Text(s) => push_json_str(&mut out, s),
+            Value::Id(u) | Value::MaybeId(Some(u)) => {
+                let _ = write!(out, "\"{}\"", u.hyphenated());
+            }
+            Value::MaybeId(None) | Value::Code(None) => out.push_str("null"),
+            Value::Code(Some(c)) => {
+                let _ = write!(out, "{c}");
+            }
+            Value::Time(t) => push_json_str(&mut out, &rfc3339_nano(*t)),
+            Value::Status(s) => push_json_str(&mut out, status_str(*s)),
+        }
     }
     out.push_str("}}");
     out
 }
 
-fn human_line(e: &ConnectionEvent, logged_at: UnixNanos) -> String {
-    let nil = || "<nil>".to_string();
-    let uuid = |u: Uuid| u.hyphenated().to_string();
-    let fields: [(&str, String); 16] = [
-        ("ID", uuid(e.id)),
-        ("Time", format!("\"{}\"", rfc3339_nano(e.time))),
-        ("OrganizationID", uuid(e.organization_id)),
-        ("WorkspaceOwnerID", uuid(e.workspace_owner_id)),
-        ("WorkspaceID", uuid(e.workspace_id)),
-        ("WorkspaceName", slog_quote(&e.workspace_name)),
-        ("AgentName", slog_quote(&e.agent_name)),
-        ("Type", slog_quote(&e.connection_type)),
-        ("Code", e.code.map_or_else(nil, |c| c.to_string())),
-        ("Ip", slog_quote(&ip_string(e))),
-        (
-            "UserAgent",
-            slog_quote(e.user_agent.as_deref().unwrap_or("")),
-        ),
-        ("UserID", e.user_id.map_or_else(nil, uuid)),
-        (
-            "SlugOrPort",
-            slog_quote(e.slug_or_port.as_deref().unwrap_or("")),
-        ),
-        ("ConnectionID", e.connection_id.map_or_else(nil, uuid)),
-        (
-            "DisconnectReason",
-            slog_quote(e.disconnect_reason.as_deref().unwrap_or("")),
-        ),
-        ("ConnectionStatus", status_str(e.status).to_string()),
-    ];
+fn human_line(
+    mut values: Vec<(&'static str, Value)>,
+    fields: LogFields,
+    logged_at: UnixNanos,
+) -> String {
     let mut out = String::with_capacity(700);
+    match fields {
+        LogFields::Current => {}
+        LogFields::Seed => {
+            // The seed's human example lists `Time` second, and carries the `[API]` prefix.
+            if let Some(at) = values.iter().position(|(k, _)| *k == "Time") {
+                let time = values.remove(at);
+                values.insert(1, time);
+            }
+            out.push_str("[API] ");
+        }
+    }
     let _ = write!(
         out,
-        "[API] {} [info]  coderd: connection_log",
+        "{} [info]  coderd: connection_log",
         human_millis(logged_at)
     );
-    for (key, value) in fields {
-        let _ = write!(out, "  {key}={value}");
+    for (key, value) in values {
+        let _ = write!(out, "  {key}=");
+        match value {
+            Value::Text(s) => out.push_str(&slog_quote(&s)),
+            Value::Id(u) | Value::MaybeId(Some(u)) => {
+                let _ = write!(out, "{}", u.hyphenated());
+            }
+            Value::MaybeId(None) | Value::Code(None) => out.push_str("<nil>"),
+            Value::Code(Some(c)) => {
+                let _ = write!(out, "{c}");
+            }
+            Value::Time(t) => {
+                let text = match fields {
+                    LogFields::Current => go_time_string(t),
+                    LogFields::Seed => rfc3339_nano(t),
+                };
+                let _ = write!(out, "\"{text}\"");
+            }
+            Value::Status(s) => out.push_str(status_str(s)),
+        }
     }
     out
 }

@@ -1,5 +1,6 @@
 //! Go's time formats, for output: RFC 3339 with trailing zeros of the fraction dropped
-//! (`time.RFC3339Nano`, also what Go's JSON uses), and slog's human timestamp.
+//! (`time.RFC3339Nano`, also what Go's JSON uses), `time.Time.String()`, and slog's human
+//! timestamp.
 //!
 //! All times are UTC. Civil dates come from Howard Hinnant's `civil_from_days`, which is
 //! exact over the whole proleptic Gregorian calendar; an `i64` of nanoseconds only spans
@@ -102,18 +103,34 @@ pub fn rfc3339_nano(t: UnixNanos) -> String {
 pub fn push_rfc3339_nano(out: &mut String, t: UnixNanos) {
     let c = civil(t);
     push_date_time(out, &c, 'T');
-    if c.nanosecond != 0 {
-        // Nine digits without their trailing zeros.
-        let mut nanos = c.nanosecond;
-        let mut width = 9;
-        while nanos.is_multiple_of(10) {
-            nanos /= 10;
-            width -= 1;
-        }
-        out.push('.');
-        push_digits(out, nanos.into(), width);
-    }
+    push_fraction(out, c.nanosecond);
     out.push('Z');
+}
+
+/// Go's `.999999999`: a dot and nine digits without their trailing zeros; nothing for 0.
+fn push_fraction(out: &mut String, nanosecond: u32) {
+    if nanosecond == 0 {
+        return;
+    }
+    let mut nanos = nanosecond;
+    let mut width = 9;
+    while nanos.is_multiple_of(10) {
+        nanos /= 10;
+        width -= 1;
+    }
+    out.push('.');
+    push_digits(out, nanos.into(), width);
+}
+
+/// Go's `time.Time.String()` of a UTC time without a monotonic reading, layout
+/// `2006-01-02 15:04:05.999999999 -0700 MST`: `2026-10-07 11:34:37.428773435 +0000 UTC`.
+pub fn go_time_string(t: UnixNanos) -> String {
+    let c = civil(t);
+    let mut out = String::with_capacity(40);
+    push_date_time(&mut out, &c, ' ');
+    push_fraction(&mut out, c.nanosecond);
+    out.push_str(" +0000 UTC");
+    out
 }
 
 /// slog's human timestamp, Go layout `2006-01-02 15:04:05.000` (the fraction is truncated,
@@ -175,6 +192,21 @@ mod tests {
                 format!("{}.{:03}", date_time.replace('T', " "), c.nanosecond / 1_000_000)
             );
         }
+    }
+
+    #[test]
+    fn go_time_strings() {
+        // Spec §8's example: 2026-10-07T11:34:37Z is 1791372877.
+        assert_eq!(
+            go_time_string(1_791_372_877 * S + 428_773_435),
+            "2026-10-07 11:34:37.428773435 +0000 UTC"
+        );
+        assert_eq!(go_time_string(S / 2), "1970-01-01 00:00:00.5 +0000 UTC");
+        assert_eq!(go_time_string(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(
+            go_time_string(-1),
+            "1969-12-31 23:59:59.999999999 +0000 UTC"
+        );
     }
 
     #[test]

@@ -2,12 +2,18 @@
 //! [`coderd/searchquery/search.go`]): tokenizer, keys, look-ups through the directory, and
 //! Coder's exact error texts.
 //!
-//! The parse runs in Coder's order: the whole query is lowercased, split into `key → values`
-//! ([`tokenize`]; an error there is returned alone), then each key is read by Coder's
-//! `QueryParamParser` rules, errors accumulating in the order organization, workspace_owner,
-//! workspace_owner_email, type, username, user_email, connected_after, connected_before,
-//! workspace_id, connection_id, status, followed by one "not a valid query param" error per
-//! unknown key (sorted, where Go's map order is random).
+//! The parse runs in Coder's order (version D3, `036757dc`): the whole query is lowercased,
+//! split into `key → values` ([`tokenize`]; an error there is returned alone), then each key
+//! is read by Coder's `QueryParamParser` rules, errors accumulating in the order
+//! organization, workspace_owner, workspace_owner_email, username, user_email,
+//! connected_after, connected_before, workspace_id, connection_id, status, method, app,
+//! type, then "type cannot be combined with method or app", then one "not a valid query
+//! param" error per unknown key (sorted, where Go's map order is random).
+//!
+//! `type:` is deprecated: it takes the 7 values of the released `connection_type` and is
+//! translated to a method and app lists ([`LegacyType::filter`]) so that a row matches the
+//! `type` it is returned with. `app:` is repeatable and comma-separated; each value is
+//! normalised as Coder normalises app names, and matches stored names exactly.
 //!
 //! Coder leaves names and emails for SQL subqueries to resolve; here they are resolved through
 //! the [`HostDirectory`] into id sets, with the same rules (see [`Filter`]'s fields):
@@ -23,10 +29,10 @@ mod tokenize;
 #[cfg(test)]
 mod tests;
 
-use crate::appname::{FILTERABLE_TYPES, names_in_family};
 use crate::gostr::strconv_quote;
 use connlog_plugin_sdk::HostDirectory;
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::{LegacyType, normalize_app_name};
 
 use gotime::{GoInstant, RFC3339_NANO};
 use tokenize::{Values, go_to_lower, go_to_upper};
@@ -45,8 +51,14 @@ pub enum SessionStatus {
 pub struct Filter {
     pub organization_id: Option<Uuid>,
     pub workspace_owner_ids: Option<Vec<Uuid>>,
-    /// Normalised type names, already expanded to their family.
-    pub types: Option<Vec<String>>,
+    /// `method:`, or the method a `type:` stands for.
+    pub method: Option<ConnectionMethod>,
+    /// Only SSH and web-terminal rows whose app is one of these (normalised, sorted, no
+    /// duplicates); an empty list matches nothing.
+    pub app_names: Option<Vec<String>>,
+    /// SSH and web-terminal rows whose app is one of these are left out; those with no app
+    /// stay. Only `type:ssh` sets it (the VS Code and JetBrains families).
+    pub excluded_app_names: Vec<String>,
     pub user_ids: Option<Vec<Uuid>>,
     /// Inclusive.
     pub connected_after: Option<UnixNanos>,
@@ -74,9 +86,6 @@ pub fn parse_filter(
     let organization = parser.custom("organization", |v| parse_organization(v, directory));
     let workspace_owner = parser.string("workspace_owner");
     let workspace_owner_email = parser.string("workspace_owner_email");
-    let connection_type = parser.custom("type", |v| {
-        parse_enum(v, &FILTERABLE_TYPES).map(str::to_string)
-    });
     let username = parser.string("username");
     let user_email = parser.string("user_email");
     let connected_after = parser.time_rfc3339_nano("connected_after");
@@ -89,6 +98,19 @@ pub fn parse_filter(
             _ => SessionStatus::Completed,
         })
     });
+    let method = parser.custom("method", |v| {
+        ConnectionMethod::parse(v).ok_or_else(|| not_a_valid_value(v))
+    });
+    let apps = parser.strings("app");
+    let legacy_type = parser.custom("type", |v| {
+        LegacyType::parse(v).ok_or_else(|| not_a_valid_value(v))
+    });
+    if legacy_type.is_some() && (method.is_some() || apps.is_some()) {
+        parser.errors.push(Validation::new(
+            "type",
+            "type cannot be combined with method or app",
+        ));
+    }
     parser.error_excess_params();
     if !parser.errors.is_empty() {
         return Err(parser.errors);
@@ -122,10 +144,21 @@ pub fn parse_filter(
         );
     }
 
+    let (method, app_names, excluded_app_names) = match (legacy_type, apps) {
+        (Some(legacy_type), _) => {
+            let f = legacy_type.filter();
+            let names = |apps: Vec<&str>| apps.into_iter().map(str::to_string).collect();
+            (Some(f.method), f.apps.map(names), names(f.excluded_apps))
+        }
+        (None, apps) => (method, apps.map(normalized_app_names), Vec::new()),
+    };
+
     Ok(Filter {
         organization_id: organization.filter(|id| !id.is_nil()),
         workspace_owner_ids: owners.into_filter(),
-        types: connection_type.map(|t| names_in_family(&t)),
+        method,
+        app_names,
+        excluded_app_names,
         user_ids: users.into_filter(),
         connected_after: connected_after.and_then(time_bound),
         connected_before: connected_before.and_then(time_bound),
@@ -157,7 +190,20 @@ fn parse_enum<'a>(value: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
         .iter()
         .copied()
         .find(|a| *a == value)
-        .ok_or_else(|| format!("{} is not a valid value", strconv_quote(value)))
+        .ok_or_else(|| not_a_valid_value(value))
+}
+
+/// `ParseEnum`'s error detail.
+fn not_a_valid_value(value: &str) -> String {
+    format!("{} is not a valid value", strconv_quote(value))
+}
+
+/// `app:` values as Coder compares them: normalised, sorted, deduplicated.
+fn normalized_app_names(apps: Vec<&str>) -> Vec<String> {
+    let mut names: Vec<String> = apps.into_iter().map(normalize_app_name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// A time bound as Coder's SQL sees it: the zero `time.Time` disables the clause.
@@ -244,6 +290,17 @@ impl<'a> QueryParamParser<'a> {
 
     fn string(&mut self, key: &'static str) -> Option<String> {
         self.single(key).map(str::to_string)
+    }
+
+    /// `Strings` (`ParseCustomList`): every value of a repeatable key, each split on commas.
+    /// Nothing when the key is absent or its first value is empty; never an error.
+    fn strings(&mut self, key: &'static str) -> Option<Vec<&'a str>> {
+        self.parsed.push(key);
+        let values = self.values.get(key)?;
+        if values.first().is_none_or(String::is_empty) {
+            return None;
+        }
+        Some(values.iter().flat_map(|v| v.split(',')).collect())
     }
 
     /// `ParseCustom`.

@@ -33,14 +33,11 @@ impl RowStore {
             ("column desc", c.desc.memory_bytes()),
             ("column detail", c.detail.memory_bytes()),
             ("column ip", c.ip.memory_bytes()),
+            ("column client_session_id", c.csid.memory_bytes()),
             ("strings", c.strings.memory_bytes()),
             (
                 "small tables",
-                c.orgs.memory_bytes()
-                    + c.owners.memory_bytes()
-                    + c.users.memory_bytes()
-                    + c.types.memory_bytes()
-                    + c.type_is_web.capacity() as u64,
+                c.orgs.memory_bytes() + c.owners.memory_bytes() + c.users.memory_bytes(),
             ),
             ("ctx table", c.ctxs.memory_bytes() + ctx_lists),
             ("desc table", c.descs.memory_bytes()),
@@ -48,7 +45,10 @@ impl RowStore {
             ("key table", table_bytes(self.keys.capacity(), 4)),
             ("org postings", bits(&self.org_bits)),
             ("owner postings", bits(&self.owner_bits)),
-            ("type postings", bits(&self.type_bits)),
+            (
+                "method postings",
+                self.method_bits.iter().map(bitmap_bytes).sum(),
+            ),
             ("user postings", bits(&self.user_bits)),
             (
                 "status postings",

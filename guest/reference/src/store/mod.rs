@@ -3,22 +3,24 @@
 //! count takes milliseconds.
 //!
 //! # Layout
-//! Every row lives in a *slot* (`u32`). Per slot the store keeps seven columns (60 bytes):
-//! `id`, `connect_time`, `disconnect_time`, `connection_id`, the interned `ip`, and two ids
-//! of interned tuples:
-//! - `desc` → (`ctx`, user, slug or port, has-connection-id), where
+//! Every row lives in a *slot* (`u32`). Per slot the store keeps eight columns (64 bytes):
+//! `id`, `connect_time`, `disconnect_time`, `connection_id`, the interned `ip` and client
+//! session id, and two ids of interned tuples:
+//! - `desc` → (`ctx`, user, app name or port, has-connection-id), where
 //!   `ctx` → (organization, owner, workspace id, workspace name, agent name);
-//! - `detail` → (type, user agent, disconnect reason, code, has-disconnect).
+//! - `detail` → (method, user agent, disconnect reason, code, has-disconnect).
 //!
 //! These tuples repeat per workspace agent and per kind of connection, so their tables stay
-//! small.
+//! small. A client session id is shared by a few connections only, so it gets a column of
+//! its own rather than multiplying the `desc` tuples.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
 //!   connection id, other rows by their id), so that no key is stored twice. It also answers
 //!   the `connection_id` filter.
 //! - Roaring posting lists of slots per organization, owner (which also narrows the
-//!   workspace filter), type and user, plus `ongoing` and `completed`.
+//!   workspace filter), connection method and user, plus `ongoing` and `completed`.
+//!   The app filters scan the candidates through the `desc` table instead.
 //! - Time buckets (`buckets.rs`): slots by `connect_time` range, which give time ranges,
 //!   page skipping by count and the order.
 //!
@@ -41,7 +43,6 @@ use connlog_plugin_sdk::model::*;
 use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
-use crate::appname::is_web_type;
 use buckets::{Bucket, append};
 use columns::Column;
 pub use intern::FoldBuild;
@@ -70,25 +71,42 @@ struct Ctx {
     agent: u32,
 }
 
-/// Who connected to what: the context, the user, the app, and whether the row is a session.
+/// Who connected to what: the context, the user, the app (or slug or port), and whether the
+/// row is a session.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Desc {
     ctx: u32,
     user: u32,
-    slug: u32,
+    app: u32,
     /// `HAS_CONNECTION`.
     flags: u8,
 }
 
-/// How: the type, the client's user agent, and how the connection ended.
+/// How: the connection method, the client's user agent, and how the connection ended.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Detail {
-    ty: u32,
+    /// `ConnectionMethod::index`.
+    method: u8,
     user_agent: u32,
     reason: u32,
     code: Option<i32>,
     /// `HAS_DISCONNECT`.
     flags: u8,
+}
+
+/// The ids `intern_row` gives a row's repeated values.
+#[derive(Clone, Copy)]
+struct Interned {
+    desc: u32,
+    detail: u32,
+    ip: u32,
+    csid: u32,
+}
+
+/// The method a `Detail` holds. Only `intern_row` and a checked snapshot write the index.
+#[inline]
+fn method_of(index: u8) -> ConnectionMethod {
+    ConnectionMethod::from_index(index).expect("a stored method index")
 }
 
 #[derive(Clone, Copy)]
@@ -119,13 +137,12 @@ struct Columns {
     desc: Column<u32>,
     detail: Column<u32>,
     ip: Column<u32>,
+    /// The interned client session id.
+    csid: Column<u32>,
     strings: Strings,
     orgs: Interner<u128>,
     owners: Interner<u128>,
     users: Interner<u128>,
-    /// Type name (string id) per type id.
-    types: Interner<u32>,
-    type_is_web: Vec<bool>,
     ctxs: Interner<Ctx>,
     descs: Interner<Desc>,
     details: Interner<Detail>,
@@ -210,17 +227,18 @@ impl Columns {
             workspace_id: Uuid::from_u128(ctx.workspace),
             workspace_name: s.get(ctx.workspace_name).to_string(),
             agent_name: s.get(ctx.agent).to_string(),
-            connection_type: s.get(self.types.get(detail.ty)).to_string(),
+            connection_method: method_of(detail.method),
             code: detail.code,
             ip: owned(self.ip.get(slot)),
             user_agent: owned(detail.user_agent),
             user_id: (desc.user != 0).then(|| Uuid::from_u128(self.users.get(desc.user))),
-            slug_or_port: owned(desc.slug),
+            app_name_or_port: owned(desc.app),
             connection_id: (desc.flags & HAS_CONNECTION != 0)
                 .then(|| Uuid::from_u128(self.connection.get(slot))),
             disconnect_time: (detail.flags & HAS_DISCONNECT != 0)
                 .then(|| self.disconnect.get(slot)),
             disconnect_reason: owned(detail.reason),
+            client_session_id: owned(self.csid.get(slot)),
         }
     }
 
@@ -244,9 +262,9 @@ impl Columns {
 struct Postings {
     org: u32,
     owner: u32,
-    ty: u32,
+    method: u8,
     user: u32,
-    /// 0: none (web type), 1: ongoing, 2: completed.
+    /// 0: none (not SSH or the web terminal), 1: ongoing, 2: completed.
     status: u8,
     time: i64,
 }
@@ -261,7 +279,8 @@ pub struct RowStore {
     keys: HashTable<u32>,
     org_bits: Vec<RoaringBitmap>,
     owner_bits: Vec<RoaringBitmap>,
-    type_bits: Vec<RoaringBitmap>,
+    /// By `ConnectionMethod::index`.
+    method_bits: [RoaringBitmap; ConnectionMethod::ALL.len()],
     user_bits: Vec<RoaringBitmap>,
     /// The contexts of each workspace id.
     workspace_ctxs: HashMap<u128, Vec<u32>, FoldBuild>,
@@ -292,7 +311,7 @@ impl RowStore {
             keys: HashTable::new(),
             org_bits: Vec::new(),
             owner_bits: Vec::new(),
-            type_bits: Vec::new(),
+            method_bits: Default::default(),
             user_bits: vec![RoaringBitmap::new()],
             workspace_ctxs: HashMap::with_hasher(FoldBuild),
             ongoing: RoaringBitmap::new(),
@@ -370,6 +389,7 @@ impl RowStore {
                         c.desc.push(0);
                         c.detail.push(0);
                         c.ip.push(0);
+                        c.csid.push(0);
                         slot
                     }
                 };
@@ -383,20 +403,21 @@ impl RowStore {
         }
     }
 
-    fn write_slot(&mut self, slot: u32, row: &RowRef, (desc, detail, ip): (u32, u32, u32)) {
+    fn write_slot(&mut self, slot: u32, row: &RowRef, interned: Interned) {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
         c.disconnect.set(slot, row.disconnect_time.unwrap_or(0));
         c.connection
             .set(slot, row.connection_id.map_or(0, |u| u.as_u128()));
-        c.desc.set(slot, desc);
-        c.detail.set(slot, detail);
-        c.ip.set(slot, ip);
+        c.desc.set(slot, interned.desc);
+        c.detail.set(slot, interned.detail);
+        c.ip.set(slot, interned.ip);
+        c.csid.set(slot, interned.csid);
     }
 
-    /// Interns the row's repeated values; returns its `desc`, `detail` and `ip` ids.
-    fn intern_row(&mut self, row: &RowRef) -> (u32, u32, u32) {
+    /// Interns the row's repeated values.
+    fn intern_row(&mut self, row: &RowRef) -> Interned {
         let c = &mut self.cols;
         let (org, new) = c.orgs.intern(row.organization_id.as_u128());
         if new {
@@ -422,12 +443,6 @@ impl RowStore {
                 .or_default()
                 .push(ctx_id);
         }
-        let type_name = c.strings.intern(row.connection_type).0;
-        let (ty, new) = c.types.intern(type_name);
-        if new {
-            self.type_bits.push(RoaringBitmap::new());
-            c.type_is_web.push(is_web_type(row.connection_type));
-        }
         let user = match row.user_id {
             None => 0,
             Some(u) => {
@@ -438,7 +453,7 @@ impl RowStore {
                 user
             }
         };
-        let slug = c.strings.intern_opt(row.slug_or_port);
+        let app = c.strings.intern_opt(row.app_name_or_port);
         let flags = if row.connection_id.is_some() {
             HAS_CONNECTION
         } else {
@@ -449,12 +464,12 @@ impl RowStore {
             .intern(Desc {
                 ctx: ctx_id,
                 user,
-                slug,
+                app,
                 flags,
             })
             .0;
         let detail = Detail {
-            ty,
+            method: row.connection_method.index(),
             user_agent: c.strings.intern_opt(row.user_agent),
             reason: c.strings.intern_opt(row.disconnect_reason),
             code: row.code,
@@ -465,15 +480,19 @@ impl RowStore {
             },
         };
         let detail = c.details.intern(detail).0;
-        let ip = c.strings.intern_opt(row.ip);
-        (desc, detail, ip)
+        Interned {
+            desc,
+            detail,
+            ip: c.strings.intern_opt(row.ip),
+            csid: c.strings.intern_opt(row.client_session_id),
+        }
     }
 
     fn postings(&self, slot: u32) -> Postings {
         let desc = self.cols.desc_of(slot);
         let detail = self.cols.detail_of(slot);
         let ctx = self.cols.ctxs.get(desc.ctx);
-        let status = if self.cols.type_is_web[detail.ty as usize] {
+        let status = if !method_of(detail.method).is_terminal() {
             0
         } else if detail.flags & HAS_DISCONNECT == 0 {
             1
@@ -483,7 +502,7 @@ impl RowStore {
         Postings {
             org: ctx.org,
             owner: ctx.owner,
-            ty: detail.ty,
+            method: detail.method,
             user: desc.user,
             status,
             time: self.cols.connect.get(slot),
@@ -519,8 +538,8 @@ impl RowStore {
         if differs(|p| p.owner as u64) {
             bits(&mut self.owner_bits[p.owner as usize], slot);
         }
-        if differs(|p| p.ty as u64) {
-            bits(&mut self.type_bits[p.ty as usize], slot);
+        if differs(|p| p.method as u64) {
+            bits(&mut self.method_bits[p.method as usize], slot);
         }
         if differs(|p| p.user as u64) && p.user != 0 {
             bits(&mut self.user_bits[p.user as usize], slot);

@@ -62,7 +62,7 @@ impl RowStore {
             .org_bits
             .iter_mut()
             .chain(&mut self.owner_bits)
-            .chain(&mut self.type_bits);
+            .chain(&mut self.method_bits);
         for list in lists.chain(&mut self.user_bits) {
             if !list.is_empty() {
                 *list -= &gone;

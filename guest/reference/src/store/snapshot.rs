@@ -6,13 +6,14 @@
 //! orgs      u32 n, n × u128
 //! owners    u32 n, n × u128
 //! users     u32 n, n × u128                                  (id 0 is "absent")
-//! types     u32 n, n × u32 string id
 //! ctxs      u32 n, n × (u32 org, u32 owner, u128 workspace, u32 name, u32 agent)
-//! descs     u32 n, n × (u32 ctx, u32 user, u32 slug, u8 flags)
-//! details   u32 n, n × (u32 type, u32 user agent, u32 reason, u8 has code, i32 code, u8 flags)
+//! descs     u32 n, n × (u32 ctx, u32 user, u32 app name or port, u8 flags)
+//! details   u32 n, n × (u8 method index, u32 user agent, u32 reason, u8 has code, i32 code,
+//!           u8 flags)
 //! rows      u64 n, then whole columns in (connect_time, id) ascending order:
 //!           n × u128 id, n × i64 connect, n × i64 disconnect, n × u128 connection id,
-//!           n × u32 desc, n × u32 detail, n × u32 ip (string id)
+//!           n × u32 desc, n × u32 detail, n × u32 ip (string id),
+//!           n × u32 client session id (string id)
 //! checksum  u64 over every byte above
 //! ```
 //! All integers little-endian. Decoding rebuilds the indexes in one ascending pass (posting
@@ -23,7 +24,9 @@
 use super::*;
 
 const MAGIC: &[u8; 8] = b"CLROWSNP";
-const VERSION: u32 = 1;
+/// 2: connection methods, apps and client session ids (Coder D) in place of free-text
+/// types. A version-1 snapshot is refused, and the host rebuilds the rows from the journal.
+const VERSION: u32 = 2;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
@@ -213,12 +216,6 @@ pub(super) fn encode(
             }
         }
     }
-    w.u32(live.types.count)?;
-    for (id, &name) in c.types.items().iter().enumerate() {
-        if live.types.keeps(id as u32) {
-            w.u32(live.strings.new_id(name))?;
-        }
-    }
     w.u32(live.ctxs.count)?;
     for (id, x) in c.ctxs.items().iter().enumerate() {
         if live.ctxs.keeps(id as u32) {
@@ -234,14 +231,14 @@ pub(super) fn encode(
         if live.descs.keeps(id as u32) {
             w.u32(live.ctxs.new_id(d.ctx))?;
             w.u32(live.users.new_id(d.user))?;
-            w.u32(live.strings.new_id(d.slug))?;
+            w.u32(live.strings.new_id(d.app))?;
             w.u8(d.flags)?;
         }
     }
     w.u32(live.details.count)?;
     for (id, d) in c.details.items().iter().enumerate() {
         if live.details.keeps(id as u32) {
-            w.u32(live.types.new_id(d.ty))?;
+            w.u8(d.method)?;
             w.u32(live.strings.new_id(d.user_agent))?;
             w.u32(live.strings.new_id(d.reason))?;
             w.u8(d.code.is_some() as u8)?;
@@ -259,6 +256,7 @@ pub(super) fn encode(
         live.details.new_id(c.detail.get(s)).to_le_bytes()
     })?;
     w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
+    w.column(&order, |s| live.strings.new_id(c.csid.get(s)).to_le_bytes())?;
     w.finish()
 }
 
@@ -270,7 +268,6 @@ struct Live {
     orgs: Remap,
     owners: Remap,
     users: Remap,
-    types: Remap,
     ctxs: Remap,
     descs: Remap,
     details: Remap,
@@ -327,6 +324,7 @@ impl Live {
             descs[c.desc.get(s) as usize] = true;
             details[c.detail.get(s) as usize] = true;
             strings[c.ip.get(s) as usize] = true;
+            strings[c.csid.get(s) as usize] = true;
         }
         let mut ctxs = Remap::marks(c.ctxs.len());
         let mut users = Remap::marks(c.users.len());
@@ -335,13 +333,11 @@ impl Live {
             if descs[id] {
                 ctxs[d.ctx as usize] = true;
                 users[d.user as usize] = true;
-                strings[d.slug as usize] = true;
+                strings[d.app as usize] = true;
             }
         }
-        let mut types = Remap::marks(c.types.len());
         for (id, d) in c.details.items().iter().enumerate() {
             if details[id] {
-                types[d.ty as usize] = true;
                 strings[d.user_agent as usize] = true;
                 strings[d.reason as usize] = true;
             }
@@ -356,17 +352,11 @@ impl Live {
                 strings[x.agent as usize] = true;
             }
         }
-        for (id, &name) in c.types.items().iter().enumerate() {
-            if types[id] {
-                strings[name as usize] = true;
-            }
-        }
         Self {
             strings: Remap::from(strings),
             orgs: Remap::from(orgs),
             owners: Remap::from(owners),
             users: Remap::from(users),
-            types: Remap::from(types),
             ctxs: Remap::from(ctxs),
             descs: Remap::from(descs),
             details: Remap::from(details),
@@ -544,14 +534,6 @@ pub(super) fn decode(
         check(c.users.intern(v).0 as usize == id, "duplicate user")?;
         store.user_bits.push(RoaringBitmap::new());
     }
-    let n = table_len(&mut r, "bad type count")?;
-    for id in 0..n {
-        let v = r.u32()?;
-        check(v > 0 && v < strings, "type names an unknown string")?;
-        check(c.types.intern(v).0 as usize == id, "duplicate type")?;
-        c.type_is_web.push(is_web_type(c.strings.get(v)));
-        store.type_bits.push(RoaringBitmap::new());
-    }
     let n = table_len(&mut r, "bad context count")?;
     for id in 0..n {
         let (org, owner, workspace) = (r.u32()?, r.u32()?, r.u128()?);
@@ -586,7 +568,7 @@ pub(super) fn decode(
         let d = Desc {
             ctx: r.u32()?,
             user: r.u32()?,
-            slug: r.u32()?,
+            app: r.u32()?,
             flags: r.u8()?,
         };
         check(
@@ -597,7 +579,7 @@ pub(super) fn decode(
             (d.user as usize) < c.users.len(),
             "descriptor names an unknown user",
         )?;
-        check(d.slug < strings, "descriptor names an unknown string")?;
+        check(d.app < strings, "descriptor names an unknown string")?;
         check(
             d.flags & !HAS_CONNECTION == 0,
             "descriptor has unknown flags",
@@ -606,13 +588,14 @@ pub(super) fn decode(
     }
     let n = table_len(&mut r, "bad detail count")?;
     for id in 0..n {
-        let (ty, user_agent, reason) = (r.u32()?, r.u32()?, r.u32()?);
+        let method = r.u8()?;
+        let (user_agent, reason) = (r.u32()?, r.u32()?);
         let has_code = r.u8()?;
         let code = r.with(4, true, |b| i32::from_le_bytes(b.try_into().unwrap()))?;
         let flags = r.u8()?;
         check(
-            (ty as usize) < c.types.len(),
-            "detail names an unknown type",
+            ConnectionMethod::from_index(method).is_some(),
+            "detail names an unknown connection method",
         )?;
         check(
             user_agent < strings && reason < strings,
@@ -622,7 +605,7 @@ pub(super) fn decode(
         check(flags & !HAS_DISCONNECT == 0, "detail has unknown flags")?;
         let code = (has_code == 1).then_some(code);
         let d = Detail {
-            ty,
+            method,
             user_agent,
             reason,
             code,
@@ -641,6 +624,7 @@ pub(super) fn decode(
     r.column(rows, &mut c.desc, u32::from_le_bytes)?;
     r.column(rows, &mut c.detail, u32::from_le_bytes)?;
     r.column(rows, &mut c.ip, u32::from_le_bytes)?;
+    r.column(rows, &mut c.csid, u32::from_le_bytes)?;
 
     let digest = r.sum.finish();
     let stored = r.with(8, false, |b| u64::from_le_bytes(b.try_into().unwrap()))?;
@@ -664,14 +648,17 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
         let c = &store.cols;
         check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
         check(c.detail.get(slot) < details, "row names an unknown detail")?;
-        check(c.ip.get(slot) < strings, "row names an unknown string")?;
+        check(
+            c.ip.get(slot) < strings && c.csid.get(slot) < strings,
+            "row names an unknown string",
+        )?;
         let key = c.sort_key(slot);
         check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
         prev = Some(key);
         let p = store.postings(slot);
         append(&mut store.org_bits[p.org as usize], slot);
         append(&mut store.owner_bits[p.owner as usize], slot);
-        append(&mut store.type_bits[p.ty as usize], slot);
+        append(&mut store.method_bits[p.method as usize], slot);
         if p.user != 0 {
             append(&mut store.user_bits[p.user as usize], slot);
         }
