@@ -153,6 +153,7 @@ mod tests {
         let mut plugin = PrivacyPlugin::new();
         plugin.configure(PluginConfig {
             service_log_formats: Vec::new(),
+            service_log_fields: Default::default(),
             settings: pairs.iter().map(|(k, v)| Setting::new(*k, *v)).collect(),
         })?;
         Ok(plugin)

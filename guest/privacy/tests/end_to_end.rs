@@ -58,7 +58,7 @@ fn events() -> Vec<ConnectionEvent> {
     web2.ip = Some(format!("::ffff:{RAW_V4}"));
     web2.user_agent = Some(CURL.to_string());
     let mut tunnel = workspace_app(uuid_in(20, 5), T0 + 4 * SECOND, None, 101);
-    tunnel.connection_type = "port_forwarding".to_string();
+    tunnel.connection_method = ConnectionMethod::PortForwarding;
     tunnel.ip = Some("localhost".to_string());
     tunnel.user_agent = Some(String::new());
     let mut garbage = workspace_app(uuid_in(20, 6), T0 + 5 * SECOND, None, 200);
@@ -79,6 +79,7 @@ impl<P: ConnectionLogPlugin> World<P> {
         plugin
             .configure(PluginConfig {
                 service_log_formats: vec![LogFormat::Json, LogFormat::Human],
+                service_log_fields: LogFields::Current,
                 settings: settings.iter().map(|(k, v)| Setting::new(*k, *v)).collect(),
             })
             .expect("valid settings");
@@ -124,7 +125,7 @@ impl<P: ConnectionLogPlugin> World<P> {
             for event in self.plugin.row_events(row) {
                 out += &self
                     .plugin
-                    .service_log_line(&event, LogFormat::Json, event.time);
+                    .service_log_line(&event, LogFormat::Json, LogFields::Current, event.time);
             }
         }
         out
