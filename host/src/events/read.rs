@@ -3,13 +3,17 @@
 
 use std::io::{self, BufRead};
 
+use connlog_vocabulary::{LegacyType, normalize_app_name, upgrade};
 use serde_json::{Map, Value};
 
 use super::time::{TimeError, parse_time};
-use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
+use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, UnixNanos, Uuid};
 
 /// The longest line accepted, in bytes, without its line ending.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The field that tells Coder's current line from the seed's.
+const METHOD: &str = "ConnectionMethod";
 
 /// The service-log message of connection events.
 pub const CONNECTION_LOG_MSG: &str = "connection_log";
@@ -72,7 +76,7 @@ pub enum EventError {
     },
     #[error("expected a JSON object, got {got}")]
     NotAnObject { got: &'static str },
-    #[error("missing field `{field}`{}", case_hint(.found))]
+    #[error("missing field `{field}`{}{}", alternative(.field), case_hint(.found))]
     MissingField {
         field: &'static str,
         found: Option<String>,
@@ -95,6 +99,12 @@ pub enum EventError {
     CodeOutOfRange { value: String },
     #[error("unknown `ConnectionStatus` {value} (only \"connected\" and \"disconnected\")")]
     UnknownStatus { value: String },
+    #[error("unknown `ConnectionMethod` {value} (one of {})", method_names())]
+    UnknownMethod { value: String },
+    #[error(
+        "`Type` must name a connection type; {value} is empty once control characters and surrounding spaces are removed"
+    )]
+    EmptyType { value: String },
     #[error("`Ip` and `IP` disagree: {ip:?} and {ip_upper:?}")]
     IpConflict { ip: String, ip_upper: String },
     #[error("wrong JSON type for `{field}` of a service-log line: expected {expected}, got {got}")]
@@ -105,6 +115,20 @@ pub enum EventError {
     },
     #[error("read error: {message}")]
     Io { message: String },
+}
+
+/// The field a missing one may be replaced by: the seed's `Type` for `ConnectionMethod`.
+fn alternative(field: &str) -> &'static str {
+    if field == METHOD {
+        " (or the seed's `Type`)"
+    } else {
+        ""
+    }
+}
+
+fn method_names() -> String {
+    let names: Vec<&str> = ConnectionMethod::ALL.iter().map(|m| m.as_str()).collect();
+    names.join(", ")
 }
 
 fn case_hint(found: &Option<String>) -> String {
@@ -338,31 +362,89 @@ pub fn parse_line(text: &str) -> Result<Parsed, EventError> {
     parse_event_object(&object).map(Parsed::Event)
 }
 
-/// Reads an event from its JSON object (the NDJSON object, or a service-log line's `fields`).
+/// Reads an event from its JSON object (the NDJSON object, or a service-log line's `fields`),
+/// in either generation of Coder's fields (see [`connection_method`]).
 pub fn parse_event_object(object: &Map<String, Value>) -> Result<ConnectionEvent, EventError> {
     let f = Fields(object);
     let ip = match (f.opt_string("Ip")?, f.opt_string("IP")?) {
         (Some(a), Some(b)) if a != b => return Err(EventError::IpConflict { ip: a, ip_upper: b }),
         (a, b) => a.or(b),
     };
+    // Fields are checked in Coder's order, so that the first error reported is the first.
+    let id = f.uuid("ID")?;
+    let time = f.time("Time")?;
+    let organization_id = f.uuid("OrganizationID")?;
+    let workspace_owner_id = f.uuid("WorkspaceOwnerID")?;
+    let workspace_id = f.uuid("WorkspaceID")?;
+    let workspace_name = f.string("WorkspaceName")?.to_owned();
+    let agent_name = f.string("AgentName")?.to_owned();
+    let (connection_method, app_name_or_port) = connection_method(&f)?;
     Ok(ConnectionEvent {
-        id: f.uuid("ID")?,
-        time: f.time("Time")?,
-        organization_id: f.uuid("OrganizationID")?,
-        workspace_owner_id: f.uuid("WorkspaceOwnerID")?,
-        workspace_id: f.uuid("WorkspaceID")?,
-        workspace_name: f.string("WorkspaceName")?.to_owned(),
-        agent_name: f.string("AgentName")?.to_owned(),
-        connection_type: f.string("Type")?.to_owned(),
+        id,
+        time,
+        organization_id,
+        workspace_owner_id,
+        workspace_id,
+        workspace_name,
+        agent_name,
+        connection_method,
         code: f.code("Code")?,
         ip,
         user_agent: f.opt_string("UserAgent")?,
         user_id: f.opt_uuid("UserID")?,
-        slug_or_port: f.opt_string("SlugOrPort")?,
+        app_name_or_port,
         connection_id: f.opt_uuid("ConnectionID")?,
         disconnect_reason: f.opt_string("DisconnectReason")?,
+        client_session_id: f.opt_string("ClientSessionID")?,
         status: f.status("ConnectionStatus")?,
     })
+}
+
+/// The method and the app (or slug, or port) of either generation:
+/// - Coder's current line: `ConnectionMethod`, exactly one of the five methods, and
+///   `AppNameOrPort` (a line that has only the seed's `SlugOrPort` is read from that). A
+///   `Type` beside a `ConnectionMethod` is ignored, as Coder ignores an agent's legacy type
+///   once a method is given.
+/// - The seed's line: `Type` and `SlugOrPort`, mapped as migration 000614 maps them. The
+///   `Type` is classified by its normalised name, so ` Workspace_App ` is a web event as the
+///   plugin always classified it; any other name is an app reported over SSH, passed on raw
+///   for the plugin to normalise.
+fn connection_method(f: &Fields) -> Result<(ConnectionMethod, Option<String>), EventError> {
+    if f.0.contains_key(METHOD) {
+        let name = f.string(METHOD)?;
+        let method = ConnectionMethod::parse(name).ok_or_else(|| EventError::UnknownMethod {
+            value: quote_value(name),
+        })?;
+        let app_field = if f.0.contains_key("AppNameOrPort") {
+            "AppNameOrPort"
+        } else {
+            "SlugOrPort"
+        };
+        return Ok((method, f.opt_string(app_field)?));
+    }
+    if !f.0.contains_key("Type") {
+        return Err(EventError::MissingField {
+            field: METHOD,
+            found: f.key_like(METHOD).or_else(|| f.key_like("Type")),
+        });
+    }
+    let raw = f.string("Type")?;
+    let slug = f.opt_str("SlugOrPort")?;
+    // Empty once control characters are dropped and spaces trimmed (Coder would store the
+    // app `unknown`; a line this broken is refused instead).
+    if raw.chars().all(|c| c.is_control() || c.is_whitespace()) {
+        return Err(EventError::EmptyType {
+            value: quote_value(raw),
+        });
+    }
+    let normalized = normalize_app_name(raw);
+    let connection_type = if LegacyType::parse(&normalized).is_some() {
+        normalized.as_str()
+    } else {
+        raw
+    };
+    let (method, app) = upgrade(connection_type, slug);
+    Ok((method, app.map(str::to_owned)))
 }
 
 struct Fields<'a>(&'a Map<String, Value>);
@@ -371,12 +453,16 @@ impl Fields<'_> {
     fn required(&self, field: &'static str) -> Result<&Value, EventError> {
         self.0.get(field).ok_or_else(|| EventError::MissingField {
             field,
-            found: self
-                .0
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(field))
-                .cloned(),
+            found: self.key_like(field),
         })
+    }
+
+    /// A key spelled like `field` but for its case.
+    fn key_like(&self, field: &str) -> Option<String> {
+        self.0
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(field))
+            .cloned()
     }
 
     fn string(&self, field: &'static str) -> Result<&str, EventError> {
