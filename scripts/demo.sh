@@ -19,8 +19,8 @@ step "the two newest rows the site auditor sees (Coder's GET /api/v2/connectionl
 "$connlog" query --as auditor --limit 2
 
 step "ongoing SSH-family sessions, as the owner" \
-    "connlog query --as admin -q 'type:ssh status:ongoing' --limit 1"
-"$connlog" query --as admin -q 'type:ssh status:ongoing' --limit 1
+    "connlog query --as admin -q 'method:ssh status:ongoing' --limit 1"
+"$connlog" query --as admin -q 'method:ssh status:ongoing' --limit 1
 
 step "an organization auditor sees only their organization: its tunnel authorisations" \
     "connlog export --format human --as research-auditor -q 'type:tunnel' | head -n 3"
@@ -29,5 +29,5 @@ step "an organization auditor sees only their organization: its tunnel authorisa
 cat >&2 <<'MSG'
 
 Next: `connlog serve`, then with a token from connlog-data/tokens.json:
-  curl -H "Coder-Session-Token: <token>" 'http://127.0.0.1:3000/api/v2/connectionlog?q=type:ssh&limit=5'
+  curl -H "Coder-Session-Token: <token>" 'http://127.0.0.1:3000/api/v2/connectionlog?q=method:ssh&limit=5'
 MSG

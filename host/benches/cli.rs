@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use connlog::service::store_path;
 use connlog::store::Journal;
 
-const QUERIES: [&str; 3] = ["", "type:ssh status:completed", "workspace_owner:admin"];
+const QUERIES: [&str; 3] = ["", "method:ssh status:completed", "workspace_owner:admin"];
 const RUNS: usize = 5;
 
 fn main() {

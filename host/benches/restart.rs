@@ -64,7 +64,7 @@ fn probe(service: &mut ConnLog) -> String {
     };
     let mut out = String::new();
     let workspace = format!("workspace_id:{}", uuid(3, 7));
-    for q in ["", "type:ssh status:completed", workspace.as_str()] {
+    for q in ["", "method:ssh status:completed", workspace.as_str()] {
         let body = service
             .api_page(
                 owner.clone(),

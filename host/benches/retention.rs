@@ -5,7 +5,7 @@
 //! many ticks). For each size it writes a journal directly through the store (half web rows
 //! of one event, half ssh sessions of two), opens the service (full replay), saves a
 //! snapshot, and adds rows that expire five per tick. Then the retention scheduler runs for
-//! a number of ticks while one thread makes an API request (a page of `type:ssh`) every
+//! a number of ticks while one thread makes an API request (a page of `method:ssh`) every
 //! 100 ms and another ingests one event every 100 ms, as the measurement did. It
 //! prints, per tick and overall, the longest request latency and lock wait, the longest
 //! hold of the service by a purge, and when the background rewrites finished.
@@ -193,7 +193,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
             .api_page(
                 owner.clone(),
                 QueryRequest {
-                    q: "type:ssh".into(),
+                    q: "method:ssh".into(),
                     limit: 25,
                     offset: 0,
                 },

@@ -2,6 +2,7 @@
 //! these types; each contract version's bindings convert to and from them
 //! (`plugin::wit`), so that no plugin crate is needed to build the host.
 
+pub use connlog_vocabulary::ConnectionMethod;
 pub use uuid::Uuid;
 
 /// Nanoseconds since the Unix epoch, UTC.
@@ -25,14 +26,18 @@ pub struct ConnectionEvent<S = String> {
     pub workspace_id: Uuid,
     pub workspace_name: S,
     pub agent_name: S,
-    pub connection_type: S,
+    pub connection_method: ConnectionMethod,
     pub code: Option<i32>,
     pub ip: Option<S>,
     pub user_agent: Option<S>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<S>,
+    /// The client's app for SSH and the web terminal; a slug or port for a web app or a
+    /// port forward.
+    pub app_name_or_port: Option<S>,
     pub connection_id: Option<Uuid>,
     pub disconnect_reason: Option<S>,
+    /// 32 lowercase hex characters, shared by the connections of one client session.
+    pub client_session_id: Option<S>,
     pub status: ConnectionStatus,
 }
 
@@ -50,14 +55,15 @@ impl<S> ConnectionEvent<S> {
             workspace_id: self.workspace_id,
             workspace_name: text(&self.workspace_name),
             agent_name: text(&self.agent_name),
-            connection_type: text(&self.connection_type),
+            connection_method: self.connection_method,
             code: self.code,
             ip: self.ip.as_ref().map(&text),
             user_agent: self.user_agent.as_ref().map(&text),
             user_id: self.user_id,
-            slug_or_port: self.slug_or_port.as_ref().map(&text),
+            app_name_or_port: self.app_name_or_port.as_ref().map(&text),
             connection_id: self.connection_id,
             disconnect_reason: self.disconnect_reason.as_ref().map(&text),
+            client_session_id: self.client_session_id.as_ref().map(&text),
             status: self.status,
         }
     }
@@ -79,15 +85,16 @@ pub struct ConnectionLog {
     pub workspace_id: Uuid,
     pub workspace_name: String,
     pub agent_name: String,
-    pub connection_type: String,
+    pub connection_method: ConnectionMethod,
     pub code: Option<i32>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub user_id: Option<Uuid>,
-    pub slug_or_port: Option<String>,
+    pub app_name_or_port: Option<String>,
     pub connection_id: Option<Uuid>,
     pub disconnect_time: Option<UnixNanos>,
     pub disconnect_reason: Option<String>,
+    pub client_session_id: Option<String>,
 }
 
 /// Who is asking.
@@ -173,6 +180,28 @@ impl core::fmt::Display for StorageError {
 pub enum LogFormat {
     Json,
     Human,
+}
+
+/// Which generation of Coder's `connection_log` fields a service-log line carries.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFields {
+    /// Coder's current line: `ConnectionMethod`, `AppNameOrPort`, `ClientSessionID`, `IP`.
+    #[default]
+    Current,
+    /// The older line of Coder's docs: the deprecated 7-value `Type`, `SlugOrPort`, `Ip`.
+    Seed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

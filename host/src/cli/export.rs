@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::context::{Io, OwnedDataDir};
 use super::{CliError, ExitStatus};
-use crate::model::{Actor, ConnectionLog, LogFormat, QueryRequest};
+use crate::model::{Actor, ConnectionLog, LogFields, LogFormat, QueryRequest};
 use crate::service::{self, ConnLog, SharedConnLog};
 
 /// Rows per query while exporting.
@@ -39,7 +39,8 @@ pub enum ExportFormat {
 ///
 /// Examples:
 ///   connlog export --format csv --as auditor > connections.csv
-///   connlog export --format ndjson --as admin -q 'type:ssh status:completed'
+///   connlog export --format ndjson --as admin -q 'method:ssh status:completed'
+///   connlog --log-fields seed export --format human --as admin
 ///   connlog export --format json --as admin | connlog --data ./copy ingest -
 ///   connlog export --format human --as coder-auditor -q 'connected_after:"2025-07-01T00:00:00Z"'
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
@@ -53,6 +54,10 @@ pub struct ExportArgs {
     /// Who is asking: a username or user id from the directory.
     #[arg(long = "as", value_name = "USER")]
     pub actor: String,
+    /// The global `--log-fields`, carried to whichever process runs the export.
+    #[arg(skip)]
+    #[serde(default)]
+    pub log_fields: LogFields,
 }
 
 pub fn execute(
@@ -62,7 +67,14 @@ pub fn execute(
 ) -> Result<ExitStatus, CliError> {
     let actor = owned.actor(&args.actor)?;
     let shared = owned.service()?;
-    match export(&shared, actor, &args.q, args.format, io.out) {
+    match export(
+        &shared,
+        actor,
+        &args.q,
+        args.format,
+        args.log_fields,
+        io.out,
+    ) {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(body)) => {
             io.print(&body)?;
@@ -104,6 +116,7 @@ pub fn export(
     actor: Actor,
     q: &str,
     format: ExportFormat,
+    fields: LogFields,
     out: &mut dyn Write,
 ) -> Result<Result<(), String>, ExportError> {
     let mut offset = 0u32;
@@ -124,7 +137,7 @@ pub fn export(
         };
         // The header only once the query is known to be valid.
         if offset == 0 && format == ExportFormat::Csv {
-            writeln!(buf, "{}", CSV_COLUMNS.join(","))?;
+            writeln!(buf, "{}", csv_header())?;
         }
         let n = page.rows.len() as u32;
         let rows: Vec<ConnectionLog> = page
@@ -135,7 +148,7 @@ pub fn export(
         if let Some(row) = rows.last() {
             last = Some((row.connect_time, row.id.as_u128()));
         }
-        write_rows(&mut service, rows, format, &mut buf)?;
+        write_rows(&mut service, rows, format, fields, &mut buf)?;
         drop(service);
         out.write_all(&buf)?;
         buf.clear();
@@ -150,6 +163,7 @@ fn write_rows(
     service: &mut ConnLog,
     rows: Vec<ConnectionLog>,
     format: ExportFormat,
+    fields: LogFields,
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     match format {
@@ -163,7 +177,11 @@ fn write_rows(
                 for event in service.row_events(row)? {
                     // Stamped with the event's own time, so that exports are stable.
                     let at = event.time;
-                    writeln!(out, "{}", service.service_log_line(event, log_format, at)?)?;
+                    writeln!(
+                        out,
+                        "{}",
+                        service.service_log_line(event, log_format, fields, at)?
+                    )?;
                 }
             }
         }
@@ -186,30 +204,38 @@ fn write_rows(
     Ok(())
 }
 
-/// The CSV columns: the API row, flattened.
-pub const CSV_COLUMNS: [&str; 21] = [
-    "id",
-    "connect_time",
-    "organization_id",
-    "organization_name",
-    "workspace_owner_id",
-    "workspace_owner_username",
-    "workspace_id",
-    "workspace_name",
-    "agent_name",
-    "ip",
-    "type",
-    "type_display_name",
-    "connection_id",
-    "disconnect_time",
-    "disconnect_reason",
-    "exit_code",
-    "user_id",
-    "username",
-    "user_agent",
-    "slug_or_port",
-    "status_code",
+/// The CSV columns: the API row, flattened. Each is its header and the path to its value
+/// in the row's JSON; an absent value is empty.
+const CSV_COLUMNS: [(&str, &[&str]); 24] = [
+    ("id", &["id"]),
+    ("connect_time", &["connect_time"]),
+    ("organization_id", &["organization", "id"]),
+    ("organization_name", &["organization", "name"]),
+    ("workspace_owner_id", &["workspace_owner_id"]),
+    ("workspace_owner_username", &["workspace_owner_username"]),
+    ("workspace_id", &["workspace_id"]),
+    ("workspace_name", &["workspace_name"]),
+    ("agent_name", &["agent_name"]),
+    ("ip", &["ip"]),
+    ("type", &["type"]),
+    ("connection_method", &["connection_method"]),
+    ("app_name", &["app_name"]),
+    ("app_display_name", &["app_display_name"]),
+    ("connection_id", &["ssh_info", "connection_id"]),
+    ("disconnect_time", &["ssh_info", "disconnect_time"]),
+    ("disconnect_reason", &["ssh_info", "disconnect_reason"]),
+    ("exit_code", &["ssh_info", "exit_code"]),
+    ("client_session_id", &["ssh_info", "client_session_id"]),
+    ("user_id", &["web_info", "user", "id"]),
+    ("username", &["web_info", "user", "username"]),
+    ("user_agent", &["web_info", "user_agent"]),
+    ("slug_or_port", &["web_info", "slug_or_port"]),
+    ("status_code", &["web_info", "status_code"]),
 ];
+
+fn csv_header() -> String {
+    CSV_COLUMNS.map(|(name, _)| name).join(",")
+}
 
 fn csv_record(row: &Value) -> String {
     let get = |path: &[&str]| -> String {
@@ -226,32 +252,9 @@ fn csv_record(row: &Value) -> String {
             other => other.to_string(),
         }
     };
-    let fields = [
-        get(&["id"]),
-        get(&["connect_time"]),
-        get(&["organization", "id"]),
-        get(&["organization", "name"]),
-        get(&["workspace_owner_id"]),
-        get(&["workspace_owner_username"]),
-        get(&["workspace_id"]),
-        get(&["workspace_name"]),
-        get(&["agent_name"]),
-        get(&["ip"]),
-        get(&["type"]),
-        get(&["type_display_name"]),
-        get(&["ssh_info", "connection_id"]),
-        get(&["ssh_info", "disconnect_time"]),
-        get(&["ssh_info", "disconnect_reason"]),
-        get(&["ssh_info", "exit_code"]),
-        get(&["web_info", "user", "id"]),
-        get(&["web_info", "user", "username"]),
-        get(&["web_info", "user_agent"]),
-        get(&["web_info", "slug_or_port"]),
-        get(&["web_info", "status_code"]),
-    ];
-    fields
+    CSV_COLUMNS
         .iter()
-        .map(|f| csv_field(f))
+        .map(|(_, path)| csv_field(&get(path)))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -290,6 +293,7 @@ mod tests {
         });
         let record = csv_record(&row);
         assert!(record.split(',').count() >= CSV_COLUMNS.len());
+        assert!(csv_header().starts_with("id,connect_time,organization_id,"));
         assert!(record.starts_with("r1,2025-07-10T10:14:38Z,o1,coder,"));
         assert!(record.ends_with(",,\"Mozilla/5.0 (X11, Linux)\",code-server,200"));
     }

@@ -90,6 +90,19 @@ pub struct GlobalOptions {
     /// to FILE (`/dev/stderr`, `/dev/stdout` or a file, appended to).
     #[arg(long, global = true, env = "CODER_LOGGING_HUMAN", value_name = "FILE")]
     pub log_human: Option<PathBuf>,
+    /// Which generation of Coder's `connection_log` fields service-log lines carry, in
+    /// `--log-json`, `--log-human` and `export --format json|human`: `current` (Coder's
+    /// `ConnectionMethod`, `AppNameOrPort`, `ClientSessionID`, `IP`) or `seed` (the older
+    /// lines of Coder's docs: the deprecated 7-value `Type`, `SlugOrPort`, `Ip`; they cannot
+    /// carry an app other than VS Code or JetBrains, nor a client session id).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "current",
+        value_name = "GENERATION"
+    )]
+    pub log_fields: crate::model::LogFields,
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,7 +127,14 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Ingest(args) => remote::run(&cli.global, Request::Ingest(args.clone())),
         Command::Query(args) => remote::run(&cli.global, Request::Query(args.clone())),
-        Command::Export(args) => remote::run(&cli.global, Request::Export(args.clone())),
+        Command::Export(args) => {
+            // The owner may be another process: the request carries the generation asked for.
+            let args = export::ExportArgs {
+                log_fields: cli.global.log_fields,
+                ..args.clone()
+            };
+            remote::run(&cli.global, Request::Export(args))
+        }
         Command::Purge(args) => remote::run(&cli.global, Request::Purge(args.clone())),
         Command::Token(command) => remote::run(&cli.global, Request::Token(command.clone())),
         Command::Conformance(args) => conformance::run(&cli.global, args),
@@ -215,6 +235,7 @@ impl GlobalOptions {
             directory,
             limits: self.limits(),
             log_formats: service_log.formats(),
+            log_fields: self.log_fields,
             service_log: Arc::new(service_log),
             retention: Duration::from_nanos(self.connection_logs_retention.0),
             cache: self.cache(),

@@ -16,7 +16,7 @@ use crate::service;
 ///
 /// Examples:
 ///   connlog query --as auditor
-///   connlog query --as admin -q 'type:ssh status:ongoing' --limit 20
+///   connlog query --as admin -q 'method:ssh status:ongoing' --limit 20
 ///   connlog query --as admin -q 'workspace_owner:me connected_after:"2025-07-01T00:00:00Z"'
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]

@@ -41,7 +41,7 @@ const OWNER_WAIT: Duration = Duration::from_secs(10);
 ///   connlog serve
 ///   connlog serve --listen 0.0.0.0:8080 --connection-logs-retention 90d --log-json /dev/stderr
 ///   curl -H "Coder-Session-Token: $(jq -r .auditor connlog-data/tokens.json)" \
-///     'http://127.0.0.1:3000/api/v2/connectionlog?q=type:ssh&limit=5'
+///     'http://127.0.0.1:3000/api/v2/connectionlog?q=method:ssh&limit=5'
 ///   curl -X POST -H "Coder-Session-Token: $OWNER_TOKEN" --data-binary @events.ndjson \
 ///     http://127.0.0.1:3000/api/v2/connectionlog/ingest
 #[derive(Args, Debug)]

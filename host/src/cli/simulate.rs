@@ -409,7 +409,7 @@ impl Report<'_> {
         );
         let _ = writeln!(
             out,
-            "next:        connlog query --as {AUDITOR_USERNAME} --limit 5\n             connlog query --as admin -q 'type:ssh status:ongoing'\n             connlog serve"
+            "next:        connlog query --as {AUDITOR_USERNAME} --limit 5\n             connlog query --as admin -q 'method:ssh status:ongoing'\n             connlog serve"
         );
         out
     }

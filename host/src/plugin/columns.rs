@@ -10,20 +10,21 @@ use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
 /// UUIDs per event, each as two `u64` halves: id, organization, owner, workspace, user,
 /// connection (nil when absent).
 const UUIDS: usize = 6;
-/// Strings per event: workspace name, agent name, type, ip, user agent, slug or port,
-/// disconnect reason (empty when absent).
-const STRINGS: usize = 7;
+/// Strings per event: workspace name, agent name, ip, user agent, app name or port,
+/// disconnect reason, client session id (empty when absent).
+pub(crate) const STRINGS: usize = 7;
 
 /// Bits of [`EventColumns::flags`], as the WIT record documents them.
-mod flag {
-    pub const DISCONNECTED: u8 = 1;
-    pub const CODE: u8 = 1 << 1;
-    pub const IP: u8 = 1 << 2;
-    pub const USER_AGENT: u8 = 1 << 3;
-    pub const SLUG_OR_PORT: u8 = 1 << 4;
-    pub const DISCONNECT_REASON: u8 = 1 << 5;
-    pub const USER_ID: u8 = 1 << 6;
-    pub const CONNECTION_ID: u8 = 1 << 7;
+pub(crate) mod flag {
+    pub const DISCONNECTED: u16 = 1;
+    pub const CODE: u16 = 1 << 1;
+    pub const IP: u16 = 1 << 2;
+    pub const USER_AGENT: u16 = 1 << 3;
+    pub const APP_NAME_OR_PORT: u16 = 1 << 4;
+    pub const DISCONNECT_REASON: u16 = 1 << 5;
+    pub const USER_ID: u16 = 1 << 6;
+    pub const CONNECTION_ID: u16 = 1 << 7;
+    pub const CLIENT_SESSION_ID: u16 = 1 << 8;
 }
 
 /// Mirror of the WIT record `event-columns`.
@@ -32,7 +33,9 @@ pub struct EventColumns {
     pub uuids: Vec<u64>,
     pub times: Vec<UnixNanos>,
     pub codes: Vec<i32>,
-    pub flags: Vec<u8>,
+    pub flags: Vec<u16>,
+    /// [`ConnectionMethod::index`](crate::model::ConnectionMethod::index) of each event.
+    pub methods: Vec<u8>,
     pub text: String,
     /// The end of each string in `text`, in bytes; each starts where the one before ends.
     pub text_ends: Vec<u32>,
@@ -69,6 +72,7 @@ impl EventColumns {
             times: Vec::with_capacity(events),
             codes: Vec::with_capacity(events),
             flags: Vec::with_capacity(events),
+            methods: Vec::with_capacity(events),
             text: String::with_capacity(text_bytes),
             text_ends: Vec::with_capacity(events * STRINGS),
         }
@@ -102,10 +106,11 @@ impl EventColumns {
             (event.code.is_some(), flag::CODE),
             (event.ip.is_some(), flag::IP),
             (event.user_agent.is_some(), flag::USER_AGENT),
-            (event.slug_or_port.is_some(), flag::SLUG_OR_PORT),
+            (event.app_name_or_port.is_some(), flag::APP_NAME_OR_PORT),
             (event.disconnect_reason.is_some(), flag::DISCONNECT_REASON),
             (event.user_id.is_some(), flag::USER_ID),
             (event.connection_id.is_some(), flag::CONNECTION_ID),
+            (event.client_session_id.is_some(), flag::CLIENT_SESSION_ID),
         ];
         self.flags.push(
             present
@@ -113,6 +118,7 @@ impl EventColumns {
                 .filter(|(set, _)| *set)
                 .fold(0, |bits, (_, bit)| bits | bit),
         );
+        self.methods.push(event.connection_method.index());
 
         for text in strings(event) {
             self.text.push_str(text.map_or("", AsRef::as_ref));
@@ -137,17 +143,18 @@ fn strings<S: AsRef<str>>(event: &ConnectionEvent<S>) -> [Option<&S>; STRINGS] {
     [
         Some(&event.workspace_name),
         Some(&event.agent_name),
-        Some(&event.connection_type),
         event.ip.as_ref(),
         event.user_agent.as_ref(),
-        event.slug_or_port.as_ref(),
+        event.app_name_or_port.as_ref(),
         event.disconnect_reason.as_ref(),
+        event.client_session_id.as_ref(),
     ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ConnectionMethod;
 
     /// Pins the layout plugins decode: a change here breaks every plugin's `replay`.
     #[test]
@@ -161,14 +168,15 @@ mod tests {
             workspace_id: id(4),
             workspace_name: "ws",
             agent_name: "main",
-            connection_type: "ssh",
+            connection_method: ConnectionMethod::ReconnectingPty,
             code: Some(7),
             ip: None,
             user_agent: Some("ua"),
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: Some("cursor"),
             connection_id: Some(id(6)),
             disconnect_reason: Some("bye"),
+            client_session_id: Some("0123456789abcdef0123456789abcdef"),
             status: ConnectionStatus::Disconnected,
         };
         let columns = EventColumns::from_events(&[event]);
@@ -178,9 +186,13 @@ mod tests {
         );
         assert_eq!(columns.times, [42]);
         assert_eq!(columns.codes, [7]);
-        assert_eq!(columns.flags, [0b1010_1011]);
-        assert_eq!(columns.text, "wsmainsshuabye");
-        assert_eq!(columns.text_ends, [2, 6, 9, 9, 11, 11, 14]);
+        assert_eq!(columns.flags, [0b1_1011_1011]);
+        assert_eq!(columns.methods, [1]);
+        assert_eq!(
+            columns.text,
+            "wsmainuacursorbye0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(columns.text_ends, [2, 6, 6, 8, 14, 17, 49]);
         assert_eq!(columns.len(), 1);
     }
 }

@@ -94,14 +94,17 @@ impl PluginInstance {
         })
     }
 
-    /// Passes the service-log formats and the deployment's settings; `Ok(Err(_))` is the
+    /// Passes the service-log formats, their fields' generation and the deployment's settings; `Ok(Err(_))` is the
     /// plugin refusing the settings.
     pub fn configure(
         &mut self,
         log_formats: &[model::LogFormat],
+        log_fields: model::LogFields,
         settings: &[model::Setting],
     ) -> Result<Result<(), model::SettingsError>, PluginError> {
-        self.call("configure", |b, s| b.configure(s, log_formats, settings))
+        self.call("configure", |b, s| {
+            b.configure(s, log_formats, log_fields, settings)
+        })
     }
 
     pub fn ingest_batch(
@@ -162,10 +165,11 @@ impl PluginInstance {
         &mut self,
         event: model::ConnectionEvent,
         format: model::LogFormat,
+        fields: model::LogFields,
         logged_at: model::UnixNanos,
     ) -> Result<String, PluginError> {
         self.call("service-log-line", |b, s| {
-            b.service_log_line(s, event, format, logged_at)
+            b.service_log_line(s, event, format, fields, logged_at)
         })
     }
 

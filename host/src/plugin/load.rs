@@ -206,7 +206,7 @@ impl PluginHost {
             .instantiate(None, probe_directory, Clock::System, &Limits::default())
             .map_err(|e| not_a_plugin(format!("it cannot be instantiated ({e:#})")))?;
         let info = probe.describe()?;
-        if let Err(error) = probe.configure(&[], &spec.settings)? {
+        if let Err(error) = probe.configure(&[], model::LogFields::Current, &spec.settings)? {
             return Err(PluginError::SettingsRefused {
                 source_name,
                 error: Box::new(error),

@@ -55,6 +55,8 @@ pub struct ServiceConfig {
     pub directory: Arc<dyn Lookup + Send + Sync>,
     pub limits: Limits,
     pub log_formats: Vec<LogFormat>,
+    /// Which generation of Coder's fields the service-log lines carry.
+    pub log_fields: model::LogFields,
     pub service_log: Arc<dyn ServiceLogSink>,
     /// 0 keeps rows forever.
     pub retention: Duration,

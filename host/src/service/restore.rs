@@ -140,7 +140,11 @@ fn fresh_instance(
         config.clock,
         &config.limits,
     )?;
-    if let Err(error) = instance.configure(&config.log_formats, &plugin.spec.settings)? {
+    if let Err(error) = instance.configure(
+        &config.log_formats,
+        config.log_fields,
+        &plugin.spec.settings,
+    )? {
         // Judged at load already; a plugin that changes its mind is refused all the same.
         return Err(PluginError::SettingsRefused {
             source_name: plugin.spec.source.describe(),

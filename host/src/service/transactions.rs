@@ -77,9 +77,12 @@ impl ConnLog {
         &mut self,
         event: ConnectionEvent,
         format: LogFormat,
+        fields: model::LogFields,
         logged_at: model::UnixNanos,
     ) -> Result<String, ServiceError> {
-        let outcome = self.instance()?.service_log_line(event, format, logged_at);
+        let outcome = self
+            .instance()?
+            .service_log_line(event, format, fields, logged_at);
         self.recover_if_trapped(outcome)
     }
 

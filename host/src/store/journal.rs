@@ -25,13 +25,16 @@ use sha2::{Digest, Sha256};
 
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 use crate::model::{
-    ConnectionEvent, ConnectionStatus, EventRef, RowOrigin, SessionKey, StorageError, Uuid,
+    ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
+    StorageError, Uuid,
 };
 use crate::plugin::EventColumns;
 
 /// Bumped when the table layout changes; an unknown version is refused, never guessed at.
-/// Version 1 (`seq` without AUTOINCREMENT, snapshots in `snapshot_chunks`) is migrated once.
-const SCHEMA_VERSION: i64 = 2;
+/// Older versions are migrated once: version 1 (`seq` without AUTOINCREMENT, snapshots in
+/// `snapshot_chunks`) and version 2 (a `connection_type` and a `slug_or_port` where Coder
+/// now has a connection method and an app name, migration 000614).
+const SCHEMA_VERSION: i64 = 3;
 
 const META_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -40,7 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (
 ) STRICT;
 ";
 
-/// The events table as version 2 lays it out, under `{name}`.
+/// The events table as version 3 lays it out, under `{name}`. `connection_method` is the
+/// method's index (`ConnectionMethod::index`).
 const EVENTS_TABLE: &str = "
 CREATE TABLE {name} (
     seq                INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,14 +55,15 @@ CREATE TABLE {name} (
     workspace_id       BLOB    NOT NULL,
     workspace_name     TEXT    NOT NULL,
     agent_name         TEXT    NOT NULL,
-    connection_type    TEXT    NOT NULL,
+    connection_method  INTEGER NOT NULL CHECK (connection_method BETWEEN 0 AND 4),
     code               INTEGER,
     ip                 TEXT,
     user_agent         TEXT,
     user_id            BLOB,
-    slug_or_port       TEXT,
+    app_name_or_port   TEXT,
     connection_id      BLOB,
     disconnect_reason  TEXT,
+    client_session_id  TEXT,
     disconnected       INTEGER NOT NULL
 ) STRICT;
 ";
@@ -75,8 +80,13 @@ CREATE TABLE IF NOT EXISTS snapshot_purges (
 ";
 
 const EVENT_COLUMNS: &str = "id, time_ns, organization_id, workspace_owner_id, workspace_id, workspace_name, \
-     agent_name, connection_type, code, ip, user_agent, user_id, slug_or_port, connection_id, \
-     disconnect_reason, disconnected";
+     agent_name, connection_method, code, ip, user_agent, user_id, app_name_or_port, connection_id, \
+     disconnect_reason, client_session_id, disconnected";
+
+/// The events of schema versions 1 and 2, in the order `migrate_events` reads them.
+const OLD_EVENT_COLUMNS: &str = "seq, id, time_ns, organization_id, workspace_owner_id, \
+     workspace_id, workspace_name, agent_name, connection_type, code, ip, user_agent, user_id, \
+     slug_or_port, connection_id, disconnect_reason, disconnected";
 
 /// The format of the snapshot records in `meta`; bumped if their meaning changes. Format
 /// 1 named chunks in `snapshot_chunks`; 2 names a file.
@@ -318,11 +328,17 @@ impl Journal {
             // Version 1 wrote its tables before its version: tables without a version are
             // version 1's.
             Some(1) => {
-                self.migrate_from_v1()?;
+                self.drop_v1_snapshot()?;
+                self.migrate_events()?;
                 true
             }
             None if has_events => {
-                self.migrate_from_v1()?;
+                self.drop_v1_snapshot()?;
+                self.migrate_events()?;
+                true
+            }
+            Some(2) => {
+                self.migrate_events()?;
                 true
             }
             None => {
@@ -340,14 +356,11 @@ impl Journal {
         Ok(migrated)
     }
 
-    /// Version 1 to 2, in the caller's transaction. Every event keeps its `seq`; the table
-    /// is rebuilt with AUTOINCREMENT (SQLite cannot add it in place) and its sequence starts
-    /// above every `seq` it holds. The old in-database snapshot is deleted (its bytes
-    /// zeroed by `secure_delete`), not carried over: a version-1 snapshot records
-    /// `last_seq` as the journal's highest `seq`, which may include events its plugin never
-    /// merged, so it cannot be trusted. The next start replays the journal.
-    fn migrate_from_v1(&self) -> anyhow::Result<()> {
-        tracing::info!(store = %self.path.display(), "upgrading the store to schema version 2");
+    /// Version 1's in-database snapshot is deleted (its bytes zeroed by `secure_delete`),
+    /// not carried over: it records `last_seq` as the journal's highest `seq`, which may
+    /// include events its plugin never merged, so it cannot be trusted. The next start
+    /// replays the journal.
+    fn drop_v1_snapshot(&self) -> anyhow::Result<()> {
         let has_chunks: bool = self.conn.query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_chunks'",
             [],
@@ -359,17 +372,63 @@ impl Journal {
         }
         self.conn
             .execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])?;
+        Ok(())
+    }
+
+    /// Versions 1 and 2 to 3, in the caller's transaction: every event keeps its `seq` and
+    /// its `(connection_type, slug_or_port)` becomes a method and an app as Coder's
+    /// migration 000614 turns them ([`connlog_vocabulary::upgrade`]). The table is rebuilt
+    /// (with AUTOINCREMENT, which version 1 lacked) and its sequence starts above every
+    /// `seq` it holds. A snapshot stays: it belongs to the plugin build that wrote it, which
+    /// a new build does not use.
+    fn migrate_events(&self) -> anyhow::Result<()> {
+        tracing::info!(
+            store = %self.path.display(),
+            "upgrading the store to schema version {SCHEMA_VERSION}: connection methods"
+        );
         self.conn
-            .execute_batch(&EVENTS_TABLE.replace("{name}", "events_v2"))?;
-        self.conn.execute_batch(&format!(
-            "INSERT INTO events_v2 (seq, {EVENT_COLUMNS}) \
-                 SELECT seq, {EVENT_COLUMNS} FROM events ORDER BY seq;
-             DROP TABLE events;
-             ALTER TABLE events_v2 RENAME TO events;
-             DELETE FROM sqlite_sequence WHERE name IN ('events', 'events_v2');
-             INSERT INTO sqlite_sequence (name, seq)
-                 SELECT 'events', coalesce(max(seq), 0) FROM events;"
+            .execute_batch(&EVENTS_TABLE.replace("{name}", "events_v3"))?;
+        let mut select = self.conn.prepare(&format!(
+            "SELECT {OLD_EVENT_COLUMNS} FROM events ORDER BY seq"
         ))?;
+        let mut insert = self.conn.prepare(&format!(
+            "INSERT INTO events_v3 (seq, {EVENT_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, NULL, ?17)"
+        ))?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let connection_type = text_column(row, 8)?;
+            let slug = optional_text_column(row, 13)?;
+            let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
+            let column = |i| row.get::<_, rusqlite::types::Value>(i);
+            insert.execute(params![
+                column(0)?,
+                column(1)?,
+                column(2)?,
+                column(3)?,
+                column(4)?,
+                column(5)?,
+                column(6)?,
+                column(7)?,
+                method.index(),
+                column(9)?,
+                column(10)?,
+                column(11)?,
+                column(12)?,
+                app,
+                column(14)?,
+                column(15)?,
+                column(16)?,
+            ])?;
+        }
+        drop(rows);
+        self.conn.execute_batch(
+            "DROP TABLE events;
+             ALTER TABLE events_v3 RENAME TO events;
+             DELETE FROM sqlite_sequence WHERE name IN ('events', 'events_v3');
+             INSERT INTO sqlite_sequence (name, seq)
+                 SELECT 'events', coalesce(max(seq), 0) FROM events;",
+        )?;
         Ok(())
     }
 
@@ -450,7 +509,7 @@ impl Journal {
             .conn
             .prepare_cached(&format!(
                 "INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))
             .map_err(unavailable)?;
         events
@@ -465,14 +524,15 @@ impl Journal {
                         e.workspace_id.as_bytes(),
                         e.workspace_name,
                         e.agent_name,
-                        e.connection_type,
+                        e.connection_method.index(),
                         e.code,
                         e.ip,
                         e.user_agent,
                         e.user_id.as_ref().map(Uuid::as_bytes),
-                        e.slug_or_port,
+                        e.app_name_or_port,
                         e.connection_id.as_ref().map(Uuid::as_bytes),
                         e.disconnect_reason,
+                        e.client_session_id,
                         e.status == ConnectionStatus::Disconnected,
                     ])
                     .map(|inserted| inserted == 1)
@@ -639,7 +699,7 @@ impl Journal {
                         .map(|c| (c, event.workspace_id, event.agent_name.to_string()));
                 }
                 batch.push(&event);
-                last_seq = Some(row.get::<_, i64>(16)?);
+                last_seq = Some(row.get::<_, i64>(17)?);
             }
             if batch.is_empty() {
                 cursor.phase = match cursor.phase {
@@ -1054,15 +1114,16 @@ fn event_from_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<EventRef<'r>> {
         workspace_id: uuid_column(row, 4)?,
         workspace_name: text_column(row, 5)?,
         agent_name: text_column(row, 6)?,
-        connection_type: text_column(row, 7)?,
+        connection_method: method_column(row, 7)?,
         code: row.get(8)?,
         ip: optional_text_column(row, 9)?,
         user_agent: optional_text_column(row, 10)?,
         user_id: optional_uuid_column(row, 11)?,
-        slug_or_port: optional_text_column(row, 12)?,
+        app_name_or_port: optional_text_column(row, 12)?,
         connection_id: optional_uuid_column(row, 13)?,
         disconnect_reason: optional_text_column(row, 14)?,
-        status: if row.get::<_, bool>(15)? {
+        client_session_id: optional_text_column(row, 15)?,
+        status: if row.get::<_, bool>(16)? {
             ConnectionStatus::Disconnected
         } else {
             ConnectionStatus::Connected
@@ -1076,6 +1137,14 @@ fn conversion_failure(
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, ty, Box::new(error))
+}
+
+fn method_column(row: &Row<'_>, index: usize) -> rusqlite::Result<ConnectionMethod> {
+    let stored: u8 = row.get(index)?;
+    ConnectionMethod::from_index(stored).ok_or(rusqlite::Error::IntegralValueOutOfRange(
+        index,
+        i64::from(stored),
+    ))
 }
 
 fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {

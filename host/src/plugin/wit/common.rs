@@ -1,7 +1,8 @@
 //! What every contract version so far shares, as macros expanded in each version's module:
 //! [`common_bindings!`], the conversions of the types that have not changed between
 //! versions and the host's imports answered by `HostState`'s methods; [`exports_impl!`],
-//! the calls of the exports whose shape has not changed.
+//! the calls of the exports whose shape has not changed. Events, rows and replay batches
+//! changed in 0.2.0: each version converts its own.
 //!
 //! The caller brings into scope its generated `wit_types`, `wit_clock`, `wit_directory`,
 //! `wit_service_log`, `wit_journal` and `wit_ingest` modules, `model`, `EventColumns` and
@@ -36,119 +37,6 @@ macro_rules! common_bindings {
                 match s {
                     wit_types::ConnectionStatus::Connected => Self::Connected,
                     wit_types::ConnectionStatus::Disconnected => Self::Disconnected,
-                }
-            }
-        }
-
-        impl From<model::ConnectionEvent> for wit_types::ConnectionEvent {
-            fn from(e: model::ConnectionEvent) -> Self {
-                Self {
-                    id: e.id.into(),
-                    time: e.time,
-                    organization_id: e.organization_id.into(),
-                    workspace_owner_id: e.workspace_owner_id.into(),
-                    workspace_id: e.workspace_id.into(),
-                    workspace_name: e.workspace_name,
-                    agent_name: e.agent_name,
-                    connection_type: e.connection_type,
-                    code: e.code,
-                    ip: e.ip,
-                    user_agent: e.user_agent,
-                    user_id: e.user_id.map(Into::into),
-                    slug_or_port: e.slug_or_port,
-                    connection_id: e.connection_id.map(Into::into),
-                    disconnect_reason: e.disconnect_reason,
-                    status: e.status.into(),
-                }
-            }
-        }
-
-        impl From<wit_types::ConnectionEvent> for model::ConnectionEvent {
-            fn from(e: wit_types::ConnectionEvent) -> Self {
-                Self {
-                    id: e.id.into(),
-                    time: e.time,
-                    organization_id: e.organization_id.into(),
-                    workspace_owner_id: e.workspace_owner_id.into(),
-                    workspace_id: e.workspace_id.into(),
-                    workspace_name: e.workspace_name,
-                    agent_name: e.agent_name,
-                    connection_type: e.connection_type,
-                    code: e.code,
-                    ip: e.ip,
-                    user_agent: e.user_agent,
-                    user_id: e.user_id.map(Into::into),
-                    slug_or_port: e.slug_or_port,
-                    connection_id: e.connection_id.map(Into::into),
-                    disconnect_reason: e.disconnect_reason,
-                    status: e.status.into(),
-                }
-            }
-        }
-
-        impl From<EventColumns> for wit_types::EventColumns {
-            fn from(c: EventColumns) -> Self {
-                let EventColumns {
-                    uuids,
-                    times,
-                    codes,
-                    flags,
-                    text,
-                    text_ends,
-                } = c;
-                Self {
-                    uuids,
-                    times,
-                    codes,
-                    flags,
-                    text,
-                    text_ends,
-                }
-            }
-        }
-
-        impl From<model::ConnectionLog> for wit_types::ConnectionLog {
-            fn from(r: model::ConnectionLog) -> Self {
-                Self {
-                    id: r.id.into(),
-                    connect_time: r.connect_time,
-                    organization_id: r.organization_id.into(),
-                    workspace_owner_id: r.workspace_owner_id.into(),
-                    workspace_id: r.workspace_id.into(),
-                    workspace_name: r.workspace_name,
-                    agent_name: r.agent_name,
-                    connection_type: r.connection_type,
-                    code: r.code,
-                    ip: r.ip,
-                    user_agent: r.user_agent,
-                    user_id: r.user_id.map(Into::into),
-                    slug_or_port: r.slug_or_port,
-                    connection_id: r.connection_id.map(Into::into),
-                    disconnect_time: r.disconnect_time,
-                    disconnect_reason: r.disconnect_reason,
-                }
-            }
-        }
-
-        impl From<wit_types::ConnectionLog> for model::ConnectionLog {
-            fn from(r: wit_types::ConnectionLog) -> Self {
-                Self {
-                    id: r.id.into(),
-                    connect_time: r.connect_time,
-                    organization_id: r.organization_id.into(),
-                    workspace_owner_id: r.workspace_owner_id.into(),
-                    workspace_id: r.workspace_id.into(),
-                    workspace_name: r.workspace_name,
-                    agent_name: r.agent_name,
-                    connection_type: r.connection_type,
-                    code: r.code,
-                    ip: r.ip,
-                    user_agent: r.user_agent,
-                    user_id: r.user_id.map(Into::into),
-                    slug_or_port: r.slug_or_port,
-                    connection_id: r.connection_id.map(Into::into),
-                    disconnect_time: r.disconnect_time,
-                    disconnect_reason: r.disconnect_reason,
                 }
             }
         }
@@ -443,21 +331,6 @@ macro_rules! exports_impl {
             ) -> Call<Vec<String>> {
                 let rows: Vec<wit_types::ConnectionLog> = rows.into_iter().map(Into::into).collect();
                 self.coder_connection_log_formats().call_api_rows(store, &rows)
-            }
-
-            fn service_log_line(
-                &self,
-                store: &mut Store<HostState>,
-                event: model::ConnectionEvent,
-                format: model::LogFormat,
-                logged_at: model::UnixNanos,
-            ) -> Call<String> {
-                self.coder_connection_log_formats().call_service_log_line(
-                    store,
-                    &event.into(),
-                    format.into(),
-                    logged_at,
-                )
             }
 
             fn row_events(

@@ -30,6 +30,7 @@ pub trait Exports: Send + Sync {
         &self,
         store: &mut Store<HostState>,
         log_formats: &[model::LogFormat],
+        log_fields: model::LogFields,
         settings: &[model::Setting],
     ) -> Call<Result<(), model::SettingsError>>;
     fn ingest_batch(
@@ -71,6 +72,7 @@ pub trait Exports: Send + Sync {
         store: &mut Store<HostState>,
         event: model::ConnectionEvent,
         format: model::LogFormat,
+        fields: model::LogFields,
         logged_at: model::UnixNanos,
     ) -> Call<String>;
     fn row_events(

@@ -1,7 +1,11 @@
 //! Host bindings for contract `coder:connection-log@0.1.0` (`wit/v0.1.0`, frozen): the host's
 //! imports under this version's names, the plugin's exports on the host's model, and the
 //! conversions of what only 0.1.0 has. Where 0.1.0 lacks what the host asks, this module
-//! says what 0.1.0 meant: no settings, a retention of 0 for "forever".
+//! says what 0.1.0 meant: no settings, a retention of 0 for "forever", one generation of
+//! service-log fields (its own), and a `connection-type` with a `slug-or-port` where the
+//! host has a method, an app and a client session: they convert as migration 000614 does
+//! ([`connlog_vocabulary::upgrade`], [`connlog_vocabulary::downgrade`]); a client session
+//! id and a web terminal's app do not reach a 0.1.0 plugin.
 
 use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -40,6 +44,7 @@ exports_impl!(ConnectionLogPlugin {
         &self,
         store: &mut Store<HostState>,
         log_formats: &[model::LogFormat],
+        _log_fields: model::LogFields,
         settings: &[model::Setting],
     ) -> Call<Result<(), model::SettingsError>> {
         if let Some(setting) = settings.first() {
@@ -66,7 +71,206 @@ exports_impl!(ConnectionLogPlugin {
             .call_set_retention(store, max_age_nanos.unwrap_or(0))?;
         Ok(max_age_nanos)
     }
+
+    /// A 0.1.0 plugin writes its own generation of fields.
+    fn service_log_line(
+        &self,
+        store: &mut Store<HostState>,
+        event: model::ConnectionEvent,
+        format: model::LogFormat,
+        _fields: model::LogFields,
+        logged_at: model::UnixNanos,
+    ) -> Call<String> {
+        self.coder_connection_log_formats().call_service_log_line(
+            store,
+            &event.into(),
+            format.into(),
+            logged_at,
+        )
+    }
 });
+
+/// A method and an app as 0.1.0's `(connection-type, slug-or-port)`.
+fn downgrade(method: model::ConnectionMethod, app: Option<&str>) -> (String, Option<String>) {
+    let (connection_type, slug) = connlog_vocabulary::downgrade(method, app);
+    (connection_type.to_string(), slug.map(str::to_string))
+}
+
+/// 0.1.0's `(connection-type, slug-or-port)` as a method and an app.
+fn upgrade(connection_type: &str, slug: Option<&str>) -> (model::ConnectionMethod, Option<String>) {
+    let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
+    (method, app.map(str::to_string))
+}
+
+impl From<model::ConnectionEvent> for wit_types::ConnectionEvent {
+    fn from(e: model::ConnectionEvent) -> Self {
+        let (connection_type, slug_or_port) =
+            downgrade(e.connection_method, e.app_name_or_port.as_deref());
+        Self {
+            id: e.id.into(),
+            time: e.time,
+            organization_id: e.organization_id.into(),
+            workspace_owner_id: e.workspace_owner_id.into(),
+            workspace_id: e.workspace_id.into(),
+            workspace_name: e.workspace_name,
+            agent_name: e.agent_name,
+            connection_type,
+            code: e.code,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            user_id: e.user_id.map(Into::into),
+            slug_or_port,
+            connection_id: e.connection_id.map(Into::into),
+            disconnect_reason: e.disconnect_reason,
+            status: e.status.into(),
+        }
+    }
+}
+
+impl From<wit_types::ConnectionEvent> for model::ConnectionEvent {
+    fn from(e: wit_types::ConnectionEvent) -> Self {
+        let (connection_method, app_name_or_port) =
+            upgrade(&e.connection_type, e.slug_or_port.as_deref());
+        Self {
+            id: e.id.into(),
+            time: e.time,
+            organization_id: e.organization_id.into(),
+            workspace_owner_id: e.workspace_owner_id.into(),
+            workspace_id: e.workspace_id.into(),
+            workspace_name: e.workspace_name,
+            agent_name: e.agent_name,
+            connection_method,
+            code: e.code,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            user_id: e.user_id.map(Into::into),
+            app_name_or_port,
+            connection_id: e.connection_id.map(Into::into),
+            disconnect_reason: e.disconnect_reason,
+            client_session_id: None,
+            status: e.status.into(),
+        }
+    }
+}
+
+impl From<model::ConnectionLog> for wit_types::ConnectionLog {
+    fn from(r: model::ConnectionLog) -> Self {
+        let (connection_type, slug_or_port) =
+            downgrade(r.connection_method, r.app_name_or_port.as_deref());
+        Self {
+            id: r.id.into(),
+            connect_time: r.connect_time,
+            organization_id: r.organization_id.into(),
+            workspace_owner_id: r.workspace_owner_id.into(),
+            workspace_id: r.workspace_id.into(),
+            workspace_name: r.workspace_name,
+            agent_name: r.agent_name,
+            connection_type,
+            code: r.code,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            user_id: r.user_id.map(Into::into),
+            slug_or_port,
+            connection_id: r.connection_id.map(Into::into),
+            disconnect_time: r.disconnect_time,
+            disconnect_reason: r.disconnect_reason,
+        }
+    }
+}
+
+impl From<wit_types::ConnectionLog> for model::ConnectionLog {
+    fn from(r: wit_types::ConnectionLog) -> Self {
+        let (connection_method, app_name_or_port) =
+            upgrade(&r.connection_type, r.slug_or_port.as_deref());
+        Self {
+            id: r.id.into(),
+            connect_time: r.connect_time,
+            organization_id: r.organization_id.into(),
+            workspace_owner_id: r.workspace_owner_id.into(),
+            workspace_id: r.workspace_id.into(),
+            workspace_name: r.workspace_name,
+            agent_name: r.agent_name,
+            connection_method,
+            code: r.code,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            user_id: r.user_id.map(Into::into),
+            app_name_or_port,
+            connection_id: r.connection_id.map(Into::into),
+            disconnect_time: r.disconnect_time,
+            disconnect_reason: r.disconnect_reason,
+            client_session_id: None,
+        }
+    }
+}
+
+/// The host's replay batch in 0.1.0's layout: each event's method and app become a type and a
+/// slug (the only strings that differ), the client session id is dropped, and the flags keep
+/// their bits in one byte.
+impl From<EventColumns> for wit_types::EventColumns {
+    fn from(c: EventColumns) -> Self {
+        use crate::plugin::columns::{STRINGS, flag};
+        let mut legacy = Self {
+            uuids: c.uuids,
+            times: c.times,
+            codes: c.codes,
+            flags: Vec::with_capacity(c.flags.len()),
+            text: String::with_capacity(c.text.len()),
+            text_ends: Vec::with_capacity(c.text_ends.len()),
+        };
+        let mut start = 0usize;
+        for ((&bits, &method), ends) in c
+            .flags
+            .iter()
+            .zip(&c.methods)
+            .zip(c.text_ends.chunks(STRINGS))
+        {
+            let mut texts = [""; STRINGS];
+            for (slot, &end) in texts.iter_mut().zip(ends) {
+                // The host built these columns: their spans are whole.
+                *slot = &c.text[start..end as usize];
+                start = end as usize;
+            }
+            let [
+                workspace,
+                agent,
+                ip,
+                user_agent,
+                app,
+                reason,
+                _client_session,
+            ] = texts;
+            let method = model::ConnectionMethod::from_index(method)
+                .expect("the host writes only methods it knows");
+            let app = (bits & flag::APP_NAME_OR_PORT != 0).then_some(app);
+            let (connection_type, slug) = connlog_vocabulary::downgrade(method, app);
+            let slug_bit = if slug.is_some() {
+                flag::APP_NAME_OR_PORT
+            } else {
+                0
+            };
+            let kept = bits & !(flag::APP_NAME_OR_PORT | flag::CLIENT_SESSION_ID) | slug_bit;
+            legacy
+                .flags
+                .push(u8::try_from(kept).expect("0.1.0's flags fit in a byte"));
+            for text in [
+                workspace,
+                agent,
+                connection_type,
+                ip,
+                user_agent,
+                slug.unwrap_or(""),
+                reason,
+            ] {
+                legacy.text.push_str(text);
+                legacy
+                    .text_ends
+                    .push(u32::try_from(legacy.text.len()).expect("under 4 GiB"));
+            }
+        }
+        legacy
+    }
+}
 
 impl From<model::QueryRequest> for wit_query::QueryRequest {
     fn from(r: model::QueryRequest) -> Self {

@@ -1,6 +1,7 @@
 //! Host bindings for contract `coder:connection-log@0.2.0` (`wit/v0.2.0`), the newest: the
 //! host's imports under this version's names, the plugin's exports on the host's model, and
-//! the conversions of what 0.2.0 changed (settings, an error per interface, options).
+//! the conversions of what 0.2.0 changed (settings, an error per interface, options, Coder's
+//! connection methods).
 
 use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -37,10 +38,12 @@ exports_impl!(Plugin {
         &self,
         store: &mut Store<HostState>,
         log_formats: &[model::LogFormat],
+        log_fields: model::LogFields,
         settings: &[model::Setting],
     ) -> Call<Result<(), model::SettingsError>> {
         let config = lifecycle::PluginConfig {
             service_log_formats: log_formats.iter().copied().map(Into::into).collect(),
+            service_log_fields: log_fields.into(),
             settings: settings
                 .iter()
                 .map(|s| lifecycle::Setting {
@@ -72,7 +75,177 @@ exports_impl!(Plugin {
         self.coder_connection_log_retention()
             .call_set_retention(store, max_age_nanos)
     }
+
+    fn service_log_line(
+        &self,
+        store: &mut Store<HostState>,
+        event: model::ConnectionEvent,
+        format: model::LogFormat,
+        fields: model::LogFields,
+        logged_at: model::UnixNanos,
+    ) -> Call<String> {
+        self.coder_connection_log_formats().call_service_log_line(
+            store,
+            &event.into(),
+            format.into(),
+            fields.into(),
+            logged_at,
+        )
+    }
 });
+
+impl From<model::LogFields> for wit_service_log::LogFields {
+    fn from(f: model::LogFields) -> Self {
+        match f {
+            model::LogFields::Current => Self::Current,
+            model::LogFields::Seed => Self::Seed,
+        }
+    }
+}
+
+impl From<model::ConnectionMethod> for wit_types::ConnectionMethod {
+    fn from(m: model::ConnectionMethod) -> Self {
+        match m {
+            model::ConnectionMethod::Ssh => Self::Ssh,
+            model::ConnectionMethod::ReconnectingPty => Self::ReconnectingPty,
+            model::ConnectionMethod::WorkspaceApp => Self::WorkspaceApp,
+            model::ConnectionMethod::PortForwarding => Self::PortForwarding,
+            model::ConnectionMethod::Tunnel => Self::Tunnel,
+        }
+    }
+}
+
+impl From<wit_types::ConnectionMethod> for model::ConnectionMethod {
+    fn from(m: wit_types::ConnectionMethod) -> Self {
+        match m {
+            wit_types::ConnectionMethod::Ssh => Self::Ssh,
+            wit_types::ConnectionMethod::ReconnectingPty => Self::ReconnectingPty,
+            wit_types::ConnectionMethod::WorkspaceApp => Self::WorkspaceApp,
+            wit_types::ConnectionMethod::PortForwarding => Self::PortForwarding,
+            wit_types::ConnectionMethod::Tunnel => Self::Tunnel,
+        }
+    }
+}
+
+impl From<model::ConnectionEvent> for wit_types::ConnectionEvent {
+    fn from(e: model::ConnectionEvent) -> Self {
+        Self {
+            id: e.id.into(),
+            time: e.time,
+            organization_id: e.organization_id.into(),
+            workspace_owner_id: e.workspace_owner_id.into(),
+            workspace_id: e.workspace_id.into(),
+            workspace_name: e.workspace_name,
+            agent_name: e.agent_name,
+            connection_method: e.connection_method.into(),
+            code: e.code,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            user_id: e.user_id.map(Into::into),
+            app_name_or_port: e.app_name_or_port,
+            connection_id: e.connection_id.map(Into::into),
+            disconnect_reason: e.disconnect_reason,
+            client_session_id: e.client_session_id,
+            status: e.status.into(),
+        }
+    }
+}
+
+impl From<wit_types::ConnectionEvent> for model::ConnectionEvent {
+    fn from(e: wit_types::ConnectionEvent) -> Self {
+        Self {
+            id: e.id.into(),
+            time: e.time,
+            organization_id: e.organization_id.into(),
+            workspace_owner_id: e.workspace_owner_id.into(),
+            workspace_id: e.workspace_id.into(),
+            workspace_name: e.workspace_name,
+            agent_name: e.agent_name,
+            connection_method: e.connection_method.into(),
+            code: e.code,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            user_id: e.user_id.map(Into::into),
+            app_name_or_port: e.app_name_or_port,
+            connection_id: e.connection_id.map(Into::into),
+            disconnect_reason: e.disconnect_reason,
+            client_session_id: e.client_session_id,
+            status: e.status.into(),
+        }
+    }
+}
+
+impl From<model::ConnectionLog> for wit_types::ConnectionLog {
+    fn from(r: model::ConnectionLog) -> Self {
+        Self {
+            id: r.id.into(),
+            connect_time: r.connect_time,
+            organization_id: r.organization_id.into(),
+            workspace_owner_id: r.workspace_owner_id.into(),
+            workspace_id: r.workspace_id.into(),
+            workspace_name: r.workspace_name,
+            agent_name: r.agent_name,
+            connection_method: r.connection_method.into(),
+            code: r.code,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            user_id: r.user_id.map(Into::into),
+            app_name_or_port: r.app_name_or_port,
+            connection_id: r.connection_id.map(Into::into),
+            disconnect_time: r.disconnect_time,
+            disconnect_reason: r.disconnect_reason,
+            client_session_id: r.client_session_id,
+        }
+    }
+}
+
+impl From<wit_types::ConnectionLog> for model::ConnectionLog {
+    fn from(r: wit_types::ConnectionLog) -> Self {
+        Self {
+            id: r.id.into(),
+            connect_time: r.connect_time,
+            organization_id: r.organization_id.into(),
+            workspace_owner_id: r.workspace_owner_id.into(),
+            workspace_id: r.workspace_id.into(),
+            workspace_name: r.workspace_name,
+            agent_name: r.agent_name,
+            connection_method: r.connection_method.into(),
+            code: r.code,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            user_id: r.user_id.map(Into::into),
+            app_name_or_port: r.app_name_or_port,
+            connection_id: r.connection_id.map(Into::into),
+            disconnect_time: r.disconnect_time,
+            disconnect_reason: r.disconnect_reason,
+            client_session_id: r.client_session_id,
+        }
+    }
+}
+
+/// The two are field for field the same.
+impl From<EventColumns> for wit_types::EventColumns {
+    fn from(c: EventColumns) -> Self {
+        let EventColumns {
+            uuids,
+            times,
+            codes,
+            flags,
+            methods,
+            text,
+            text_ends,
+        } = c;
+        Self {
+            uuids,
+            times,
+            codes,
+            flags,
+            methods,
+            text,
+            text_ends,
+        }
+    }
+}
 
 impl From<model::QueryRequest> for wit_query::QueryRequest {
     fn from(r: model::QueryRequest) -> Self {
