@@ -1,19 +1,46 @@
-//! Reading and writing events: each field's rules, precise errors, the line reader, and the round
-//! trip through the output format.
+//! Reading and writing events: each field's rules, both generations of Coder's fields, precise
+//! errors, the line reader, and the round trip through the output format.
 
 use std::io;
 
+use connlog_vocabulary::{AppFamily, app_family};
 use serde_json::Value;
 
 use super::*;
-use crate::model::{ConnectionEvent, ConnectionStatus, Uuid};
+use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, LogFields, Uuid};
 
 const ORG: &str = "a0f6e7b4-9f36-4c4b-8a2d-1f2e3d4c5b6a";
 const OWNER: &str = "6dea7b1c-0b4e-4f44-9d7a-0d1d1a2b3c4d";
 const WS: &str = "0e9d8c7b-6a5f-4e3d-8c1b-0a9f8e7d6c5b";
 const CONN: &str = "7a6f1b2c-3d4e-4f5a-8b9c-0d1e2f3a4b5c";
+const CSID: &str = "0123456789abcdef0123456789abcdef";
+const TAILNET_IP: &str = "fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b";
 
+/// An agent's SSH connect in Coder's current fields.
 fn agent_line() -> Value {
+    serde_json::json!({
+        "ID": "11111111-2222-4333-8444-555555555555",
+        "OrganizationID": ORG,
+        "WorkspaceOwnerID": OWNER,
+        "WorkspaceID": WS,
+        "WorkspaceName": "dev",
+        "AgentName": "main",
+        "ConnectionMethod": "ssh",
+        "Code": null,
+        "IP": TAILNET_IP,
+        "UserAgent": "",
+        "UserID": null,
+        "AppNameOrPort": "",
+        "ConnectionID": CONN,
+        "DisconnectReason": "",
+        "ClientSessionID": "",
+        "Time": "2025-07-10T10:14:38.942776145Z",
+        "ConnectionStatus": "connected"
+    })
+}
+
+/// The same connect in the seed's fields.
+fn seed_line() -> Value {
     serde_json::json!({
         "ID": "11111111-2222-4333-8444-555555555555",
         "Time": "2025-07-10T10:14:38.942776145Z",
@@ -24,7 +51,7 @@ fn agent_line() -> Value {
         "AgentName": "main",
         "Type": "ssh",
         "Code": null,
-        "Ip": "fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b",
+        "Ip": TAILNET_IP,
         "UserAgent": "",
         "UserID": null,
         "SlugOrPort": "",
@@ -59,6 +86,22 @@ fn without(mut v: Value, key: &str) -> Value {
     v
 }
 
+fn with_all(mut v: Value, pairs: &[(&str, Value)]) -> Value {
+    for (key, value) in pairs {
+        v = with(v, key, value.clone());
+    }
+    v
+}
+
+/// The method, app and client session id an event was read with.
+fn shape(e: &ConnectionEvent) -> (ConnectionMethod, Option<&str>, Option<&str>) {
+    (
+        e.connection_method,
+        e.app_name_or_port.as_deref(),
+        e.client_session_id.as_deref(),
+    )
+}
+
 #[test]
 fn reads_an_agent_event() {
     let e = event(&agent_line());
@@ -69,37 +112,347 @@ fn reads_an_agent_event() {
     assert_eq!(e.workspace_id.to_string(), WS);
     assert_eq!(e.workspace_name, "dev");
     assert_eq!(e.agent_name, "main");
-    assert_eq!(e.connection_type, "ssh");
+    assert_eq!(e.connection_method, ConnectionMethod::Ssh);
     assert_eq!(e.code, None);
-    assert_eq!(
-        e.ip.as_deref(),
-        Some("fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b")
-    );
+    assert_eq!(e.ip.as_deref(), Some(TAILNET_IP));
     assert_eq!(e.user_agent, None);
     assert_eq!(e.user_id, None);
-    assert_eq!(e.slug_or_port, None);
+    assert_eq!(e.app_name_or_port, None);
     assert_eq!(e.connection_id.unwrap().to_string(), CONN);
     assert_eq!(e.disconnect_reason, None);
+    assert_eq!(e.client_session_id, None);
     assert_eq!(e.status, ConnectionStatus::Connected);
+    // The seed's spelling of the same connect reads the same.
+    assert_eq!(event(&seed_line()), e);
 }
 
 #[test]
 fn reads_a_web_event_with_upper_ip() {
-    let v = without(agent_line(), "Ip");
-    let v = with(v, "IP", "127.0.0.1".into());
-    let v = with(v, "Type", "workspace_app".into());
-    let v = with(v, "Code", 200.into());
-    let v = with(v, "UserAgent", "Mozilla/5.0".into());
-    let v = with(v, "UserID", OWNER.into());
-    let v = with(v, "SlugOrPort", "code-server".into());
-    let v = with(v, "ConnectionID", Value::Null);
+    let v = without(seed_line(), "Ip");
+    let v = with_all(
+        v,
+        &[
+            ("IP", "127.0.0.1".into()),
+            ("Type", "workspace_app".into()),
+            ("Code", 200.into()),
+            ("UserAgent", "Mozilla/5.0".into()),
+            ("UserID", OWNER.into()),
+            ("SlugOrPort", "code-server".into()),
+            ("ConnectionID", Value::Null),
+        ],
+    );
     let e = event(&v);
     assert_eq!(e.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(e.code, Some(200));
     assert_eq!(e.user_agent.as_deref(), Some("Mozilla/5.0"));
     assert_eq!(e.user_id.unwrap().to_string(), OWNER);
-    assert_eq!(e.slug_or_port.as_deref(), Some("code-server"));
+    assert_eq!(
+        shape(&e),
+        (ConnectionMethod::WorkspaceApp, Some("code-server"), None)
+    );
     assert_eq!(e.connection_id, None);
+}
+
+/// Each seed `Type`, as migration 000614 and the agent mapping read it (spec §2.1, §4.2,
+/// §11.1, §11.2).
+#[test]
+fn seed_lines_map_as_migration_000614() {
+    use ConnectionMethod::*;
+    let table: &[(&str, &str, ConnectionMethod, Option<&str>)] = &[
+        ("ssh", "", Ssh, None),
+        ("vscode", "", Ssh, Some("vscode")),
+        ("jetbrains", "", Ssh, Some("jetbrains")),
+        ("reconnecting_pty", "", ReconnectingPty, None),
+        (
+            "workspace_app",
+            "code-server",
+            WorkspaceApp,
+            Some("code-server"),
+        ),
+        ("port_forwarding", "8080", PortForwarding, Some("8080")),
+        ("tunnel", "", Tunnel, None),
+        // A slug on an agent or tunnel row is dropped; a family type overwrites it.
+        ("ssh", "x", Ssh, None),
+        ("tunnel", "x", Tunnel, None),
+        ("vscode", "x", Ssh, Some("vscode")),
+        ("workspace_app", "", WorkspaceApp, None),
+        // An app name as the type is that app over SSH, passed on raw for the plugin.
+        ("cursor", "", Ssh, Some("cursor")),
+        ("Cursor", "", Ssh, Some("Cursor")),
+        ("goland", "8080", Ssh, Some("goland")),
+        ("Some-New-IDE", "", Ssh, Some("Some-New-IDE")),
+        // Classified by the normalised name, as the plugin always classified the type.
+        (
+            " Workspace_App ",
+            "code-server",
+            WorkspaceApp,
+            Some("code-server"),
+        ),
+        ("Tunnel", "", Tunnel, None),
+        (" VSCode\t", "", Ssh, Some("vscode")),
+        ("JetBrains", "", Ssh, Some("jetbrains")),
+        ("SSH", "", Ssh, None),
+        ("Reconnecting-PTY", "", ReconnectingPty, None),
+    ];
+    for &(t, slug, method, app) in table {
+        let v = with_all(
+            seed_line(),
+            &[("Type", t.into()), ("SlugOrPort", slug.into())],
+        );
+        assert_eq!(
+            shape(&event(&v)),
+            (method, app, None),
+            "Type {t:?}, SlugOrPort {slug:?}"
+        );
+    }
+    // `Ip`, `IP`, or both when they agree.
+    for keys in [&["Ip"][..], &["IP"], &["Ip", "IP"]] {
+        let mut v = without(seed_line(), "Ip");
+        for key in keys {
+            v = with(v, key, "10.1.2.3".into());
+        }
+        assert_eq!(event(&v).ip.as_deref(), Some("10.1.2.3"), "{keys:?}");
+    }
+}
+
+/// Coder's current fields: each method with an app, a slug or a port, and a client session
+/// id (spec §2.5, §11.3). Values pass raw: the plugin normalises and checks them.
+#[test]
+fn current_lines_read_method_app_and_client_session() {
+    use ConnectionMethod::*;
+    let table: &[(
+        &str,
+        &str,
+        &str,
+        ConnectionMethod,
+        Option<&str>,
+        Option<&str>,
+    )] = &[
+        ("ssh", "", "", Ssh, None, None),
+        ("ssh", "vscode", "", Ssh, Some("vscode"), None),
+        ("ssh", "cursor", CSID, Ssh, Some("cursor"), Some(CSID)),
+        (
+            "ssh",
+            "Some-New-IDE",
+            CSID,
+            Ssh,
+            Some("Some-New-IDE"),
+            Some(CSID),
+        ),
+        (
+            "reconnecting_pty",
+            "",
+            CSID,
+            ReconnectingPty,
+            None,
+            Some(CSID),
+        ),
+        (
+            "reconnecting_pty",
+            "some_app",
+            "",
+            ReconnectingPty,
+            Some("some_app"),
+            None,
+        ),
+        (
+            "workspace_app",
+            "code-server",
+            "",
+            WorkspaceApp,
+            Some("code-server"),
+            None,
+        ),
+        (
+            "port_forwarding",
+            "8080",
+            "",
+            PortForwarding,
+            Some("8080"),
+            None,
+        ),
+        // An agent-reported port forward: no app, a client session id.
+        (
+            "port_forwarding",
+            "",
+            CSID,
+            PortForwarding,
+            None,
+            Some(CSID),
+        ),
+        ("tunnel", "", "", Tunnel, None, None),
+        // Malformed client session ids reach the plugin, which rejects them.
+        (
+            "ssh",
+            "",
+            "0123456789ABCDEF0123456789ABCDEF",
+            Ssh,
+            None,
+            Some("0123456789ABCDEF0123456789ABCDEF"),
+        ),
+    ];
+    for &(m, app, csid, method, want_app, want_csid) in table {
+        let v = with_all(
+            agent_line(),
+            &[
+                ("ConnectionMethod", m.into()),
+                ("AppNameOrPort", app.into()),
+                ("ClientSessionID", csid.into()),
+            ],
+        );
+        assert_eq!(
+            shape(&event(&v)),
+            (method, want_app, want_csid),
+            "{m} {app:?} {csid:?}"
+        );
+    }
+    // Null and absent are absent too.
+    for absent in [Some(Value::Null), None] {
+        let mut v = agent_line();
+        for key in ["AppNameOrPort", "ClientSessionID"] {
+            v = match &absent {
+                Some(null) => with(v, key, null.clone()),
+                None => without(v, key),
+            };
+        }
+        assert_eq!(shape(&event(&v)), (Ssh, None, None), "{absent:?}");
+    }
+}
+
+/// A `Type` beside a `ConnectionMethod` is ignored; a line with a method and only the
+/// seed's `SlugOrPort` reads its app from that.
+#[test]
+fn connection_method_wins_over_type() {
+    use ConnectionMethod::*;
+    let table: &[(&[(&str, &str)], ConnectionMethod, Option<&str>)] = &[
+        // As Coder ignores an agent's legacy VSCODE once METHOD_SSH is given (§11.2).
+        (&[("Type", "vscode")], Ssh, None),
+        (
+            &[("Type", "vscode"), ("AppNameOrPort", "cursor")],
+            Ssh,
+            Some("cursor"),
+        ),
+        (
+            &[("Type", "ssh"), ("ConnectionMethod", "tunnel")],
+            Tunnel,
+            None,
+        ),
+        (&[("Type", "")], Ssh, None),
+        (
+            &[("Type", "workspace_app"), ("SlugOrPort", "code-server")],
+            Ssh,
+            None,
+        ),
+        (
+            &[
+                ("ConnectionMethod", "workspace_app"),
+                ("SlugOrPort", "jupyter"),
+            ],
+            WorkspaceApp,
+            None,
+        ),
+    ];
+    for &(pairs, method, app) in table {
+        let pairs: Vec<(&str, Value)> = pairs.iter().map(|&(k, v)| (k, v.into())).collect();
+        let v = with_all(agent_line(), &pairs);
+        assert_eq!(shape(&event(&v)), (method, app, None), "{pairs:?}");
+    }
+    let slug_only = with_all(
+        without(agent_line(), "AppNameOrPort"),
+        &[
+            ("ConnectionMethod", "workspace_app".into()),
+            ("SlugOrPort", "jupyter".into()),
+            ("ConnectionID", Value::Null),
+        ],
+    );
+    assert_eq!(
+        shape(&event(&slug_only)),
+        (WorkspaceApp, Some("jupyter"), None)
+    );
+}
+
+#[test]
+fn method_and_type_errors() {
+    let methods = "ssh, reconnecting_pty, workspace_app, port_forwarding, tunnel";
+    let table: Vec<(Value, String)> =
+        vec![
+        (
+            with(agent_line(), "ConnectionMethod", "vscode".into()),
+            format!("unknown `ConnectionMethod` \"vscode\" (one of {methods})"),
+        ),
+        (
+            with(agent_line(), "ConnectionMethod", "SSH".into()),
+            format!("unknown `ConnectionMethod` \"SSH\" (one of {methods})"),
+        ),
+        (
+            with(agent_line(), "ConnectionMethod", "".into()),
+            format!("unknown `ConnectionMethod` \"\" (one of {methods})"),
+        ),
+        (
+            with(agent_line(), "ConnectionMethod", 1.into()),
+            "wrong JSON type for `ConnectionMethod`: expected a string, got a number".into(),
+        ),
+        (
+            with(agent_line(), "ConnectionMethod", Value::Null),
+            "wrong JSON type for `ConnectionMethod`: expected a string, got null".into(),
+        ),
+        (
+            without(agent_line(), "ConnectionMethod"),
+            "missing field `ConnectionMethod` (or the seed's `Type`)".into(),
+        ),
+        (
+            without(seed_line(), "Type"),
+            "missing field `ConnectionMethod` (or the seed's `Type`)".into(),
+        ),
+        (
+            with(without(agent_line(), "ConnectionMethod"), "connectionMethod", "ssh".into()),
+            "missing field `ConnectionMethod` (or the seed's `Type`) (found `connectionMethod`; \
+             field names are case-sensitive)"
+                .into(),
+        ),
+        (
+            with(without(seed_line(), "Type"), "type", "ssh".into()),
+            "missing field `ConnectionMethod` (or the seed's `Type`) (found `type`; field names \
+             are case-sensitive)"
+                .into(),
+        ),
+        (
+            with(seed_line(), "Type", 3.into()),
+            "wrong JSON type for `Type`: expected a string, got a number".into(),
+        ),
+        (
+            with(agent_line(), "AppNameOrPort", 8080.into()),
+            "wrong JSON type for `AppNameOrPort`: expected a string or null, got a number".into(),
+        ),
+        (
+            with(agent_line(), "ClientSessionID", true.into()),
+            "wrong JSON type for `ClientSessionID`: expected a string or null, got a boolean"
+                .into(),
+        ),
+        (
+            with(seed_line(), "SlugOrPort", 8080.into()),
+            "wrong JSON type for `SlugOrPort`: expected a string or null, got a number".into(),
+        ),
+    ];
+    for (v, want) in table {
+        assert_eq!(error(&v), want, "{v}");
+    }
+    for empty in ["", "   ", "\t\u{0}\u{7f} \n"] {
+        assert_eq!(
+            error(&with(seed_line(), "Type", empty.into())),
+            format!(
+                "`Type` must name a connection type; {empty:?} is empty once control characters \
+                 and surrounding spaces are removed"
+            )
+        );
+    }
+    // A long bad method is cut in the message.
+    let msg = error(&with(
+        agent_line(),
+        "ConnectionMethod",
+        "x".repeat(5000).into(),
+    ));
+    assert!(msg.len() < 250 && msg.contains("… (5000 bytes)"), "{msg}");
 }
 
 #[test]
@@ -111,21 +464,42 @@ fn absent_values() {
         let e = event(&v);
         assert_eq!((e.connection_id, e.user_id), (None, None), "{absent}");
     }
-    // Optional fields may be left out altogether.
-    let mut v = agent_line();
-    for key in [
-        "Code",
-        "Ip",
-        "UserAgent",
-        "UserID",
-        "SlugOrPort",
-        "ConnectionID",
-        "DisconnectReason",
+    // Optional fields may be left out altogether, in either generation.
+    for (line, keys) in [
+        (
+            agent_line(),
+            &[
+                "Code",
+                "IP",
+                "UserAgent",
+                "UserID",
+                "AppNameOrPort",
+                "ConnectionID",
+                "DisconnectReason",
+                "ClientSessionID",
+            ][..],
+        ),
+        (
+            seed_line(),
+            &[
+                "Code",
+                "Ip",
+                "UserAgent",
+                "UserID",
+                "SlugOrPort",
+                "ConnectionID",
+                "DisconnectReason",
+            ],
+        ),
     ] {
-        v = without(v, key);
+        let mut v = line;
+        for key in keys {
+            v = without(v, key);
+        }
+        let e = event(&v);
+        assert_eq!((e.code, e.ip, e.connection_id), (None, None, None));
+        assert_eq!((e.app_name_or_port, e.client_session_id), (None, None));
     }
-    let e = event(&v);
-    assert_eq!((e.code, e.ip, e.connection_id), (None, None, None));
     // A required id given as "" is the nil UUID: the plugin judges it.
     assert!(
         event(&with(agent_line(), "WorkspaceID", "".into()))
@@ -133,18 +507,12 @@ fn absent_values() {
             .is_nil()
     );
     // "localhost" and bad IPs pass through: the plugin handles them.
-    assert_eq!(
-        event(&with(agent_line(), "Ip", "localhost".into()))
-            .ip
-            .as_deref(),
-        Some("localhost")
-    );
-    assert_eq!(
-        event(&with(agent_line(), "Ip", "not-an-ip".into()))
-            .ip
-            .as_deref(),
-        Some("not-an-ip")
-    );
+    for ip in ["localhost", "not-an-ip"] {
+        assert_eq!(
+            event(&with(agent_line(), "IP", ip.into())).ip.as_deref(),
+            Some(ip)
+        );
+    }
 }
 
 #[test]
@@ -216,15 +584,15 @@ fn precise_errors() {
             "wrong JSON type for `Code`: expected an integer or null, got a boolean",
         ),
         (
-            with(agent_line(), "SlugOrPort", 8080.into()),
-            "wrong JSON type for `SlugOrPort`: expected a string or null, got a number",
-        ),
-        (
             with(agent_line(), "WorkspaceName", serde_json::json!(["dev"])),
             "wrong JSON type for `WorkspaceName`: expected a string, got an array",
         ),
         (
-            with(agent_line(), "IP", "10.0.0.1".into()),
+            with(agent_line(), "Ip", "10.0.0.1".into()),
+            "`Ip` and `IP` disagree: \"10.0.0.1\" and \"fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b\"",
+        ),
+        (
+            with(seed_line(), "IP", "10.0.0.1".into()),
             "`Ip` and `IP` disagree: \"fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b\" and \"10.0.0.1\"",
         ),
         (
@@ -235,16 +603,21 @@ fn precise_errors() {
             serde_json::json!("hello"),
             "expected a JSON object, got a string",
         ),
+        // Fields are checked in Coder's order: the first bad one is reported.
+        (
+            with(
+                without(agent_line(), "ConnectionMethod"),
+                "ID",
+                "nope".into(),
+            ),
+            "`ID` is not a valid UUID: \"nope\"",
+        ),
     ];
     for (v, want) in table {
         assert_eq!(error(&v), want, "{v}");
     }
     // Both Ip and IP set to the same value is fine.
-    let v = with(
-        agent_line(),
-        "IP",
-        "fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b".into(),
-    );
+    let v = with(agent_line(), "Ip", TAILNET_IP.into());
     assert!(event(&v).ip.is_some());
 }
 
@@ -275,6 +648,62 @@ fn long_values_are_cut_in_messages() {
     assert!(msg.ends_with("… (10000 bytes)"), "{msg}");
 }
 
+/// The `fields` of spec §8's JSON example (VS Code over SSH), in its order. The example
+/// elides the ids and part of the IP; they are filled in here (the ids from the docs' seed
+/// example, the connection id's tail made up).
+const CURRENT_EXAMPLE_FIELDS: &str = concat!(
+    r#"{"ID":"ca5dfc63-dc43-463a-bb3e-38526866fd4b","#,
+    r#""OrganizationID":"1a2bb67e-0117-4168-92e0-58138989a7f5","#,
+    r#""WorkspaceOwnerID":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","#,
+    r#""WorkspaceID":"05567e23-31e2-4c00-bd05-4d499d437347","#,
+    r#""WorkspaceName":"dev","AgentName":"main","ConnectionMethod":"ssh","Code":null,"#,
+    r#""IP":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","UserAgent":"","UserID":null,"#,
+    r#""AppNameOrPort":"vscode","ConnectionID":"875e4c1a-90b2-4f3e-8d7c-6b5a4f3e2d1c","#,
+    r#""DisconnectReason":"","ClientSessionID":"","Time":"2026-10-07T11:34:37.428771813Z","#,
+    r#""ConnectionStatus":"connected"}"#
+);
+
+/// Coder's docs' JSON example of the seed's line (an SSH connect), whole.
+const SEED_EXAMPLE_LINE: &str = r#"{"ts":"2025-07-03T05:09:41.929840747Z","level":"INFO","msg":"connection_log","caller":"/home/coder/coder/enterprise/audit/backends/slog.go:38","func":"github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct","logger_names":["coderd"],"fields":{"request_id":"916ad077-e120-4861-8640-f449d56d2bae","ID":"ca5dfc63-dc43-463a-bb3e-38526866fd4b","OrganizationID":"1a2bb67e-0117-4168-92e0-58138989a7f5","WorkspaceOwnerID":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","WorkspaceID":"05567e23-31e2-4c00-bd05-4d499d437347","WorkspaceName":"dev","AgentName":"main","Type":"ssh","Code":null,"Ip":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","UserAgent":"","UserID":null,"SlugOrPort":"","ConnectionID":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908","DisconnectReason":"","Time":"2025-07-10T10:14:38.942776145Z","ConnectionStatus":"connected"}}"#;
+
+fn parsed_event(line: &str) -> ConnectionEvent {
+    match parse_line(line) {
+        Ok(Parsed::Event(e)) => e,
+        other => panic!("expected an event from {line}, got {other:?}"),
+    }
+}
+
+#[test]
+fn whole_service_log_lines_of_both_generations() {
+    // Current (spec §8): D's lines have no request_id and log from slog.go:36.
+    let current = format!(
+        r#"{{"ts":"2026-10-07T11:34:37.428915432Z","level":"INFO","msg":"connection_log","caller":"/home/coder/coder/enterprise/audit/backends/slog.go:36","func":"github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct","logger_names":["coderd"],"fields":{CURRENT_EXAMPLE_FIELDS}}}"#
+    );
+    let e = parsed_event(&current);
+    assert_eq!(shape(&e), (ConnectionMethod::Ssh, Some("vscode"), None));
+    assert_eq!(e.time, 1_791_372_877_428_771_813);
+    assert_eq!(
+        e.ip.as_deref(),
+        Some("fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7")
+    );
+    // The writer gives the example's fields back, byte for byte.
+    assert_eq!(event_to_line(&e), CURRENT_EXAMPLE_FIELDS);
+
+    // The seed (the docs' example): the same fields but for the generation's own.
+    let e = parsed_event(SEED_EXAMPLE_LINE);
+    assert_eq!(shape(&e), (ConnectionMethod::Ssh, None, None));
+    assert_eq!(e.id.to_string(), "ca5dfc63-dc43-463a-bb3e-38526866fd4b");
+    assert_eq!(
+        e.connection_id.unwrap().to_string(),
+        "7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"
+    );
+    assert_eq!(e.time, 1_752_142_478_942_776_145);
+    let mut fields = serde_json::from_str::<Value>(SEED_EXAMPLE_LINE).unwrap()["fields"].clone();
+    fields.as_object_mut().unwrap().remove("request_id");
+    let written: Value = serde_json::from_str(&event_to_line_as(&e, LogFields::Seed)).unwrap();
+    assert_eq!(written, fields);
+}
+
 #[test]
 fn service_log_lines() {
     let fields = with(agent_line(), "request_id", "0d9b…".into());
@@ -303,8 +732,13 @@ fn service_log_lines() {
     let missing = serde_json::json!({"msg": "connection_log"});
     assert_eq!(error(&missing), "missing field `fields`");
     let bad_fields =
-        serde_json::json!({"msg": "connection_log", "fields": without(agent_line(), "Type")});
-    assert_eq!(error(&bad_fields), "missing field `Type`");
+        serde_json::json!({"msg": "connection_log", "fields": without(seed_line(), "Type")});
+    assert_eq!(
+        error(&bad_fields),
+        "missing field `ConnectionMethod` (or the seed's `Type`)"
+    );
+    let bad_method = serde_json::json!({"msg": "connection_log", "fields": with(agent_line(), "ConnectionMethod", "jetbrains".into())});
+    assert!(error(&bad_method).starts_with("unknown `ConnectionMethod` \"jetbrains\""));
 }
 
 #[test]
@@ -436,9 +870,8 @@ fn empty_input() {
     assert_eq!(EventReader::new(good.as_bytes()).count(), 1);
 }
 
-#[test]
-fn json_round_trip() {
-    let full = ConnectionEvent {
+fn full_event() -> ConnectionEvent {
+    ConnectionEvent {
         id: Uuid::parse_str("11111111-2222-4333-8444-555555555555").unwrap(),
         time: 1_752_142_478_942_776_145,
         organization_id: Uuid::parse_str(ORG).unwrap(),
@@ -446,66 +879,218 @@ fn json_round_trip() {
         workspace_id: Uuid::parse_str(WS).unwrap(),
         workspace_name: "dev \"quoted\" ✓".into(),
         agent_name: "main".into(),
-        connection_type: "VS-Code Insiders".into(),
+        connection_method: ConnectionMethod::Ssh,
         code: Some(-1),
         ip: Some("fd7a:115c:a1e0::1".into()),
         user_agent: Some("Mozilla/5.0 (X11)".into()),
         user_id: Some(Uuid::parse_str(OWNER).unwrap()),
-        slug_or_port: Some("8080".into()),
+        app_name_or_port: Some("VS-Code Insiders".into()),
         connection_id: Some(Uuid::parse_str(CONN).unwrap()),
         disconnect_reason: Some("client disconnected".into()),
+        client_session_id: Some(CSID.into()),
         status: ConnectionStatus::Disconnected,
-    };
-    let bare = ConnectionEvent {
-        code: None,
-        ip: None,
-        user_agent: None,
-        user_id: None,
-        slug_or_port: None,
-        connection_id: None,
-        disconnect_reason: None,
-        status: ConnectionStatus::Connected,
-        time: -1,
-        ..full.clone()
-    };
-    for e in [full, bare] {
-        let value = event_to_json(&e);
-        assert_eq!(event(&value), e);
-        let line = event_to_line(&e);
-        assert_eq!(parse_line(&line), Ok(Parsed::Event(e.clone())));
-        let mut buf = Vec::new();
-        write_event_line(&mut buf, &e).unwrap();
-        assert_eq!(buf, format!("{line}\n").into_bytes());
     }
+}
+
+/// Events of every method with every kind of app, slug or port, with and without the
+/// optional values.
+fn assorted_events() -> Vec<ConnectionEvent> {
+    let apps = [
+        None,
+        Some("vscode"),
+        Some("jetbrains"),
+        Some("cursor"),
+        Some("Cursor"),
+        Some("goland"),
+        Some("zed"),
+        Some("Some-New-IDE"),
+        Some("code-server"),
+        Some("8080"),
+        Some("terminal"),
+    ];
+    let mut events = Vec::new();
+    for method in ConnectionMethod::ALL {
+        for app in apps {
+            for (i, csid) in [None, Some(CSID)].into_iter().enumerate() {
+                let full = full_event();
+                let bare = ConnectionEvent {
+                    code: None,
+                    ip: None,
+                    user_agent: None,
+                    user_id: None,
+                    connection_id: None,
+                    disconnect_reason: None,
+                    status: ConnectionStatus::Connected,
+                    time: -1,
+                    ..full.clone()
+                };
+                for base in [full, bare] {
+                    events.push(ConnectionEvent {
+                        connection_method: method,
+                        app_name_or_port: app.map(str::to_owned),
+                        client_session_id: csid.map(str::to_owned),
+                        time: base.time + i as i64,
+                        ..base
+                    });
+                }
+            }
+        }
+    }
+    events
+}
+
+/// What the seed's line can carry of an event: the 7-value type and a web slug, no client
+/// session id (written by hand, not through the writer's own mapping).
+fn seed_projection(e: &ConnectionEvent) -> ConnectionEvent {
+    let app = e.app_name_or_port.as_deref();
+    let app = match e.connection_method {
+        ConnectionMethod::Ssh => match app.map(app_family) {
+            Some(AppFamily::Vscode) => Some("vscode"),
+            Some(AppFamily::Jetbrains) => Some("jetbrains"),
+            _ => None,
+        },
+        ConnectionMethod::WorkspaceApp | ConnectionMethod::PortForwarding => app,
+        ConnectionMethod::ReconnectingPty | ConnectionMethod::Tunnel => None,
+    };
+    ConnectionEvent {
+        app_name_or_port: app.map(str::to_owned),
+        client_session_id: None,
+        ..e.clone()
+    }
+}
+
+#[test]
+fn writer_reader_round_trip_of_both_generations() {
+    let events = assorted_events();
+    assert_eq!(events.len(), 5 * 11 * 2 * 2);
+    for e in &events {
+        // The current fields carry everything.
+        let line = event_to_line(e);
+        assert_eq!(parse_line(&line), Ok(Parsed::Event(e.clone())), "{line}");
+        assert_eq!(event(&event_to_json(e)), *e);
+        let mut buf = Vec::new();
+        write_event_line(&mut buf, e).unwrap();
+        assert_eq!(buf, format!("{line}\n").into_bytes());
+        let mut buf = Vec::new();
+        write_event_line_as(&mut buf, e, LogFields::Current).unwrap();
+        assert_eq!(buf, format!("{line}\n").into_bytes());
+        // The seed's carry what they can, and that much exactly.
+        let seed = event_to_line_as(e, LogFields::Seed);
+        assert_eq!(
+            parse_line(&seed),
+            Ok(Parsed::Event(seed_projection(e))),
+            "{seed}"
+        );
+        let mut buf = Vec::new();
+        write_event_line_as(&mut buf, e, LogFields::Seed).unwrap();
+        assert_eq!(buf, format!("{seed}\n").into_bytes());
+    }
+    // What the seed's line can carry comes back whole.
+    let ide = ConnectionEvent {
+        app_name_or_port: Some("jetbrains".into()),
+        client_session_id: None,
+        ..full_event()
+    };
+    assert_eq!(parsed_event(&event_to_line_as(&ide, LogFields::Seed)), ide);
+}
+
+fn key_order(line: &str, keys: &[&str]) {
+    let value: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(value.as_object().unwrap().len(), keys.len(), "{line}");
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            line.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("no {k} in {line}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
 }
 
 #[test]
 fn json_output_uses_coder_names_and_order() {
     let e = event(&agent_line());
-    let line = event_to_line(&e);
-    let keys: Vec<&str> = [
-        "ID",
-        "Time",
-        "OrganizationID",
-        "WorkspaceOwnerID",
-        "WorkspaceID",
-        "WorkspaceName",
-        "AgentName",
-        "Type",
-        "Code",
-        "Ip",
-        "UserAgent",
-        "UserID",
-        "SlugOrPort",
-        "ConnectionID",
-        "DisconnectReason",
-        "ConnectionStatus",
-    ]
-    .into();
-    let positions: Vec<usize> = keys
-        .iter()
-        .map(|k| line.find(&format!("\"{k}\":")).unwrap())
-        .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+    key_order(
+        &event_to_line(&e),
+        &[
+            "ID",
+            "OrganizationID",
+            "WorkspaceOwnerID",
+            "WorkspaceID",
+            "WorkspaceName",
+            "AgentName",
+            "ConnectionMethod",
+            "Code",
+            "IP",
+            "UserAgent",
+            "UserID",
+            "AppNameOrPort",
+            "ConnectionID",
+            "DisconnectReason",
+            "ClientSessionID",
+            "Time",
+            "ConnectionStatus",
+        ],
+    );
     assert_eq!(event_to_json(&e), agent_line());
+    key_order(
+        &event_to_line_as(&e, LogFields::Seed),
+        &[
+            "ID",
+            "Time",
+            "OrganizationID",
+            "WorkspaceOwnerID",
+            "WorkspaceID",
+            "WorkspaceName",
+            "AgentName",
+            "Type",
+            "Code",
+            "Ip",
+            "UserAgent",
+            "UserID",
+            "SlugOrPort",
+            "ConnectionID",
+            "DisconnectReason",
+            "ConnectionStatus",
+        ],
+    );
+    let seed: Value = serde_json::from_str(&event_to_line_as(&e, LogFields::Seed)).unwrap();
+    assert_eq!(seed, seed_line());
+}
+
+/// The seed's `Type` is the deprecated 7-value type (spec §7.3); `SlugOrPort` only for web
+/// apps and port forwards.
+#[test]
+fn seed_output_writes_the_deprecated_type() {
+    use ConnectionMethod::*;
+    let table: &[(ConnectionMethod, Option<&str>, &str, &str)] = &[
+        (Ssh, None, "ssh", ""),
+        (Ssh, Some("cursor"), "vscode", ""),
+        (Ssh, Some("goland"), "jetbrains", ""),
+        (Ssh, Some("zed"), "ssh", ""),
+        (ReconnectingPty, Some("cursor"), "reconnecting_pty", ""),
+        (
+            WorkspaceApp,
+            Some("code-server"),
+            "workspace_app",
+            "code-server",
+        ),
+        (PortForwarding, Some("8080"), "port_forwarding", "8080"),
+        (PortForwarding, None, "port_forwarding", ""),
+        (Tunnel, None, "tunnel", ""),
+    ];
+    for &(method, app, t, slug) in table {
+        let e = ConnectionEvent {
+            connection_method: method,
+            app_name_or_port: app.map(str::to_owned),
+            ..full_event()
+        };
+        let v: Value = serde_json::from_str(&event_to_line_as(&e, LogFields::Seed)).unwrap();
+        assert_eq!(
+            (v["Type"].as_str(), v["SlugOrPort"].as_str()),
+            (Some(t), Some(slug)),
+            "{method} {app:?}"
+        );
+        assert!(v.get("ClientSessionID").is_none() && v.get("IP").is_none());
+    }
 }
