@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use connlog::model::{ConnectionEvent, ConnectionStatus, Uuid};
+use connlog::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, Uuid};
 use connlog::store::Journal;
 
 pub const T0: i64 = 1_750_000_000_000_000_000;
@@ -37,25 +37,26 @@ pub fn row_events_at(n: u64, time: i64) -> Vec<ConnectionEvent> {
         workspace_id: workspace,
         workspace_name: format!("ws-{}", n % 5_000),
         agent_name: "main".into(),
-        connection_type: "workspace_app".into(),
+        connection_method: ConnectionMethod::WorkspaceApp,
         code: Some(200),
         ip: Some(format!("10.0.{}.{}", (n >> 8) % 256, n % 256)),
         user_agent: Some("Mozilla/5.0".into()),
         user_id: Some(owner),
-        slug_or_port: Some("code-server".into()),
+        app_name_or_port: Some("code-server".into()),
         connection_id: None,
         disconnect_reason: None,
+        client_session_id: None,
         status: ConnectionStatus::Connected,
     };
     if n.is_multiple_of(2) {
         return vec![base];
     }
     let connect = ConnectionEvent {
-        connection_type: "ssh".into(),
+        connection_method: ConnectionMethod::Ssh,
         code: None,
         user_agent: None,
         user_id: None,
-        slug_or_port: None,
+        app_name_or_port: None,
         connection_id: Some(uuid(5, n)),
         ..base
     };
