@@ -103,14 +103,15 @@ pub fn ssh_connect(id: Uuid, time: UnixNanos, connection_id: Uuid) -> Connection
         workspace_id: workspace(),
         workspace_name: "dev".to_string(),
         agent_name: "main".to_string(),
-        connection_type: "ssh".to_string(),
+        connection_method: ConnectionMethod::Ssh,
         code: None,
         ip: Some("fd7a:115c:a1e0::1".to_string()),
         user_agent: None,
         user_id: None,
-        slug_or_port: None,
+        app_name_or_port: None,
         connection_id: Some(connection_id),
         disconnect_reason: None,
+        client_session_id: None,
         status: ConnectionStatus::Connected,
     }
 }
@@ -141,14 +142,15 @@ pub fn workspace_app(id: Uuid, time: UnixNanos, user: Option<Uuid>, code: i32) -
         workspace_id: workspace(),
         workspace_name: "dev".to_string(),
         agent_name: "main".to_string(),
-        connection_type: "workspace_app".to_string(),
+        connection_method: ConnectionMethod::WorkspaceApp,
         code: Some(code),
         ip: Some("127.0.0.1".to_string()),
         user_agent: Some("Mozilla/5.0".to_string()),
         user_id: user,
-        slug_or_port: Some("code-server".to_string()),
+        app_name_or_port: Some("code-server".to_string()),
         connection_id: None,
         disconnect_reason: None,
+        client_session_id: None,
         status: ConnectionStatus::Connected,
     }
 }
@@ -169,6 +171,14 @@ pub fn disconnect(
     ssh_disconnect(eid(n), T0 + t * S, cid(session), code, reason)
 }
 
+/// An agent-reported port forward (D's `METHOD_PORT_FORWARDING`): a session with no app.
+pub fn agent_port_forward(n: u64, session: u64, t: i64) -> ConnectionEvent {
+    connect(n, session, t).method(ConnectionMethod::PortForwarding)
+}
+
+/// The client session id of Coder's tests.
+pub const CSID: &str = "0123456789abcdef0123456789abcdef";
+
 /// A workspace-app event with id `eid(n)` at `T0 + t` seconds.
 pub fn web(n: u64, t: i64, user: Option<Uuid>) -> ConnectionEvent {
     workspace_app(eid(n), T0 + t * S, user, 200)
@@ -180,8 +190,18 @@ pub trait Tweak: Sized {
     fn ip(self, ip: &str) -> Self {
         self.with(|e| e.ip = Some(ip.to_string()))
     }
-    fn kind(self, t: &str) -> Self {
-        self.with(|e| e.connection_type = t.to_string())
+    fn method(self, m: ConnectionMethod) -> Self {
+        self.with(|e| e.connection_method = m)
+    }
+    /// The client's app, or a web event's slug or port, as sent.
+    fn app(self, a: &str) -> Self {
+        self.with(|e| e.app_name_or_port = Some(a.to_string()))
+    }
+    fn no_app(self) -> Self {
+        self.with(|e| e.app_name_or_port = None)
+    }
+    fn session(self, csid: &str) -> Self {
+        self.with(|e| e.client_session_id = Some(csid.to_string()))
     }
     fn agent(self, a: &str) -> Self {
         self.with(|e| e.agent_name = a.to_string())
@@ -267,15 +287,27 @@ pub fn directory() -> Directory {
     d
 }
 
-/// Every kind of row over both organizations: completed, ongoing and disconnect-only
-/// sessions of several app types, and web, port-forwarding and tunnel rows with and
-/// without users.
+/// Every kind of row over both organizations that contract 0.1.0 can carry: completed,
+/// ongoing and disconnect-only sessions of SSH from several apps and of the web terminal,
+/// and web, port-forwarding and tunnel rows with and without users.
 pub fn mixed_events() -> Vec<ConnectionEvent> {
-    let kinds = ["ssh", "vscode", "jetbrains", "reconnecting_pty", "cursor"];
+    use ConnectionMethod::{ReconnectingPty, Ssh};
+    let kinds = [
+        (Ssh, None),
+        (Ssh, Some("vscode")),
+        (Ssh, Some("jetbrains")),
+        (ReconnectingPty, None),
+        (Ssh, Some("cursor")),
+        (Ssh, Some("goland")),
+        (Ssh, Some("some_new_ide")),
+    ];
     let mut events = Vec::new();
     for s in 1..=15u64 {
         let t = s as i64 * 37;
-        let mut c = connect(100 + s, s, t).kind(kinds[s as usize % kinds.len()]);
+        let (method, app) = kinds[s as usize % kinds.len()];
+        let mut c = connect(100 + s, s, t)
+            .method(method)
+            .with(|e| e.app_name_or_port = app.map(str::to_string));
         if s % 4 == 0 {
             c = c.in_org(other_org());
         }
@@ -295,12 +327,13 @@ pub fn mixed_events() -> Vec<ConnectionEvent> {
     for i in 0..10u64 {
         let mut w = web(400 + i, 3 * i as i64, users[i as usize % users.len()]);
         match i % 3 {
-            1 => {
+            1 => w = w.method(ConnectionMethod::PortForwarding).app("8080"),
+            2 => {
                 w = w
-                    .kind("port_forwarding")
-                    .with(|e| e.slug_or_port = Some("8080".into()))
+                    .method(ConnectionMethod::Tunnel)
+                    .no_app()
+                    .with(|e| e.code = Some(101))
             }
-            2 => w = w.kind("tunnel").with(|e| e.code = Some(101)),
             _ => {}
         }
         if i % 4 == 3 {
@@ -308,5 +341,28 @@ pub fn mixed_events() -> Vec<ConnectionEvent> {
         }
         events.push(w);
     }
+    events
+}
+
+/// [`mixed_events`] and what only contract 0.2.0 carries: client session ids (one shared by
+/// two sessions), a web terminal's app, and agent-reported port forwards (an ongoing one
+/// and a completed one with a session id).
+pub fn current_events() -> Vec<ConnectionEvent> {
+    let mut events = mixed_events();
+    events.extend([
+        connect(500, 60, 11).session(CSID),
+        connect(501, 61, 12).session(CSID).app("Cursor"),
+        disconnect(502, 61, 70, Some(0), None)
+            .session(CSID)
+            .app("Cursor"),
+        connect(503, 62, 13)
+            .method(ConnectionMethod::ReconnectingPty)
+            .app("cursor"),
+        agent_port_forward(504, 63, 14),
+        agent_port_forward(505, 64, 15).session(CSID),
+        disconnect(506, 64, 80, None, Some("forward closed"))
+            .method(ConnectionMethod::PortForwarding)
+            .session(CSID),
+    ]);
     events
 }

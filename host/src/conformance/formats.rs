@@ -31,9 +31,14 @@ pub fn cases() -> Vec<Case> {
             api_rows_match_the_body,
         ),
         f(
-            "a JSON service-log line reads back as the same event",
-            json_line_round_trip,
+            "a seed JSON service-log line reads back as the same event",
+            |h| json_line_round_trip(h, LogFields::Seed),
         ),
+        f(
+            "a current JSON service-log line reads back as the same event",
+            |h| json_line_round_trip(h, LogFields::Current),
+        )
+        .needs_0_2(CURRENT_LINE),
         f(
             "a human service-log line is one line naming the event",
             human_line,
@@ -42,23 +47,68 @@ pub fn cases() -> Vec<Case> {
             "each stored event is logged once per format; duplicates and refusals never",
             logged_once_per_format,
         ),
+        f("current service-log lines carry the event as stored", |h| {
+            logged_canonical(h, LogFields::Current, "cursor")
+        })
+        .needs_0_2(CURRENT_LINE),
         f(
-            "service-log lines carry the event as stored",
-            logged_canonical,
+            "seed service-log lines carry the event as stored, the app as its deprecated type",
+            |h| logged_canonical(h, LogFields::Seed, "vscode"),
         ),
         f(
             "row-events: the defining event carries the row id, a disconnect follows the connect",
             row_events_shape,
         ),
+    ]
+    .into_iter()
+    .chain(exact_line_cases())
+    .chain(round_trip_cases())
+    .collect()
+}
+
+/// What a case needs of contract 0.2.0 when it reads Coder's current line.
+const CURRENT_LINE: &str = "the current service-log line";
+
+/// The export round trips, by generation of line: the current line carries everything
+/// (rows identical, ids included); the seed's carries no app outside the VS Code and
+/// JetBrains names and no client session id, so its round trip is over rows without them.
+fn round_trip_cases() -> Vec<Case> {
+    let f = |name: &'static str, run: Box<dyn Fn(&mut Harness) -> Check>| {
+        Case::boxed("formats", name, run)
+    };
+    vec![
         f(
-            "row-events lines ingested into an empty store give the same rows and answers",
-            export_round_trip,
+            "current row-events lines ingested into an empty store give the same rows and answers",
+            Box::new(|h| export_round_trip(h, LogFields::Current, current_events())),
+        )
+        .needs_0_2(CURRENT_LINE),
+        f(
+            "current row-events lines are stable: the rebuilt store exports the same lines",
+            Box::new(|h| export_is_stable(h, LogFields::Current, current_events())),
+        )
+        .needs_0_2(CURRENT_LINE),
+        f(
+            "seed row-events lines ingested into an empty store give the same rows and answers",
+            Box::new(|h| export_round_trip(h, LogFields::Seed, seed_events())),
         ),
         f(
-            "row-events lines are stable: the rebuilt store exports the same lines",
-            export_is_stable,
+            "seed row-events lines are stable: the rebuilt store exports the same lines",
+            Box::new(|h| export_is_stable(h, LogFields::Seed, seed_events())),
         ),
     ]
+}
+
+/// [`mixed_events`] as the seed's line can carry them: SSH apps only of the names that are
+/// also deprecated types.
+fn seed_events() -> Vec<ConnectionEvent> {
+    mixed_events()
+        .into_iter()
+        .map(|e| match e.app_name_or_port.as_deref() {
+            Some("vscode" | "jetbrains") => e,
+            _ if e.connection_method == ConnectionMethod::Ssh => e.no_app(),
+            _ => e,
+        })
+        .collect()
 }
 
 fn body_of(h: &mut Harness, user: Uuid, q: &str, limit: u32, offset: u32) -> Result<Value, String> {
@@ -300,7 +350,10 @@ fn sample_events() -> Vec<ConnectionEvent> {
         disconnect(2, 1, 60, Some(0), Some("client closed")),
         disconnect(3, 2, 61, None, None),
         web(4, 2, Some(bob())),
-        web(5, 3, None).kind("tunnel").with(|e| e.code = Some(101)),
+        web(5, 3, None)
+            .method(ConnectionMethod::Tunnel)
+            .no_app()
+            .with(|e| e.code = Some(101)),
     ]
 }
 
@@ -308,10 +361,11 @@ fn line(
     h: &mut Harness,
     event: &ConnectionEvent,
     format: LogFormat,
+    fields: LogFields,
     at: UnixNanos,
 ) -> Result<String, String> {
     h.service()?
-        .service_log_line(event.clone(), format, at)
+        .service_log_line(event.clone(), format, fields, at)
         .map_err(|e| format!("service-log-line failed: {e}"))
 }
 
@@ -323,11 +377,15 @@ fn read_back(line: &str) -> Result<ConnectionEvent, String> {
     }
 }
 
-fn json_line_round_trip(h: &mut Harness) -> Check {
+fn json_line_round_trip(h: &mut Harness, fields: LogFields) -> Check {
     let at = T0 + HOUR + 123_456_789;
-    for event in sample_events() {
+    let mut events = sample_events();
+    if fields == LogFields::Current {
+        events.push(connect(6, 4, 9).app("cursor").session(CSID));
+    }
+    for event in events {
         let name = id_name(event.id);
-        let text = line(h, &event, LogFormat::Json, at)?;
+        let text = line(h, &event, LogFormat::Json, fields, at)?;
         ensure!(!text.contains('\n'), "{name}: the line holds a line break");
         let value: Value =
             serde_json::from_str(&text).map_err(|e| format!("{name}: not JSON: {e}"))?;
@@ -346,25 +404,28 @@ fn json_line_round_trip(h: &mut Harness) -> Check {
 }
 
 fn human_line(h: &mut Harness) -> Check {
-    for event in sample_events() {
-        let name = id_name(event.id);
-        let text = line(h, &event, LogFormat::Human, T0)?;
-        ensure!(!text.contains('\n'), "{name}: the line holds a line break");
-        let head = "[API] 2025-07-10 10:00:00.000 [info]  coderd: connection_log  ";
-        ensure!(
-            text.starts_with(head),
-            "{name}: the line does not start with {head:?}: {text:?}"
-        );
-        let id = format!("ID={}", event.id);
-        ensure!(text.contains(&id), "{name}: the line does not hold {id}");
-        let status = match event.status {
-            ConnectionStatus::Connected => "ConnectionStatus=connected",
-            ConnectionStatus::Disconnected => "ConnectionStatus=disconnected",
-        };
-        ensure!(
-            text.contains(status),
-            "{name}: the line does not hold {status}"
-        );
+    // The seed's line carries the `[API]` prefix of its docs' example; the current one not.
+    for (fields, prefix) in [(LogFields::Current, ""), (LogFields::Seed, "[API] ")] {
+        for event in sample_events() {
+            let name = format!("{} ({fields:?})", id_name(event.id));
+            let text = line(h, &event, LogFormat::Human, fields, T0)?;
+            ensure!(!text.contains('\n'), "{name}: the line holds a line break");
+            let head = format!("{prefix}2025-07-10 10:00:00.000 [info]  coderd: connection_log  ");
+            ensure!(
+                text.starts_with(&head),
+                "{name}: the line does not start with {head:?}: {text:?}"
+            );
+            let id = format!("ID={}", event.id);
+            ensure!(text.contains(&id), "{name}: the line does not hold {id}");
+            let status = match event.status {
+                ConnectionStatus::Connected => "ConnectionStatus=connected",
+                ConnectionStatus::Disconnected => "ConnectionStatus=disconnected",
+            };
+            ensure!(
+                text.ends_with(status),
+                "{name}: the line does not end with {status}"
+            );
+        }
     }
     Ok(())
 }
@@ -405,12 +466,13 @@ fn logged_once_per_format(h: &mut Harness) -> Check {
     Ok(())
 }
 
-fn logged_canonical(h: &mut Harness) -> Check {
+fn logged_canonical(h: &mut Harness, fields: LogFields, app: &str) -> Check {
     let mut h = h.fresh_with(super::Options {
         log_formats: vec![LogFormat::Json],
+        log_fields: fields,
         ..Default::default()
     })?;
-    h.store(vec![connect(1, 1, 0).ip("localhost").kind("  Cursor ")])?;
+    h.store(vec![connect(1, 1, 0).ip("localhost").app("  Cursor ")])?;
     let lines = h.take_service_log();
     ensure_eq!(lines.len(), 1, "lines");
     let event = read_back(&lines[0].line)?;
@@ -419,9 +481,13 @@ fn logged_canonical(h: &mut Harness) -> Check {
         .expect_ip(Some("127.0.0.1"))
         .unwrap_or_else(|| "<nil>".into());
     ensure_eq!(
-        (event.ip.as_deref(), event.connection_type.as_str()),
-        (Some(ip.as_str()), "cursor"),
-        "IP and type in the line"
+        (
+            event.ip.as_deref(),
+            event.connection_method,
+            event.app_name_or_port.as_deref()
+        ),
+        (Some(ip.as_str()), ConnectionMethod::Ssh, Some(app)),
+        "IP, method and app in the line"
     );
     Ok(())
 }
@@ -458,7 +524,7 @@ fn row_events_shape(h: &mut Harness) -> Check {
 
 /// The JSON lines `row-events` gives for every row, as `connlog export --format json`
 /// writes them (each stamped with its event's time, so exports are stable).
-fn export(h: &mut Harness) -> Result<Vec<String>, String> {
+fn export(h: &mut Harness, fields: LogFields) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
     for row in h.rows()? {
         let events = h
@@ -467,7 +533,7 @@ fn export(h: &mut Harness) -> Result<Vec<String>, String> {
             .map_err(|e| format!("row-events failed: {e}"))?;
         for event in events {
             let at = event.time;
-            lines.push(line(h, &event, LogFormat::Json, at)?);
+            lines.push(line(h, &event, LogFormat::Json, fields, at)?);
         }
     }
     Ok(lines)
@@ -522,9 +588,9 @@ fn rename(text: &str, renamed: &[(String, String)]) -> String {
         .fold(text.to_string(), |text, (old, new)| text.replace(old, new))
 }
 
-fn export_round_trip(h: &mut Harness) -> Check {
-    h.store(mixed_events())?;
-    let lines = export(h)?;
+fn export_round_trip(h: &mut Harness, fields: LogFields, events: Vec<ConnectionEvent>) -> Check {
+    h.store(events)?;
+    let lines = export(h, fields)?;
     let mut copy = rebuilt(h, &lines)?;
     let rows = h.rows()?;
     let (want_rows, renamed) = stored_again(h, &rows);
@@ -537,16 +603,199 @@ fn export_round_trip(h: &mut Harness) -> Check {
     super::same_answers(&copy.answers()?, &want, "the rebuilt store")
 }
 
-fn export_is_stable(h: &mut Harness) -> Check {
-    h.store(mixed_events())?;
-    let lines = export(h)?;
+fn export_is_stable(h: &mut Harness, fields: LogFields, events: Vec<ConnectionEvent>) -> Check {
+    h.store(events)?;
+    let lines = export(h, fields)?;
     let mut copy = rebuilt(h, &lines)?;
     let rows = h.rows()?;
     let (_, renamed) = stored_again(h, &rows);
-    let again = export(&mut copy)?;
+    let again = export(&mut copy, fields)?;
     ensure_eq!(again.len(), lines.len(), "lines exported by the copy");
     if let Some(i) = (0..lines.len()).find(|&i| rename(&lines[i], &renamed) != again[i]) {
         return Err(format!("line {i} differs in the copy's export"));
     }
+    Ok(())
+}
+
+/// A service-log line Coder's docs show, for an event stored through a service writing that
+/// line: spec §8 (current) and the seed's docs (C §9). Placeholders: `{ID}`, `{ORG}`,
+/// `{OWNER}`, `{WS}`, `{CID}`, `{USER}`, `{CSID}`, `{IP}` (the stored IP, `<nil>` when none)
+/// and `{UA}` (the stored user agent).
+struct ExactLine {
+    name: &'static str,
+    fields: LogFields,
+    format: LogFormat,
+    event: fn() -> ConnectionEvent,
+    /// The IP and user agent the reference stores.
+    ip: &'static str,
+    user_agent: Option<&'static str>,
+    /// The whole human line, or a JSON line's `fields` object.
+    want: &'static str,
+    needs: Option<&'static str>,
+}
+
+/// 2025-07-10T10:00:00.123456789Z: Go prints every digit of it.
+const NANOS: UnixNanos = T0 + 123_456_789;
+/// 2025-07-10T10:00:00.42Z: Go drops trailing zeros.
+const TENTHS: UnixNanos = T0 + 420_000_000;
+
+fn exact_lines() -> Vec<ExactLine> {
+    vec![
+        ExactLine {
+            name: "the current JSON line has §8's fields in §8's order (VS Code over SSH)",
+            fields: LogFields::Current,
+            format: LogFormat::Json,
+            event: || connect(1, 1, 0).app("vscode").with(|e| e.time = TENTHS),
+            ip: "fd7a:115c:a1e0::1",
+            user_agent: None,
+            want: r#"{"ID":"{ID}","OrganizationID":"{ORG}","WorkspaceOwnerID":"{OWNER}","WorkspaceID":"{WS}","WorkspaceName":"dev","AgentName":"main","ConnectionMethod":"ssh","Code":null,"IP":"{IP}","UserAgent":"","UserID":null,"AppNameOrPort":"vscode","ConnectionID":"{CID}","DisconnectReason":"","ClientSessionID":"","Time":"2025-07-10T10:00:00.42Z","ConnectionStatus":"connected"}"#,
+            needs: Some(CURRENT_LINE),
+        },
+        ExactLine {
+            name: "the current JSON line carries the client session id and a disconnect's code",
+            fields: LogFields::Current,
+            format: LogFormat::Json,
+            event: || {
+                disconnect(1, 1, 0, Some(0), Some("bye"))
+                    .session(CSID)
+                    .with(|e| e.time = NANOS)
+            },
+            ip: "fd7a:115c:a1e0::1",
+            user_agent: None,
+            want: r#"{"ID":"{ID}","OrganizationID":"{ORG}","WorkspaceOwnerID":"{OWNER}","WorkspaceID":"{WS}","WorkspaceName":"dev","AgentName":"main","ConnectionMethod":"ssh","Code":0,"IP":"{IP}","UserAgent":"","UserID":null,"AppNameOrPort":"","ConnectionID":"{CID}","DisconnectReason":"bye","ClientSessionID":"{CSID}","Time":"2025-07-10T10:00:00.123456789Z","ConnectionStatus":"disconnected"}"#,
+            needs: Some("client session ids"),
+        },
+        ExactLine {
+            name: "the current human line is §8's code-server example",
+            fields: LogFields::Current,
+            format: LogFormat::Human,
+            event: web_example,
+            ip: "127.0.0.1",
+            user_agent: Some(super::privacy::CHROME_ON_WINDOWS),
+            want: r#"2025-07-10 11:00:00.000 [info]  coderd: connection_log  ID={ID}  OrganizationID={ORG}  WorkspaceOwnerID={OWNER}  WorkspaceID={WS}  WorkspaceName=dev  AgentName=main  ConnectionMethod=workspace_app  Code=200  IP={IP}  UserAgent="{UA}"  UserID={USER}  AppNameOrPort=code-server  ConnectionID=<nil>  DisconnectReason=""  ClientSessionID=""  Time="2025-07-10 10:00:00.123456789 +0000 UTC"  ConnectionStatus=connected"#,
+            needs: Some(CURRENT_LINE),
+        },
+        ExactLine {
+            name: "the current human line writes Time as Go's time.Time.String()",
+            fields: LogFields::Current,
+            format: LogFormat::Human,
+            event: || connect(1, 1, 0).with(|e| e.time = T0),
+            ip: "fd7a:115c:a1e0::1",
+            user_agent: None,
+            want: r#"2025-07-10 11:00:00.000 [info]  coderd: connection_log  ID={ID}  OrganizationID={ORG}  WorkspaceOwnerID={OWNER}  WorkspaceID={WS}  WorkspaceName=dev  AgentName=main  ConnectionMethod=ssh  Code=<nil>  IP={IP}  UserAgent=""  UserID=<nil>  AppNameOrPort=""  ConnectionID={CID}  DisconnectReason=""  ClientSessionID=""  Time="2025-07-10 10:00:00 +0000 UTC"  ConnectionStatus=connected"#,
+            needs: Some(CURRENT_LINE),
+        },
+        ExactLine {
+            name: "the seed JSON line: the deprecated 7-value Type, SlugOrPort and Ip",
+            fields: LogFields::Seed,
+            format: LogFormat::Json,
+            event: || connect(1, 1, 0).app("cursor").with(|e| e.time = TENTHS),
+            ip: "fd7a:115c:a1e0::1",
+            user_agent: None,
+            want: r#"{"ID":"{ID}","OrganizationID":"{ORG}","WorkspaceOwnerID":"{OWNER}","WorkspaceID":"{WS}","WorkspaceName":"dev","AgentName":"main","Type":"vscode","Code":null,"Ip":"{IP}","UserAgent":"","UserID":null,"SlugOrPort":"","ConnectionID":"{CID}","DisconnectReason":"","Time":"2025-07-10T10:00:00.42Z","ConnectionStatus":"connected"}"#,
+            needs: None,
+        },
+        ExactLine {
+            name: "the seed human line is its docs' code-server example",
+            fields: LogFields::Seed,
+            format: LogFormat::Human,
+            event: web_example,
+            ip: "127.0.0.1",
+            user_agent: Some(super::privacy::CHROME_ON_WINDOWS),
+            want: r#"[API] 2025-07-10 11:00:00.000 [info]  coderd: connection_log  ID={ID}  Time="2025-07-10T10:00:00.123456789Z"  OrganizationID={ORG}  WorkspaceOwnerID={OWNER}  WorkspaceID={WS}  WorkspaceName=dev  AgentName=main  Type=workspace_app  Code=200  Ip={IP}  UserAgent="{UA}"  UserID={USER}  SlugOrPort=code-server  ConnectionID=<nil>  DisconnectReason=""  ConnectionStatus=connected"#,
+            needs: None,
+        },
+    ]
+}
+
+/// The docs' human example: code-server opened in a browser.
+fn web_example() -> ConnectionEvent {
+    web(1, 0, Some(bob())).with(|e| {
+        e.time = NANOS;
+        e.user_agent = Some(super::privacy::CHROME_ON_WINDOWS.into());
+    })
+}
+
+fn exact_line_cases() -> Vec<Case> {
+    exact_lines()
+        .into_iter()
+        .map(|line| {
+            let (name, needs) = (line.name, line.needs);
+            Case::boxed("formats", name, move |h| exact_line(h, &line)).needing(needs)
+        })
+        .collect()
+}
+
+/// The line written when the event is stored (the service's clock is `T0 + 1h`), so that it
+/// carries the event as the plugin stored it.
+fn exact_line(h: &mut Harness, line: &ExactLine) -> Check {
+    let mut h = h.fresh_with(super::Options {
+        log_formats: vec![line.format],
+        log_fields: line.fields,
+        ..Default::default()
+    })?;
+    let event = (line.event)();
+    h.store(vec![event.clone()])?;
+    let lines = h.take_service_log();
+    let [written] = lines.as_slice() else {
+        return Err(format!("{} lines written, expected one", lines.len()));
+    };
+    let ip = h.expect_ip(Some(line.ip)).unwrap_or_else(|| "<nil>".into());
+    let want = line
+        .want
+        .replace("{ID}", &event.id.to_string())
+        .replace("{ORG}", &org().to_string())
+        .replace("{OWNER}", &owner().to_string())
+        .replace("{WS}", &workspace().to_string())
+        .replace("{CID}", &cid(1).to_string())
+        .replace("{USER}", &bob().to_string())
+        .replace("{CSID}", CSID)
+        .replace(
+            "{UA}",
+            &h.expect_user_agent(line.user_agent).unwrap_or_default(),
+        );
+    let got = match line.format {
+        LogFormat::Human => written.line.clone(),
+        LogFormat::Json => {
+            let value: Value = serde_json::from_str(&written.line)
+                .map_err(|e| format!("the line is not JSON: {e}"))?;
+            ensure_eq!(
+                (
+                    value["ts"].as_str(),
+                    value["level"].as_str(),
+                    value["msg"].as_str(),
+                    value["logger_names"][0].as_str()
+                ),
+                (
+                    Some("2025-07-10T11:00:00Z"),
+                    Some("INFO"),
+                    Some("connection_log"),
+                    Some("coderd")
+                ),
+                "ts, level, msg and logger"
+            );
+            // The fields object, as written (its key order is the point).
+            let (_, fields) = written
+                .line
+                .split_once(r#""fields":"#)
+                .ok_or("the line has no fields")?;
+            fields.strip_suffix('}').unwrap_or(fields).to_string()
+        }
+    };
+    // Go's JSON escapes `<` and `>`: a nil IP is "\u003cnil\u003e".
+    let want = match line.format {
+        LogFormat::Json => {
+            want.replace("{IP}", &ip.replace('<', "\\u003c").replace('>', "\\u003e"))
+        }
+        LogFormat::Human => want.replace("{IP}", &ip),
+    };
+    ensure!(
+        got == want,
+        "the line differs from Coder's at byte {}:\n  got  {got}\n  want {want}",
+        got.bytes()
+            .zip(want.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()))
+    );
     Ok(())
 }

@@ -20,11 +20,15 @@ struct Table {
 }
 
 pub fn cases() -> Vec<Case> {
-    let mut cases: Vec<Case> = table()
+    let plain = table().into_iter().map(|entry| (None, entry));
+    let current = current_table()
         .into_iter()
-        .map(|entry| {
+        .map(|(needs, e)| (Some(needs), e));
+    let mut cases: Vec<Case> = plain
+        .chain(current)
+        .map(|(needs, entry)| {
             let name = entry.name;
-            Case::boxed("merge", name, move |h| four_ways(h, &entry))
+            Case::boxed("merge", name, move |h| four_ways(h, &entry)).needing(needs)
         })
         .collect();
     cases.push(Case::new(
@@ -409,28 +413,38 @@ fn table() -> Vec<Table> {
             },
         },
         Table {
-            name: "later events never change type, IP, names, organization, owner or id",
+            name: "later events never change method, app, IP, names, organization, owner or id",
             batches: || {
                 vec![
-                    vec![connect(1, 1, 0)],
+                    vec![connect(1, 1, 0).app("cursor")],
                     vec![
                         connect(2, 1, 10)
                             .ip("10.9.9.9")
-                            .kind("vscode")
+                            .app("vscode")
                             .in_org(other_org())
                             .with(|e| e.workspace_name = "renamed".into()),
                         disconnect(3, 1, 20, Some(0), None)
                             .ip("10.8.8.8")
-                            .kind("jetbrains"),
+                            .method(ConnectionMethod::ReconnectingPty),
                     ],
                 ]
             },
             check: |h, rows| {
                 let r = only(rows)?;
                 ensure_eq!(
-                    (r.id, r.connection_type.as_str(), r.ip.clone()),
-                    (eid(1), "ssh", h.expect_ip(Some("fd7a:115c:a1e0::1"))),
-                    "id, type and IP"
+                    (
+                        r.id,
+                        r.connection_method,
+                        r.app_name_or_port.as_deref(),
+                        r.ip.clone()
+                    ),
+                    (
+                        eid(1),
+                        ConnectionMethod::Ssh,
+                        Some("cursor"),
+                        h.expect_ip(Some("fd7a:115c:a1e0::1"))
+                    ),
+                    "id, method, app and IP"
                 );
                 ensure_eq!(
                     (r.organization_id, r.workspace_name.as_str()),
@@ -504,28 +518,41 @@ fn table() -> Vec<Table> {
             },
         },
         Table {
-            name: "agent app names are normalised and any normalised name is stored",
+            name: "agent app names are normalised, any normalised name is stored, an empty one is none",
             batches: || {
                 vec![vec![
-                    connect(1, 1, 0).kind("  VS-Code  "),
-                    connect(2, 2, 1).kind("\x1b[31mvscode\x1b[0m"),
-                    connect(3, 3, 2).kind("Cursor"),
-                    connect(4, 4, 3).kind(&"é".repeat(70)),
+                    connect(1, 1, 0).app("  VS-Code  "),
+                    connect(2, 2, 1).app("\x1b[31mvscode\x1b[0m"),
+                    connect(3, 3, 2).app("Cursor"),
+                    connect(4, 4, 3).app(&"é".repeat(70)),
+                    // Coder's NormalizeAppName: blank but not empty is `unknown`.
+                    connect(5, 5, 4).app(" \t "),
+                    // Coder's NULLIF: empty is no app.
+                    connect(6, 6, 5).app(""),
+                    connect(7, 7, 6).app("Trae-CN"),
                 ]]
             },
             check: |_, rows| {
+                let apps = [
+                    "vs_code".to_string(),
+                    "[31mvscode[0m".to_string(),
+                    "cursor".to_string(),
+                    "é".repeat(64),
+                    "unknown".to_string(),
+                ];
+                for (session, want) in (1..).zip(apps) {
+                    ensure_eq!(
+                        row_of(rows, session)?.app_name_or_port.as_deref(),
+                        Some(want.as_str()),
+                        "the app of session {session}"
+                    );
+                }
+                ensure_eq!(row_of(rows, 6)?.app_name_or_port, None, "an empty app");
                 ensure_eq!(
-                    row_of(rows, 1)?.connection_type,
-                    "vs_code",
-                    "\"  VS-Code  \""
+                    row_of(rows, 7)?.app_name_or_port.as_deref(),
+                    Some("trae_cn"),
+                    "\"Trae-CN\""
                 );
-                ensure_eq!(
-                    row_of(rows, 2)?.connection_type,
-                    "[31mvscode[0m",
-                    "control characters"
-                );
-                ensure_eq!(row_of(rows, 3)?.connection_type, "cursor", "\"Cursor\"");
-                ensure_eq!(row_of(rows, 4)?.connection_type, "é".repeat(64), "70 runes");
                 Ok(())
             },
         },
@@ -622,19 +649,125 @@ fn table() -> Vec<Table> {
                     workspace_id: e.workspace_id,
                     workspace_name: e.workspace_name,
                     agent_name: e.agent_name,
-                    connection_type: "workspace_app".into(),
+                    connection_method: ConnectionMethod::WorkspaceApp,
                     code: Some(403),
                     ip: h.expect_ip(e.ip.as_deref()),
                     user_agent: h.expect_user_agent(e.user_agent.as_deref()),
                     user_id: Some(bob()),
-                    slug_or_port: e.slug_or_port,
+                    app_name_or_port: e.app_name_or_port,
                     connection_id: None,
                     disconnect_time: None,
                     disconnect_reason: None,
+                    client_session_id: None,
                 };
                 same_rows(rows, &[want], "the row")
             },
         },
+    ]
+}
+
+/// Merges of what only contract 0.2.0 carries, with what each needs of it.
+fn current_table() -> Vec<(&'static str, Table)> {
+    const OTHER_CSID: &str = "fedcba9876543210fedcba9876543210";
+    vec![
+        (
+            "client session ids",
+            Table {
+                name: "the client session id comes from the defining event, as the app does",
+                batches: || {
+                    vec![
+                        vec![disconnect(3, 1, 60, Some(0), None).session(OTHER_CSID)],
+                        vec![connect(2, 1, 10).session(OTHER_CSID).app("goland")],
+                        vec![connect(1, 1, 0).session(CSID).app("cursor")],
+                    ]
+                },
+                check: |_, rows| {
+                    let r = only(rows)?;
+                    ensure_eq!(
+                        (
+                            r.id,
+                            r.app_name_or_port.as_deref(),
+                            r.client_session_id.as_deref()
+                        ),
+                        (eid(1), Some("cursor"), Some(CSID)),
+                        "id, app and client session id"
+                    );
+                    Ok(())
+                },
+            },
+        ),
+        (
+            "client session ids",
+            Table {
+                name: "connections of one client session share its id and stay separate rows",
+                batches: || {
+                    vec![vec![
+                        connect(1, 1, 0).session(CSID),
+                        connect(2, 2, 5).session(CSID),
+                    ]]
+                },
+                check: |_, rows| {
+                    ensure_eq!(rows.len(), 2, "rows");
+                    ensure!(
+                        rows.iter()
+                            .all(|r| r.client_session_id.as_deref() == Some(CSID)),
+                        "a row lost the client session id"
+                    );
+                    Ok(())
+                },
+            },
+        ),
+        (
+            "agent-reported port forwards",
+            Table {
+                name: "an agent-reported port forward merges like a session and stores no app",
+                batches: || {
+                    vec![
+                        vec![agent_port_forward(1, 1, 0).app("Some-App")],
+                        vec![
+                            disconnect(2, 1, 60, Some(0), Some("closed"))
+                                .method(ConnectionMethod::PortForwarding),
+                        ],
+                    ]
+                },
+                check: |_, rows| {
+                    let r = only(rows)?;
+                    ensure_eq!(
+                        (r.id, r.connection_method, r.app_name_or_port.as_deref()),
+                        (eid(1), ConnectionMethod::PortForwarding, None),
+                        "id, method and app"
+                    );
+                    ensure_eq!(
+                        (r.disconnect_time, r.code, r.disconnect_reason.as_deref()),
+                        (Some(T0 + 60 * S), Some(0), Some("closed")),
+                        "disconnect fields"
+                    );
+                    Ok(())
+                },
+            },
+        ),
+        (
+            "a web terminal's app",
+            Table {
+                name: "a web terminal keeps its client's app",
+                batches: || {
+                    vec![vec![
+                        connect(1, 1, 0)
+                            .method(ConnectionMethod::ReconnectingPty)
+                            .app("Cursor"),
+                    ]]
+                },
+                check: |_, rows| {
+                    let r = only(rows)?;
+                    ensure_eq!(
+                        (r.connection_method, r.app_name_or_port.as_deref()),
+                        (ConnectionMethod::ReconnectingPty, Some("cursor")),
+                        "method and app"
+                    );
+                    Ok(())
+                },
+            },
+        ),
     ]
 }
 
@@ -645,7 +778,7 @@ fn every_order(h: &mut Harness) -> Check {
         let n = |k: u64| 1000 * s + k;
         [
             connect(n(1), s, 30).ip("10.0.1.1"),
-            connect(n(2), s, 10).ip("10.0.0.2").kind("vscode"),
+            connect(n(2), s, 10).ip("10.0.0.2").app("vscode"),
             disconnect(n(3), s, 50, None, Some("first")),
             disconnect(n(4), s, 40, Some(7), None),
         ]
@@ -685,15 +818,17 @@ fn every_order(h: &mut Harness) -> Check {
                     r.id,
                     r.connect_time,
                     r.ip.as_deref(),
-                    r.connection_type.as_str()
+                    r.connection_method,
+                    r.app_name_or_port.as_deref()
                 ),
                 (
                     eid(1000 * session + 2),
                     T0 + 10 * S,
                     ip.as_deref(),
-                    "vscode"
+                    ConnectionMethod::Ssh,
+                    Some("vscode")
                 ),
-                "{context}: id, connect time, IP and type"
+                "{context}: id, connect time, IP, method and app"
             );
             ensure_eq!(
                 (r.disconnect_time, r.code, r.disconnect_reason.as_deref()),
@@ -741,11 +876,19 @@ fn replays_by_id(h: &mut Harness) -> Check {
 
 fn refusals(h: &mut Harness) -> Check {
     let outcomes = h.ingest(vec![
-        // Coder would store `unknown`; an empty type is refused instead.
-        connect(1, 1, 0).kind(" \t "),
+        // A tunnel is point-in-time: it never disconnects.
+        web(1, 0, None)
+            .method(ConnectionMethod::Tunnel)
+            .no_app()
+            .with(|e| e.status = ConnectionStatus::Disconnected),
         web(2, 0, None).with(|e| e.connection_id = Some(cid(9))),
         connect(3, 3, 0).with(|e| e.connection_id = None),
         connect(4, 4, 0),
+        // Only a port forward may be agent-reported among the web methods.
+        web(5, 0, None)
+            .method(ConnectionMethod::Tunnel)
+            .no_app()
+            .with(|e| e.connection_id = Some(cid(5))),
     ])?;
     let fields: Vec<Option<String>> = outcomes
         .iter()
@@ -757,12 +900,14 @@ fn refusals(h: &mut Harness) -> Check {
     ensure_eq!(
         fields,
         [
-            Some("Type".to_string()),
+            Some("ConnectionStatus".to_string()),
             Some("ConnectionID".to_string()),
             Some("ConnectionID".to_string()),
-            None
+            None,
+            Some("ConnectionID".to_string()),
         ],
-        "refused fields (blank type, web event with a connection id, agent event without)"
+        "refused fields (a disconnected tunnel, a workspace app with a connection id, an SSH event \
+         without, a tunnel with one)"
     );
     ensure_eq!(outcomes[3], EventOutcome::Stored, "the valid neighbour");
     ensure_eq!(h.rows()?.len(), 1, "rows");

@@ -55,6 +55,7 @@ pub mod privacy;
 mod query;
 mod retention;
 mod snapshot;
+mod vectors;
 
 use std::fmt::{self, Debug};
 use std::panic::{self, AssertUnwindSafe};
@@ -63,7 +64,7 @@ use std::time::Duration;
 
 use crate::directory::Directory;
 use crate::model::{
-    ConnectionEvent, ConnectionLog, EventOutcome, LogFormat, LogLine, Page, PurgeReport,
+    ConnectionEvent, ConnectionLog, EventOutcome, LogFields, LogFormat, LogLine, Page, PurgeReport,
     QueryError, QueryRequest, UnixNanos, Uuid, Validation,
 };
 use crate::plugin::{
@@ -79,16 +80,14 @@ pub type Check = Result<(), String>;
 pub struct Case {
     pub area: &'static str,
     pub name: &'static str,
+    /// What of contract 0.2.0 the case needs, when an older contract cannot carry it.
+    pub needs: Option<&'static str>,
     run: Box<dyn Fn(&mut Harness) -> Check>,
 }
 
 impl Case {
     pub fn new(area: &'static str, name: &'static str, run: fn(&mut Harness) -> Check) -> Self {
-        Self {
-            area,
-            name,
-            run: Box::new(run),
-        }
+        Self::boxed(area, name, run)
     }
 
     pub fn boxed(
@@ -99,9 +98,38 @@ impl Case {
         Self {
             area,
             name,
+            needs: None,
             run: Box::new(run),
         }
     }
+
+    /// The case sends what only contract 0.2.0 carries (`what`: client session ids, a web
+    /// terminal's app, agent-reported port forwards, the current service-log line): a
+    /// 0.1.0 plugin is never sent it, so the case is skipped for one, not failed.
+    pub fn needs_0_2(self, what: &'static str) -> Self {
+        Self {
+            needs: Some(what),
+            ..self
+        }
+    }
+
+    /// [`Self::needs_0_2`] when `what` is given.
+    pub fn needing(self, what: Option<&'static str>) -> Self {
+        match what {
+            Some(what) => self.needs_0_2(what),
+            None => self,
+        }
+    }
+}
+
+/// The contract version whose vocabulary (methods, apps, client session ids, the current
+/// service-log line) [`Case::needs_0_2`] refers to.
+pub const CURRENT_CONTRACT: &str = "0.2.0";
+
+/// Does a plugin of contract `version` speak what [`CURRENT_CONTRACT`] added?
+fn speaks_current(version: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(version) >= parts(CURRENT_CONTRACT)
 }
 
 /// Every case of the kit, area by area.
@@ -115,21 +143,41 @@ pub fn cases() -> Vec<Case> {
     all.extend(snapshot::cases());
     all.extend(limits::cases());
     all.extend(privacy::cases());
+    all.extend(vectors::cases());
     all
 }
 
 /// How one case ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// Not run: the plugin's contract cannot carry what the case sends (the reason says
+    /// what).
+    Skipped(String),
+    /// The reason, on one line.
+    Failed(String),
+}
+
+impl Verdict {
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+}
+
 pub struct Outcome {
     pub area: &'static str,
     pub name: &'static str,
-    pub result: Check,
+    pub verdict: Verdict,
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.result {
-            Ok(()) => write!(f, "ok    {}/{}", self.area, self.name),
-            Err(reason) => write!(f, "FAIL  {}/{}: {}", self.area, self.name, one_line(reason)),
+        match &self.verdict {
+            Verdict::Passed => write!(f, "ok    {}/{}", self.area, self.name),
+            Verdict::Skipped(why) => write!(f, "skip  {}/{}: {why}", self.area, self.name),
+            Verdict::Failed(reason) => {
+                write!(f, "FAIL  {}/{}: {}", self.area, self.name, one_line(reason))
+            }
         }
     }
 }
@@ -137,12 +185,17 @@ impl fmt::Display for Outcome {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub passed: usize,
+    pub skipped: usize,
     pub failed: usize,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} passed, {} failed", self.passed, self.failed)
+        write!(
+            f,
+            "{} passed, {} skipped, {} failed",
+            self.passed, self.skipped, self.failed
+        )
     }
 }
 
@@ -207,17 +260,27 @@ impl Kit {
         // A panicking case is reported as its failure, not on stderr.
         let hook = panic::take_hook();
         panic::set_hook(Box::new(|_| {}));
+        let current = speaks_current(self.info.contract_version);
         for case in cases().into_iter().filter(|c| select(c.area, c.name)) {
-            let result = self.run_case(&case);
-            if result.is_ok() {
-                summary.passed += 1;
-            } else {
-                summary.failed += 1;
+            let verdict = match case.needs {
+                Some(what) if !current => Verdict::Skipped(format!(
+                    "needs contract {CURRENT_CONTRACT} ({what}); the plugin speaks {}",
+                    self.info.contract_version
+                )),
+                _ => match self.run_case(&case) {
+                    Ok(()) => Verdict::Passed,
+                    Err(reason) => Verdict::Failed(reason),
+                },
+            };
+            match verdict {
+                Verdict::Passed => summary.passed += 1,
+                Verdict::Skipped(_) => summary.skipped += 1,
+                Verdict::Failed(_) => summary.failed += 1,
             }
             report(&Outcome {
                 area: case.area,
                 name: case.name,
-                result,
+                verdict,
             });
         }
         panic::set_hook(hook);
@@ -248,6 +311,8 @@ impl Kit {
 pub struct Options {
     /// Service-log formats the plugin is configured with; lines are captured.
     pub log_formats: Vec<LogFormat>,
+    /// Which generation of fields those lines carry.
+    pub log_fields: LogFields,
     /// Replaces the kit's limits.
     pub limits: Option<Limits>,
     /// Runs this plugin in place of the kit's, until [`Harness::swap_to_kit_plugin`].
@@ -323,6 +388,7 @@ impl<'k> Harness<'k> {
             directory: self.kit.directory.clone(),
             limits: self.limits(),
             log_formats: self.options.log_formats.clone(),
+            log_fields: self.options.log_fields,
             service_log: self.service_log.clone(),
             retention: self.retention,
             cache: Some(self.kit.cache.clone()),
@@ -611,19 +677,24 @@ pub type IpsAndUserAgents = Vec<(Option<String>, Option<String>)>;
 /// A question: reader, `q`, limit, offset.
 type Question = (fn() -> Uuid, &'static str, u32, u32);
 
-/// The questions the equivalence cases ask.
-const QUESTIONS: [Question; 12] = [
+/// The questions the equivalence cases ask: the deprecated `type:`, `method:` and `app:`
+/// among them.
+const QUESTIONS: [Question; 16] = [
     (admin_id, "", 0, 0),
     (admin_id, "", 3, 2),
     (admin_id, "type:ssh", 0, 0),
     (admin_id, "type:vscode", 0, 0),
+    (admin_id, "type:jetbrains", 0, 0),
     (admin_id, "type:workspace_app", 0, 0),
+    (admin_id, "method:ssh", 0, 0),
+    (admin_id, "app:cursor,goland", 0, 0),
+    (admin_id, "status:ongoing method:ssh", 0, 0),
     (admin_id, "status:ongoing", 0, 0),
     (admin_id, "status:completed", 0, 0),
     (admin_id, "username:bob", 0, 0),
     (admin_id, "organization:other", 0, 0),
     (fixtures::org_auditor, "", 0, 0),
-    (fixtures::site_auditor, "type:port_forwarding", 0, 0),
+    (fixtures::site_auditor, "method:port_forwarding", 0, 0),
     (fixtures::member, "", 0, 0),
 ];
 
@@ -778,15 +849,16 @@ pub fn row_difference(got: &ConnectionLog, want: &ConnectionLog) -> Option<Strin
         workspace_id,
         workspace_name,
         agent_name,
-        connection_type,
+        connection_method,
         code,
         ip,
         user_agent,
         user_id,
-        slug_or_port,
+        app_name_or_port,
         connection_id,
         disconnect_time,
-        disconnect_reason
+        disconnect_reason,
+        client_session_id
     );
     None
 }

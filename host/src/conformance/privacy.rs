@@ -367,8 +367,8 @@ fn raw_events() -> (Vec<ConnectionEvent>, Vec<RowData>) {
         with_user_agent(web(5, 1, Some(bob())).ip(RAW_IPS[3].0), CHROME_ON_WINDOWS),
         with_user_agent(web(6, 2, None).ip(RAW_IPS[0].0), FIREFOX_ON_LINUX),
         with_user_agent(web(7, 3, Some(dave())).ip(RAW_IPS[2].0), CURL)
-            .kind("port_forwarding")
-            .with(|e| e.slug_or_port = Some("8080".into())),
+            .method(ConnectionMethod::PortForwarding)
+            .app("8080"),
     ];
     let rows = vec![
         (eid(1), Some(RAW_IPS[0].1), None),
@@ -451,12 +451,16 @@ fn never_stored(h: &mut Harness) -> Check {
             .service()?
             .row_events(row.clone())
             .map_err(|e| format!("row-events failed: {e}"))?;
-        for event in exported {
+        // Both generations of line: the seed's carries the IP as `Ip`.
+        for (event, fields) in exported
+            .iter()
+            .flat_map(|e| [(e, LogFields::Current), (e, LogFields::Seed)])
+        {
             let line = h
                 .service()?
-                .service_log_line(event, LogFormat::Json, T0)
+                .service_log_line(event.clone(), LogFormat::Json, fields, T0)
                 .map_err(|e| format!("service-log-line failed: {e}"))?;
-            texts.push((format!("{}'s export", id_name(row.id)), line));
+            texts.push((format!("{}'s {fields:?} export", id_name(row.id)), line));
         }
     }
     let journal = h.journal_ips_and_user_agents()?;

@@ -79,14 +79,15 @@ pub fn cases() -> Vec<Case> {
         ),
         q("an empty value disables the filter", empty_value),
         q(
-            "a stored app name is not a type filter value",
-            app_name_is_not_a_type,
-        ),
-        q("app names are reached through their family", app_families),
+            "status: matches SSH and the web terminal only, never an agent-reported port forward",
+            status_sessions_only,
+        )
+        .needs_0_2("agent-reported port forwards"),
         q(
-            "unregistered app names are listed without a type filter",
-            unregistered_names,
-        ),
+            "method:port_forwarding lists agent-reported and browser port forwards",
+            port_forwards,
+        )
+        .needs_0_2("agent-reported port forwards"),
     ]
 }
 
@@ -178,9 +179,12 @@ fn statuses(h: &mut Harness) -> Check {
         connect(1, 1, 0),
         disconnect(2, 2, 5, Some(0), None),
         web(3, 1, Some(bob())),
-        web(4, 2, None).kind("port_forwarding"),
+        web(4, 2, None)
+            .method(ConnectionMethod::PortForwarding)
+            .app("8080"),
         web(5, 3, Some(bob()))
-            .kind("tunnel")
+            .method(ConnectionMethod::Tunnel)
+            .no_app()
             .with(|e| e.code = Some(101)),
     ])
 }
@@ -346,33 +350,27 @@ fn empty_value(h: &mut Harness) -> Check {
     Ok(())
 }
 
-fn app_names(h: &mut Harness) -> Check {
+/// Sessions of each agent-reported method, ongoing (odd ids) and completed, and a browser
+/// port forward.
+fn agent_sessions(h: &mut Harness) -> Check {
+    use ConnectionMethod::{PortForwarding, ReconnectingPty};
     h.store(vec![
-        connect(1, 1, 0).kind("cursor"),
-        connect(2, 2, 1).kind("zed"),
-        connect(3, 3, 2).kind("my-ide"),
+        connect(1, 1, 0),
+        connect(2, 2, 1).method(ReconnectingPty),
+        agent_port_forward(3, 3, 2),
         connect(4, 4, 3),
+        disconnect(5, 4, 10, Some(0), None),
+        agent_port_forward(6, 6, 4),
+        disconnect(7, 6, 11, Some(0), None).method(PortForwarding),
+        web(8, 5, None).method(PortForwarding).app("8080"),
     ])
 }
 
-fn app_name_is_not_a_type(h: &mut Harness) -> Check {
-    app_names(h)?;
-    ensure_eq!(
-        h.invalid("type:cursor")?,
-        [Validation::new(
-            "type",
-            "Query param \"type\" has invalid value: \"cursor\" is not a valid value"
-        )],
-        "validations"
-    );
-    Ok(())
-}
-
-fn app_families(h: &mut Harness) -> Check {
-    app_names(h)?;
+fn status_sessions_only(h: &mut Harness) -> Check {
+    agent_sessions(h)?;
     for (q, want) in [
-        ("type:vscode", vec![eid(1)]),
-        ("type:ssh", vec![eid(2), eid(4)]),
+        ("status:ongoing", vec![eid(1), eid(2)]),
+        ("status:completed", vec![eid(4)]),
     ] {
         let mut ids = h.ids(q)?;
         ids.sort();
@@ -381,8 +379,9 @@ fn app_families(h: &mut Harness) -> Check {
     Ok(())
 }
 
-fn unregistered_names(h: &mut Harness) -> Check {
-    app_names(h)?;
-    ensure_eq!(h.query("")?.count, 4, "rows (my_ide included)");
-    Ok(())
+fn port_forwards(h: &mut Harness) -> Check {
+    agent_sessions(h)?;
+    let mut ids = h.ids("method:port_forwarding")?;
+    ids.sort();
+    same_ids(&ids, &[eid(3), eid(6), eid(8)], "method:port_forwarding")
 }
