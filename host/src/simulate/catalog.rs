@@ -1,5 +1,7 @@
 //! The simulator's vocabulary: names, apps, client strings and the weights of the traffic mix.
 
+use connlog_vocabulary::{AppFamily, REGISTRY};
+
 pub const ORG_NAMES: [(&str, &str, &str); 8] = [
     ("coder", "Coder", "/emojis/1f3e2.png"),
     ("research", "Research", "/emojis/1f52c.png"),
@@ -66,26 +68,56 @@ pub const APP_SLUGS: [(&str, u32); 6] = [
 
 pub const PORTS: [u16; 8] = [3000, 5173, 8000, 8080, 8888, 4200, 9090, 6006];
 
-/// `Type` values of agent-reported sessions, raw as agents send them (normalised by the plugin).
-pub const SSH_TYPES: [(&str, u32); 4] = [("ssh", 90), ("sftp", 4), ("zed", 4), (" Zed ", 2)];
-pub const VSCODE_TYPES: [(&str, u32); 14] = [
+/// Apps of plain SSH sessions, raw as agents report them (the plugin normalises them): most
+/// clients name none; Zed and SFTP are registered, Emacs is not.
+pub const SSH_APPS: [(Option<&str>, u32); 5] = [
+    (None, 82),
+    (Some("zed"), 8),
+    (Some("sftp"), 5),
+    (Some(" Zed "), 2),
+    (Some("Emacs-TRAMP"), 3),
+];
+
+/// Apps of web-terminal (reconnecting PTY) sessions: the dashboard names none; IDE plugins
+/// open terminals under their own name.
+pub const PTY_APPS: [(Option<&str>, u32); 4] = [
+    (None, 75),
+    (Some("vscode"), 12),
+    (Some("cursor"), 8),
+    (Some("goland"), 5),
+];
+
+/// How popular each registered IDE is within its family; registered IDEs not listed get 1.
+pub const IDE_POPULARITY: [(&str, u32); 16] = [
     ("vscode", 40),
-    ("cursor", 12),
-    ("Cursor", 4),
-    ("windsurf", 7),
-    ("Windsurf", 2),
-    ("code-server", 5),
-    ("vscode-insiders", 4),
-    ("VS-Code Insiders", 3),
+    ("cursor", 16),
+    ("windsurf", 6),
+    ("code_server", 4),
+    ("vscode_insiders", 4),
     ("positron", 3),
-    ("VSCodium", 3),
+    ("vscodium", 3),
     ("kiro", 2),
     ("trae", 2),
-    ("antigravity", 1),
-    ("devin", 1),
+    ("jetbrains", 10),
+    ("intellij", 12),
+    ("pycharm", 8),
+    ("goland", 8),
+    ("webstorm", 4),
+    ("rider", 3),
+    ("rustrover", 3),
 ];
-pub const JETBRAINS_TYPE: &str = "jetbrains";
-pub const WEB_TERMINAL_TYPE: &str = "reconnecting_pty";
+
+/// The registered apps of `family`, weighted by [`IDE_POPULARITY`], in the registry's order.
+pub fn ide_mix(family: AppFamily) -> Vec<(&'static str, u32)> {
+    REGISTRY
+        .iter()
+        .filter(|app| app.family == family)
+        .map(|app| {
+            let weight = IDE_POPULARITY.iter().find(|(name, _)| *name == app.name);
+            (app.name, weight.map_or(1, |(_, w)| *w))
+        })
+        .collect()
+}
 
 /// Exit codes of agent sessions, as reported on disconnect.
 pub const EXIT_CODES: [(i32, u32); 4] = [(0, 86), (1, 7), (130, 4), (255, 3)];

@@ -31,7 +31,7 @@ pub use deployment::{
     ADMIN_USERNAME, AUDITOR_USERNAME, Agent, Deployment, Workspace, organization_auditor_username,
 };
 pub use summary::Summary;
-pub use traffic::Traffic;
+pub use traffic::{Delivery, LEGACY_SHARE, Traffic};
 
 use crate::model::UnixNanos;
 

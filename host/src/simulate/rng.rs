@@ -108,6 +108,11 @@ impl SimRng {
         median * (sigma * self.normal()).exp()
     }
 
+    /// 32 lowercase hex characters, as a client session id.
+    pub fn hex32(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next_u64(), self.next_u64())
+    }
+
     /// A random (version 4) UUID.
     pub fn uuid(&mut self) -> Uuid {
         let mut bytes = [0u8; 16];
@@ -159,6 +164,7 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
         assert_eq!(r.uuid().get_version_num(), 4);
+        assert!(connlog_vocabulary::is_client_session_id(&r.hex32()));
         let w = [("a", 0), ("b", 1)];
         assert_eq!(*r.weighted(&w), "b");
     }

@@ -10,11 +10,30 @@
 //! - Planned deliveries wait in a heap ordered by delivery time. A delivery leaves the heap
 //!   once no activity yet to be planned could deliver earlier. The heap holds only what is in
 //!   flight (open sessions, delayed deliveries), never the whole run.
+//!
+//! What it sends (Coder's current API, spec "version D"):
+//! - Client sessions reported by agents, each with its own client session id, shared by
+//!   all its connections and repeated on their disconnects: plain SSH (most naming no app,
+//!   some Zed or SFTP, sometimes with an `ssh -L` port forward), IDE sessions of the VS Code
+//!   and JetBrains families from the app registry (a main SSH connection, sometimes more,
+//!   and agent-reported port forwards: `port_forwarding` with a connection id and no app),
+//!   and web-terminal (`reconnecting_pty`) sessions, some opened by an IDE plugin.
+//! - Web events from coderd, with no connection id: workspace-app opens, browser port
+//!   forwards, tunnel authorisations.
+//! - A share ([`LEGACY_SHARE`]) of client sessions and web events is delivered in the seed's
+//!   line format, as from an older Coder. Those are made of what that format carries: no
+//!   client session id, no agent port forward, and as an SSH app only `vscode` or
+//!   `jetbrains` (the old types).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
+use connlog_vocabulary::AppFamily;
+
+use crate::events::event_to_line_as;
+use crate::model::{
+    ConnectionEvent, ConnectionMethod, ConnectionStatus, LogFields, UnixNanos, Uuid,
+};
 
 use super::catalog::*;
 use super::rng::SimRng;
@@ -31,16 +50,12 @@ const HOURLY: [f64; 24] = [
 ];
 const WEEKEND_FACTOR: f64 = 0.3;
 
-/// The types of the web and tunnel events this generator makes (`push_web`); every other type
-/// it sends is an agent-reported session's. The summary counts by these, not by a plugin's
-/// rule, so that it states what was sent.
-const WORKSPACE_APP_TYPE: &str = "workspace_app";
-const PORT_FORWARD_TYPE: &str = "port_forwarding";
-const TUNNEL_TYPE: &str = "tunnel";
+/// Share of client sessions and web events delivered in the seed's line format.
+pub const LEGACY_SHARE: f64 = 0.1;
 
-pub(super) fn is_web_type(connection_type: &str) -> bool {
-    [WORKSPACE_APP_TYPE, PORT_FORWARD_TYPE, TUNNEL_TYPE].contains(&connection_type)
-}
+/// Share of IDE app names sent in another spelling (`Cursor`, `Vscode-Insiders`), which the
+/// plugin normalises.
+const RAW_SPELLING_SHARE: f64 = 0.1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Activity {
@@ -73,10 +88,33 @@ struct Person {
     deleted_at: Option<UnixNanos>,
 }
 
+/// One delivered event and the generation of Coder's fields it is written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub event: ConnectionEvent,
+    pub fields: LogFields,
+}
+
+impl Delivery {
+    /// The event as one NDJSON line in its generation's fields (no line ending).
+    pub fn line(&self) -> String {
+        event_to_line_as(&self.event, self.fields)
+    }
+}
+
 struct Pending {
     deliver_at: UnixNanos,
     seq: u64,
-    event: ConnectionEvent,
+    delivery: Delivery,
+}
+
+/// What the connections of one client session share.
+struct ClientSession {
+    ws_index: usize,
+    agent_index: usize,
+    ip: String,
+    client_session_id: Option<String>,
+    fields: LogFields,
 }
 
 impl PartialEq for Pending {
@@ -117,6 +155,9 @@ pub struct Traffic {
     /// Cumulative traffic weight of each hour of the window.
     hour_weights: Vec<f64>,
     heap: BinaryHeap<Reverse<Pending>>,
+    /// The registry's VS Code and JetBrains apps, weighted.
+    vscode_apps: Vec<(&'static str, u32)>,
+    jetbrains_apps: Vec<(&'static str, u32)>,
     seq: u64,
     next_start: Option<UnixNanos>,
     last_delivery: Option<UnixNanos>,
@@ -211,6 +252,8 @@ impl Traffic {
             org_members,
             hour_weights,
             heap: BinaryHeap::new(),
+            vscode_apps: ide_mix(AppFamily::Vscode),
+            jetbrains_apps: ide_mix(AppFamily::Jetbrains),
             seq: 0,
             next_start: None,
             last_delivery: None,
@@ -272,24 +315,31 @@ impl Traffic {
         t.min(self.end - 1)
     }
 
-    fn push(&mut self, deliver_at: UnixNanos, event: ConnectionEvent) {
+    fn push(&mut self, deliver_at: UnixNanos, delivery: Delivery) {
         self.seq += 1;
         self.heap.push(Reverse(Pending {
             deliver_at,
             seq: self.seq,
-            event,
+            delivery,
         }));
         self.max_pending = self.max_pending.max(self.heap.len());
     }
 
     /// Queues `event` and, if `duplicate`, a second delivery of it a little later.
-    fn push_maybe_twice(&mut self, deliver_at: UnixNanos, event: ConnectionEvent, duplicate: bool) {
+    fn push_maybe_twice(
+        &mut self,
+        deliver_at: UnixNanos,
+        event: ConnectionEvent,
+        fields: LogFields,
+        duplicate: bool,
+    ) {
+        let delivery = Delivery { event, fields };
         if duplicate {
             let later = deliver_at + self.rng.range_i64(SECOND / 10, 60 * SECOND);
-            self.push(later, event.clone());
+            self.push(later, delivery.clone());
             self.summary.duplicates += 1;
         }
-        self.push(deliver_at, event);
+        self.push(deliver_at, delivery);
     }
 
     fn pick_workspace(&mut self) -> usize {
@@ -323,7 +373,7 @@ impl Traffic {
             Activity::Ssh | Activity::VsCode | Activity::JetBrains | Activity::WebTerminal
                 if remaining >= 2 =>
             {
-                self.plan_session(t, activity, remaining)
+                self.plan_client_session(t, activity, remaining)
             }
             Activity::Ssh | Activity::VsCode | Activity::JetBrains | Activity::WebTerminal => {
                 self.plan_web(t, Activity::WorkspaceApp, remaining)
@@ -334,16 +384,50 @@ impl Traffic {
         self.reserved += used;
     }
 
-    /// An agent-reported session; returns the deliveries it reserved.
-    fn plan_session(&mut self, t: UnixNanos, activity: Activity, remaining: u64) -> u64 {
+    /// A client session reported by an agent: its main connection, then those opened beside
+    /// it within the budget (`remaining` >= 2). Returns the deliveries it reserved.
+    fn plan_client_session(&mut self, t: UnixNanos, activity: Activity, remaining: u64) -> u64 {
         let ws_index = self.pick_workspace();
-        let rng = &mut self.rng;
-        let connection_type = match activity {
-            Activity::Ssh => *rng.weighted(&SSH_TYPES),
-            Activity::VsCode => *rng.weighted(&VSCODE_TYPES),
-            Activity::JetBrains => JETBRAINS_TYPE,
-            _ => WEB_TERMINAL_TYPE,
+        let agent_index = self.rng.index(self.workspaces[ws_index].agents.len());
+        let legacy = self.rng.chance(LEGACY_SHARE);
+        let owner = &self.people[self.person_index[&self.workspaces[ws_index].owner_id]];
+        let ip = if self.rng.chance(0.03) {
+            "localhost".to_owned()
+        } else {
+            owner.tailnet_ip.clone()
         };
+        let session = ClientSession {
+            ws_index,
+            agent_index,
+            ip,
+            client_session_id: (!legacy).then(|| self.rng.hex32()),
+            fields: if legacy {
+                LogFields::Seed
+            } else {
+                LogFields::Current
+            },
+        };
+        let (method, app) = match activity {
+            Activity::Ssh if legacy => (ConnectionMethod::Ssh, None),
+            Activity::Ssh => (
+                ConnectionMethod::Ssh,
+                self.rng.weighted(&SSH_APPS).map(str::to_owned),
+            ),
+            Activity::VsCode => (
+                ConnectionMethod::Ssh,
+                Some(self.ide_app(AppFamily::Vscode, legacy)),
+            ),
+            Activity::JetBrains => (
+                ConnectionMethod::Ssh,
+                Some(self.ide_app(AppFamily::Jetbrains, legacy)),
+            ),
+            _ if legacy => (ConnectionMethod::ReconnectingPty, None),
+            _ => (
+                ConnectionMethod::ReconnectingPty,
+                self.rng.weighted(&PTY_APPS).map(str::to_owned),
+            ),
+        };
+        let rng = &mut self.rng;
         let seconds = match activity {
             Activity::Ssh if rng.chance(0.1) => rng.range_i64(1, 10) as f64,
             Activity::Ssh => rng.log_normal(900.0, 1.3).clamp(2.0, 12.0 * 3600.0),
@@ -359,14 +443,92 @@ impl Traffic {
         } else {
             t
         };
-        let t_end = connect_at.saturating_add(duration);
-        let open_at_end = t_end >= self.end;
+        let mut used = self.plan_connection(
+            &session,
+            method,
+            app.clone(),
+            connect_at,
+            duration,
+            remaining,
+        );
+        if activity == Activity::WebTerminal && used < remaining && self.rng.chance(0.7) {
+            self.push_web(
+                t,
+                ws_index,
+                Activity::WorkspaceApp,
+                Some("terminal"),
+                session.fields,
+                false,
+                false,
+            );
+            used += 1;
+        }
+
+        // Beside the main connection: IDEs open more SSH connections, and forward ports
+        // through the agent (`ssh -L` does too); an older Coder reported no port forwards.
+        let (more_ssh, forwards) = match activity {
+            Activity::VsCode | Activity::JetBrains => (self.rng.below(3), self.rng.below(3)),
+            Activity::Ssh => (0, u64::from(self.rng.chance(0.15))),
+            _ => (0, 0),
+        };
+        let forwards = if legacy { 0 } else { forwards };
+        let beside = (0..more_ssh)
+            .map(|_| (ConnectionMethod::Ssh, app.clone()))
+            .chain((0..forwards).map(|_| (ConnectionMethod::PortForwarding, None)));
+        for (method, app) in beside.collect::<Vec<_>>() {
+            let offset = self
+                .rng
+                .range_i64(SECOND / 10, (duration / 2).max(SECOND / 10));
+            let length = self
+                .rng
+                .range_i64(SECOND / 10, (duration - offset).max(SECOND / 10));
+            let at = connect_at + offset;
+            if remaining - used < 2 || at >= self.end {
+                break;
+            }
+            used += self.plan_connection(&session, method, app, at, length, remaining - used);
+            self.summary.agent_port_forwards +=
+                u64::from(method == ConnectionMethod::PortForwarding);
+        }
+        self.summary.client_sessions += u64::from(session.client_session_id.is_some());
+        used
+    }
+
+    /// An IDE of `family` from the registry; an older Coder knew only the family's name.
+    fn ide_app(&mut self, family: AppFamily, legacy: bool) -> String {
+        if legacy {
+            return family.as_str().to_owned();
+        }
+        let mix = match family {
+            AppFamily::Jetbrains => &self.jetbrains_apps,
+            _ => &self.vscode_apps,
+        };
+        let name = *self.rng.weighted(mix);
+        if self.rng.chance(RAW_SPELLING_SHARE) {
+            raw_spelling(name)
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// One agent-reported connection of `session`: a connect and, unless lost or still open at
+    /// the end, a disconnect that repeats its app and client session id. Needs
+    /// `remaining` >= 2; returns the deliveries it reserved.
+    fn plan_connection(
+        &mut self,
+        session: &ClientSession,
+        method: ConnectionMethod,
+        app: Option<String>,
+        connect_at: UnixNanos,
+        duration: i64,
+        remaining: u64,
+    ) -> u64 {
+        let rng = &mut self.rng;
+        let disconnect_at = connect_at.saturating_add(duration);
+        let open_at_end = disconnect_at >= self.end;
         let lost = !open_at_end && rng.chance(self.lost_share);
         let has_disconnect = !open_at_end && !lost;
         let mut used = 1 + u64::from(has_disconnect);
-        let terminal_open =
-            activity == Activity::WebTerminal && used < remaining && rng.chance(0.7);
-        used += u64::from(terminal_open);
         let mut dup_connect = false;
         let mut dup_disconnect = false;
         if used < remaining && rng.chance(self.duplicate_share) {
@@ -379,14 +541,7 @@ impl Traffic {
         }
         let reorder = rng.chance(self.reorder_share);
 
-        let ws = &self.workspaces[ws_index];
-        let agent = &ws.agents[rng.index(ws.agents.len())];
-        let owner = &self.people[self.person_index[&ws.owner_id]];
-        let ip = if rng.chance(0.03) {
-            "localhost".to_owned()
-        } else {
-            owner.tailnet_ip.clone()
-        };
+        let ws = &self.workspaces[session.ws_index];
         let connect = ConnectionEvent {
             id: rng.uuid(),
             time: connect_at,
@@ -394,18 +549,18 @@ impl Traffic {
             workspace_owner_id: ws.owner_id,
             workspace_id: ws.id,
             workspace_name: ws.name.clone(),
-            agent_name: agent.name.clone(),
-            connection_type: connection_type.to_owned(),
+            agent_name: ws.agents[session.agent_index].name.clone(),
+            connection_method: method,
             code: None,
-            ip: Some(ip),
+            ip: Some(session.ip.clone()),
             user_agent: None,
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: app,
             connection_id: Some(rng.uuid()),
             disconnect_reason: None,
+            client_session_id: session.client_session_id.clone(),
             status: ConnectionStatus::Connected,
         };
-        let disconnect_at = connect_at + duration;
         let disconnect = has_disconnect.then(|| {
             let reason = *rng.weighted(&DISCONNECT_REASONS);
             ConnectionEvent {
@@ -423,24 +578,16 @@ impl Traffic {
             (true, true) => disconnect_at + rng.range_i64(SECOND, 30 * SECOND),
             (true, false) => connect_at + rng.range_i64(SECOND, 120 * SECOND),
         };
-
-        if terminal_open {
-            self.push_web(
-                t,
-                ws_index,
-                Activity::WorkspaceApp,
-                Some("terminal"),
-                false,
-                false,
-            );
-        }
-        self.push_maybe_twice(connect_delivery, connect, dup_connect);
+        self.push_maybe_twice(connect_delivery, connect, session.fields, dup_connect);
         if let Some(d) = disconnect {
-            self.push_maybe_twice(disconnect_at, d, dup_disconnect);
+            self.push_maybe_twice(disconnect_at, d, session.fields, dup_disconnect);
         }
         self.summary.agent_sessions += 1;
-        self.summary.lost_disconnects += u64::from(lost);
-        self.summary.open_at_end += u64::from(open_at_end);
+        // Only SSH and web-terminal rows match `status:`, so only they count as ongoing.
+        if method.is_terminal() {
+            self.summary.lost_disconnects += u64::from(lost);
+            self.summary.open_at_end += u64::from(open_at_end);
+        }
         self.summary.reordered += u64::from(reorder);
         used
     }
@@ -450,7 +597,12 @@ impl Traffic {
         let duplicate = remaining >= 2 && self.rng.chance(self.duplicate_share);
         let reorder = self.rng.chance(self.reorder_share);
         let ws = self.pick_workspace();
-        self.push_web(t, ws, activity, None, duplicate, reorder);
+        let fields = if self.rng.chance(LEGACY_SHARE) {
+            LogFields::Seed
+        } else {
+            LogFields::Current
+        };
+        self.push_web(t, ws, activity, None, fields, duplicate, reorder);
         1 + u64::from(duplicate)
     }
 
@@ -460,6 +612,7 @@ impl Traffic {
         ws_index: usize,
         activity: Activity,
         slug: Option<&str>,
+        fields: LogFields,
         duplicate: bool,
         reorder: bool,
     ) {
@@ -480,13 +633,18 @@ impl Traffic {
         let person = &self.people[actor];
         let is_owner = person.id == ws.owner_id;
         let agent = &ws.agents[rng.index(ws.agents.len())];
-        let (connection_type, code, slug_or_port, user_agent) = match activity {
+        let (connection_method, code, app_name_or_port, user_agent) = match activity {
             Activity::Tunnel => {
                 let code = match (is_owner, rng.below(100)) {
                     (true, 0..=2) | (false, 0..=59) => 403,
                     _ => 101,
                 };
-                (TUNNEL_TYPE, code, None, *rng.weighted(&CLI_AGENTS))
+                (
+                    ConnectionMethod::Tunnel,
+                    code,
+                    None,
+                    *rng.weighted(&CLI_AGENTS),
+                )
             }
             Activity::PortForward => {
                 let port = ws.ports[rng.index(ws.ports.len())];
@@ -496,7 +654,7 @@ impl Traffic {
                     *rng.weighted(&APP_CODES_OTHER)
                 };
                 (
-                    PORT_FORWARD_TYPE,
+                    ConnectionMethod::PortForwarding,
                     code,
                     Some(port.to_string()),
                     *rng.weighted(&BROWSER_AGENTS),
@@ -514,7 +672,7 @@ impl Traffic {
                     (false, _) => *rng.weighted(&APP_CODES_OTHER),
                 };
                 (
-                    WORKSPACE_APP_TYPE,
+                    ConnectionMethod::WorkspaceApp,
                     code,
                     Some(slug),
                     *rng.weighted(&BROWSER_AGENTS),
@@ -534,14 +692,15 @@ impl Traffic {
             workspace_id: ws.id,
             workspace_name: ws.name.clone(),
             agent_name: agent.name.clone(),
-            connection_type: connection_type.to_owned(),
+            connection_method,
             code: Some(code),
             ip: Some(ip),
             user_agent: Some(user_agent.to_owned()),
             user_id: Some(person.id),
-            slug_or_port,
+            app_name_or_port,
             connection_id: None,
             disconnect_reason: None,
+            client_session_id: None,
             status: ConnectionStatus::Connected,
         };
         let deliver_at = if reorder {
@@ -551,14 +710,28 @@ impl Traffic {
         };
         self.summary.web_events += 1;
         self.summary.reordered += u64::from(reorder);
-        self.push_maybe_twice(deliver_at, event, duplicate);
+        self.push_maybe_twice(deliver_at, event, fields, duplicate);
     }
 }
 
-impl Iterator for Traffic {
-    type Item = ConnectionEvent;
+/// A registered name as some clients spell it (`cursor` → `Cursor`, `vscode_insiders` →
+/// `Vscode-Insiders`); normalising gives the name back.
+fn raw_spelling(name: &str) -> String {
+    let words: Vec<String> = name
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        })
+        .collect();
+    words.join("-")
+}
 
-    fn next(&mut self) -> Option<ConnectionEvent> {
+impl Traffic {
+    /// The next event with the generation of fields it is written in.
+    pub fn next_delivery(&mut self) -> Option<Delivery> {
         loop {
             if self.next_start.is_none() && self.reserved < self.total {
                 // Jitter inside this activity's first slot keeps start times increasing.
@@ -579,8 +752,18 @@ impl Iterator for Traffic {
         let Reverse(pending) = self.heap.pop()?;
         self.emitted += 1;
         self.last_delivery = Some(pending.deliver_at);
-        self.summary.record(&pending.event);
-        Some(pending.event)
+        self.summary.record(&pending.delivery);
+        Some(pending.delivery)
+    }
+}
+
+/// The events alone; [`Traffic::next_delivery`] also tells which generation of fields each
+/// is written in.
+impl Iterator for Traffic {
+    type Item = ConnectionEvent;
+
+    fn next(&mut self) -> Option<ConnectionEvent> {
+        self.next_delivery().map(|d| d.event)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
