@@ -346,15 +346,16 @@ mod tests {
             workspace_id: id("3c0b37c8-e58c-4980-b9a1-2732410480a5"),
             workspace_name: "dev".into(),
             agent_name: "main".into(),
-            connection_type: "workspace_app".into(),
+            connection_method: ConnectionMethod::WorkspaceApp,
             code: Some(200),
             ip: Some("127.0.0.1".into()),
             user_agent: Some("Mozilla/5.0".into()),
             user_id: Some(id("6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa")),
-            slug_or_port: Some("code-server".into()),
+            app_name_or_port: Some("code-server".into()),
             connection_id: None,
             disconnect_time: None,
             disconnect_reason: None,
+            client_session_id: None,
         }
     }
 
@@ -367,15 +368,16 @@ mod tests {
             workspace_id: id("05567e23-31e2-4c00-bd05-4d499d437347"),
             workspace_name: "dev".into(),
             agent_name: "main".into(),
-            connection_type: "cursor".into(),
+            connection_method: ConnectionMethod::Ssh,
             code: None,
             ip: Some("fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7".into()),
             user_agent: None,
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: Some("cursor".into()),
             connection_id: Some(id("7a6fafdc-e3d0-43cb-a1b7-1f19802d7908")),
             disconnect_time: None,
             disconnect_reason: None,
+            client_session_id: None,
         }
     }
 
@@ -387,7 +389,7 @@ mod tests {
             r#""organization":{"id":"0665a54f-0b77-4a58-94aa-59646fa38a74","name":"coder","display_name":"Coder \u0026 Co","icon":"/emojis/1f3e2.png"},"#,
             r#""workspace_owner_id":"6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa","workspace_owner_username":"alice","#,
             r#""workspace_id":"3c0b37c8-e58c-4980-b9a1-2732410480a5","workspace_name":"dev","agent_name":"main","#,
-            r#""ip":"127.0.0.1","type":"workspace_app","type_display_name":"Workspace App","#,
+            r#""ip":"127.0.0.1","type":"workspace_app","connection_method":"workspace_app","#,
             r#""web_info":{"user_agent":"Mozilla/5.0","user":{"id":"6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa","username":"alice","#,
             r#""name":"Alice \u003cA\u003e","email":"alice@example.com","created_at":"2025-06-27T04:53:20Z","#,
             r#""updated_at":"2025-06-27T04:53:21.5Z","last_seen_at":"2025-07-03T06:57:16.144719Z","status":"active","#,
@@ -401,16 +403,17 @@ mod tests {
     #[test]
     fn web_row_without_user_or_values() {
         let mut row = web_row();
-        row.connection_type = "tunnel".into();
+        row.connection_method = ConnectionMethod::Tunnel;
         row.user_id = None;
         row.user_agent = None;
-        row.slug_or_port = None;
+        row.app_name_or_port = None;
         row.code = None;
         row.ip = None;
         let v: serde_json::Value = serde_json::from_str(&row_json(&row, &directory())).unwrap();
         assert!(v.get("ip").is_none());
         assert!(v.get("ssh_info").is_none());
-        assert_eq!(v["type_display_name"], "Tunnel");
+        assert_eq!(v["type"], "tunnel");
+        assert!(v.get("type_display_name").is_none());
         assert_eq!(
             v["web_info"],
             serde_json::json!({"user_agent":"","user":null,"slug_or_port":"","status_code":0})
@@ -448,7 +451,8 @@ mod tests {
             r#""organization":{"id":"1a2bb67e-0117-4168-92e0-58138989a7f5","name":"","display_name":"","icon":""},"#,
             r#""workspace_owner_id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","workspace_owner_username":"bob","#,
             r#""workspace_id":"05567e23-31e2-4c00-bd05-4d499d437347","workspace_name":"dev","agent_name":"main","#,
-            r#""ip":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","type":"cursor","type_display_name":"Cursor","#,
+            r#""ip":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","type":"vscode","connection_method":"ssh","#,
+            r#""app_name":"cursor","app_display_name":"Cursor","#,
             r#""ssh_info":{"connection_id":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908"}}"#
         );
         assert_eq!(got, want);
@@ -488,5 +492,177 @@ mod tests {
             v["connection_logs"][1],
             serde_json::from_str::<serde_json::Value>(&row_json(&ssh_row(), &d)).unwrap()
         );
+    }
+    fn keys(json: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// Spec §7.2: the key order, and which keys each method has.
+    #[test]
+    fn keys_in_go_order_per_method() {
+        use ConnectionMethod::*;
+        let common = [
+            "id",
+            "connect_time",
+            "organization",
+            "workspace_owner_id",
+            "workspace_owner_username",
+            "workspace_id",
+            "workspace_name",
+            "agent_name",
+            "ip",
+            "type",
+            "connection_method",
+        ];
+        let d = directory();
+        let cases: [(ConnectionMethod, Option<&str>, bool, &[&str]); 8] = [
+            (Ssh, None, true, &["ssh_info"]),
+            (
+                Ssh,
+                Some("cursor"),
+                true,
+                &["app_name", "app_display_name", "ssh_info"],
+            ),
+            (
+                ReconnectingPty,
+                Some("cursor"),
+                true,
+                &["app_name", "app_display_name", "ssh_info"],
+            ),
+            (ReconnectingPty, None, true, &["ssh_info"]),
+            (WorkspaceApp, Some("cursor"), false, &["web_info"]),
+            (PortForwarding, Some("8080"), false, &["web_info"]),
+            // An agent-reported port forward: a session, shown with `web_info`.
+            (PortForwarding, None, true, &["web_info"]),
+            (Tunnel, None, false, &["web_info"]),
+        ];
+        for (method, app, session, tail) in cases {
+            let mut row = if session { ssh_row() } else { web_row() };
+            row.connection_method = method;
+            row.app_name_or_port = app.map(str::to_string);
+            row.ip = Some("127.0.0.1".into());
+            let want: Vec<&str> = common.iter().chain(tail).copied().collect();
+            // `serde_json` sorts keys unless told otherwise; compare as sets, then the order
+            // of the text itself.
+            let json = row_json(&row, &d);
+            let mut got = keys(&json);
+            let mut sorted_want: Vec<String> = want.iter().map(|k| k.to_string()).collect();
+            got.sort();
+            sorted_want.sort();
+            assert_eq!(got, sorted_want, "{method} {app:?}");
+            let positions: Vec<usize> = want
+                .iter()
+                .map(|k| json.find(&format!("\"{k}\":")).unwrap())
+                .collect();
+            assert!(positions.is_sorted(), "{method} {app:?}: {json}");
+        }
+    }
+
+    /// Spec §11.9 and §7.6.
+    #[test]
+    fn coder_json_shapes() {
+        use ConnectionMethod::*;
+        let d = directory();
+        let json = |row: &ConnectionLog| -> serde_json::Value {
+            serde_json::from_str(&row_json(row, &d)).unwrap()
+        };
+        // ssh, no app, with a connection id.
+        let mut plain = ssh_row();
+        plain.app_name_or_port = None;
+        let v = json(&plain);
+        assert_eq!(
+            (&v["type"], &v["connection_method"]),
+            (&"ssh".into(), &"ssh".into())
+        );
+        for absent in ["app_name", "app_display_name", "web_info"] {
+            assert!(v.get(absent).is_none(), "{absent}");
+        }
+        // A workspace app whose slug is an app name reports no app.
+        let mut web = web_row();
+        let v = json(&web);
+        assert_eq!(v["type"], "workspace_app");
+        for absent in ["app_name", "app_display_name", "ssh_info"] {
+            assert!(v.get(absent).is_none(), "{absent}");
+        }
+        assert_eq!(v["web_info"]["slug_or_port"], "code-server");
+        web.app_name_or_port = Some("cursor".into());
+        assert!(json(&web).get("app_name").is_none());
+        // ssh + cursor, completed.
+        let mut cursor = ssh_row();
+        cursor.disconnect_time = Some(cursor.connect_time + S);
+        cursor.disconnect_reason = Some("example close reason".into());
+        let v = json(&cursor);
+        assert!(v.get("web_info").is_none());
+        assert_eq!(
+            (&v["type"], &v["app_name"], &v["app_display_name"]),
+            (&"vscode".into(), &"cursor".into(), &"Cursor".into())
+        );
+        assert_eq!(v["ssh_info"]["disconnect_reason"], "example close reason");
+        assert_eq!(
+            v["ssh_info"]["disconnect_time"],
+            "2025-07-10T10:14:39.942776145Z"
+        );
+        // A tunnel with its code and user.
+        let mut tunnel = web_row();
+        tunnel.connection_method = Tunnel;
+        tunnel.app_name_or_port = None;
+        tunnel.code = Some(101);
+        tunnel.user_agent = Some("coder-cli/2.0.0".into());
+        let v = json(&tunnel);
+        assert!(v.get("ssh_info").is_none());
+        assert_eq!(v["web_info"]["status_code"], 101);
+        assert_eq!(
+            v["web_info"]["user"]["id"],
+            "6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa"
+        );
+        // An unregistered app, a JetBrains IDE, a web-terminal app.
+        for (method, app, t, display) in [
+            (Ssh, "some_new_ide", "ssh", "some_new_ide"),
+            (Ssh, "goland", "jetbrains", "GoLand"),
+            (Ssh, "zed", "ssh", "Zed"),
+            (Ssh, "unknown", "ssh", "unknown"),
+            (ReconnectingPty, "cursor", "reconnecting_pty", "Cursor"),
+        ] {
+            let mut row = ssh_row();
+            row.connection_method = method;
+            row.app_name_or_port = Some(app.into());
+            let v = json(&row);
+            assert_eq!(
+                (&v["type"], &v["app_name"], &v["app_display_name"]),
+                (&t.into(), &app.into(), &display.into()),
+                "{method} {app}"
+            );
+        }
+        assert_eq!(
+            response_json(&[], 0, &d),
+            r#"{"connection_logs":[],"count":0,"count_cap":2000}"#
+        );
+    }
+
+    /// Spec §7.4 and §7.5: an agent's port forward has `web_info` with no user, agent or
+    /// slug, and its stored code; a client session id ends `ssh_info` when known.
+    #[test]
+    fn agent_port_forward_and_client_session_id() {
+        let d = directory();
+        let mut forward = ssh_row();
+        forward.connection_method = ConnectionMethod::PortForwarding;
+        forward.app_name_or_port = None;
+        forward.disconnect_time = Some(forward.connect_time + S);
+        forward.code = Some(0);
+        forward.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
+        assert!(row_json(&forward, &d).ends_with(concat!(
+            r#""type":"port_forwarding","connection_method":"port_forwarding","#,
+            r#""web_info":{"user_agent":"","user":null,"slug_or_port":"","status_code":0}}"#
+        )));
+        let mut session = ssh_row();
+        session.disconnect_time = Some(session.connect_time + S);
+        session.code = Some(0);
+        session.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
+        assert!(row_json(&session, &d).ends_with(concat!(
+            r#""ssh_info":{"connection_id":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908","#,
+            r#""disconnect_time":"2025-07-10T10:14:39.942776145Z","exit_code":0,"#,
+            r#""client_session_id":"0123456789abcdef0123456789abcdef"}}"#
+        )));
     }
 }

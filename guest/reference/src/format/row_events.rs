@@ -129,7 +129,7 @@ mod tests {
             .min_by(earliest)
             .or(disconnects.first().copied())
             .unwrap();
-        let web = is_web_type(&defining.connection_type);
+        let web = defining.connection_id.is_none();
         ConnectionLog {
             id: defining.id,
             connect_time: events.iter().map(|e| e.time).min().unwrap(),
@@ -138,7 +138,7 @@ mod tests {
             workspace_id: defining.workspace_id,
             workspace_name: defining.workspace_name.clone(),
             agent_name: defining.agent_name.clone(),
-            connection_type: defining.connection_type.clone(),
+            connection_method: defining.connection_method,
             code: if web {
                 defining.code
             } else {
@@ -147,7 +147,7 @@ mod tests {
             ip: defining.ip.clone(),
             user_agent: defining.user_agent.clone(),
             user_id: defining.user_id,
-            slug_or_port: defining.slug_or_port.clone(),
+            app_name_or_port: defining.app_name_or_port.clone(),
             connection_id: defining.connection_id,
             disconnect_time: disconnects.first().map(|e| e.time),
             disconnect_reason: if web {
@@ -157,6 +157,7 @@ mod tests {
                     .iter()
                     .find_map(|e| e.disconnect_reason.clone().filter(|r| !r.is_empty()))
             },
+            client_session_id: defining.client_session_id.clone(),
         }
     }
 
@@ -173,15 +174,16 @@ mod tests {
             workspace_id: id(3),
             workspace_name: "dev".into(),
             agent_name: "main".into(),
-            connection_type: "ssh".into(),
+            connection_method: ConnectionMethod::Ssh,
             code: None,
             ip: Some("10.0.0.1".into()),
             user_agent: None,
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: Some("cursor".into()),
             connection_id: Some(id(4)),
             disconnect_time: None,
             disconnect_reason: None,
+            client_session_id: Some("0123456789abcdef0123456789abcdef".into()),
         }
     }
 
@@ -242,12 +244,13 @@ mod tests {
     #[test]
     fn web_row_is_one_connected_event_with_its_status_code() {
         let mut row = session_row();
-        row.connection_type = "port_forwarding".into();
+        row.connection_method = ConnectionMethod::PortForwarding;
         row.connection_id = None;
+        row.client_session_id = None;
         row.code = Some(502);
         row.user_id = Some(id(9));
         row.user_agent = Some("curl/8".into());
-        row.slug_or_port = Some("8080".into());
+        row.app_name_or_port = Some("8080".into());
         let events = row_events(&row);
         assert_eq!(events.len(), 1);
         assert_eq!(
@@ -272,19 +275,20 @@ mod tests {
     /// Rows as the merge rules can produce them: sessions have a connection id and get a
     /// code and reason only from a disconnect, which is never before the connect time.
     fn any_row() -> impl Strategy<Value = ConnectionLog> {
-        let types = prop_oneof![
-            Just("ssh"),
-            Just("vscode"),
-            Just("cursor"),
-            Just("reconnecting_pty"),
-            Just("workspace_app"),
-            Just("port_forwarding"),
-            Just("tunnel")
+        use ConnectionMethod::*;
+        // (method, whether it is a session): a port forward is either.
+        let kinds = prop_oneof![
+            Just((Ssh, true)),
+            Just((ReconnectingPty, true)),
+            Just((PortForwarding, true)),
+            Just((WorkspaceApp, false)),
+            Just((PortForwarding, false)),
+            Just((Tunnel, false))
         ];
         (
             any::<u128>(),
             -1_000_000_000_000i64..4_000_000_000_000_000_000,
-            types,
+            kinds,
             prop::option::of(any::<i32>()),
             opt_text(),
             prop_oneof![
@@ -293,11 +297,20 @@ mod tests {
                 (1i64..1_000_000_000_000).prop_map(Some)
             ],
             prop::option::of(any::<u128>()),
-            opt_text(),
+            (opt_text(), prop::option::of(any::<u128>())),
         )
             .prop_map(
-                |(row_id, connect_time, ty, code, reason, gap, user, text)| {
-                    let web = is_web_type(ty);
+                |(
+                    row_id,
+                    connect_time,
+                    (method, session),
+                    code,
+                    reason,
+                    gap,
+                    user,
+                    (text, csid),
+                )| {
+                    let web = !session;
                     let disconnect_time = if web {
                         None
                     } else {
@@ -305,22 +318,36 @@ mod tests {
                     };
                     let ended = disconnect_time.is_some();
                     ConnectionLog {
-                        id: Uuid::from_u128(row_id),
+                        // Validation refuses nil ids.
+                        id: Uuid::from_u128(row_id.max(1)),
                         connect_time,
                         organization_id: id(1),
                         workspace_owner_id: id(2),
                         workspace_id: id(3),
                         workspace_name: "ws".into(),
                         agent_name: "main".into(),
-                        connection_type: ty.into(),
+                        connection_method: method,
                         code: if web || ended { code } else { None },
                         ip: text.clone().map(|_| "192.168.0.9".to_string()),
                         user_agent: if web { text.clone() } else { None },
-                        user_id: if web { user.map(Uuid::from_u128) } else { None },
-                        slug_or_port: if web { text } else { None },
+                        user_id: if web {
+                            user.map(|u| Uuid::from_u128(u.max(1)))
+                        } else {
+                            None
+                        },
+                        // Validation keeps an app for SSH and the web terminal, a slug for a
+                        // web event, nothing for an agent's port forward or a tunnel.
+                        app_name_or_port: match (method, session) {
+                            (Ssh | ReconnectingPty, _) => {
+                                text.map(|t| connlog_vocabulary::normalize_app_name(&t))
+                            }
+                            (WorkspaceApp | PortForwarding, false) => text,
+                            _ => None,
+                        },
                         connection_id: if web { None } else { Some(id(4)) },
                         disconnect_time,
                         disconnect_reason: if ended { reason } else { None },
+                        client_session_id: csid.map(|c| format!("{c:032x}")),
                     }
                 },
             )
@@ -332,7 +359,11 @@ mod tests {
             let events = row_events(&row);
             prop_assert!(!events.is_empty() && events.len() <= 2);
             prop_assert_eq!(events.iter().filter(|e| e.id == row.id).count(), 1);
-            prop_assert!(events.iter().all(|e| e.status == ConnectionStatus::Disconnected || (e.code.is_none() && e.disconnect_reason.is_none()) || is_web_type(&e.connection_type)));
+            prop_assert!(events.iter().all(|e| e.status == ConnectionStatus::Disconnected || (e.code.is_none() && e.disconnect_reason.is_none()) || e.connection_id.is_none()));
+            // Every event is one validation keeps as it is, so ingesting them stores this row.
+            for e in &events {
+                prop_assert_eq!(&crate::validate::canonicalize(e.clone()).unwrap(), e);
+            }
             prop_assert_eq!(fold(&events), row.clone());
             // In any order.
             let mut reversed = events.clone();

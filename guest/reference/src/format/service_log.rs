@@ -243,14 +243,15 @@ mod tests {
             workspace_id: id("05567e23-31e2-4c00-bd05-4d499d437347"),
             workspace_name: "dev".into(),
             agent_name: "main".into(),
-            connection_type: "ssh".into(),
+            connection_method: ConnectionMethod::Ssh,
             code: None,
             ip: Some("fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7".into()),
             user_agent: None,
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: None,
             connection_id: Some(id("7a6fafdc-e3d0-43cb-a1b7-1f19802d7908")),
             disconnect_reason: None,
+            client_session_id: None,
             status: ConnectionStatus::Connected,
         }
     }
@@ -265,7 +266,7 @@ mod tests {
             workspace_id: id("3c0b37c8-e58c-4980-b9a1-2732410480a5"),
             workspace_name: "dev".into(),
             agent_name: "main".into(),
-            connection_type: "workspace_app".into(),
+            connection_method: ConnectionMethod::WorkspaceApp,
             code: Some(200),
             ip: Some("127.0.0.1".into()),
             user_agent: Some(
@@ -273,9 +274,10 @@ mod tests {
                     .into(),
             ),
             user_id: Some(id("6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa")),
-            slug_or_port: Some("code-server".into()),
+            app_name_or_port: Some("code-server".into()),
             connection_id: None,
             disconnect_reason: None,
+            client_session_id: None,
             status: ConnectionStatus::Connected,
         }
     }
@@ -284,7 +286,12 @@ mod tests {
     fn docs_json_example() {
         // 2025-07-03T05:09:41.929840747Z
         let logged_at = 1_751_519_381 * S + 929_840_747;
-        let got = line(&docs_json_event(), LogFormat::Json, logged_at);
+        let got = line(
+            &docs_json_event(),
+            LogFormat::Json,
+            LogFields::Seed,
+            logged_at,
+        );
         // The docs' example, compacted, without `request_id`.
         let want = concat!(
             r#"{"ts":"2025-07-03T05:09:41.929840747Z","level":"INFO","msg":"connection_log","#,
@@ -307,7 +314,12 @@ mod tests {
     fn docs_human_example() {
         // The docs line was logged at 06:57:16.157.
         let logged_at = 1_751_525_836 * S + 157_123_456;
-        let got = line(&docs_human_event(), LogFormat::Human, logged_at);
+        let got = line(
+            &docs_human_event(),
+            LogFormat::Human,
+            LogFields::Seed,
+            logged_at,
+        );
         // Coder's docs (docs/admin/monitoring/connection-logs.md), minus `request_id=…  `.
         let want = concat!(
             "[API] 2025-07-03 06:57:16.157 [info]  coderd: connection_log  ",
@@ -330,9 +342,9 @@ mod tests {
         e.code = None;
         e.user_id = None;
         e.user_agent = None;
-        e.slug_or_port = None;
+        e.app_name_or_port = None;
         e.status = ConnectionStatus::Disconnected;
-        let got = line(&e, LogFormat::Json, 0);
+        let got = line(&e, LogFormat::Json, LogFields::Seed, 0);
         assert!(got.starts_with(r#"{"ts":"1970-01-01T00:00:00Z","#));
         assert!(got.contains(
             r#""Code":null,"Ip":"\u003cnil\u003e","UserAgent":"","UserID":null,"SlugOrPort":"","ConnectionID":null,"#
@@ -350,7 +362,7 @@ mod tests {
         e.workspace_name = "my ws".into();
         e.disconnect_reason = Some("said \"bye\"\n".into());
         e.status = ConnectionStatus::Disconnected;
-        let got = line(&e, LogFormat::Human, 0);
+        let got = line(&e, LogFormat::Human, LogFields::Seed, 0);
         assert!(
             got.starts_with("[API] 1970-01-01 00:00:00.000 [info]  coderd: connection_log  ID=")
         );
@@ -365,7 +377,115 @@ mod tests {
     fn ipv4_mapped_addresses_print_as_go_net_ip_does() {
         let mut e = docs_json_event();
         e.ip = Some("::ffff:10.1.2.3".into());
-        assert!(line(&e, LogFormat::Human, 0).contains("  Ip=10.1.2.3  "));
-        assert!(line(&e, LogFormat::Json, 0).contains(r#""Ip":"10.1.2.3""#));
+        assert!(line(&e, LogFormat::Human, LogFields::Seed, 0).contains("  Ip=10.1.2.3  "));
+        assert!(line(&e, LogFormat::Json, LogFields::Seed, 0).contains(r#""Ip":"10.1.2.3""#));
+        assert!(line(&e, LogFormat::Human, LogFields::Current, 0).contains("  IP=10.1.2.3  "));
+        assert!(line(&e, LogFormat::Json, LogFields::Current, 0).contains(r#""IP":"10.1.2.3""#));
+    }
+    /// The seed's `Type` is the deprecated 7-value type, and its `SlugOrPort` a web event's
+    /// destination only.
+    #[test]
+    fn seed_type_is_derived_from_method_and_app() {
+        let mut e = docs_json_event();
+        e.app_name_or_port = Some("cursor".into());
+        e.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
+        let human = line(&e, LogFormat::Human, LogFields::Seed, 0);
+        assert!(human.contains("  Type=vscode  "), "{human}");
+        assert!(human.contains("  SlugOrPort=\"\"  "), "{human}");
+        assert!(!human.contains("ClientSessionID") && !human.contains("cursor"));
+        let json = line(&e, LogFormat::Json, LogFields::Seed, 0);
+        assert!(json.contains(r#""Type":"vscode","#));
+        let mut forward = docs_human_event();
+        forward.connection_method = ConnectionMethod::PortForwarding;
+        forward.app_name_or_port = Some("8080".into());
+        let json = line(&forward, LogFormat::Json, LogFields::Seed, 0);
+        assert!(json.contains(r#""Type":"port_forwarding","#));
+        assert!(json.contains(r#""SlugOrPort":"8080","#));
+    }
+
+    /// 2026-10-07T11:34:37Z, the time of the current docs' examples.
+    const OCT_7: i64 = 1_791_372_877 * S;
+
+    /// Spec §8's JSON example: VS Code over SSH.
+    #[test]
+    fn current_json_example() {
+        let e = ConnectionEvent {
+            time: OCT_7 + 428_771_813,
+            ip: Some("fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7".into()),
+            app_name_or_port: Some("vscode".into()),
+            ..docs_json_event()
+        };
+        let got = line(&e, LogFormat::Json, LogFields::Current, OCT_7 + 428_900_000);
+        let want = concat!(
+            r#"{"ts":"2026-10-07T11:34:37.4289Z","level":"INFO","msg":"connection_log","#,
+            r#""caller":"/home/coder/coder/enterprise/audit/backends/slog.go:36","#,
+            r#""func":"github.com/coder/coder/v2/enterprise/audit/backends.(*SlogExporter).ExportStruct","#,
+            r#""logger_names":["coderd"],"fields":{"#,
+            r#""ID":"ca5dfc63-dc43-463a-bb3e-38526866fd4b","#,
+            r#""OrganizationID":"1a2bb67e-0117-4168-92e0-58138989a7f5","#,
+            r#""WorkspaceOwnerID":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","#,
+            r#""WorkspaceID":"05567e23-31e2-4c00-bd05-4d499d437347","#,
+            r#""WorkspaceName":"dev","AgentName":"main","ConnectionMethod":"ssh","Code":null,"#,
+            r#""IP":"fd7a:115c:a1e0:4b86:9046:80e:6c70:33b7","UserAgent":"","UserID":null,"#,
+            r#""AppNameOrPort":"vscode","ConnectionID":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908","#,
+            r#""DisconnectReason":"","ClientSessionID":"","#,
+            r#""Time":"2026-10-07T11:34:37.428771813Z","ConnectionStatus":"connected"}}"#
+        );
+        assert_eq!(got, want);
+        serde_json::from_str::<serde_json::Value>(&got).unwrap();
+    }
+
+    /// Spec §8's human example: code-server opened as a workspace app.
+    #[test]
+    fn current_human_example() {
+        let e = ConnectionEvent {
+            time: OCT_7 + 428_773_435,
+            ..docs_human_event()
+        };
+        let got = line(
+            &e,
+            LogFormat::Human,
+            LogFields::Current,
+            OCT_7 + 428_999_999,
+        );
+        let want = concat!(
+            "2026-10-07 11:34:37.428 [info]  coderd: connection_log  ",
+            "ID=f0249951-d454-48f6-9504-e73340fa07b7  ",
+            "OrganizationID=0665a54f-0b77-4a58-94aa-59646fa38a74  ",
+            "WorkspaceOwnerID=6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa  ",
+            "WorkspaceID=3c0b37c8-e58c-4980-b9a1-2732410480a5  WorkspaceName=dev  AgentName=main  ",
+            "ConnectionMethod=workspace_app  Code=200  IP=127.0.0.1  ",
+            "UserAgent=\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.4896.127 Safari/537.36\"  ",
+            "UserID=6dea5f8c-ecec-4cf0-a5bd-bc2c63af2efa  AppNameOrPort=code-server  ConnectionID=<nil>  ",
+            "DisconnectReason=\"\"  ClientSessionID=\"\"  ",
+            "Time=\"2026-10-07 11:34:37.428773435 +0000 UTC\"  ConnectionStatus=connected"
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn current_line_with_a_client_session_and_absent_values() {
+        let mut e = docs_json_event();
+        e.connection_method = ConnectionMethod::ReconnectingPty;
+        e.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
+        e.ip = None;
+        e.code = Some(0);
+        e.disconnect_reason = Some("because".into());
+        e.status = ConnectionStatus::Disconnected;
+        let human = line(&e, LogFormat::Human, LogFields::Current, 0);
+        assert!(human.starts_with("1970-01-01 00:00:00.000 [info]  coderd: connection_log  ID="));
+        assert!(human.contains(concat!(
+            "  ConnectionMethod=reconnecting_pty  Code=0  IP=<nil>  UserAgent=\"\"  UserID=<nil>  ",
+            "AppNameOrPort=\"\"  ConnectionID=7a6fafdc-e3d0-43cb-a1b7-1f19802d7908  ",
+            "DisconnectReason=because  ClientSessionID=0123456789abcdef0123456789abcdef  ",
+            "Time=\"2025-07-10 10:14:38.942776145 +0000 UTC\"  ConnectionStatus=disconnected"
+        )));
+        let json = line(&e, LogFormat::Json, LogFields::Current, 0);
+        assert!(json.contains(concat!(
+            r#""Code":0,"IP":"\u003cnil\u003e","UserAgent":"","UserID":null,"AppNameOrPort":"","#,
+            r#""ConnectionID":"7a6fafdc-e3d0-43cb-a1b7-1f19802d7908","DisconnectReason":"because","#,
+            r#""ClientSessionID":"0123456789abcdef0123456789abcdef","#
+        )));
+        assert!(!json.contains("Type") && !json.contains("SlugOrPort") && !json.contains("\"Ip\""));
     }
 }

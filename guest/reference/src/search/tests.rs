@@ -71,29 +71,73 @@ fn errors(pairs: &[(&str, &str)]) -> Result<Filter, Vec<Validation>> {
         .collect())
 }
 
-fn types(names: &[&str]) -> Option<Vec<String>> {
-    Some(names.iter().map(|n| n.to_string()).collect())
-}
-
 fn ids(list: &[Uuid]) -> Option<Vec<Uuid>> {
     Some(list.to_vec())
 }
 
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|n| n.to_string()).collect()
+}
+
+/// Spec §3.4: the registered names of each family, sorted bytewise.
 const VSCODE_FAMILY: &[&str] = &[
     "antigravity",
+    "code_oss",
     "code_server",
     "codium",
     "cursor",
     "devin",
+    "devin_next",
     "kiro",
     "positron",
     "trae",
+    "trae_cn",
     "vscode",
     "vscode_insiders",
     "vscode_web",
     "vscodium",
+    "vscodium_insiders",
     "windsurf",
 ];
+const JETBRAINS_FAMILY: &[&str] = &[
+    "android_studio",
+    "clion",
+    "datagrip",
+    "dataspell",
+    "goland",
+    "intellij",
+    "jetbrains",
+    "mps",
+    "phpstorm",
+    "pycharm",
+    "rider",
+    "rubymine",
+    "rustrover",
+    "webstorm",
+];
+
+/// What a valid `type:<t>` alone parses to (spec §6.2's `applyConnectionTypeFilter` table).
+fn legacy(t: &str) -> Filter {
+    let method = |m| Filter {
+        method: Some(m),
+        ..Filter::default()
+    };
+    match t {
+        "vscode" => Filter {
+            app_names: Some(names(VSCODE_FAMILY)),
+            ..method(ConnectionMethod::Ssh)
+        },
+        "jetbrains" => Filter {
+            app_names: Some(names(JETBRAINS_FAMILY)),
+            ..method(ConnectionMethod::Ssh)
+        },
+        "ssh" => Filter {
+            excluded_app_names: names(&[VSCODE_FAMILY, JETBRAINS_FAMILY].concat()),
+            ..method(ConnectionMethod::Ssh)
+        },
+        other => method(ConnectionMethod::parse(other).expect("a method")),
+    }
+}
 
 /// A named query and the exact outcome it must have.
 type Case<'a> = (&'a str, String, Result<Filter, Vec<Validation>>);
@@ -116,7 +160,8 @@ fn run(cases: Vec<Case<'_>>) {
     );
 }
 
-/// Coder's `TestSearchConnectionLogs` (`coderd/searchquery/search_test.go@02ede246`).
+/// Coder's `TestSearchConnectionLogs` (`coderd/searchquery/search_test.go@036757dc`), the
+/// cases other than `type`, `method` and `app` (those are in `method_app_and_type`).
 #[test]
 fn coder_search_connection_logs() {
     run(vec![
@@ -131,7 +176,9 @@ fn coder_search_connection_logs() {
             Ok(Filter {
                 organization_id: Some(ORG),
                 workspace_owner_ids: ids(&[OWNER]),
-                types: types(&["port_forwarding"]),
+                method: Some(ConnectionMethod::PortForwarding),
+                app_names: None,
+                excluded_app_names: Vec::new(),
                 // Neither `testuser` nor `test@example.com` exists: a set that matches nothing.
                 user_ids: ids(&[]),
                 connected_after: Some(JAN_1),
@@ -162,36 +209,20 @@ fn tokenizer_rules() {
             "runs of spaces",
             "  type:ssh     status:ongoing ".to_string(),
             Ok(Filter {
-                types: types(&["ssh", "zed"]),
                 status: Some(SessionStatus::Ongoing),
-                ..Filter::default()
+                ..legacy("ssh")
             }),
         ),
         (
             "whole query lowercased",
             "TYPE:SSH Status:OnGoing".to_string(),
             Ok(Filter {
-                types: types(&["ssh", "zed"]),
                 status: Some(SessionStatus::Ongoing),
-                ..Filter::default()
+                ..legacy("ssh")
             }),
         ),
-        (
-            "quoted key",
-            r#""type":ssh"#.to_string(),
-            Ok(Filter {
-                types: types(&["ssh", "zed"]),
-                ..Filter::default()
-            }),
-        ),
-        (
-            "doubled colon",
-            "type::ssh".to_string(),
-            Ok(Filter {
-                types: types(&["ssh", "zed"]),
-                ..Filter::default()
-            }),
-        ),
+        ("quoted key", r#""type":ssh"#.to_string(), Ok(legacy("ssh"))),
+        ("doubled colon", "type::ssh".to_string(), Ok(legacy("ssh"))),
         (
             "leading colon",
             ":foo".to_string(),
@@ -294,7 +325,7 @@ fn query_param_parser_rules() {
             "errors accumulate in Coder's key order",
             "extra bogus:1 status:x connection_id:x workspace_id:x connected_before:x connected_after:x \
              user_email:a user_email:b username:a username:b type:x workspace_owner_email:a \
-             workspace_owner_email:b workspace_owner:a workspace_owner:b organization:nope"
+             workspace_owner_email:b workspace_owner:a workspace_owner:b organization:nope method:x app:y"
                 .to_string(),
             errors(&[
                 (
@@ -309,7 +340,6 @@ fn query_param_parser_rules() {
                     "workspace_owner_email",
                     r#"Query param "workspace_owner_email" provided more than once, found 2 times. Only provide 1 instance of this query param."#,
                 ),
-                ("type", r#"Query param "type" has invalid value: "x" is not a valid value"#),
                 (
                     "username",
                     r#"Query param "username" provided more than once, found 2 times. Only provide 1 instance of this query param."#,
@@ -329,6 +359,8 @@ fn query_param_parser_rules() {
                 ("workspace_id", r#"Query param "workspace_id" must be a valid uuid"#),
                 ("connection_id", r#"Query param "connection_id" must be a valid uuid"#),
                 ("status", r#"Query param "status" has invalid value: "x" is not a valid value"#),
+                ("method", r#"Query param "method" has invalid value: "x" is not a valid value"#),
+                ("type", r#"Query param "type" has invalid value: "x" is not a valid value"#),
                 ("bogus", r#""bogus" is not a valid query param"#),
                 ("search", r#""search" is not a valid query param"#),
             ]),
@@ -588,63 +620,42 @@ fn me_for_an_actor_without_id_is_no_constraint() {
 #[test]
 fn type_key() {
     run(vec![
-        (
-            "ssh family",
-            "type:ssh".to_string(),
-            Ok(Filter {
-                types: types(&["ssh", "zed"]),
-                ..Filter::default()
-            }),
-        ),
+        ("ssh", "type:ssh".to_string(), Ok(legacy("ssh"))),
         (
             "vscode family",
             "type:vscode".to_string(),
-            Ok(Filter {
-                types: types(VSCODE_FAMILY),
-                ..Filter::default()
-            }),
+            Ok(legacy("vscode")),
         ),
         (
-            "jetbrains",
+            "jetbrains family",
             "type:jetbrains".to_string(),
-            Ok(Filter {
-                types: types(&["jetbrains"]),
-                ..Filter::default()
-            }),
+            Ok(legacy("jetbrains")),
         ),
         (
             "web terminal",
             "type:reconnecting_pty".to_string(),
-            Ok(Filter {
-                types: types(&["reconnecting_pty"]),
-                ..Filter::default()
-            }),
+            Ok(legacy("reconnecting_pty")),
         ),
         (
             "workspace app",
             "type:workspace_app".to_string(),
-            Ok(Filter {
-                types: types(&["workspace_app"]),
-                ..Filter::default()
-            }),
+            Ok(legacy("workspace_app")),
         ),
         (
             "port forwarding",
             "type:port_forwarding".to_string(),
-            Ok(Filter {
-                types: types(&["port_forwarding"]),
-                ..Filter::default()
-            }),
+            Ok(legacy("port_forwarding")),
         ),
+        ("tunnel", "type:tunnel".to_string(), Ok(legacy("tunnel"))),
         (
-            "tunnel",
-            "type:tunnel".to_string(),
+            "old bookmarks still work",
+            "type:ssh status:ongoing".to_string(),
             Ok(Filter {
-                types: types(&["tunnel"]),
-                ..Filter::default()
+                status: Some(SessionStatus::Ongoing),
+                ..legacy("ssh")
             }),
         ),
-        // Edge case 26: stored types outside the filterable set are reached through their family.
+        // Only the 7 released values: app names and families are not types.
         (
             "cursor is not filterable",
             "type:cursor".to_string(),
@@ -694,6 +705,167 @@ fn type_key() {
             )]),
         ),
     ]);
+}
+
+const COMBINED: (&str, &str) = ("type", "type cannot be combined with method or app");
+
+fn invalid(key: &str, value: &str) -> (String, String) {
+    (
+        key.to_string(),
+        format!(r#"Query param "{key}" has invalid value: "{value}" is not a valid value"#),
+    )
+}
+
+fn error_list(pairs: &[(String, String)]) -> Result<Filter, Vec<Validation>> {
+    Err(pairs
+        .iter()
+        .map(|(field, detail)| Validation::new(field.as_str(), detail.as_str()))
+        .collect())
+}
+
+fn method(m: ConnectionMethod) -> Filter {
+    Filter {
+        method: Some(m),
+        ..Filter::default()
+    }
+}
+
+fn apps(list: &[&str]) -> Filter {
+    Filter {
+        app_names: Some(names(list)),
+        ..Filter::default()
+    }
+}
+
+/// Spec §11.7 (`TestSearchConnectionLogs@036757dc`) and §6.2's edge rules: `method:`,
+/// `app:`, and `type:` with them.
+#[test]
+fn method_app_and_type() {
+    use ConnectionMethod::*;
+    let combined = || errors(&[COMBINED]);
+    run(vec![
+        (
+            "method",
+            "method:reconnecting_pty".to_string(),
+            Ok(method(ReconnectingPty)),
+        ),
+        (
+            "every method",
+            "method:tunnel".to_string(),
+            Ok(method(Tunnel)),
+        ),
+        (
+            "method:vscode",
+            "method:vscode".to_string(),
+            error_list(&[invalid("method", "vscode")]),
+        ),
+        (
+            "method:unknown",
+            "method:unknown".to_string(),
+            error_list(&[invalid("method", "unknown")]),
+        ),
+        (
+            "method twice",
+            "method:ssh method:tunnel".to_string(),
+            errors(&[(
+                "method",
+                r#"Query param "method" provided more than once, found 2 times. Only provide 1 instance of this query param."#,
+            )]),
+        ),
+        (
+            "app normalised",
+            "app:Code-Server".to_string(),
+            Ok(apps(&["code_server"])),
+        ),
+        (
+            "apps repeated, sorted, deduplicated, with a method",
+            "app:vscode app:Cursor app:cursor method:ssh".to_string(),
+            Ok(Filter {
+                method: Some(Ssh),
+                ..apps(&["cursor", "vscode"])
+            }),
+        ),
+        (
+            "apps comma-separated",
+            "app:zed,cursor".to_string(),
+            Ok(apps(&["cursor", "zed"])),
+        ),
+        (
+            "a trailing comma is an empty app",
+            "app:vscode,".to_string(),
+            Ok(apps(&["unknown", "vscode"])),
+        ),
+        (
+            "a quoted blank app",
+            r#"app:"  ""#.to_string(),
+            Ok(apps(&["unknown"])),
+        ),
+        (
+            "an empty first app disables the key",
+            r#"app:"" app:cursor"#.to_string(),
+            Ok(Filter::default()),
+        ),
+        (
+            "families do not expand",
+            "app:vscode".to_string(),
+            Ok(apps(&["vscode"])),
+        ),
+        (
+            "type and method",
+            "type:ssh method:ssh".to_string(),
+            combined(),
+        ),
+        (
+            "type and app",
+            "type:vscode app:cursor".to_string(),
+            combined(),
+        ),
+        (
+            "an invalid type is one error, not two",
+            "type:cursor method:ssh".to_string(),
+            error_list(&[invalid("type", "cursor")]),
+        ),
+        (
+            "an invalid method is not combined",
+            "type:ssh method:vscode".to_string(),
+            error_list(&[invalid("method", "vscode")]),
+        ),
+        (
+            "an empty type is ignored",
+            r#"type:"" method:ssh"#.to_string(),
+            Ok(method(Ssh)),
+        ),
+        (
+            "family is no key in D3",
+            "family:jetbrains".to_string(),
+            errors(&[("family", r#""family" is not a valid query param"#)]),
+        ),
+        (
+            "family beside a type is only an unknown key",
+            "type:vscode family:vscode".to_string(),
+            errors(&[("family", r#""family" is not a valid query param"#)]),
+        ),
+        (
+            "order: status, method, then the combination, then unknown keys",
+            "family:x type:ssh app:x method:bad status:bad".to_string(),
+            error_list(&[
+                invalid("status", "bad"),
+                invalid("method", "bad"),
+                (COMBINED.0.to_string(), COMBINED.1.to_string()),
+                (
+                    "family".to_string(),
+                    r#""family" is not a valid query param"#.to_string(),
+                ),
+            ]),
+        ),
+    ]);
+    // `type:vscode` lists cursor, not goland; `type:jetbrains` the reverse.
+    let vscode = legacy("vscode").app_names.unwrap();
+    assert!(vscode.contains(&"cursor".to_string()) && !vscode.contains(&"goland".to_string()));
+    let jetbrains = legacy("jetbrains").app_names.unwrap();
+    assert!(
+        jetbrains.contains(&"goland".to_string()) && !jetbrains.contains(&"cursor".to_string())
+    );
 }
 
 #[test]

@@ -91,8 +91,9 @@ impl RowStore {
         }
         let by_app = filter.app_names.is_some() || !filter.excluded_app_names.is_empty();
         match filter.method {
-            Some(m) => sets.push(Cow::Borrowed(&self.method_bits[usize::from(m.index())])),
             // Only SSH and web-terminal rows have an app to match.
+            Some(m) if by_app && !m.is_terminal() => return None,
+            Some(m) => sets.push(Cow::Borrowed(&self.method_bits[usize::from(m.index())])),
             None if by_app => sets.push(union(
                 ConnectionMethod::ALL
                     .iter()

@@ -1,6 +1,7 @@
 use super::*;
 use crate::authz::Visibility;
 use crate::search::{Filter, SessionStatus};
+use ConnectionMethod::{PortForwarding, ReconnectingPty, Ssh, Tunnel, WorkspaceApp};
 use proptest::prelude::*;
 
 fn u(n: u128) -> Uuid {
@@ -16,22 +17,23 @@ fn row(id: u128, t: i64) -> ConnectionLog {
         workspace_id: u(0xc1),
         workspace_name: "alpha".into(),
         agent_name: "main".into(),
-        connection_type: "ssh".into(),
+        connection_method: Ssh,
         code: None,
         ip: Some("10.0.0.1".into()),
         user_agent: None,
         user_id: None,
-        slug_or_port: None,
+        app_name_or_port: None,
         connection_id: Some(u(0xd000u128.wrapping_add(id))),
         disconnect_time: None,
         disconnect_reason: None,
+        client_session_id: None,
     }
 }
 
-fn web(id: u128, t: i64, ty: &str) -> ConnectionLog {
+fn web(id: u128, t: i64, method: ConnectionMethod) -> ConnectionLog {
     ConnectionLog {
         connection_id: None,
-        connection_type: ty.into(),
+        connection_method: method,
         user_id: Some(u(0xe1)),
         ..row(id, t)
     }
@@ -57,7 +59,8 @@ fn key(r: &ConnectionLog) -> Key {
 }
 
 fn matches(r: &ConnectionLog, f: &Filter, v: &Visibility) -> bool {
-    let web = crate::appname::is_web_type(&r.connection_type);
+    let terminal = r.connection_method.is_terminal();
+    let app = r.app_name_or_port.as_ref();
     (match v {
         Visibility::All => true,
         Visibility::Organizations(list) => list.contains(&r.organization_id),
@@ -68,16 +71,19 @@ fn matches(r: &ConnectionLog, f: &Filter, v: &Visibility) -> bool {
         && f.user_ids
             .as_ref()
             .is_none_or(|l| r.user_id.is_some_and(|x| l.contains(&x)))
-        && f.types
+        && f.method.is_none_or(|m| m == r.connection_method)
+        && f.app_names
             .as_ref()
-            .is_none_or(|l| l.contains(&r.connection_type))
+            .is_none_or(|l| terminal && app.is_some_and(|a| l.contains(a)))
+        && (f.excluded_app_names.is_empty()
+            || terminal && app.is_none_or(|a| !f.excluded_app_names.contains(a)))
         && f.connected_after.is_none_or(|t| r.connect_time >= t)
         && f.connected_before.is_none_or(|t| r.connect_time <= t)
         && f.workspace_id.is_none_or(|w| w == r.workspace_id)
         && f.connection_id.is_none_or(|c| r.connection_id == Some(c))
         && f.status.is_none_or(|s| match s {
-            SessionStatus::Ongoing => r.disconnect_time.is_none() && !web,
-            SessionStatus::Completed => r.disconnect_time.is_some() && !web,
+            SessionStatus::Ongoing => r.disconnect_time.is_none() && terminal,
+            SessionStatus::Completed => r.disconnect_time.is_some() && terminal,
         })
 }
 
@@ -239,12 +245,14 @@ fn upsert_replaces_by_session_key_and_moves_in_order() {
         let mut r = row(5, 1);
         r.id = u(77);
         r.disconnect_time = Some(100);
-        r.connection_type = "vscode".into();
+        r.app_name_or_port = Some("vscode".into());
+        r.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
         s.upsert(r.as_row_ref());
         assert_eq!(s.len(), 5);
         assert_eq!(ids(&s.rows()), [4, 3, 2, 1, 77]);
         let f = Filter {
-            types: Some(vec!["ssh".into()]),
+            method: Some(Ssh),
+            excluded_app_names: vec!["vscode".into()],
             ..Default::default()
         };
         assert_eq!(all(&s, &f), (vec![4, 3, 2, 1], 4));
@@ -270,10 +278,10 @@ fn upsert_replaces_by_session_key_and_moves_in_order() {
 #[test]
 fn upsert_replaces_single_events_by_id() {
     let mut s = RowStore::new();
-    s.upsert(web(1, 10, "workspace_app").as_row_ref());
-    s.upsert(web(1, 20, "tunnel").as_row_ref());
+    s.upsert(web(1, 10, WorkspaceApp).as_row_ref());
+    s.upsert(web(1, 20, Tunnel).as_row_ref());
     assert_eq!(s.len(), 1);
-    assert_eq!(s.rows()[0].connection_type, "tunnel");
+    assert_eq!(s.rows()[0].connection_method, Tunnel);
     // A row with a connection id is keyed by session, not by id.
     s.upsert(row(1, 30).as_row_ref());
     assert_eq!(s.len(), 2);
@@ -283,7 +291,7 @@ fn upsert_replaces_single_events_by_id() {
 fn contains_session() {
     let mut s = RowStore::new();
     s.upsert(row(1, 10).as_row_ref());
-    s.upsert(web(2, 10, "workspace_app").as_row_ref());
+    s.upsert(web(2, 10, WorkspaceApp).as_row_ref());
     let (connection, workspace) = (u(0xd001), u(0xc1));
     assert!(s.contains_session(connection, workspace, "main"));
     assert!(!s.contains_session(connection, workspace, "dev"));
@@ -302,12 +310,15 @@ fn fixture(t: Tuning) -> RowStore {
     r2.organization_id = u(0xa2);
     r2.workspace_owner_id = u(0xb2);
     r2.disconnect_time = Some(250);
-    r2.connection_type = "vscode".into();
+    r2.app_name_or_port = Some("vscode".into());
     let mut r3 = row(3, 300);
     r3.workspace_id = u(0xc2);
     r3.user_id = Some(u(0xe2));
-    let r4 = web(4, 400, "workspace_app");
-    let mut r5 = web(5, 500, "tunnel");
+    r3.connection_method = ReconnectingPty;
+    r3.app_name_or_port = Some("cursor".into());
+    let mut r4 = web(4, 400, WorkspaceApp);
+    r4.app_name_or_port = Some("cursor".into());
+    let mut r5 = web(5, 500, Tunnel);
     r5.disconnect_time = Some(600);
     r5.organization_id = u(0xa2);
     for r in [r1, r2, r3, r4, r5] {
@@ -382,17 +393,63 @@ fn each_conjunct() {
         );
         assert_eq!(
             f(Filter {
-                types: Some(vec!["ssh".into(), "tunnel".into()]),
+                method: Some(Ssh),
                 ..d()
             }),
-            (vec![5, 3, 1], 3)
+            (vec![2, 1], 2)
         );
         assert_eq!(
             f(Filter {
-                types: Some(vec!["nope".into()]),
+                method: Some(PortForwarding),
                 ..d()
             }),
             (vec![], 0)
+        );
+        // Apps match SSH and web-terminal rows only: not the workspace app's slug.
+        let apps = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(
+            f(Filter {
+                app_names: apps(&["cursor"]),
+                ..d()
+            }),
+            (vec![3], 1)
+        );
+        assert_eq!(
+            f(Filter {
+                app_names: apps(&["cursor", "vscode"]),
+                ..d()
+            }),
+            (vec![3, 2], 2)
+        );
+        assert_eq!(
+            f(Filter {
+                app_names: apps(&["nope"]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                app_names: apps(&[]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        assert_eq!(
+            f(Filter {
+                method: Some(Ssh),
+                app_names: apps(&["cursor"]),
+                ..d()
+            }),
+            (vec![], 0)
+        );
+        // Exclusion keeps rows without an app.
+        assert_eq!(
+            f(Filter {
+                excluded_app_names: vec!["vscode".into()],
+                ..d()
+            }),
+            (vec![3, 1], 2)
         );
         assert_eq!(
             f(Filter {
@@ -492,7 +549,7 @@ fn purge_is_strictly_before() {
         for id in 1..=6 {
             s.upsert(row(id, id as i64 * 10).as_row_ref());
         }
-        s.upsert(web(7, 30, "tunnel").as_row_ref());
+        s.upsert(web(7, 30, Tunnel).as_row_ref());
         let mut expired = s.expired(30);
         expired.sort_by_key(|o| format!("{o:?}"));
         assert_eq!(expired.len(), 2);
@@ -554,6 +611,13 @@ fn snapshot_rejects_damage_with_clear_errors() {
     let mut v = bytes.clone();
     v[8] = 9;
     assert!(err(v).contains("version 9"));
+    // A snapshot from before connection methods (format 1) is refused, not misread.
+    let mut v = bytes.clone();
+    v[8] = 1;
+    assert_eq!(
+        err(v),
+        "row snapshot: unsupported format version 1 (this plugin reads version 2)"
+    );
     // Every single-byte flip past the header is caught, never a panic.
     for i in 12..bytes.len() {
         let mut v = bytes.clone();
@@ -629,7 +693,7 @@ fn pages_of_many_rows_match_a_full_sort() {
         let id = (n * 2_654_435_761) % 1_000_003;
         let mut r = row(id, t);
         if id % 4 == 0 {
-            r.connection_type = "vscode".into();
+            r.app_name_or_port = Some("vscode".into());
         }
         s.upsert(r.as_row_ref());
         want.push((t, id));
@@ -645,7 +709,7 @@ fn pages_of_many_rows_match_a_full_sort() {
         (Filter::default(), &want),
         (
             Filter {
-                types: Some(vec!["vscode".into()]),
+                app_names: Some(vec!["vscode".into()]),
                 ..Default::default()
             },
             &vscode,
@@ -704,14 +768,19 @@ fn checksum_is_streaming() {
 // ---------------------------------------------------------------------------------------
 // Model-based property test.
 
-const TYPES: [&str; 6] = [
-    "ssh",
-    "vscode",
-    "jetbrains",
-    "workspace_app",
-    "port_forwarding",
-    "tunnel",
+/// (method, app name or port) of the generated rows.
+const KINDS: [(ConnectionMethod, Option<&str>); 8] = [
+    (Ssh, None),
+    (Ssh, Some("vscode")),
+    (Ssh, Some("goland")),
+    (ReconnectingPty, Some("cursor")),
+    (WorkspaceApp, Some("cursor")),
+    (PortForwarding, Some("8080")),
+    (PortForwarding, None),
+    (Tunnel, None),
 ];
+/// The apps the generated filters name.
+const APPS: [&str; 5] = ["vscode", "goland", "cursor", "8080", "zed"];
 
 #[derive(Debug, Clone)]
 struct Spec {
@@ -734,7 +803,7 @@ fn spec() -> impl Strategy<Value = Spec> {
     (
         any::<u128>(),
         0i64..40,
-        (0u8..3, 0u8..3, 0u8..4, 0u8..2, 0u8..6),
+        (0u8..3, 0u8..3, 0u8..4, 0u8..2, 0u8..KINDS.len() as u8),
         proptest::option::of(0u8..3),
         proptest::option::of(1u8..6),
         proptest::option::of(0i64..60),
@@ -780,17 +849,18 @@ fn build(s: &Spec) -> ConnectionLog {
         workspace_id: u(0xc0 + s.workspace as u128),
         workspace_name: format!("ws{}", s.workspace % 2),
         agent_name: ["main", "dev"][s.agent as usize].into(),
-        connection_type: TYPES[s.ty as usize].into(),
+        connection_method: KINDS[s.ty as usize].0,
         code: s.code,
         ip: s
             .ip
             .map(|i| ["10.0.0.1", "127.0.0.1", ""][i as usize].into()),
         user_agent: s.ip.map(|i| format!("agent/{i}")),
         user_id: s.user.map(|x| u(0xe0 + x as u128)),
-        slug_or_port: s.ip.map(|i| format!("{}", 8000 + i as u32)),
+        app_name_or_port: KINDS[s.ty as usize].1.map(str::to_string),
         connection_id: s.connection.map(|c| u(0xd0 + c as u128)),
         disconnect_time: s.disconnect,
         disconnect_reason: s.reason.map(|r| ["", "closed"][r as usize].into()),
+        client_session_id: s.user.map(|x| format!("{x:032x}")),
     }
 }
 
@@ -817,14 +887,22 @@ fn id_list(base: u128, n: u8) -> impl Strategy<Value = Option<Vec<Uuid>>> {
     ))
 }
 
+fn app_list() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(
+        proptest::sample::select(APPS.to_vec()).prop_map(str::to_string),
+        0..3,
+    )
+}
+
 fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
     (
         proptest::option::of(0u8..4),
         id_list(0xb0, 3),
-        proptest::option::of(proptest::collection::vec(
-            (0usize..7).prop_map(|i| TYPES.get(i).unwrap_or(&"zed").to_string()),
-            0..3,
-        )),
+        (
+            proptest::option::of(proptest::sample::select(ConnectionMethod::ALL.to_vec())),
+            proptest::option::of(app_list()),
+            proptest::option::of(app_list()),
+        ),
         id_list(0xe0, 3),
         (
             proptest::option::of(0i64..45),
@@ -838,11 +916,22 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
         id_list(0xa0, 3),
     )
         .prop_map(
-            |(org, owners, types, users, (after, before), (ws, conn), status, vis)| {
+            |(
+                org,
+                owners,
+                (method, apps, excluded),
+                users,
+                (after, before),
+                (ws, conn),
+                status,
+                vis,
+            )| {
                 let f = Filter {
                     organization_id: org.map(|o| u(0xa0 + o as u128)),
                     workspace_owner_ids: owners,
-                    types,
+                    method,
+                    app_names: apps,
+                    excluded_app_names: excluded.unwrap_or_default(),
                     user_ids: users,
                     connected_after: after,
                     connected_before: before,
@@ -951,26 +1040,28 @@ fn a_snapshot_keeps_nothing_only_removed_rows_used() {
         workspace_id: u(0xc9),
         workspace_name: "purged-workspace".into(),
         agent_name: "purged-agent".into(),
-        connection_type: "purged-type".into(),
+        connection_method: Ssh,
         ip: Some("192.0.2.99".into()),
         user_agent: Some("purged-agent-string".into()),
         user_id: Some(u(0xe9)),
-        slug_or_port: Some("purged-slug".into()),
+        app_name_or_port: Some("purged-app".into()),
         disconnect_time: Some(20),
         disconnect_reason: Some("purged-reason".into()),
-        ..web(1, 10, "ssh")
+        client_session_id: Some("99999999999999999999999999999999".into()),
+        ..web(1, 10, Ssh)
     };
     s.upsert(gone.as_row_ref());
     for (id, t) in [(2, 100), (3, 101)] {
         s.upsert(row(id, t).as_row_ref());
     }
-    s.upsert(web(4, 102, "port_forwarding").as_row_ref());
+    s.upsert(web(4, 102, PortForwarding).as_row_ref());
     assert_eq!(s.remove_before(50), 1);
     let bytes = snapshot(&s, 1 << 20).concat();
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     for needle in [
         &b"purged"[..],
         b"192.0.2.99",
+        b"99999999999999999999999999999999",
         &0xa9u128.to_le_bytes(),
         &0xb9u128.to_le_bytes(),
         &0xc9u128.to_le_bytes(),
