@@ -74,15 +74,16 @@ fn a_web_row_is_its_event() {
             workspace_id: e.workspace_id,
             workspace_name: e.workspace_name.clone(),
             agent_name: e.agent_name.clone(),
-            connection_type: "workspace_app".into(),
+            connection_method: ConnectionMethod::WorkspaceApp,
             code: Some(403),
             ip: e.ip.clone(),
             user_agent: e.user_agent.clone(),
             user_id: Some(uuid(8)),
-            slug_or_port: e.slug_or_port.clone(),
+            app_name_or_port: e.app_name_or_port.clone(),
             connection_id: None,
             disconnect_time: None,
             disconnect_reason: None,
+            client_session_id: None,
         }
     );
     assert_eq!(SessionKey::of(&e), None, "web events never merge");
@@ -142,11 +143,19 @@ fn the_earliest_connect_defines_the_row() {
     early.ip = Some("10.0.0.1".into());
     let mut late = connect(1, 5);
     late.ip = Some("10.0.0.2".into());
-    late.connection_type = "vscode".into();
+    late.connection_method = ConnectionMethod::ReconnectingPty;
+    late.app_name_or_port = Some("vscode".into());
+    late.client_session_id = Some("0123456789abcdef0123456789abcdef".into());
     let row = fold_all_orders(&[early.clone(), late]);
     assert_eq!(
-        (row.id, row.ip.as_deref(), row.connection_type.as_str()),
-        (early.id, Some("10.0.0.1"), "ssh")
+        (
+            row.id,
+            row.ip.as_deref(),
+            row.connection_method,
+            row.app_name_or_port,
+            row.client_session_id
+        ),
+        (early.id, Some("10.0.0.1"), ConnectionMethod::Ssh, None, None)
     );
 }
 

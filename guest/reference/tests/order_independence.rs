@@ -30,16 +30,33 @@ fn event_strategy() -> impl Strategy<Value = ConnectionEvent> {
             Just("localhost"),
             Just("junk")
         ],
-        prop_oneof![Just("ssh"), Just("vscode"), Just("Cursor")],
+        // The descriptive fields Coder D added vary between a session's events too: the row
+        // takes them from its defining event whatever the order.
+        (
+            prop_oneof![
+                Just(ConnectionMethod::Ssh),
+                Just(ConnectionMethod::ReconnectingPty),
+                Just(ConnectionMethod::PortForwarding)
+            ],
+            prop_oneof![Just(None), Just(Some("")), Just(Some("vscode")), Just(Some("Cursor"))],
+            prop_oneof![
+                Just(None),
+                Just(Some("0123456789abcdef0123456789abcdef")),
+                Just(Some("fedcba9876543210fedcba9876543210"))
+            ],
+        ),
     )
-        .prop_map(|(is_disconnect, t, id, reason, code, ip, kind)| {
+        .prop_map(|(is_disconnect, t, id, reason, code, ip, (method, app, csid))| {
             let id = Uuid::from_u128(id | 1);
             let base = if is_disconnect {
                 ssh_disconnect(id, T0 + t * S, cid(1), code, reason)
             } else {
                 ssh_connect(id, T0 + t * S, cid(1))
             };
-            base.ip(ip).kind(kind)
+            base.ip(ip).method(method).with(|e| {
+                e.app_name_or_port = app.map(str::to_string);
+                e.client_session_id = csid.map(str::to_string);
+            })
         })
 }
 

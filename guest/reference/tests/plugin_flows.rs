@@ -77,12 +77,27 @@ fn service_lines_carry_the_canonical_event() {
     w.plugin
         .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
-    w.ingest(vec![connect(1, 1, 0).ip("localhost").kind("  Cursor ")]);
+    w.ingest(vec![connect(1, 1, 0).ip("localhost").app("  Cursor ")]);
     let line = &w.host.service_log[0].line;
     assert!(
-        line.contains("127.0.0.1") && line.contains("cursor"),
+        line.contains(r#""IP":"127.0.0.1""#) && line.contains(r#""AppNameOrPort":"cursor""#),
         "{line}"
     );
+}
+
+#[test]
+fn service_lines_carry_the_configured_fields() {
+    let mut w = World::new();
+    w.plugin
+        .configure(PluginConfig {
+            service_log_fields: LogFields::Seed,
+            ..PluginConfig::log_formats(&[LogFormat::Json, LogFormat::Human])
+        })
+        .expect("no settings");
+    w.ingest(vec![connect(1, 1, 0).app("Cursor")]);
+    let lines: Vec<&str> = w.host.service_log.iter().map(|l| l.line.as_str()).collect();
+    assert!(lines[0].contains(r#""Type":"vscode""#), "{}", lines[0]);
+    assert!(lines[1].starts_with("[API] ") && lines[1].contains("  Type=vscode  "), "{}", lines[1]);
 }
 
 #[test]

@@ -76,22 +76,20 @@ fn empty_names_are_refused() {
 #[test]
 fn size_limits_hold_at_the_boundary() {
     type Set = fn(&mut ConnectionEvent, String);
-    let cases: [(&str, usize, Set); 6] = [
+    let cases: [(&str, usize, Set); 5] = [
         ("WorkspaceName", validate::MAX_NAME_BYTES, |e, s| {
             e.workspace_name = s
         }),
         ("AgentName", validate::MAX_NAME_BYTES, |e, s| {
             e.agent_name = s
         }),
-        ("Type", validate::MAX_RAW_TYPE_BYTES, |e, s| {
-            e.connection_type = s
+        ("AppNameOrPort", validate::MAX_RAW_APP_BYTES, |e, s| {
+            e.app_name_or_port = Some(s)
         }),
         ("UserAgent", validate::MAX_USER_AGENT_BYTES, |e, s| {
             e.user_agent = Some(s)
         }),
-        ("SlugOrPort", validate::MAX_SLUG_OR_PORT_BYTES, |e, s| {
-            e.slug_or_port = Some(s)
-        }),
+
         (
             "DisconnectReason",
             validate::MAX_DISCONNECT_REASON_BYTES,
@@ -115,6 +113,13 @@ fn size_limits_hold_at_the_boundary() {
             ),
         );
     }
+    // A web event's slug has its own, smaller limit.
+    let max = validate::MAX_SLUG_OR_PORT_BYTES;
+    let mut e = web();
+    e.app_name_or_port = Some("a".repeat(max));
+    assert!(canonicalize(e.clone()).is_ok());
+    e.app_name_or_port = Some("a".repeat(max + 1));
+    assert_eq!(field_of(e), "AppNameOrPort");
     // Limits count bytes, not characters.
     let mut e = ssh();
     e.agent_name = "é".repeat(validate::MAX_NAME_BYTES / 2 + 1);
@@ -122,62 +127,221 @@ fn size_limits_hold_at_the_boundary() {
 }
 
 #[test]
-fn agent_types_are_normalised_as_coder_does() {
+fn terminal_apps_are_normalised_as_coder_does() {
     let cases = [
-        ("ssh", "ssh"),
-        ("Cursor", "cursor"),
-        ("  VS-Code  ", "vs_code"),
-        ("\x1b[31mvscode\x1b[0m", "[31mvscode[0m"),
-        ("code-server", "code_server"),
-        ("my-Custom-IDE", "my_custom_ide"),
+        (Some("Cursor"), Some("cursor")),
+        (Some("  VS-Code  "), Some("vs_code")),
+        (Some("\x1b[31mvscode\x1b[0m"), Some("[31mvscode[0m")),
+        (Some("code-server"), Some("code_server")),
+        (Some("my-Custom-IDE"), Some("my_custom_ide")),
+        (Some("Some-New-IDE"), Some("some_new_ide")),
+        // Coder's NULLIF: an empty app is absent; a blank one normalises to `unknown`.
+        (Some(""), None),
+        (None, None),
+        (Some("   "), Some("unknown")),
+        (Some("\t\n\x07"), Some("unknown")),
     ];
-    for (raw, want) in cases {
-        let mut e = ssh();
-        e.connection_type = raw.to_string();
-        assert_eq!(
-            canonicalize(e).unwrap().connection_type,
-            want,
-            "type {raw:?}"
-        );
+    for method in [ConnectionMethod::Ssh, ConnectionMethod::ReconnectingPty] {
+        for (raw, want) in cases {
+            let mut e = ssh();
+            e.connection_method = method;
+            e.app_name_or_port = raw.map(str::to_string);
+            assert_eq!(
+                canonicalize(e).unwrap().app_name_or_port.as_deref(),
+                want,
+                "{method} app {raw:?}"
+            );
+        }
     }
     let mut long = ssh();
-    long.connection_type = "x".repeat(100);
-    assert_eq!(canonicalize(long).unwrap().connection_type, "x".repeat(64));
+    long.app_name_or_port = Some("x".repeat(100));
+    assert_eq!(
+        canonicalize(long).unwrap().app_name_or_port,
+        Some("x".repeat(64))
+    );
 }
 
 #[test]
-fn a_type_empty_after_normalisation_is_refused() {
-    for raw in ["", "   ", "\t\n\x07"] {
-        let mut e = ssh();
-        e.connection_type = raw.to_string();
+fn web_slugs_are_kept_as_sent_and_tunnels_keep_none() {
+    let mut e = web();
+    e.app_name_or_port = Some("Code-Server".into());
+    assert_eq!(
+        canonicalize(e.clone()).unwrap().app_name_or_port.as_deref(),
+        Some("Code-Server")
+    );
+    e.connection_method = ConnectionMethod::PortForwarding;
+    e.app_name_or_port = Some("8080".into());
+    assert_eq!(
+        canonicalize(e.clone()).unwrap().app_name_or_port.as_deref(),
+        Some("8080")
+    );
+    e.connection_method = ConnectionMethod::Tunnel;
+    assert_eq!(canonicalize(e).unwrap().app_name_or_port, None);
+}
+
+/// An agent-reported port forward (D's `METHOD_PORT_FORWARDING`): a session with no app.
+#[test]
+fn an_agent_port_forward_is_a_session_without_an_app() {
+    let mut e = ssh_disconnect(uuid(3), T0, uuid(100), Some(0), Some("bye"));
+    e.connection_method = ConnectionMethod::PortForwarding;
+    e.app_name_or_port = Some("Some-App".into());
+    let c = canonicalize(e).unwrap();
+    assert_eq!(c.app_name_or_port, None);
+    assert_eq!(
+        (c.connection_id, c.code, c.disconnect_reason.as_deref()),
+        (Some(uuid(100)), Some(0), Some("bye"))
+    );
+    assert!(validate::is_agent_reported(ConnectionMethod::PortForwarding, true));
+    assert!(!validate::is_agent_reported(ConnectionMethod::PortForwarding, false));
+}
+
+#[test]
+fn workspace_apps_and_tunnels_with_a_connection_id_are_refused() {
+    for method in [ConnectionMethod::WorkspaceApp, ConnectionMethod::Tunnel] {
+        let mut e = web();
+        e.connection_method = method;
+        e.connection_id = Some(uuid(9));
         let v = refused(e);
-        assert_eq!(v.field, "Type");
-        assert!(
-            v.detail.starts_with("must name a connection type"),
-            "{}",
-            v.detail
+        assert_eq!(v.field, "ConnectionID");
+        assert_eq!(
+            v.detail,
+            format!(
+                "must be absent for a {method} event, which never merges; got {}",
+                uuid(9)
+            )
         );
     }
 }
 
 #[test]
-fn web_types_are_recognised_after_normalisation() {
-    for raw in [
-        "workspace_app",
-        "Workspace_App",
-        " port-forwarding ",
-        "TUNNEL",
-    ] {
-        let mut e = web();
-        e.connection_type = raw.to_string();
-        let c = canonicalize(e.clone()).unwrap_or_else(|v| panic!("{raw:?}: {v:?}"));
-        assert!(
-            connlog_reference::appname::is_web_type(&c.connection_type),
-            "{raw:?} → {}",
-            c.connection_type
+fn client_session_ids_are_32_lowercase_hex_or_refused() {
+    let good = "0123456789abcdef0123456789abcdef";
+    for method in ConnectionMethod::ALL {
+        let mut e = if method.is_terminal() { ssh() } else { web() };
+        e.connection_method = method;
+        e.client_session_id = Some(good.into());
+        assert_eq!(
+            canonicalize(e.clone()).unwrap().client_session_id.as_deref(),
+            Some(good),
+            "kept for {method}"
         );
-        e.connection_id = Some(uuid(9));
-        assert_eq!(field_of(e), "ConnectionID", "{raw:?} with a connection id");
+        e.client_session_id = Some(String::new());
+        assert_eq!(canonicalize(e).unwrap().client_session_id, None, "empty is absent");
+    }
+    for bad in [
+        "0123456789ABCDEF0123456789abcdef",
+        "0123456789abcdef0123456789abcde",
+        "01234567-89ab-cdef-0123-456789abcdef",
+        " 0123456789abcdef0123456789abcdef",
+    ] {
+        let mut e = ssh();
+        e.client_session_id = Some(bad.into());
+        assert_eq!(
+            refused(e),
+            Validation::new(
+                "ClientSessionID",
+                format!(
+                    "must be empty or exactly 32 lowercase hexadecimal characters (^[0-9a-f]{{32}}$, a UUID without dashes); got {bad:?}"
+                )
+            )
+        );
+    }
+    let mut e = ssh();
+    e.client_session_id = Some("g".repeat(5000));
+    let v = refused(e);
+    assert!(v.detail.ends_with("got 5000 bytes"), "{}", v.detail);
+}
+
+/// Spec §11.3: what `ReportConnection` stores, as the events a producer sends us (the
+/// agent API's mapping to a method and an app is the host's; here each report arrives with
+/// its method and raw app). `None` in `want` means the event is refused.
+#[test]
+fn coder_report_connection_vectors() {
+    use ConnectionMethod::*;
+    const CSID: &str = "0123456789abcdef0123456789abcdef";
+    struct Case {
+        name: &'static str,
+        disconnect: bool,
+        method: ConnectionMethod,
+        app: Option<&'static str>,
+        ip: &'static str,
+        code: Option<i32>,
+        reason: Option<&'static str>,
+        csid: Option<&'static str>,
+        /// method, app, code, ip, reason, csid
+        want: Option<Stored>,
+    }
+    type Stored = (
+        ConnectionMethod,
+        Option<&'static str>,
+        Option<i32>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+    let case = |name, disconnect, method, app, ip, code, reason, csid, want| Case {
+        name,
+        disconnect,
+        method,
+        app,
+        ip,
+        code,
+        reason,
+        csid,
+        want,
+    };
+    let cases = [
+        case("SSH Connect", false, Ssh, None, "127.0.0.1", Some(200), Some(""), Some(CSID),
+            Some((Ssh, None, None, Some("127.0.0.1"), None, Some(CSID)))),
+        case("VS Code Connect", false, Ssh, Some("vscode"), "8.8.8.8", None, None, None,
+            Some((Ssh, Some("vscode"), None, Some("8.8.8.8"), None, None))),
+        case("JetBrains Connect", false, Ssh, Some("jetbrains"), "localhost", None, None, None,
+            Some((Ssh, Some("jetbrains"), None, Some("127.0.0.1"), None, None))),
+        case("Reconnecting PTY Connect", false, ReconnectingPty, None, "", None, None, None,
+            Some((ReconnectingPty, None, None, None, None, None))),
+        case("SSH Disconnect", true, Ssh, None, "", Some(0), Some(""), None,
+            Some((Ssh, None, Some(0), None, None, None))),
+        case("SSH Disconnect (2)", true, Ssh, None, "", Some(500), Some("because error says so"), None,
+            Some((Ssh, None, Some(500), None, Some("because error says so"), None))),
+        case("VS Code Disconnect", true, Ssh, Some("vscode"), "", Some(0), None, None,
+            Some((Ssh, Some("vscode"), Some(0), None, None, None))),
+        case("Unfamiliar App Connect", false, Ssh, Some("Some-New-IDE"), "", None, None, Some(CSID),
+            Some((Ssh, Some("some_new_ide"), None, None, None, Some(CSID)))),
+        case("Unfamiliar App Disconnect", true, Ssh, Some("Some-New-IDE"), "", Some(0), Some("because"), Some(CSID),
+            Some((Ssh, Some("some_new_ide"), Some(0), None, Some("because"), Some(CSID)))),
+        case("Port Forwarding Connect", false, PortForwarding, Some("Some-App"), "", None, None, Some(CSID),
+            Some((PortForwarding, None, None, None, None, Some(CSID)))),
+        case("Malformed client session id", false, Ssh, None, "", None, None, Some("0123"), None),
+    ];
+    for c in cases {
+        let mut e = if c.disconnect {
+            ssh_disconnect(uuid(7), T0, uuid(100), c.code, c.reason)
+        } else {
+            let mut e = ssh();
+            e.code = c.code;
+            e.disconnect_reason = c.reason.map(str::to_string);
+            e
+        };
+        e.connection_method = c.method;
+        e.app_name_or_port = c.app.map(str::to_string);
+        e.ip = Some(c.ip.to_string());
+        e.client_session_id = c.csid.map(str::to_string);
+        let got = canonicalize(e).ok().map(|s| {
+            (
+                s.connection_method,
+                s.app_name_or_port,
+                s.code,
+                s.ip,
+                s.disconnect_reason,
+                s.client_session_id,
+                s.user_id,
+            )
+        });
+        let want = c.want.map(|(m, app, code, ip, reason, csid)| {
+            let owned = |s: Option<&str>| s.map(str::to_string);
+            (m, owned(app), code, owned(ip), owned(reason), owned(csid), None)
+        });
+        assert_eq!(got, want, "{}", c.name);
     }
 }
 
@@ -203,7 +367,7 @@ fn web_events_carry_no_connection_id_and_are_point_in_time() {
     );
 
     let mut e = web();
-    e.connection_type = "tunnel".into();
+    e.connection_method = ConnectionMethod::Tunnel;
     e.status = ConnectionStatus::Disconnected;
     let v = refused(e);
     assert_eq!(v.field, "ConnectionStatus");
@@ -239,7 +403,7 @@ fn agent_events_need_a_connection_id() {
         assert_eq!(v.field, "ConnectionID");
         assert!(
             v.detail
-                .contains("required for an agent-reported event (type ssh)"),
+                .contains("required for an agent-reported event (method ssh)"),
             "{}",
             v.detail
         );
@@ -275,13 +439,14 @@ fn a_connect_keeps_its_reason() {
 fn empty_strings_and_nil_uuids_mean_absent() {
     let mut e = web();
     e.user_agent = Some(String::new());
-    e.slug_or_port = Some(String::new());
+    e.app_name_or_port = Some(String::new());
     e.ip = Some(String::new());
     e.user_id = Some(Uuid::nil());
+    e.client_session_id = Some(String::new());
     let c = canonicalize(e).unwrap();
     assert_eq!(
-        (c.user_agent, c.slug_or_port, c.ip, c.user_id),
-        (None, None, None, None)
+        (c.user_agent, c.app_name_or_port, c.ip, c.user_id, c.client_session_id),
+        (None, None, None, None, None)
     );
     let d = ssh_disconnect(uuid(3), T0, uuid(100), None, Some(""));
     assert_eq!(canonicalize(d).unwrap().disconnect_reason, None);
@@ -398,13 +563,19 @@ mod properties {
         /// Canonicalising any accepted event twice changes nothing.
         #[test]
         fn canonicalize_is_idempotent(
-            raw_type in "[ -~]{0,20}",
+            raw_app in proptest::option::of("[ -~]{0,20}"),
+            method in proptest::sample::select(ConnectionMethod::ALL.to_vec()),
+            with_connection in any::<bool>(),
             ip in prop_oneof![Just(String::new()), Just("localhost".to_string()), "[0-9a-fA-F:.]{0,20}"],
             disconnect in any::<bool>(),
             code in proptest::option::of(any::<i32>()),
         ) {
             let mut e = ssh();
-            e.connection_type = raw_type;
+            e.connection_method = method;
+            if !with_connection {
+                e.connection_id = None;
+            }
+            e.app_name_or_port = raw_app;
             e.ip = Some(ip);
             e.code = code;
             if disconnect {

@@ -76,8 +76,15 @@ pub trait Tweak: Sized {
     fn ip(self, ip: &str) -> Self {
         self.with(|e| e.ip = Some(ip.to_string()))
     }
-    fn kind(self, t: &str) -> Self {
-        self.with(|e| e.connection_type = t.to_string())
+    fn method(self, m: ConnectionMethod) -> Self {
+        self.with(|e| e.connection_method = m)
+    }
+    /// The app name or port, as sent.
+    fn app(self, a: &str) -> Self {
+        self.with(|e| e.app_name_or_port = Some(a.to_string()))
+    }
+    fn client_session(self, id: &str) -> Self {
+        self.with(|e| e.client_session_id = Some(id.to_string()))
     }
     fn agent(self, a: &str) -> Self {
         self.with(|e| e.agent_name = a.to_string())
