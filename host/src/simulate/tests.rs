@@ -1,9 +1,10 @@
 use std::collections::{HashMap, HashSet};
 
-use crate::model::{ConnectionEvent, ConnectionStatus, Uuid};
+use connlog_vocabulary::{AppFamily, LegacyType, app_family, is_client_session_id};
+
+use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, LogFields, Uuid};
 
 use super::deployment::{ADMIN_USERNAME, AUDITOR_USERNAME, organization_auditor_username};
-use super::traffic::is_web_type;
 use super::*;
 use crate::directory::{Directory, ROLE_AUDITOR, ROLE_ORGANIZATION_AUDITOR, ROLE_OWNER};
 use crate::events::{Parsed, event_to_line, parse_line};
@@ -16,12 +17,23 @@ fn small(seed: u64, events: u64) -> SimConfig {
     }
 }
 
-fn run(config: &SimConfig) -> (Deployment, Vec<ConnectionEvent>, Summary) {
+fn deliveries(config: &SimConfig) -> (Deployment, Vec<Delivery>, Summary) {
     let deployment = Deployment::generate(config).unwrap();
     let mut traffic = Traffic::new(&deployment, config);
-    let events: Vec<_> = traffic.by_ref().collect();
+    let deliveries: Vec<_> = std::iter::from_fn(|| traffic.next_delivery()).collect();
     let summary = traffic.summary().clone();
+    (deployment, deliveries, summary)
+}
+
+fn run(config: &SimConfig) -> (Deployment, Vec<ConnectionEvent>, Summary) {
+    let (deployment, deliveries, summary) = deliveries(config);
+    let events = deliveries.into_iter().map(|d| d.event).collect();
     (deployment, events, summary)
+}
+
+/// Agent-reported events carry a connection id; web and tunnel events never do.
+fn is_web(e: &ConnectionEvent) -> bool {
+    e.connection_id.is_none()
 }
 
 #[test]
@@ -71,27 +83,161 @@ fn exact_budget_for_tiny_runs() {
 }
 
 #[test]
-fn mix_contains_every_type_and_raw_casing() {
-    let (_, _, summary) = run(&SimConfig::default());
-    for t in [
-        "ssh",
-        "jetbrains",
-        "reconnecting_pty",
-        "workspace_app",
-        "port_forwarding",
-        "tunnel",
+fn mix_has_every_method_registry_apps_of_both_families_and_raw_spellings() {
+    let (_, events, summary) = run(&SimConfig::default());
+    for method in ConnectionMethod::ALL {
+        assert!(
+            summary.by_method.get(&method).copied().unwrap_or(0) > 0,
+            "no {method} in {:?}",
+            summary.by_method
+        );
+    }
+    for t in LegacyType::ALL {
+        assert!(
+            summary.by_type.get(t.as_str()).copied().unwrap_or(0) > 0,
+            "no type {t}"
+        );
+    }
+    let apps: HashMap<String, u64> = summary.apps().into_iter().collect();
+    // Registry apps of both families beyond the family names, Zed, and an unregistered app.
+    for app in [
         "vscode",
         "cursor",
-        "Cursor",
         "windsurf",
-        "code-server",
-        "VS-Code Insiders",
-        "VSCodium",
+        "jetbrains",
+        "intellij",
+        "pycharm",
+        "goland",
+        "zed",
+        "emacs_tramp",
     ] {
         assert!(
-            summary.by_type.get(t).copied().unwrap_or(0) > 0,
-            "no {t:?} in {:?}",
-            summary.by_type
+            apps.get(app).copied().unwrap_or(0) > 0,
+            "no {app} in {apps:?}"
+        );
+    }
+    let registered_ides = |family| apps.keys().filter(|a| app_family(a) == family).count();
+    assert!(registered_ides(AppFamily::Vscode) >= 8, "{apps:?}");
+    assert!(registered_ides(AppFamily::Jetbrains) >= 8, "{apps:?}");
+    // Some apps are sent in another spelling, for the plugin to normalise.
+    assert!(
+        summary
+            .by_app
+            .keys()
+            .any(|raw| raw.contains(|c: char| c.is_ascii_uppercase()))
+    );
+    // SSH without an app, and web terminals with and without one.
+    let has = |f: &dyn Fn(&ConnectionEvent) -> bool| events.iter().any(f);
+    assert!(has(
+        &|e| e.connection_method == ConnectionMethod::Ssh && e.app_name_or_port.is_none()
+    ));
+    assert!(has(&|e| e.connection_method
+        == ConnectionMethod::ReconnectingPty
+        && e.app_name_or_port.is_some()));
+    assert!(has(&|e| e.connection_method
+        == ConnectionMethod::ReconnectingPty
+        && e.app_name_or_port.is_none()));
+    assert!(summary.to_string().contains("events by method:"));
+}
+
+/// A client session's id is shared by its connections (an IDE's SSH connections and port
+/// forwards) and repeated on their disconnects; agent-reported port forwards have a
+/// connection id, a connect and a disconnect, and no app.
+#[test]
+fn client_sessions_and_agent_port_forwards() {
+    let (_, events, summary) = run(&SimConfig::default());
+    let mut by_csid: HashMap<&str, HashSet<Uuid>> = HashMap::new();
+    let mut by_connection: HashMap<Uuid, HashSet<Option<&str>>> = HashMap::new();
+    let mut forward_statuses = HashSet::new();
+    let mut ide_with_forward = 0;
+    for e in &events {
+        if let Some(csid) = e.client_session_id.as_deref() {
+            assert!(is_client_session_id(csid), "{csid:?}");
+            assert!(!is_web(e), "a web event with a client session id: {e:?}");
+            by_csid
+                .entry(csid)
+                .or_default()
+                .insert(e.connection_id.unwrap());
+        }
+        if let Some(c) = e.connection_id {
+            by_connection
+                .entry(c)
+                .or_default()
+                .insert(e.client_session_id.as_deref());
+            if e.connection_method == ConnectionMethod::PortForwarding {
+                assert_eq!(e.app_name_or_port, None, "{e:?}");
+                assert!(e.client_session_id.is_some(), "{e:?}");
+                forward_statuses.insert(e.status);
+            }
+        }
+    }
+    // Every connection keeps one client session id across its connect and disconnect.
+    assert!(by_connection.values().all(|ids| ids.len() == 1));
+    let shared: Vec<_> = by_csid.values().filter(|c| c.len() > 1).collect();
+    assert!(
+        shared.len() > 20,
+        "{} shared client session ids",
+        shared.len()
+    );
+    for connections in by_csid.values() {
+        let methods: HashSet<ConnectionMethod> = events
+            .iter()
+            .filter(|e| e.connection_id.is_some_and(|c| connections.contains(&c)))
+            .map(|e| e.connection_method)
+            .collect();
+        ide_with_forward += usize::from(methods.len() > 1);
+    }
+    assert!(
+        ide_with_forward > 10,
+        "{ide_with_forward} sessions mixing SSH and port forwards"
+    );
+    assert_eq!(
+        forward_statuses,
+        HashSet::from([ConnectionStatus::Connected, ConnectionStatus::Disconnected])
+    );
+    assert!(summary.agent_port_forwards > 0);
+    assert_eq!(summary.client_sessions as usize, by_csid.len());
+}
+
+/// About a tenth of the traffic comes in the seed's lines, made only of what they carry;
+/// every delivery reads back exactly from its own line.
+#[test]
+fn legacy_lines_are_a_share_and_carry_everything_they_hold() {
+    let (_, deliveries, summary) = deliveries(&SimConfig::default());
+    let legacy: Vec<&Delivery> = deliveries
+        .iter()
+        .filter(|d| d.fields == LogFields::Seed)
+        .collect();
+    assert_eq!(legacy.len() as u64, summary.legacy_lines);
+    let share = legacy.len() as f64 / deliveries.len() as f64;
+    assert!((0.06..0.14).contains(&share), "legacy share {share}");
+    let mut legacy_methods = HashSet::new();
+    for d in &legacy {
+        let e = &d.event;
+        legacy_methods.insert(e.connection_method);
+        assert_eq!(e.client_session_id, None, "{e:?}");
+        if e.connection_method.is_terminal() {
+            assert!(
+                matches!(
+                    e.app_name_or_port.as_deref(),
+                    None | Some("vscode" | "jetbrains")
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(
+            !(e.connection_method == ConnectionMethod::PortForwarding && e.connection_id.is_some()),
+            "an agent port forward in a legacy line: {e:?}"
+        );
+        assert!(d.line().contains("\"Type\":"), "{}", d.line());
+    }
+    assert!(legacy_methods.len() >= 5, "{legacy_methods:?}");
+    for d in &deliveries {
+        assert_eq!(
+            parse_line(&d.line()),
+            Ok(Parsed::Event(d.event.clone())),
+            "{}",
+            d.line()
         );
     }
 }
@@ -100,11 +246,12 @@ fn mix_contains_every_type_and_raw_casing() {
 fn connection_ids_and_user_ids_follow_the_rules() {
     let (deployment, events, _) = run(&SimConfig::default());
     let dir = &deployment.directory;
-    let mut codes: HashMap<&str, HashSet<i32>> = HashMap::new();
+    let mut codes: HashMap<ConnectionMethod, HashSet<i32>> = HashMap::new();
     let mut localhost = 0;
     for e in &events {
-        if is_web_type(&e.connection_type) {
-            assert_eq!(e.connection_id, None, "{e:?}");
+        if is_web(e) {
+            assert!(!e.connection_method.is_terminal(), "{e:?}");
+            assert_eq!(e.client_session_id, None, "{e:?}");
             assert_eq!(e.status, ConnectionStatus::Connected);
             let user = e.user_id.expect("web events carry a user");
             let member = dir.member(user).expect("a known user");
@@ -120,7 +267,7 @@ fn connection_ids_and_user_ids_follow_the_rules() {
             }
             assert!(e.user_agent.is_some() && e.code.is_some());
             codes
-                .entry(e.connection_type.as_str())
+                .entry(e.connection_method)
                 .or_default()
                 .insert(e.code.unwrap());
             let ip = e.ip.as_deref().unwrap();
@@ -128,18 +275,27 @@ fn connection_ids_and_user_ids_follow_the_rules() {
                 ip == "localhost" || ip.parse::<std::net::Ipv4Addr>().is_ok(),
                 "{ip}"
             );
-            if e.connection_type == "tunnel" {
-                assert!(e.user_agent.as_deref().unwrap().starts_with("coder-cli/"));
-                assert_eq!(e.slug_or_port, None);
-            } else if e.connection_type == "port_forwarding" {
-                e.slug_or_port.as_deref().unwrap().parse::<u16>().unwrap();
+            match e.connection_method {
+                ConnectionMethod::Tunnel => {
+                    assert!(e.user_agent.as_deref().unwrap().starts_with("coder-cli/"));
+                    assert_eq!(e.app_name_or_port, None);
+                }
+                ConnectionMethod::PortForwarding => {
+                    e.app_name_or_port
+                        .as_deref()
+                        .unwrap()
+                        .parse::<u16>()
+                        .unwrap();
+                }
+                _ => assert!(e.app_name_or_port.is_some()),
             }
         } else {
             assert!(e.connection_id.is_some_and(|c| !c.is_nil()), "{e:?}");
-            assert_eq!(
-                (e.user_id, &e.user_agent, &e.slug_or_port),
-                (None, &None, &None)
+            assert!(
+                e.connection_method.is_terminal()
+                    || e.connection_method == ConnectionMethod::PortForwarding
             );
+            assert_eq!((e.user_id, &e.user_agent), (None, &None));
             match e.status {
                 ConnectionStatus::Connected => {
                     assert_eq!((e.code, &e.disconnect_reason), (None, &None))
@@ -166,11 +322,12 @@ fn connection_ids_and_user_ids_follow_the_rules() {
         assert!(ws.agents.iter().any(|a| a.name == e.agent_name));
     }
     assert!(localhost > 0);
-    assert_eq!(codes["tunnel"], HashSet::from([101, 403]));
+    let apps = &codes[&ConnectionMethod::WorkspaceApp];
+    assert_eq!(codes[&ConnectionMethod::Tunnel], HashSet::from([101, 403]));
     for code in [200, 403, 404, 502] {
-        assert!(codes["workspace_app"].contains(&code), "{code}");
+        assert!(apps.contains(&code), "{code}");
     }
-    assert!(codes["workspace_app"].contains(&302) || codes["workspace_app"].contains(&303));
+    assert!(apps.contains(&302) || apps.contains(&303));
 }
 
 /// Rebuilds rows the way the plugin does, to check the summary's promises.
@@ -183,7 +340,8 @@ fn summary_predicts_rows_duplicates_and_ongoing_sessions() {
     let (_, events, summary) = run(&config);
     let mut ids = HashSet::new();
     let mut duplicates = 0;
-    let mut sessions: HashMap<(Uuid, Uuid, String), (bool, bool)> = HashMap::new();
+    // Connect seen, disconnect seen, SSH or web terminal (only those match `status:`).
+    let mut sessions: HashMap<(Uuid, Uuid, String), (bool, bool, bool)> = HashMap::new();
     let mut web = 0;
     let mut disconnect_first = 0;
     for e in &events {
@@ -191,7 +349,7 @@ fn summary_predicts_rows_duplicates_and_ongoing_sessions() {
             duplicates += 1;
             continue;
         }
-        if is_web_type(&e.connection_type) {
+        if is_web(e) {
             web += 1;
             continue;
         }
@@ -200,7 +358,8 @@ fn summary_predicts_rows_duplicates_and_ongoing_sessions() {
             e.workspace_id,
             e.agent_name.clone(),
         );
-        let entry = sessions.entry(key).or_default();
+        let terminal = e.connection_method.is_terminal();
+        let entry = sessions.entry(key).or_insert((false, false, terminal));
         match e.status {
             ConnectionStatus::Connected => entry.0 = true,
             ConnectionStatus::Disconnected => {
@@ -215,10 +374,10 @@ fn summary_predicts_rows_duplicates_and_ongoing_sessions() {
     assert_eq!(web, summary.web_events);
     assert_eq!(sessions.len() as u64, summary.agent_sessions);
     assert_eq!(sessions.len() as u64 + web, summary.expected_rows());
-    let ongoing = sessions.values().filter(|(_, d)| !d).count() as u64;
+    let ongoing = sessions.values().filter(|(_, d, t)| !d && *t).count() as u64;
     assert_eq!(ongoing, summary.expected_ongoing());
     assert!(
-        sessions.values().all(|(c, _)| *c),
+        sessions.values().all(|(c, _, _)| *c),
         "every session has its connect"
     );
     assert!(
@@ -356,7 +515,7 @@ fn odd_sizes_work() {
 }
 
 #[test]
-fn events_survive_the_input_format() {
+fn events_survive_the_current_input_format() {
     let (_, events, _) = run(&small(9, 2000));
     for e in &events {
         assert_eq!(parse_line(&event_to_line(e)), Ok(Parsed::Event(e.clone())));
