@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use support::server::Server;
@@ -10,16 +9,6 @@ use support::*;
 
 const SIGNED_OUT: &str =
     "You are signed out or your session has expired. Please sign in again to continue.";
-
-fn token(data: &Path, user: &str) -> String {
-    let out = connlog(data, &["token", "create", "--user", user], None);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
-
-fn body_json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
 
 #[test]
 fn ingest_then_query_over_http_and_acknowledged_events_survive_kill_9() {
@@ -503,16 +492,9 @@ fn swap_settings_are_checked_and_a_refusal_keeps_the_running_plugin() {
         "rows already stored are not rewritten"
     );
     const NEW: &str = "a1b2c3d4-0000-4000-8000-000000000001";
-    let event = event_line(
-        NEW,
-        "2025-07-11T09:00:00Z",
-        ORG,
-        "workspace_app",
-        None,
-        "connected",
-    )
-    .replace("\"Ip\":\"127.0.0.1\"", "\"Ip\":\"203.0.113.77\"");
-    assert!(event.contains("203.0.113.77"));
+    let event = Event::web(NEW, "2025-07-11T09:00:00Z", "workspace_app")
+        .ip("203.0.113.77")
+        .line();
     let (status, body) = server.post("/api/v2/connectionlog/ingest", Some(&admin), &event);
     assert_eq!(status, 200, "{body}");
     let (status, body) = server.get("/api/v2/connectionlog?limit=100", Some(&admin));

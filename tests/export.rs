@@ -72,9 +72,9 @@ fn json_export_ingested_into_an_empty_store_gives_identical_queries() {
 
     for (user, q) in [
         ("admin", ""),
-        ("auditor", "type:ssh"),
+        ("auditor", "method:ssh"),
         ("admin", "status:ongoing"),
-        ("admin", "type:workspace_app"),
+        ("admin", "method:workspace_app"),
         ("coder-auditor", ""),
     ] {
         assert_eq!(
@@ -113,13 +113,13 @@ fn ndjson_and_csv_hold_one_line_per_row() {
 #[test]
 fn human_export_filters_and_bad_queries() {
     let data = simulated();
-    let out = export(data.path(), "human", &["-q", "type:workspace_app"]);
+    let out = export(data.path(), "human", &["-q", "method:workspace_app"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(!text.is_empty());
     assert!(
         text.lines()
-            .all(|l| l.contains("connection_log") && l.contains("Type=workspace_app")),
+            .all(|l| l.contains("connection_log") && l.contains("ConnectionMethod=workspace_app")),
         "{text}"
     );
 

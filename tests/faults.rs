@@ -133,7 +133,7 @@ fn limit_kept_a_call_under_the_deadline_succeeds() {
     ingest_all(&mut service, mixed_events(1_000, 2_000, "quick"), 2_000);
     assert!(started.elapsed() < DEADLINE * 4);
     for _ in 0..20 {
-        query(&mut service, "type:ssh status:completed", 100, 0);
+        query(&mut service, "method:ssh status:completed", 100, 0);
     }
     assert_eq!(service.restarts(), 0);
 }

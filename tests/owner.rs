@@ -5,17 +5,10 @@
 mod support;
 
 use std::fs::OpenOptions;
-use std::path::Path;
 use std::process::Output;
 
 use support::server::Server;
 use support::*;
-
-fn token(data: &Path, user: &str) -> String {
-    let out = connlog(data, &["token", "create", "--user", user], None);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
 
 fn api_rows(server: &Server, token: &str) -> serde_json::Value {
     let (status, body) = server.get("/api/v2/connectionlog?limit=100", Some(token));
@@ -120,13 +113,21 @@ fn every_command_answers_the_same_through_a_server() {
         (
             "export ndjson",
             vec![
-                "export", "--format", "ndjson", "--as", "member", "-q", "type:ssh",
+                "export",
+                "--format",
+                "ndjson",
+                "--as",
+                "member",
+                "-q",
+                "method:ssh",
             ],
             false,
         ),
         (
             "export invalid",
-            vec!["export", "--format", "csv", "--as", "admin", "-q", "type:"],
+            vec![
+                "export", "--format", "csv", "--as", "admin", "-q", "method:",
+            ],
             false,
         ),
         ("ingest a file with bad lines", vec!["ingest", file], false),

@@ -123,7 +123,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
                 let asked = Instant::now();
                 let mut service = service::lock(&shared);
                 let waited = asked.elapsed();
-                query(&mut service, "type:ssh", 25, 0);
+                query(&mut service, "method:ssh", 25, 0);
                 drop(service);
                 latencies.note(waited, asked.elapsed());
                 std::thread::sleep(Duration::from_millis(10));

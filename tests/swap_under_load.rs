@@ -249,14 +249,14 @@ struct ReaderReport {
 }
 
 /// Queries until told to stop: every answer must be a 200 with a page, and counts of an
-/// unfiltered query and of `type:ssh` never go down (nothing is purged).
+/// unfiltered query and of `method:ssh` never go down (nothing is purged).
 fn reader(server: &Server, token: &str, shared: &Shared) -> ReaderReport {
     let mut report = ReaderReport::default();
     let mut last_ssh = 0;
     while !shared.stop_reader.load(SeqCst) && report.failures.len() < 10 {
         for (path, is_count) in [
             ("/api/v2/connectionlog?limit=25", false),
-            ("/api/v2/connectionlog?q=type%3Assh&limit=1", true),
+            ("/api/v2/connectionlog?q=method%3Assh&limit=1", true),
         ] {
             let started = Instant::now();
             let answer = server.try_get(path, Some(token));

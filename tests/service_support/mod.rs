@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use connlog::directory::Directory;
 use connlog::model::{
-    Actor, ConnectionEvent, ConnectionStatus, EventOutcome, QueryError, QueryRequest, Uuid,
+    Actor, ConnectionEvent, ConnectionMethod, ConnectionStatus, EventOutcome, LogFields,
+    QueryError, QueryRequest, Uuid,
 };
 use connlog::plugin::{Clock, ComponentCache, Limits, NoServiceLog, PluginSource, PluginSpec};
 use connlog::service::{ConnLog, ServiceConfig, SnapshotPolicy};
@@ -39,6 +40,7 @@ pub fn config(data: &Path, plugin: PluginSource) -> ServiceConfig {
         directory: directory(),
         limits: Limits::default(),
         log_formats: Vec::new(),
+        log_fields: LogFields::Current,
         service_log: Arc::new(NoServiceLog),
         retention: Duration::ZERO,
         cache: Some(ComponentCache::new(cache_dir())),
@@ -95,24 +97,28 @@ pub fn web_event(n: u64, time: i64, tag: &str) -> ConnectionEvent {
         workspace_id: id(2, n % 7),
         workspace_name: format!("{tag}-ws-{n}"),
         agent_name: "main".into(),
-        connection_type: if n.is_multiple_of(2) {
-            "workspace_app"
+        connection_method: if n.is_multiple_of(2) {
+            ConnectionMethod::WorkspaceApp
         } else {
-            "port_forwarding"
-        }
-        .into(),
+            ConnectionMethod::PortForwarding
+        },
         code: Some(200 + (n % 5) as i32),
         ip: Some(format!("10.1.{}.{}", n / 256 % 256, n % 256)),
         user_agent: Some(format!("{tag}-agent-{n}")),
         user_id: Some(ADMIN.parse().unwrap()),
-        slug_or_port: Some(format!("app{}", n % 4)),
+        app_name_or_port: Some(format!("app{}", n % 4)),
         connection_id: None,
         disconnect_reason: None,
+        client_session_id: None,
         status: ConnectionStatus::Connected,
     }
 }
 
-/// The connect and disconnect of ssh session `n`.
+/// The app of ssh session `n`: none, a VS Code fork, a JetBrains IDE, or one of no family.
+const SESSION_APPS: [Option<&str>; 4] = [None, Some("cursor"), Some("goland"), Some("zed")];
+
+/// The connect and disconnect of ssh session `n` (every fifth a web terminal); some carry a
+/// client session id, shared by neighbouring sessions as one client's connections are.
 pub fn session_events(n: u64, time: i64, tag: &str) -> [ConnectionEvent; 2] {
     let connect = ConnectionEvent {
         id: id(3, n),
@@ -122,14 +128,19 @@ pub fn session_events(n: u64, time: i64, tag: &str) -> [ConnectionEvent; 2] {
         workspace_id: id(2, n % 7),
         workspace_name: format!("{tag}-ws-{n}"),
         agent_name: "main".into(),
-        connection_type: if n.is_multiple_of(2) { "ssh" } else { "vscode" }.into(),
+        connection_method: if n.is_multiple_of(5) {
+            ConnectionMethod::ReconnectingPty
+        } else {
+            ConnectionMethod::Ssh
+        },
         code: None,
         ip: Some("127.0.0.1".into()),
         user_agent: None,
         user_id: None,
-        slug_or_port: None,
+        app_name_or_port: SESSION_APPS[(n % 4) as usize].map(str::to_owned),
         connection_id: Some(id(4, n)),
         disconnect_reason: None,
+        client_session_id: n.is_multiple_of(3).then(|| format!("{:032x}", n / 12)),
         status: ConnectionStatus::Connected,
     };
     let disconnect = ConnectionEvent {
@@ -210,11 +221,13 @@ pub fn answers(service: &mut ConnLog) -> Vec<String> {
     for (q, limit, offset) in [
         ("", 0, 0),
         ("", 25, 40),
-        ("type:ssh", 10, 3),
+        ("method:ssh", 10, 3),
+        ("app:cursor,goland status:completed", 20, 1),
+        ("type:vscode", 10, 0),
         ("status:ongoing", 50, 0),
         ("status:completed", 50, 10),
         ("organization:other", 20, 0),
-        ("workspace_owner:admin type:port_forwarding", 15, 5),
+        ("workspace_owner:admin method:port_forwarding", 15, 5),
         (
             "connected_after:\"2025-07-01T05:00:00Z\" connected_before:\"2025-07-02T00:00:00Z\"",
             30,
@@ -248,8 +261,53 @@ pub fn foreign_append(data: &Path, events: &[ConnectionEvent]) -> Vec<i64> {
     seqs
 }
 
-/// One event as the journal stores it, in whatever `events` table `conn` has.
+/// One event as the journal stores it (schema version 3), in whatever `events` table
+/// `conn` has.
 pub fn insert_stored_event(conn: &rusqlite::Connection, e: &ConnectionEvent) {
+    conn.execute(
+        "INSERT INTO events (id, time_ns, organization_id, workspace_owner_id, workspace_id, \
+         workspace_name, agent_name, connection_method, code, ip, user_agent, user_id, \
+         app_name_or_port, connection_id, disconnect_reason, client_session_id, disconnected) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        rusqlite::params![
+            e.id.as_bytes(),
+            e.time,
+            e.organization_id.as_bytes(),
+            e.workspace_owner_id.as_bytes(),
+            e.workspace_id.as_bytes(),
+            e.workspace_name,
+            e.agent_name,
+            e.connection_method.index(),
+            e.code,
+            e.ip,
+            e.user_agent,
+            e.user_id.as_ref().map(Uuid::as_bytes),
+            e.app_name_or_port,
+            e.connection_id.as_ref().map(Uuid::as_bytes),
+            e.disconnect_reason,
+            e.client_session_id,
+            e.status == ConnectionStatus::Disconnected,
+        ],
+    )
+    .unwrap();
+}
+
+/// One event as schema versions 1 and 2 stored it: a `connection_type` and a
+/// `slug_or_port`, as connlog's earlier contract spoke them (an SSH app as the type).
+pub fn insert_old_layout_event(conn: &rusqlite::Connection, e: &ConnectionEvent) {
+    let (connection_type, slug) =
+        connlog_vocabulary::downgrade(e.connection_method, e.app_name_or_port.as_deref());
+    insert_old_layout_row(conn, e, connection_type, slug);
+}
+
+/// `e` stored in the old layout with the given `connection_type` and `slug_or_port` (its
+/// own method, app and client session id are not written).
+pub fn insert_old_layout_row(
+    conn: &rusqlite::Connection,
+    e: &ConnectionEvent,
+    connection_type: &str,
+    slug_or_port: Option<&str>,
+) {
     conn.execute(
         "INSERT INTO events (id, time_ns, organization_id, workspace_owner_id, workspace_id, \
          workspace_name, agent_name, connection_type, code, ip, user_agent, user_id, \
@@ -263,18 +321,32 @@ pub fn insert_stored_event(conn: &rusqlite::Connection, e: &ConnectionEvent) {
             e.workspace_id.as_bytes(),
             e.workspace_name,
             e.agent_name,
-            e.connection_type,
+            connection_type,
             e.code,
             e.ip,
             e.user_agent,
             e.user_id.as_ref().map(Uuid::as_bytes),
-            e.slug_or_port,
+            slug_or_port,
             e.connection_id.as_ref().map(Uuid::as_bytes),
             e.disconnect_reason,
             e.status == ConnectionStatus::Disconnected,
         ],
     )
     .unwrap();
+}
+
+/// What a store of the old layout can hold of `e`: the method and app through the old
+/// type and back (migration 000614), and no client session id.
+pub fn as_old_layout_holds(e: &ConnectionEvent) -> ConnectionEvent {
+    let (connection_type, slug) =
+        connlog_vocabulary::downgrade(e.connection_method, e.app_name_or_port.as_deref());
+    let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
+    ConnectionEvent {
+        connection_method: method,
+        app_name_or_port: app.map(str::to_owned),
+        client_session_id: None,
+        ..e.clone()
+    }
 }
 
 /// The snapshot files in the data directory (finished or not).

@@ -52,29 +52,183 @@ pub fn directory_json() -> String {
     )
 }
 
-/// One event line in the input format. `connection_id` is `None` for web and tunnel events.
+pub const WORKSPACE: &str = "05567e23-31e2-4c00-bd05-4d499d437347";
+
+/// An event in the input format, built field by field. [`Event::line`] writes Coder's
+/// current fields (spec §8), [`Event::seed_line`] the seed's (`Type`, `SlugOrPort`, `Ip`).
+/// Empty strings are written as Coder's service log writes absent values.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: String,
+    pub time: String,
+    pub org: String,
+    pub workspace_id: String,
+    /// `ConnectionMethod` in a current line, `Type` in a seed line.
+    pub kind: String,
+    /// `AppNameOrPort` in a current line, `SlugOrPort` in a seed line.
+    pub app: String,
+    pub code: Option<i32>,
+    pub ip: String,
+    pub user_agent: String,
+    pub user_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub disconnect_reason: String,
+    pub client_session_id: String,
+    pub status: String,
+}
+
+impl Event {
+    /// An agent's connect: a session of `kind` under `connection_id`, from 127.0.0.1.
+    pub fn agent(id: &str, time: &str, kind: &str, connection_id: &str) -> Self {
+        Self {
+            id: id.into(),
+            time: time.into(),
+            org: ORG.into(),
+            workspace_id: WORKSPACE.into(),
+            kind: kind.into(),
+            app: String::new(),
+            code: None,
+            ip: "127.0.0.1".into(),
+            user_agent: String::new(),
+            user_id: None,
+            connection_id: Some(connection_id.into()),
+            disconnect_reason: String::new(),
+            client_session_id: String::new(),
+            status: "connected".into(),
+        }
+    }
+
+    /// A web or tunnel event by the owner, answered 200.
+    pub fn web(id: &str, time: &str, kind: &str) -> Self {
+        Self {
+            code: Some(200),
+            user_id: Some(ADMIN.into()),
+            connection_id: None,
+            ..Self::agent(id, time, kind, "")
+        }
+    }
+
+    pub fn app(self, app: &str) -> Self {
+        Self {
+            app: app.into(),
+            ..self
+        }
+    }
+
+    pub fn csid(self, client_session_id: &str) -> Self {
+        Self {
+            client_session_id: client_session_id.into(),
+            ..self
+        }
+    }
+
+    pub fn ip(self, ip: &str) -> Self {
+        Self {
+            ip: ip.into(),
+            ..self
+        }
+    }
+
+    pub fn code(self, code: Option<i32>) -> Self {
+        Self { code, ..self }
+    }
+
+    pub fn user_agent(self, user_agent: &str) -> Self {
+        Self {
+            user_agent: user_agent.into(),
+            ..self
+        }
+    }
+
+    pub fn workspace(self, workspace_id: &str) -> Self {
+        Self {
+            workspace_id: workspace_id.into(),
+            ..self
+        }
+    }
+
+    /// The disconnect of this session, with its exit code and reason.
+    pub fn disconnect(self, code: Option<i32>, reason: &str) -> Self {
+        Self {
+            code,
+            disconnect_reason: reason.into(),
+            status: "disconnected".into(),
+            ..self
+        }
+    }
+
+    /// Coder's current fields, in the order of spec §8.
+    pub fn line(&self) -> String {
+        let s = |v: &str| serde_json::to_string(v).unwrap();
+        format!(
+            r#"{{"ID":{},"OrganizationID":{},"WorkspaceOwnerID":"{ADMIN}","WorkspaceID":{},"WorkspaceName":"dev","AgentName":"main","ConnectionMethod":{},"Code":{},"IP":{},"UserAgent":{},"UserID":{},"AppNameOrPort":{},"ConnectionID":{},"DisconnectReason":{},"ClientSessionID":{},"Time":{},"ConnectionStatus":{}}}"#,
+            s(&self.id),
+            s(&self.org),
+            s(&self.workspace_id),
+            s(&self.kind),
+            json_or_null(self.code),
+            s(&self.ip),
+            s(&self.user_agent),
+            json_or_null(self.user_id.as_deref()),
+            s(&self.app),
+            json_or_null(self.connection_id.as_deref()),
+            s(&self.disconnect_reason),
+            s(&self.client_session_id),
+            s(&self.time),
+            s(&self.status),
+        )
+    }
+
+    /// The seed's fields, in the order of Coder's docs example. It has no client session id.
+    pub fn seed_line(&self) -> String {
+        let s = |v: &str| serde_json::to_string(v).unwrap();
+        format!(
+            r#"{{"ID":{},"OrganizationID":{},"WorkspaceOwnerID":"{ADMIN}","WorkspaceID":{},"WorkspaceName":"dev","AgentName":"main","Type":{},"Code":{},"Ip":{},"UserAgent":{},"UserID":{},"SlugOrPort":{},"ConnectionID":{},"DisconnectReason":{},"Time":{},"ConnectionStatus":{}}}"#,
+            s(&self.id),
+            s(&self.org),
+            s(&self.workspace_id),
+            s(&self.kind),
+            json_or_null(self.code),
+            s(&self.ip),
+            s(&self.user_agent),
+            json_or_null(self.user_id.as_deref()),
+            s(&self.app),
+            json_or_null(self.connection_id.as_deref()),
+            s(&self.disconnect_reason),
+            s(&self.time),
+            s(&self.status),
+        )
+    }
+}
+
+fn json_or_null<T: serde::Serialize>(value: Option<T>) -> String {
+    serde_json::to_string(&value).unwrap()
+}
+
+/// One event line in Coder's current fields. `connection_id` is `None` for web and tunnel
+/// events, which come from the owner and are answered 200.
 pub fn event_line(
     id: &str,
     time: &str,
     org: &str,
-    kind: &str,
+    method: &str,
     connection_id: Option<&str>,
     status: &str,
 ) -> String {
-    let connection = connection_id.map_or("null".to_string(), |c| format!("\"{c}\""));
-    let user = if connection_id.is_none() {
-        format!("\"{ADMIN}\"")
-    } else {
-        "null".into()
+    let event = match connection_id {
+        Some(c) => Event::agent(id, time, method, c),
+        None => Event::web(id, time, method),
     };
-    let code = if status == "disconnected" || connection_id.is_none() {
-        "200"
+    let event = if status == "disconnected" {
+        event.disconnect(Some(200), "")
     } else {
-        "null"
+        event
     };
-    format!(
-        r#"{{"ID":"{id}","Time":"{time}","OrganizationID":"{org}","WorkspaceOwnerID":"{ADMIN}","WorkspaceID":"05567e23-31e2-4c00-bd05-4d499d437347","WorkspaceName":"dev","AgentName":"main","Type":"{kind}","Code":{code},"Ip":"127.0.0.1","UserAgent":"","UserID":{user},"SlugOrPort":"","ConnectionID":{connection},"DisconnectReason":"","ConnectionStatus":"{status}"}}"#
-    )
+    Event {
+        org: org.into(),
+        ..event
+    }
+    .line()
 }
 
 pub const CONNECT: &str = "ca5dfc63-dc43-463a-bb3e-38526866fd4b";
@@ -155,6 +309,17 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A token for `user`, made with `connlog token create`.
+pub fn token(data: &Path, user: &str) -> String {
+    let out = connlog(data, &["token", "create", "--user", user], None);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+pub fn body_json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 pub fn json(output: &Output) -> serde_json::Value {
