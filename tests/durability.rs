@@ -3,7 +3,8 @@
 //! plugin's and intact, and never hides an event (not one another writer appended, not
 //! one that came after a purge); retention removes purged data from the disk for good,
 //! while a restart still starts from a snapshot; damaged stores are refused with a clear
-//! error; a version-1 store opens and answers as before.
+//! error; version-1 and version-2 stores are upgraded once and answer in Coder's current
+//! shape.
 
 mod service_support;
 mod support;
@@ -1011,16 +1012,18 @@ fn after_a_clean_close_the_store_passes_integrity_check() {
     assert_eq!(check, "ok");
 }
 
-// ---- a version-1 store ------------------------------------------------------------------
+// ---- version-1 and version-2 stores ------------------------------------------------------
 
-/// The layout version 1 wrote (no AUTOINCREMENT; the snapshot in the database).
-const V1_SCHEMA: &str = "
+/// The events table of schema versions 1 and 2: a `connection_type` and a `slug_or_port`
+/// where version 3 has a method, an app and a client session id. `{seq}` is where version 2
+/// added AUTOINCREMENT.
+const OLD_EVENTS_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS events (
-    seq                INTEGER PRIMARY KEY,
+    seq                INTEGER PRIMARY KEY{seq},
     id                 BLOB    NOT NULL UNIQUE,
     time_ns            INTEGER NOT NULL,
     organization_id    BLOB    NOT NULL,
@@ -1040,16 +1043,61 @@ CREATE TABLE IF NOT EXISTS events (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS events_by_session
     ON events (connection_id, workspace_id, agent_name) WHERE connection_id IS NOT NULL;
+";
+
+/// Version 1's layout: no AUTOINCREMENT, the snapshot in the database.
+fn v1_schema() -> String {
+    OLD_EVENTS_TABLE.replace("{seq}", "")
+        + "
 CREATE TABLE IF NOT EXISTS snapshot_chunks (
     seq   INTEGER PRIMARY KEY,
     bytes BLOB NOT NULL
 ) STRICT;
 INSERT INTO meta (key, value) VALUES ('schema_version', '1');
-";
+"
+}
+
+/// Version 2's layout (up to commit d6c039f): AUTOINCREMENT, snapshots in files, purges
+/// recorded for them.
+fn v2_schema() -> String {
+    OLD_EVENTS_TABLE.replace("{seq}", " AUTOINCREMENT")
+        + "
+CREATE TABLE IF NOT EXISTS snapshot_purges (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    high_water      INTEGER NOT NULL,
+    cutoff          INTEGER NOT NULL,
+    max_deleted_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES ('schema_version', '2');
+"
+}
+
+/// A new store file at `data` in WAL mode, with `schema` applied.
+fn old_store(data: &Path, schema: &str) -> Connection {
+    let conn = Connection::open(store_path(data)).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.execute_batch(schema).unwrap();
+    conn
+}
+
+fn schema_version(conn: &Connection) -> String {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
 
 #[test]
 fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
-    let events = mixed_events(0, 600, "v1");
+    // What version 1 could hold: an SSH app as the type (`cursor`), no client session id.
+    // The upgrade must turn it into the methods and apps Coder's migration 000614 gives.
+    let events: Vec<_> = mixed_events(0, 600, "v1")
+        .iter()
+        .map(as_old_layout_holds)
+        .collect();
     // The newest event was purged under version 1, freeing its seq there. It may be handed
     // out again after the upgrade: no snapshot survives the upgrade to claim it.
     let kept = &events[..events.len() - 1];
@@ -1064,12 +1112,9 @@ fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
     drop(service);
 
     let data = tempfile::tempdir().unwrap();
-    let conn = Connection::open(store_path(data.path())).unwrap();
-    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-        .unwrap();
-    conn.execute_batch(V1_SCHEMA).unwrap();
+    let conn = old_store(data.path(), &v1_schema());
     for event in &events {
-        insert_stored_event(&conn, event);
+        insert_old_layout_event(&conn, event);
     }
     let purged_seq: i64 = conn
         .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
@@ -1112,14 +1157,7 @@ fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
     drop(service);
 
     let conn = Connection::open(store_path(data.path())).unwrap();
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(schema_version(&conn), "3");
     let chunks_table: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name = 'snapshot_chunks'",
@@ -1146,4 +1184,149 @@ fn a_version_1_store_is_upgraded_once_and_answers_as_before() {
         1,
     );
     assert!(seq_of(data.path(), web_event(10_001, 0, "").id) > next_seq + 1);
+}
+
+#[test]
+fn a_version_2_store_answers_in_coders_current_shape_and_is_migrated_once() {
+    // Every type a version-2 store held, and what the API shows of it after the upgrade
+    // (spec §11.1 for the method and app, §7.3 for the deprecated type):
+    // (old type, old slug or port, connection_method, app_name, type, web_info.slug_or_port)
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: [Case; 9] = [
+        ("ssh", None, "ssh", None, "ssh", None),
+        // Migration 000614 drops a slug an SSH row should never have had.
+        ("ssh", Some("leftover"), "ssh", None, "ssh", None),
+        ("vscode", None, "ssh", Some("vscode"), "vscode", None),
+        (
+            "jetbrains",
+            None,
+            "ssh",
+            Some("jetbrains"),
+            "jetbrains",
+            None,
+        ),
+        (
+            "reconnecting_pty",
+            None,
+            "reconnecting_pty",
+            None,
+            "reconnecting_pty",
+            None,
+        ),
+        (
+            "workspace_app",
+            Some("code-server"),
+            "workspace_app",
+            None,
+            "workspace_app",
+            Some("code-server"),
+        ),
+        (
+            "port_forwarding",
+            Some("8080"),
+            "port_forwarding",
+            None,
+            "port_forwarding",
+            Some("8080"),
+        ),
+        ("tunnel", None, "tunnel", None, "tunnel", Some("")),
+        // connlog's earlier contract stored an SSH client's app name as the type.
+        ("cursor", None, "ssh", Some("cursor"), "vscode", None),
+    ];
+
+    let data = tempfile::tempdir().unwrap();
+    let conn = old_store(data.path(), &v2_schema());
+    let mut ids = Vec::new();
+    for (n, &(old_type, slug, method, ..)) in cases.iter().enumerate() {
+        let n = n as u64;
+        let time = T0 + n as i64 * HOUR;
+        if method == "ssh" || method == "reconnecting_pty" {
+            // A completed session: its connect and disconnect merge after the upgrade.
+            let [connect, disconnect] = session_events(n, time, "v2");
+            insert_old_layout_row(&conn, &connect, old_type, slug);
+            insert_old_layout_row(&conn, &disconnect, old_type, slug);
+            ids.push(connect.id.to_string());
+        } else {
+            let web = web_event(n, time, "v2");
+            insert_old_layout_row(&conn, &web, old_type, slug);
+            ids.push(web.id.to_string());
+        }
+    }
+    let events: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    let page: serde_json::Value = serde_json::from_str(&query(&mut service, "", 100, 0)).unwrap();
+    let rows = page["connection_logs"].as_array().unwrap();
+    assert_eq!(page["count"], cases.len(), "nothing lost: {page}");
+    let mut got_ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    got_ids.sort_unstable();
+    let mut want_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want_ids.sort_unstable();
+    assert_eq!(got_ids, want_ids, "every row keeps its id");
+    for (id, (old_type, slug, method, app, legacy, web_slug)) in ids.iter().zip(cases) {
+        let row = rows.iter().find(|r| r["id"] == id.as_str()).unwrap();
+        let what = format!("({old_type}, {slug:?}): {row}");
+        assert_eq!(row["connection_method"], method, "{what}");
+        assert_eq!(row["app_name"].as_str(), app, "{what}");
+        assert_eq!(row["type"], legacy, "{what}");
+        assert_eq!(row["web_info"]["slug_or_port"].as_str(), web_slug, "{what}");
+        assert_eq!(row.get("type_display_name"), None, "{what}");
+    }
+    // The plugin filters the upgraded rows as Coder's do (by position in `cases`).
+    let matching = |service: &mut ConnLog, q: &str| -> Vec<usize> {
+        let page: serde_json::Value = serde_json::from_str(&query(service, q, 100, 0)).unwrap();
+        let mut found: Vec<usize> = page["connection_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| ids.iter().position(|id| r["id"] == id.as_str()).unwrap())
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    for (q, want) in [
+        ("method:ssh", vec![0, 1, 2, 3, 8]),
+        ("type:vscode", vec![2, 8]),
+        ("type:ssh", vec![0, 1]),
+        ("app:cursor,jetbrains", vec![3, 8]),
+        ("status:completed", vec![0, 1, 2, 3, 4, 8]),
+    ] {
+        assert_eq!(matching(&mut service, q), want, "{q}");
+    }
+    let expected = answers(&mut service);
+    drop(service);
+
+    let conn = Connection::open(store_path(data.path())).unwrap();
+    assert_eq!(schema_version(&conn), "3");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, events, "every event kept");
+    // A migration rebuilds the table; a second open must leave it where it is.
+    let root = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let table = root(&conn);
+    drop(conn);
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    assert_eq!(answers(&mut service), expected);
+    drop(service);
+    let conn = Connection::open(store_path(data.path())).unwrap();
+    assert_eq!(schema_version(&conn), "3");
+    assert_eq!(root(&conn), table, "not migrated again");
 }
