@@ -123,9 +123,12 @@ impl<P: ConnectionLogPlugin> World<P> {
         }
         for row in &rows {
             for event in self.plugin.row_events(row) {
-                out += &self
-                    .plugin
-                    .service_log_line(&event, LogFormat::Json, LogFields::Current, event.time);
+                out += &self.plugin.service_log_line(
+                    &event,
+                    LogFormat::Json,
+                    LogFields::Current,
+                    event.time,
+                );
             }
         }
         out

@@ -45,17 +45,22 @@ fn id(namespace: u64, n: u64) -> Uuid {
     Uuid::from_u64_pair(high, (mix(n ^ namespace) & !(0xF << 12)) | (4 << 12))
 }
 
-const SESSION_TYPES: [&str; 8] = [
-    "ssh",
-    "vscode",
-    "cursor",
-    "windsurf",
-    "jetbrains",
-    "reconnecting_pty",
-    "code_server",
-    "zed",
+/// Agent sessions: (method, the client's app).
+const SESSION_KINDS: [(ConnectionMethod, Option<&str>); 8] = [
+    (ConnectionMethod::Ssh, None),
+    (ConnectionMethod::Ssh, Some("vscode")),
+    (ConnectionMethod::Ssh, Some("cursor")),
+    (ConnectionMethod::Ssh, Some("windsurf")),
+    (ConnectionMethod::Ssh, Some("jetbrains")),
+    (ConnectionMethod::ReconnectingPty, None),
+    (ConnectionMethod::Ssh, Some("code_server")),
+    (ConnectionMethod::Ssh, Some("zed")),
 ];
-const WEB_TYPES: [&str; 3] = ["workspace_app", "port_forwarding", "tunnel"];
+const WEB_METHODS: [ConnectionMethod; 3] = [
+    ConnectionMethod::WorkspaceApp,
+    ConnectionMethod::PortForwarding,
+    ConnectionMethod::Tunnel,
+];
 const ORGS: u64 = 5;
 const OWNERS: u64 = 500;
 const WORKSPACES: u64 = 2_000;
@@ -83,34 +88,41 @@ impl Synthetic {
             workspace_id: id(4, workspace),
             workspace_name: format!("ws-{workspace}"),
             agent_name: "main".into(),
-            connection_type: String::new(),
+            connection_method: ConnectionMethod::Ssh,
             code: None,
             ip: Some(format!("fd7a:115c:a1e0::{:x}", workspace)),
             user_agent: None,
             user_id: None,
-            slug_or_port: None,
+            app_name_or_port: None,
             connection_id: None,
             disconnect_reason: None,
+            client_session_id: None,
             status: ConnectionStatus::Connected,
         };
         if r.is_multiple_of(5) {
-            let kind = WEB_TYPES[(r >> 8) as usize % WEB_TYPES.len()];
+            let method = WEB_METHODS[(r >> 8) as usize % WEB_METHODS.len()];
             return vec![ConnectionEvent {
-                connection_type: kind.into(),
-                code: Some(if kind == "tunnel" { 101 } else { 200 }),
+                connection_method: method,
+                code: Some(if method == ConnectionMethod::Tunnel {
+                    101
+                } else {
+                    200
+                }),
                 ip: Some(format!("10.0.{}.{}", owner % 250, workspace % 250)),
                 user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
                 user_id: Some(id(3, (r >> 16) % OWNERS)),
-                slug_or_port: Some(if kind == "port_forwarding" {
-                    "8080".into()
-                } else {
-                    "code-server".into()
-                }),
+                app_name_or_port: match method {
+                    ConnectionMethod::PortForwarding => Some("8080".into()),
+                    ConnectionMethod::WorkspaceApp => Some("code-server".into()),
+                    _ => None,
+                },
                 ..base
             }];
         }
+        let (method, app) = SESSION_KINDS[(r >> 8) as usize % SESSION_KINDS.len()];
         let connect = ConnectionEvent {
-            connection_type: SESSION_TYPES[(r >> 8) as usize % SESSION_TYPES.len()].into(),
+            connection_method: method,
+            app_name_or_port: app.map(str::to_string),
             connection_id: Some(id(5, n)),
             ..base
         };

@@ -122,6 +122,11 @@ impl World {
         let web = matches!(ty, "workspace_app" | "port_forwarding" | "tunnel");
         let agent = if rng.below(4) == 0 { "dev" } else { "main" };
         let disconnected = !web && rng.below(20) != 0;
+        // The seed's kinds, as migration 000614 turns them into a method and an app.
+        let slug = web.then(|| {
+            ["code-server", "jupyter", "8080", "3000", "filebrowser"][rng.below(5) as usize]
+        });
+        let (method, app) = connlog_vocabulary::upgrade(ty, slug);
         ConnectionLog {
             id: rng.uuid(),
             connect_time: time,
@@ -130,7 +135,7 @@ impl World {
             workspace_id: *workspace_id,
             workspace_name: workspace_name.clone(),
             agent_name: agent.into(),
-            connection_type: ty.into(),
+            connection_method: method,
             code: (disconnected && rng.below(3) == 0).then_some(if rng.below(4) == 0 {
                 1
             } else {
@@ -144,15 +149,24 @@ impl World {
                 )
             }),
             user_id: web.then_some(*owner_id),
-            slug_or_port: web.then(|| {
-                ["code-server", "jupyter", "8080", "3000", "filebrowser"][rng.below(5) as usize]
-                    .into()
-            }),
+            app_name_or_port: app.map(str::to_string),
             connection_id: (!web).then(|| rng.uuid()),
             disconnect_time: disconnected.then(|| time + (1 + rng.below(7200)) as i64 * SECOND),
             disconnect_reason: disconnected
                 .then(|| ["", "client closed", "agent shutdown"][rng.below(3) as usize].into()),
+            client_session_id: (!web && rng.below(2) == 0)
+                .then(|| format!("{:032x}", rng.below(1 << 30))),
         }
+    }
+}
+
+/// What `type:ssh` parses to: SSH rows without a VS Code or JetBrains app.
+fn type_ssh() -> Filter {
+    let f = connlog_vocabulary::LegacyType::Ssh.filter();
+    Filter {
+        method: Some(f.method),
+        excluded_app_names: f.excluded_apps.into_iter().map(str::to_string).collect(),
+        ..Default::default()
     }
 }
 
@@ -255,23 +269,21 @@ fn bench(c: &mut Criterion) {
             (n / 2) as u32,
         ),
         (
-            "org + type + status",
+            "org + type:ssh + status",
             Filter {
                 organization_id: Some(org),
-                types: Some(vec!["ssh".into(), "zed".into()]),
                 status: Some(SessionStatus::Completed),
-                ..Default::default()
+                ..type_ssh()
             },
             Visibility::All,
             0,
         ),
         (
-            "org + type + status, offset 1000",
+            "org + type:ssh + status, offset 1000",
             Filter {
                 organization_id: Some(org),
-                types: Some(vec!["ssh".into(), "zed".into()]),
                 status: Some(SessionStatus::Completed),
-                ..Default::default()
+                ..type_ssh()
             },
             Visibility::All,
             1000,
@@ -315,9 +327,18 @@ fn bench(c: &mut Criterion) {
             0,
         ),
         (
-            "type workspace_app",
+            "method workspace_app",
             Filter {
-                types: Some(vec!["workspace_app".into()]),
+                method: Some(ConnectionMethod::WorkspaceApp),
+                ..Default::default()
+            },
+            Visibility::All,
+            0,
+        ),
+        (
+            "app cursor",
+            Filter {
+                app_names: Some(vec!["cursor".into()]),
                 ..Default::default()
             },
             Visibility::All,

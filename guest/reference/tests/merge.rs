@@ -155,7 +155,13 @@ fn the_earliest_connect_defines_the_row() {
             row.app_name_or_port,
             row.client_session_id
         ),
-        (early.id, Some("10.0.0.1"), ConnectionMethod::Ssh, None, None)
+        (
+            early.id,
+            Some("10.0.0.1"),
+            ConnectionMethod::Ssh,
+            None,
+            None
+        )
     );
 }
 

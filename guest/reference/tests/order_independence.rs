@@ -38,7 +38,12 @@ fn event_strategy() -> impl Strategy<Value = ConnectionEvent> {
                 Just(ConnectionMethod::ReconnectingPty),
                 Just(ConnectionMethod::PortForwarding)
             ],
-            prop_oneof![Just(None), Just(Some("")), Just(Some("vscode")), Just(Some("Cursor"))],
+            prop_oneof![
+                Just(None),
+                Just(Some("")),
+                Just(Some("vscode")),
+                Just(Some("Cursor"))
+            ],
             prop_oneof![
                 Just(None),
                 Just(Some("0123456789abcdef0123456789abcdef")),
@@ -46,18 +51,20 @@ fn event_strategy() -> impl Strategy<Value = ConnectionEvent> {
             ],
         ),
     )
-        .prop_map(|(is_disconnect, t, id, reason, code, ip, (method, app, csid))| {
-            let id = Uuid::from_u128(id | 1);
-            let base = if is_disconnect {
-                ssh_disconnect(id, T0 + t * S, cid(1), code, reason)
-            } else {
-                ssh_connect(id, T0 + t * S, cid(1))
-            };
-            base.ip(ip).method(method).with(|e| {
-                e.app_name_or_port = app.map(str::to_string);
-                e.client_session_id = csid.map(str::to_string);
-            })
-        })
+        .prop_map(
+            |(is_disconnect, t, id, reason, code, ip, (method, app, csid))| {
+                let id = Uuid::from_u128(id | 1);
+                let base = if is_disconnect {
+                    ssh_disconnect(id, T0 + t * S, cid(1), code, reason)
+                } else {
+                    ssh_connect(id, T0 + t * S, cid(1))
+                };
+                base.ip(ip).method(method).with(|e| {
+                    e.app_name_or_port = app.map(str::to_string);
+                    e.client_session_id = csid.map(str::to_string);
+                })
+            },
+        )
 }
 
 /// A session's distinct events, an arrival order with duplicates, and batch boundaries.

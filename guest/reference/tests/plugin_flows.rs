@@ -97,7 +97,11 @@ fn service_lines_carry_the_configured_fields() {
     w.ingest(vec![connect(1, 1, 0).app("Cursor")]);
     let lines: Vec<&str> = w.host.service_log.iter().map(|l| l.line.as_str()).collect();
     assert!(lines[0].contains(r#""Type":"vscode""#), "{}", lines[0]);
-    assert!(lines[1].starts_with("[API] ") && lines[1].contains("  Type=vscode  "), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("[API] ") && lines[1].contains("  Type=vscode  "),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]

@@ -89,7 +89,6 @@ fn size_limits_hold_at_the_boundary() {
         ("UserAgent", validate::MAX_USER_AGENT_BYTES, |e, s| {
             e.user_agent = Some(s)
         }),
-
         (
             "DisconnectReason",
             validate::MAX_DISCONNECT_REASON_BYTES,
@@ -191,8 +190,14 @@ fn an_agent_port_forward_is_a_session_without_an_app() {
         (c.connection_id, c.code, c.disconnect_reason.as_deref()),
         (Some(uuid(100)), Some(0), Some("bye"))
     );
-    assert!(validate::is_agent_reported(ConnectionMethod::PortForwarding, true));
-    assert!(!validate::is_agent_reported(ConnectionMethod::PortForwarding, false));
+    assert!(validate::is_agent_reported(
+        ConnectionMethod::PortForwarding,
+        true
+    ));
+    assert!(!validate::is_agent_reported(
+        ConnectionMethod::PortForwarding,
+        false
+    ));
 }
 
 #[test]
@@ -221,12 +226,19 @@ fn client_session_ids_are_32_lowercase_hex_or_refused() {
         e.connection_method = method;
         e.client_session_id = Some(good.into());
         assert_eq!(
-            canonicalize(e.clone()).unwrap().client_session_id.as_deref(),
+            canonicalize(e.clone())
+                .unwrap()
+                .client_session_id
+                .as_deref(),
             Some(good),
             "kept for {method}"
         );
         e.client_session_id = Some(String::new());
-        assert_eq!(canonicalize(e).unwrap().client_session_id, None, "empty is absent");
+        assert_eq!(
+            canonicalize(e).unwrap().client_session_id,
+            None,
+            "empty is absent"
+        );
     }
     for bad in [
         "0123456789ABCDEF0123456789abcdef",
@@ -291,27 +303,141 @@ fn coder_report_connection_vectors() {
         want,
     };
     let cases = [
-        case("SSH Connect", false, Ssh, None, "127.0.0.1", Some(200), Some(""), Some(CSID),
-            Some((Ssh, None, None, Some("127.0.0.1"), None, Some(CSID)))),
-        case("VS Code Connect", false, Ssh, Some("vscode"), "8.8.8.8", None, None, None,
-            Some((Ssh, Some("vscode"), None, Some("8.8.8.8"), None, None))),
-        case("JetBrains Connect", false, Ssh, Some("jetbrains"), "localhost", None, None, None,
-            Some((Ssh, Some("jetbrains"), None, Some("127.0.0.1"), None, None))),
-        case("Reconnecting PTY Connect", false, ReconnectingPty, None, "", None, None, None,
-            Some((ReconnectingPty, None, None, None, None, None))),
-        case("SSH Disconnect", true, Ssh, None, "", Some(0), Some(""), None,
-            Some((Ssh, None, Some(0), None, None, None))),
-        case("SSH Disconnect (2)", true, Ssh, None, "", Some(500), Some("because error says so"), None,
-            Some((Ssh, None, Some(500), None, Some("because error says so"), None))),
-        case("VS Code Disconnect", true, Ssh, Some("vscode"), "", Some(0), None, None,
-            Some((Ssh, Some("vscode"), Some(0), None, None, None))),
-        case("Unfamiliar App Connect", false, Ssh, Some("Some-New-IDE"), "", None, None, Some(CSID),
-            Some((Ssh, Some("some_new_ide"), None, None, None, Some(CSID)))),
-        case("Unfamiliar App Disconnect", true, Ssh, Some("Some-New-IDE"), "", Some(0), Some("because"), Some(CSID),
-            Some((Ssh, Some("some_new_ide"), Some(0), None, Some("because"), Some(CSID)))),
-        case("Port Forwarding Connect", false, PortForwarding, Some("Some-App"), "", None, None, Some(CSID),
-            Some((PortForwarding, None, None, None, None, Some(CSID)))),
-        case("Malformed client session id", false, Ssh, None, "", None, None, Some("0123"), None),
+        case(
+            "SSH Connect",
+            false,
+            Ssh,
+            None,
+            "127.0.0.1",
+            Some(200),
+            Some(""),
+            Some(CSID),
+            Some((Ssh, None, None, Some("127.0.0.1"), None, Some(CSID))),
+        ),
+        case(
+            "VS Code Connect",
+            false,
+            Ssh,
+            Some("vscode"),
+            "8.8.8.8",
+            None,
+            None,
+            None,
+            Some((Ssh, Some("vscode"), None, Some("8.8.8.8"), None, None)),
+        ),
+        case(
+            "JetBrains Connect",
+            false,
+            Ssh,
+            Some("jetbrains"),
+            "localhost",
+            None,
+            None,
+            None,
+            Some((Ssh, Some("jetbrains"), None, Some("127.0.0.1"), None, None)),
+        ),
+        case(
+            "Reconnecting PTY Connect",
+            false,
+            ReconnectingPty,
+            None,
+            "",
+            None,
+            None,
+            None,
+            Some((ReconnectingPty, None, None, None, None, None)),
+        ),
+        case(
+            "SSH Disconnect",
+            true,
+            Ssh,
+            None,
+            "",
+            Some(0),
+            Some(""),
+            None,
+            Some((Ssh, None, Some(0), None, None, None)),
+        ),
+        case(
+            "SSH Disconnect (2)",
+            true,
+            Ssh,
+            None,
+            "",
+            Some(500),
+            Some("because error says so"),
+            None,
+            Some((
+                Ssh,
+                None,
+                Some(500),
+                None,
+                Some("because error says so"),
+                None,
+            )),
+        ),
+        case(
+            "VS Code Disconnect",
+            true,
+            Ssh,
+            Some("vscode"),
+            "",
+            Some(0),
+            None,
+            None,
+            Some((Ssh, Some("vscode"), Some(0), None, None, None)),
+        ),
+        case(
+            "Unfamiliar App Connect",
+            false,
+            Ssh,
+            Some("Some-New-IDE"),
+            "",
+            None,
+            None,
+            Some(CSID),
+            Some((Ssh, Some("some_new_ide"), None, None, None, Some(CSID))),
+        ),
+        case(
+            "Unfamiliar App Disconnect",
+            true,
+            Ssh,
+            Some("Some-New-IDE"),
+            "",
+            Some(0),
+            Some("because"),
+            Some(CSID),
+            Some((
+                Ssh,
+                Some("some_new_ide"),
+                Some(0),
+                None,
+                Some("because"),
+                Some(CSID),
+            )),
+        ),
+        case(
+            "Port Forwarding Connect",
+            false,
+            PortForwarding,
+            Some("Some-App"),
+            "",
+            None,
+            None,
+            Some(CSID),
+            Some((PortForwarding, None, None, None, None, Some(CSID))),
+        ),
+        case(
+            "Malformed client session id",
+            false,
+            Ssh,
+            None,
+            "",
+            None,
+            None,
+            Some("0123"),
+            None,
+        ),
     ];
     for c in cases {
         let mut e = if c.disconnect {
@@ -339,7 +465,15 @@ fn coder_report_connection_vectors() {
         });
         let want = c.want.map(|(m, app, code, ip, reason, csid)| {
             let owned = |s: Option<&str>| s.map(str::to_string);
-            (m, owned(app), code, owned(ip), owned(reason), owned(csid), None)
+            (
+                m,
+                owned(app),
+                code,
+                owned(ip),
+                owned(reason),
+                owned(csid),
+                None,
+            )
         });
         assert_eq!(got, want, "{}", c.name);
     }
@@ -445,7 +579,13 @@ fn empty_strings_and_nil_uuids_mean_absent() {
     e.client_session_id = Some(String::new());
     let c = canonicalize(e).unwrap();
     assert_eq!(
-        (c.user_agent, c.app_name_or_port, c.ip, c.user_id, c.client_session_id),
+        (
+            c.user_agent,
+            c.app_name_or_port,
+            c.ip,
+            c.user_id,
+            c.client_session_id
+        ),
         (None, None, None, None, None)
     );
     let d = ssh_disconnect(uuid(3), T0, uuid(100), None, Some(""));
