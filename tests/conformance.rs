@@ -208,17 +208,6 @@ fn a_plugin_with_wrong_behaviour_fails_the_cases_that_check_it() {
     );
     let (passed, failed) = summary(&text);
     let failures = failed_cases(&text, passed, failed);
-    for name in [
-        "query/a bare word is Coder's search error: ",
-        "formats/an invalid query gives Coder's 400 body: ",
-        "formats/the API body has Coder's shape: count_cap",
-        "formats/an empty page is Coder's empty body, with count_cap 2000: ",
-    ] {
-        assert!(
-            failures.iter().any(|f| f.starts_with(name)),
-            "no failure {name:?} in:\n{text}"
-        );
-    }
     // What it gets right still passes.
     for name in [
         "merge/connect then disconnect is one completed row",
@@ -230,11 +219,40 @@ fn a_plugin_with_wrong_behaviour_fails_the_cases_that_check_it() {
             "{name:?} did not pass:\n{text}"
         );
     }
-    assert!(
-        failed <= 8,
-        "more cases failed than the two changes explain:\n{text}"
-    );
+    // Nothing else fails: the cases reading those texts, and every case comparing a whole
+    // API body (which holds `count_cap`).
+    for name in MISBEHAVING_FAILURES {
+        assert!(
+            failures.iter().any(|f| f.starts_with(&format!("{name}: "))),
+            "no failure {name:?} in:\n{text}"
+        );
+    }
+    assert_eq!(failed, MISBEHAVING_FAILURES.len(), "{text}");
 }
+
+/// The cases the two changes of [`misbehaving_plugin`] fail.
+const MISBEHAVING_FAILURES: [&str; 20] = [
+    "query/a bare word is Coder's search error",
+    "formats/the API body has Coder's shape",
+    "formats/an empty page is Coder's empty body, with count_cap 2000",
+    "formats/an invalid query gives Coder's 400 body",
+    "query/§11.7 \"type:vscode family:vscode\" is refused with exactly one error",
+    "query/§11.7 \"family:jetbrains\" is refused with exactly one error",
+    "query/§11.7 \"family:vscode type:vscode app:cursor method:vscode status:bogus\" is refused with 4 errors, in order",
+    "query/§11.7 \"family:x type:Cursor method:Bogus status:bogus\" is refused with 4 errors, in order",
+    "formats/§7.6 SSH from Cursor, completed",
+    "formats/§7.6 plain SSH: no app_name, app_display_name or web_info",
+    "formats/§7.6 workspace app: no app_name, no ssh_info, web_info with the slug",
+    "formats/§7.6 unregistered app Some-New-IDE over SSH",
+    "formats/§11.9 tunnel: web_info with the user and status 101, no ssh_info",
+    "formats/§10.1 a legacy jetbrains row: ssh with app jetbrains",
+    "formats/§3.3 devin is Devin Desktop",
+    "formats/§10.2 a workspace app whose slug is an app name has no app_name",
+    "formats/§7.5 ssh_info carries the client session id, after exit_code",
+    "formats/§10.6 a web terminal with an app: type reconnecting_pty, app_name shown",
+    "formats/§7.4 an agent-reported port forward: web_info with no user, user agent or slug",
+    "formats/§11.9 method:ssh matching no rows is Coder's empty body",
+];
 
 /// Each line is `ok    NAME`; the names, in order.
 fn all_passed(label: &str, out: &Output) -> Vec<String> {
@@ -333,10 +351,10 @@ fn the_privacy_plugin_passes_every_case_under_each_of_its_settings() {
 
 /// What a 0.1.0 plugin is never sent, by the kit's name for it, and how many cases need it.
 const NEEDS_0_2: [(&str, usize); 4] = [
-    ("client session ids", 0),
-    ("a web terminal's app", 0),
-    ("agent-reported port forwards", 0),
-    ("the current service-log line", 0),
+    ("client session ids", 8),
+    ("a web terminal's app", 7),
+    ("agent-reported port forwards", 6),
+    ("the current service-log line", 8),
 ];
 
 #[test]
@@ -376,8 +394,58 @@ fn the_reference_plugin_for_contract_0_1_passes_every_case_it_can_be_sent() {
 }
 
 /// The kit's counts for the 0.1.0 plugin: what it passes and what it is never sent.
-const V0_1_PASSED: usize = 0;
-const V0_1_SKIPPED: usize = 0;
+const V0_1_PASSED: usize = 177;
+const V0_1_SKIPPED: usize = 29;
+
+/// The kit's counts for the sessionless plugin (contract 0.2.0: nothing is skipped).
+const SESSIONLESS_PASSED: usize = 44;
+const SESSIONLESS_FAILED: usize = 162;
+
+#[test]
+fn a_plugin_without_sessions_fails_the_merge_cases_and_passes_the_others() {
+    let out = conformance(connlog_test_plugins::SESSIONLESS_PLUGIN);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\nstderr: {}",
+        stderr(&out)
+    );
+    let (passed, failed) = summary(&text);
+    assert_eq!(
+        (passed, failed),
+        (SESSIONLESS_PASSED, SESSIONLESS_FAILED),
+        "{text}"
+    );
+    let failures = failed_cases(&text, passed, failed);
+    for name in [
+        "merge/connect then disconnect is one completed row",
+        "merge/a lone connect is an ongoing row",
+        "merge/every order of one session's events gives the same row",
+    ] {
+        assert!(
+            failures.iter().any(|f| f.starts_with(&format!("{name}: "))),
+            "no failure {name:?} in:\n{text}"
+        );
+    }
+    // What does not involve sessions still passes: the filter language, web rows, paging
+    // over web rows. (Every authz case stores agent sessions, so those fail too.)
+    for name in [
+        "query/a bare word is Coder's search error",
+        "query/an unquoted value with spaces leaves bare words",
+        "query/username matches whatever its case",
+        "query/an unknown organization name is Coder's validation error",
+        "merge/a web row is its event",
+        "merge/two identical web events are two rows",
+        "paging/the count is exact beyond Coder's cap of 2001",
+        "formats/an invalid query gives Coder's 400 body",
+    ] {
+        assert!(
+            case_lines(&text).contains(&format!("ok    {name}").as_str()),
+            "{name:?} did not pass:\n{text}"
+        );
+    }
+}
 
 #[test]
 fn settings_the_plugin_refuses_are_refused_before_any_case() {

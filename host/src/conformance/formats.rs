@@ -40,9 +40,14 @@ pub fn cases() -> Vec<Case> {
         )
         .needs_0_2(CURRENT_LINE),
         f(
-            "a human service-log line is one line naming the event",
-            human_line,
+            "a seed human service-log line is one line naming the event, with [API]",
+            |h| human_line(h, LogFields::Seed),
         ),
+        f(
+            "a current human service-log line is one line naming the event, without [API]",
+            |h| human_line(h, LogFields::Current),
+        )
+        .needs_0_2(CURRENT_LINE),
         f(
             "each stored event is logged once per format; duplicates and refusals never",
             logged_once_per_format,
@@ -230,6 +235,17 @@ fn api_body_shape(h: &mut Harness) -> Check {
         Some("workspace_app"),
         "web row: type"
     );
+    ensure_eq!(
+        web_row["connection_method"].as_str(),
+        Some("workspace_app"),
+        "web row: connection_method"
+    );
+    // D: no app for a web row, and C's type_display_name is gone from every row.
+    for (row, name) in [(web_row, "web row"), (ssh_row, "ssh row")] {
+        for key in ["app_name", "app_display_name", "type_display_name"] {
+            ensure!(row.get(key).is_none(), "the {name} has {key}");
+        }
+    }
     ensure!(web_row.get("ssh_info").is_none(), "a web row has ssh_info");
     let web_info = &web_row["web_info"];
     // Coder writes a user agent it has none of as "".
@@ -271,6 +287,11 @@ fn api_body_shape(h: &mut Harness) -> Check {
         "web_info.user.status"
     );
     ensure_eq!(ssh_row["type"].as_str(), Some("ssh"), "ssh row: type");
+    ensure_eq!(
+        ssh_row["connection_method"].as_str(),
+        Some("ssh"),
+        "ssh row: connection_method"
+    );
     ensure!(ssh_row.get("web_info").is_none(), "an ssh row has web_info");
     let ssh_info = &ssh_row["ssh_info"];
     ensure_eq!(
@@ -403,9 +424,13 @@ fn json_line_round_trip(h: &mut Harness, fields: LogFields) -> Check {
     Ok(())
 }
 
-fn human_line(h: &mut Harness) -> Check {
+fn human_line(h: &mut Harness, fields: LogFields) -> Check {
     // The seed's line carries the `[API]` prefix of its docs' example; the current one not.
-    for (fields, prefix) in [(LogFields::Current, ""), (LogFields::Seed, "[API] ")] {
+    let prefix = match fields {
+        LogFields::Current => "",
+        LogFields::Seed => "[API] ",
+    };
+    {
         for event in sample_events() {
             let name = format!("{} ({fields:?})", id_name(event.id));
             let text = line(h, &event, LogFormat::Human, fields, T0)?;

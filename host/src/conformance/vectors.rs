@@ -438,10 +438,10 @@ fn parsing_cases() -> Vec<Case> {
     let mut cases: Vec<Case> = table
         .into_iter()
         .map(|(q, want)| {
-            let name = leak(format!(
-                "§11.7 {q:?} gives exactly {} error(s), in order",
-                want.len()
-            ));
+            let name = match want.len() {
+                1 => leak(format!("§11.7 {q:?} is refused with exactly one error")),
+                n => leak(format!("§11.7 {q:?} is refused with {n} errors, in order")),
+            };
             Case::boxed("query", name, move |h| {
                 ensure_eq!(h.invalid(q)?, want, "validations of {q:?}");
                 Ok(())
