@@ -8,6 +8,11 @@
 //! The component is compiled once, into a cache every harness then loads it from, so the
 //! whole kit takes seconds.
 //!
+//! The kit judges Coder's current API ("version D": connection methods, app names, client
+//! session ids; `vectors` ports the spec's §11 tables). A case that sends what contract
+//! 0.1.0 cannot carry says so ([`Case::needs_0_2`]); for a 0.1.0 plugin it is skipped,
+//! counted and listed (`skip  area/name: needs contract 0.2.0 (…)`), not failed.
+//!
 //! What a plugin stores of a client IP and a user agent, and how long it keeps rows, is
 //! judged by the kit's expectation profile ([`privacy::Rules`], on [`Kit::rules`]): the
 //! identity (what the reference plugin stores) for every plugin but the embedded privacy
