@@ -14,6 +14,7 @@ const OWNER: &str = "6dea7b1c-0b4e-4f44-9d7a-0d1d1a2b3c4d";
 const WS: &str = "0e9d8c7b-6a5f-4e3d-8c1b-0a9f8e7d6c5b";
 const CONN: &str = "7a6f1b2c-3d4e-4f5a-8b9c-0d1e2f3a4b5c";
 const CSID: &str = "0123456789abcdef0123456789abcdef";
+const BAD_CSID: &str = "0123456789ABCDEF0123456789ABCDEF";
 const TAILNET_IP: &str = "fd7a:115c:a1e0:4c3d:9a1b:2c3d:4e5f:6a7b";
 
 /// An agent's SSH connect in Coder's current fields.
@@ -94,7 +95,9 @@ fn with_all(mut v: Value, pairs: &[(&str, Value)]) -> Value {
 }
 
 /// The method, app and client session id an event was read with.
-fn shape(e: &ConnectionEvent) -> (ConnectionMethod, Option<&str>, Option<&str>) {
+type Shape<'a> = (ConnectionMethod, Option<&'a str>, Option<&'a str>);
+
+fn shape(e: &ConnectionEvent) -> Shape<'_> {
     (
         e.connection_method,
         e.app_name_or_port.as_deref(),
@@ -220,78 +223,53 @@ fn seed_lines_map_as_migration_000614() {
 #[test]
 fn current_lines_read_method_app_and_client_session() {
     use ConnectionMethod::*;
-    let table: &[(
-        &str,
-        &str,
-        &str,
-        ConnectionMethod,
-        Option<&str>,
-        Option<&str>,
-    )] = &[
-        ("ssh", "", "", Ssh, None, None),
-        ("ssh", "vscode", "", Ssh, Some("vscode"), None),
-        ("ssh", "cursor", CSID, Ssh, Some("cursor"), Some(CSID)),
+    // (ConnectionMethod, AppNameOrPort, ClientSessionID) in, the event's shape out.
+    let table: &[(&str, &str, &str, Shape)] = &[
+        ("ssh", "", "", (Ssh, None, None)),
+        ("ssh", "vscode", "", (Ssh, Some("vscode"), None)),
+        ("ssh", "cursor", CSID, (Ssh, Some("cursor"), Some(CSID))),
         (
             "ssh",
             "Some-New-IDE",
             CSID,
-            Ssh,
-            Some("Some-New-IDE"),
-            Some(CSID),
+            (Ssh, Some("Some-New-IDE"), Some(CSID)),
         ),
         (
             "reconnecting_pty",
             "",
             CSID,
-            ReconnectingPty,
-            None,
-            Some(CSID),
+            (ReconnectingPty, None, Some(CSID)),
         ),
         (
             "reconnecting_pty",
             "some_app",
             "",
-            ReconnectingPty,
-            Some("some_app"),
-            None,
+            (ReconnectingPty, Some("some_app"), None),
         ),
         (
             "workspace_app",
             "code-server",
             "",
-            WorkspaceApp,
-            Some("code-server"),
-            None,
+            (WorkspaceApp, Some("code-server"), None),
         ),
         (
             "port_forwarding",
             "8080",
             "",
-            PortForwarding,
-            Some("8080"),
-            None,
+            (PortForwarding, Some("8080"), None),
         ),
         // An agent-reported port forward: no app, a client session id.
         (
             "port_forwarding",
             "",
             CSID,
-            PortForwarding,
-            None,
-            Some(CSID),
+            (PortForwarding, None, Some(CSID)),
         ),
-        ("tunnel", "", "", Tunnel, None, None),
+        ("tunnel", "", "", (Tunnel, None, None)),
         // Malformed client session ids reach the plugin, which rejects them.
-        (
-            "ssh",
-            "",
-            "0123456789ABCDEF0123456789ABCDEF",
-            Ssh,
-            None,
-            Some("0123456789ABCDEF0123456789ABCDEF"),
-        ),
+        ("ssh", "", BAD_CSID, (Ssh, None, Some(BAD_CSID))),
     ];
-    for &(m, app, csid, method, want_app, want_csid) in table {
+    for &(m, app, csid, want) in table {
         let v = with_all(
             agent_line(),
             &[
@@ -300,11 +278,7 @@ fn current_lines_read_method_app_and_client_session() {
                 ("ClientSessionID", csid.into()),
             ],
         );
-        assert_eq!(
-            shape(&event(&v)),
-            (method, want_app, want_csid),
-            "{m} {app:?} {csid:?}"
-        );
+        assert_eq!(shape(&event(&v)), want, "{m} {app:?} {csid:?}");
     }
     // Null and absent are absent too.
     for absent in [Some(Value::Null), None] {
@@ -324,38 +298,34 @@ fn current_lines_read_method_app_and_client_session() {
 #[test]
 fn connection_method_wins_over_type() {
     use ConnectionMethod::*;
-    let table: &[(&[(&str, &str)], ConnectionMethod, Option<&str>)] = &[
+    let table: &[(&[(&str, &str)], Shape)] = &[
         // As Coder ignores an agent's legacy VSCODE once METHOD_SSH is given (§11.2).
-        (&[("Type", "vscode")], Ssh, None),
+        (&[("Type", "vscode")], (Ssh, None, None)),
         (
             &[("Type", "vscode"), ("AppNameOrPort", "cursor")],
-            Ssh,
-            Some("cursor"),
+            (Ssh, Some("cursor"), None),
         ),
         (
             &[("Type", "ssh"), ("ConnectionMethod", "tunnel")],
-            Tunnel,
-            None,
+            (Tunnel, None, None),
         ),
-        (&[("Type", "")], Ssh, None),
+        (&[("Type", "")], (Ssh, None, None)),
         (
             &[("Type", "workspace_app"), ("SlugOrPort", "code-server")],
-            Ssh,
-            None,
+            (Ssh, None, None),
         ),
         (
             &[
                 ("ConnectionMethod", "workspace_app"),
                 ("SlugOrPort", "jupyter"),
             ],
-            WorkspaceApp,
-            None,
+            (WorkspaceApp, None, None),
         ),
     ];
-    for &(pairs, method, app) in table {
+    for &(pairs, want) in table {
         let pairs: Vec<(&str, Value)> = pairs.iter().map(|&(k, v)| (k, v.into())).collect();
         let v = with_all(agent_line(), &pairs);
-        assert_eq!(shape(&event(&v)), (method, app, None), "{pairs:?}");
+        assert_eq!(shape(&event(&v)), want, "{pairs:?}");
     }
     let slug_only = with_all(
         without(agent_line(), "AppNameOrPort"),

@@ -179,12 +179,12 @@ fn client_sessions_and_agent_port_forwards() {
         "{} shared client session ids",
         shared.len()
     );
+    let method_of: HashMap<Uuid, ConnectionMethod> = events
+        .iter()
+        .filter_map(|e| Some((e.connection_id?, e.connection_method)))
+        .collect();
     for connections in by_csid.values() {
-        let methods: HashSet<ConnectionMethod> = events
-            .iter()
-            .filter(|e| e.connection_id.is_some_and(|c| connections.contains(&c)))
-            .map(|e| e.connection_method)
-            .collect();
+        let methods: HashSet<ConnectionMethod> = connections.iter().map(|c| method_of[c]).collect();
         ide_with_forward += usize::from(methods.len() > 1);
     }
     assert!(

@@ -452,15 +452,8 @@ impl Traffic {
             remaining,
         );
         if activity == Activity::WebTerminal && used < remaining && self.rng.chance(0.7) {
-            self.push_web(
-                t,
-                ws_index,
-                Activity::WorkspaceApp,
-                Some("terminal"),
-                session.fields,
-                false,
-                false,
-            );
+            let open = self.web_event(t, ws_index, Activity::WorkspaceApp, Some("terminal"));
+            self.push_maybe_twice(open.time, open, session.fields, false);
             used += 1;
         }
 
@@ -602,20 +595,25 @@ impl Traffic {
         } else {
             LogFields::Current
         };
-        self.push_web(t, ws, activity, None, fields, duplicate, reorder);
+        let event = self.web_event(t, ws, activity, None);
+        let deliver_at = if reorder {
+            event.time + self.rng.range_i64(5 * SECOND, 600 * SECOND)
+        } else {
+            event.time
+        };
+        self.summary.reordered += u64::from(reorder);
+        self.push_maybe_twice(deliver_at, event, fields, duplicate);
         1 + u64::from(duplicate)
     }
 
-    fn push_web(
+    /// A web or tunnel event on the workspace at `t`, counted as one row to come.
+    fn web_event(
         &mut self,
         t: UnixNanos,
         ws_index: usize,
         activity: Activity,
         slug: Option<&str>,
-        fields: LogFields,
-        duplicate: bool,
-        reorder: bool,
-    ) {
+    ) -> ConnectionEvent {
         // coderd stamps web events with its own clock, rounded to microseconds.
         let t = t - t.rem_euclid(1000);
         let other_share = match activity {
@@ -684,7 +682,8 @@ impl Traffic {
         } else {
             person.web_ip.clone()
         };
-        let event = ConnectionEvent {
+        self.summary.web_events += 1;
+        ConnectionEvent {
             id: rng.uuid(),
             time: t,
             organization_id: ws.organization_id,
@@ -702,15 +701,7 @@ impl Traffic {
             disconnect_reason: None,
             client_session_id: None,
             status: ConnectionStatus::Connected,
-        };
-        let deliver_at = if reorder {
-            t + rng.range_i64(5 * SECOND, 600 * SECOND)
-        } else {
-            t
-        };
-        self.summary.web_events += 1;
-        self.summary.reordered += u64::from(reorder);
-        self.push_maybe_twice(deliver_at, event, fields, duplicate);
+        }
     }
 }
 
