@@ -27,9 +27,11 @@ use crate::plugin::{PluginSource, PluginSpec};
 /// a hot swap keep what they had, and that max-retention purges; for any other plugin they
 /// check that everything is kept. Settings the plugin refuses are refused here (exit 2).
 ///
-/// Prints one line per case (`ok    area/name`, or `FAIL  area/name: reason`) and ends with
-/// `N passed, M failed`. Exits 0 when every case passed, 1 when any failed, 3 when the
-/// plugin is refused at load.
+/// Prints one line per case (`ok    area/name`, `FAIL  area/name: reason`, or, for a plugin
+/// of contract 0.1.0, `skip  area/name: needs contract 0.2.0 (…)` for what 0.1.0 cannot
+/// carry: client session ids, a web terminal's app, agent-reported port forwards, Coder's
+/// current service-log line) and ends with `N passed, S skipped, M failed`. Exits 0 when no
+/// case failed, 1 when any failed, 3 when the plugin is refused at load.
 ///
 /// Examples:
 ///   connlog conformance reference
