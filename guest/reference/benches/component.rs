@@ -378,6 +378,7 @@ fn host_columns(c: EventColumns) -> connlog::plugin::EventColumns {
         times: c.times,
         codes: c.codes,
         flags: c.flags,
+        methods: c.methods,
         text: c.text,
         text_ends: c.text_ends,
     }

@@ -66,6 +66,8 @@ pub struct Filter {
     pub connected_before: Option<UnixNanos>,
     pub workspace_id: Option<Uuid>,
     pub connection_id: Option<Uuid>,
+    /// Matches SSH and web-terminal rows only: an agent's port forward has a lifecycle but
+    /// never matches (Coder D's `connection_method IN ('ssh','reconnecting_pty')`).
     pub status: Option<SessionStatus>,
 }
 

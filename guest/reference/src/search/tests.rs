@@ -1,7 +1,7 @@
 //! Table-driven tests of `parse_filter`: Coder's `TestSearchConnectionLogs` cases, every rule
 //! of its tokenizer, keys and `QueryParamParser`, and the parser's edge cases (lowercasing,
-//! deleted users, look-ups that find nothing, quoting, bare words, empty values, types
-//! reachable only through their family).
+//! deleted users, look-ups that find nothing, quoting, bare words, empty values), and D3's
+//! `method:`, `app:` and deprecated `type:`.
 
 use super::*;
 use connlog_plugin_sdk::testing::{MemoryHost, fixtures};
