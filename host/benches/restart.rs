@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
-use connlog::model::{Actor, QueryRequest};
+use connlog::model::{Actor, LogFields, QueryRequest};
 use connlog::plugin::{
     Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
 };
@@ -37,6 +37,7 @@ fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
             ..Limits::default()
         },
         log_formats: Vec::new(),
+        log_fields: LogFields::Current,
         service_log: Arc::new(NoServiceLog),
         retention: Duration::ZERO,
         cache: Some(ComponentCache::new(cache.to_path_buf())),

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connlog::directory::Directory;
-use connlog::model::{Actor, QueryRequest};
+use connlog::model::{Actor, LogFields, QueryRequest};
 use connlog::plugin::{
     Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
 };
@@ -70,6 +70,7 @@ fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
             ..Limits::default()
         },
         log_formats: Vec::new(),
+        log_fields: LogFields::Current,
         service_log: Arc::new(NoServiceLog),
         retention: RETENTION,
         cache: Some(ComponentCache::new(cache.to_path_buf())),

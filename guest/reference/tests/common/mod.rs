@@ -50,9 +50,9 @@ impl World {
         self.host.actor(user).expect("a directory user")
     }
 
-    /// `q` as the site owner, default limit.
+    /// `q` as the site owner, default limit (Coder's page of 100).
     pub fn query(&self, q: &str) -> Result<Page, QueryError> {
-        self.query_as(admin_id(), q, 0, 0)
+        self.request(admin_id(), q, None, 0)
     }
 
     pub fn query_as(
@@ -62,9 +62,19 @@ impl World {
         limit: u32,
         offset: u32,
     ) -> Result<Page, QueryError> {
+        self.request(user, q, Some(limit), offset)
+    }
+
+    fn request(
+        &self,
+        user: Uuid,
+        q: &str,
+        limit: Option<u32>,
+        offset: u32,
+    ) -> Result<Page, QueryError> {
         let request = QueryRequest {
             q: q.to_string(),
-            limit: Some(limit),
+            limit,
             offset,
         };
         self.plugin.query(&self.host, &self.actor(user), &request)
