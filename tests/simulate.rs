@@ -46,9 +46,23 @@ fn a_small_deployment_lands_as_the_simulator_expects() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let summary = stdout(&out);
     assert!(summary.contains("as the simulator expected"), "{summary}");
-    assert!(summary.contains("events by type"), "{summary}");
+    assert!(summary.contains("events by method"), "{summary}");
+    assert!(summary.contains("top apps"), "{summary}");
     assert!(summary.contains(" 0 rejected"), "{summary}");
-    for kind in ["ssh", "workspace_app", "port_forwarding", "tunnel"] {
+    // Lines of both generations went through the reader, and none was refused.
+    let legacy = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("legacy lines:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("a count of legacy lines");
+    assert!(legacy > 0, "{summary}");
+    for kind in [
+        "ssh",
+        "reconnecting_pty",
+        "workspace_app",
+        "port_forwarding",
+        "tunnel",
+    ] {
         assert!(
             summary
                 .lines()
