@@ -8,6 +8,7 @@ mod support;
 
 use std::path::Path;
 
+use connlog::conformance::spec_tables::{APP_FIXTURE, APP_FIXTURE_QUERIES, app_fixture_refusals};
 use support::server::Server;
 use support::*;
 
@@ -76,35 +77,20 @@ fn cli(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
 
 // ---- §11.8: filtering ------------------------------------------------------------------
 
-/// Spec §11.8's fixture, one workspace: (row, method, app or slug). None is disconnected;
-/// the agent's rows have connection ids.
-const FIXTURE: [(char, &str, &str); 10] = [
-    ('A', "ssh", ""),
-    ('B', "ssh", "cursor"),
-    ('C', "ssh", "vscode"),
-    ('D', "ssh", "goland"),
-    ('E', "ssh", "an_unregistered_ide"),
-    ('F', "reconnecting_pty", ""),
-    ('G', "reconnecting_pty", "cursor"),
-    ('H', "workspace_app", "cursor"),
-    ('I', "port_forwarding", "8080"),
-    ('J', "tunnel", ""),
-];
-
 /// The fixture as Coder's current lines.
 fn fixture_lines() -> Vec<String> {
-    FIXTURE
+    APP_FIXTURE
         .iter()
         .enumerate()
         .map(|(n, &(_, method, app))| {
             let id = uuid(EVENT, n);
             let time = format!("2025-07-10T10:00:{n:02}Z");
-            let event = if matches!(method, "ssh" | "reconnecting_pty") {
-                Event::agent(&id, &time, method, &uuid(CONNECTION, n))
+            let event = if method.is_terminal() {
+                Event::agent(&id, &time, method.as_str(), &uuid(CONNECTION, n))
             } else {
-                Event::web(&id, &time, method)
+                Event::web(&id, &time, method.as_str())
             };
-            event.app(app).line()
+            event.app(app.unwrap_or("")).line()
         })
         .collect()
 }
@@ -116,10 +102,10 @@ fn letters(page: &serde_json::Value) -> String {
         .unwrap()
         .iter()
         .map(|row| {
-            let n = (0..FIXTURE.len())
+            let n = (0..APP_FIXTURE.len())
                 .find(|&n| row["id"] == uuid(EVENT, n).as_str())
                 .unwrap_or_else(|| panic!("not a fixture row: {row}"));
-            FIXTURE[n].0
+            APP_FIXTURE[n].0
         })
         .collect();
     letters.sort_unstable();
@@ -130,38 +116,11 @@ fn letters(page: &serde_json::Value) -> String {
 fn the_fixture_of_spec_11_8_filters_as_coder_d3_does() {
     let (_data, server, admin) = serving();
     let answer = ingest(&server, &admin, &fixture_lines());
-    assert_eq!(answer["accepted"], FIXTURE.len(), "{answer}");
+    assert_eq!(answer["accepted"], APP_FIXTURE.len(), "{answer}");
 
-    // (q, rows): spec §11.8, then the "done when" queries of a current dashboard.
-    let cases = [
-        ("", "ABCDEFGHIJ"),
-        ("type:vscode", "BC"),
-        ("type:jetbrains", "D"),
-        ("type:ssh", "AE"),
-        ("type:reconnecting_pty", "FG"),
-        ("type:workspace_app", "H"),
-        ("type:port_forwarding", "I"),
-        ("type:tunnel", "J"),
-        ("method:ssh", "ABCDE"),
-        ("method:reconnecting_pty", "FG"),
-        ("method:workspace_app", "H"),
-        ("app:cursor", "BG"),
-        ("app:vscode", "C"),
-        ("app:8080", ""),
-        ("method:workspace_app app:cursor", ""),
-        ("method:ssh app:cursor", "B"),
-        ("method:reconnecting_pty app:cursor", "G"),
-        ("status:ongoing", "ABCDEFG"),
-        ("status:completed", ""),
-        ("app:cursor,goland", "BDG"),
-        ("status:ongoing method:ssh", "ABCDE"),
-        // An old bookmark still works (§10.12); `app:` repeats, normalises, and is exact.
-        ("type:ssh status:ongoing", "AE"),
-        ("app:vscode app:Cursor app:cursor method:ssh", "BC"),
-        ("app:An-Unregistered-IDE", "E"),
-        ("app:code_server", ""),
-    ];
-    for (q, want) in cases {
+    // Spec §11.8, then the "done when" queries of a current dashboard (the table
+    // the conformance kit runs too).
+    for (q, want) in APP_FIXTURE_QUERIES {
         let (status, body) = get(&server, &admin, q);
         assert_eq!(status, 200, "{q}: {body}");
         let page = body_json(&body);
@@ -174,55 +133,7 @@ fn the_fixture_of_spec_11_8_filters_as_coder_d3_does() {
 fn bad_queries_get_coders_400_with_each_validation_in_order() {
     let (_data, server, admin) = serving();
     ingest(&server, &admin, &fixture_lines());
-    let invalid = |key: &str, value: &str| {
-        (
-            key.to_owned(),
-            format!("Query param \"{key}\" has invalid value: \"{value}\" is not a valid value"),
-        )
-    };
-    let combined = || {
-        (
-            "type".to_owned(),
-            "type cannot be combined with method or app".to_owned(),
-        )
-    };
-    // (q, validations in order): spec §11.8's 400s, §6.2's combination rule and order.
-    let cases = [
-        ("type:unknown", vec![invalid("type", "unknown")]),
-        ("type:cursor", vec![invalid("type", "cursor")]),
-        ("method:vscode", vec![invalid("method", "vscode")]),
-        ("method:unknown", vec![invalid("method", "unknown")]),
-        ("type:ssh method:ssh", vec![combined()]),
-        ("type:vscode app:cursor", vec![combined()]),
-        ("method:tunnel type:ssh", vec![combined()]),
-        ("method:reconnecting_pty type:vscode", vec![combined()]),
-        // An invalid type is no type: one error, not two.
-        ("type:cursor method:ssh", vec![invalid("type", "cursor")]),
-        (
-            "type:bogus method:foo status:sometimes",
-            vec![
-                invalid("status", "sometimes"),
-                invalid("method", "foo"),
-                invalid("type", "bogus"),
-            ],
-        ),
-        (
-            "method:ssh method:tunnel",
-            vec![(
-                "method".to_owned(),
-                "Query param \"method\" provided more than once, found 2 times. Only provide 1 instance of this query param.".to_owned(),
-            )],
-        ),
-        // D2's `family:` is gone in D3.
-        (
-            "family:vscode",
-            vec![(
-                "family".to_owned(),
-                "\"family\" is not a valid query param".to_owned(),
-            )],
-        ),
-    ];
-    for (q, validations) in cases {
+    for (q, validations) in app_fixture_refusals() {
         let (status, body) = get(&server, &admin, q);
         assert_eq!(status, 400, "{q}: {body}");
         let validations: Vec<_> = validations
@@ -866,7 +777,7 @@ fn a_current_json_export_ingested_into_an_empty_directory_gives_identical_rows()
         )
     };
     let before = rows(source.path());
-    assert_eq!(before.lines().count(), FIXTURE.len() + 2);
+    assert_eq!(before.lines().count(), APP_FIXTURE.len() + 2);
     assert!(before.contains(CSID), "{before}");
     assert_eq!(rows(copy.path()), before, "same rows, ids included");
 }

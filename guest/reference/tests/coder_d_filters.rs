@@ -4,37 +4,25 @@
 
 mod common;
 
-use ConnectionMethod::{PortForwarding, ReconnectingPty, Ssh, Tunnel, WorkspaceApp};
+use ConnectionMethod::{PortForwarding, Tunnel};
 use common::*;
+use connlog::conformance::spec_tables::{
+    APP_FIXTURE, APP_FIXTURE_QUERIES, APP_FIXTURE_SHAPES, app_fixture_refusals,
+};
 use connlog_plugin_sdk::ConnectionLogPlugin;
 use connlog_plugin_sdk::model::*;
 use serde_json::Value;
 
-/// The fixture's rows as events: (letter, method, app name or port). Agent rows have a
-/// connection id, web and tunnel rows none; none is disconnected.
-const FIXTURE: [(char, ConnectionMethod, Option<&str>); 10] = [
-    ('A', Ssh, None),
-    ('B', Ssh, Some("cursor")),
-    ('C', Ssh, Some("vscode")),
-    ('D', Ssh, Some("goland")),
-    ('E', Ssh, Some("an_unregistered_ide")),
-    ('F', ReconnectingPty, None),
-    ('G', ReconnectingPty, Some("cursor")),
-    ('H', WorkspaceApp, Some("cursor")),
-    ('I', PortForwarding, Some("8080")),
-    ('J', Tunnel, None),
-];
-
 fn letter_of(id: Uuid) -> char {
-    (0..FIXTURE.len())
+    (0..APP_FIXTURE.len())
         .find(|&n| eid(n as u64) == id)
-        .map(|n| FIXTURE[n].0)
+        .map(|n| APP_FIXTURE[n].0)
         .expect("a fixture row")
 }
 
 fn fixture() -> World {
     let mut w = World::new();
-    let events = FIXTURE
+    let events = APP_FIXTURE
         .iter()
         .enumerate()
         .map(|(n, &(_, method, app))| {
@@ -73,37 +61,12 @@ fn letters(w: &World, q: &str) -> String {
     letters.into_iter().collect()
 }
 
-/// Spec §11.8's table.
+/// Spec §11.8's table (shared with the conformance kit and the REST API's tests).
 #[test]
 fn every_query_of_the_table() {
     let w = fixture();
-    let cases = [
-        ("", "ABCDEFGHIJ"),
-        ("type:vscode", "BC"),
-        ("type:jetbrains", "D"),
-        ("type:ssh", "AE"),
-        ("type:reconnecting_pty", "FG"),
-        ("type:workspace_app", "H"),
-        ("type:port_forwarding", "I"),
-        ("type:tunnel", "J"),
-        ("method:ssh", "ABCDE"),
-        ("method:reconnecting_pty", "FG"),
-        ("method:workspace_app", "H"),
-        ("app:cursor", "BG"),
-        ("app:vscode", "C"),
-        ("app:8080", ""),
-        ("method:workspace_app app:cursor", ""),
-        ("method:ssh app:cursor", "B"),
-        ("method:reconnecting_pty app:cursor", "G"),
-        ("status:ongoing", "ABCDEFG"),
-        ("status:completed", ""),
-        // Beyond the table: lists, normalisation, and old bookmarks.
-        ("app:Cursor,GoLand", "BDG"),
-        ("app:vscode app:an_unregistered_ide", "CE"),
-        ("type:ssh status:ongoing", "AE"),
-    ];
     let mut failures = Vec::new();
-    for (q, want) in cases {
+    for (q, want) in APP_FIXTURE_QUERIES {
         let got = letters(&w, q);
         if got != want {
             failures.push(format!("{q:?}: got {got}, want {want}"));
@@ -112,29 +75,15 @@ fn every_query_of_the_table() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Spec §11.8's 400s: invalid values, and (D2/D3) `type` beside `method` or `app`.
+/// Spec §11.8's 400s, and §6.2's order of errors.
 #[test]
 fn the_bad_requests_of_the_table() {
     let w = fixture();
-    let invalid = |key: &str, value: &str| {
-        Validation::new(
-            key,
-            format!(r#"Query param "{key}" has invalid value: "{value}" is not a valid value"#),
-        )
-    };
-    let combined = Validation::new("type", "type cannot be combined with method or app");
-    let cases = [
-        ("type:unknown", vec![invalid("type", "unknown")]),
-        ("type:cursor", vec![invalid("type", "cursor")]),
-        ("method:vscode", vec![invalid("method", "vscode")]),
-        ("type:vscode app:cursor", vec![combined.clone()]),
-        (
-            "method:reconnecting_pty type:vscode",
-            vec![combined.clone()],
-        ),
-        ("method:tunnel type:ssh", vec![combined]),
-    ];
-    for (q, want) in cases {
+    for (q, want) in app_fixture_refusals() {
+        let want: Vec<Validation> = want
+            .into_iter()
+            .map(|(field, detail)| Validation::new(field, detail))
+            .collect();
         assert_eq!(w.invalid(q), want, "{q:?}");
     }
 }
@@ -163,31 +112,7 @@ fn the_rows_read_back_as_coder_returns_them() {
         )
     };
     let s = |t: &str| t.to_string();
-    let cases = [
-        ('A', "ssh", "ssh", None, None),
-        ('B', "vscode", "ssh", Some("cursor"), None),
-        ('C', "vscode", "ssh", Some("vscode"), None),
-        ('D', "jetbrains", "ssh", Some("goland"), None),
-        ('E', "ssh", "ssh", Some("an_unregistered_ide"), None),
-        ('F', "reconnecting_pty", "reconnecting_pty", None, None),
-        (
-            'G',
-            "reconnecting_pty",
-            "reconnecting_pty",
-            Some("cursor"),
-            None,
-        ),
-        ('H', "workspace_app", "workspace_app", None, Some("cursor")),
-        (
-            'I',
-            "port_forwarding",
-            "port_forwarding",
-            None,
-            Some("8080"),
-        ),
-        ('J', "tunnel", "tunnel", None, Some("")),
-    ];
-    for (letter, t, method, app, slug) in cases {
+    for (letter, t, method, app, slug) in APP_FIXTURE_SHAPES {
         assert_eq!(
             shape(letter),
             (s(t), s(method), app.map(s), slug.map(s)),

@@ -166,20 +166,6 @@ fn query_error_to_wit(e: model::QueryError) -> query::QueryError {
     }
 }
 
-fn status_to_wit(s: model::ConnectionStatus) -> types::ConnectionStatus {
-    match s {
-        model::ConnectionStatus::Connected => types::ConnectionStatus::Connected,
-        model::ConnectionStatus::Disconnected => types::ConnectionStatus::Disconnected,
-    }
-}
-
-fn status_from_wit(s: types::ConnectionStatus) -> model::ConnectionStatus {
-    match s {
-        types::ConnectionStatus::Connected => model::ConnectionStatus::Connected,
-        types::ConnectionStatus::Disconnected => model::ConnectionStatus::Disconnected,
-    }
-}
-
 /// A 0.1.0 `(connection-type, slug-or-port)` as a method and an app.
 fn upgrade(connection_type: &str, slug: Option<&str>) -> (model::ConnectionMethod, Option<String>) {
     let (method, app) = connlog_vocabulary::upgrade(connection_type, slug);
@@ -195,95 +181,39 @@ fn downgrade(method: model::ConnectionMethod, app: Option<&str>) -> (String, Opt
 pub(crate) fn event_to_wit(e: model::ConnectionEvent) -> types::ConnectionEvent {
     let (connection_type, slug_or_port) =
         downgrade(e.connection_method, e.app_name_or_port.as_deref());
-    types::ConnectionEvent {
-        id: uuid_to_wit(e.id),
-        time: e.time,
-        organization_id: uuid_to_wit(e.organization_id),
-        workspace_owner_id: uuid_to_wit(e.workspace_owner_id),
-        workspace_id: uuid_to_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
+    crate::__event_record!(types::ConnectionEvent, e, uuid: uuid_to_wit, status: status_to_wit {
         connection_type,
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_to_wit),
         slug_or_port,
-        connection_id: e.connection_id.map(uuid_to_wit),
-        disconnect_reason: e.disconnect_reason,
-        status: status_to_wit(e.status),
-    }
+    })
 }
 
 pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEvent {
     let (connection_method, app_name_or_port) =
         upgrade(&e.connection_type, e.slug_or_port.as_deref());
-    model::ConnectionEvent {
-        id: uuid_from_wit(e.id),
-        time: e.time,
-        organization_id: uuid_from_wit(e.organization_id),
-        workspace_owner_id: uuid_from_wit(e.workspace_owner_id),
-        workspace_id: uuid_from_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
+    crate::__event_record!(model::ConnectionEvent, e, uuid: uuid_from_wit, status: status_from_wit {
         connection_method,
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_from_wit),
         app_name_or_port,
-        connection_id: e.connection_id.map(uuid_from_wit),
-        disconnect_reason: e.disconnect_reason,
         client_session_id: None,
-        status: status_from_wit(e.status),
-    }
+    })
 }
 
 pub(crate) fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
     let (connection_type, slug_or_port) =
         downgrade(r.connection_method, r.app_name_or_port.as_deref());
-    types::ConnectionLog {
-        id: uuid_to_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_to_wit(r.organization_id),
-        workspace_owner_id: uuid_to_wit(r.workspace_owner_id),
-        workspace_id: uuid_to_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
+    crate::__row_record!(types::ConnectionLog, r, uuid: uuid_to_wit {
         connection_type,
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_to_wit),
         slug_or_port,
-        connection_id: r.connection_id.map(uuid_to_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
-    }
+    })
 }
 
 pub(crate) fn row_from_wit(r: types::ConnectionLog) -> model::ConnectionLog {
     let (connection_method, app_name_or_port) =
         upgrade(&r.connection_type, r.slug_or_port.as_deref());
-    model::ConnectionLog {
-        id: uuid_from_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_from_wit(r.organization_id),
-        workspace_owner_id: uuid_from_wit(r.workspace_owner_id),
-        workspace_id: uuid_from_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
+    crate::__row_record!(model::ConnectionLog, r, uuid: uuid_from_wit {
         connection_method,
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_from_wit),
         app_name_or_port,
-        connection_id: r.connection_id.map(uuid_from_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
         client_session_id: None,
-    }
+    })
 }
 
 /// 0.1.0's replay layout as the current one: each event's type and slug become a method and

@@ -183,106 +183,36 @@ fn method_from_wit(m: types::ConnectionMethod) -> model::ConnectionMethod {
     }
 }
 
-fn status_to_wit(s: model::ConnectionStatus) -> types::ConnectionStatus {
-    match s {
-        model::ConnectionStatus::Connected => types::ConnectionStatus::Connected,
-        model::ConnectionStatus::Disconnected => types::ConnectionStatus::Disconnected,
-    }
-}
-
-fn status_from_wit(s: types::ConnectionStatus) -> model::ConnectionStatus {
-    match s {
-        types::ConnectionStatus::Connected => model::ConnectionStatus::Connected,
-        types::ConnectionStatus::Disconnected => model::ConnectionStatus::Disconnected,
-    }
-}
-
 pub(crate) fn event_to_wit(e: model::ConnectionEvent) -> types::ConnectionEvent {
-    types::ConnectionEvent {
-        id: uuid_to_wit(e.id),
-        time: e.time,
-        organization_id: uuid_to_wit(e.organization_id),
-        workspace_owner_id: uuid_to_wit(e.workspace_owner_id),
-        workspace_id: uuid_to_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
+    crate::__event_record!(types::ConnectionEvent, e, uuid: uuid_to_wit, status: status_to_wit {
         connection_method: method_to_wit(e.connection_method),
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_to_wit),
         app_name_or_port: e.app_name_or_port,
-        connection_id: e.connection_id.map(uuid_to_wit),
-        disconnect_reason: e.disconnect_reason,
         client_session_id: e.client_session_id,
-        status: status_to_wit(e.status),
-    }
+    })
 }
 
 pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEvent {
-    model::ConnectionEvent {
-        id: uuid_from_wit(e.id),
-        time: e.time,
-        organization_id: uuid_from_wit(e.organization_id),
-        workspace_owner_id: uuid_from_wit(e.workspace_owner_id),
-        workspace_id: uuid_from_wit(e.workspace_id),
-        workspace_name: e.workspace_name,
-        agent_name: e.agent_name,
+    crate::__event_record!(model::ConnectionEvent, e, uuid: uuid_from_wit, status: status_from_wit {
         connection_method: method_from_wit(e.connection_method),
-        code: e.code,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        user_id: e.user_id.map(uuid_from_wit),
         app_name_or_port: e.app_name_or_port,
-        connection_id: e.connection_id.map(uuid_from_wit),
-        disconnect_reason: e.disconnect_reason,
         client_session_id: e.client_session_id,
-        status: status_from_wit(e.status),
-    }
+    })
 }
 
 pub(crate) fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
-    types::ConnectionLog {
-        id: uuid_to_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_to_wit(r.organization_id),
-        workspace_owner_id: uuid_to_wit(r.workspace_owner_id),
-        workspace_id: uuid_to_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
+    crate::__row_record!(types::ConnectionLog, r, uuid: uuid_to_wit {
         connection_method: method_to_wit(r.connection_method),
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_to_wit),
         app_name_or_port: r.app_name_or_port,
-        connection_id: r.connection_id.map(uuid_to_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
         client_session_id: r.client_session_id,
-    }
+    })
 }
 
 pub(crate) fn row_from_wit(r: types::ConnectionLog) -> model::ConnectionLog {
-    model::ConnectionLog {
-        id: uuid_from_wit(r.id),
-        connect_time: r.connect_time,
-        organization_id: uuid_from_wit(r.organization_id),
-        workspace_owner_id: uuid_from_wit(r.workspace_owner_id),
-        workspace_id: uuid_from_wit(r.workspace_id),
-        workspace_name: r.workspace_name,
-        agent_name: r.agent_name,
+    crate::__row_record!(model::ConnectionLog, r, uuid: uuid_from_wit {
         connection_method: method_from_wit(r.connection_method),
-        code: r.code,
-        ip: r.ip,
-        user_agent: r.user_agent,
-        user_id: r.user_id.map(uuid_from_wit),
         app_name_or_port: r.app_name_or_port,
-        connection_id: r.connection_id.map(uuid_from_wit),
-        disconnect_time: r.disconnect_time,
-        disconnect_reason: r.disconnect_reason,
         client_session_id: r.client_session_id,
-    }
+    })
 }
 
 /// The two are field for field the same.

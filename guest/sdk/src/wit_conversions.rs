@@ -22,6 +22,34 @@ macro_rules! wit_model_conversions {
         }
 
         #[allow(dead_code)]
+        pub(crate) fn status_to_wit(
+            s: $crate::model::ConnectionStatus,
+        ) -> wit_types::ConnectionStatus {
+            match s {
+                $crate::model::ConnectionStatus::Connected => {
+                    wit_types::ConnectionStatus::Connected
+                }
+                $crate::model::ConnectionStatus::Disconnected => {
+                    wit_types::ConnectionStatus::Disconnected
+                }
+            }
+        }
+
+        #[allow(dead_code)]
+        pub(crate) fn status_from_wit(
+            s: wit_types::ConnectionStatus,
+        ) -> $crate::model::ConnectionStatus {
+            match s {
+                wit_types::ConnectionStatus::Connected => {
+                    $crate::model::ConnectionStatus::Connected
+                }
+                wit_types::ConnectionStatus::Disconnected => {
+                    $crate::model::ConnectionStatus::Disconnected
+                }
+            }
+        }
+
+        #[allow(dead_code)]
         pub(crate) fn actor_to_wit(a: $crate::model::Actor) -> wit_types::Actor {
             wit_types::Actor {
                 user_id: uuid_to_wit(a.user_id),
@@ -186,6 +214,59 @@ macro_rules! wit_model_conversions {
                 wit_service_log::LogFormat::Json => $crate::model::LogFormat::Json,
                 wit_service_log::LogFormat::Human => $crate::model::LogFormat::Human,
             }
+        }
+    };
+}
+
+/// A connection event of type `$target` built from `$e` of the other side: the fields no
+/// version has changed convert through `$uuid` and `$status`; `$changed` are those of the
+/// caller's version.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_record {
+    ($($target:ident)::+, $e:ident, uuid: $uuid:ident, status: $status:ident { $($changed:tt)* }) => {
+        $($target)::+ {
+            id: $uuid($e.id),
+            time: $e.time,
+            organization_id: $uuid($e.organization_id),
+            workspace_owner_id: $uuid($e.workspace_owner_id),
+            workspace_id: $uuid($e.workspace_id),
+            workspace_name: $e.workspace_name,
+            agent_name: $e.agent_name,
+            code: $e.code,
+            ip: $e.ip,
+            user_agent: $e.user_agent,
+            user_id: $e.user_id.map($uuid),
+            connection_id: $e.connection_id.map($uuid),
+            disconnect_reason: $e.disconnect_reason,
+            status: $status($e.status),
+            $($changed)*
+        }
+    };
+}
+
+/// A connection-log row of type `$target` built from `$r` of the other side, as
+/// [`__event_record!`] builds events.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __row_record {
+    ($($target:ident)::+, $r:ident, uuid: $uuid:ident { $($changed:tt)* }) => {
+        $($target)::+ {
+            id: $uuid($r.id),
+            connect_time: $r.connect_time,
+            organization_id: $uuid($r.organization_id),
+            workspace_owner_id: $uuid($r.workspace_owner_id),
+            workspace_id: $uuid($r.workspace_id),
+            workspace_name: $r.workspace_name,
+            agent_name: $r.agent_name,
+            code: $r.code,
+            ip: $r.ip,
+            user_agent: $r.user_agent,
+            user_id: $r.user_id.map($uuid),
+            connection_id: $r.connection_id.map($uuid),
+            disconnect_time: $r.disconnect_time,
+            disconnect_reason: $r.disconnect_reason,
+            $($changed)*
         }
     };
 }

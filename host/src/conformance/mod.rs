@@ -60,6 +60,7 @@ pub mod privacy;
 mod query;
 mod retention;
 mod snapshot;
+pub mod spec_tables;
 mod vectors;
 
 use std::fmt::{self, Debug};

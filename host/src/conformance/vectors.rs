@@ -12,6 +12,9 @@
 use serde_json::Value;
 
 use super::fixtures::*;
+use super::spec_tables::{
+    APP_FIXTURE, APP_FIXTURE_QUERIES, APP_FIXTURE_SHAPES, app_fixture_refusals,
+};
 use super::{Case, Check, Harness, names, same_ids};
 use crate::model::ConnectionMethod::{PortForwarding, ReconnectingPty, Ssh, Tunnel};
 use crate::model::*;
@@ -485,28 +488,21 @@ fn parsing_cases() -> Vec<Case> {
 
 // §11.8: the ten-row fixture A..J and its queries.
 
-/// A (ssh, NULL), B (ssh, cursor), C (ssh, vscode), D (ssh, goland), E (ssh,
-/// an_unregistered_ide), F (reconnecting_pty, NULL), G (reconnecting_pty, cursor),
-/// H (workspace_app, cursor), I (port_forwarding, 8080), J (tunnel, NULL); none
-/// disconnected. Row `L` is `eid(L as u64)`: A is `eid(65)`.
+/// [`APP_FIXTURE`] as events. Row `L` is `eid(L as u64)`: A is `eid(65)`.
 fn fixture_a_to_j() -> Vec<ConnectionEvent> {
-    let agent = |l: char| connect(l as u64, l as u64, l as i64 - 64);
-    let site = |l: char| web(l as u64, l as i64 - 64, Some(owner()));
-    vec![
-        agent('A'),
-        agent('B').app("cursor"),
-        agent('C').app("vscode"),
-        agent('D').app("goland"),
-        agent('E').app("an_unregistered_ide"),
-        agent('F').method(ReconnectingPty),
-        agent('G').method(ReconnectingPty).app("cursor"),
-        site('H').app("cursor"),
-        site('I').method(PortForwarding).app("8080"),
-        site('J')
-            .method(Tunnel)
-            .no_app()
-            .with(|e| e.code = Some(101)),
-    ]
+    APP_FIXTURE
+        .iter()
+        .map(|&(l, method, app)| {
+            let event = match method {
+                _ if method.is_terminal() => connect(l as u64, l as u64, l as i64 - 64),
+                Tunnel => web(l as u64, l as i64 - 64, Some(owner())).with(|e| e.code = Some(101)),
+                _ => web(l as u64, l as i64 - 64, Some(owner())),
+            };
+            event
+                .method(method)
+                .with(|e| e.app_name_or_port = app.map(str::to_string))
+        })
+        .collect()
 }
 
 fn letters(ids: &[Uuid]) -> String {
@@ -521,38 +517,21 @@ fn letters(ids: &[Uuid]) -> String {
         .join(",")
 }
 
+/// Whether a row of the fixture, or a query, needs G's app, which contract 0.1.0 cannot
+/// carry (it drops a web terminal's app).
+fn needs_pty_app(letters: &str, filters_by_app: bool) -> Option<&'static str> {
+    (letters.contains('G') && filters_by_app)
+        .then_some(PTY_APP)
+        .flatten()
+}
+
 fn fixture_cases() -> Vec<Case> {
-    // (q, rows; whether the answer needs G's app)
-    let table: Vec<(&str, &str, Option<&'static str>)> = vec![
-        ("", "ABCDEFGHIJ", None),
-        ("type:vscode", "BC", None),
-        ("type:jetbrains", "D", None),
-        ("type:ssh", "AE", None),
-        ("type:reconnecting_pty", "FG", None),
-        ("type:workspace_app", "H", None),
-        ("type:port_forwarding", "I", None),
-        ("type:tunnel", "J", None),
-        ("method:ssh", "ABCDE", None),
-        ("method:reconnecting_pty", "FG", None),
-        ("method:workspace_app", "H", None),
-        ("app:cursor", "BG", PTY_APP),
-        ("app:vscode", "C", None),
-        ("app:8080", "", None),
-        ("method:workspace_app app:cursor", "", None),
-        ("method:ssh app:cursor", "B", None),
-        ("method:reconnecting_pty app:cursor", "G", PTY_APP),
-        ("status:ongoing", "ABCDEFG", None),
-        ("status:completed", "", None),
-        // The dashboard's preset and bookmarks (§10.12).
-        ("status:ongoing method:ssh", "ABCDE", None),
-        ("type:ssh status:ongoing", "AE", None),
-        ("app:cursor,goland", "BDG", PTY_APP),
-    ];
-    let mut cases: Vec<Case> = table
+    let mut cases: Vec<Case> = APP_FIXTURE_QUERIES
         .into_iter()
-        .map(|(q, rows, needs)| {
+        .map(|(q, rows)| {
             let shown = if rows.is_empty() { "none" } else { rows };
             let name = leak(format!("§11.8 {q:?} gives {shown}"));
+            let needs = needs_pty_app(rows, q.to_lowercase().contains("app:"));
             Case::boxed("query", name, move |h| {
                 h.store(fixture_a_to_j())?;
                 let page = h.query(q)?;
@@ -570,80 +549,28 @@ fn fixture_cases() -> Vec<Case> {
             .needing(needs)
         })
         .collect();
-    // HTTP 400 (D1 allowed mixing type with method or app; D3 refuses it).
-    let refused: Vec<(&str, Vec<Validation>)> = vec![
-        ("type:unknown", vec![invalid_value("type", "unknown")]),
-        ("type:cursor", vec![invalid_value("type", "cursor")]),
-        ("method:vscode", vec![invalid_value("method", "vscode")]),
-        ("type:vscode app:cursor", vec![combined()]),
-        ("method:reconnecting_pty type:vscode", vec![combined()]),
-        ("method:tunnel type:ssh", vec![combined()]),
-    ];
-    cases.extend(refused.into_iter().map(|(q, want)| {
+    cases.extend(app_fixture_refusals().into_iter().map(|(q, want)| {
         let name = leak(format!("§11.8 {q:?} is a 400"));
+        let want: Vec<Validation> = want
+            .into_iter()
+            .map(|(field, detail)| Validation::new(field, detail))
+            .collect();
         Case::boxed("query", name, move |h| {
             h.store(fixture_a_to_j())?;
             ensure_eq!(h.invalid(q)?, want, "validations of {q:?}");
             Ok(())
         })
     }));
-    // The shapes the rows are returned with: (type, method, app_name, web slug).
-    let shapes: Vec<(
-        char,
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<&'static str>,
-    )> = vec![
-        ('A', "ssh", "ssh", None, None, None),
-        ('B', "vscode", "ssh", Some("cursor"), None, None),
-        ('C', "vscode", "ssh", Some("vscode"), None, None),
-        ('D', "jetbrains", "ssh", Some("goland"), None, None),
-        ('E', "ssh", "ssh", Some("an_unregistered_ide"), None, None),
-        (
-            'F',
-            "reconnecting_pty",
-            "reconnecting_pty",
-            None,
-            None,
-            None,
-        ),
-        (
-            'G',
-            "reconnecting_pty",
-            "reconnecting_pty",
-            Some("cursor"),
-            None,
-            PTY_APP,
-        ),
-        (
-            'H',
-            "workspace_app",
-            "workspace_app",
-            None,
-            Some("cursor"),
-            None,
-        ),
-        (
-            'I',
-            "port_forwarding",
-            "port_forwarding",
-            None,
-            Some("8080"),
-            None,
-        ),
-        ('J', "tunnel", "tunnel", None, Some(""), None),
-    ];
     cases.extend(
-        shapes
+        APP_FIXTURE_SHAPES
             .into_iter()
-            .map(|(letter, deprecated, method, app, slug, needs)| {
+            .map(|(letter, deprecated, method, app, slug)| {
                 let name = leak(format!(
                     "§11.8 row {letter} is returned as type {deprecated}, method {method}, app {}, slug {}",
                     app.unwrap_or("–"),
                     slug.unwrap_or("–")
                 ));
+                let needs = needs_pty_app(&letter.to_string(), app.is_some());
                 Case::boxed("formats", name, move |h| {
                     h.store(fixture_a_to_j())?;
                     let body = api_body(h, "")?;

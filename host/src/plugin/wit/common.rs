@@ -8,6 +8,55 @@
 //! `wit_service_log`, `wit_journal` and `wit_ingest` modules, `model`, `EventColumns` and
 //! `HostState`, and names its journal's error type.
 
+/// In a `From` impl, `Self`, a connection event, built from `$e` of the other side: the
+/// fields no version has changed convert with `Into`; `$changed` are those of the caller's
+/// version.
+macro_rules! event_record {
+    ($e:ident { $($changed:tt)* }) => {
+        Self {
+            id: $e.id.into(),
+            time: $e.time,
+            organization_id: $e.organization_id.into(),
+            workspace_owner_id: $e.workspace_owner_id.into(),
+            workspace_id: $e.workspace_id.into(),
+            workspace_name: $e.workspace_name,
+            agent_name: $e.agent_name,
+            code: $e.code,
+            ip: $e.ip,
+            user_agent: $e.user_agent,
+            user_id: $e.user_id.map(Into::into),
+            connection_id: $e.connection_id.map(Into::into),
+            disconnect_reason: $e.disconnect_reason,
+            status: $e.status.into(),
+            $($changed)*
+        }
+    };
+}
+
+/// In a `From` impl, `Self`, a connection-log row, built from `$r` of the other side, as
+/// [`event_record!`] builds events.
+macro_rules! row_record {
+    ($r:ident { $($changed:tt)* }) => {
+        Self {
+            id: $r.id.into(),
+            connect_time: $r.connect_time,
+            organization_id: $r.organization_id.into(),
+            workspace_owner_id: $r.workspace_owner_id.into(),
+            workspace_id: $r.workspace_id.into(),
+            workspace_name: $r.workspace_name,
+            agent_name: $r.agent_name,
+            code: $r.code,
+            ip: $r.ip,
+            user_agent: $r.user_agent,
+            user_id: $r.user_id.map(Into::into),
+            connection_id: $r.connection_id.map(Into::into),
+            disconnect_time: $r.disconnect_time,
+            disconnect_reason: $r.disconnect_reason,
+            $($changed)*
+        }
+    };
+}
+
 macro_rules! common_bindings {
     (journal_error: $journal_error:ident) => {
         impl From<model::Uuid> for wit_types::Uuid {

@@ -106,24 +106,10 @@ impl From<model::ConnectionEvent> for wit_types::ConnectionEvent {
     fn from(e: model::ConnectionEvent) -> Self {
         let (connection_type, slug_or_port) =
             downgrade(e.connection_method, e.app_name_or_port.as_deref());
-        Self {
-            id: e.id.into(),
-            time: e.time,
-            organization_id: e.organization_id.into(),
-            workspace_owner_id: e.workspace_owner_id.into(),
-            workspace_id: e.workspace_id.into(),
-            workspace_name: e.workspace_name,
-            agent_name: e.agent_name,
+        event_record!(e {
             connection_type,
-            code: e.code,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            user_id: e.user_id.map(Into::into),
-            slug_or_port,
-            connection_id: e.connection_id.map(Into::into),
-            disconnect_reason: e.disconnect_reason,
-            status: e.status.into(),
-        }
+            slug_or_port
+        })
     }
 }
 
@@ -131,25 +117,11 @@ impl From<wit_types::ConnectionEvent> for model::ConnectionEvent {
     fn from(e: wit_types::ConnectionEvent) -> Self {
         let (connection_method, app_name_or_port) =
             upgrade(&e.connection_type, e.slug_or_port.as_deref());
-        Self {
-            id: e.id.into(),
-            time: e.time,
-            organization_id: e.organization_id.into(),
-            workspace_owner_id: e.workspace_owner_id.into(),
-            workspace_id: e.workspace_id.into(),
-            workspace_name: e.workspace_name,
-            agent_name: e.agent_name,
+        event_record!(e {
             connection_method,
-            code: e.code,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            user_id: e.user_id.map(Into::into),
             app_name_or_port,
-            connection_id: e.connection_id.map(Into::into),
-            disconnect_reason: e.disconnect_reason,
             client_session_id: None,
-            status: e.status.into(),
-        }
+        })
     }
 }
 
@@ -157,24 +129,10 @@ impl From<model::ConnectionLog> for wit_types::ConnectionLog {
     fn from(r: model::ConnectionLog) -> Self {
         let (connection_type, slug_or_port) =
             downgrade(r.connection_method, r.app_name_or_port.as_deref());
-        Self {
-            id: r.id.into(),
-            connect_time: r.connect_time,
-            organization_id: r.organization_id.into(),
-            workspace_owner_id: r.workspace_owner_id.into(),
-            workspace_id: r.workspace_id.into(),
-            workspace_name: r.workspace_name,
-            agent_name: r.agent_name,
+        row_record!(r {
             connection_type,
-            code: r.code,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            user_id: r.user_id.map(Into::into),
-            slug_or_port,
-            connection_id: r.connection_id.map(Into::into),
-            disconnect_time: r.disconnect_time,
-            disconnect_reason: r.disconnect_reason,
-        }
+            slug_or_port
+        })
     }
 }
 
@@ -182,25 +140,11 @@ impl From<wit_types::ConnectionLog> for model::ConnectionLog {
     fn from(r: wit_types::ConnectionLog) -> Self {
         let (connection_method, app_name_or_port) =
             upgrade(&r.connection_type, r.slug_or_port.as_deref());
-        Self {
-            id: r.id.into(),
-            connect_time: r.connect_time,
-            organization_id: r.organization_id.into(),
-            workspace_owner_id: r.workspace_owner_id.into(),
-            workspace_id: r.workspace_id.into(),
-            workspace_name: r.workspace_name,
-            agent_name: r.agent_name,
+        row_record!(r {
             connection_method,
-            code: r.code,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            user_id: r.user_id.map(Into::into),
             app_name_or_port,
-            connection_id: r.connection_id.map(Into::into),
-            disconnect_time: r.disconnect_time,
-            disconnect_reason: r.disconnect_reason,
             client_session_id: None,
-        }
+        })
     }
 }
 

@@ -127,101 +127,32 @@ impl From<wit_types::ConnectionMethod> for model::ConnectionMethod {
     }
 }
 
-impl From<model::ConnectionEvent> for wit_types::ConnectionEvent {
-    fn from(e: model::ConnectionEvent) -> Self {
-        Self {
-            id: e.id.into(),
-            time: e.time,
-            organization_id: e.organization_id.into(),
-            workspace_owner_id: e.workspace_owner_id.into(),
-            workspace_id: e.workspace_id.into(),
-            workspace_name: e.workspace_name,
-            agent_name: e.agent_name,
-            connection_method: e.connection_method.into(),
-            code: e.code,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            user_id: e.user_id.map(Into::into),
-            app_name_or_port: e.app_name_or_port,
-            connection_id: e.connection_id.map(Into::into),
-            disconnect_reason: e.disconnect_reason,
-            client_session_id: e.client_session_id,
-            status: e.status.into(),
+/// Events and rows convert both ways alike: what 0.2.0 changed has the same names on
+/// either side.
+macro_rules! both_ways {
+    ($record:ident, $model:ty, $wit:ty) => {
+        both_ways!(@one $record, $model => $wit);
+        both_ways!(@one $record, $wit => $model);
+    };
+    (@one $record:ident, $from:ty => $to:ty) => {
+        impl From<$from> for $to {
+            fn from(x: $from) -> Self {
+                $record!(x {
+                    connection_method: x.connection_method.into(),
+                    app_name_or_port: x.app_name_or_port,
+                    client_session_id: x.client_session_id,
+                })
+            }
         }
-    }
+    };
 }
 
-impl From<wit_types::ConnectionEvent> for model::ConnectionEvent {
-    fn from(e: wit_types::ConnectionEvent) -> Self {
-        Self {
-            id: e.id.into(),
-            time: e.time,
-            organization_id: e.organization_id.into(),
-            workspace_owner_id: e.workspace_owner_id.into(),
-            workspace_id: e.workspace_id.into(),
-            workspace_name: e.workspace_name,
-            agent_name: e.agent_name,
-            connection_method: e.connection_method.into(),
-            code: e.code,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            user_id: e.user_id.map(Into::into),
-            app_name_or_port: e.app_name_or_port,
-            connection_id: e.connection_id.map(Into::into),
-            disconnect_reason: e.disconnect_reason,
-            client_session_id: e.client_session_id,
-            status: e.status.into(),
-        }
-    }
-}
-
-impl From<model::ConnectionLog> for wit_types::ConnectionLog {
-    fn from(r: model::ConnectionLog) -> Self {
-        Self {
-            id: r.id.into(),
-            connect_time: r.connect_time,
-            organization_id: r.organization_id.into(),
-            workspace_owner_id: r.workspace_owner_id.into(),
-            workspace_id: r.workspace_id.into(),
-            workspace_name: r.workspace_name,
-            agent_name: r.agent_name,
-            connection_method: r.connection_method.into(),
-            code: r.code,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            user_id: r.user_id.map(Into::into),
-            app_name_or_port: r.app_name_or_port,
-            connection_id: r.connection_id.map(Into::into),
-            disconnect_time: r.disconnect_time,
-            disconnect_reason: r.disconnect_reason,
-            client_session_id: r.client_session_id,
-        }
-    }
-}
-
-impl From<wit_types::ConnectionLog> for model::ConnectionLog {
-    fn from(r: wit_types::ConnectionLog) -> Self {
-        Self {
-            id: r.id.into(),
-            connect_time: r.connect_time,
-            organization_id: r.organization_id.into(),
-            workspace_owner_id: r.workspace_owner_id.into(),
-            workspace_id: r.workspace_id.into(),
-            workspace_name: r.workspace_name,
-            agent_name: r.agent_name,
-            connection_method: r.connection_method.into(),
-            code: r.code,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            user_id: r.user_id.map(Into::into),
-            app_name_or_port: r.app_name_or_port,
-            connection_id: r.connection_id.map(Into::into),
-            disconnect_time: r.disconnect_time,
-            disconnect_reason: r.disconnect_reason,
-            client_session_id: r.client_session_id,
-        }
-    }
-}
+both_ways!(
+    event_record,
+    model::ConnectionEvent,
+    wit_types::ConnectionEvent
+);
+both_ways!(row_record, model::ConnectionLog, wit_types::ConnectionLog);
 
 /// The two are field for field the same.
 impl From<EventColumns> for wit_types::EventColumns {
