@@ -8,7 +8,9 @@ mod support;
 
 use std::path::Path;
 
-use connlog::conformance::spec_tables::{APP_FIXTURE, APP_FIXTURE_QUERIES, app_fixture_refusals};
+use connlog::conformance::spec_tables::{
+    APP_FIXTURE, APP_FIXTURE_QUERIES, CURRENT_LOG_FIELDS, app_fixture_refusals,
+};
 use support::server::Server;
 use support::*;
 
@@ -555,26 +557,6 @@ fn keys(fields: &str) -> Vec<&str> {
         .collect()
 }
 
-const CURRENT_KEYS: [&str; 17] = [
-    "ID",
-    "OrganizationID",
-    "WorkspaceOwnerID",
-    "WorkspaceID",
-    "WorkspaceName",
-    "AgentName",
-    "ConnectionMethod",
-    "Code",
-    "IP",
-    "UserAgent",
-    "UserID",
-    "AppNameOrPort",
-    "ConnectionID",
-    "DisconnectReason",
-    "ClientSessionID",
-    "Time",
-    "ConnectionStatus",
-];
-
 const SEED_KEYS: [&str; 16] = [
     "ID",
     "OrganizationID",
@@ -650,7 +632,7 @@ fn both_generations_of_log_lines_ingest_and_both_export() {
         None,
     );
     for line in json.lines() {
-        assert_eq!(keys(fields_text(line)), CURRENT_KEYS, "{line}");
+        assert_eq!(keys(fields_text(line)), CURRENT_LOG_FIELDS, "{line}");
     }
     assert_eq!(
         fields_text(line_of(&json, "5e7d1c2a-9b8f-4e3d-a1c0-2f4b6d8e0a1c")),

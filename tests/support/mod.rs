@@ -159,45 +159,46 @@ impl Event {
 
     /// Coder's current fields, in the order of spec §8.
     pub fn line(&self) -> String {
-        let s = |v: &str| serde_json::to_string(v).unwrap();
-        format!(
-            r#"{{"ID":{},"OrganizationID":{},"WorkspaceOwnerID":"{ADMIN}","WorkspaceID":{},"WorkspaceName":"dev","AgentName":"main","ConnectionMethod":{},"Code":{},"IP":{},"UserAgent":{},"UserID":{},"AppNameOrPort":{},"ConnectionID":{},"DisconnectReason":{},"ClientSessionID":{},"Time":{},"ConnectionStatus":{}}}"#,
-            s(&self.id),
-            s(&self.org),
-            s(&self.workspace_id),
-            s(&self.kind),
-            json_or_null(self.code),
-            s(&self.ip),
-            s(&self.user_agent),
-            json_or_null(self.user_id.as_deref()),
-            s(&self.app),
-            json_or_null(self.connection_id.as_deref()),
-            s(&self.disconnect_reason),
-            s(&self.client_session_id),
-            s(&self.time),
-            s(&self.status),
-        )
+        self.fields(false)
     }
 
     /// The seed's fields, in the order of Coder's docs example. It has no client session id.
     pub fn seed_line(&self) -> String {
+        self.fields(true)
+    }
+
+    /// Both generations name three fields apart and order them alike; only the current one
+    /// has `ClientSessionID`.
+    fn fields(&self, seed: bool) -> String {
         let s = |v: &str| serde_json::to_string(v).unwrap();
-        format!(
-            r#"{{"ID":{},"OrganizationID":{},"WorkspaceOwnerID":"{ADMIN}","WorkspaceID":{},"WorkspaceName":"dev","AgentName":"main","Type":{},"Code":{},"Ip":{},"UserAgent":{},"UserID":{},"SlugOrPort":{},"ConnectionID":{},"DisconnectReason":{},"Time":{},"ConnectionStatus":{}}}"#,
-            s(&self.id),
-            s(&self.org),
-            s(&self.workspace_id),
-            s(&self.kind),
-            json_or_null(self.code),
-            s(&self.ip),
-            s(&self.user_agent),
-            json_or_null(self.user_id.as_deref()),
-            s(&self.app),
-            json_or_null(self.connection_id.as_deref()),
-            s(&self.disconnect_reason),
-            s(&self.time),
-            s(&self.status),
-        )
+        let generation = |current: &'static str, seed_name: &'static str| {
+            if seed { seed_name } else { current }
+        };
+        let mut fields = vec![
+            ("ID", s(&self.id)),
+            ("OrganizationID", s(&self.org)),
+            ("WorkspaceOwnerID", s(ADMIN)),
+            ("WorkspaceID", s(&self.workspace_id)),
+            ("WorkspaceName", s("dev")),
+            ("AgentName", s("main")),
+            (generation("ConnectionMethod", "Type"), s(&self.kind)),
+            ("Code", json_or_null(self.code)),
+            (generation("IP", "Ip"), s(&self.ip)),
+            ("UserAgent", s(&self.user_agent)),
+            ("UserID", json_or_null(self.user_id.as_deref())),
+            (generation("AppNameOrPort", "SlugOrPort"), s(&self.app)),
+            ("ConnectionID", json_or_null(self.connection_id.as_deref())),
+            ("DisconnectReason", s(&self.disconnect_reason)),
+        ];
+        if !seed {
+            fields.push(("ClientSessionID", s(&self.client_session_id)));
+        }
+        fields.extend([
+            ("Time", s(&self.time)),
+            ("ConnectionStatus", s(&self.status)),
+        ]);
+        let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", fields.join(","))
     }
 }
 

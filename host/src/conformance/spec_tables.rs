@@ -129,3 +129,24 @@ pub const APP_FIXTURE_SHAPES: [(char, &str, &str, Option<&str>, Option<&str>); 1
     ),
     ('J', "tunnel", "tunnel", None, Some("")),
 ];
+
+/// §8: the fields of Coder's current `connection_log` service-log line, in its order.
+pub const CURRENT_LOG_FIELDS: [&str; 17] = [
+    "ID",
+    "OrganizationID",
+    "WorkspaceOwnerID",
+    "WorkspaceID",
+    "WorkspaceName",
+    "AgentName",
+    "ConnectionMethod",
+    "Code",
+    "IP",
+    "UserAgent",
+    "UserID",
+    "AppNameOrPort",
+    "ConnectionID",
+    "DisconnectReason",
+    "ClientSessionID",
+    "Time",
+    "ConnectionStatus",
+];

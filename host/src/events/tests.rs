@@ -7,6 +7,7 @@ use connlog_vocabulary::{AppFamily, app_family};
 use serde_json::Value;
 
 use super::*;
+use crate::conformance::spec_tables::CURRENT_LOG_FIELDS;
 use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, LogFields, Uuid};
 
 const ORG: &str = "a0f6e7b4-9f36-4c4b-8a2d-1f2e3d4c5b6a";
@@ -980,28 +981,7 @@ fn key_order(line: &str, keys: &[&str]) {
 #[test]
 fn json_output_uses_coder_names_and_order() {
     let e = event(&agent_line());
-    key_order(
-        &event_to_line(&e),
-        &[
-            "ID",
-            "OrganizationID",
-            "WorkspaceOwnerID",
-            "WorkspaceID",
-            "WorkspaceName",
-            "AgentName",
-            "ConnectionMethod",
-            "Code",
-            "IP",
-            "UserAgent",
-            "UserID",
-            "AppNameOrPort",
-            "ConnectionID",
-            "DisconnectReason",
-            "ClientSessionID",
-            "Time",
-            "ConnectionStatus",
-        ],
-    );
+    key_order(&event_to_line(&e), &CURRENT_LOG_FIELDS);
     assert_eq!(event_to_json(&e), agent_line());
     key_order(
         &event_to_line_as(&e, LogFields::Seed),

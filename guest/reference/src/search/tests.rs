@@ -5,6 +5,7 @@
 
 use super::*;
 use connlog_plugin_sdk::testing::{MemoryHost, fixtures};
+use connlog_vocabulary::{AppFamily, apps_in_family};
 
 const ORG: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0001);
 const ORG_WITH_SPACE: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0002);
@@ -79,42 +80,10 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|n| n.to_string()).collect()
 }
 
-/// Spec §3.4: the registered names of each family, sorted bytewise.
-const VSCODE_FAMILY: &[&str] = &[
-    "antigravity",
-    "code_oss",
-    "code_server",
-    "codium",
-    "cursor",
-    "devin",
-    "devin_next",
-    "kiro",
-    "positron",
-    "trae",
-    "trae_cn",
-    "vscode",
-    "vscode_insiders",
-    "vscode_web",
-    "vscodium",
-    "vscodium_insiders",
-    "windsurf",
-];
-const JETBRAINS_FAMILY: &[&str] = &[
-    "android_studio",
-    "clion",
-    "datagrip",
-    "dataspell",
-    "goland",
-    "intellij",
-    "jetbrains",
-    "mps",
-    "phpstorm",
-    "pycharm",
-    "rider",
-    "rubymine",
-    "rustrover",
-    "webstorm",
-];
+/// Spec §3.4's family members (the vocabulary crate pins the lists themselves).
+fn family(f: AppFamily) -> Vec<String> {
+    apps_in_family(f).into_iter().map(str::to_string).collect()
+}
 
 /// What a valid `type:<t>` alone parses to (spec §6.2's `applyConnectionTypeFilter` table).
 fn legacy(t: &str) -> Filter {
@@ -124,15 +93,15 @@ fn legacy(t: &str) -> Filter {
     };
     match t {
         "vscode" => Filter {
-            app_names: Some(names(VSCODE_FAMILY)),
+            app_names: Some(family(AppFamily::Vscode)),
             ..method(ConnectionMethod::Ssh)
         },
         "jetbrains" => Filter {
-            app_names: Some(names(JETBRAINS_FAMILY)),
+            app_names: Some(family(AppFamily::Jetbrains)),
             ..method(ConnectionMethod::Ssh)
         },
         "ssh" => Filter {
-            excluded_app_names: names(&[VSCODE_FAMILY, JETBRAINS_FAMILY].concat()),
+            excluded_app_names: [family(AppFamily::Vscode), family(AppFamily::Jetbrains)].concat(),
             ..method(ConnectionMethod::Ssh)
         },
         other => method(ConnectionMethod::parse(other).expect("a method")),
