@@ -99,7 +99,7 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
         // directory instead.
         let through_owner = owner.ready && (owner.is_server() || !request.runs_until_stopped());
         if through_owner {
-            warn_ignored_options(global, &owner);
+            warn_ignored_options(global, &request, &owner);
             match send(global, &request, &owner)? {
                 Sent::Done(status) => return status,
                 // The owner was closing: look again.
@@ -136,13 +136,16 @@ pub fn run(global: &GlobalOptions, request: Request) -> Result<ExitStatus, CliEr
 }
 
 /// The owner runs the command with its own plugin, limits and service logs: say so when
-/// this invocation asked for others.
-fn warn_ignored_options(global: &GlobalOptions, owner: &OwnerRecord) {
+/// this invocation asked for others. (An export carries its `--log-fields` along.)
+fn warn_ignored_options(global: &GlobalOptions, request: &Request, owner: &OwnerRecord) {
+    let log_fields_ignored = global.log_fields != crate::model::LogFields::default()
+        && !matches!(request, Request::Export(_));
     let given: Vec<&str> = [
         ("--plugin", global.plugin.is_some()),
         ("--plugin-setting", !global.plugin_settings.is_empty()),
         ("--log-json", global.log_json.is_some()),
         ("--log-human", global.log_human.is_some()),
+        ("--log-fields", log_fields_ignored),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
