@@ -211,8 +211,11 @@ pub struct LocalServer {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    clients: Arc<Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>>,
+    clients: Clients,
 }
+
+/// The commands in flight: each one's thread and the flag that tells it to stop.
+type Clients = Arc<Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>>;
 
 impl LocalServer {
     /// Binds `<data>/connlog.sock` with mode 0600. A socket file left by a dead owner is
@@ -231,7 +234,7 @@ impl LocalServer {
         std::fs::rename(&staging, &path)?;
         let stop = Arc::new(AtomicBool::new(false));
         let handle = Arc::new(handle);
-        let clients: Arc<Mutex<Vec<(JoinHandle<()>, Arc<AtomicBool>)>>> = Arc::default();
+        let clients: Clients = Arc::default();
         let thread = {
             let (stop, clients) = (stop.clone(), clients.clone());
             std::thread::Builder::new()

@@ -103,9 +103,18 @@ pub fn app_fixture_refusals() -> Vec<(&'static str, Vec<(&'static str, String)>)
     ]
 }
 
-/// How §11.8's rows are returned: (letter, `type`, `connection_method`, `app_name`,
+/// How a row is returned: (letter, `type`, `connection_method`, `app_name`,
 /// `web_info.slug_or_port`; `None` where the key is absent).
-pub const APP_FIXTURE_SHAPES: [(char, &str, &str, Option<&str>, Option<&str>); 10] = [
+pub type RowShape = (
+    char,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// How §11.8's rows are returned.
+pub const APP_FIXTURE_SHAPES: [RowShape; 10] = [
     ('A', "ssh", "ssh", None, None),
     ('B', "vscode", "ssh", Some("cursor"), None),
     ('C', "vscode", "ssh", Some("vscode"), None),
