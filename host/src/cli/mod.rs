@@ -13,6 +13,7 @@ mod remote;
 mod serve;
 mod signals;
 mod simulate;
+mod table;
 mod token;
 
 use std::path::PathBuf;
