@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::{Io, OwnedDataDir};
+use super::table::{Column, Table, text_at};
 use super::{CliError, ExitStatus};
 use crate::model::{Actor, ConnectionLog, LogFields, LogFormat, QueryRequest};
 use crate::service::{self, ConnLog, SharedConnLog};
@@ -25,9 +26,11 @@ pub enum ExportFormat {
     Ndjson,
     /// A header, then one row per line.
     Csv,
+    /// The rows for people, as `connlog query -o table` shows them (see -c).
+    Table,
 }
 
-/// Stream the rows a user may see, newest first, in one of four formats.
+/// Stream the rows a user may see, newest first, in one of five formats.
 ///
 /// `json` and `human` are Coder's service-log formats: a connect line, then a disconnect
 /// line when the row has one (only the disconnect for a disconnect-only row), and one line
@@ -35,10 +38,16 @@ pub enum ExportFormat {
 /// carry ids derived from it, so exports are stable. Ingesting a `json` export into an
 /// empty data directory gives the same rows.
 ///
+/// `table` is `connlog query -o table`'s table, streamed: its columns fit the first
+/// 1,000 rows and widen, never shrink, when a later page holds a wider value. `-o` is short
+/// for `--format` (and `--output` its other name), so `-o table` reads as in `query`.
+///
 /// An invalid query prints Coder's 400 body and exits 2.
 ///
 /// Examples:
 ///   connlog export --format csv --as auditor > connections.csv
+///   connlog export -o table --as auditor -q 'status:ongoing' | less -S
+///   connlog export -o table -c time,who,app,duration,disconnect_reason --as admin
 ///   connlog export --format ndjson --as admin -q 'method:ssh status:completed'
 ///   connlog --log-fields seed export --format human --as admin
 ///   connlog export --format json --as admin | connlog --data ./copy ingest -
@@ -46,7 +55,7 @@ pub enum ExportFormat {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
-    #[arg(long, value_enum)]
+    #[arg(short = 'o', long, visible_alias = "output", value_enum)]
     pub format: ExportFormat,
     /// Coder's filter language, as in `connlog query`.
     #[arg(short, long, default_value = "")]
@@ -54,6 +63,11 @@ pub struct ExportArgs {
     /// Who is asking: a username or user id from the directory.
     #[arg(long = "as", value_name = "USER")]
     pub actor: String,
+    /// The table's columns, as in `connlog query` (table format only)
+    /// [default: time,who,workspace,agent,method,app,duration,code,ip].
+    #[arg(short = 'c', long = "column", value_enum, value_delimiter = ',')]
+    #[serde(default)]
+    pub columns: Vec<Column>,
     /// The global `--log-fields`, carried to whichever process runs the export.
     #[arg(skip)]
     #[serde(default)]
@@ -65,16 +79,14 @@ pub fn execute(
     args: &ExportArgs,
     io: &mut Io,
 ) -> Result<ExitStatus, CliError> {
+    if !args.columns.is_empty() && args.format != ExportFormat::Table {
+        return Err(CliError::Usage(
+            "-c/--column chooses the columns of a table: add -o table".into(),
+        ));
+    }
     let actor = owned.actor(&args.actor)?;
     let shared = owned.service()?;
-    match export(
-        &shared,
-        actor,
-        &args.q,
-        args.format,
-        args.log_fields,
-        io.out,
-    ) {
+    match export(&shared, actor, args, io.out) {
         Ok(Ok(())) => Ok(ExitStatus::Success),
         Ok(Err(body)) => {
             io.print(&body)?;
@@ -114,17 +126,17 @@ impl From<crate::service::ServiceError> for ExportError {
 pub fn export(
     shared: &SharedConnLog,
     actor: Actor,
-    q: &str,
-    format: ExportFormat,
-    fields: LogFields,
+    args: &ExportArgs,
     out: &mut dyn Write,
 ) -> Result<Result<(), String>, ExportError> {
+    let format = args.format;
+    let mut table = Table::new(&args.columns);
     let mut offset = 0u32;
     let mut last: Option<(i64, u128)> = None;
     let mut buf = Vec::new();
     loop {
         let request = QueryRequest {
-            q: q.to_owned(),
+            q: args.q.clone(),
             limit: PAGE,
             offset,
         };
@@ -148,7 +160,14 @@ pub fn export(
         if let Some(row) = rows.last() {
             last = Some((row.connect_time, row.id.as_u128()));
         }
-        write_rows(&mut service, rows, format, fields, &mut buf)?;
+        write_rows(
+            &mut service,
+            rows,
+            format,
+            args.log_fields,
+            &mut table,
+            &mut buf,
+        )?;
         drop(service);
         out.write_all(&buf)?;
         buf.clear();
@@ -164,6 +183,7 @@ fn write_rows(
     rows: Vec<ConnectionLog>,
     format: ExportFormat,
     fields: LogFields,
+    table: &mut Table,
     out: &mut dyn Write,
 ) -> Result<(), ExportError> {
     match format {
@@ -191,17 +211,32 @@ fn write_rows(
             }
         }
         ExportFormat::Csv => {
-            for line in service.api_rows(rows)? {
-                let value: Value = serde_json::from_str(&line).map_err(|e| {
-                    ExportError::Service(CliError::Failed(format!(
-                        "the plugin returned a row that is not JSON: {e}"
-                    )))
-                })?;
+            for value in api_values(service, rows)? {
                 writeln!(out, "{}", csv_record(&value))?;
             }
         }
+        // Even an empty first page writes the header.
+        ExportFormat::Table => {
+            let values = api_values(service, rows)?;
+            out.write_all(table.page(&values).as_bytes())?;
+        }
     }
     Ok(())
+}
+
+/// The rows as the API's JSON values.
+fn api_values(service: &mut ConnLog, rows: Vec<ConnectionLog>) -> Result<Vec<Value>, ExportError> {
+    service
+        .api_rows(rows)?
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| {
+                ExportError::Service(CliError::Failed(format!(
+                    "the plugin returned a row that is not JSON: {e}"
+                )))
+            })
+        })
+        .collect()
 }
 
 /// The CSV columns: the API row, flattened. Each is its header and the path to its value
@@ -238,23 +273,9 @@ fn csv_header() -> String {
 }
 
 fn csv_record(row: &Value) -> String {
-    let get = |path: &[&str]| -> String {
-        let mut v = row;
-        for key in path {
-            match v.get(key) {
-                Some(next) => v = next,
-                None => return String::new(),
-            }
-        }
-        match v {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    };
     CSV_COLUMNS
         .iter()
-        .map(|(_, path)| csv_field(&get(path)))
+        .map(|(_, path)| csv_field(&text_at(row, path).unwrap_or_default()))
         .collect::<Vec<_>>()
         .join(",")
 }
