@@ -302,3 +302,214 @@ fn every_command_has_help_with_examples() {
     let unknown = connlog(data.path(), &["frobnicate"], None);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// `-o table`: Coder's `coder list -o table -c …` for connection rows.
+#[test]
+fn query_and_export_print_a_table_for_people() {
+    let data = data_dir();
+    let events = [
+        Event::agent(CONNECT, "2025-07-10T10:14:38.942Z", "ssh", SESSION)
+            .app("cursor")
+            .csid("5e0a1c2d3b4f40718a9b0c1d2e3f4a5b"),
+        // A hostile reason: it must stay on its row.
+        Event::agent(DISCONNECT, "2025-07-10T11:16:40Z", "ssh", SESSION)
+            .app("cursor")
+            .csid("5e0a1c2d3b4f40718a9b0c1d2e3f4a5b")
+            .disconnect(Some(0), "bye\nTIME  WHO\r\u{1b}[2J"),
+        Event::agent(
+            "b1f0a6f2-9c1e-4c53-8f0e-2f6d2a9b7c11",
+            "2025-07-10T12:00:00Z",
+            "reconnecting_pty",
+            "3c9d1e2f-0a4b-4c5d-8e6f-7a8b9c0d1e2f",
+        )
+        .ip("fd7a:115c:a1e0::1"),
+        Event::web(WEB, "2025-07-03T06:57:16.144719Z", "workspace_app")
+            .app("code-server")
+            .code(Some(403)),
+    ]
+    .map(|e| e.line())
+    .join("\n");
+    let ingest = connlog(data.path(), &["ingest", "-"], Some(&events));
+    assert_eq!(ingest.status.code(), Some(0), "{}", stderr(&ingest));
+
+    let table = |args: &[&str]| {
+        let out = connlog(data.path(), args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let expected = "\
+TIME                  WHO    WORKSPACE  AGENT  METHOD            APP          DURATION  CODE  IP
+2025-07-10 12:00:00Z  admin  admin/dev  main   reconnecting_pty               ongoing         fd7a:115c:a1e0::1
+2025-07-10 10:14:38Z  admin  admin/dev  main   ssh               Cursor       1h2m      0     127.0.0.1
+2025-07-03 06:57:16Z  admin  admin/dev  main   workspace_app     code-server            403   127.0.0.1
+";
+    assert_eq!(table(&["query", "--as", "admin", "-o", "table"]), expected);
+    // One spelling of the format across commands: export's -o is short for --format.
+    for format in [
+        ["-o", "table"],
+        ["--format", "table"],
+        ["--output", "table"],
+    ] {
+        let mut args = vec!["export", "--as", "admin"];
+        args.extend(format);
+        assert_eq!(table(&args), expected, "{format:?}");
+    }
+    assert_eq!(
+        table(&[
+            "query",
+            "--as",
+            "admin",
+            "-o",
+            "table",
+            "-q",
+            "method:ssh",
+            "-c",
+            "time,who,method,app",
+            "-c",
+            "client_session_id,disconnect_reason",
+        ]),
+        "\
+TIME                  WHO    METHOD  APP     CLIENT SESSION ID                 DISCONNECT REASON
+2025-07-10 10:14:38Z  admin  ssh     Cursor  5e0a1c2d3b4f40718a9b0c1d2e3f4a5b  bye\\nTIME  WHO\\r\\u{1b}[2J
+"
+    );
+    // No rows: the header alone; Coder's JSON stays the default.
+    assert_eq!(
+        table(&["export", "-o", "table", "--as", "member", "-c", "time,who"]),
+        "TIME  WHO\n"
+    );
+    assert!(table(&["query", "--as", "admin"]).starts_with("{\"connection_logs\":[{"));
+}
+
+#[test]
+fn table_columns_are_checked() {
+    let data = data_dir();
+    let unknown = connlog(
+        data.path(),
+        &["query", "--as", "admin", "-o", "table", "-c", "time,colour"],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    let message = stderr(&unknown);
+    assert!(message.contains("'colour'"), "{message}");
+    assert!(
+        message.contains("time, who, workspace, agent, method, app, duration, code, ip"),
+        "{message}"
+    );
+    for args in [
+        &["query", "--as", "admin", "-c", "time"][..],
+        &["export", "--format", "csv", "--as", "admin", "-c", "time"][..],
+    ] {
+        let out = connlog(data.path(), args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("add -o table"), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+/// A simulated deployment as a table: the times are the rows' times, columns line up, and
+/// the export holds every row with `ongoing` for each open session.
+#[test]
+fn a_simulated_deployment_as_a_table() {
+    let data = tempfile::tempdir().unwrap();
+    let simulate = connlog(
+        data.path(),
+        &[
+            "simulate",
+            "--seed",
+            "5",
+            "--orgs",
+            "2",
+            "--users",
+            "8",
+            "--workspaces",
+            "6",
+            "--days",
+            "2",
+            "--events",
+            "150",
+            "--start",
+            "2025-06-01T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(simulate.status.code(), Some(0), "{}", stderr(&simulate));
+    let run = |args: &[&str]| {
+        let out = connlog(data.path(), args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+
+    let body = json(&connlog(
+        data.path(),
+        &["query", "--as", "admin", "--limit", "10"],
+        None,
+    ));
+    let query = run(&[
+        "query",
+        "--as",
+        "admin",
+        "--limit",
+        "10",
+        "-o",
+        "table",
+        "-c",
+        "time,who,method,app",
+    ]);
+    let lines: Vec<&str> = query.lines().collect();
+    assert_eq!(lines.len(), 11, "{query}");
+    let header = lines[0];
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["TIME", "WHO", "METHOD", "APP"]
+    );
+    let method_at = header.find("METHOD").unwrap();
+    for (line, row) in lines[1..]
+        .iter()
+        .zip(body["connection_logs"].as_array().unwrap())
+    {
+        assert!(!line.ends_with(' '), "{line:?}");
+        // 2025-06-01T10:14:38.123Z as 2025-06-01 10:14:38Z.
+        let time = row["connect_time"].as_str().unwrap();
+        assert_eq!(&line[..20], format!("{} {}Z", &time[..10], &time[11..19]));
+        let method = row["connection_method"].as_str().unwrap();
+        assert_eq!(&line[method_at..method_at + method.len()], method, "{line}");
+    }
+
+    let count = |q: &str| {
+        json(&connlog(
+            data.path(),
+            &["query", "--as", "admin", "-q", q],
+            None,
+        ))["count"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    let export = run(&["export", "-o", "table", "--as", "admin"]);
+    let header = export.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "TIME",
+            "WHO",
+            "WORKSPACE",
+            "AGENT",
+            "METHOD",
+            "APP",
+            "DURATION",
+            "CODE",
+            "IP"
+        ]
+    );
+    assert_eq!(export.lines().count(), count("") + 1);
+    let duration_at = header.find("DURATION").unwrap();
+    let ongoing = export
+        .lines()
+        .filter(|line| {
+            line.get(duration_at..)
+                .is_some_and(|d| d.starts_with("ongoing "))
+        })
+        .count();
+    assert_eq!(ongoing, count("status:ongoing"), "{export}");
+    assert!(ongoing > 0, "the simulation leaves sessions open");
+}

@@ -55,6 +55,8 @@ pub enum ExportFormat {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
+    /// What to write. `-o` (and `--output`) name it too, so that `export -o table` and
+    /// `query -o table` read alike.
     #[arg(short = 'o', long, visible_alias = "output", value_enum)]
     pub format: ExportFormat,
     /// Coder's filter language, as in `connlog query`.
@@ -65,7 +67,13 @@ pub struct ExportArgs {
     pub actor: String,
     /// The table's columns, as in `connlog query` (table format only)
     /// [default: time,who,workspace,agent,method,app,duration,code,ip].
-    #[arg(short = 'c', long = "column", value_enum, value_delimiter = ',')]
+    #[arg(
+        short = 'c',
+        long = "column",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "COLUMN"
+    )]
     #[serde(default)]
     pub columns: Vec<Column>,
     /// The global `--log-fields`, carried to whichever process runs the export.

@@ -48,7 +48,13 @@ pub struct QueryArgs {
     pub output: Output,
     /// The table's columns, comma-separated or repeated (table output only)
     /// [default: time,who,workspace,agent,method,app,duration,code,ip].
-    #[arg(short = 'c', long = "column", value_enum, value_delimiter = ',')]
+    #[arg(
+        short = 'c',
+        long = "column",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "COLUMN"
+    )]
     #[serde(default)]
     pub columns: Vec<Column>,
 }
