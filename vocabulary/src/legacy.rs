@@ -56,6 +56,11 @@ impl LegacyType {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
+    /// The position in [`Self::ALL`].
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+
     /// The deprecated `type` of a row (Coder's `db2sdk.ConnectionLogType`): the app's
     /// family for SSH from a VS Code or JetBrains app, else the method's name.
     pub fn of(method: ConnectionMethod, app: Option<&str>) -> Self {

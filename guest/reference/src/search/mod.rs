@@ -53,6 +53,9 @@ pub struct Filter {
     pub workspace_owner_ids: Option<Vec<Uuid>>,
     /// `method:`, or the method a `type:` stands for.
     pub method: Option<ConnectionMethod>,
+    /// The deprecated `type:`, also translated into `method` and the app lists; a store
+    /// may answer either (they select the same rows: those returned with that `type`).
+    pub legacy_type: Option<LegacyType>,
     /// Only SSH and web-terminal rows whose app is one of these (normalised, sorted, no
     /// duplicates); an empty list matches nothing.
     pub app_names: Option<Vec<String>>,
@@ -159,6 +162,7 @@ pub fn parse_filter(
         organization_id: organization.filter(|id| !id.is_nil()),
         workspace_owner_ids: owners.into_filter(),
         method,
+        legacy_type,
         app_names,
         excluded_app_names,
         user_ids: users.into_filter(),

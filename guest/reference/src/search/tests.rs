@@ -5,7 +5,7 @@
 
 use super::*;
 use connlog_plugin_sdk::testing::{MemoryHost, fixtures};
-use connlog_vocabulary::{AppFamily, apps_in_family};
+use connlog_vocabulary::{AppFamily, LegacyType, apps_in_family};
 
 const ORG: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0001);
 const ORG_WITH_SPACE: Uuid = Uuid::from_u128(0x0000_0001_0000_4000_8000_0000_0000_0002);
@@ -89,6 +89,7 @@ fn family(f: AppFamily) -> Vec<String> {
 fn legacy(t: &str) -> Filter {
     let method = |m| Filter {
         method: Some(m),
+        legacy_type: LegacyType::parse(t),
         ..Filter::default()
     };
     match t {
@@ -146,6 +147,7 @@ fn coder_search_connection_logs() {
                 organization_id: Some(ORG),
                 workspace_owner_ids: ids(&[OWNER]),
                 method: Some(ConnectionMethod::PortForwarding),
+                legacy_type: Some(LegacyType::PortForwarding),
                 app_names: None,
                 excluded_app_names: Vec::new(),
                 // Neither `testuser` nor `test@example.com` exists: a set that matches nothing.

@@ -46,10 +46,18 @@ impl RowStore {
             ("org postings", bits(&self.org_bits)),
             ("owner postings", bits(&self.owner_bits)),
             (
-                "method postings",
-                self.method_bits.iter().map(bitmap_bytes).sum(),
+                "method and type postings",
+                self.method_bits
+                    .iter()
+                    .chain(&self.type_bits)
+                    .map(bitmap_bytes)
+                    .sum(),
             ),
             ("user postings", bits(&self.user_bits)),
+            (
+                "app postings",
+                self.app_bits.values().map(bitmap_bytes).sum(),
+            ),
             (
                 "status postings",
                 bitmap_bytes(&self.ongoing) + bitmap_bytes(&self.completed),

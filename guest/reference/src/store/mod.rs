@@ -40,6 +40,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::{AppFamily, LegacyType, app_family};
 use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
@@ -53,6 +54,11 @@ const SEED_ID: u64 = 0x1d1d_1d1d;
 
 const HAS_CONNECTION: u8 = 1;
 const HAS_DISCONNECT: u8 = 2;
+/// In a `Desc`: its app is of the VS Code or the JetBrains family, which decides the
+/// deprecated `type` of an SSH row.
+const VSCODE_APP: u8 = 4;
+const JETBRAINS_APP: u8 = 8;
+const DESC_FLAGS: u8 = HAS_CONNECTION | VSCODE_APP | JETBRAINS_APP;
 
 /// Rows per time bucket before it splits.
 const BUCKET_MAX: u32 = 1 << 10;
@@ -78,7 +84,7 @@ struct Desc {
     ctx: u32,
     user: u32,
     app: u32,
-    /// `HAS_CONNECTION`.
+    /// `HAS_CONNECTION`, and the app's family: `VSCODE_APP` or `JETBRAINS_APP`.
     flags: u8,
 }
 
@@ -263,7 +269,12 @@ struct Postings {
     org: u32,
     owner: u32,
     method: u8,
+    /// `LegacyType::index` of the deprecated `type` the row is returned with.
+    legacy: u8,
     user: u32,
+    /// The client's app (its string id) of an SSH or web-terminal row; 0: none, or another
+    /// method (whose column holds a slug or port, which `app:` never matches).
+    app: u32,
     /// 0: none (not SSH or the web terminal), 1: ongoing, 2: completed.
     status: u8,
     time: i64,
@@ -281,6 +292,13 @@ pub struct RowStore {
     owner_bits: Vec<RoaringBitmap>,
     /// By `ConnectionMethod::index`.
     method_bits: [RoaringBitmap; ConnectionMethod::ALL.len()],
+    /// By `LegacyType::index`: what the deprecated `type:` reads, as one list.
+    type_bits: [RoaringBitmap; LegacyType::ALL.len()],
+    /// The family flags of each app string seen (`VSCODE_APP`, `JETBRAINS_APP`, or 0), so
+    /// that an app name is looked up in the registry once.
+    app_families: HashMap<u32, u8, FoldBuild>,
+    /// SSH and web-terminal rows by their app's string id (`app:` and `type:`).
+    app_bits: HashMap<u32, RoaringBitmap, FoldBuild>,
     user_bits: Vec<RoaringBitmap>,
     /// The contexts of each workspace id.
     workspace_ctxs: HashMap<u128, Vec<u32>, FoldBuild>,
@@ -312,6 +330,9 @@ impl RowStore {
             org_bits: Vec::new(),
             owner_bits: Vec::new(),
             method_bits: Default::default(),
+            type_bits: Default::default(),
+            app_families: HashMap::with_hasher(FoldBuild),
+            app_bits: HashMap::with_hasher(FoldBuild),
             user_bits: vec![RoaringBitmap::new()],
             workspace_ctxs: HashMap::with_hasher(FoldBuild),
             ongoing: RoaringBitmap::new(),
@@ -454,11 +475,20 @@ impl RowStore {
             }
         };
         let app = c.strings.intern_opt(row.app_name_or_port);
-        let flags = if row.connection_id.is_some() {
-            HAS_CONNECTION
-        } else {
-            0
-        };
+        let family = *self.app_families.entry(app).or_insert_with(|| {
+            match row.app_name_or_port.map(app_family) {
+                Some(AppFamily::Vscode) => VSCODE_APP,
+                Some(AppFamily::Jetbrains) => JETBRAINS_APP,
+                _ => 0,
+            }
+        });
+        let c = &mut self.cols;
+        let flags = family
+            | if row.connection_id.is_some() {
+                HAS_CONNECTION
+            } else {
+                0
+            };
         let desc = c
             .descs
             .intern(Desc {
@@ -492,7 +522,14 @@ impl RowStore {
         let desc = self.cols.desc_of(slot);
         let detail = self.cols.detail_of(slot);
         let ctx = self.cols.ctxs.get(desc.ctx);
-        let status = if !method_of(detail.method).is_terminal() {
+        let method = method_of(detail.method);
+        let terminal = method.is_terminal();
+        let legacy = match method {
+            ConnectionMethod::Ssh if desc.flags & VSCODE_APP != 0 => LegacyType::Vscode,
+            ConnectionMethod::Ssh if desc.flags & JETBRAINS_APP != 0 => LegacyType::Jetbrains,
+            _ => LegacyType::of(method, None),
+        };
+        let status = if !terminal {
             0
         } else if detail.flags & HAS_DISCONNECT == 0 {
             1
@@ -503,7 +540,9 @@ impl RowStore {
             org: ctx.org,
             owner: ctx.owner,
             method: detail.method,
+            legacy: legacy.index(),
             user: desc.user,
+            app: if terminal { desc.app } else { 0 },
             status,
             time: self.cols.connect.get(slot),
         }
@@ -541,8 +580,14 @@ impl RowStore {
         if differs(|p| p.method as u64) {
             bits(&mut self.method_bits[p.method as usize], slot);
         }
+        if differs(|p| p.legacy as u64) {
+            bits(&mut self.type_bits[p.legacy as usize], slot);
+        }
         if differs(|p| p.user as u64) && p.user != 0 {
             bits(&mut self.user_bits[p.user as usize], slot);
+        }
+        if differs(|p| p.app as u64) && p.app != 0 {
+            bits(self.app_bits.entry(p.app).or_default(), slot);
         }
         if differs(|p| p.status as u64) {
             match p.status {

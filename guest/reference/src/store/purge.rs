@@ -62,8 +62,12 @@ impl RowStore {
             .org_bits
             .iter_mut()
             .chain(&mut self.owner_bits)
-            .chain(&mut self.method_bits);
-        for list in lists.chain(&mut self.user_bits) {
+            .chain(&mut self.method_bits)
+            .chain(&mut self.type_bits);
+        let lists = lists
+            .chain(&mut self.user_bits)
+            .chain(self.app_bits.values_mut());
+        for list in lists {
             if !list.is_empty() {
                 *list -= &gone;
             }

@@ -1,5 +1,5 @@
 //! Queries: the equality and set conjuncts of a filter become one candidate set of slots
-//! (posting lists intersected, then narrowed by app), then the time buckets give the exact
+//! (posting lists intersected, then apps left out), then the time buckets give the exact
 //! count and the page.
 
 use std::borrow::Cow;
@@ -89,18 +89,30 @@ impl RowStore {
                 .collect();
             sets.push(Cow::Owned(rows));
         }
-        let by_app = filter.app_names.is_some() || !filter.excluded_app_names.is_empty();
-        match filter.method {
-            // Only SSH and web-terminal rows have an app to match.
-            Some(m) if by_app && !m.is_terminal() => return None,
-            Some(m) => sets.push(Cow::Borrowed(&self.method_bits[usize::from(m.index())])),
-            None if by_app => sets.push(union(
-                ConnectionMethod::ALL
-                    .iter()
-                    .filter(|m| m.is_terminal())
-                    .map(|m| &self.method_bits[usize::from(m.index())]),
-            )?),
-            None => {}
+        // `type:` has a list of its own; its translation into a method and app lists (what
+        // the other fields hold then) selects the same rows, at the cost of a union.
+        let by_type = filter.legacy_type.is_some();
+        if let Some(t) = filter.legacy_type {
+            sets.push(Cow::Borrowed(&self.type_bits[usize::from(t.index())]));
+        } else {
+            let by_app = filter.app_names.is_some() || !filter.excluded_app_names.is_empty();
+            match filter.method {
+                // Only SSH and web-terminal rows have an app to match.
+                Some(m) if by_app && !m.is_terminal() => return None,
+                Some(m) => sets.push(Cow::Borrowed(&self.method_bits[usize::from(m.index())])),
+                None if by_app => sets.push(union(
+                    ConnectionMethod::ALL
+                        .iter()
+                        .filter(|m| m.is_terminal())
+                        .map(|m| &self.method_bits[usize::from(m.index())]),
+                )?),
+                None => {}
+            }
+            if let Some(apps) = &filter.app_names {
+                // An app no row has has no list: it matches nothing.
+                let ids = apps.iter().filter_map(|a| cols.strings.lookup(a));
+                sets.push(union(ids.filter_map(|a| self.app_bits.get(&a)))?);
+            }
         }
         if let Some(users) = &filter.user_ids {
             let ids = users.iter().filter_map(|u| cols.users.lookup(&u.as_u128()));
@@ -134,37 +146,16 @@ impl RowStore {
             }
             *acc.to_mut() &= &*s;
         }
-        if by_app && !acc.is_empty() {
-            let descs = self.descs_by_app(filter)?;
-            let kept = acc.iter().filter(|&s| descs.contains(cols.desc.get(s)));
-            acc = Cow::Owned(RoaringBitmap::from_sorted_iter(kept).expect("ascending"));
+        // Excluded apps (`type:ssh` when not answered by its own list): rows without an app
+        // stay.
+        if !by_type {
+            for app in &filter.excluded_app_names {
+                if let Some(rows) = cols.strings.lookup(app).and_then(|a| self.app_bits.get(&a)) {
+                    *acc.to_mut() -= rows;
+                }
+            }
         }
         (!acc.is_empty()).then_some(Candidates::Some(acc))
-    }
-
-    /// The `desc` tuples whose app passes the filter's app lists: a row passes when its
-    /// `desc` does, so the rows are narrowed with one column read each, and the apps are
-    /// compared once per tuple. `None` when no tuple passes.
-    fn descs_by_app(&self, filter: &Filter) -> Option<RoaringBitmap> {
-        let strings = &self.cols.strings;
-        let ids = |names: &[String]| -> Vec<u32> {
-            names.iter().filter_map(|n| strings.lookup(n)).collect()
-        };
-        let wanted = filter.app_names.as_deref().map(ids);
-        if wanted.as_ref().is_some_and(Vec::is_empty) {
-            return None;
-        }
-        let excluded = ids(&filter.excluded_app_names);
-        let passes = |app: u32| {
-            wanted.as_ref().is_none_or(|w| w.contains(&app))
-                && (app == 0 || !excluded.contains(&app))
-        };
-        let descs: RoaringBitmap = (0u32..)
-            .zip(self.cols.descs.items())
-            .filter(|(_, d)| passes(d.app))
-            .map(|(id, _)| id)
-            .collect();
-        (!descs.is_empty()).then_some(descs)
     }
 
     /// The buckets that may hold times in `[lo, hi]`, newest first, each with whether all

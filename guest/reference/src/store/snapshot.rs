@@ -580,10 +580,7 @@ pub(super) fn decode(
             "descriptor names an unknown user",
         )?;
         check(d.app < strings, "descriptor names an unknown string")?;
-        check(
-            d.flags & !HAS_CONNECTION == 0,
-            "descriptor has unknown flags",
-        )?;
+        check(d.flags & !DESC_FLAGS == 0, "descriptor has unknown flags")?;
         check(c.descs.intern(d).0 as usize == id, "duplicate descriptor")?;
     }
     let n = table_len(&mut r, "bad detail count")?;
@@ -659,8 +656,12 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
         append(&mut store.org_bits[p.org as usize], slot);
         append(&mut store.owner_bits[p.owner as usize], slot);
         append(&mut store.method_bits[p.method as usize], slot);
+        append(&mut store.type_bits[p.legacy as usize], slot);
         if p.user != 0 {
             append(&mut store.user_bits[p.user as usize], slot);
+        }
+        if p.app != 0 {
+            append(store.app_bits.entry(p.app).or_default(), slot);
         }
         match p.status {
             1 => append(&mut store.ongoing, slot),

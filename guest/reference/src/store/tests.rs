@@ -902,6 +902,7 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
             proptest::option::of(proptest::sample::select(ConnectionMethod::ALL.to_vec())),
             proptest::option::of(app_list()),
             proptest::option::of(app_list()),
+            proptest::option::weighted(0.3, proptest::sample::select(LegacyType::ALL.to_vec())),
         ),
         id_list(0xe0, 3),
         (
@@ -919,17 +920,31 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
             |(
                 org,
                 owners,
-                (method, apps, excluded),
+                (method, apps, excluded, legacy_type),
                 users,
                 (after, before),
                 (ws, conn),
                 status,
                 vis,
             )| {
+                // A `type:` comes with its translation, as the parser gives it: the model
+                // reads the translation, the store its own list.
+                let (method, apps, excluded) = match legacy_type.map(LegacyType::filter) {
+                    Some(t) => {
+                        let names = |a: Vec<&str>| a.into_iter().map(str::to_string).collect();
+                        (
+                            Some(t.method),
+                            t.apps.map(names),
+                            Some(names(t.excluded_apps)),
+                        )
+                    }
+                    None => (method, apps, excluded),
+                };
                 let f = Filter {
                     organization_id: org.map(|o| u(0xa0 + o as u128)),
                     workspace_owner_ids: owners,
                     method,
+                    legacy_type,
                     app_names: apps,
                     excluded_app_names: excluded.unwrap_or_default(),
                     user_ids: users,
