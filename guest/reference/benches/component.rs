@@ -187,6 +187,12 @@ fn queries(rows: u64) -> Vec<(&'static str, QueryRequest)> {
             ),
         ),
         ("type family (vscode)", q("type:vscode".into(), 0)),
+        // Coder's current filters: a method, and apps by name.
+        ("method + status", q("method:ssh status:ongoing".into(), 0)),
+        (
+            "apps (cursor, jetbrains)",
+            q("app:cursor,jetbrains".into(), 0),
+        ),
         ("one workspace", q(format!("workspace_id:{}", id(4, 7)), 0)),
         (
             "one day window",
