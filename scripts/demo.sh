@@ -23,8 +23,8 @@ step "ongoing SSH-family sessions, as the owner" \
 "$connlog" query --as admin -q 'method:ssh status:ongoing' --limit 1
 
 step "an organization auditor sees only their organization: its tunnel authorisations" \
-    "connlog export --format human --as research-auditor -q 'type:tunnel' | head -n 3"
-"$connlog" export --format human --as research-auditor -q 'type:tunnel' | head -n 3
+    "connlog export --format human --as research-auditor -q 'method:tunnel' | head -n 3"
+"$connlog" export --format human --as research-auditor -q 'method:tunnel' | head -n 3
 
 cat >&2 <<'MSG'
 
