@@ -155,7 +155,7 @@ pub struct SessionKey {
 }
 
 /// What a row was built from, so that retention can forget it in the journal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RowOrigin {
     SingleEvent(Uuid),
     Session(SessionKey),

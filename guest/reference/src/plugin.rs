@@ -133,6 +133,27 @@ impl ConnectionLogPlugin for ReferencePlugin {
         Ok(Page { rows, count })
     }
 
+    /// As [`query`](Self::query): `q` is parsed first, so an invalid query is refused
+    /// whoever asks; an actor who may read nothing gets `None` for every origin.
+    fn feed_rows(
+        &self,
+        host: &dyn PluginHost,
+        actor: &Actor,
+        q: &str,
+        origins: &[RowOrigin],
+    ) -> Result<Vec<Option<String>>, QueryError> {
+        let filter = search::parse_filter(q, actor, host).map_err(QueryError::InvalidQuery)?;
+        let Some(visibility) = authz::visibility(actor) else {
+            return Ok(vec![None; origins.len()]);
+        };
+        Ok(self
+            .rows
+            .rows_by_origin(&filter, &visibility, origins)
+            .into_iter()
+            .map(|row| row.map(|row| format::api::row_json(&row, host)))
+            .collect())
+    }
+
     /// `None` keeps rows forever. The operator's retention is applied as given.
     fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64> {
         self.retention_nanos = max_age_nanos;

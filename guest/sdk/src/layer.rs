@@ -148,6 +148,16 @@ impl<L: PluginLayer, P: ConnectionLogPlugin> ConnectionLogPlugin for Layered<L, 
         self.inner.api_page(host, actor, request)
     }
 
+    fn feed_rows(
+        &self,
+        host: &dyn PluginHost,
+        actor: &Actor,
+        q: &str,
+        origins: &[RowOrigin],
+    ) -> Result<Vec<Option<String>>, QueryError> {
+        self.inner.feed_rows(host, actor, q, origins)
+    }
+
     fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64> {
         let asked = match (self.layer.retention(max_age_nanos), max_age_nanos) {
             (Some(layer), Some(operator)) => Some(layer.min(operator)),

@@ -57,6 +57,17 @@ pub trait ConnectionLogPlugin: 'static {
         Ok(self.api_response(host, &page.rows, page.count))
     }
 
+    /// The live feed: one answer per origin, in order. The row the origin names, as
+    /// [`api_rows`](Self::api_rows) renders it, when it exists, `actor` may read it and `q`
+    /// matches it; `None` otherwise. An invalid `q` is an error even with no origins.
+    fn feed_rows(
+        &self,
+        host: &dyn PluginHost,
+        actor: &Actor,
+        q: &str,
+        origins: &[RowOrigin],
+    ) -> Result<Vec<Option<String>>, QueryError>;
+
     /// How long the operator keeps rows, in nanoseconds; `None` keeps them forever. Returns
     /// the retention the plugin will apply: the same, or shorter if the plugin's own
     /// settings say so (never longer). The host purges on that schedule.

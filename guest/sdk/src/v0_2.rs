@@ -35,7 +35,18 @@ pub struct Component<P>(PhantomData<P>);
 
 crate::wit_host_imports!();
 crate::wit_formats_export!();
-crate::wit_query_export!();
+crate::wit_query_export!(
+    fn feed_rows(
+        actor: types::Actor,
+        q: String,
+        origins: Vec<journal::RowOrigin>,
+    ) -> Result<Vec<Option<String>>, query::QueryError> {
+        let actor = actor_from_wit(actor);
+        let origins: Vec<model::RowOrigin> = origins.into_iter().map(row_origin_from_wit).collect();
+        with_plugin(|p: &mut P| p.feed_rows(&WitHost, &actor, &q, &origins))
+            .map_err(query_error_to_wit)
+    }
+);
 
 impl<P: ConnectionLogPlugin> plugin_info::Guest for Component<P> {
     fn describe() -> plugin_info::Info {

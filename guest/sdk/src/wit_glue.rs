@@ -163,11 +163,11 @@ macro_rules! wit_formats_export {
 }
 
 /// `query`, served by `Component<P>` of the calling module; the request and error
-/// conversions are the version's own.
+/// conversions are the version's own, and `$extra` are the functions a later version added.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! wit_query_export {
-    () => {
+    ($($extra:item)*) => {
         impl<P: $crate::ConnectionLogPlugin> query::Guest for Component<P> {
             fn query(
                 actor: types::Actor,
@@ -190,6 +190,8 @@ macro_rules! wit_query_export {
                 with_plugin(|p: &mut P| p.api_page(&WitHost, &actor, &request))
                     .map_err(query_error_to_wit)
             }
+
+            $($extra)*
         }
     };
 }

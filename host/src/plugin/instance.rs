@@ -132,6 +132,17 @@ impl PluginInstance {
         self.call("api-page", |b, s| b.api_page(s, actor, request))
     }
 
+    /// The live feed's rows for these origins (see `query.feed-rows`); `None` when the
+    /// plugin's contract has no feed.
+    pub fn feed_rows(
+        &mut self,
+        actor: model::Actor,
+        q: &str,
+        origins: Vec<model::RowOrigin>,
+    ) -> Result<Option<Result<Vec<Option<String>>, model::QueryError>>, PluginError> {
+        self.call("feed-rows", |b, s| b.feed_rows(s, actor, q, origins))
+    }
+
     /// The operator's retention (`None`: forever); returns the retention the plugin
     /// applies, which may be shorter.
     pub fn set_retention(

@@ -22,6 +22,7 @@
 //! hot swaps in `swap`.
 
 mod background;
+mod feed;
 mod restore;
 mod swap;
 mod transactions;
@@ -41,6 +42,7 @@ use crate::plugin::{
 use crate::store::Journal;
 use restore::bring_up;
 
+pub use feed::{FeedChunk, FeedMessage};
 pub use restore::{RestoreReport, RestoreSource};
 pub use swap::{SwapReport, swap_plugin};
 
@@ -76,6 +78,12 @@ pub enum ServiceError {
     /// instance is rebuilt on the next call), or for a swap (the old plugin keeps serving).
     #[error("the plugin could not be brought up from the store: {0:#}")]
     Rebuild(anyhow::Error),
+    /// The running plugin's contract predates what was asked of it.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The plugin answered, but not as the contract says (such as the wrong number of rows).
+    #[error("the plugin broke the contract: {0}")]
+    BrokenContract(String),
 }
 
 /// When snapshots are written (besides `ConnLog::save_snapshot`).
@@ -144,6 +152,8 @@ pub struct ConnLog {
     /// The journal position the instance has merged: it holds every event with
     /// `seq <= merged_upto`, and a snapshot of it covers exactly that.
     merged_upto: i64,
+    /// `merged_upto`, for the live feed's watchers to wait on.
+    head: tokio::sync::watch::Sender<i64>,
     /// The journal position the stored snapshot covers, as far as this service knows.
     snapshot_upto: i64,
     writer: background::Writer,
@@ -204,6 +214,7 @@ impl ConnLog {
             config,
             unsnapshotted: up.report.events_replayed,
             merged_upto: up.upto,
+            head: tokio::sync::watch::Sender::new(up.upto),
             snapshot_upto: up.report.source.covers(),
             last_restore: up.report,
             counters,
@@ -257,6 +268,18 @@ impl ConnLog {
     /// The journal position the instance has merged (every event with `seq` up to it).
     pub fn merged_upto(&self) -> i64 {
         self.merged_upto
+    }
+
+    /// Every change of the merged position goes through here, so that watchers wake.
+    fn set_merged_upto(&mut self, upto: i64) {
+        self.merged_upto = upto;
+        self.head
+            .send_if_modified(|head| std::mem::replace(head, upto) != upto);
+    }
+
+    /// The merged journal position, as it changes: what the live feed waits on.
+    pub fn head(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.head.subscribe()
     }
 
     /// Waits until the background snapshot writer has nothing left to do (what was asked

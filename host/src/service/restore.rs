@@ -61,7 +61,7 @@ impl ConnLog {
             bring_up(&self.plugin, journal, &self.config, None).map_err(ServiceError::Rebuild)?;
         self.instance = up.instance;
         self.unsnapshotted = up.report.events_replayed;
-        self.merged_upto = up.upto;
+        self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report;
         self.counters.instance_restarts += 1;

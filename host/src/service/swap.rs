@@ -133,7 +133,7 @@ impl ConnLog {
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
         self.unsnapshotted = up.report.events_replayed + caught_up;
-        self.merged_upto = up.upto;
+        self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report.clone();
         self.counters.swaps += 1;

@@ -241,7 +241,7 @@ impl ConnLog {
                     .and_then(|head| journal.commit().map(|()| head));
                 match committed {
                     Ok(head) => {
-                        self.merged_upto = head;
+                        self.set_merged_upto(head);
                         self.flush_service_log();
                         let took = started.elapsed();
                         if took > SLOW_TRANSACTION {
@@ -294,7 +294,7 @@ impl ConnLog {
                     to = head,
                     "merged events another writer appended to the journal"
                 );
-                self.merged_upto = head;
+                self.set_merged_upto(head);
                 self.unsnapshotted += merged;
                 Ok(())
             }
@@ -306,7 +306,7 @@ impl ConnLog {
         }
     }
 
-    fn recover_if_trapped<T>(
+    pub(super) fn recover_if_trapped<T>(
         &mut self,
         outcome: Result<T, PluginError>,
     ) -> Result<T, ServiceError> {
@@ -322,7 +322,7 @@ impl ConnLog {
     }
 
     /// The instance, with its store attached.
-    fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
+    pub(super) fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
         self.attach_store()?;
         Ok(&mut self.instance)
     }

@@ -571,6 +571,39 @@ impl Journal {
             .collect()
     }
 
+    /// The row each event with `after < seq <= upto` belongs to, at most `limit` of them
+    /// in `seq` order: its session when it has a connection id (as `session_events` groups
+    /// them), else the event alone.
+    pub fn origins_between(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, RowOrigin)>, StorageError> {
+        let mut select = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, id, connection_id, workspace_id, agent_name FROM events \
+                 WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(unavailable)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = select
+            .query_map(params![after, upto, limit], |row| {
+                let origin = match optional_uuid_column(row, 2)? {
+                    Some(connection_id) => RowOrigin::Session(SessionKey {
+                        connection_id,
+                        workspace_id: uuid_column(row, 3)?,
+                        agent_name: text_column(row, 4)?.to_owned(),
+                    }),
+                    None => RowOrigin::SingleEvent(uuid_column(row, 1)?),
+                };
+                Ok((row.get(0)?, origin))
+            })
+            .map_err(unavailable)?;
+        rows.map(|r| r.map_err(corrupt)).collect()
+    }
+
     pub fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError> {
         let mut by_id = self
             .conn

@@ -357,6 +357,16 @@ impl RowStore {
         workspace_id: Uuid,
         agent_name: &str,
     ) -> bool {
+        self.session_slot(connection_id, workspace_id, agent_name)
+            .is_some()
+    }
+
+    fn session_slot(
+        &self,
+        connection_id: Uuid,
+        workspace_id: Uuid,
+        agent_name: &str,
+    ) -> Option<u32> {
         let c = connection_id.as_u128();
         let cols = &self.cols;
         self.keys
@@ -367,7 +377,25 @@ impl RowStore {
                         && cols.strings.get(ctx.agent) == agent_name
                 }
             })
-            .is_some()
+            .copied()
+    }
+
+    /// The slot of the row an origin names, if the store holds it.
+    fn slot_of(&self, origin: &RowOrigin) -> Option<u32> {
+        match origin {
+            RowOrigin::Session(k) => {
+                self.session_slot(k.connection_id, k.workspace_id, &k.agent_name)
+            }
+            RowOrigin::SingleEvent(id) => {
+                let id = id.as_u128();
+                let cols = &self.cols;
+                self.keys
+                    .find(hash_u128(id, SEED_ID), |&s| {
+                        cols.id.get(s) == id && !cols.is_session(s)
+                    })
+                    .copied()
+            }
+        }
     }
 
     fn key_hash_of(row: &RowRef) -> u64 {

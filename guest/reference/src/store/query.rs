@@ -50,6 +50,38 @@ impl RowStore {
         (slots.into_iter().map(|s| self.cols.row(s)).collect(), count)
     }
 
+    /// The live feed's look-up: for each origin, its row when it passes `filter` and
+    /// `visibility`. The candidate set is built once for the whole list.
+    pub fn rows_by_origin(
+        &self,
+        filter: &Filter,
+        visibility: &Visibility,
+        origins: &[RowOrigin],
+    ) -> Vec<Option<ConnectionLog>> {
+        let lo = filter.connected_after.unwrap_or(i64::MIN);
+        let hi = filter.connected_before.unwrap_or(i64::MAX);
+        let candidates = if lo > hi || origins.is_empty() {
+            None
+        } else {
+            self.candidates(filter, visibility)
+        };
+        origins
+            .iter()
+            .map(|origin| {
+                let candidates = candidates.as_ref()?;
+                let slot = self.slot_of(origin)?;
+                let t = self.cols.connect.get(slot);
+                let admitted = lo <= t
+                    && t <= hi
+                    && match candidates {
+                        Candidates::All => true,
+                        Candidates::Some(set) => set.contains(slot),
+                    };
+                admitted.then(|| self.cols.row(slot))
+            })
+            .collect()
+    }
+
     /// The equality and set conjuncts as one candidate set; `None` when nothing can match.
     fn candidates<'a>(
         &'a self,

@@ -974,6 +974,23 @@ fn check_same(
             f,
             v
         );
+        // The live feed admits exactly the rows the query would, whatever it is asked
+        // about: every stored row, and an origin the store does not hold.
+        let mut origins: Vec<RowOrigin> = model.rows.iter().map(origin_of).collect();
+        origins.push(RowOrigin::SingleEvent(u(u128::MAX)));
+        let want: Vec<Option<ConnectionLog>> = model
+            .rows
+            .iter()
+            .map(|r| matches(r, f, v).then(|| r.clone()))
+            .chain([None])
+            .collect();
+        prop_assert_eq!(
+            store.rows_by_origin(f, v, &origins),
+            want,
+            "feed {:?} vis {:?}",
+            f,
+            v
+        );
     }
     for r in &model.rows {
         if let RowOrigin::Session(k) = origin_of(r) {

@@ -50,6 +50,15 @@ pub trait Exports: Send + Sync {
         actor: model::Actor,
         request: model::QueryRequest,
     ) -> Call<Result<String, model::QueryError>>;
+    /// The live feed's rows, one answer per origin; `None` when this contract version has
+    /// no feed (0.1.0).
+    fn feed_rows(
+        &self,
+        store: &mut Store<HostState>,
+        actor: model::Actor,
+        q: &str,
+        origins: Vec<model::RowOrigin>,
+    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>>;
     /// `None` keeps rows forever; returns the retention the plugin applies.
     fn set_retention(
         &self,

@@ -34,6 +34,17 @@ contract_version!(
 common_bindings!(journal_error: StorageError);
 
 exports_impl!(ConnectionLogPlugin {
+    /// The feed came with 0.2.0.
+    fn feed_rows(
+        &self,
+        _store: &mut Store<HostState>,
+        _actor: model::Actor,
+        _q: &str,
+        _origins: Vec<model::RowOrigin>,
+    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>> {
+        Ok(None)
+    }
+
     fn describe(&self, store: &mut Store<HostState>) -> Call<(String, String)> {
         let info = self.coder_connection_log_plugin_info().call_describe(store)?;
         Ok((info.name, info.version))

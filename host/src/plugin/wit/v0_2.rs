@@ -29,6 +29,20 @@ contract_version!(Plugin, PluginPre, env!("CONNLOG_CONTRACT_V0_2_0_VERSION"));
 common_bindings!(journal_error: JournalError);
 
 exports_impl!(Plugin {
+    fn feed_rows(
+        &self,
+        store: &mut Store<HostState>,
+        actor: model::Actor,
+        q: &str,
+        origins: Vec<model::RowOrigin>,
+    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>> {
+        let origins: Vec<wit_journal::RowOrigin> = origins.into_iter().map(Into::into).collect();
+        let outcome = self
+            .coder_connection_log_query()
+            .call_feed_rows(store, &actor.into(), q, &origins)?;
+        Ok(Some(outcome.map_err(Into::into)))
+    }
+
     fn describe(&self, store: &mut Store<HostState>) -> Call<(String, String)> {
         let info = self.coder_connection_log_plugin_info().call_describe(store)?;
         Ok((info.name, info.version))
@@ -93,6 +107,19 @@ exports_impl!(Plugin {
         )
     }
 });
+
+impl From<model::RowOrigin> for wit_journal::RowOrigin {
+    fn from(o: model::RowOrigin) -> Self {
+        match o {
+            model::RowOrigin::SingleEvent(id) => Self::SingleEvent(id.into()),
+            model::RowOrigin::Session(k) => Self::Session(wit_journal::SessionKey {
+                connection_id: k.connection_id.into(),
+                workspace_id: k.workspace_id.into(),
+                agent_name: k.agent_name,
+            }),
+        }
+    }
+}
 
 impl From<model::LogFields> for wit_service_log::LogFields {
     fn from(f: model::LogFields) -> Self {
