@@ -4,6 +4,7 @@
 //! - [`store`]: the SQLite journal that makes accepted events durable.
 //! - [`service`]: one plugin instance over one store, with transactions and recovery.
 //! - [`events`]: event NDJSON (and Coder service-log lines) in and out.
+//! - [`export`]: every row a caller may read, a page at a time, as CSV, NDJSON or log lines.
 //! - [`directory`]: `directory.json`, the stand-in for Coder's users and organizations.
 //! - [`duration`]: Go durations plus `d` and `w`, for retention.
 //! - [`simulate`]: a deterministic Coder deployment and its traffic.
@@ -17,6 +18,7 @@ pub mod conformance;
 pub mod directory;
 pub mod duration;
 pub mod events;
+pub mod export;
 pub mod follow;
 pub mod ingest;
 pub mod local;

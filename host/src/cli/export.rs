@@ -1,20 +1,18 @@
 //! `connlog export`: matching rows as service-log lines, API rows or CSV.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::context::{Io, OwnedDataDir};
-use super::table::{Column, Table, text_at};
+use super::table::{Column, Table};
 use super::{CliError, ExitStatus};
-use crate::model::{Actor, ConnectionLog, LogFields, LogFormat, QueryRequest};
-use crate::service::{self, ConnLog, SharedConnLog};
-
-/// Rows per query while exporting.
-const PAGE: u32 = 1000;
+use crate::export::{ExportError, PageFormat, RowFormat, api_values, export};
+use crate::model::{ConnectionLog, LogFields, LogFormat};
+use crate::responses::{INVALID_QUERY_MESSAGE, validation_body};
+use crate::service::ConnLog;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum ExportFormat {
@@ -94,236 +92,49 @@ pub fn execute(
     }
     let actor = owned.actor(&args.actor)?;
     let shared = owned.service()?;
-    match export(&shared, actor, args, io.out) {
+    let mut format: Box<dyn PageFormat> = match args.format.row_format(args.log_fields) {
+        Some(rows) => Box::new(rows),
+        None => Box::new(TableFormat(Table::new(&args.columns))),
+    };
+    match export(&shared, &actor, &args.q, format.as_mut(), io.out) {
         Ok(Ok(())) => Ok(ExitStatus::Success),
-        Ok(Err(body)) => {
-            io.print(&body)?;
+        Ok(Err(validations)) => {
+            io.print(&validation_body(INVALID_QUERY_MESSAGE, &validations))?;
             Ok(ExitStatus::Usage)
         }
         // `connlog export … | head` is fine: the reader has what it wanted.
         Err(ExportError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
-        Err(ExportError::Io(e)) => Err(CliError::Failed(format!("writing: {e}"))),
-        Err(ExportError::Service(e)) => Err(e),
+        Err(ExportError::Service(e)) => Err(e.into()),
+        Err(e) => Err(CliError::Failed(e.to_string())),
     }
 }
 
-pub enum ExportError {
-    Io(io::Error),
-    Service(CliError),
-}
-
-impl From<io::Error> for ExportError {
-    fn from(e: io::Error) -> Self {
-        ExportError::Io(e)
-    }
-}
-
-impl From<crate::service::ServiceError> for ExportError {
-    fn from(e: crate::service::ServiceError) -> Self {
-        ExportError::Service(e.into())
-    }
-}
-
-/// Writes every matching row to `out`. `Ok(Err(body))` is Coder's 400 body for an invalid
-/// query (nothing was written then).
-///
-/// The service is locked for one page at a time, and the page is written out after the
-/// lock is released, so a long export (or a slow reader) through a server never holds up
-/// its other requests. Rows stored meanwhile may shift the pages: a row at or above the
-/// last one written is a row already written (or newer than the export), and is skipped.
-pub fn export(
-    shared: &SharedConnLog,
-    actor: Actor,
-    args: &ExportArgs,
-    out: &mut dyn Write,
-) -> Result<Result<(), String>, ExportError> {
-    let format = args.format;
-    let mut table = Table::new(&args.columns);
-    let mut offset = 0u32;
-    let mut last: Option<(i64, u128)> = None;
-    let mut buf = Vec::new();
-    loop {
-        let request = QueryRequest {
-            q: args.q.clone(),
-            limit: PAGE,
-            offset,
-        };
-        let mut service = service::lock(shared);
-        let page = match super::answer_or_invalid(service.query(actor.clone(), request)?)
-            .map_err(ExportError::Service)?
-        {
-            Ok(page) => page,
-            Err(body) => return Ok(Err(body)),
-        };
-        // The header only once the query is known to be valid.
-        if offset == 0 && format == ExportFormat::Csv {
-            writeln!(buf, "{}", csv_header())?;
-        }
-        let n = page.rows.len() as u32;
-        let rows: Vec<ConnectionLog> = page
-            .rows
-            .into_iter()
-            .filter(|row| last.is_none_or(|l| (row.connect_time, row.id.as_u128()) < l))
-            .collect();
-        if let Some(row) = rows.last() {
-            last = Some((row.connect_time, row.id.as_u128()));
-        }
-        write_rows(
-            &mut service,
-            rows,
-            format,
-            args.log_fields,
-            &mut table,
-            &mut buf,
-        )?;
-        drop(service);
-        out.write_all(&buf)?;
-        buf.clear();
-        offset = offset.saturating_add(n);
-        if n < PAGE || u64::from(offset) >= page.count {
-            return Ok(Ok(()));
+impl ExportFormat {
+    /// The library's format for this one; `None` for the table, which is the CLI's own.
+    fn row_format(self, fields: LogFields) -> Option<RowFormat> {
+        match self {
+            ExportFormat::Json => Some(RowFormat::ServiceLog(LogFormat::Json, fields)),
+            ExportFormat::Human => Some(RowFormat::ServiceLog(LogFormat::Human, fields)),
+            ExportFormat::Ndjson => Some(RowFormat::Ndjson),
+            ExportFormat::Csv => Some(RowFormat::Csv),
+            ExportFormat::Table => None,
         }
     }
 }
 
-fn write_rows(
-    service: &mut ConnLog,
-    rows: Vec<ConnectionLog>,
-    format: ExportFormat,
-    fields: LogFields,
-    table: &mut Table,
-    out: &mut dyn Write,
-) -> Result<(), ExportError> {
-    match format {
-        ExportFormat::Json | ExportFormat::Human => {
-            let log_format = if format == ExportFormat::Json {
-                LogFormat::Json
-            } else {
-                LogFormat::Human
-            };
-            for row in rows {
-                for event in service.row_events(row)? {
-                    // Stamped with the event's own time, so that exports are stable.
-                    let at = event.time;
-                    writeln!(
-                        out,
-                        "{}",
-                        service.service_log_line(event, log_format, fields, at)?
-                    )?;
-                }
-            }
-        }
-        ExportFormat::Ndjson => {
-            for line in service.api_rows(rows)? {
-                writeln!(out, "{line}")?;
-            }
-        }
-        ExportFormat::Csv => {
-            for value in api_values(service, rows)? {
-                writeln!(out, "{}", csv_record(&value))?;
-            }
-        }
-        // Even an empty first page writes the header.
-        ExportFormat::Table => {
-            let values = api_values(service, rows)?;
-            out.write_all(table.page(&values).as_bytes())?;
-        }
-    }
-    Ok(())
-}
+/// `-o table`, streamed: widths fit the first page and only grow.
+struct TableFormat(Table);
 
-/// The rows as the API's JSON values.
-fn api_values(service: &mut ConnLog, rows: Vec<ConnectionLog>) -> Result<Vec<Value>, ExportError> {
-    service
-        .api_rows(rows)?
-        .iter()
-        .map(|line| {
-            serde_json::from_str(line).map_err(|e| {
-                ExportError::Service(CliError::Failed(format!(
-                    "the plugin returned a row that is not JSON: {e}"
-                )))
-            })
-        })
-        .collect()
-}
-
-/// The CSV columns: the API row, flattened. Each is its header and the path to its value
-/// in the row's JSON; an absent value is empty.
-const CSV_COLUMNS: [(&str, &[&str]); 24] = [
-    ("id", &["id"]),
-    ("connect_time", &["connect_time"]),
-    ("organization_id", &["organization", "id"]),
-    ("organization_name", &["organization", "name"]),
-    ("workspace_owner_id", &["workspace_owner_id"]),
-    ("workspace_owner_username", &["workspace_owner_username"]),
-    ("workspace_id", &["workspace_id"]),
-    ("workspace_name", &["workspace_name"]),
-    ("agent_name", &["agent_name"]),
-    ("ip", &["ip"]),
-    ("type", &["type"]),
-    ("connection_method", &["connection_method"]),
-    ("app_name", &["app_name"]),
-    ("app_display_name", &["app_display_name"]),
-    ("connection_id", &["ssh_info", "connection_id"]),
-    ("disconnect_time", &["ssh_info", "disconnect_time"]),
-    ("disconnect_reason", &["ssh_info", "disconnect_reason"]),
-    ("exit_code", &["ssh_info", "exit_code"]),
-    ("client_session_id", &["ssh_info", "client_session_id"]),
-    ("user_id", &["web_info", "user", "id"]),
-    ("username", &["web_info", "user", "username"]),
-    ("user_agent", &["web_info", "user_agent"]),
-    ("slug_or_port", &["web_info", "slug_or_port"]),
-    ("status_code", &["web_info", "status_code"]),
-];
-
-fn csv_header() -> String {
-    CSV_COLUMNS.map(|(name, _)| name).join(",")
-}
-
-fn csv_record(row: &Value) -> String {
-    CSV_COLUMNS
-        .iter()
-        .map(|(_, path)| csv_field(&text_at(row, path).unwrap_or_default()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// RFC 4180: quoted when it holds a comma, a quote or a line break; quotes doubled. A
-/// leading `=`, `+`, `-` or `@` is kept as is (the values are data, not formulas, and
-/// changing them would break round trips); open CSVs from untrusted sources with care.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quoting() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-    }
-
-    #[test]
-    fn csv_flattens_an_api_row() {
-        let row = serde_json::json!({
-            "id": "r1", "connect_time": "2025-07-10T10:14:38Z",
-            "organization": {"id": "o1", "name": "coder"},
-            "type": "workspace_app",
-            "web_info": {"user_agent": "Mozilla/5.0 (X11, Linux)", "user": null,
-                         "slug_or_port": "code-server", "status_code": 200}
-        });
-        let record = csv_record(&row);
-        assert!(record.split(',').count() >= CSV_COLUMNS.len());
-        assert!(csv_header().starts_with("id,connect_time,organization_id,"));
-        assert!(record.starts_with("r1,2025-07-10T10:14:38Z,o1,coder,"));
-        assert!(record.ends_with(",,\"Mozilla/5.0 (X11, Linux)\",code-server,200"));
+impl PageFormat for TableFormat {
+    // Even an empty first page writes the header.
+    fn page(
+        &mut self,
+        service: &mut ConnLog,
+        rows: Vec<ConnectionLog>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ExportError> {
+        let values = api_values(service, rows)?;
+        out.extend_from_slice(self.0.page(&values).as_bytes());
+        Ok(())
     }
 }

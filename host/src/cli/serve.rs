@@ -24,6 +24,9 @@ const OWNER_WAIT: Duration = Duration::from_secs(10);
 ///
 /// Routes:
 ///   GET  /api/v2/connectionlog?q=&limit=&offset=   any user's token; Coder's response
+///   GET  /api/v2/connectionlog/export?q=&format=csv|ndjson
+///                                                  any user's token; every matching row, as a
+///                                                  download (what `connlog export` writes)
 ///   POST /api/v2/connectionlog/ingest              an owner's token; NDJSON events
 ///   POST /api/v2/connectionlog/plugin              an owner's token; {"plugin": "reference"} or
 ///                                                  {"plugin": "<file in --plugin-dir>"} swaps the plugin

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+use crate::export::text_at;
+
 /// A column of the table. The names are the lowercase words `-c` takes; the headers are
 /// the same words in upper case, as in Coder's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -120,19 +122,6 @@ impl Column {
             Column::DisconnectReason => text(&["ssh_info", "disconnect_reason"]),
             Column::UserAgent => text(&["web_info", "user_agent"]),
         }
-    }
-}
-
-/// The value at `path` in a row as text; `None` when absent or null.
-pub fn text_at(row: &Value, path: &[&str]) -> Option<String> {
-    let mut v = row;
-    for key in path {
-        v = v.get(key)?;
-    }
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::plugin::{PluginError, PluginSource, PluginSpec};
 use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
 use crate::service::{ServiceError, SharedConnLog, swap_plugin};
 
-const INTERNAL_ERROR: &str = "An internal server error occurred.";
+pub(super) const INTERNAL_ERROR: &str = "An internal server error occurred.";
 const FORBIDDEN: &str = "Forbidden.";
 const FORBIDDEN_DETAIL: &str = "You don't have permission to view this content. If you believe this is a mistake, please contact your administrator or try signing in with different credentials.";
 
@@ -31,7 +31,7 @@ fn unauthorized(e: Unauthorized) -> Response {
 
 // A response is axum's error type; boxing it would only add noise.
 #[allow(clippy::result_large_err)]
-fn authenticate(
+pub(super) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -353,10 +353,10 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Respon
 }
 
 /// The query string, read as Go's `url.Values` (the first value of a key wins).
-struct QueryParams(Vec<(String, String)>);
+pub(super) struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
-    fn parse(query: &str) -> Self {
+    pub(super) fn parse(query: &str) -> Self {
         Self(
             form_urlencoded::parse(query.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -364,7 +364,7 @@ impl QueryParams {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)

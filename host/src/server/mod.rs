@@ -3,6 +3,7 @@
 //! | route | auth | answer |
 //! |---|---|---|
 //! | `GET /api/v2/connectionlog?q=&limit=&offset=` | any user's token | Coder's `ConnectionLogResponse`, 400 with `validations`, 401 |
+//! | `GET /api/v2/connectionlog/export?q=&format=csv\|ndjson` | any user's token | every row the list would page through, streamed as a download: what `connlog export --format csv\|ndjson` writes; 400 for `format` or `q`, 401 |
 //! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
 //! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to an embedded plugin (`{"plugin":"privacy","settings":{"ip":"hmac",…}}`) or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
 //! | `GET /healthz` | none | `OK` |
@@ -13,6 +14,7 @@
 //! newline, as Go's `json.Encoder` writes them.
 
 mod api;
+mod export;
 pub mod auth;
 pub mod metrics;
 
@@ -49,6 +51,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v2/connectionlog", get(api::connection_logs))
+        .route("/api/v2/connectionlog/export", get(export::export_rows))
         .route("/api/v2/connectionlog/ingest", post(api::ingest))
         .route("/api/v2/connectionlog/plugin", post(api::swap))
         .route("/healthz", get(api::healthz))
