@@ -39,3 +39,18 @@ else
     say "  apt-get install -y rustc-web cargo-web rust-web-src lld-22   (Debian 12)"
     exit 1
 fi
+
+# The page's browser tests (tests/browser.rs) drive Debian's headless Chromium through
+# chromedriver; they fail, naming these packages, when either is missing.
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    say "browser tests: Debian chromium and chromium-driver"
+elif command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium and chromium-driver for the browser tests"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+else
+    say "no chromium and chromedriver for the browser tests: install chromium and chromium-driver (Debian 12)"
+    exit 1
+fi

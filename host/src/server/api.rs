@@ -372,7 +372,7 @@ impl QueryParams {
     }
 
     /// Coder's `ParsePagination`: `after_id`, `limit`, `offset`, every error reported.
-    fn pagination(&self) -> Result<(u32, u32), Vec<Validation>> {
+    pub(super) fn pagination(&self) -> Result<(u32, u32), Vec<Validation>> {
         let mut errors = Vec::new();
         if let Some(v) = self.get("after_id").filter(|v| !v.is_empty())
             && Uuid::parse_str(v).is_err()

@@ -103,13 +103,17 @@ impl Authenticator {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Caller, Unauthorized> {
-        let token = token_from_request(headers, query);
+        self.authenticate_token(&token_from_request(headers, query))
+    }
+
+    /// The caller behind `token` (wherever it came from), or Coder's 401 reason.
+    pub fn authenticate_token(&self, token: &str) -> Result<Caller, Unauthorized> {
         if token.is_empty() {
             return Err(Unauthorized::signed_out(format!(
                 "Cookie {SESSION_TOKEN_COOKIE:?} or query parameter must be provided."
             )));
         }
-        let (id, secret) = split_api_token(&token)
+        let (id, secret) = split_api_token(token)
             .map_err(|e| Unauthorized::signed_out(format!("Invalid API key format: {e}")))?;
         let directory = self.directory();
         let user = directory.check_token(id, secret).map_err(|rejection| {

@@ -6,6 +6,9 @@
 //! | `GET /api/v2/connectionlog/export?q=&format=csv\|ndjson` | any user's token | every row the list would page through, streamed as a download: what `connlog export --format csv\|ndjson` writes; 400 for `format` or `q`, 401 |
 //! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
 //! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to an embedded plugin (`{"plugin":"privacy","settings":{"ip":"hmac",…}}`) or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
+//! | `GET /api/v2/users/me`, `GET /api/v2/users?q=&limit=&offset=`, `GET /api/v2/organizations` | any user's token | Coder's `User`, `{"users":[…],"count":N}`, `[Organization]`, scoped by role (`users.rs`) |
+//! | `POST /api/v2/users/session-cookie`, `POST /api/v2/users/logout` | a token in a same-origin JSON body | sign the page in and out: the `coder_session_token` cookie (`session.rs`) |
+//! | `GET /`, `GET /connectionlog`, `/connectionlog/assets/…` | none (the page signs in itself) | the Connection Log page (`page.rs`) |
 //! | `GET /healthz` | none | `OK` |
 //! | `GET /metrics` | none | Prometheus text |
 //!
@@ -17,6 +20,9 @@ mod api;
 mod export;
 pub mod auth;
 pub mod metrics;
+mod page;
+mod session;
+mod users;
 
 use std::sync::Arc;
 
@@ -54,6 +60,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v2/connectionlog/export", get(export::export_rows))
         .route("/api/v2/connectionlog/ingest", post(api::ingest))
         .route("/api/v2/connectionlog/plugin", post(api::swap))
+        .route("/api/v2/users/me", get(users::me))
+        .route("/api/v2/users", get(users::list))
+        .route("/api/v2/organizations", get(users::organizations))
+        .route(session::SIGN_IN_PATH, post(session::sign_in))
+        .route("/api/v2/users/logout", post(session::logout))
+        .merge(page::routes())
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .fallback(api::route_not_found)
