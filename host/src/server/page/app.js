@@ -119,6 +119,7 @@ async function load({ push = false, me = null } = {}) {
     state.validations = [];
   } else if (status === 400) {
     live.close();
+    liveState("off");
     state.status = "invalid";
     state.rows = [];
     state.count = 0;
