@@ -822,6 +822,41 @@ async fn themes_screenshots_and_a_phone_with_nothing_overflowing() {
     b.screenshot("dark").await;
     b.click("#theme-toggle").await;
 
+    // The keyboard opens a row's details: the disclosure is a real button.
+    let first = b.find("button.disclosure").await;
+    b.eval("document.querySelector('button.disclosure').focus()")
+        .await;
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    assert_eq!(
+        first.attr("aria-expanded").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let controls = first.attr("aria-controls").await.unwrap().unwrap();
+    assert!(
+        b.find(&format!("#{controls}"))
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(" ")
+        .await
+        .unwrap();
+    assert_eq!(
+        first.attr("aria-expanded").await.unwrap().as_deref(),
+        Some("false")
+    );
+
     // A 390 px phone: nothing wider than the screen, details open included.
     b.client.set_window_size(390, 844).await.unwrap();
     for button in b
