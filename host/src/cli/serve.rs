@@ -14,11 +14,15 @@ use crate::duration::parse_duration;
 use crate::owner::{DirectoryLock, LockError};
 use crate::plugin::PluginSpec;
 use crate::retention::{self, RetentionScheduler};
+use crate::server::watch::WatchSettings;
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
 use crate::service::{SharedConnLog, swap_plugin};
 
 /// How long `serve` waits for a command that owns the data directory to finish.
 const OWNER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a stop waits for open responses to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serve Coder's REST API for the connection log.
 ///
@@ -27,6 +31,11 @@ const OWNER_WAIT: Duration = Duration::from_secs(10);
 ///   GET  /api/v2/connectionlog/export?q=&format=csv|ndjson
 ///                                                  any user's token; every matching row, as a
 ///                                                  download (what `connlog export` writes)
+///   GET  /api/v2/connectionlog/watch?q=&after=N&format=sse|ndjson
+///                                                  any user's token; the live feed: rows as
+///                                                  they are created or completed, as
+///                                                  Server-Sent Events (or NDJSON), resumable
+///                                                  from Last-Event-ID (which wins) or after=N
 ///   POST /api/v2/connectionlog/ingest              an owner's token; NDJSON events
 ///   POST /api/v2/connectionlog/plugin              an owner's token; {"plugin": "reference"} or
 ///                                                  {"plugin": "<file in --plugin-dir>"} swaps the plugin
@@ -47,6 +56,7 @@ const OWNER_WAIT: Duration = Duration::from_secs(10);
 ///     'http://127.0.0.1:3000/api/v2/connectionlog?q=method:ssh&limit=5'
 ///   curl -X POST -H "Coder-Session-Token: $OWNER_TOKEN" --data-binary @events.ndjson \
 ///     http://127.0.0.1:3000/api/v2/connectionlog/ingest
+///   curl -N -H "Coder-Session-Token: $TOKEN" 'http://127.0.0.1:3000/api/v2/connectionlog/watch?q=method:ssh'
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
@@ -66,6 +76,14 @@ pub struct ServeArgs {
     /// `connlog ingest --follow FILE` does.
     #[arg(long, value_name = "FILE")]
     pub follow: Option<PathBuf>,
+    /// How long a live feed (`/watch`) with nothing to send stays silent before a
+    /// keep-alive, as a Go duration.
+    #[arg(long, default_value = "15s", value_name = "DUR", value_parser = parse_interval)]
+    pub watch_heartbeat: Duration,
+    /// How many events further behind the head than its best a live feed's client may fall
+    /// before the stream ends with a `disconnect` message (it resumes from there).
+    #[arg(long, default_value_t = crate::server::watch::DEFAULT_MAX_LAG, value_name = "EVENTS")]
+    pub watch_max_lag: u64,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -119,6 +137,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         .follow
         .as_ref()
         .map(|path| spawn_follower(&owned, &shared, path));
+    let (stop_watchers, stopping) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         service: shared.clone(),
         auth,
@@ -126,6 +145,11 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         max_body_bytes: args.max_body_bytes,
         plugin_dir: args.plugin_dir.clone(),
         follow: args.follow.as_ref().map(|_| owned.follow_stats.clone()),
+        watch: WatchSettings {
+            heartbeat: args.watch_heartbeat,
+            max_lag: args.watch_max_lag,
+            stopping: stopping.clone(),
+        },
     });
 
     let served = runtime.block_on(async {
@@ -143,10 +167,24 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
 
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(super::signals::wait_for_stop())
-            .await
-            .map_err(|e| CliError::Failed(format!("serving: {e}")))
+        let serving = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+            super::signals::wait_for_stop().await;
+            // Live feeds never end by themselves: this ends them.
+            let _ = stop_watchers.send(true);
+        });
+        // A response whose client stopped reading is never finished: past the grace period
+        // the server stops without waiting for it.
+        let mut stopped = stopping;
+        tokio::select! {
+            served = serving => served.map_err(|e| CliError::Failed(format!("serving: {e}"))),
+            _ = async {
+                let _ = stopped.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                eprintln!("connlog: stopping without waiting for responses their clients stopped reading");
+                Ok(())
+            }
+        }
     });
     if let Some((stop, follower)) = following {
         stop.store(true, Ordering::SeqCst);

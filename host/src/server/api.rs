@@ -61,7 +61,7 @@ fn authenticate_owner(
 }
 
 /// Runs `f` on a blocking thread with the service locked.
-async fn with_service<T: Send + 'static>(
+pub(super) async fn with_service<T: Send + 'static>(
     service: &SharedConnLog,
     f: impl FnOnce(&mut crate::service::ConnLog) -> T + Send + 'static,
 ) -> Result<T, Response> {
@@ -83,7 +83,7 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn service_error(e: &ServiceError) -> Response {
+pub(super) fn service_error(e: &ServiceError) -> Response {
     message_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         INTERNAL_ERROR,

@@ -21,6 +21,8 @@ pub struct Metrics {
     query_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     query_count: AtomicU64,
     query_sum_nanos: AtomicU64,
+    /// The live feed (`GET /api/v2/connectionlog/watch`).
+    pub watch: WatchMetrics,
 }
 
 /// Values read from the service when `/metrics` is scraped. The service counts purges,
@@ -149,7 +151,76 @@ impl Metrics {
             get(&self.query_sum_nanos) as f64 / 1e9
         );
         let _ = writeln!(out, "{name}_count {count}");
+        self.watch.render(&mut out);
         out
+    }
+}
+
+/// The live feed's formats and the reasons its streams end: the metrics' labels.
+pub const WATCH_FORMATS: [&str; 2] = ["sse", "ndjson"];
+pub const WATCH_END_REASONS: [&str; 4] = ["lag", "client_gone", "shutdown", "error"];
+
+/// The live feed's streams, by format ([`WATCH_FORMATS`]) and end ([`WATCH_END_REASONS`]).
+#[derive(Default)]
+pub struct WatchMetrics {
+    /// Streams open now.
+    pub watchers: [AtomicU64; WATCH_FORMATS.len()],
+    /// Row messages sent.
+    pub messages_sent: [AtomicU64; WATCH_FORMATS.len()],
+    /// Streams ended, by why.
+    pub disconnects: [AtomicU64; WATCH_END_REASONS.len()],
+}
+
+impl WatchMetrics {
+    pub fn opened(&self, format: crate::server::watch::Format) {
+        self.watchers[format as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self, format: crate::server::watch::Format, why: crate::server::watch::End) {
+        self.watchers[format as usize].fetch_sub(1, Ordering::Relaxed);
+        self.disconnects[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let mut family = |name: &str,
+                          kind: &str,
+                          help: &str,
+                          label: &str,
+                          labels: &[&str],
+                          values: &[AtomicU64]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (value, at) in labels.iter().zip(values) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{{label}=\"{value}\"}} {}",
+                    at.load(Ordering::Relaxed)
+                );
+            }
+        };
+        family(
+            "connlog_watchers",
+            "gauge",
+            "Live feed streams open.",
+            "format",
+            &WATCH_FORMATS,
+            &self.watchers,
+        );
+        family(
+            "connlog_watch_messages_sent_total",
+            "counter",
+            "Rows sent on live feed streams.",
+            "format",
+            &WATCH_FORMATS,
+            &self.messages_sent,
+        );
+        family(
+            "connlog_watch_disconnects_total",
+            "counter",
+            "Live feed streams ended: the client fell too far behind (lag), went away (client_gone), the server stopped (shutdown), or a read failed (error).",
+            "reason",
+            &WATCH_END_REASONS,
+            &self.disconnects,
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `GET /api/v2/connectionlog?q=&limit=&offset=` | any user's token | Coder's `ConnectionLogResponse`, 400 with `validations`, 401 |
 //! | `GET /api/v2/connectionlog/export?q=&format=csv\|ndjson` | any user's token | every row the list would page through, streamed as a download: what `connlog export --format csv\|ndjson` writes; 400 for `format` or `q`, 401 |
+//! | `GET /api/v2/connectionlog/watch?q=&after=&format=sse\|ndjson` | any user's token | the live feed (`watch`): rows as events create or complete them, as Server-Sent Events or NDJSON, resumable from `Last-Event-ID` or `after`; 400, 401, 501 when the plugin has no feed |
 //! | `POST /api/v2/connectionlog/ingest` | an owner's token | `{"accepted":N,"rejected":[{"line":L,"error":"…"}]}` once durable; 500 when nothing is acknowledged |
 //! | `POST /api/v2/connectionlog/plugin` | an owner's token | hot swap to an embedded plugin (`{"plugin":"privacy","settings":{"ip":"hmac",…}}`) or a file of `--plugin-dir`: the swap report, or an error and the old plugin keeps serving |
 //! | `GET /api/v2/users/me`, `GET /api/v2/users?q=&limit=&offset=`, `GET /api/v2/organizations` | any user's token | Coder's `User`, `{"users":[…],"count":N}`, `[Organization]`, scoped by role (`users.rs`) |
@@ -17,12 +18,13 @@
 //! newline, as Go's `json.Encoder` writes them.
 
 mod api;
-mod export;
 pub mod auth;
+mod export;
 pub mod metrics;
 mod page;
 mod session;
 mod users;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -51,6 +53,8 @@ pub struct AppState {
     pub plugin_dir: Option<std::path::PathBuf>,
     /// The followed log's progress, with `serve --follow`.
     pub follow: Option<Arc<crate::follow::FollowStats>>,
+    /// The live feed's settings (`serve --watch-*`) and the server's stop signal.
+    pub watch: watch::WatchSettings,
 }
 
 /// The API's routes over `state`.
@@ -58,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v2/connectionlog", get(api::connection_logs))
         .route("/api/v2/connectionlog/export", get(export::export_rows))
+        .route("/api/v2/connectionlog/watch", get(watch::watch))
         .route("/api/v2/connectionlog/ingest", post(api::ingest))
         .route("/api/v2/connectionlog/plugin", post(api::swap))
         .route("/api/v2/users/me", get(users::me))
