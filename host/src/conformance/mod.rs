@@ -52,6 +52,7 @@ macro_rules! ensure {
 }
 
 mod authz;
+mod feed;
 pub mod fixtures;
 mod formats;
 mod limits;
@@ -143,6 +144,7 @@ pub fn cases() -> Vec<Case> {
     let mut all = Vec::new();
     all.extend(merge::cases());
     all.extend(query::cases());
+    all.extend(feed::cases());
     all.extend(authz::cases());
     all.extend(formats::cases());
     all.extend(retention::cases());
@@ -525,6 +527,45 @@ impl<'k> Harness<'k> {
             ));
         }
         Ok(page)
+    }
+
+    /// Every feed message for `user` and `q` after position `after`, read `chunk` events at a
+    /// time: (position, row id, whether the row is completed), in position order.
+    pub fn feed(
+        &mut self,
+        user: Uuid,
+        q: &str,
+        mut after: i64,
+        chunk: usize,
+    ) -> Result<Result<Vec<(i64, Uuid, bool)>, QueryError>, String> {
+        let actor = self.actor(user)?;
+        let mut out = Vec::new();
+        loop {
+            let read = match self.service()?.feed(&actor, q, after, chunk) {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(e) => return Err(format!("feed {q:?} failed: {e}")),
+            };
+            for m in read.messages {
+                let row: serde_json::Value = serde_json::from_str(&m.row_json)
+                    .map_err(|e| format!("a feed row for {q:?} is not JSON: {e}"))?;
+                let id = row["id"]
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .ok_or_else(|| format!("a feed row for {q:?} has no id: {row}"))?;
+                let completed = row["ssh_info"]["disconnect_time"].is_string();
+                out.push((m.position, id, completed));
+            }
+            ensure!(
+                read.scanned_to >= after,
+                "the feed went back from {after} to {}",
+                read.scanned_to
+            );
+            if read.scanned_to == after || chunk == 0 {
+                return Ok(Ok(out));
+            }
+            after = read.scanned_to;
+        }
     }
 
     /// `q` as the site owner, default limit.
