@@ -8,32 +8,18 @@
 
 mod support;
 
+use support::connlog;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use connlog::service::store_path;
-use connlog::store::Journal;
 
 const QUERIES: [&str; 3] = ["", "method:ssh status:completed", "workspace_owner:admin"];
 const RUNS: usize = 5;
 
 fn main() {
     support::for_each_size(run);
-}
-
-fn connlog(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_connlog"));
-    command
-        .arg("--data")
-        .arg(data)
-        .arg("--plugin-memory-mib")
-        .arg("4000")
-        .env("CONNLOG_CACHE_DIR", data.join(".cache"))
-        .env_remove("CODER_CONNECTION_LOGS_RETENTION")
-        .env_remove("CONNLOG_DATA");
-    command
 }
 
 /// Runs `connlog query` and returns its wall time.
@@ -65,12 +51,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn run(data: &Path, rows: u64) {
     println!("== {rows} rows ==");
     let started = Instant::now();
-    let mut journal = Journal::open(&store_path(data)).unwrap();
-    let events = support::fill(&mut journal, 0, rows);
-    journal.checkpoint_truncate().unwrap();
-    drop(journal);
-    // `admin` is a site owner: it sees every row.
-    std::fs::write(data.join("directory.json"), DIRECTORY).unwrap();
+    let events = support::fill_store(data, rows);
     println!(
         "journal written: {events} events in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -123,5 +104,3 @@ fn run(data: &Path, rows: u64) {
         );
     }
 }
-
-const DIRECTORY: &str = r#"{"organizations":[],"users":[{"id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","username":"admin","email":"admin@example.com","name":"","avatar_url":"","status":"active","login_type":"password","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z","last_seen_at":"2025-07-01T00:00:00Z","deleted":false,"roles":["owner"],"organization_roles":{}}],"api_tokens":[]}"#;

@@ -104,3 +104,30 @@ pub fn for_each_size(mut run: impl FnMut(&std::path::Path, u64)) {
         run(dir.path(), rows);
     }
 }
+
+/// `connlog` over `data`, with room for a big store and the compile cache inside `data`.
+pub fn connlog(data: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_connlog"));
+    command
+        .arg("--data")
+        .arg(data)
+        .arg("--plugin-memory-mib")
+        .arg("4000")
+        .env("CONNLOG_CACHE_DIR", data.join(".cache"))
+        .env_remove("CODER_CONNECTION_LOGS_RETENTION")
+        .env_remove("CONNLOG_DATA");
+    command
+}
+
+/// A store of `rows` rows and a directory whose one user, `admin`, is a site owner (who
+/// sees every row). Returns how many events were written.
+pub fn fill_store(data: &std::path::Path, rows: u64) -> u64 {
+    let mut journal = Journal::open(&connlog::service::store_path(data)).unwrap();
+    let events = fill(&mut journal, 0, rows);
+    journal.checkpoint_truncate().unwrap();
+    drop(journal);
+    std::fs::write(data.join("directory.json"), ADMIN_DIRECTORY).unwrap();
+    events
+}
+
+const ADMIN_DIRECTORY: &str = r#"{"organizations":[],"users":[{"id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","username":"admin","email":"admin@example.com","name":"","avatar_url":"","status":"active","login_type":"password","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z","last_seen_at":"2025-07-01T00:00:00Z","deleted":false,"roles":["owner"],"organization_roles":{}}],"api_tokens":[]}"#;
