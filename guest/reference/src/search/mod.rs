@@ -15,6 +15,11 @@
 //! `type` it is returned with. `app:` is repeatable and comma-separated; each value is
 //! normalised as Coder normalises app names, and matches stored names exactly.
 //!
+//! `code:` is connlog's own key, not Coder's (Coder answers it with "not a valid query
+//! param"): it matches a row's code (HTTP status, tunnel decision or exit code) against a
+//! comma list of integers and classes `1xx` to `5xx`, repeatable as `app:` is. Its errors
+//! come after the `type` combination error and before the unknown keys.
+//!
 //! Coder leaves names and emails for SQL subqueries to resolve; here they are resolved through
 //! the [`HostDirectory`] into id sets, with the same rules (see [`Filter`]'s fields):
 //! `workspace_owner`, `workspace_owner_email` and `username` ignore deleted users,
@@ -72,6 +77,35 @@ pub struct Filter {
     /// Matches SSH and web-terminal rows only: an agent's port forward has a lifecycle but
     /// never matches (Coder D's `connection_method IN ('ssh','reconnecting_pty')`).
     pub status: Option<SessionStatus>,
+    /// `code:`, connlog's extension: rows whose code (`web_info.status_code` or
+    /// `ssh_info.exit_code`) lies in one of these ranges (sorted, no duplicates); a row
+    /// without a code never matches.
+    pub codes: Option<Vec<CodeRange>>,
+}
+
+/// An inclusive range of codes: one code (`code:403`) or a class (`code:4xx`, 400 to 499).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CodeRange {
+    pub lo: i32,
+    pub hi: i32,
+}
+
+impl CodeRange {
+    pub const fn one(code: i32) -> Self {
+        Self { lo: code, hi: code }
+    }
+
+    /// `1xx` to `5xx`: `class` 1 to 5.
+    pub const fn class(class: i32) -> Self {
+        Self {
+            lo: class * 100,
+            hi: class * 100 + 99,
+        }
+    }
+
+    pub const fn contains(&self, code: i32) -> bool {
+        self.lo <= code && code <= self.hi
+    }
 }
 
 /// What `me` stands for in `username:` and `workspace_owner:`.
@@ -116,6 +150,7 @@ pub fn parse_filter(
             "type cannot be combined with method or app",
         ));
     }
+    let codes = parser.code_ranges("code");
     parser.error_excess_params();
     if !parser.errors.is_empty() {
         return Err(parser.errors);
@@ -171,6 +206,7 @@ pub fn parse_filter(
         workspace_id: workspace_id.filter(|id| !id.is_nil()),
         connection_id: connection_id.filter(|id| !id.is_nil()),
         status,
+        codes,
     })
 }
 
@@ -202,6 +238,22 @@ fn parse_enum<'a>(value: &str, allowed: &[&'a str]) -> Result<&'a str, String> {
 /// `ParseEnum`'s error detail.
 fn not_a_valid_value(value: &str) -> String {
     format!("{} is not a valid value", strconv_quote(value))
+}
+
+/// What a `code:` value may be, for its error.
+const CODE_FORMS: &str = "a 32-bit integer such as 403, or a class 1xx to 5xx";
+
+/// One `code:` value: a class `1xx` to `5xx`, else what Go's `strconv.ParseInt(v, 10, 32)`
+/// reads (an optional sign, then decimal digits, within 32 bits).
+fn parse_code(value: &str) -> Option<CodeRange> {
+    if let [class @ b'1'..=b'5', b'x', b'x'] = value.as_bytes() {
+        return Some(CodeRange::class(i32::from(class - b'0')));
+    }
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().map(CodeRange::one)
 }
 
 /// `app:` values as Coder compares them: normalised, sorted, deduplicated.
@@ -307,6 +359,37 @@ impl<'a> QueryParamParser<'a> {
             return None;
         }
         Some(values.iter().flat_map(|v| v.split(',')).collect())
+    }
+
+    /// `code:` (connlog's extension): a list key as `strings` reads it, each value a code or
+    /// a class; sorted and deduplicated. Every bad value is named in one error, as Go's
+    /// `ParseCustomList` names them.
+    fn code_ranges(&mut self, key: &'static str) -> Option<Vec<CodeRange>> {
+        let values = self.strings(key)?;
+        let mut ranges = Vec::with_capacity(values.len());
+        let mut bad = Vec::new();
+        for value in values {
+            match parse_code(value) {
+                Some(range) => ranges.push(range),
+                None => bad.push(strconv_quote(value)),
+            }
+        }
+        let detail = match bad.as_slice() {
+            [] => {
+                ranges.sort_unstable();
+                ranges.dedup();
+                return Some(ranges);
+            }
+            [one] => format!(
+                "Query param \"{key}\" has invalid value: {one} is not a valid code ({CODE_FORMS})"
+            ),
+            many => format!(
+                "Query param \"{key}\" has invalid values: {} are not valid codes ({CODE_FORMS})",
+                many.join(", ")
+            ),
+        };
+        self.errors.push(Validation::new(key, detail));
+        None
     }
 
     /// `ParseCustom`.

@@ -157,6 +157,7 @@ fn coder_search_connection_logs() {
                 workspace_id: Some(WORKSPACE),
                 connection_id: Some(CONNECTION),
                 status: Some(SessionStatus::Ongoing),
+                codes: None,
             }),
         ),
         (
@@ -1079,6 +1080,134 @@ fn status_key() {
                 "status",
                 r#"Query param "status" has invalid value: "on going" is not a valid value"#,
             )]),
+        ),
+    ]);
+}
+
+/// `code:`, connlog's extension (Coder answers it with "not a valid query param"): codes and
+/// classes, comma-separated and repeatable, sorted and deduplicated; each bad value named.
+#[test]
+fn code_key() {
+    let codes = |ranges: &[CodeRange]| {
+        Ok(Filter {
+            codes: Some(ranges.to_vec()),
+            ..Filter::default()
+        })
+    };
+    let one = CodeRange::one;
+    let class = CodeRange::class;
+    let forms = "(a 32-bit integer such as 403, or a class 1xx to 5xx)";
+    let invalid = |value: &str| {
+        errors(&[(
+            "code",
+            &format!(
+                r#"Query param "code" has invalid value: {value} is not a valid code {forms}"#
+            ),
+        )])
+    };
+    run(vec![
+        ("a code", "code:403".to_string(), codes(&[one(403)])),
+        ("a class", "code:4xx".to_string(), codes(&[class(4)])),
+        (
+            "classes are 400..=499 and so on",
+            "code:1xx,5xx".to_string(),
+            codes(&[
+                CodeRange { lo: 100, hi: 199 },
+                CodeRange { lo: 500, hi: 599 },
+            ]),
+        ),
+        (
+            "a list, sorted and deduplicated",
+            "code:5xx,4xx,403,4xx".to_string(),
+            codes(&[class(4), one(403), class(5)]),
+        ),
+        (
+            "repeatable, as app: is",
+            "code:404 code:101".to_string(),
+            codes(&[one(101), one(404)]),
+        ),
+        (
+            "key and class case-insensitive",
+            "CODE:4XX".to_string(),
+            codes(&[class(4)]),
+        ),
+        ("quoted", r#"code:"200""#.to_string(), codes(&[one(200)])),
+        (
+            "exit codes: zero, signs and leading zeros as strconv reads them",
+            "code:0,-1,+2,007".to_string(),
+            codes(&[one(-1), one(0), one(2), one(7)]),
+        ),
+        (
+            "32-bit bounds",
+            "code:2147483647,-2147483648".to_string(),
+            codes(&[one(i32::MIN), one(i32::MAX)]),
+        ),
+        (
+            "with other keys",
+            "method:tunnel code:4xx".to_string(),
+            Ok(Filter {
+                method: Some(ConnectionMethod::Tunnel),
+                codes: Some(vec![class(4)]),
+                ..Filter::default()
+            }),
+        ),
+        (
+            "an empty first value disables it",
+            r#"code:"" code:x"#.to_string(),
+            Ok(Filter::default()),
+        ),
+        ("not a number", "code:abc".to_string(), invalid(r#""abc""#)),
+        ("no class 6xx", "code:6xx".to_string(), invalid(r#""6xx""#)),
+        ("no class 0xx", "code:0xx".to_string(), invalid(r#""0xx""#)),
+        (
+            "not a partial class",
+            "code:40x".to_string(),
+            invalid(r#""40x""#),
+        ),
+        ("a sign alone", "code:-".to_string(), invalid(r#""-""#)),
+        ("no fractions", "code:4.5".to_string(), invalid(r#""4.5""#)),
+        (
+            "out of 32 bits",
+            "code:2147483648".to_string(),
+            invalid(r#""2147483648""#),
+        ),
+        (
+            "a trailing comma",
+            "code:4xx,".to_string(),
+            invalid(r#""""#),
+        ),
+        (
+            "quoted with a space",
+            r#"code:"4 xx""#.to_string(),
+            invalid(r#""4 xx""#),
+        ),
+        (
+            "every bad value, in order, in one error",
+            "code:abc,403,9xx code:x".to_string(),
+            errors(&[(
+                "code",
+                &format!(
+                    r#"Query param "code" has invalid values: "abc", "9xx", "x" are not valid codes {forms}"#
+                ),
+            )]),
+        ),
+        (
+            "after the type combination error, before unknown keys",
+            "zeta:1 code:abc type:ssh method:ssh status:x".to_string(),
+            errors(&[
+                (
+                    "status",
+                    r#"Query param "status" has invalid value: "x" is not a valid value"#,
+                ),
+                ("type", "type cannot be combined with method or app"),
+                (
+                    "code",
+                    &format!(
+                        r#"Query param "code" has invalid value: "abc" is not a valid code {forms}"#
+                    ),
+                ),
+                ("zeta", r#""zeta" is not a valid query param"#),
+            ]),
         ),
     ]);
 }

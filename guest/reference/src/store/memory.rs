@@ -63,6 +63,13 @@ impl RowStore {
                 bitmap_bytes(&self.ongoing) + bitmap_bytes(&self.completed),
             ),
             (
+                "code postings",
+                table_bytes(
+                    self.code_bits.capacity(),
+                    core::mem::size_of::<(i32, RoaringBitmap)>(),
+                ) + self.code_bits.values().map(bitmap_bytes).sum::<u64>(),
+            ),
+            (
                 "time buckets",
                 self.buckets
                     .values()

@@ -20,6 +20,10 @@
 //!   the `connection_id` filter.
 //! - Roaring posting lists of slots per organization, owner (which also narrows the
 //!   workspace filter), connection method and user, plus `ongoing` and `completed`.
+//! - A posting list per distinct code (`code:`, connlog's extension). Codes are few (0, 1,
+//!   2, 101, 200, 302, 403, 404, 500, …), so this costs one list entry per row with a code,
+//!   about what the method lists cost, plus a map entry per code; a row without a code is in
+//!   none.
 //!   The app filters scan the candidates through the `desc` table instead.
 //! - Time buckets (`buckets.rs`): slots by `connect_time` range, which give time ranges,
 //!   page skipping by count and the order.
@@ -277,7 +281,15 @@ struct Postings {
     app: u32,
     /// 0: none (not SSH or the web terminal), 1: ongoing, 2: completed.
     status: u8,
+    code: Option<i32>,
     time: i64,
+}
+
+impl Postings {
+    /// The code as `update_postings` compares keys: `u64::MAX` for none.
+    fn code_key(&self) -> u64 {
+        self.code.map_or(u64::MAX, |c| u64::from(c as u32))
+    }
 }
 
 /// All rows, ordered by `connect_time` descending then `id` descending, so that paging is
@@ -304,6 +316,8 @@ pub struct RowStore {
     workspace_ctxs: HashMap<u128, Vec<u32>, FoldBuild>,
     ongoing: RoaringBitmap,
     completed: RoaringBitmap,
+    /// Rows by their code (`code:`); rows without a code are in none.
+    code_bits: HashMap<i32, RoaringBitmap, FoldBuild>,
     buckets: BTreeMap<i64, Bucket>,
     tuning: Tuning,
 }
@@ -337,6 +351,7 @@ impl RowStore {
             workspace_ctxs: HashMap::with_hasher(FoldBuild),
             ongoing: RoaringBitmap::new(),
             completed: RoaringBitmap::new(),
+            code_bits: HashMap::with_hasher(FoldBuild),
             buckets,
             tuning,
         }
@@ -572,6 +587,7 @@ impl RowStore {
             user: desc.user,
             app: if terminal { desc.app } else { 0 },
             status,
+            code: detail.code,
             time: self.cols.connect.get(slot),
         }
     }
@@ -623,6 +639,11 @@ impl RowStore {
                 2 => bits(&mut self.completed, slot),
                 _ => false,
             };
+        }
+        if differs(Postings::code_key)
+            && let Some(code) = p.code
+        {
+            bits(self.code_bits.entry(code).or_default(), slot);
         }
         if other.is_none_or(|o| o.time != p.time) {
             bucket(self, slot, p.time);

@@ -66,7 +66,8 @@ impl RowStore {
             .chain(&mut self.type_bits);
         let lists = lists
             .chain(&mut self.user_bits)
-            .chain(self.app_bits.values_mut());
+            .chain(self.app_bits.values_mut())
+            .chain(self.code_bits.values_mut());
         for list in lists {
             if !list.is_empty() {
                 *list -= &gone;

@@ -156,6 +156,16 @@ impl RowStore {
                 SessionStatus::Completed => &self.completed,
             }));
         }
+        if let Some(codes) = &filter.codes {
+            // connlog's `code:`: the union of the lists of the codes in range (codes are
+            // few, so all of them are looked at); no such code matches nothing.
+            sets.push(union(
+                self.code_bits
+                    .iter()
+                    .filter(|(code, _)| codes.iter().any(|r| r.contains(**code)))
+                    .map(|(_, rows)| rows),
+            )?);
+        }
         if let Some(c) = filter.connection_id {
             let c = c.as_u128();
             let found: RoaringBitmap = self

@@ -668,6 +668,9 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
             2 => append(&mut store.completed, slot),
             _ => {}
         }
+        if let Some(code) = p.code {
+            append(store.code_bits.entry(code).or_default(), slot);
+        }
     }
 
     store.keys = HashTable::with_capacity(rows);

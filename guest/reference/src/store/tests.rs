@@ -1,6 +1,6 @@
 use super::*;
 use crate::authz::Visibility;
-use crate::search::{Filter, SessionStatus};
+use crate::search::{CodeRange, Filter, SessionStatus};
 use ConnectionMethod::{PortForwarding, ReconnectingPty, Ssh, Tunnel, WorkspaceApp};
 use proptest::prelude::*;
 
@@ -85,6 +85,9 @@ fn matches(r: &ConnectionLog, f: &Filter, v: &Visibility) -> bool {
             SessionStatus::Ongoing => r.disconnect_time.is_none() && terminal,
             SessionStatus::Completed => r.disconnect_time.is_some() && terminal,
         })
+        && f.codes
+            .as_ref()
+            .is_none_or(|l| r.code.is_some_and(|c| l.iter().any(|x| x.contains(c))))
 }
 
 impl Model {
@@ -542,6 +545,99 @@ fn each_conjunct() {
     }
 }
 
+/// `code:` (connlog's extension) on the fixture with codes: r1 none, r2 exit code 0, r3
+/// exit code 1, r4 HTTP 200, r5 a denied tunnel (403); then a replacement, a purge and a
+/// snapshot keep the code lists right.
+#[test]
+fn code_conjunct() {
+    let codes = |list: &[CodeRange]| Filter {
+        codes: Some(list.to_vec()),
+        ..Filter::default()
+    };
+    let (one, class) = (CodeRange::one, CodeRange::class);
+    for t in tunings() {
+        let mut s = fixture(t);
+        for (r, code) in s
+            .rows()
+            .into_iter()
+            .zip([Some(403), Some(200), Some(1), Some(0), None])
+        {
+            s.upsert(ConnectionLog { code, ..r }.as_row_ref());
+        }
+        let check = |s: &RowStore| {
+            let f = |f: Filter| all(s, &f);
+            assert_eq!(f(codes(&[one(403)])), (vec![5], 1));
+            assert_eq!(f(codes(&[class(4)])), (vec![5], 1));
+            assert_eq!(
+                f(codes(&[one(0)])),
+                (vec![2], 1),
+                "a row without a code is not 0"
+            );
+            assert_eq!(f(codes(&[class(2), one(1)])), (vec![4, 3], 2));
+            assert_eq!(
+                f(codes(&[one(0), one(1), class(2), class(4)])),
+                (vec![5, 4, 3, 2], 4)
+            );
+            assert_eq!(f(codes(&[class(5), one(404)])), (vec![], 0), "no such code");
+            assert_eq!(f(codes(&[])), (vec![], 0));
+            assert_eq!(
+                f(Filter {
+                    method: Some(Tunnel),
+                    ..codes(&[class(4)])
+                }),
+                (vec![5], 1)
+            );
+            assert_eq!(
+                f(Filter {
+                    method: Some(Ssh),
+                    ..codes(&[class(4)])
+                }),
+                (vec![], 0)
+            );
+            assert_eq!(
+                f(Filter {
+                    status: Some(SessionStatus::Ongoing),
+                    ..codes(&[one(0), one(1)])
+                }),
+                (vec![3], 1)
+            );
+            let origins: Vec<RowOrigin> = s.rows().iter().map(origin_of).collect();
+            let fed = s.rows_by_origin(&codes(&[class(4)]), &Visibility::All, &origins);
+            assert_eq!(
+                fed.iter()
+                    .flatten()
+                    .map(|r| r.id.as_u128())
+                    .collect::<Vec<_>>(),
+                [5]
+            );
+        };
+        check(&s);
+        check(&restore(snapshot(&s, 64)).unwrap());
+
+        // A replacement moves the row to its new code's list.
+        let r5 = s.rows().into_iter().find(|r| r.id == u(5)).unwrap();
+        s.upsert(
+            ConnectionLog {
+                code: Some(101),
+                ..r5.clone()
+            }
+            .as_row_ref(),
+        );
+        assert_eq!(all(&s, &codes(&[class(4)])), (vec![], 0));
+        assert_eq!(all(&s, &codes(&[one(101)])), (vec![5], 1));
+        s.upsert(ConnectionLog { code: None, ..r5 }.as_row_ref());
+        assert_eq!(all(&s, &codes(&[one(101), class(4)])), (vec![], 0));
+        // A purge leaves the lists; a snapshot rebuilds them.
+        s.remove_before(350);
+        assert_eq!(all(&s, &codes(&[one(0), one(1), class(2)])), (vec![4], 1));
+        let back = restore(snapshot(&s, 64)).unwrap();
+        assert_eq!(
+            all(&back, &codes(&[one(0), one(1), class(2)])),
+            (vec![4], 1)
+        );
+    }
+}
+
 #[test]
 fn purge_is_strictly_before() {
     for t in tunings() {
@@ -779,8 +875,28 @@ const KINDS: [(ConnectionMethod, Option<&str>); 8] = [
     (PortForwarding, None),
     (Tunnel, None),
 ];
+/// The codes rows have: exit codes, tunnel decisions, HTTP statuses.
+const CODES: [i32; 9] = [-1, 0, 1, 101, 200, 302, 403, 404, 500];
+
 /// The apps the generated filters name.
 const APPS: [&str; 5] = ["vscode", "goland", "cursor", "8080", "zed"];
+
+/// What a generated `code:` holds: codes rows have and do not have, and classes.
+fn code_list() -> impl Strategy<Value = Vec<CodeRange>> {
+    proptest::collection::vec(
+        prop_oneof![
+            proptest::sample::select(vec![-1, 0, 2, 101, 200, 403, 404, 418])
+                .prop_map(CodeRange::one),
+            (1i32..6).prop_map(CodeRange::class),
+        ],
+        0..3,
+    )
+    .prop_map(|mut l| {
+        l.sort_unstable();
+        l.dedup();
+        l
+    })
+}
 
 #[derive(Debug, Clone)]
 struct Spec {
@@ -809,7 +925,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         proptest::option::of(0i64..60),
         (
             proptest::option::of(0u8..3),
-            proptest::option::of(-1i32..2),
+            proptest::option::of(proptest::sample::select(CODES.to_vec())),
             proptest::option::of(0u8..2),
         ),
     )
@@ -914,7 +1030,7 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
             Just(SessionStatus::Ongoing),
             Just(SessionStatus::Completed)
         ]),
-        id_list(0xa0, 3),
+        (id_list(0xa0, 3), proptest::option::of(code_list())),
     )
         .prop_map(
             |(
@@ -925,7 +1041,7 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
                 (after, before),
                 (ws, conn),
                 status,
-                vis,
+                (vis, codes),
             )| {
                 // A `type:` comes with its translation, as the parser gives it: the model
                 // reads the translation, the store its own list.
@@ -953,6 +1069,7 @@ fn filter() -> impl Strategy<Value = (Filter, Visibility)> {
                     workspace_id: ws.map(|w| u(0xc0 + w as u128)),
                     connection_id: conn.map(|c| u(0xd0 + c as u128)),
                     status,
+                    codes,
                 };
                 (f, vis.map_or(Visibility::All, Visibility::Organizations))
             },
