@@ -107,12 +107,36 @@ fn start(data: &Path) -> Server {
     }
 }
 
-/// The assets the page's HTML names, in order.
-fn assets(html: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for part in html.split('"').skip(1).step_by(2) {
-        if part.starts_with("/connectionlog/assets/") && !found.iter().any(|f| f == part) {
-            found.push(part.to_owned());
+/// The assets the page loads, in order: those its HTML names, then the modules they import
+/// (`from "./x.js"`, beside the importer), transitively.
+fn assets(server: &Server) -> Vec<String> {
+    let quoted = |text: &str| -> Vec<String> {
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut found: Vec<String> = quoted(&server.text("/connectionlog"))
+        .into_iter()
+        .filter(|part| part.starts_with("/connectionlog/assets/"))
+        .collect();
+    found.dedup();
+    let mut next = 0;
+    while next < found.len() {
+        let asset = found[next].clone();
+        next += 1;
+        if !asset.ends_with(".js") {
+            continue;
+        }
+        let dir = &asset[..=asset.rfind('/').unwrap()];
+        for import in quoted(&server.text(&asset)) {
+            if let Some(name) = import.strip_prefix("./") {
+                let path = format!("{dir}{name}");
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+            }
         }
     }
     found
@@ -135,7 +159,13 @@ fn time_requests(server: &Server, label: &str, path: &str) {
         bytes = size;
     }
     let (median, p99) = percentiles(times);
-    println!("{label:<44} median {median:>7.2} ms  p99 {p99:>7.2} ms  ({bytes} bytes)");
+    let count = if path.starts_with("/api/v2/connectionlog?") {
+        let body: serde_json::Value = serde_json::from_str(&server.text(path)).unwrap();
+        format!(", count {}", body["count"])
+    } else {
+        String::new()
+    };
+    println!("{label:<44} median {median:>7.2} ms  p99 {p99:>7.2} ms  ({bytes} bytes{count})");
 }
 
 fn run(data: &Path, rows: u64) {
@@ -150,7 +180,7 @@ fn run(data: &Path, rows: u64) {
 
     println!("-- the first render --");
     time_requests(&server, "GET /connectionlog (the page)", "/connectionlog");
-    for asset in assets(&server.text("/connectionlog")) {
+    for asset in assets(&server) {
         time_requests(&server, &format!("GET {asset}"), &asset);
     }
     time_requests(&server, "GET /api/v2/users/me", "/api/v2/users/me");
@@ -163,18 +193,21 @@ fn run(data: &Path, rows: u64) {
     for (label, query) in [
         (
             "preset Active SSH connections",
-            "q=status%3Aongoing%20method%3Assh",
+            "limit=25&q=status%3Aongoing%20method%3Assh",
         ),
+        ("method menu: SSH", "limit=25&q=method%3Assh"),
         (
             "method:ssh status:completed",
-            "q=method%3Assh%20status%3Acompleted",
+            "limit=25&q=method%3Assh%20status%3Acompleted",
         ),
-        ("workspace_owner menu", "q=workspace_owner%3Aadmin"),
-        ("page 400 of 25", "offset=9975&q="),
+        (
+            "a time range (one day)",
+            "limit=25&q=connected_after%3A%222025-06-16T00%3A00%3A00Z%22%20connected_before%3A%222025-06-17T00%3A00%3A00Z%22",
+        ),
+        ("page 400 of 25", "limit=25&offset=9975&q="),
         ("page size 100", "limit=100&q="),
     ] {
-        let path = format!("/api/v2/connectionlog?limit=25&{query}");
-        time_requests(&server, label, &path);
+        time_requests(&server, label, &format!("/api/v2/connectionlog?{query}"));
     }
 
     println!("-- the live feed --");
@@ -236,9 +269,11 @@ fn feed_delay(server: &Server, rows: u64) {
             }
         }
     }
+    // The row usually reaches the stream before the acknowledgement reaches the client.
+    let before_ack = from_ack.iter().filter(|d| d.is_zero()).count();
     let (median, p99) = percentiles(from_ack);
     println!(
-        "feed: acknowledgement -> SSE message        median {median:>7.2} ms  p99 {p99:>7.2} ms"
+        "feed: acknowledgement -> SSE message        median {median:>7.2} ms  p99 {p99:>7.2} ms  ({before_ack} of {FEED_EVENTS} arrived before their acknowledgement)"
     );
     let (median, p99) = percentiles(from_send);
     println!(
