@@ -153,6 +153,103 @@ fn bad_queries_get_coders_400_with_each_validation_in_order() {
     }
 }
 
+// ---- connlog's extension: `code:` ---------------------------------------------------
+
+/// `code:` (not Coder's: Coder answers it with "not a valid query param") selects rows by
+/// their code: the denied tunnels are `method:tunnel code:4xx`, the page's preset.
+#[test]
+fn the_code_extension_selects_denied_tunnels_and_refuses_bad_codes() {
+    let (_data, server, admin) = serving();
+    let at = |n: usize| format!("2025-07-10T11:00:{n:02}Z");
+    let web = |n: usize, method: &str, code: i32| {
+        Event::web(&uuid(EVENT, n), &at(n), method).code(Some(code))
+    };
+    let session = |n: usize| Event::agent(&uuid(EVENT, n), &at(n), "ssh", &uuid(CONNECTION, n));
+    let lines: Vec<String> = [
+        web(0, "tunnel", 101),
+        web(1, "tunnel", 403),
+        web(2, "tunnel", 403),
+        web(3, "workspace_app", 403).app("code-server"),
+        web(4, "port_forwarding", 404).app("8080"),
+        session(5),
+        Event {
+            id: uuid(EVENT, 15),
+            ..session(5).disconnect(Some(1), "exited")
+        },
+        session(6),
+        web(7, "tunnel", 502),
+    ]
+    .iter()
+    .map(Event::line)
+    .collect();
+    assert_eq!(ingest(&server, &admin, &lines)["accepted"], lines.len());
+
+    let rows = |q: &str| -> Vec<usize> {
+        let (status, body) = get(&server, &admin, q);
+        assert_eq!(status, 200, "{q}: {body}");
+        let page = body_json(&body);
+        let mut rows: Vec<usize> = page["connection_logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (0..8)
+                    .find(|&n| row["id"] == uuid(EVENT, n).as_str())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(page["count"], rows.len(), "{q}: the count mirrors the rows");
+        rows.sort_unstable();
+        rows
+    };
+    for (q, want) in [
+        ("method:tunnel code:4xx", &[1, 2][..]),
+        ("METHOD:Tunnel CODE:4XX", &[1, 2]),
+        ("code:4xx", &[1, 2, 3, 4]),
+        ("code:403", &[1, 2, 3]),
+        ("code:403 code:404", &[1, 2, 3, 4]),
+        ("code:1xx,5xx", &[0, 7]),
+        ("method:tunnel code:101", &[0]),
+        ("code:1", &[5]),
+        ("method:ssh code:1 status:completed", &[5]),
+        // The ongoing session has no code (its `exit_code` is absent): it never matches.
+        ("code:0", &[]),
+        ("code:2xx", &[]),
+    ] {
+        assert_eq!(rows(q), want, "{q}");
+    }
+    let (_, body) = get(&server, &admin, "method:tunnel code:4xx");
+    for row in body_json(&body)["connection_logs"].as_array().unwrap() {
+        assert_eq!(row["type"], "tunnel", "{row}");
+        assert_eq!(row["web_info"]["status_code"], 403, "{row}");
+    }
+
+    let forms = "(a 32-bit integer such as 403, or a class 1xx to 5xx)";
+    for (q, detail) in [
+        (
+            "code:abc",
+            format!(r#"Query param "code" has invalid value: "abc" is not a valid code {forms}"#),
+        ),
+        (
+            "method:tunnel code:4xx,6xx,40x",
+            format!(
+                r#"Query param "code" has invalid values: "6xx", "40x" are not valid codes {forms}"#
+            ),
+        ),
+    ] {
+        let (status, body) = get(&server, &admin, q);
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(
+            body_json(&body),
+            serde_json::json!({
+                "message": "Invalid connection search query.",
+                "validations": [{"field": "code", "detail": detail}],
+            }),
+            "{q}"
+        );
+    }
+}
+
 // ---- §11.9 and §7.6: the response JSON -------------------------------------------------
 
 /// The row JSON with every UUID string written `…` and the `organization` and `user`
