@@ -330,6 +330,24 @@ async fn filters_by_typing_by_menus_and_presets_change_the_rows_and_the_url() {
         Some(q.as_str())
     );
     assert_eq!(b.row_ids().await, d.api_page("admin", &q, 25, 0).0);
+
+    // The "Denied tunnels" preset: connlog's `code:` (Coder's filter has no key for it).
+    let denied = "method:tunnel code:4xx";
+    let button = format!("button[data-preset='{denied}']");
+    assert_eq!(b.text(&button).await, "Denied tunnels");
+    b.click(&button).await;
+    b.wait_for("the preset", "return location.search.includes('code')")
+        .await;
+    assert_eq!(b.url_param("filter").await.as_deref(), Some(denied));
+    let (ids, count) = d.api_page("admin", denied, 25, 0);
+    assert!(count > 0, "the simulated deployment has denied tunnels");
+    assert_eq!(b.row_ids().await, ids);
+    assert_eq!(b.text("#showing").await, showing(1, 25.min(count), count));
+    let texts = b.row_texts().await;
+    assert_eq!(texts.len() as u64, 25.min(count));
+    for text in texts {
+        assert!(text.contains("was denied a tunnel to"), "{text}");
+    }
     b.close().await;
 }
 
