@@ -550,15 +550,16 @@ async fn an_organization_auditor_sees_their_organizations_and_a_member_the_empty
     b.close().await;
 }
 
-/// An NDJSON event for the simulated deployment's first organization and workspace.
-fn ssh_connect(d: &Deployment, id: &str, connection: &str, time: &str) -> String {
+/// Ingests, over HTTP as the owner, an SSH connect from Cursor to the simulated
+/// deployment's newest SSH row's workspace, now.
+fn ingest_ssh_connect(d: &Deployment, id: &str, connection: &str) {
     let (_, body) = d.server.get(
         "/api/v2/connectionlog?limit=1&q=method:ssh",
         Some(d.token("admin")),
     );
     let row = &body_json(&body)["connection_logs"][0];
-    serde_json::json!({
-        "ID": id, "Time": time,
+    let event = serde_json::json!({
+        "ID": id, "Time": now_rfc3339(),
         "OrganizationID": row["organization"]["id"], "WorkspaceOwnerID": row["workspace_owner_id"],
         "WorkspaceID": row["workspace_id"], "WorkspaceName": row["workspace_name"],
         "AgentName": row["agent_name"], "ConnectionMethod": "ssh", "Code": null,
@@ -566,7 +567,13 @@ fn ssh_connect(d: &Deployment, id: &str, connection: &str, time: &str) -> String
         "ConnectionID": connection, "DisconnectReason": "", "ClientSessionID": "",
         "ConnectionStatus": "connected",
     })
-    .to_string()
+    .to_string();
+    let (status, body) = d.server.post(
+        "/api/v2/connectionlog/ingest",
+        Some(d.token("admin")),
+        &event,
+    );
+    assert_eq!(status, 200, "{body}");
 }
 
 fn now_rfc3339() -> String {
@@ -590,18 +597,7 @@ async fn a_row_ingested_over_http_appears_live_and_pause_holds_it_back() {
     let (_, before) = d.api_page("admin", "", 1, 0);
 
     let id = "7e57ab1e-0000-4000-8000-000000000001";
-    let event = ssh_connect(
-        &d,
-        id,
-        "7e57ab1e-0000-4000-8000-0000000000c1",
-        &now_rfc3339(),
-    );
-    let (status, body) = d.server.post(
-        "/api/v2/connectionlog/ingest",
-        Some(d.token("admin")),
-        &event,
-    );
-    assert_eq!(status, 200, "{body}");
+    ingest_ssh_connect(&d, id, "7e57ab1e-0000-4000-8000-0000000000c1");
     b.wait_for(
         "the new row at the top",
         &format!("const li = document.querySelector('#rows li.row'); return li && li.dataset.id === '{id}'"),
@@ -634,18 +630,7 @@ async fn a_row_ingested_over_http_appears_live_and_pause_holds_it_back() {
         Some("true")
     );
     let held = "7e57ab1e-0000-4000-8000-000000000002";
-    let event = ssh_connect(
-        &d,
-        held,
-        "7e57ab1e-0000-4000-8000-0000000000c2",
-        &now_rfc3339(),
-    );
-    let (status, body) = d.server.post(
-        "/api/v2/connectionlog/ingest",
-        Some(d.token("admin")),
-        &event,
-    );
-    assert_eq!(status, 200, "{body}");
+    ingest_ssh_connect(&d, held, "7e57ab1e-0000-4000-8000-0000000000c2");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !b.row_ids().await.contains(&held.to_owned()),

@@ -12,11 +12,10 @@ use serde::Deserialize;
 
 use super::auth::{Caller, Unauthorized};
 use super::metrics::{Metrics, ServiceGauges};
-use super::{AppState, json_response, message_response};
+use super::{AppState, invalid_parameters, invalid_query, json_response, message_response};
 use crate::ingest::{INGEST_BATCH, ingest_ndjson};
 use crate::model::{QueryError, QueryRequest, Setting, Uuid, Validation};
 use crate::plugin::{PluginError, PluginSource, PluginSpec};
-use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
 use crate::service::{ServiceError, SharedConnLog, swap_plugin};
 
 pub(super) const INTERNAL_ERROR: &str = "An internal server error occurred.";
@@ -40,6 +39,17 @@ pub(super) fn authenticate(
         .auth
         .authenticate(headers, query)
         .map_err(unauthorized)
+}
+
+/// A read request's caller and its query string (read as Go's `url.Values`).
+#[allow(clippy::result_large_err)]
+pub(super) fn reader(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(Caller, QueryParams), Response> {
+    let caller = authenticate(state, headers, query)?;
+    Ok((caller, QueryParams::parse(query.unwrap_or(""))))
 }
 
 #[allow(clippy::result_large_err)]
@@ -97,19 +107,13 @@ pub async fn connection_logs(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(c) => c,
+    let (caller, params) = match reader(&state, &headers, query.as_deref()) {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let params = QueryParams::parse(query.as_deref().unwrap_or(""));
     let (limit, offset) = match params.pagination() {
         Ok(p) => p,
-        Err(validations) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                validation_body(INVALID_PARAMETERS_MESSAGE, &validations),
-            );
-        }
+        Err(validations) => return invalid_parameters(&validations),
     };
     let request = QueryRequest {
         q: params.get("q").unwrap_or_default().to_owned(),
@@ -127,10 +131,7 @@ pub async fn connection_logs(
     match outcome {
         Err(response) => response,
         Ok(Ok(Ok(body))) => json_response(StatusCode::OK, body),
-        Ok(Ok(Err(QueryError::InvalidQuery(validations)))) => json_response(
-            StatusCode::BAD_REQUEST,
-            validation_body(INVALID_QUERY_MESSAGE, &validations),
-        ),
+        Ok(Ok(Err(QueryError::InvalidQuery(validations)))) => invalid_query(&validations),
         Ok(Ok(Err(QueryError::Storage(e)))) => message_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             INTERNAL_ERROR,

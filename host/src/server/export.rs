@@ -11,11 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::sync::mpsc;
 
-use super::api::{INTERNAL_ERROR, QueryParams, authenticate};
-use super::{AppState, json_response, message_response};
+use super::api::{INTERNAL_ERROR, reader};
+use super::{AppState, invalid_parameters, invalid_query, message_response};
 use crate::export::{ExportError, RowFormat, export};
 use crate::model::Validation;
-use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
 
 /// Pages written ahead of the client: the export's thread waits (without the service's
 /// lock) once they are queued.
@@ -44,26 +43,19 @@ pub async fn export_rows(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(c) => c,
+    let (caller, params) = match reader(&state, &headers, query.as_deref()) {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let params = QueryParams::parse(query.as_deref().unwrap_or(""));
     let Some((extension, format, content_type)) = chosen_format(params.get("format")) else {
         let names: Vec<&str> = FORMATS.iter().map(|(name, ..)| *name).collect();
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            validation_body(
-                INVALID_PARAMETERS_MESSAGE,
-                &[Validation::new(
-                    "format",
-                    format!(
-                        "Query param \"format\" must be one of: {}",
-                        names.join(", ")
-                    ),
-                )],
+        return invalid_parameters(&[Validation::new(
+            "format",
+            format!(
+                "Query param \"format\" must be one of: {}",
+                names.join(", ")
             ),
-        );
+        )]);
     };
     let q = params.get("q").unwrap_or_default().to_owned();
 
@@ -131,12 +123,7 @@ fn download(extension: &str, content_type: &'static str, body: Body) -> Response
 /// The response for an export that ended before writing anything, other than a success.
 fn failure_response(outcome: Result<Outcome, tokio::task::JoinError>) -> Response {
     let detail = match outcome {
-        Ok(Ok(Err(validations))) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                validation_body(INVALID_QUERY_MESSAGE, &validations),
-            );
-        }
+        Ok(Ok(Err(validations))) => return invalid_query(&validations),
         Ok(Ok(Ok(()))) => unreachable!("a success is a download"),
         Ok(Err(e)) => e.to_string(),
         Err(e) => format!("the export failed: {e}"),

@@ -87,6 +87,25 @@ pub(crate) fn json_response(status: StatusCode, mut body: String) -> Response {
         .expect("a valid response")
 }
 
+/// Coder's 400 `Query parameters have invalid values.`, with a validation per parameter.
+pub(crate) fn invalid_parameters(validations: &[crate::model::Validation]) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        crate::responses::validation_body(
+            crate::responses::INVALID_PARAMETERS_MESSAGE,
+            validations,
+        ),
+    )
+}
+
+/// Coder's 400 `Invalid connection search query.`, with the filter's validations.
+pub(crate) fn invalid_query(validations: &[crate::model::Validation]) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        crate::responses::validation_body(crate::responses::INVALID_QUERY_MESSAGE, validations),
+    )
+}
+
 /// Coder's `{"message":…,"detail":…}` with a status.
 pub(crate) fn message_response(
     status: StatusCode,

@@ -19,13 +19,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 
-use super::api::{QueryParams, authenticate};
+use super::api::{authenticate, reader};
 use super::auth::Caller;
-use super::{AppState, json_response};
+use super::{AppState, invalid_parameters, json_response};
 use crate::directory::{Directory, Member, ROLE_AUDITOR, ROLE_ORGANIZATION_AUDITOR, ROLE_OWNER};
 use crate::events::format_time;
 use crate::model::{Organization, Uuid, Validation};
-use crate::responses::{INVALID_PARAMETERS_MESSAGE, validation_body};
+use crate::responses::validation_body;
 
 /// Coder's message for a bad `q` on `/users`.
 const INVALID_USER_QUERY: &str = "Invalid user search query.";
@@ -216,19 +216,13 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(c) => c,
+    let (caller, params) = match reader(&state, &headers, query.as_deref()) {
+        Ok(r) => r,
         Err(refusal) => return refusal,
     };
-    let params = QueryParams::parse(query.as_deref().unwrap_or(""));
     let (limit, offset) = match params.pagination() {
         Ok(p) => p,
-        Err(validations) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                validation_body(INVALID_PARAMETERS_MESSAGE, &validations),
-            );
-        }
+        Err(validations) => return invalid_parameters(&validations),
     };
     let words = match search_words(params.get("q").unwrap_or("")) {
         Ok(w) => w,

@@ -38,11 +38,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use tokio::sync::watch;
 
-use super::api::{QueryParams, authenticate, service_error, with_service};
+use super::api::{QueryParams, reader, service_error, with_service};
 use super::metrics::Metrics;
-use super::{AppState, json_response, message_response};
+use super::{AppState, invalid_parameters, invalid_query, message_response};
 use crate::model::{Actor, QueryError, Validation};
-use crate::responses::{INVALID_PARAMETERS_MESSAGE, INVALID_QUERY_MESSAGE, validation_body};
 use crate::service::{FeedChunk, ServiceError};
 
 /// Journal events read per chunk: bounds how long one read holds the service.
@@ -94,14 +93,13 @@ pub async fn watch(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let caller = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(c) => c,
+    let (caller, params) = match reader(&state, &headers, query.as_deref()) {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let params = QueryParams::parse(query.as_deref().unwrap_or(""));
     let Options { format, resume } = match Options::of(&params, &headers) {
         Ok(options) => options,
-        Err(validations) => return invalid_parameters(validations),
+        Err(validations) => return invalid_parameters(&validations),
     };
     let q = params.get("q").unwrap_or_default().to_owned();
 
@@ -118,12 +116,7 @@ pub async fn watch(
     let (head, now) = match checked {
         Err(response) => return response,
         Ok(Ok(Ok(head))) => head,
-        Ok(Ok(Err(QueryError::InvalidQuery(validations)))) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                validation_body(INVALID_QUERY_MESSAGE, &validations),
-            );
-        }
+        Ok(Ok(Err(QueryError::InvalidQuery(validations)))) => return invalid_query(&validations),
         Ok(Ok(Err(QueryError::Storage(e)))) => {
             return service_error(&ServiceError::Storage(e));
         }
@@ -140,7 +133,7 @@ pub async fn watch(
         None => now,
         Some(Resume { position, .. }) if position <= now => position,
         Some(Resume { field, position }) => {
-            return invalid_parameters(vec![Validation::new(
+            return invalid_parameters(&[Validation::new(
                 field,
                 format!(
                     "{field} {position} is past the newest event ({now}): it was not given by this server's store"
@@ -162,13 +155,6 @@ pub async fn watch(
         .header("x-accel-buffering", "no")
         .body(Body::from_stream(body))
         .expect("a valid response")
-}
-
-fn invalid_parameters(validations: Vec<Validation>) -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        validation_body(INVALID_PARAMETERS_MESSAGE, &validations),
-    )
 }
 
 /// What a request asks for besides its filter.
