@@ -27,7 +27,10 @@ pub fn cases() -> Vec<Case> {
 }
 
 /// Readers and filters over both organizations; the member reads nothing.
-const READERS: [(fn() -> Uuid, &str); 8] = [
+/// A reader (by a fixture's user) and a filter.
+type Reader = (fn() -> Uuid, &'static str);
+
+const READERS: [Reader; 8] = [
     (admin_id, ""),
     (admin_id, "method:ssh"),
     (admin_id, "status:ongoing"),
@@ -52,11 +55,11 @@ fn same_rows_as_the_list(h: &mut Harness) -> Check {
                 .feed(user(), q, 0, chunk)?
                 .map_err(|e| format!("the feed refuses {q:?}: {}", query_error(&e)))?;
             ensure!(
-                fed.windows(2).all(|w| w[0].0 < w[1].0),
+                fed.windows(2).all(|w| w[0].position < w[1].position),
                 "{q:?} as {}: positions are not increasing",
                 id_name(user())
             );
-            let ids: BTreeSet<Uuid> = fed.iter().map(|m| m.1).collect();
+            let ids: BTreeSet<Uuid> = fed.iter().map(|m| m.id).collect();
             ensure_eq!(
                 ids,
                 listed,
@@ -74,17 +77,23 @@ fn open_then_close(h: &mut Harness) -> Check {
         .feed(admin_id(), "", 0, 100)?
         .map_err(|e| query_error(&e))?;
     ensure_eq!(
-        opened.iter().map(|m| (m.1, m.2)).collect::<Vec<_>>(),
+        opened
+            .iter()
+            .map(|m| (m.id, m.completed))
+            .collect::<Vec<_>>(),
         vec![(eid(1), false)],
         "the feed after the connect"
     );
-    let after = opened[0].0;
+    let after = opened[0].position;
     h.store(vec![disconnect(2, 1, 20, Some(0), None)])?;
     let closed = h
         .feed(admin_id(), "", after, 100)?
         .map_err(|e| query_error(&e))?;
     ensure_eq!(
-        closed.iter().map(|m| (m.1, m.2)).collect::<Vec<_>>(),
+        closed
+            .iter()
+            .map(|m| (m.id, m.completed))
+            .collect::<Vec<_>>(),
         vec![(eid(1), true)],
         "the feed after the disconnect"
     );

@@ -340,6 +340,15 @@ impl ServiceLogSink for Captured {
     }
 }
 
+/// One message of the live feed, as the kit reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FedRow {
+    pub position: i64,
+    pub id: Uuid,
+    /// Whether the row has a disconnect time.
+    pub completed: bool,
+}
+
 /// One service over one temporary data directory, with the kit's plugin, the fixture
 /// directory, the clock fixed at `T0 + 1h` and no retention.
 pub struct Harness<'k> {
@@ -530,14 +539,14 @@ impl<'k> Harness<'k> {
     }
 
     /// Every feed message for `user` and `q` after position `after`, read `chunk` events at a
-    /// time: (position, row id, whether the row is completed), in position order.
+    /// time, in position order.
     pub fn feed(
         &mut self,
         user: Uuid,
         q: &str,
         mut after: i64,
         chunk: usize,
-    ) -> Result<Result<Vec<(i64, Uuid, bool)>, QueryError>, String> {
+    ) -> Result<Result<Vec<FedRow>, QueryError>, String> {
         let actor = self.actor(user)?;
         let mut out = Vec::new();
         loop {
@@ -554,7 +563,11 @@ impl<'k> Harness<'k> {
                     .and_then(|id| Uuid::parse_str(id).ok())
                     .ok_or_else(|| format!("a feed row for {q:?} has no id: {row}"))?;
                 let completed = row["ssh_info"]["disconnect_time"].is_string();
-                out.push((m.position, id, completed));
+                out.push(FedRow {
+                    position: m.position,
+                    id,
+                    completed,
+                });
             }
             ensure!(
                 read.scanned_to >= after,

@@ -139,7 +139,7 @@ impl PluginInstance {
         actor: model::Actor,
         q: &str,
         origins: Vec<model::RowOrigin>,
-    ) -> Result<Option<Result<Vec<Option<String>>, model::QueryError>>, PluginError> {
+    ) -> Result<super::wit::FeedRows, PluginError> {
         self.call("feed-rows", |b, s| b.feed_rows(s, actor, q, origins))
     }
 

@@ -21,6 +21,10 @@ use crate::plugin::host_state::HostState;
 /// What a call into the plugin returns: `Err` is a trap, which poisons the instance.
 pub type Call<T> = wasmtime::Result<T>;
 
+/// What `feed-rows` answers: per origin, the row's API JSON or `None`; `None` as a whole when
+/// the contract version has no feed (0.1.0).
+pub type FeedRows = Option<Result<Vec<Option<String>>, model::QueryError>>;
+
 /// A plugin's exports on the host's own types, whatever contract version it implements.
 pub trait Exports: Send + Sync {
     /// The plugin's name and version.
@@ -58,7 +62,7 @@ pub trait Exports: Send + Sync {
         actor: model::Actor,
         q: &str,
         origins: Vec<model::RowOrigin>,
-    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>>;
+    ) -> Call<FeedRows>;
     /// `None` keeps rows forever; returns the retention the plugin applies.
     fn set_retention(
         &self,

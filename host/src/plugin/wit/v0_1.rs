@@ -41,7 +41,7 @@ exports_impl!(ConnectionLogPlugin {
         _actor: model::Actor,
         _q: &str,
         _origins: Vec<model::RowOrigin>,
-    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>> {
+    ) -> Call<super::FeedRows> {
         Ok(None)
     }
 

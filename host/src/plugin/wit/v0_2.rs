@@ -35,7 +35,7 @@ exports_impl!(Plugin {
         actor: model::Actor,
         q: &str,
         origins: Vec<model::RowOrigin>,
-    ) -> Call<Option<Result<Vec<Option<String>>, model::QueryError>>> {
+    ) -> Call<super::FeedRows> {
         let origins: Vec<wit_journal::RowOrigin> = origins.into_iter().map(Into::into).collect();
         let outcome = self
             .coder_connection_log_query()
