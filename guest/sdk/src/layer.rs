@@ -13,6 +13,7 @@
 //! #     fn configure(&mut self, c: PluginConfig) -> Result<(), SettingsError> { connlog_plugin_sdk::refuse_any_setting(&c.settings) }
 //! #     fn ingest_batch(&mut self, _: &mut dyn PluginHost, e: Vec<ConnectionEvent>) -> Result<Vec<EventOutcome>, JournalError> { Ok(e.iter().map(|_| EventOutcome::Stored).collect()) }
 //! #     fn query(&self, _: &dyn PluginHost, _: &Actor, _: &QueryRequest) -> Result<Page, QueryError> { Ok(Page { rows: vec![], count: 0 }) }
+//! #     fn feed_rows(&self, _: &dyn PluginHost, _: &Actor, _: &str, o: &[RowOrigin]) -> Result<Vec<Option<String>>, QueryError> { Ok(vec![None; o.len()]) }
 //! #     fn set_retention(&mut self, r: Option<u64>) -> Option<u64> { r }
 //! #     fn purge(&mut self, _: &mut dyn PluginHost, _: UnixNanos) -> Result<PurgeReport, JournalError> { Ok(PurgeReport { purged: 0, cutoff: None }) }
 //! #     fn api_response(&self, _: &dyn PluginHost, _: &[ConnectionLog], _: u64) -> String { String::new() }

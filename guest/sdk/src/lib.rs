@@ -92,6 +92,24 @@
 //!         Ok(Page { rows: page.collect(), count })
 //!     }
 //!
+//!     fn feed_rows(
+//!         &self,
+//!         host: &dyn PluginHost,
+//!         _actor: &Actor,
+//!         _q: &str,
+//!         origins: &[RowOrigin],
+//!     ) -> Result<Vec<Option<String>>, QueryError> {
+//!         // Every row is one event's, so only single-event origins name a row here.
+//!         Ok(origins
+//!             .iter()
+//!             .map(|origin| {
+//!                 let RowOrigin::SingleEvent(id) = origin else { return None };
+//!                 let row = self.rows.iter().find(|r| r.id == *id)?;
+//!                 self.api_rows(host, std::slice::from_ref(row)).pop()
+//!             })
+//!             .collect())
+//!     }
+//!
 //!     fn set_retention(&mut self, max_age_nanos: Option<u64>) -> Option<u64> {
 //!         self.retention_nanos = max_age_nanos;
 //!         max_age_nanos
