@@ -39,6 +39,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 ///   POST /api/v2/connectionlog/ingest              an owner's token; NDJSON events
 ///   POST /api/v2/connectionlog/plugin              an owner's token; {"plugin": "reference"} or
 ///                                                  {"plugin": "<file in --plugin-dir>"} swaps the plugin
+///   GET  /api/v2/users/me, /api/v2/users, /api/v2/organizations
+///                                                  any user's token; Coder's shapes, scoped by role
+///   GET  /connectionlog (and / redirects there)    the auditor's Connection Log page: sign in
+///                                                  with a token (kept in an HttpOnly cookie)
+///   POST /api/v2/users/session-cookie, /api/v2/users/logout
+///                                                  the page's sign-in and sign-out
 ///   GET  /healthz                                  OK
 ///   GET  /metrics                                  Prometheus text
 ///
