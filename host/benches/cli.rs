@@ -10,7 +10,6 @@ mod support;
 
 use support::connlog;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,18 +57,7 @@ fn run(data: &Path, rows: u64) {
     );
 
     let started = Instant::now();
-    let mut server = connlog(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on "), "{line:?}");
+    let (mut server, _) = support::serve(data);
     println!(
         "serve: first start (full replay, compile): {:.1} s",
         started.elapsed().as_secs_f64()

@@ -14,7 +14,7 @@ use support::connlog;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -78,22 +78,7 @@ fn start(data: &Path) -> Server {
     );
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
     let started = Instant::now();
-    let mut child = connlog(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let (child, base) = support::serve(data);
     println!("serve: started in {:.1} s", started.elapsed().as_secs_f64());
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(true)

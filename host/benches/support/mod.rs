@@ -119,6 +119,29 @@ pub fn connlog(data: &std::path::Path) -> std::process::Command {
     command
 }
 
+/// `connlog serve` over `data` on a free loopback port, once it listens: the process and
+/// its base URL (`http://127.0.0.1:PORT`).
+pub fn serve(data: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = connlog(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    (child, base)
+}
+
 /// A store of `rows` rows and a directory whose one user, `admin`, is a site owner (who
 /// sees every row). Returns how many events were written.
 pub fn fill_store(data: &std::path::Path, rows: u64) -> u64 {
