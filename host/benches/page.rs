@@ -10,8 +10,6 @@
 
 mod support;
 
-use support::connlog;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Child;
@@ -67,16 +65,7 @@ impl Server {
 }
 
 fn start(data: &Path) -> Server {
-    let token = connlog(data)
-        .args(["token", "create", "--user", "admin"])
-        .output()
-        .unwrap();
-    assert!(
-        token.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token.stderr)
-    );
-    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let token = support::admin_token(data);
     let started = Instant::now();
     let (child, base) = support::serve(data);
     println!("serve: started in {:.1} s", started.elapsed().as_secs_f64());

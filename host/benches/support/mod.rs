@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod peer;
+
 use connlog::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, Uuid};
 use connlog::store::Journal;
 
@@ -149,8 +151,27 @@ pub fn fill_store(data: &std::path::Path, rows: u64) -> u64 {
     let events = fill(&mut journal, 0, rows);
     journal.checkpoint_truncate().unwrap();
     drop(journal);
-    std::fs::write(data.join("directory.json"), ADMIN_DIRECTORY).unwrap();
+    write_admin_directory(data);
     events
+}
+
+/// A directory whose one user, `admin`, is a site owner.
+pub fn write_admin_directory(data: &std::path::Path) {
+    std::fs::write(data.join("directory.json"), ADMIN_DIRECTORY).unwrap();
+}
+
+/// A new API token of `admin`.
+pub fn admin_token(data: &std::path::Path) -> String {
+    let out = connlog(data)
+        .args(["token", "create", "--user", "admin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 const ADMIN_DIRECTORY: &str = r#"{"organizations":[],"users":[{"id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","username":"admin","email":"admin@example.com","name":"","avatar_url":"","status":"active","login_type":"password","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z","last_seen_at":"2025-07-01T00:00:00Z","deleted":false,"roles":["owner"],"organization_roles":{}}],"api_tokens":[]}"#;
