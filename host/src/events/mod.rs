@@ -45,6 +45,7 @@
 //!
 //! Reading lives in `read`, writing in `write`, and the timestamps both use in `time`.
 
+mod json;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -53,7 +54,7 @@ mod write;
 
 pub use read::{
     CONNECTION_LOG_MSG, EventError, EventReader, Line, LineError, MAX_LINE_BYTES, Parsed,
-    ReadStats, SkipReason, parse_event_object, parse_line,
+    ReadStats, SkipReason, parse_line,
 };
 pub use time::{TimeError, format_time, parse_time};
 pub use write::{

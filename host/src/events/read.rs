@@ -4,8 +4,8 @@
 use std::io::{self, BufRead};
 
 use connlog_vocabulary::{LegacyType, normalize_app_name, upgrade};
-use serde_json::{Map, Value};
 
+use super::json::{Json, Object};
 use super::time::{TimeError, parse_time};
 use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, UnixNanos, Uuid};
 
@@ -311,7 +311,7 @@ pub fn parse_line(text: &str) -> Result<Parsed, EventError> {
     if trimmed.is_empty() {
         return Ok(Parsed::Skipped(SkipReason::Blank));
     }
-    let value: Value = serde_json::from_str(trimmed).map_err(|e| {
+    let value: Json = serde_json::from_str(trimmed).map_err(|e| {
         let full = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
@@ -328,30 +328,30 @@ pub fn parse_line(text: &str) -> Result<Parsed, EventError> {
             hint,
         }
     })?;
-    let Value::Object(object) = value else {
+    let Json::Object(object) = value else {
         return Err(EventError::NotAnObject {
-            got: type_name(&value),
+            got: value.type_name(),
         });
     };
     if let Some(msg) = object.get("msg") {
-        let Value::String(msg) = msg else {
+        let Json::String(msg) = msg else {
             return Err(EventError::BadServiceLog {
                 field: "msg",
                 expected: "a string",
-                got: type_name(msg),
+                got: msg.type_name(),
             });
         };
         if msg != CONNECTION_LOG_MSG {
             return Ok(Parsed::Skipped(SkipReason::OtherServiceLog {
-                msg: msg.clone(),
+                msg: msg.to_string(),
             }));
         }
         return match object.get("fields") {
-            Some(Value::Object(fields)) => parse_event_object(fields).map(Parsed::Event),
+            Some(Json::Object(fields)) => parse_event_object(fields).map(Parsed::Event),
             Some(other) => Err(EventError::BadServiceLog {
                 field: "fields",
                 expected: "an object",
-                got: type_name(other),
+                got: other.type_name(),
             }),
             None => Err(EventError::MissingField {
                 field: "fields",
@@ -364,7 +364,7 @@ pub fn parse_line(text: &str) -> Result<Parsed, EventError> {
 
 /// Reads an event from its JSON object (the NDJSON object, or a service-log line's `fields`),
 /// in either generation of Coder's fields (see [`connection_method`]).
-pub fn parse_event_object(object: &Map<String, Value>) -> Result<ConnectionEvent, EventError> {
+fn parse_event_object(object: &Object) -> Result<ConnectionEvent, EventError> {
     let f = Fields(object);
     let ip = match (f.opt_string("Ip")?, f.opt_string("IP")?) {
         (Some(a), Some(b)) if a != b => return Err(EventError::IpConflict { ip: a, ip_upper: b }),
@@ -447,10 +447,10 @@ fn connection_method(f: &Fields) -> Result<(ConnectionMethod, Option<String>), E
     Ok((method, app.map(str::to_owned)))
 }
 
-struct Fields<'a>(&'a Map<String, Value>);
+struct Fields<'a, 'line>(&'a Object<'line>);
 
-impl Fields<'_> {
-    fn required(&self, field: &'static str) -> Result<&Value, EventError> {
+impl<'line> Fields<'_, 'line> {
+    fn required(&self, field: &'static str) -> Result<&Json<'line>, EventError> {
         self.0.get(field).ok_or_else(|| EventError::MissingField {
             field,
             found: self.key_like(field),
@@ -462,29 +462,29 @@ impl Fields<'_> {
         self.0
             .keys()
             .find(|k| k.eq_ignore_ascii_case(field))
-            .cloned()
+            .map(str::to_owned)
     }
 
     fn string(&self, field: &'static str) -> Result<&str, EventError> {
         match self.required(field)? {
-            Value::String(s) => Ok(s),
+            Json::String(s) => Ok(s),
             other => Err(EventError::WrongType {
                 field,
                 expected: "a string",
-                got: type_name(other),
+                got: other.type_name(),
             }),
         }
     }
 
     fn opt_str(&self, field: &'static str) -> Result<Option<&str>, EventError> {
         match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) if s.is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s)),
             Some(other) => Err(EventError::WrongType {
                 field,
                 expected: "a string or null",
-                got: type_name(other),
+                got: other.type_name(),
             }),
         }
     }
@@ -503,13 +503,13 @@ impl Fields<'_> {
 
     fn opt_uuid(&self, field: &'static str) -> Result<Option<Uuid>, EventError> {
         match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(parse_uuid(field, s)?).filter(|u| !u.is_nil())),
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) if s.is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(parse_uuid(field, s)?).filter(|u| !u.is_nil())),
             Some(other) => Err(EventError::WrongType {
                 field,
                 expected: "a UUID string or null",
-                got: type_name(other),
+                got: other.type_name(),
             }),
         }
     }
@@ -528,8 +528,8 @@ impl Fields<'_> {
 
     fn code(&self, field: &'static str) -> Result<Option<i32>, EventError> {
         match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Number(n)) => n
                 .as_i64()
                 .and_then(|v| i32::try_from(v).ok())
                 .map(Some)
@@ -539,7 +539,7 @@ impl Fields<'_> {
             Some(other) => Err(EventError::WrongType {
                 field,
                 expected: "an integer or null",
-                got: type_name(other),
+                got: other.type_name(),
             }),
         }
     }
@@ -560,17 +560,6 @@ fn parse_uuid(field: &'static str, s: &str) -> Result<Uuid, EventError> {
         field,
         value: quote_value(s),
     })
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A value quoted for an error message, cut to a readable length.

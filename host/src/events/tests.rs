@@ -722,6 +722,51 @@ fn unknown_fields_are_ignored() {
     assert_eq!(event(&v), event(&agent_line()));
 }
 
+/// The reader keeps a line's members as a list, not a map: what a map would give must hold.
+#[test]
+fn members_read_as_a_map_would() {
+    // A repeated name: the last one wins.
+    let line = r#"{"WorkspaceName": "first", "ID": "11111111-2222-4333-8444-555555555555", "OrganizationID": "ORG", "WorkspaceOwnerID": "OWNER", "WorkspaceID": "WS", "WorkspaceName": "second", "AgentName": "main", "ConnectionMethod": "ssh", "Time": "2025-07-10T10:14:38Z", "ConnectionStatus": "connected"}"#
+        .replace("\"ORG\"", &format!("{ORG:?}"))
+        .replace("\"OWNER\"", &format!("{OWNER:?}"))
+        .replace("\"WS\"", &format!("{WS:?}"));
+    assert_eq!(parsed_event(&line).workspace_name, "second");
+    let repeated_wrong = line.replace(r#""WorkspaceName": "second""#, r#""WorkspaceName": 7"#);
+    assert_eq!(
+        parse_line(&repeated_wrong).unwrap_err().to_string(),
+        "wrong JSON type for `WorkspaceName`: expected a string, got a number"
+    );
+    // Escapes are decoded, in names and in values.
+    let escaped = line.replace(
+        r#""AgentName": "main""#,
+        r#""Agent\u004eame": "m\u00e4in \"x\"\n""#,
+    );
+    assert_eq!(parsed_event(&escaped).agent_name, "m\u{e4}in \"x\"\n");
+    // Every JSON type is named in errors, nested ones included.
+    for (value, got) in [
+        ("[1, [2]]", "an array"),
+        (r#"{"a": {"b": null}}"#, "an object"),
+        ("true", "a boolean"),
+        ("1.5e3", "a number"),
+    ] {
+        let wrong = line.replace(r#""AgentName": "main""#, &format!(r#""AgentName": {value}"#));
+        assert_eq!(
+            parse_line(&wrong).unwrap_err().to_string(),
+            format!("wrong JSON type for `AgentName`: expected a string, got {got}")
+        );
+    }
+    // Of several names that differ only in case from a missing one, the first in sorted
+    // order is named.
+    let cased = line.replace(
+        r#""AgentName": "main""#,
+        r#""agentname": "a", "AGENTNAME": "b", "agentName": "c""#,
+    );
+    assert_eq!(
+        parse_line(&cased).unwrap_err().to_string(),
+        "missing field `AgentName` (found `AGENTNAME`; field names are case-sensitive)"
+    );
+}
+
 #[test]
 fn reader_numbers_lines_and_never_stops_at_a_bad_one() {
     let good = agent_line().to_string();
