@@ -111,6 +111,62 @@ fn unbounded_allocation_is_stopped_by_the_memory_cap_and_fails_only_its_call() {
     fault_costs_one_call(faults::ALLOC, TrapKind::MemoryLimit);
 }
 
+/// Group commit: batches of concurrent callers share a transaction, each in a savepoint. A
+/// batch that traps fails alone: the batches before it are committed, those after it are
+/// stored in a new transaction once the instance is rebuilt.
+#[test]
+fn a_trap_in_a_group_commit_fails_only_its_batch() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    let before = service.counters();
+    let outcomes = service.ingest_group(vec![
+        vec![web_event(10_000, T0, "before")],
+        vec![
+            web_event(10_001, T0, "lost"),
+            marker_event(10_002, faults::PANIC),
+        ],
+        vec![
+            web_event(10_003, T0, "after"),
+            web_event(10_004, T0, "after"),
+        ],
+    ]);
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[0].as_ref().unwrap().len(), 1);
+    match &outcomes[1] {
+        Err(ServiceError::Plugin(PluginError::Trapped { kind, .. })) => {
+            assert_eq!(*kind, TrapKind::Panic)
+        }
+        other => panic!("expected the middle batch to trap, got {other:?}"),
+    }
+    assert_eq!(outcomes[2].as_ref().unwrap().len(), 2);
+    assert_eq!(service.restarts(), 1);
+    assert_eq!(row_count(&mut service), 303);
+    let after = service.counters();
+    assert_eq!(
+        (
+            after.ingest_commits - before.ingest_commits,
+            after.ingest_batches - before.ingest_batches
+        ),
+        (2, 2),
+        "one commit before the trap, one after it"
+    );
+
+    drop(service);
+    let mut reopened = open(data.path(), faulty_plugin());
+    assert_eq!(
+        row_count(&mut reopened),
+        303,
+        "the good batches are durable"
+    );
+    let every_row = answers(&mut reopened).join("\n");
+    assert!(every_row.contains("before-ws-10000"));
+    assert!(every_row.contains("after-ws-10004"));
+    assert!(
+        !every_row.contains("lost-ws-"),
+        "nothing of the trapped batch"
+    );
+}
+
 #[test]
 fn limit_kept_work_under_the_memory_cap_succeeds() {
     // Growing the plugin's memory well past its start, under the cap, is fine.

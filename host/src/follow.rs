@@ -31,7 +31,7 @@ use crate::ingest::{
     INGEST_BATCH, IngestAnswer, IngestObserver, MAX_BATCH_DELAY, ReadLine, RejectedLine,
     ingest_live,
 };
-use crate::service::{ServiceError, SharedConnLog};
+use crate::service::{IngestQueue, ServiceError};
 
 /// How often a quiet file is looked at again.
 const POLL: Duration = Duration::from_millis(100);
@@ -107,7 +107,7 @@ struct Plan {
 /// Follows `path` until `cancelled` is set, storing its `connection_log` lines. Returns the
 /// answer so far when cancelled; a storage failure stops it with the answer so far.
 pub fn follow(
-    service: &SharedConnLog,
+    queue: &IngestQueue,
     data_dir: &Path,
     path: &Path,
     stats: Arc<FollowStats>,
@@ -134,7 +134,7 @@ pub fn follow(
         stats,
         report,
     };
-    let outcome = ingest_live(service, &rx, INGEST_BATCH, MAX_BATCH_DELAY, &mut observer);
+    let outcome = ingest_live(queue, &rx, INGEST_BATCH, MAX_BATCH_DELAY, &mut observer);
     // Stops the reader if the store failed; it ends by itself when cancelled.
     drop(rx);
     cancelled.store(true, Ordering::SeqCst);

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::events::{EventReader, Line, LineError};
 use crate::model::{ConnectionEvent, EventOutcome};
-use crate::service::{self, ServiceError, SharedConnLog};
+use crate::service::{IngestQueue, ServiceError};
 
 /// Events per plugin call: large enough to amortise the call and the fsync, small enough
 /// to bound memory.
@@ -50,7 +50,7 @@ pub struct ReadLine<P> {
 /// Collects lines into batches and stores them, keeping the answer. After each stored batch
 /// it knows the position just past the last line stored (`committed`).
 pub struct Batcher<'a, P> {
-    service: &'a SharedConnLog,
+    queue: &'a IngestQueue,
     batch_size: usize,
     lines: Vec<u64>,
     events: Vec<ConnectionEvent>,
@@ -64,9 +64,9 @@ pub struct Batcher<'a, P> {
 }
 
 impl<'a, P: Clone> Batcher<'a, P> {
-    pub fn new(service: &'a SharedConnLog, batch_size: usize) -> Self {
+    pub fn new(queue: &'a IngestQueue, batch_size: usize) -> Self {
         Self {
-            service,
+            queue,
             batch_size: batch_size.max(1),
             lines: Vec::with_capacity(batch_size),
             events: Vec::with_capacity(batch_size),
@@ -111,7 +111,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
     pub fn flush(&mut self) -> Result<(), ServiceError> {
         if !self.events.is_empty() {
             let events = std::mem::take(&mut self.events);
-            let outcomes = service::lock(self.service).ingest(events)?;
+            let outcomes = self.queue.ingest(events)?;
             for (line, outcome) in self.lines.drain(..).zip(outcomes) {
                 match outcome {
                     EventOutcome::Stored => self.answer.accepted += 1,
@@ -153,11 +153,11 @@ impl<'a, P: Clone> Batcher<'a, P> {
 /// and reports the rest. A storage or plugin failure stops at the failed batch: the
 /// batches before it are stored and counted, and the error says so.
 pub fn ingest_ndjson(
-    service: &SharedConnLog,
+    queue: &IngestQueue,
     input: impl BufRead,
     batch_size: usize,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::new(service, batch_size);
+    let mut batcher = Batcher::new(queue, batch_size);
     let mut reader = EventReader::new(input);
     while let Some(line) = reader.next() {
         let end = reader.bytes_consumed();
@@ -204,13 +204,13 @@ impl<P> IngestObserver<P> for () {}
 /// Stores the lines `lines` delivers until it ends, storing a partial batch whenever no
 /// line arrived for `max_delay`.
 pub fn ingest_live<P: Clone>(
-    service: &SharedConnLog,
+    queue: &IngestQueue,
     lines: &Receiver<ReadLine<P>>,
     batch_size: usize,
     max_delay: Duration,
     observer: &mut dyn IngestObserver<P>,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::new(service, batch_size);
+    let mut batcher = Batcher::new(queue, batch_size);
     // When the oldest line of the pending batch was read.
     let mut pending_since: Option<Instant> = None;
     loop {

@@ -13,7 +13,7 @@ use crate::follow::FollowStats;
 use crate::local::{FrameSink, LocalServer, PROGRESS, Progress};
 use crate::owner::DirectoryLock;
 use crate::server::Authenticator;
-use crate::service::SharedConnLog;
+use crate::service::{IngestQueue, SharedConnLog};
 
 /// The data directory, owned by this process: its lock, its options, and the service once
 /// a command needed it. While the service is open, the local channel serves other
@@ -21,7 +21,8 @@ use crate::service::SharedConnLog;
 pub struct OwnedDataDir {
     pub global: GlobalOptions,
     lock: Mutex<DirectoryLock>,
-    service: Mutex<Option<SharedConnLog>>,
+    /// The service once open, with the queue every ingest into it goes through.
+    service: Mutex<Option<Arc<IngestQueue>>>,
     local: Mutex<Option<LocalServer>>,
     /// A server's directory, re-read when its file changes; commands without a server read
     /// the file when they need it.
@@ -48,7 +49,7 @@ impl OwnedDataDir {
     pub fn serving(
         global: GlobalOptions,
         lock: DirectoryLock,
-        service: SharedConnLog,
+        service: Arc<IngestQueue>,
         auth: Arc<Authenticator>,
     ) -> Result<Arc<Self>, CliError> {
         let owned = Arc::new(Self {
@@ -92,16 +93,21 @@ impl OwnedDataDir {
     /// The service, opened on first use; from then on the local channel serves other
     /// commands through this process.
     pub fn service(self: &Arc<Self>) -> Result<SharedConnLog, CliError> {
+        Ok(self.ingest_queue()?.service().clone())
+    }
+
+    /// The service's ingest queue (group commit), opening the service on first use.
+    pub fn ingest_queue(self: &Arc<Self>) -> Result<Arc<IngestQueue>, CliError> {
         let mut slot = self.service.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(service) = &*slot {
-            return Ok(service.clone());
+        if let Some(queue) = &*slot {
+            return Ok(queue.clone());
         }
         let service = self.global.open_service(self.directory()?)?;
-        let shared: SharedConnLog = Arc::new(Mutex::new(service));
-        *slot = Some(shared.clone());
+        let queue = Arc::new(IngestQueue::new(Arc::new(Mutex::new(service))));
+        *slot = Some(queue.clone());
         drop(slot);
         self.open_local_channel()?;
-        Ok(shared)
+        Ok(queue)
     }
 
     fn open_local_channel(self: &Arc<Self>) -> Result<(), CliError> {
@@ -139,8 +145,9 @@ impl OwnedDataDir {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(shared) = service
-            && let Ok(mutex) = Arc::try_unwrap(shared)
+        if let Some(queue) = service
+            && let Ok(queue) = Arc::try_unwrap(queue)
+            && let Ok(mutex) = Arc::try_unwrap(queue.into_service())
         {
             let service = mutex.into_inner().unwrap_or_else(PoisonError::into_inner);
             service.close()?;

@@ -87,20 +87,14 @@ pub fn execute(
         let total = file.metadata().ok().map(|m| m.len());
         (Box::new(file), total)
     };
-    let shared = owned.service()?;
+    let queue = owned.ingest_queue()?;
     let started = Instant::now();
     let lines = read_in_background(input);
     let mut progress = ShowProgress {
         bar: io.progress.start(total),
         shown: None,
     };
-    let outcome = ingest_live(
-        &shared,
-        &lines,
-        INGEST_BATCH,
-        MAX_BATCH_DELAY,
-        &mut progress,
-    );
+    let outcome = ingest_live(&queue, &lines, INGEST_BATCH, MAX_BATCH_DELAY, &mut progress);
     progress.bar.finish();
     report(io, outcome, started.elapsed(), true)
 }
@@ -115,7 +109,7 @@ fn follow(
             "--follow needs a file: standard input is read as it arrives without it".into(),
         ));
     }
-    let shared = owned.service()?;
+    let queue = owned.ingest_queue()?;
     io.note(&format!(
         "connlog: following {} (Ctrl-C stops)",
         args.input.display()
@@ -123,7 +117,7 @@ fn follow(
     let started = Instant::now();
     let err = &mut *io.err;
     let outcome = follow::follow(
-        &shared,
+        &queue,
         &owned.global.data,
         &args.input,
         owned.follow_stats.clone(),

@@ -16,7 +16,7 @@ use crate::plugin::PluginSpec;
 use crate::retention::{self, RetentionScheduler};
 use crate::server::watch::WatchSettings;
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
-use crate::service::{SharedConnLog, swap_plugin};
+use crate::service::{IngestQueue, SharedConnLog, swap_plugin};
 
 /// How long `serve` waits for a command that owns the data directory to finish.
 const OWNER_WAIT: Duration = Duration::from_secs(10);
@@ -124,6 +124,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
     let service = global.open_service(directory.clone())?;
     let rows = service.last_restore().rows;
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
+    let ingest = Arc::new(IngestQueue::new(shared.clone()));
     let auth = Arc::new(Authenticator::new(directory, Some(directory_path)));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -138,14 +139,15 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         .map_err(|e| CliError::Failed(e.to_string()))?;
     lock.set_listen(addr.to_string())
         .map_err(|e| CliError::Data(format!("cannot write the lock file: {e}")))?;
-    let owned = OwnedDataDir::serving(global.clone(), lock, shared.clone(), auth.clone())?;
+    let owned = OwnedDataDir::serving(global.clone(), lock, ingest.clone(), auth.clone())?;
     let following = args
         .follow
         .as_ref()
-        .map(|path| spawn_follower(&owned, &shared, path));
+        .map(|path| spawn_follower(&owned, &ingest, path));
     let (stop_watchers, stopping) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         service: shared.clone(),
+        ingest,
         auth,
         metrics: Metrics::default(),
         max_body_bytes: args.max_body_bytes,
@@ -207,13 +209,13 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
 /// Follows `path` on a thread of its own until the returned flag is set.
 fn spawn_follower(
     owned: &Arc<OwnedDataDir>,
-    shared: &SharedConnLog,
+    queue: &Arc<IngestQueue>,
     path: &std::path::Path,
 ) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let (owned, shared, path, flag) = (
+    let (owned, queue, path, flag) = (
         owned.clone(),
-        shared.clone(),
+        queue.clone(),
         path.to_path_buf(),
         stop.clone(),
     );
@@ -222,7 +224,7 @@ fn spawn_follower(
         .spawn(move || {
             eprintln!("connlog: following {}", path.display());
             let outcome = crate::follow::follow(
-                &shared,
+                &queue,
                 &owned.global.data,
                 &path,
                 owned.follow_stats.clone(),

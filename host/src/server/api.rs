@@ -152,9 +152,10 @@ pub async fn ingest(
         Ok(b) => b,
         Err(r) => return r,
     };
-    // Locked a batch at a time: a large request does not hold up the others.
-    let service = state.service.clone();
-    let outcome = blocking(move || ingest_ndjson(&service, Cursor::new(bytes), INGEST_BATCH)).await;
+    // Stored a batch at a time, each committed with the other requests' batches waiting
+    // then: a large request does not hold up the others, and many share one fsync.
+    let queue = state.ingest.clone();
+    let outcome = blocking(move || ingest_ndjson(&queue, Cursor::new(bytes), INGEST_BATCH)).await;
     Metrics::add(&state.metrics.ingest_requests, 1);
     match outcome {
         Err(response) => {

@@ -114,6 +114,16 @@ impl Metrics {
                 c.instance_restarts,
             );
             counter(
+                "connlog_ingest_commits_total",
+                "Ingest transactions committed (each one fsync).",
+                c.ingest_commits,
+            );
+            counter(
+                "connlog_ingest_batches_total",
+                "Ingest batches stored; over connlog_ingest_commits_total, the batches per fsync.",
+                c.ingest_batches,
+            );
+            counter(
                 "connlog_snapshot_writes_failed_total",
                 "Background snapshot writes that failed (the journal stays complete).",
                 c.snapshot_writes_failed,

@@ -35,7 +35,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::responses::message_body;
-use crate::service::SharedConnLog;
+use crate::service::{IngestQueue, SharedConnLog};
 
 pub use auth::Authenticator;
 pub use metrics::Metrics;
@@ -46,6 +46,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 /// What every request handler shares.
 pub struct AppState {
     pub service: SharedConnLog,
+    /// Every ingest into `service` goes through it (group commit).
+    pub ingest: Arc<IngestQueue>,
     pub auth: Arc<Authenticator>,
     pub metrics: Metrics,
     pub max_body_bytes: usize,

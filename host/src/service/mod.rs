@@ -23,6 +23,7 @@
 
 mod background;
 mod feed;
+mod group_commit;
 mod restore;
 mod swap;
 mod transactions;
@@ -43,8 +44,10 @@ use crate::store::Journal;
 use restore::bring_up;
 
 pub use feed::{FeedChunk, FeedMessage};
+pub use group_commit::IngestQueue;
 pub use restore::{RestoreReport, RestoreSource};
 pub use swap::{SwapReport, swap_plugin};
+pub use transactions::BatchAnswer;
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "connlog.db";
@@ -132,6 +135,10 @@ pub struct Counters {
     /// Background snapshot writes that failed (the journal stays complete; the next
     /// request tries again).
     pub snapshot_writes_failed: u64,
+    /// Ingest transactions committed, and the batches they stored: group commit puts
+    /// concurrent callers' batches under one commit (one fsync).
+    pub ingest_commits: u64,
+    pub ingest_batches: u64,
     /// How long the last purge held the service (its lock, when shared), in microseconds.
     pub last_purge_locked_us: u64,
     /// The longest any purge held it, in microseconds.

@@ -2,6 +2,7 @@
 //! snapshot) in one journal transaction that commits only if the call succeeded, and a trap
 //! in any call answered by rebuilding the instance from the store.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::restore::{bring_up_error, replay_range};
@@ -22,14 +23,139 @@ impl ConnLog {
         &mut self,
         events: Vec<ConnectionEvent>,
     ) -> Result<Vec<EventOutcome>, ServiceError> {
-        let outcomes = self.in_transaction(|instance| instance.ingest_batch(events))?;
-        let stored = outcomes
+        self.ingest_group(vec![events])
+            .pop()
+            .expect("one answer per batch")
+    }
+
+    /// Stores several batches under one commit, and so one fsync: what group commit
+    /// (`IngestQueue`) gathers from concurrent callers. Each batch runs in a savepoint of
+    /// its own, so a batch that fails, fails alone: when the plugin traps, the batches
+    /// before it are committed, the instance is rebuilt, and the batches after it go on in
+    /// a new transaction. One answer per batch, in order; an `Ok` batch is durable.
+    pub fn ingest_group(&mut self, batches: Vec<Vec<ConnectionEvent>>) -> Vec<BatchAnswer> {
+        let mut answers: Vec<Option<BatchAnswer>> = std::iter::repeat_with(|| None)
+            .take(batches.len())
+            .collect();
+        let mut rest: VecDeque<(usize, Vec<ConnectionEvent>)> =
+            batches.into_iter().enumerate().collect();
+        while let Some(&(first, _)) = rest.front() {
+            match self.begin_write() {
+                Ok(started) => self.store_batches(&mut rest, &mut answers, started),
+                Err(e) => {
+                    // Nothing of the group ran: the first batch gets the error, and the
+                    // others try again on their own.
+                    rest.pop_front();
+                    answers[first] = Some(Err(e));
+                }
+            }
+        }
+        let answers: Vec<BatchAnswer> = answers
+            .into_iter()
+            .map(|a| a.expect("every batch is answered"))
+            .collect();
+        self.unsnapshotted += answers
             .iter()
+            .flatten()
+            .flatten()
             .filter(|o| matches!(o, EventOutcome::Stored))
             .count() as u64;
-        self.unsnapshotted += stored;
         self.snapshot_if_due();
-        Ok(outcomes)
+        answers
+    }
+
+    /// Inside an open write transaction: runs the batches of `rest`, each in a savepoint,
+    /// until they are done or one traps, then commits what succeeded.
+    fn store_batches(
+        &mut self,
+        rest: &mut VecDeque<(usize, Vec<ConnectionEvent>)>,
+        answers: &mut [Option<BatchAnswer>],
+        started: Started,
+    ) {
+        let mut stored = Vec::new();
+        // The batch whose failure left the instance to be rebuilt.
+        let mut rebuild = None;
+        while let Some((slot, events)) = rest.pop_front() {
+            let log_mark = self.instance.state().pending_log.len();
+            let outcome = match self.journal().and_then(|j| storage(j.savepoint())) {
+                Ok(()) => self.instance.ingest_batch(events),
+                Err(e) => {
+                    answers[slot] = Some(Err(e));
+                    continue;
+                }
+            };
+            let failure = match outcome {
+                Ok(Ok(outcomes)) => {
+                    match self.journal().and_then(|j| storage(j.release_savepoint())) {
+                        Ok(()) => {
+                            stored.push((slot, outcomes));
+                            continue;
+                        }
+                        // The plugin's memory holds the batch that the store refused.
+                        Err(e) => {
+                            rebuild = Some(slot);
+                            e
+                        }
+                    }
+                }
+                Ok(Err(storage)) => ServiceError::Storage(storage),
+                Err(trap) => {
+                    rebuild = Some(slot);
+                    ServiceError::Plugin(trap)
+                }
+            };
+            self.instance.state_mut().pending_log.truncate(log_mark);
+            answers[slot] = Some(Err(failure));
+            if let Err(e) = self
+                .journal()
+                .and_then(|j| storage(j.rollback_to_savepoint()))
+            {
+                // What the batch wrote cannot be told apart: none of the group is kept.
+                self.abandon_write(stored, answers, &e);
+                return;
+            }
+            if rebuild.is_some() {
+                break;
+            }
+        }
+        let batches = stored.len() as u64;
+        match self.commit_write(started) {
+            Ok(()) => {
+                if batches > 0 {
+                    self.counters.ingest_commits += 1;
+                    self.counters.ingest_batches += batches;
+                }
+                for (slot, outcomes) in stored {
+                    answers[slot] = Some(Ok(outcomes));
+                }
+                if let Some(slot) = rebuild
+                    && let Err(e) = self.rebuild()
+                {
+                    // The next call tries again (`attach_store`); the failed batch says why
+                    // the instance is down.
+                    answers[slot] = Some(Err(e));
+                }
+            }
+            Err(e) => self.abandon_write(stored, answers, &e),
+        }
+    }
+
+    /// Gives every batch of `stored` the error, and rebuilds the instance, whose memory
+    /// holds what the store did not keep.
+    fn abandon_write(
+        &mut self,
+        stored: Vec<(usize, Vec<EventOutcome>)>,
+        answers: &mut [Option<BatchAnswer>],
+        error: &ServiceError,
+    ) {
+        let storage = match error {
+            ServiceError::Storage(e) => e.clone(),
+            other => model::StorageError::Unavailable(other.to_string()),
+        };
+        for (slot, _) in stored {
+            answers[slot] = Some(Err(ServiceError::Storage(storage.clone())));
+        }
+        let _ = self.rebuild();
     }
 
     pub fn query(
@@ -221,46 +347,20 @@ impl ConnLog {
     }
 
     /// Runs a mutating call in one transaction; commits on success, rolls back otherwise.
-    /// Events another writer committed since the instance last merged are merged first,
-    /// in the same transaction, so that `merged_upto` stays exact.
     fn in_transaction<T>(
         &mut self,
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
-        self.attach_store()?;
-        let started = Instant::now();
-        self.journal()?.begin().map_err(ServiceError::Storage)?;
-        let begun = started.elapsed();
-        self.merge_foreign_events()?;
+        let started = self.begin_write()?;
         match call(&mut self.instance) {
-            Ok(Ok(value)) => {
-                let called = started.elapsed();
-                let journal = self.journal()?;
-                let committed = journal
-                    .last_seq()
-                    .and_then(|head| journal.commit().map(|()| head));
-                match committed {
-                    Ok(head) => {
-                        self.set_merged_upto(head);
-                        self.flush_service_log();
-                        let took = started.elapsed();
-                        if took > SLOW_TRANSACTION {
-                            tracing::info!(
-                                waited_for_write_lock_ms = begun.as_millis() as u64,
-                                call_ms = (called - begun).as_millis() as u64,
-                                commit_ms = (took - called).as_millis() as u64,
-                                "a slow write transaction"
-                            );
-                        }
-                        Ok(value)
-                    }
-                    Err(e) => {
-                        // The plugin's memory already holds what the disk refused.
-                        self.rebuild()?;
-                        Err(ServiceError::Storage(e))
-                    }
+            Ok(Ok(value)) => match self.commit_write(started) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    // The plugin's memory already holds what the disk refused.
+                    self.rebuild()?;
+                    Err(e)
                 }
-            }
+            },
             Ok(Err(storage)) => {
                 self.journal()?.rollback();
                 self.instance.state_mut().pending_log.clear();
@@ -271,6 +371,41 @@ impl ConnLog {
                 Err(ServiceError::Plugin(trap))
             }
         }
+    }
+
+    /// Opens the write transaction. Events another writer committed since the instance
+    /// last merged are merged first, in the same transaction, so that `merged_upto` stays
+    /// exact.
+    fn begin_write(&mut self) -> Result<Started, ServiceError> {
+        self.attach_store()?;
+        let at = Instant::now();
+        self.journal()?.begin().map_err(ServiceError::Storage)?;
+        let waited = at.elapsed();
+        self.merge_foreign_events()?;
+        Ok(Started { at, waited })
+    }
+
+    /// Commits the write transaction (durable once this returns `Ok`), moves `merged_upto`
+    /// to what it holds, and only then writes the service-log lines of its calls.
+    fn commit_write(&mut self, started: Started) -> Result<(), ServiceError> {
+        let called = started.at.elapsed();
+        let journal = self.journal()?;
+        let head = journal
+            .last_seq()
+            .and_then(|head| journal.commit().map(|()| head))
+            .map_err(ServiceError::Storage)?;
+        self.set_merged_upto(head);
+        self.flush_service_log();
+        let took = started.at.elapsed();
+        if took > SLOW_TRANSACTION {
+            tracing::info!(
+                waited_for_write_lock_ms = started.waited.as_millis() as u64,
+                call_ms = (called - started.waited).as_millis() as u64,
+                commit_ms = (took - called).as_millis() as u64,
+                "a slow write transaction"
+            );
+        }
+        Ok(())
     }
 
     /// Inside the write transaction (so no one appends meanwhile): replays into the
@@ -354,6 +489,20 @@ impl ConnLog {
             self.config.service_log.write(&lines);
         }
     }
+}
+
+/// One batch's answer from `ConnLog::ingest_group`.
+pub type BatchAnswer = Result<Vec<EventOutcome>, ServiceError>;
+
+/// When a write transaction began, and how long it waited for SQLite's write lock.
+#[derive(Clone, Copy)]
+struct Started {
+    at: Instant,
+    waited: Duration,
+}
+
+fn storage<T>(outcome: Result<T, model::StorageError>) -> Result<T, ServiceError> {
+    outcome.map_err(ServiceError::Storage)
 }
 
 fn no_store() -> ServiceError {

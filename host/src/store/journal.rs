@@ -443,6 +443,27 @@ impl Journal {
         self.conn.execute_batch("COMMIT").map_err(unavailable)
     }
 
+    /// Marks where one batch of a group commit starts, inside the write transaction.
+    pub fn savepoint(&self) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch("SAVEPOINT batch")
+            .map_err(unavailable)
+    }
+
+    /// Keeps what was written since `savepoint`, in the enclosing transaction.
+    pub fn release_savepoint(&self) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch("RELEASE batch")
+            .map_err(unavailable)
+    }
+
+    /// Undoes what was written since `savepoint`; the transaction goes on.
+    pub fn rollback_to_savepoint(&self) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch("ROLLBACK TO batch; RELEASE batch")
+            .map_err(unavailable)
+    }
+
     pub fn rollback(&self) {
         if !self.conn.is_autocommit() {
             // Nothing more to do if even the rollback fails: SQLite rolls back on reopen.
