@@ -213,6 +213,8 @@ fn healthz_metrics_and_unknown_routes() {
         "connlog_purges_total 0",
         "connlog_purge_locked_max_seconds 0",
         "connlog_snapshot_writes_failed_total 0",
+        "connlog_ingest_commits_total 1",
+        "connlog_ingest_batches_total 1",
         "connlog_query_duration_seconds_count 1",
         "connlog_query_duration_seconds_bucket{le=\"+Inf\"} 1",
     ] {

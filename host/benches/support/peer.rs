@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use connlog::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, Uuid};
+use connlog::simulate::rng::SimRng;
 
 use super::{T0, uuid};
 
@@ -20,26 +21,9 @@ const VSCODE: [&str; 4] = ["vscode", "cursor", "windsurf", "vscode-insiders"];
 const JETBRAINS: [&str; 3] = ["goland", "pycharm", "intellij"];
 const APPS: [&str; 4] = ["code-server", "jupyter", "grafana", "filebrowser"];
 
-/// A small, fast, deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// The events of `rows` rows, in delivery order.
 pub struct PeerEvents {
-    rng: Rng,
+    rng: SimRng,
     rows: u64,
     next_row: u64,
     /// Disconnects not yet due, by time.
@@ -57,7 +41,7 @@ struct EventKey {
 
 pub fn events(rows: u64) -> PeerEvents {
     PeerEvents {
-        rng: Rng(7),
+        rng: SimRng::new(7, 0),
         rows,
         next_row: 0,
         pending: BinaryHeap::new(),
@@ -167,7 +151,7 @@ fn connect(key: EventKey) -> ConnectionEvent {
     event
 }
 
-fn disconnect(key: EventKey, time: i64, rng: &mut Rng) -> ConnectionEvent {
+fn disconnect(key: EventKey, time: i64, rng: &mut SimRng) -> ConnectionEvent {
     let connect = connect(key);
     let clean = rng.below(10) != 0;
     ConnectionEvent {
