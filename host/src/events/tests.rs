@@ -749,7 +749,10 @@ fn members_read_as_a_map_would() {
         ("true", "a boolean"),
         ("1.5e3", "a number"),
     ] {
-        let wrong = line.replace(r#""AgentName": "main""#, &format!(r#""AgentName": {value}"#));
+        let wrong = line.replace(
+            r#""AgentName": "main""#,
+            &format!(r#""AgentName": {value}"#),
+        );
         assert_eq!(
             parse_line(&wrong).unwrap_err().to_string(),
             format!("wrong JSON type for `AgentName`: expected a string, got {got}")
