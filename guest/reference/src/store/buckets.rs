@@ -106,7 +106,7 @@ impl RowStore {
         for s in b.slots.iter() {
             let t = cols.connect.get(s);
             let half = if t >= split { &mut upper } else { &mut lower };
-            append(&mut half.slots, s);
+            half.slots.insert(s);
             half.len += 1;
             half.lo = half.lo.min(t);
             half.hi = half.hi.max(t);
@@ -116,13 +116,5 @@ impl RowStore {
         upper.slots.optimize();
         self.buckets.insert(start, lower);
         self.buckets.insert(split, upper);
-    }
-}
-
-/// Adds a value to a bitmap, fast when it is the largest so far (ascending builds).
-#[inline]
-pub(super) fn append(b: &mut RoaringBitmap, v: u32) {
-    if b.try_push(v).is_err() {
-        b.insert(v);
     }
 }

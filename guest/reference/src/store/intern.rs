@@ -127,6 +127,13 @@ impl<T: Copy + Eq + Hash> Interner<T> {
         self.items.len()
     }
 
+    /// Room for `more` values without growing (decoding knows its counts up front).
+    pub fn reserve(&mut self, more: usize) {
+        self.items.reserve(more);
+        let items = &self.items;
+        self.table.reserve(more, |&id| hash_of(&items[id as usize]));
+    }
+
     #[inline]
     pub fn get(&self, id: u32) -> T {
         self.items[id as usize]
@@ -168,6 +175,14 @@ impl<T: Copy + Eq + Hash> Interner<T> {
     }
 }
 
+/// String `id` of an arena (`ends[id]` is where it ends; id 0 is empty).
+#[inline]
+fn arena_str<'a>(bytes: &'a str, ends: &[u32], id: u32) -> &'a str {
+    let id = id as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+    &bytes[start..ends[id] as usize]
+}
+
 /// Interned strings in one arena. Id 0 is the placeholder for an absent (`None`) string.
 pub struct Strings {
     bytes: String,
@@ -194,15 +209,17 @@ impl Strings {
         self.ends.len()
     }
 
+    /// Room for `more` strings without growing the index (decoding knows the count).
+    pub fn reserve(&mut self, more: usize) {
+        self.ends.reserve(more);
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        self.table
+            .reserve(more, |&id| hash_of(arena_str(bytes, ends, id)));
+    }
+
     #[inline]
     pub fn get(&self, id: u32) -> &str {
-        let id = id as usize;
-        let start = if id == 0 {
-            0
-        } else {
-            self.ends[id - 1] as usize
-        };
-        &self.bytes[start..self.ends[id] as usize]
+        arena_str(&self.bytes, &self.ends, id)
     }
 
     pub fn get_opt(&self, id: u32) -> Option<&str> {
@@ -224,12 +241,8 @@ impl Strings {
         self.bytes.push_str(s);
         self.ends.push(self.bytes.len() as u32);
         let (bytes, ends) = (&self.bytes, &self.ends);
-        let get = |id: u32| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] as usize };
-            &bytes[start..ends[id] as usize]
-        };
-        self.table.insert_unique(hash, id, |&id| hash_of(get(id)));
+        self.table
+            .insert_unique(hash, id, |&id| hash_of(arena_str(bytes, ends, id)));
         (id, true)
     }
 

@@ -48,7 +48,7 @@ use connlog_vocabulary::{AppFamily, LegacyType, app_family};
 use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
-use buckets::{Bucket, append};
+use buckets::Bucket;
 use columns::Column;
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};

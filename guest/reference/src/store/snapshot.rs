@@ -469,6 +469,10 @@ fn check(ok: bool, what: &str) -> Result<(), JournalError> {
     if ok { Ok(()) } else { Err(corrupt(what)) }
 }
 
+/// At most this many table entries are reserved up front: a damaged count must not make
+/// the reader ask for absurd memory before it fails.
+const RESERVE_MAX: usize = 1 << 20;
+
 /// A table count, bounded so that a damaged count cannot ask for absurd memory up front.
 fn table_len(r: &mut Reader, what: &str) -> Result<usize, JournalError> {
     let n = r.u32()? as usize;
@@ -507,27 +511,33 @@ pub(super) fn decode(
 
     let n = table_len(&mut r, "bad string count")?;
     check(n >= 1, "string table lacks its placeholder")?;
+    c.strings.reserve(n.min(RESERVE_MAX));
     for id in 1..n {
         let len = r.u32()? as usize;
-        let s = r.with(len, true, |b| core::str::from_utf8(b).map(str::to_string))?;
+        let s = r.with(len, true, |b| {
+            core::str::from_utf8(b).map(|s| c.strings.intern(s).0 as usize)
+        })?;
         let s = s.map_err(|_| corrupt("a string is not UTF-8"))?;
-        check(c.strings.intern(&s).0 as usize == id, "duplicate string")?;
+        check(s == id, "duplicate string")?;
     }
     let strings = c.strings.len() as u32;
 
     let n = table_len(&mut r, "bad organization count")?;
+    c.orgs.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
         let v = r.u128()?;
         check(c.orgs.intern(v).0 as usize == id, "duplicate organization")?;
         store.org_bits.push(RoaringBitmap::new());
     }
     let n = table_len(&mut r, "bad owner count")?;
+    c.owners.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
         let v = r.u128()?;
         check(c.owners.intern(v).0 as usize == id, "duplicate owner")?;
         store.owner_bits.push(RoaringBitmap::new());
     }
     let n = table_len(&mut r, "bad user count")?;
+    c.users.reserve(n.min(RESERVE_MAX));
     check(n >= 1 && r.u128()? == 0, "user table lacks its placeholder")?;
     for id in 1..n {
         let v = r.u128()?;
@@ -535,6 +545,7 @@ pub(super) fn decode(
         store.user_bits.push(RoaringBitmap::new());
     }
     let n = table_len(&mut r, "bad context count")?;
+    c.ctxs.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
         let (org, owner, workspace) = (r.u32()?, r.u32()?, r.u128()?);
         let (workspace_name, agent) = (r.u32()?, r.u32()?);
@@ -564,6 +575,7 @@ pub(super) fn decode(
             .push(id as u32);
     }
     let n = table_len(&mut r, "bad descriptor count")?;
+    c.descs.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
         let d = Desc {
             ctx: r.u32()?,
@@ -584,6 +596,7 @@ pub(super) fn decode(
         check(c.descs.intern(d).0 as usize == id, "duplicate descriptor")?;
     }
     let n = table_len(&mut r, "bad detail count")?;
+    c.details.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
         let method = r.u8()?;
         let (user_agent, reason) = (r.u32()?, r.u32()?);
@@ -630,7 +643,6 @@ pub(super) fn decode(
         "checksum mismatch (the snapshot is damaged)",
     )?;
     r.expect_end()?;
-
     build_indexes(&mut store, rows)?;
     Ok(store)
 }
@@ -641,6 +653,7 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
     let details = store.cols.details.len() as u32;
     let strings = store.cols.strings.len() as u32;
     let mut prev: Option<(i64, u128)> = None;
+    let mut staged = Staged::new(store);
     for slot in 0..rows as u32 {
         let c = &store.cols;
         check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
@@ -652,26 +665,12 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
         let key = c.sort_key(slot);
         check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
         prev = Some(key);
-        let p = store.postings(slot);
-        append(&mut store.org_bits[p.org as usize], slot);
-        append(&mut store.owner_bits[p.owner as usize], slot);
-        append(&mut store.method_bits[p.method as usize], slot);
-        append(&mut store.type_bits[p.legacy as usize], slot);
-        if p.user != 0 {
-            append(&mut store.user_bits[p.user as usize], slot);
-        }
-        if p.app != 0 {
-            append(store.app_bits.entry(p.app).or_default(), slot);
-        }
-        match p.status {
-            1 => append(&mut store.ongoing, slot),
-            2 => append(&mut store.completed, slot),
-            _ => {}
-        }
-        if let Some(code) = p.code {
-            append(store.code_bits.entry(code).or_default(), slot);
+        staged.add(slot, store.postings(slot));
+        if (slot + 1) % STAGE_SLOTS == 0 {
+            staged.append_to(store);
         }
     }
+    staged.append_to(store);
 
     store.keys = HashTable::with_capacity(rows);
     for slot in 0..rows as u32 {
@@ -720,6 +719,97 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
     }
     store.len = rows;
     Ok(())
+}
+
+/// Slots per round of `Staged::append_to`: one roaring container's range, so that each
+/// round appends to fresh containers.
+const STAGE_SLOTS: u32 = 1 << 16;
+
+/// Posting-list entries of ascending slots, held per list and appended a round at a time:
+/// `RoaringBitmap::append` pushes without a search, where `insert` searches for every value
+/// (and `try_push` scans a dense container for its maximum every time).
+struct Staged {
+    orgs: Vec<Vec<u32>>,
+    owners: Vec<Vec<u32>>,
+    users: Vec<Vec<u32>>,
+    methods: Vec<Vec<u32>>,
+    types: Vec<Vec<u32>>,
+    ongoing: Vec<u32>,
+    completed: Vec<u32>,
+    apps: HashMap<u32, Vec<u32>, FoldBuild>,
+    codes: HashMap<i32, Vec<u32>, FoldBuild>,
+}
+
+impl Staged {
+    fn new(store: &RowStore) -> Self {
+        Self {
+            orgs: vec![Vec::new(); store.org_bits.len()],
+            owners: vec![Vec::new(); store.owner_bits.len()],
+            users: vec![Vec::new(); store.user_bits.len()],
+            methods: vec![Vec::new(); store.method_bits.len()],
+            types: vec![Vec::new(); store.type_bits.len()],
+            ongoing: Vec::new(),
+            completed: Vec::new(),
+            apps: HashMap::with_hasher(FoldBuild),
+            codes: HashMap::with_hasher(FoldBuild),
+        }
+    }
+
+    fn add(&mut self, slot: u32, p: Postings) {
+        self.orgs[p.org as usize].push(slot);
+        self.owners[p.owner as usize].push(slot);
+        self.methods[usize::from(p.method)].push(slot);
+        self.types[usize::from(p.legacy)].push(slot);
+        if p.user != 0 {
+            self.users[p.user as usize].push(slot);
+        }
+        if p.app != 0 {
+            self.apps.entry(p.app).or_default().push(slot);
+        }
+        match p.status {
+            1 => self.ongoing.push(slot),
+            2 => self.completed.push(slot),
+            _ => {}
+        }
+        if let Some(code) = p.code {
+            self.codes.entry(code).or_default().push(slot);
+        }
+    }
+
+    /// Moves every held entry into the store's bitmaps, keeping the buffers' capacity.
+    fn append_to(&mut self, store: &mut RowStore) {
+        let lists = [
+            (&mut self.orgs, &mut store.org_bits[..]),
+            (&mut self.owners, &mut store.owner_bits[..]),
+            (&mut self.users, &mut store.user_bits[..]),
+            (&mut self.methods, &mut store.method_bits[..]),
+            (&mut self.types, &mut store.type_bits[..]),
+        ];
+        for (held, bits) in lists {
+            for (slots, b) in held.iter_mut().zip(bits) {
+                append(b, slots);
+            }
+        }
+        append(&mut store.ongoing, &mut self.ongoing);
+        append(&mut store.completed, &mut self.completed);
+        for (app, slots) in &mut self.apps {
+            append(store.app_bits.entry(*app).or_default(), slots);
+        }
+        for (code, slots) in &mut self.codes {
+            append(store.code_bits.entry(*code).or_default(), slots);
+        }
+    }
+}
+
+/// Appends `slots` (ascending, above everything in `b`) to `b` and empties `slots`.
+fn append(b: &mut RoaringBitmap, slots: &mut Vec<u32>) {
+    if !slots.is_empty() {
+        let appended = b.append(slots.drain(..));
+        assert!(
+            appended.is_ok(),
+            "posting slots are appended in ascending order"
+        );
+    }
 }
 
 /// Whether two slots hold the same key.
