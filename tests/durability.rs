@@ -3,7 +3,8 @@
 //! plugin's and intact, and never hides an event (not one another writer appended, not
 //! one that came after a purge); retention removes purged data from the disk for good,
 //! while a restart still starts from a snapshot; damaged stores are refused with a clear
-//! error; version-1 and version-2 stores are upgraded once and answer in Coder's current
+//! error, and the whole file is read at a start unless the last stop was clean and left it
+//! as it is; version-1 and version-2 stores are upgraded once and answer in Coder's current
 //! shape.
 
 mod service_support;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use connlog::plugin::{Embedded, PluginSource};
 use connlog::retention::RetentionScheduler;
-use connlog::service::{self, ConnLog, RestoreSource, SnapshotPolicy, store_path};
+use connlog::service::{self, ConnLog, RestoreSource, SnapshotPolicy, StoreCheck, store_path};
 use connlog::store::SnapshotInfo;
 use rusqlite::Connection;
 use service_support::*;
@@ -225,6 +226,68 @@ fn set_snapshot_meta(path: &Path, key: &str, value: &str) {
     let conn = Connection::open(store_path(data)).unwrap();
     conn.execute("UPDATE meta SET value = ?1 WHERE key = ?2", [value, key])
         .unwrap();
+}
+
+/// A start reads the whole store file (SQLite's `quick_check`) unless the last stop was
+/// clean and the file is as that stop left it (`store::clean_stop`).
+#[test]
+fn the_whole_store_is_checked_unless_the_last_stop_was_clean() {
+    let data = tempfile::tempdir().unwrap();
+    let reference = || PluginSource::Embedded(Embedded::Reference);
+    let before = populated(data.path());
+    let mut service = open(data.path(), reference());
+    assert_eq!(service.store_check(), StoreCheck::CleanStop);
+    assert_eq!(answers(&mut service), before);
+    ingest_all(&mut service, mixed_events(1200, 10, "row"), 10);
+    // A crash: no shutdown, nothing recorded.
+    std::mem::forget(service);
+
+    let mut service = open(data.path(), reference());
+    assert_eq!(service.store_check(), StoreCheck::WholeFile);
+    assert_eq!(row_count(&mut service), 1210);
+    service.close().unwrap();
+    assert_eq!(
+        open(data.path(), reference()).store_check(),
+        StoreCheck::CleanStop
+    );
+}
+
+/// Damage done after a clean stop is refused as before, even when whoever wrote it set the
+/// file's modification time back: the change time still moved. The stop saved a snapshot,
+/// so the start itself reads none of the damaged pages: only the whole-file check can
+/// find them.
+#[test]
+fn damage_after_a_clean_stop_is_refused() {
+    use std::io::{Seek, SeekFrom, Write};
+    let data = tempfile::tempdir().unwrap();
+    populated(data.path());
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    service.set_snapshot_policy(SnapshotPolicy {
+        on_close_min_events: 1,
+        ..NO_SNAPSHOTS
+    });
+    service.close().unwrap();
+    let db = store_path(data.path());
+    let meta = std::fs::metadata(&db).unwrap();
+    let third = meta.len() / 3;
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.seek(SeekFrom::Start(third)).unwrap();
+    file.write_all(&vec![0x42; third as usize]).unwrap();
+    file.set_modified(meta.modified().unwrap()).unwrap();
+    drop(file);
+
+    let refused = ConnLog::open(config(
+        data.path(),
+        PluginSource::Embedded(Embedded::Reference),
+    ))
+    .err()
+    .expect("a damaged store is refused");
+    let message = format!("{refused:#}");
+    assert!(message.contains("connlog.db"), "{message}");
+    assert!(
+        message.contains("damaged") || message.contains("malformed"),
+        "{message}"
+    );
 }
 
 #[test]

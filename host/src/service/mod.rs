@@ -40,7 +40,7 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSpec, ServiceLogSink,
 };
-use crate::store::Journal;
+use crate::store::{Journal, clean_stop};
 use restore::bring_up;
 
 pub use feed::{FeedChunk, FeedMessage};
@@ -151,6 +151,7 @@ pub struct ConnLog {
     instance: PluginInstance,
     config: ServiceConfig,
     last_restore: RestoreReport,
+    store_check: StoreCheck,
     counters: Counters,
     snapshot_policy: SnapshotPolicy,
     /// Stored events the stored snapshot does not cover (all of them when there is none);
@@ -172,23 +173,43 @@ pub struct ConnLog {
     closed: bool,
 }
 
+/// How `ConnLog::open` made sure the store file is sound before serving from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreCheck {
+    /// SQLite's `quick_check` read every page (after a crash, a change to the file, or
+    /// any stop that was not clean).
+    WholeFile,
+    /// The file is exactly as the last clean stop left it (`store::clean_stop`).
+    CleanStop,
+}
+
 impl ConnLog {
     pub fn open(config: ServiceConfig) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
         let path = store_path(&config.data_dir);
+        let store_check = if clean_stop::take(&path)
+            .with_context(|| format!("reading the clean-stop record of {}", path.display()))?
+        {
+            StoreCheck::CleanStop
+        } else {
+            StoreCheck::WholeFile
+        };
+        tracing::info!(?store_check, "opening the store");
         let journal = Journal::connect(&path)?;
         // The whole-file check reads every page; it runs on its own connection while this
         // thread brings the plugin up, and its verdict comes first: a damaged store is
         // refused even if the bring-up happened to succeed.
-        let checker = {
-            let path = path.clone();
-            std::thread::Builder::new()
-                .name("connlog-quick-check".into())
-                .spawn(move || Journal::quick_check(&path))
-                .context("spawning the store check")?
-        };
+        let checker = (store_check == StoreCheck::WholeFile)
+            .then(|| {
+                let path = path.clone();
+                std::thread::Builder::new()
+                    .name("connlog-quick-check".into())
+                    .spawn(move || Journal::quick_check(&path))
+                    .context("spawning the store check")
+            })
+            .transpose()?;
         let brought_up = PluginHost::new(config.cache.clone())
             .map(Arc::new)
             .and_then(|host| {
@@ -196,9 +217,11 @@ impl ConnLog {
                 let up = bring_up(&plugin, journal, &config, None)?;
                 Ok((host, plugin, up))
             });
-        checker
-            .join()
-            .map_err(|_| anyhow::anyhow!("the store check panicked"))??;
+        if let Some(checker) = checker {
+            checker
+                .join()
+                .map_err(|_| anyhow::anyhow!("the store check panicked"))??;
+        }
         let (host, plugin, up) = brought_up?;
         let plugin = Arc::new(plugin);
         let mut counters = Counters::default();
@@ -224,6 +247,7 @@ impl ConnLog {
             head: tokio::sync::watch::Sender::new(up.upto),
             snapshot_upto: up.report.source.covers(),
             last_restore: up.report,
+            store_check,
             counters,
             snapshot_policy: SnapshotPolicy::default(),
             writer,
@@ -237,6 +261,11 @@ impl ConnLog {
 
     pub fn plugin(&self) -> &LoadedPlugin {
         &self.plugin
+    }
+
+    /// How the opening made sure the store file is sound.
+    pub fn store_check(&self) -> StoreCheck {
+        self.store_check
     }
 
     pub fn last_restore(&self) -> &RestoreReport {
@@ -332,7 +361,11 @@ impl ConnLog {
             if let Err(e) = journal.sweep_snapshot_files() {
                 tracing::warn!(error = %e, "replaced snapshot files could not be removed; the next start will");
             }
-            let _ = journal.checkpoint_truncate();
+            if matches!(journal.checkpoint_truncate(), Ok(true))
+                && let Err(e) = clean_stop::record(journal.path())
+            {
+                tracing::warn!(error = %e, "the clean stop could not be recorded; the next start reads the whole store");
+            }
         }
         Ok(())
     }

@@ -6,7 +6,10 @@
 //! - `snapshots/*.snap` + `meta`: an optional snapshot of the plugin's state, valid only for
 //!   the exact plugin build and journal position it records, plus `snapshot_purges`: the
 //!   purges committed since it was written, which a restore from it applies again.
+//! - `connlog.db-clean`: after a clean stop, the file's identity (`clean_stop`), so that
+//!   the next start need not read every page to know the file is sound.
 
+pub mod clean_stop;
 pub mod journal;
 pub mod snapshot_file;
 
