@@ -21,6 +21,7 @@
 //! the entries live rows use (renumbered in their order), never what only removed rows
 //! used.
 
+use super::intern::fill_in_bucket_order;
 use super::*;
 
 const MAGIC: &[u8; 8] = b"CLROWSNP";
@@ -512,14 +513,16 @@ pub(super) fn decode(
     let n = table_len(&mut r, "bad string count")?;
     check(n >= 1, "string table lacks its placeholder")?;
     c.strings.reserve(n.min(RESERVE_MAX));
-    for id in 1..n {
+    for _ in 1..n {
         let len = r.u32()? as usize;
         let s = r.with(len, true, |b| {
-            core::str::from_utf8(b).map(|s| c.strings.intern(s).0 as usize)
+            core::str::from_utf8(b).map(|s| c.strings.push_unindexed(s))
         })?;
-        let s = s.map_err(|_| corrupt("a string is not UTF-8"))?;
-        check(s == id, "duplicate string")?;
+        s.map_err(|_| corrupt("a string is not UTF-8"))?;
     }
+    c.strings
+        .index_all()
+        .map_err(|_| corrupt("duplicate string"))?;
     let strings = c.strings.len() as u32;
 
     let n = table_len(&mut r, "bad organization count")?;
@@ -672,22 +675,15 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
     }
     staged.append_to(store);
 
-    store.keys = HashTable::with_capacity(rows);
-    for slot in 0..rows as u32 {
-        let cols = &store.cols;
-        let hash = cols.key_hash(slot);
-        match store
-            .keys
-            .entry(hash, |&s| same_key(cols, s, slot), |&s| cols.key_hash(s))
-        {
-            hashbrown::hash_table::Entry::Occupied(_) => {
-                return Err(corrupt("two rows share a key"));
-            }
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert(slot);
-            }
-        }
-    }
+    let cols = &store.cols;
+    store.keys = HashTable::new();
+    fill_in_bucket_order(
+        &mut store.keys,
+        0..rows as u32,
+        |slot| cols.key_hash(slot),
+        |a, b| same_key(cols, a, b),
+    )
+    .map_err(|_| corrupt("two rows share a key"))?;
 
     // Time buckets: runs of about 3/4 of the maximum, never splitting equal times.
     store.buckets.clear();
