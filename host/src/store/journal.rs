@@ -189,6 +189,8 @@ pub struct Sweep {
 /// Running totals of the snapshot being written or read.
 #[derive(Default)]
 struct SnapshotStream {
+    /// Hashes what is written; a read's digest comes with each chunk (`ReadChunk`), hashed
+    /// on the file reader's own thread.
     hasher: Sha256,
     bytes: u64,
     chunks: u64,
@@ -1029,8 +1031,8 @@ impl Journal {
             }
         };
         match next {
-            Some(bytes) => {
-                stream.hasher.update(&bytes);
+            Some(chunk) => {
+                let bytes = chunk.bytes;
                 stream.bytes += bytes.len() as u64;
                 stream.chunks += 1;
                 if stream.chunks > expected.chunks || stream.bytes > expected.bytes {
@@ -1038,7 +1040,7 @@ impl Journal {
                     return refuse("it is longer than recorded".into());
                 }
                 if stream.chunks == expected.chunks {
-                    let sha256 = hex::encode(std::mem::take(&mut stream.hasher).finalize());
+                    let sha256 = hex::encode(chunk.sha256_so_far);
                     if stream.bytes != expected.bytes || sha256 != expected.sha256 {
                         let what = format!(
                             "{} bytes with sha256 {sha256}, recorded {} bytes with sha256 {}",

@@ -17,6 +17,10 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
 
 /// The folder beside the store that holds snapshot files.
 pub const DIR: &str = "snapshots";
@@ -179,11 +183,22 @@ impl std::fmt::Display for OpenFailure {
     }
 }
 
-/// A snapshot file being read, chunk by chunk, under a shared lock.
+/// A snapshot file being read, chunk by chunk, under a shared lock. A thread reads and
+/// hashes up to `READ_AHEAD` chunks ahead, so that the disk and SHA-256 (about 0.6 s for a
+/// 10M-row snapshot) overlap the plugin's decoding instead of adding to it.
 pub struct FileReader {
-    input: BufReader<File>,
-    remaining: u64,
+    chunks: Option<Receiver<io::Result<Option<ReadChunk>>>>,
+    reader: Option<JoinHandle<()>>,
+    ended: bool,
 }
+
+/// A chunk, and the SHA-256 of the bytes of every chunk up to and including it.
+pub struct ReadChunk {
+    pub bytes: Vec<u8>,
+    pub sha256_so_far: [u8; 32],
+}
+
+const READ_AHEAD: usize = 4;
 
 impl FileReader {
     pub fn open(dir: &Path, name: &str) -> Result<Self, OpenFailure> {
@@ -201,15 +216,68 @@ impl FileReader {
             TryLockError::Error(e) => OpenFailure::Other(e),
         })?;
         let remaining = file.metadata().map_err(OpenFailure::Other)?.len();
-        Ok(Self {
+        let (send, chunks) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let mut input = ChunkInput {
             input: BufReader::with_capacity(1 << 20, file),
             remaining,
+            sha256: Sha256::new(),
+        };
+        let reader = std::thread::Builder::new()
+            .name("connlog-snapshot-read".into())
+            .spawn(move || {
+                loop {
+                    let next = input.next_chunk();
+                    let last = !matches!(next, Ok(Some(_)));
+                    // A closed channel: the reader was dropped; stop and let the file go.
+                    if send.send(next).is_err() || last {
+                        return;
+                    }
+                }
+            })
+            .map_err(OpenFailure::Other)?;
+        Ok(Self {
+            chunks: Some(chunks),
+            reader: Some(reader),
+            ended: false,
         })
     }
 
     /// The next chunk; `None` exactly at the file's end. A file cut inside a chunk is an
     /// error, not an early end.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    pub fn next_chunk(&mut self) -> io::Result<Option<ReadChunk>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let chunks = self.chunks.as_ref().expect("present until dropped");
+        let next = chunks
+            .recv()
+            .map_err(|_| io::Error::other("the snapshot reading thread stopped"))
+            .flatten();
+        self.ended = !matches!(next, Ok(Some(_)));
+        next
+    }
+}
+
+impl Drop for FileReader {
+    /// Closes the file (and drops its lock) before returning, as a reader on this thread
+    /// would: a sweep right after must find it free.
+    fn drop(&mut self) {
+        drop(self.chunks.take());
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The reading thread's side of a `FileReader`.
+struct ChunkInput {
+    input: BufReader<File>,
+    remaining: u64,
+    sha256: Sha256,
+}
+
+impl ChunkInput {
+    fn next_chunk(&mut self) -> io::Result<Option<ReadChunk>> {
         if self.remaining == 0 {
             return Ok(None);
         }
@@ -224,10 +292,15 @@ impl FileReader {
         if len > self.remaining {
             return Err(cut("a chunk runs past the file's end"));
         }
-        let mut chunk = vec![0u8; len as usize];
-        self.input.read_exact(&mut chunk)?;
+        let mut bytes = vec![0u8; len as usize];
+        self.input.read_exact(&mut bytes)?;
         self.remaining -= len;
-        Ok(Some(chunk))
+        self.sha256.update(&bytes);
+        let sha256_so_far = self.sha256.clone().finalize().into();
+        Ok(Some(ReadChunk {
+            bytes,
+            sha256_so_far,
+        }))
     }
 }
 
@@ -337,9 +410,18 @@ mod tests {
         let mut reader = FileReader::open(dir.path(), &name).unwrap();
         let mut chunks = Vec::new();
         while let Some(chunk) = reader.next_chunk().unwrap() {
-            chunks.push(chunk);
+            chunks.push(chunk.bytes);
+            assert_eq!(
+                chunk.sha256_so_far,
+                <[u8; 32]>::from(Sha256::digest(chunks.concat())),
+                "the digest of every byte so far"
+            );
         }
         assert_eq!(chunks, [b"abc".to_vec(), Vec::new(), b"defgh".to_vec()]);
+        assert!(
+            reader.next_chunk().unwrap().is_none(),
+            "the end stays the end"
+        );
         drop(reader);
 
         let path = path_of(dir.path(), &name);
