@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use sha2::{Digest, Sha256};
 
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 use crate::model::{
@@ -186,12 +185,10 @@ pub struct Sweep {
     pub busy: u32,
 }
 
-/// Running totals of the snapshot being written or read.
+/// Running totals of the snapshot being written or read (the file layer hashes the bytes:
+/// `FinishedFile::sha256`, `ReadChunk::sha256_so_far`).
 #[derive(Default)]
 struct SnapshotStream {
-    /// Hashes what is written; a read's digest comes with each chunk (`ReadChunk`), hashed
-    /// on the file reader's own thread.
-    hasher: Sha256,
     bytes: u64,
     chunks: u64,
 }
@@ -818,7 +815,7 @@ impl Journal {
                 last_seq,
                 bytes: stream.bytes,
                 chunks: stream.chunks,
-                sha256: hex::encode(stream.hasher.finalize()),
+                sha256: hex::encode(file.sha256),
                 rows,
                 file: file.name.clone(),
             },
@@ -1002,7 +999,6 @@ impl Journal {
             .as_mut()
             .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
         writer.write_chunk(chunk).map_err(io_unavailable)?;
-        stream.hasher.update(chunk);
         stream.bytes += chunk.len() as u64;
         stream.chunks += 1;
         Ok(())

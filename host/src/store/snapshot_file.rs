@@ -70,19 +70,22 @@ fn unique_name() -> String {
     format!("{nanos:016x}-{:08x}-{n:04x}", std::process::id())
 }
 
-/// A snapshot file being written.
+/// A snapshot file being written, and the SHA-256 of its chunks' bytes so far.
 pub struct FileWriter {
     out: BufWriter<File>,
     dir: PathBuf,
     name: String,
     temp: PathBuf,
     unsynced: u64,
+    sha256: Sha256,
 }
 
 /// A finished file under its final name, still locked: keep it until its record is
 /// committed, so that no sweep takes it for a leftover.
 pub struct FinishedFile {
     pub name: String,
+    /// The SHA-256 of every chunk's bytes (not their lengths), as a reader computes it.
+    pub sha256: [u8; 32],
     file: File,
     path: PathBuf,
 }
@@ -120,6 +123,7 @@ impl FileWriter {
             name,
             temp,
             unsynced: 0,
+            sha256: Sha256::new(),
         })
     }
 
@@ -128,6 +132,7 @@ impl FileWriter {
             .map_err(|_| io::Error::other("a snapshot chunk over 4 GiB"))?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(chunk)?;
+        self.sha256.update(chunk);
         self.unsynced += 4 + chunk.len() as u64;
         if self.unsynced >= SYNC_EVERY {
             self.out.flush()?;
@@ -144,6 +149,7 @@ impl FileWriter {
             dir,
             name,
             temp,
+            sha256,
             ..
         } = self;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -151,7 +157,12 @@ impl FileWriter {
         let path = path_of(&dir, &name);
         fs::rename(&temp, &path)?;
         sync_dir(&dir)?;
-        Ok(FinishedFile { name, file, path })
+        Ok(FinishedFile {
+            name,
+            sha256: sha256.finalize().into(),
+            file,
+            path,
+        })
     }
 
     /// Zeroes and removes the unfinished file.

@@ -306,9 +306,7 @@ impl Strings {
         if let Some(&id) = self.table.find(hash, |&id| self.get(id) == s) {
             return (id, false);
         }
-        let id = self.ends.len() as u32;
-        self.bytes.push_str(s);
-        self.ends.push(self.bytes.len() as u32);
+        let id = self.push_unindexed(s);
         let (bytes, ends) = (&self.bytes, &self.ends);
         self.table
             .insert_unique(hash, id, |&id| hash_of(arena_str(bytes, ends, id)));

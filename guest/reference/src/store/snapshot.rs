@@ -474,7 +474,8 @@ fn check(ok: bool, what: &str) -> Result<(), JournalError> {
 /// the reader ask for absurd memory before it fails.
 const RESERVE_MAX: usize = 1 << 20;
 
-/// A table count, bounded so that a damaged count cannot ask for absurd memory up front.
+/// A table's count as stored (below `u32::MAX`); callers reserve at most `RESERVE_MAX` of
+/// it, so that a damaged count cannot ask for absurd memory before the checksum fails.
 fn table_len(r: &mut Reader, what: &str) -> Result<usize, JournalError> {
     let n = r.u32()? as usize;
     check(n < u32::MAX as usize, what)?;
