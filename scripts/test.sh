@@ -3,5 +3,5 @@
 # host, and the integration tests that load the freshly built components).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 cargo test --workspace --locked "$@"

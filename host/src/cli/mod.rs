@@ -6,6 +6,7 @@ mod context;
 mod exit;
 mod export;
 mod ingest;
+mod migrate;
 mod progress;
 mod purge;
 mod query;
@@ -117,6 +118,7 @@ pub enum Command {
     #[command(subcommand)]
     Token(token::TokenCommand),
     Conformance(conformance::ConformanceArgs),
+    Migrate(migrate::MigrateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -139,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Purge(args) => remote::run(&cli.global, Request::Purge(args.clone())),
         Command::Token(command) => remote::run(&cli.global, Request::Token(command.clone())),
         Command::Conformance(args) => conformance::run(&cli.global, args),
+        Command::Migrate(args) => migrate::run(&cli.global, args),
     };
     match outcome {
         Ok(status) => status.into(),

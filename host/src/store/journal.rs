@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::EventCounts;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 use crate::model::{
     ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
@@ -522,6 +523,48 @@ impl Journal {
             .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(unavailable)
+    }
+
+    /// The numbers `connlog migrate` compares a copy of the events by.
+    pub fn event_counts(&self) -> anyhow::Result<EventCounts> {
+        let (events, first_seq, last_seq) = self.conn.query_row(
+            "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT connection_method, disconnected, count(*) FROM events \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let by_kind = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(EventCounts {
+            events,
+            first_seq,
+            last_seq,
+            by_kind,
+        })
+    }
+
+    /// Every event with its `seq`, in `seq` order, read in one statement (the caller holds
+    /// the directory, so nothing is written meanwhile).
+    pub fn for_each_event(
+        &self,
+        mut f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS}, seq FROM events ORDER BY seq"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let event =
+                event_from_row(row).map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
+            f(row.get(17)?, &event)?;
+        }
+        Ok(())
     }
 
     pub fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError> {

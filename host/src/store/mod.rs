@@ -1,6 +1,8 @@
-//! The embedded store: one SQLite file in the data directory, and snapshot files beside it.
+//! The stores. The embedded one (the default): one SQLite file in the data directory, and
+//! snapshot files beside it. `postgres`: connlog's tables in a PostgreSQL database, which
+//! `connlog migrate` fills from an embedded store.
 //!
-//! What it holds, and why that is enough (see README "Durability"):
+//! What the embedded store holds, and why that is enough (see README "Durability"):
 //! - `events`: every accepted event in canonical form, once per id. Rows are a pure function
 //!   of these events, so any plugin can rebuild them (replay) after a restart or a swap.
 //! - `snapshots/*.snap` + `meta`: an optional snapshot of the plugin's state, valid only for
@@ -11,8 +13,21 @@
 
 pub mod clean_stop;
 pub mod journal;
+pub mod postgres;
 pub mod snapshot_file;
 
 pub use journal::{
     Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, Sweep, WrittenSnapshot,
 };
+
+/// What a store's events table holds, in numbers two stores can be compared by (`connlog
+/// migrate` checks the copy against the original with them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub events: u64,
+    /// The lowest and highest `seq` held (0 when empty).
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// Events per (connection method index, disconnect event or not), in that order.
+    pub by_kind: Vec<(u8, bool, u64)>,
+}

@@ -1,0 +1,283 @@
+//! The PostgreSQL store (`postgres://…`): the events and the directory in the `connlog`
+//! schema of a database, the engine every Coder deployment already runs. `connlog migrate`
+//! fills it from an embedded store; serving from it is not built yet.
+
+mod schema;
+
+use anyhow::Context;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::config::Host;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, Config, NoTls};
+
+use super::EventCounts;
+use crate::model::{ConnectionMethod, ConnectionStatus, EventRef};
+
+pub use schema::SCHEMA_VERSION;
+
+/// The column types of `schema::EVENT_COLUMNS`, for the binary `COPY`.
+const EVENT_TYPES: [Type; 18] = [
+    Type::INT8,
+    Type::UUID,
+    Type::INT8,
+    Type::UUID,
+    Type::UUID,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+];
+
+/// A connection to a database holding (or about to hold) connlog's schema.
+pub struct PgStore {
+    client: Client,
+    target: String,
+}
+
+/// Parses a connection string (a `postgres://` URL or `key=value` pairs). The error never
+/// repeats the string, which may hold a password.
+pub fn parse_url(url: &str) -> Result<Config, String> {
+    url.parse::<Config>()
+        .map_err(|e| format!("not a PostgreSQL connection string: {e}"))
+}
+
+/// `user@host:port/database`, without the password: how messages name a database.
+pub fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    format!("{user}@{}:{port}/{db}", hosts.join(","))
+}
+
+impl PgStore {
+    /// Connects and creates connlog's schema where it is missing; a schema of another
+    /// version is refused.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let target = describe(config);
+        let client = config
+            .connect(NoTls)
+            .with_context(|| format!("cannot connect to PostgreSQL at {target}"))?;
+        let mut store = Self { client, target };
+        store
+            .initialise()
+            .with_context(|| format!("the PostgreSQL store at {} cannot be used", store.target))?;
+        Ok(store)
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn initialise(&mut self) -> anyhow::Result<()> {
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])?;
+        tx.batch_execute(schema::CREATE)?;
+        let version: Option<String> = tx
+            .query_opt(
+                "SELECT value FROM connlog.meta WHERE key = 'schema_version'",
+                &[],
+            )?
+            .map(|row| row.get(0));
+        match version {
+            None => {
+                tx.execute(
+                    "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1)",
+                    &[&SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => anyhow::bail!(
+                "connlog schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+            ),
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Copies a whole embedded store in one transaction: `fill` writes every event with its
+    /// `seq`; the identity sequence then starts above `high_water` (the highest `seq` ever
+    /// handed out), and `directory` (the directory file's text) is kept beside them.
+    /// Refused, with nothing written, when the database already holds events or a
+    /// directory: a second copy would mix two stores.
+    pub fn import(
+        &mut self,
+        high_water: i64,
+        directory: Option<&str>,
+        fill: impl FnOnce(&mut EventWriter<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
+        let target = self.target.clone();
+        let mut tx = self.client.transaction()?;
+        // Another migration into the same database waits here, then finds it full.
+        tx.batch_execute(
+            "LOCK TABLE connlog.events, connlog.directory IN SHARE ROW EXCLUSIVE MODE",
+        )?;
+        let held: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM connlog.events) \
+                      + (SELECT count(*) FROM connlog.directory)",
+                &[],
+            )?
+            .get(0);
+        if held > 0 {
+            anyhow::bail!(
+                "the PostgreSQL store at {target} already holds connlog data; migrate only \
+                 into a database without it"
+            );
+        }
+        let copied = {
+            let sink = tx.copy_in(&format!(
+                "COPY connlog.events ({}) FROM STDIN (FORMAT binary)",
+                schema::EVENT_COLUMNS
+            ))?;
+            let mut writer = EventWriter {
+                copy: BinaryCopyInWriter::new(sink, &EVENT_TYPES),
+            };
+            fill(&mut writer)?;
+            writer.copy.finish()?
+        };
+        // `setval(…, 1, false)`: the next `seq` is 1.
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('connlog.events', 'seq'), $1, $2)",
+            &[&high_water.max(1), &(high_water > 0)],
+        )?;
+        if let Some(body) = directory {
+            tx.execute("INSERT INTO connlog.directory (body) VALUES ($1)", &[&body])?;
+        }
+        tx.commit()?;
+        Ok(copied)
+    }
+
+    /// What the events table holds, to compare with the store it came from.
+    pub fn event_counts(&mut self) -> anyhow::Result<EventCounts> {
+        let row = self.client.query_one(
+            "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM connlog.events",
+            &[],
+        )?;
+        let by_kind = self
+            .client
+            .query(
+                "SELECT connection_method, disconnected, count(*) FROM connlog.events \
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let method: i16 = r.get(0);
+                let count: i64 = r.get(2);
+                (method as u8, r.get::<_, bool>(1), count as u64)
+            })
+            .collect();
+        Ok(EventCounts {
+            events: row.get::<_, i64>(0) as u64,
+            first_seq: row.get(1),
+            last_seq: row.get(2),
+            by_kind,
+        })
+    }
+
+    /// Every event with its `seq`, in `seq` order, streamed.
+    pub fn for_each_event(
+        &mut self,
+        mut f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut rows = self.client.query_raw(
+            &format!(
+                "SELECT {} FROM connlog.events ORDER BY seq",
+                schema::EVENT_COLUMNS
+            ),
+            std::iter::empty::<i64>(),
+        )?;
+        while let Some(row) = rows.next()? {
+            let method: i16 = row.try_get(8)?;
+            let connection_method = u8::try_from(method)
+                .ok()
+                .and_then(ConnectionMethod::from_index)
+                .with_context(|| format!("a stored event has connection method {method}"))?;
+            let event = EventRef {
+                id: row.try_get(1)?,
+                time: row.try_get(2)?,
+                organization_id: row.try_get(3)?,
+                workspace_owner_id: row.try_get(4)?,
+                workspace_id: row.try_get(5)?,
+                workspace_name: row.try_get(6)?,
+                agent_name: row.try_get(7)?,
+                connection_method,
+                code: row.try_get(9)?,
+                ip: row.try_get(10)?,
+                user_agent: row.try_get(11)?,
+                user_id: row.try_get(12)?,
+                app_name_or_port: row.try_get(13)?,
+                connection_id: row.try_get(14)?,
+                disconnect_reason: row.try_get(15)?,
+                client_session_id: row.try_get(16)?,
+                status: if row.try_get(17)? {
+                    ConnectionStatus::Disconnected
+                } else {
+                    ConnectionStatus::Connected
+                },
+            };
+            f(row.try_get(0)?, &event)?;
+        }
+        Ok(())
+    }
+
+    /// The directory file's text, if one was stored.
+    pub fn directory(&mut self) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .client
+            .query_opt("SELECT body FROM connlog.directory", &[])?
+            .map(|r| r.get(0)))
+    }
+}
+
+/// The events of an `import`, written as PostgreSQL's binary `COPY` stream.
+pub struct EventWriter<'a> {
+    copy: BinaryCopyInWriter<'a>,
+}
+
+impl EventWriter<'_> {
+    pub fn write(&mut self, seq: i64, e: &EventRef<'_>) -> anyhow::Result<()> {
+        let method = i16::from(e.connection_method.index());
+        let disconnected = e.status == ConnectionStatus::Disconnected;
+        let values: [&(dyn ToSql + Sync); 18] = [
+            &seq,
+            &e.id,
+            &e.time,
+            &e.organization_id,
+            &e.workspace_owner_id,
+            &e.workspace_id,
+            &e.workspace_name,
+            &e.agent_name,
+            &method,
+            &e.code,
+            &e.ip,
+            &e.user_agent,
+            &e.user_id,
+            &e.app_name_or_port,
+            &e.connection_id,
+            &e.disconnect_reason,
+            &e.client_session_id,
+            &disconnected,
+        ];
+        self.copy.write(&values)?;
+        Ok(())
+    }
+}
