@@ -45,7 +45,7 @@ fn migrate(from: &Path, to: &str) -> Output {
 fn journal_events(journal: &Journal) -> Vec<(i64, ConnectionEvent)> {
     let mut events = Vec::new();
     journal
-        .for_each_event(|seq, e| {
+        .for_each_event(0, i64::MAX, |seq, e| {
             events.push((seq, e.map_text(|s| s.to_string())));
             Ok(())
         })

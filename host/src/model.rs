@@ -176,6 +176,8 @@ impl core::fmt::Display for StorageError {
     }
 }
 
+impl std::error::Error for StorageError {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogFormat {
     Json,

@@ -98,7 +98,7 @@ pub fn run(global: &GlobalOptions, args: &MigrateArgs) -> Result<ExitStatus, Cli
         "copying the store into PostgreSQL"
     );
     pg.import(high_water, directory.as_deref(), |writer| {
-        journal.for_each_event(|seq, event| writer.write(seq, event))
+        journal.for_each_event(0, i64::MAX, |seq, event| writer.write(seq, event))
     })
     .map_err(data)?;
     check_copy(&original, &pg.event_counts().map_err(data)?, pg.target())?;

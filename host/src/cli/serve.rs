@@ -16,7 +16,8 @@ use crate::plugin::PluginSpec;
 use crate::retention::{self, RetentionScheduler};
 use crate::server::watch::WatchSettings;
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
-use crate::service::{IngestQueue, SharedConnLog, swap_plugin};
+use crate::service::{Follower, IngestQueue, SharedConnLog, swap_plugin};
+use crate::store::postgres;
 
 /// How long `serve` waits for a command that owns the data directory to finish.
 const OWNER_WAIT: Duration = Duration::from_secs(10);
@@ -90,6 +91,13 @@ pub struct ServeArgs {
     /// before the stream ends with a `disconnect` message (it resumes from there).
     #[arg(long, default_value_t = crate::server::watch::DEFAULT_MAX_LAG, value_name = "EVENTS")]
     pub watch_max_lag: u64,
+    /// Serve as a replica of a shared store in PostgreSQL (a `postgres://` URL or libpq
+    /// `key=value` pairs): every event is durable there before it is acknowledged, and
+    /// events other replicas store appear here within a second. --data is then this
+    /// replica's own directory (its local copy), empty at first; `connlog migrate` moves
+    /// an existing one into PostgreSQL.
+    #[arg(long, value_name = "URL", env = "CONNLOG_STORE")]
+    pub store: Option<String>,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -121,9 +129,28 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         }
         Err(e) => return Err(CliError::Data(e.to_string())),
     };
-    let service = global.open_service(directory.clone())?;
-    let rows = service.last_restore().rows;
+    let upstream = args
+        .store
+        .as_deref()
+        .map(postgres::parse_url)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--store: {e}")))?;
+    let mut service = global.open_service(directory.clone())?;
+    if let Some(config) = &upstream {
+        service
+            .attach_upstream(config)
+            .map_err(|e| CliError::Data(format!("{e:#}")))?;
+        eprintln!(
+            "connlog: a replica of the shared store at {}",
+            postgres::describe(config)
+        );
+    }
+    let rows = service.stats()?.rows;
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
+    let replica = upstream
+        .map(|config| Follower::spawn(shared.clone(), config, &global.data))
+        .transpose()
+        .map_err(|e| CliError::Data(format!("{e:#}")))?;
     let ingest = Arc::new(IngestQueue::new(shared.clone()));
     let auth = Arc::new(Authenticator::new(directory, Some(directory_path)));
 
@@ -198,6 +225,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         stop.store(true, Ordering::SeqCst);
         let _ = follower.join();
     }
+    drop(replica);
     drop(runtime);
     let closed = owned.close();
     served?;

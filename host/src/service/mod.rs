@@ -27,6 +27,7 @@ mod group_commit;
 mod restore;
 mod swap;
 mod transactions;
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -48,6 +49,7 @@ pub use group_commit::IngestQueue;
 pub use restore::{RestoreReport, RestoreSource};
 pub use swap::{SwapReport, swap_plugin};
 pub use transactions::BatchAnswer;
+pub use upstream::Follower;
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "connlog.db";
@@ -170,6 +172,8 @@ pub struct ConnLog {
     /// Bumped by every purge that deleted events: a swap that started bringing its plugin
     /// up before it must start again.
     purge_generation: u64,
+    /// The shared store this service is a replica of (`attach_upstream`).
+    upstream: Option<upstream::Upstream>,
     closed: bool,
 }
 
@@ -253,6 +257,7 @@ impl ConnLog {
             writer,
             writer_seen: 0,
             purge_generation: 0,
+            upstream: None,
             closed: false,
         };
         service.snapshot_if_due();

@@ -376,10 +376,13 @@ impl ConnLog {
     /// Opens the write transaction. Events another writer committed since the instance
     /// last merged are merged first, in the same transaction, so that `merged_upto` stays
     /// exact.
-    fn begin_write(&mut self) -> Result<Started, ServiceError> {
+    pub(super) fn begin_write(&mut self) -> Result<Started, ServiceError> {
         self.attach_store()?;
         let at = Instant::now();
-        self.journal()?.begin().map_err(ServiceError::Storage)?;
+        let replica = self.upstream.is_some();
+        let journal = self.journal_mut()?;
+        journal.keep_forgotten_rows(replica);
+        journal.begin().map_err(ServiceError::Storage)?;
         let waited = at.elapsed();
         self.merge_foreign_events()?;
         Ok(Started { at, waited })
@@ -387,13 +390,22 @@ impl ConnLog {
 
     /// Commits the write transaction (durable once this returns `Ok`), moves `merged_upto`
     /// to what it holds, and only then writes the service-log lines of its calls.
-    fn commit_write(&mut self, started: Started) -> Result<(), ServiceError> {
+    pub(super) fn commit_write(&mut self, started: Started) -> Result<(), ServiceError> {
         let called = started.at.elapsed();
-        let journal = self.journal()?;
-        let head = journal
-            .last_seq()
-            .and_then(|head| journal.commit().map(|()| head))
-            .map_err(ServiceError::Storage)?;
+        let journal = self
+            .instance
+            .state_mut()
+            .journal
+            .as_mut()
+            .ok_or_else(no_store)?;
+        let head = journal.last_seq().map_err(ServiceError::Storage)?;
+        // A replica's events are durable in the shared store before they are here.
+        if let Some(upstream) = &mut self.upstream {
+            upstream
+                .push(journal, self.merged_upto, head)
+                .map_err(ServiceError::Storage)?;
+        }
+        journal.commit().map_err(ServiceError::Storage)?;
         self.set_merged_upto(head);
         self.flush_service_log();
         let took = started.at.elapsed();
@@ -496,7 +508,7 @@ pub type BatchAnswer = Result<Vec<EventOutcome>, ServiceError>;
 
 /// When a write transaction began, and how long it waited for SQLite's write lock.
 #[derive(Clone, Copy)]
-struct Started {
+pub(super) struct Started {
     at: Instant,
     waited: Duration,
 }

@@ -206,6 +206,9 @@ pub struct Journal {
     /// Events deleted by `forget` since the last `take_forgotten`, and the highest `seq`.
     forgotten: u64,
     forgotten_max_seq: i64,
+    /// The rows `forget` deleted, kept only while `keep_forgotten_rows` is on (a replica
+    /// deletes them from the shared store too).
+    forgotten_rows: Option<Vec<RowOrigin>>,
     /// While set, `session_events` sees only events with `seq <= bound`: a restore that
     /// replays the tail in segments between pending purges sees each session as the running
     /// plugin saw it then.
@@ -249,6 +252,7 @@ impl Journal {
             read_verified: false,
             forgotten: 0,
             forgotten_max_seq: 0,
+            forgotten_rows: None,
             session_bound: None,
         };
         journal
@@ -549,16 +553,18 @@ impl Journal {
         })
     }
 
-    /// Every event with its `seq`, in `seq` order, read in one statement (the caller holds
-    /// the directory, so nothing is written meanwhile).
+    /// Every event with `after < seq <= upto`, with its `seq`, in `seq` order, read in one
+    /// statement (inside a transaction, or while nothing else writes).
     pub fn for_each_event(
         &self,
+        after: i64,
+        upto: i64,
         mut f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {EVENT_COLUMNS}, seq FROM events ORDER BY seq"
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS}, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
         ))?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([after, upto])?;
         while let Some(row) = rows.next()? {
             let event =
                 event_from_row(row).map_err(|e| anyhow::anyhow!("decoding a stored event: {e}"))?;
@@ -697,7 +703,25 @@ impl Journal {
         }
         self.forgotten += deleted;
         self.forgotten_max_seq = self.forgotten_max_seq.max(max_seq);
+        if let Some(rows) = &mut self.forgotten_rows {
+            rows.extend_from_slice(origins);
+        }
         Ok(deleted)
+    }
+
+    /// Whether `forget` keeps the rows it deleted, for `take_forgotten_rows`.
+    pub fn keep_forgotten_rows(&mut self, keep: bool) {
+        if keep != self.forgotten_rows.is_some() {
+            self.forgotten_rows = keep.then(Vec::new);
+        }
+    }
+
+    /// The rows `forget` deleted since the last call (while `keep_forgotten_rows` is on).
+    pub fn take_forgotten_rows(&mut self) -> Vec<RowOrigin> {
+        self.forgotten_rows
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Events deleted by `forget` since the last `take_forgotten`, and the highest `seq`

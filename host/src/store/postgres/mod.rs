@@ -9,11 +9,12 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::Host;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, NoTls};
 
 use super::EventCounts;
-use crate::model::{ConnectionMethod, ConnectionStatus, EventRef};
+use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin};
 
+pub use postgres::Config;
 pub use schema::SCHEMA_VERSION;
 
 /// The column types of `schema::EVENT_COLUMNS`, for the binary `COPY`.
@@ -42,6 +43,8 @@ const EVENT_TYPES: [Type; 18] = [
 pub struct PgStore {
     client: Client,
     target: String,
+    /// `schema::STAGING` exists on this connection.
+    staging: bool,
 }
 
 /// Parses a connection string (a `postgres://` URL or `key=value` pairs). The error never
@@ -75,7 +78,11 @@ impl PgStore {
         let client = config
             .connect(NoTls)
             .with_context(|| format!("cannot connect to PostgreSQL at {target}"))?;
-        let mut store = Self { client, target };
+        let mut store = Self {
+            client,
+            target,
+            staging: false,
+        };
         store
             .initialise()
             .with_context(|| format!("the PostgreSQL store at {} cannot be used", store.target))?;
@@ -88,6 +95,8 @@ impl PgStore {
 
     fn initialise(&mut self) -> anyhow::Result<()> {
         let mut tx = self.client.transaction()?;
+        // `IF NOT EXISTS` says so in a notice for each object that exists already.
+        tx.batch_execute("SET LOCAL client_min_messages = warning")?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])?;
         tx.batch_execute(schema::CREATE)?;
         let version: Option<String> = tx
@@ -108,6 +117,13 @@ impl PgStore {
                 "connlog schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
             ),
         }
+        // Names this database's store, so that a replica's local copy is never mistaken for
+        // another's.
+        tx.execute(
+            "INSERT INTO connlog.meta (key, value) VALUES ('store_id', gen_random_uuid()::text) \
+             ON CONFLICT (key) DO NOTHING",
+            &[],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -196,14 +212,37 @@ impl PgStore {
     /// Every event with its `seq`, in `seq` order, streamed.
     pub fn for_each_event(
         &mut self,
+        f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.each_event_after(0, i64::MAX, f)
+    }
+
+    /// Up to `limit` events with `seq > after`, in `seq` order.
+    pub fn events_after(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(i64, ConnectionEvent)>> {
+        let mut events = Vec::new();
+        self.each_event_after(after, limit, |seq, e| {
+            events.push((seq, e.map_text(|s| s.to_string())));
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    fn each_event_after(
+        &mut self,
+        after: i64,
+        limit: i64,
         mut f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let mut rows = self.client.query_raw(
             &format!(
-                "SELECT {} FROM connlog.events ORDER BY seq",
+                "SELECT {} FROM connlog.events WHERE seq > $1 ORDER BY seq LIMIT $2",
                 schema::EVENT_COLUMNS
             ),
-            std::iter::empty::<i64>(),
+            [after, limit],
         )?;
         while let Some(row) = rows.next()? {
             let method: i16 = row.try_get(8)?;
@@ -237,6 +276,113 @@ impl PgStore {
             f(row.try_get(0)?, &event)?;
         }
         Ok(())
+    }
+
+    /// The id `initialise` gave this database's store.
+    pub fn store_id(&mut self) -> anyhow::Result<String> {
+        Ok(self
+            .client
+            .query_one("SELECT value FROM connlog.meta WHERE key = 'store_id'", &[])?
+            .get(0))
+    }
+
+    /// Stores `events` durably (committed when this returns `Ok`), skipping any whose id is
+    /// already stored, and tells the followers (`listen`).
+    pub fn append(&mut self, events: &[ConnectionEvent]) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if !self.staging {
+            self.client.batch_execute(schema::STAGING)?;
+            self.staging = true;
+        }
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::APPEND_LOCK])?;
+        {
+            let sink = tx.copy_in(&format!(
+                "COPY incoming ({}) FROM STDIN (FORMAT binary)",
+                schema::EVENT_COLUMNS
+            ))?;
+            let mut writer = EventWriter {
+                copy: BinaryCopyInWriter::new(sink, &EVENT_TYPES),
+            };
+            for event in events {
+                // The staged `seq` is never read: the identity column gives the real one.
+                writer.write(0, &event.map_text(String::as_str))?;
+            }
+            writer.copy.finish()?;
+        }
+        tx.batch_execute(&format!(
+            "INSERT INTO connlog.events ({fields}) SELECT {fields} FROM incoming \
+             ON CONFLICT (id) DO NOTHING",
+            fields = schema::EVENT_FIELDS
+        ))?;
+        tx.execute("SELECT pg_notify($1, 'events')", &[&schema::CHANNEL])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes every event of these rows (what a purge removed), and tells the followers.
+    pub fn forget(&mut self, origins: &[RowOrigin]) -> anyhow::Result<u64> {
+        let mut ids = Vec::new();
+        let (mut connections, mut workspaces, mut agents) = (Vec::new(), Vec::new(), Vec::new());
+        for origin in origins {
+            match origin {
+                RowOrigin::SingleEvent(id) => ids.push(*id),
+                RowOrigin::Session(k) => {
+                    connections.push(k.connection_id);
+                    workspaces.push(k.workspace_id);
+                    agents.push(k.agent_name.as_str());
+                }
+            }
+        }
+        let mut tx = self.client.transaction()?;
+        let singles = tx.execute("DELETE FROM connlog.events WHERE id = ANY($1)", &[&ids])?;
+        let sessions = tx.execute(
+            "DELETE FROM connlog.events e \
+             USING unnest($1::uuid[], $2::uuid[], $3::text[]) AS k (c, w, a) \
+             WHERE e.connection_id = k.c AND e.workspace_id = k.w AND e.agent_name = k.a",
+            &[&connections, &workspaces, &agents],
+        )?;
+        tx.execute("SELECT pg_notify($1, 'purge')", &[&schema::CHANNEL])?;
+        tx.commit()?;
+        Ok(singles + sessions)
+    }
+
+    /// Takes the retention lock if no other replica holds it; once taken, it is held until
+    /// this connection ends.
+    pub fn try_lead_retention(&mut self) -> anyhow::Result<bool> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&schema::RETENTION_LOCK],
+            )?
+            .get(0))
+    }
+
+    /// Subscribes this connection to appends and purges (`wait`).
+    pub fn listen(&mut self) -> anyhow::Result<()> {
+        self.client
+            .batch_execute(&format!("LISTEN {}", schema::CHANNEL))?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for an append or a purge; returns what was notified
+    /// (`events`, `purge`), all of it if several came.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> anyhow::Result<Vec<String>> {
+        let mut notifications = self.client.notifications();
+        let mut got: Vec<String> = notifications
+            .timeout_iter(timeout)
+            .next()?
+            .into_iter()
+            .map(|n| n.payload().to_owned())
+            .collect();
+        let mut pending = notifications.iter();
+        while let Some(n) = pending.next()? {
+            got.push(n.payload().to_owned());
+        }
+        Ok(got)
     }
 
     /// The directory file's text, if one was stored.

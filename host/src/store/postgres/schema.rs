@@ -50,8 +50,45 @@ CREATE TABLE IF NOT EXISTS connlog.directory (
 /// The advisory lock (`pg_advisory_xact_lock`) under which the schema is created or checked.
 pub const SCHEMA_LOCK: i64 = 0x636f_6e6e_6c6f_6701;
 
+/// Held for the whole of every append transaction: `seq`s are then handed out and made
+/// visible in the same order, so a replica that has read every event up to some `seq` can
+/// never later find a smaller one committed (identity values are otherwise handed out at
+/// insert and become visible at commit, in any order).
+pub const APPEND_LOCK: i64 = 0x636f_6e6e_6c6f_6702;
+
+/// Held for as long as a replica lives (a session lock): the replica holding it is the one
+/// whose purges delete from the database.
+pub const RETENTION_LOCK: i64 = 0x636f_6e6e_6c6f_6703;
+
+/// Notified by every append (after its commit) and every purge.
+pub const CHANNEL: &str = "connlog_events";
+
+/// Where a replica stages an append: `COPY` into it, then one `INSERT … SELECT … ON
+/// CONFLICT DO NOTHING`, so that an event another replica stored first is skipped.
+pub const STAGING: &str = "
+CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS
+    SELECT * FROM connlog.events WITH NO DATA;
+";
+
+/// The event columns but `seq`.
+pub const EVENT_FIELDS: &str = "id, time_ns, organization_id, workspace_owner_id, \
+     workspace_id, workspace_name, agent_name, connection_method, code, ip, user_agent, \
+     user_id, app_name_or_port, connection_id, disconnect_reason, client_session_id, \
+     disconnected";
+
 /// The event columns in the order `EventWriter` copies them.
 pub const EVENT_COLUMNS: &str = "seq, id, time_ns, organization_id, workspace_owner_id, \
      workspace_id, workspace_name, agent_name, connection_method, code, ip, user_agent, \
      user_id, app_name_or_port, connection_id, disconnect_reason, client_session_id, \
      disconnected";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fields_are_the_columns_but_seq() {
+        assert_eq!(
+            super::EVENT_COLUMNS,
+            format!("seq, {}", super::EVENT_FIELDS)
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! Replicas on PostgreSQL (`connlog serve --store postgres://…`).
+//!
+//! The shared journal is the `connlog.events` table. Each replica keeps a local copy of it
+//! (its data directory's SQLite store, which the plugin reads through its imports as it
+//! always does) and the plugin state in memory:
+//! - A write transaction (ingest, purge) appends to the local copy as usual; before the
+//!   local commit, the new events go to PostgreSQL in one transaction, committed there
+//!   first. So nothing is acknowledged that PostgreSQL does not hold, and a replica that
+//!   dies between the two commits loses nothing: the follower brings those events back.
+//! - The follower (`Follower`, a thread) listens for appends and reads the shared journal
+//!   in `seq` order past its mark into the local copy, then has the service merge them
+//!   (as it merges another local writer's events). Events the replica stored itself are
+//!   already in its copy and are skipped by id.
+//! - Purges: every replica applies retention to its own rows; the one holding the
+//!   retention lock (a session-level advisory lock, taken by the first replica to purge and
+//!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
+//!   others, which purge at once.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{ConnLog, ServiceError, SharedConnLog, lock, store_path};
+use crate::model::{ConnectionEvent, RowOrigin, StorageError};
+use crate::store::Journal;
+use crate::store::postgres::{Config, PgStore};
+
+/// Local `meta` keys: which shared store the local copy is of, and how far it has read it.
+const STORE_ID_KEY: &str = "upstream.store_id";
+const MARK_KEY: &str = "upstream.mark";
+
+/// Events the follower reads per local transaction.
+const FOLLOW_BATCH: i64 = 5_000;
+/// How long the follower waits for a notification before it looks anyway.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// The service's connection to the shared store.
+pub(super) struct Upstream {
+    pg: PgStore,
+    leads_retention: bool,
+}
+
+impl Upstream {
+    /// Inside the service's write transaction, before the local commit: stores the events
+    /// appended locally since `after`, and, on the replica that leads retention, deletes the
+    /// rows it purged.
+    pub(super) fn push(
+        &mut self,
+        journal: &mut Journal,
+        after: i64,
+        head: i64,
+    ) -> Result<(), StorageError> {
+        let mut events = Vec::new();
+        journal
+            .for_each_event(after, head, |_, e| {
+                events.push(e.map_text(|s| s.to_string()));
+                Ok(())
+            })
+            .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
+        let forgotten: Vec<RowOrigin> = journal.take_forgotten_rows();
+        self.pg.append(&events).map_err(shared_store_error)?;
+        if !forgotten.is_empty() {
+            if !self.leads_retention {
+                self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
+            }
+            if self.leads_retention {
+                self.pg.forget(&forgotten).map_err(shared_store_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shared_store_error(e: anyhow::Error) -> StorageError {
+    StorageError::Unavailable(format!("the shared PostgreSQL store: {e:#}"))
+}
+
+impl ConnLog {
+    /// Makes this service a replica of the shared store `config` names: its data directory
+    /// must be empty or a copy of that same store. Reads what the shared store holds past
+    /// the local copy before it returns.
+    pub fn attach_upstream(&mut self, config: &Config) -> anyhow::Result<()> {
+        let mut pg = PgStore::open(config)?;
+        let store_id = pg.store_id()?;
+        let data_dir = self.config.data_dir.clone();
+        let journal = Journal::connect(&store_path(&data_dir))?;
+        match journal.meta(STORE_ID_KEY)? {
+            Some(local) if local == store_id => {}
+            Some(other) => anyhow::bail!(
+                "the data directory {} is a copy of another shared store ({other}, not \
+                 {store_id} at {}): give each store's replicas their own data directories",
+                data_dir.display(),
+                pg.target()
+            ),
+            None if journal.event_count()? > 0 => anyhow::bail!(
+                "the data directory {} holds a store of its own: move it into PostgreSQL \
+                 with `connlog migrate`, and give the replica an empty data directory",
+                data_dir.display()
+            ),
+            None => journal.set_meta(STORE_ID_KEY, &store_id)?,
+        }
+        self.upstream = Some(Upstream {
+            pg,
+            leads_retention: false,
+        });
+        let mut follower = FollowState::open(config, &data_dir)?;
+        while follower.copy_batch()? {
+            self.merge_followed()?;
+        }
+        self.merge_followed()?;
+        Ok(())
+    }
+
+    /// Merges what the follower copied into the local store (an empty write transaction:
+    /// beginning one merges every event another writer appended).
+    pub fn merge_followed(&mut self) -> Result<(), ServiceError> {
+        let started = self.begin_write()?;
+        self.commit_write(started)
+    }
+}
+
+/// The follower's own connections: one to the shared store (listening), one to the local
+/// copy.
+struct FollowState {
+    pg: PgStore,
+    local: Journal,
+    mark: i64,
+}
+
+impl FollowState {
+    fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut pg = PgStore::open(config)?;
+        pg.listen()?;
+        let local = Journal::connect(&store_path(data_dir))?;
+        let mark = match local.meta(MARK_KEY)? {
+            Some(mark) => mark
+                .parse()
+                .with_context(|| format!("the local store's {MARK_KEY} is {mark:?}"))?,
+            None => 0,
+        };
+        Ok(Self { pg, local, mark })
+    }
+
+    /// Copies the next events past the mark into the local store, with the new mark, in
+    /// one local transaction. Returns whether it copied any.
+    fn copy_batch(&mut self) -> anyhow::Result<bool> {
+        let batch = self.pg.events_after(self.mark, FOLLOW_BATCH)?;
+        let Some(&(last, _)) = batch.last() else {
+            return Ok(false);
+        };
+        let events: Vec<ConnectionEvent> = batch.into_iter().map(|(_, e)| e).collect();
+        self.local.begin()?;
+        let copied = self
+            .local
+            .append(&events)
+            .and_then(|_| self.local.set_meta(MARK_KEY, &last.to_string()))
+            .and_then(|()| self.local.commit());
+        if let Err(e) = copied {
+            self.local.rollback();
+            return Err(e.into());
+        }
+        self.mark = last;
+        Ok(true)
+    }
+}
+
+/// The thread that keeps a replica's local copy and plugin up with the shared store.
+pub struct Follower {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Follower {
+    pub fn spawn(service: SharedConnLog, config: Config, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut state = FollowState::open(&config, data_dir)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let data_dir = data_dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("connlog-replica".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    if let Err(e) = follow_once(&service, &mut state) {
+                        tracing::warn!("following the shared store: {e:#}; trying again");
+                        std::thread::sleep(Duration::from_secs(1));
+                        match FollowState::open(&config, &data_dir) {
+                            Ok(fresh) => state = fresh,
+                            Err(e) => tracing::warn!("reconnecting to the shared store: {e:#}"),
+                        }
+                    }
+                }
+            })
+            .context("spawning the replica's follower")?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Copies and merges whatever is new, then waits for a notification (or `FOLLOW_POLL`).
+fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
+    while state.copy_batch()? {
+        lock(service).merge_followed()?;
+    }
+    let notified = state.pg.wait(FOLLOW_POLL)?;
+    if notified.iter().any(|n| n == "purge") {
+        // Another replica purged from the shared store: drop the same rows here now
+        // rather than at this replica's next retention tick.
+        lock(service).purge_now()?;
+    }
+    Ok(())
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

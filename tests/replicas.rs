@@ -1,0 +1,359 @@
+//! Replicas on PostgreSQL, through the real binary: two `connlog serve --store …` on one
+//! private cluster. Ingest on either is durable in PostgreSQL before it is acknowledged
+//! and visible on the other within a second (the live feed included); a replica killed
+//! under load loses nothing it acknowledged while the other keeps serving; a purge on one
+//! removes the rows everywhere and the events from the database; a replica starts from
+//! what `connlog migrate` moved.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::postgres::PrivateCluster;
+use support::server::Server;
+use support::*;
+
+/// The spec's bound on how long an acknowledged event takes to reach every replica.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Event `n` of batch `batch`: a workspace-app open at `time`, with an id of its own.
+fn web_event_id(batch: u32, n: u32) -> String {
+    format!("{batch:08x}-0000-4000-8000-{n:012x}")
+}
+
+fn web_events(batch: u32, count: u32, time: &str) -> String {
+    (0..count)
+        .map(|n| Event::web(&web_event_id(batch, n), time, "workspace_app").line())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Two data directories with the same directory file and owner token.
+fn replica_dirs() -> (tempfile::TempDir, tempfile::TempDir, String) {
+    let a = data_dir();
+    let admin = token(a.path(), "admin");
+    let b = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        a.path().join("directory.json"),
+        b.path().join("directory.json"),
+    )
+    .unwrap();
+    (a, b, admin)
+}
+
+fn replica(data: &Path, url: &str, serve_args: &[&str]) -> Server {
+    let mut args = vec!["--store", url];
+    args.extend_from_slice(serve_args);
+    Server::start_args(data, &[], &args)
+}
+
+fn ingest(server: &Server, admin: &str, body: &str) -> (u16, String) {
+    server.post("/api/v2/connectionlog/ingest", Some(admin), body)
+}
+
+fn count(server: &Server, admin: &str, q: &str) -> u64 {
+    let (status, body) = server.get(&format!("/api/v2/connectionlog?limit=1&q={q}"), Some(admin));
+    assert_eq!(status, 200, "{body}");
+    body_json(&body)["count"].as_u64().unwrap()
+}
+
+/// Waits until `server` counts `want` rows for `q`; returns how long that took.
+fn until_counted(server: &Server, admin: &str, q: &str, want: u64, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = count(server, admin, q);
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{} counts {got} rows for {q:?}, not {want}, after {:?}",
+            server.base,
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn events_in_database(cluster: &PrivateCluster, database: &str) -> i64 {
+    cluster
+        .client(database)
+        .query_one("SELECT count(*) FROM connlog.events", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn events_acknowledged_by_one_replica_are_on_the_other_within_a_second() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+    let time = "2026-11-20T10:00:00Z";
+
+    let (status, body) = ingest(&a, &admin, &web_events(1, 40, time));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        events_in_database(&cluster, "shared"),
+        40,
+        "durable before the answer"
+    );
+    let took = until_counted(&b, &admin, "", 40, VISIBLE_WITHIN);
+    eprintln!("40 events from replica A on replica B after {took:?}");
+
+    let (status, body) = ingest(&b, &admin, &web_events(2, 25, time));
+    assert_eq!(status, 200, "{body}");
+    until_counted(&a, &admin, "", 65, VISIBLE_WITHIN);
+    assert_eq!(count(&b, &admin, ""), 65);
+
+    // An event both replicas are sent is stored once.
+    let (status, _) = ingest(&b, &admin, &web_events(1, 1, time));
+    assert_eq!(status, 200);
+    assert_eq!(events_in_database(&cluster, "shared"), 65);
+
+    // A session whose connect reaches one replica and whose disconnect reaches the other
+    // is one completed row on both.
+    let connect = Event::agent(CONNECT, "2026-11-20T11:00:00Z", "ssh", SESSION).line();
+    let disconnect = Event::agent(DISCONNECT, "2026-11-20T11:30:00Z", "ssh", SESSION)
+        .disconnect(Some(0), "client closed")
+        .line();
+    assert_eq!(ingest(&a, &admin, &connect).0, 200);
+    assert_eq!(ingest(&b, &admin, &disconnect).0, 200);
+    for server in [&a, &b] {
+        until_counted(
+            server,
+            &admin,
+            "method:ssh+status:completed",
+            1,
+            VISIBLE_WITHIN,
+        );
+        assert_eq!(count(server, &admin, "method:ssh"), 1);
+    }
+}
+
+#[test]
+fn a_watcher_on_one_replica_sees_events_ingested_on_the_other() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &["--watch-heartbeat", "200ms"]);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!(
+            "{}/api/v2/connectionlog/watch?format=ndjson",
+            b.base
+        ))
+        .header("Coder-Session-Token", &admin)
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut feed = BufReader::new(response.body_mut().as_reader());
+
+    let sent = Instant::now();
+    assert_eq!(
+        ingest(&a, &admin, &web_events(7, 3, "2026-11-20T10:00:00Z")).0,
+        200
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let mut line = String::new();
+        assert!(feed.read_line(&mut line).unwrap() > 0, "the feed ended");
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "seen {seen:?} so far"
+        );
+        let message = body_json(&line);
+        if let Some(id) = message["connection_log"]["id"].as_str() {
+            seen.push(id.to_owned());
+        }
+    }
+    seen.sort();
+    let want: Vec<String> = (0..3).map(|n| web_event_id(7, n)).collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn a_replica_killed_under_load_loses_nothing_it_acknowledged_and_the_other_keeps_serving() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+
+    // Four clients send batches of 50 to A until it dies; each counts what was
+    // acknowledged.
+    let acknowledged = Arc::new(Mutex::new(0u64));
+    let stop = Arc::new(AtomicBool::new(false));
+    let base = a.base.clone();
+    let clients: Vec<_> = (0..4u32)
+        .map(|client| {
+            let (acknowledged, stop, base, admin) = (
+                acknowledged.clone(),
+                stop.clone(),
+                base.clone(),
+                admin.clone(),
+            );
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut batch = client * 10_000;
+                while !stop.load(Ordering::SeqCst) {
+                    let body = web_events(batch, 50, "2026-11-20T10:00:00Z");
+                    let answer = agent
+                        .post(format!("{base}/api/v2/connectionlog/ingest"))
+                        .header("Coder-Session-Token", &admin)
+                        .send(body.as_str());
+                    match answer {
+                        Ok(r) if r.status().as_u16() == 200 => *acknowledged.lock().unwrap() += 50,
+                        _ => break,
+                    }
+                    batch += 1;
+                }
+            })
+        })
+        .collect();
+    while *acknowledged.lock().unwrap() < 2_000 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.kill();
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let acknowledged = *acknowledged.lock().unwrap();
+
+    // Every acknowledged event is in the database (some sent just before the kill may be
+    // too, unacknowledged), and B serves all of them.
+    let stored = events_in_database(&cluster, "shared") as u64;
+    assert!(
+        stored >= acknowledged,
+        "{stored} stored < {acknowledged} acknowledged"
+    );
+    until_counted(&b, &admin, "", stored, Duration::from_secs(5));
+    let (status, body) = ingest(&b, &admin, &web_events(99_999, 10, "2026-11-20T10:00:00Z"));
+    assert_eq!(status, 200, "{body}");
+
+    // A comes back with its copy and catches up with everything.
+    let a = replica(a_dir.path(), &url, &[]);
+    assert_eq!(count(&a, &admin, ""), stored + 10);
+}
+
+#[test]
+fn a_purge_on_one_replica_removes_the_rows_everywhere_and_the_events_from_the_database() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let retention = ["--connection-logs-retention", "30d"];
+    let start = |dir: &Path| {
+        let mut args = vec!["--store", url.as_str()];
+        args.extend_from_slice(&retention);
+        Server::start_args(dir, &[], &args)
+    };
+    let a = start(a_dir.path());
+    let b = start(b_dir.path());
+
+    // 30 rows from a year ago, 20 from now: the old ones are past the retention.
+    let old = "2025-11-20T10:00:00Z";
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(ingest(&a, &admin, &web_events(1, 30, old)).0, 200);
+    assert_eq!(ingest(&b, &admin, &web_events(2, 20, &now)).0, 200);
+    until_counted(&a, &admin, "", 50, VISIBLE_WITHIN);
+    until_counted(&b, &admin, "", 50, VISIBLE_WITHIN);
+
+    let purge = connlog(a_dir.path(), &["purge"], None);
+    assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
+    assert_eq!(json(&purge)["purged"], 30);
+    assert_eq!(events_in_database(&cluster, "shared"), 20);
+    until_counted(&b, &admin, "", 20, VISIBLE_WITHIN);
+    assert_eq!(count(&a, &admin, ""), 20);
+
+    // The lock stays with A: a purge on B (nothing left to purge) deletes nothing more,
+    // and rows stored since are untouched.
+    assert_eq!(ingest(&b, &admin, &web_events(3, 5, &now)).0, 200);
+    let purge = connlog(b_dir.path(), &["purge"], None);
+    assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
+    assert_eq!(events_in_database(&cluster, "shared"), 25);
+    until_counted(&a, &admin, "", 25, VISIBLE_WITHIN);
+}
+
+#[test]
+fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let seed = tempfile::tempdir().unwrap();
+    let out = connlog(seed.path(), &["simulate", "--events", "1200"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let auditor =
+        body_json(&std::fs::read_to_string(seed.path().join("tokens.json")).unwrap())["auditor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let rows = {
+        let alone = Server::start(seed.path());
+        count(&alone, &auditor, "")
+    };
+
+    // The seed's own directory holds a store: a replica refuses it.
+    let refused = connlog(
+        seed.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--store", &url],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("holds a store of its own")
+            && stderr(&refused).contains("connlog migrate"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let out = connlog(
+        seed.path(),
+        &[
+            "migrate",
+            "--from",
+            &seed.path().display().to_string(),
+            "--to",
+            &url,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        seed.path().join("directory.json"),
+        fresh.path().join("directory.json"),
+    )
+    .unwrap();
+    let replica = replica(fresh.path(), &url, &[]);
+    assert_eq!(count(&replica, &auditor, ""), rows);
+
+    // Another database is another store: this replica's copy is not of it.
+    let other = cluster.create_database("other");
+    drop(replica);
+    let refused = connlog(
+        fresh.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--store", &other],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is a copy of another shared store"),
+        "{}",
+        stderr(&refused)
+    );
+}
