@@ -342,9 +342,28 @@ fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
     let replica = replica(fresh.path(), &url, &[]);
     assert_eq!(count(&replica, &auditor, ""), rows);
 
+    // Stopped, its copy takes no writes of its own: they would never reach the others.
+    drop(replica);
+    let alone = [
+        vec!["ingest", "-"],
+        vec!["serve", "--listen", "127.0.0.1:0"],
+    ];
+    for args in alone {
+        let out = connlog(
+            fresh.path(),
+            &args,
+            Some(&web_events(5, 1, "2026-11-20T10:00:00Z")),
+        );
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is a replica's copy of the shared store"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
     // Another database is another store: this replica's copy is not of it.
     let other = cluster.create_database("other");
-    drop(replica);
     let refused = connlog(
         fresh.path(),
         &["serve", "--listen", "127.0.0.1:0", "--store", &other],

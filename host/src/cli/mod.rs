@@ -230,8 +230,35 @@ impl GlobalOptions {
     }
 
     /// The service over this data directory, with the plugin loaded and up to date. The
-    /// caller owns the directory (`owner.rs`).
+    /// caller owns the directory (`owner.rs`). A replica's local copy of a shared store is
+    /// refused: what was written to it alone would never reach the other replicas.
     pub fn open_service(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
+        let service = self.open_store(directory)?;
+        match service.replica_of().map_err(CliError::from)? {
+            None => Ok(service),
+            Some(store) => Err(CliError::Data(format!(
+                "the data directory {} is a replica's copy of the shared store {store} in \
+                 PostgreSQL: serve it with `connlog serve --store URL`, and run other \
+                 commands while it serves",
+                self.data.display()
+            ))),
+        }
+    }
+
+    /// The service as a replica of the shared store `config` names (`serve --store`).
+    pub fn open_replica(
+        &self,
+        directory: Arc<Directory>,
+        config: &crate::store::postgres::Config,
+    ) -> Result<ConnLog, CliError> {
+        let mut service = self.open_store(directory)?;
+        service
+            .attach_upstream(config)
+            .map_err(|e| CliError::Data(format!("{e:#}")))?;
+        Ok(service)
+    }
+
+    fn open_store(&self, directory: Arc<Directory>) -> Result<ConnLog, CliError> {
         let service_log = self.service_log()?;
         ConnLog::open(ServiceConfig {
             data_dir: self.data.clone(),

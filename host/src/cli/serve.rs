@@ -135,16 +135,17 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         .map(postgres::parse_url)
         .transpose()
         .map_err(|e| CliError::Usage(format!("--store: {e}")))?;
-    let mut service = global.open_service(directory.clone())?;
-    if let Some(config) = &upstream {
-        service
-            .attach_upstream(config)
-            .map_err(|e| CliError::Data(format!("{e:#}")))?;
-        eprintln!(
-            "connlog: a replica of the shared store at {}",
-            postgres::describe(config)
-        );
-    }
+    let mut service = match &upstream {
+        None => global.open_service(directory.clone())?,
+        Some(config) => {
+            let service = global.open_replica(directory.clone(), config)?;
+            eprintln!(
+                "connlog: a replica of the shared store at {}",
+                postgres::describe(config)
+            );
+            service
+        }
+    };
     let rows = service.stats()?.rows;
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
     let replica = upstream

@@ -115,6 +115,13 @@ impl ConnLog {
         Ok(())
     }
 
+    /// The shared store this data directory is a local copy of, if it is one.
+    pub fn replica_of(&self) -> Result<Option<String>, ServiceError> {
+        self.journal()?
+            .meta(STORE_ID_KEY)
+            .map_err(ServiceError::Storage)
+    }
+
     /// Merges what the follower copied into the local store (an empty write transaction:
     /// beginning one merges every event another writer appended).
     pub fn merge_followed(&mut self) -> Result<(), ServiceError> {
