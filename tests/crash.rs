@@ -2,7 +2,8 @@
 //! `POST /api/v2/connectionlog/ingest` and is killed with SIGKILL at random points, over
 //! many trials. After each kill: every acknowledged event is in the store, the store passes
 //! SQLite's `integrity_check`, and the restarted process answers with exactly the events
-//! the store holds.
+//! the store holds. The same trials run against a replica on PostgreSQL (`--store`), whose
+//! store is the shared one.
 //!
 //! More trials, another seed:
 //!
@@ -58,9 +59,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_serve(data: &Path, port: u16) -> Child {
-    connlog_command(data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+/// Where the crash test's server keeps its events: the embedded store, or a replica's
+/// shared store in PostgreSQL (a connection string).
+#[derive(Clone, Copy)]
+enum Store<'a> {
+    Embedded,
+    Postgres(&'a str),
+}
+
+fn spawn_serve(data: &Path, port: u16, store: Store<'_>) -> Child {
+    let mut command = connlog_command(data);
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    if let Store::Postgres(url) = store {
+        command.args(["--store", url]);
+    }
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -157,6 +170,22 @@ fn batch_body(first: u64, len: u64) -> String {
         .join("\n")
 }
 
+/// Every event id the store holds: for a replica, what PostgreSQL holds (after its local
+/// copy passed the same check).
+fn stored_ids_in(data: &Path, store: Store<'_>) -> HashSet<String> {
+    let local = stored_ids(data);
+    let Store::Postgres(url) = store else {
+        return local;
+    };
+    let mut client = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+    client
+        .query("SELECT id FROM connlog.events", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, uuid::Uuid>(0).to_string())
+        .collect()
+}
+
 /// Every event id in the store, read the way the next start would (WAL recovery), after
 /// checking the file with SQLite's `integrity_check`.
 fn stored_ids(data: &Path) -> HashSet<String> {
@@ -178,7 +207,22 @@ fn stored_ids(data: &Path) -> HashSet<String> {
 
 #[test]
 fn acknowledged_events_survive_sigkill_at_random_points() {
-    let trials = env_u64("CONNLOG_CRASH_TRIALS", 25);
+    sigkill_at_random_points(Store::Embedded, env_u64("CONNLOG_CRASH_TRIALS", 25));
+}
+
+/// The same trials against a replica whose shared store is a private PostgreSQL cluster:
+/// acknowledged means committed there.
+#[test]
+fn acknowledged_events_survive_sigkill_at_random_points_on_postgres() {
+    let cluster = support::postgres::PrivateCluster::start();
+    let url = cluster.create_database("crash");
+    sigkill_at_random_points(
+        Store::Postgres(&url),
+        env_u64("CONNLOG_CRASH_TRIALS", 25) / 2,
+    );
+}
+
+fn sigkill_at_random_points(store: Store<'_>, trials: u64) {
     let seed = env_u64("CONNLOG_CRASH_SEED", 0x00c0_ffee);
     eprintln!("crash test: {trials} trials, seed {seed} (CONNLOG_CRASH_SEED to replay)");
     let mut rng = Rng(seed | 1);
@@ -193,7 +237,7 @@ fn acknowledged_events_survive_sigkill_at_random_points() {
     let mut next_id = 1u64;
     for trial in 0..trials {
         let port = free_port();
-        let mut child = spawn_serve(data.path(), port);
+        let mut child = spawn_serve(data.path(), port, store);
         wait_healthy(port, &mut child);
 
         // The restarted server answers with exactly what the store holds.
@@ -249,7 +293,7 @@ fn acknowledged_events_survive_sigkill_at_random_points() {
         next_id = poster.join().expect("the poster thread");
         acknowledged.extend(acked_now.lock().unwrap().drain(..));
 
-        let stored = stored_ids(data.path());
+        let stored = stored_ids_in(data.path(), store);
         let missing: Vec<_> = acknowledged.difference(&stored).take(5).collect();
         assert!(
             missing.is_empty(),
@@ -262,18 +306,19 @@ fn acknowledged_events_survive_sigkill_at_random_points() {
         );
     }
 
-    // A last clean start: the rows are exactly the stored events (one web row each).
-    let stored = stored_ids(data.path());
-    let output = connlog(
-        data.path(),
-        &["query", "--as", "admin", "--limit", "1"],
-        None,
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(
-        json(&output)["count"].as_u64().unwrap(),
-        stored.len() as u64
-    );
+    // A last start: the rows are exactly the stored events (one web row each).
+    let stored = stored_ids_in(data.path(), store);
+    let port = free_port();
+    let mut child = spawn_serve(data.path(), port, store);
+    wait_healthy(port, &mut child);
+    let (status, body) = http(port, "GET", "/api/v2/connectionlog?limit=1", &token, "").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let count = serde_json::from_str::<serde_json::Value>(&body).unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(count, stored.len() as u64);
 }
 
 /// Following a log: a writer appends Coder's service-log lines without pause (and rotates
