@@ -32,17 +32,12 @@ fn web_events(batch: u32, count: u32, time: &str) -> String {
         .join("\n")
 }
 
-/// Two data directories with the same directory file and owner token.
+/// Two data directories: the first with a directory file and an owner token, the second
+/// empty (it gets the directory shared by the first replica to start).
 fn replica_dirs() -> (tempfile::TempDir, tempfile::TempDir, String) {
     let a = data_dir();
     let admin = token(a.path(), "admin");
-    let b = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        a.path().join("directory.json"),
-        b.path().join("directory.json"),
-    )
-    .unwrap();
-    (a, b, admin)
+    (a, tempfile::tempdir().unwrap(), admin)
 }
 
 fn replica(data: &Path, url: &str, serve_args: &[&str]) -> Server {
@@ -333,12 +328,8 @@ fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // No directory file: the replica serves the one migrated, the auditor's token included.
     let fresh = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        seed.path().join("directory.json"),
-        fresh.path().join("directory.json"),
-    )
-    .unwrap();
     let replica = replica(fresh.path(), &url, &[]);
     assert_eq!(count(&replica, &auditor, ""), rows);
 
@@ -375,4 +366,48 @@ fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
         "{}",
         stderr(&refused)
     );
+}
+
+#[test]
+fn tokens_made_or_revoked_on_one_replica_hold_on_every_replica() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+    // B had no directory file: it serves the one A shared, owner token included.
+    assert_eq!(count(&b, &admin, ""), 0);
+
+    let page =
+        |server: &Server, token: &str| server.get("/api/v2/connectionlog?limit=1", Some(token)).0;
+    let until = |server: &Server, token: &str, status: u16| {
+        let started = Instant::now();
+        while page(server, token) != status {
+            assert!(
+                started.elapsed() < VISIBLE_WITHIN,
+                "{} still does not answer {status}",
+                server.base
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // Made through A (its server runs the command), used on B.
+    let auditor = token(a_dir.path(), "orgaudit");
+    until(&b, &auditor, 200);
+    // One made through each replica at once: both are kept.
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| token(a_dir.path(), "member"));
+        let two = s.spawn(|| token(b_dir.path(), "member"));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    for token in [&one, &two] {
+        until(&a, token, 200);
+        until(&b, token, 200);
+    }
+    // Revoked through B, refused on A.
+    let out = connlog(b_dir.path(), &["token", "revoke", &auditor], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    until(&a, &auditor, 401);
+    assert_eq!(page(&b, &auditor), 401);
+    assert_eq!(page(&a, &one), 200);
 }

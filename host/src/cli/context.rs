@@ -90,6 +90,12 @@ impl OwnedDataDir {
         self.global.actor_for(&directory, user)
     }
 
+    /// The service if it is open (a server's always is), without opening it.
+    pub fn running_service(&self) -> Option<SharedConnLog> {
+        let slot = self.service.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().map(|queue| queue.service().clone())
+    }
+
     /// The service, opened on first use; from then on the local channel serves other
     /// commands through this process.
     pub fn service(self: &Arc<Self>) -> Result<SharedConnLog, CliError> {

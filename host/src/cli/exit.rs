@@ -86,6 +86,13 @@ impl CliError {
     }
 }
 
+/// A store's failure that is not sorted any finer: the store is unusable (exit 4).
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        CliError::Data(format!("{error:#}"))
+    }
+}
+
 impl From<crate::service::ServiceError> for CliError {
     fn from(error: crate::service::ServiceError) -> Self {
         match error {

@@ -253,7 +253,7 @@ impl GlobalOptions {
     ) -> Result<ConnLog, CliError> {
         let mut service = self.open_store(directory)?;
         service
-            .attach_upstream(config)
+            .attach_upstream(config, &self.directory_path())
             .map_err(|e| CliError::Data(format!("{e:#}")))?;
         Ok(service)
     }

@@ -16,7 +16,7 @@ use crate::plugin::PluginSpec;
 use crate::retention::{self, RetentionScheduler};
 use crate::server::watch::WatchSettings;
 use crate::server::{AppState, Authenticator, DEFAULT_MAX_BODY_BYTES, Metrics, router};
-use crate::service::{Follower, IngestQueue, SharedConnLog, swap_plugin};
+use crate::service::{Follower, IngestQueue, SharedConnLog, share_directory, swap_plugin};
 use crate::store::postgres;
 
 /// How long `serve` waits for a command that owns the data directory to finish.
@@ -111,6 +111,19 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliError> {
     debug_assert_eq!(retention::DEFAULT_INTERVAL, Duration::from_secs(600));
     let directory_path = global.directory_path();
+    let upstream = args
+        .store
+        .as_deref()
+        .map(postgres::parse_url)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--store: {e}")))?;
+    if let Some(config) = &upstream {
+        // A replica serves the shared directory (users, tokens) from the start; its own
+        // file is offered once its data directory is known to be a copy of this store.
+        postgres::PgStore::open(config)
+            .and_then(|mut pg| share_directory(&mut pg, &directory_path, false))
+            .map_err(|e| CliError::Data(format!("{e:#}")))?;
+    }
     let directory = Arc::new(global.load_directory()?);
     if directory.tokens().is_empty() {
         eprintln!(
@@ -129,12 +142,6 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         }
         Err(e) => return Err(CliError::Data(e.to_string())),
     };
-    let upstream = args
-        .store
-        .as_deref()
-        .map(postgres::parse_url)
-        .transpose()
-        .map_err(|e| CliError::Usage(format!("--store: {e}")))?;
     let mut service = match &upstream {
         None => global.open_service(directory.clone())?,
         Some(config) => {
@@ -149,7 +156,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
     let rows = service.stats()?.rows;
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
     let replica = upstream
-        .map(|config| Follower::spawn(shared.clone(), config, &global.data))
+        .map(|config| Follower::spawn(shared.clone(), config, &global.data, &directory_path))
         .transpose()
         .map_err(|e| CliError::Data(format!("{e:#}")))?;
     let ingest = Arc::new(IngestQueue::new(shared.clone()));

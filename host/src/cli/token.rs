@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::{Io, OwnedDataDir};
 use super::{CliError, ExitStatus};
-use crate::directory::DirectoryError;
+use crate::directory::{Directory, DirectoryError, write_atomic};
 
 /// API tokens for `connlog serve` (the `Coder-Session-Token` header).
 #[derive(Subcommand, Clone, Debug, Serialize, Deserialize)]
@@ -53,37 +53,73 @@ pub fn execute(
     // Commands run concurrently through a server: one read-modify-write of the file at a time.
     let _writing = owned.directory_file_lock();
     let path = global.directory_path();
-    if !path.exists() {
-        return Err(CliError::Data(format!(
+    let no_file = || {
+        CliError::Data(format!(
             "no directory file at {}: run `connlog simulate` first, or pass --directory FILE",
             path.display()
-        )));
+        ))
+    };
+    // A replica edits the shared directory, and its file follows.
+    if let Some(shared) = owned.running_service() {
+        let mut service = crate::service::lock(&shared);
+        if let Some(pg) = service.shared_store() {
+            let (text, changed) = pg.edit_directory(|current| {
+                let text = match current {
+                    Some(text) => text.to_owned(),
+                    None => std::fs::read_to_string(&path).map_err(|_| no_file())?,
+                };
+                let mut directory = Directory::from_json(&text, &path)
+                    .map_err(|e| CliError::Data(e.to_string()))?;
+                let changed = apply(&mut directory, command)?;
+                Ok::<_, CliError>((directory.to_json(), changed))
+            })?;
+            write_atomic(&path, text.as_bytes())
+                .map_err(|e| CliError::Data(format!("writing {}: {e}", path.display())))?;
+            return report(changed, io);
+        }
+    }
+    if !path.exists() {
+        return Err(no_file());
     }
     let mut directory = global.load_directory()?;
+    let changed = apply(&mut directory, command)?;
+    directory
+        .save(&path)
+        .map_err(|e| CliError::Data(e.to_string()))?;
+    report(changed, io)
+}
+
+/// What a token command changed.
+enum Changed {
+    Created(String),
+    Revoked(String),
+}
+
+fn apply(directory: &mut Directory, command: &TokenCommand) -> Result<Changed, CliError> {
     match command {
-        TokenCommand::Create(args) => {
-            let token = directory.create_token(&args.user).map_err(|e| match e {
+        TokenCommand::Create(args) => directory
+            .create_token(&args.user)
+            .map(Changed::Created)
+            .map_err(|e| match e {
                 DirectoryError::UnknownUser(_) | DirectoryError::DeletedUser(_) => {
                     CliError::Usage(e.to_string())
                 }
                 other => CliError::Data(other.to_string()),
-            })?;
-            directory
-                .save(&path)
-                .map_err(|e| CliError::Data(e.to_string()))?;
-            io.print(&token)?;
-            Ok(ExitStatus::Success)
-        }
+            }),
         TokenCommand::Revoke(args) => {
             let id = args.token.split('-').next().unwrap_or_default();
             if !directory.revoke_token(id) {
                 return Err(CliError::Usage(format!("no token with id {id:?}")));
             }
-            directory
-                .save(&path)
-                .map_err(|e| CliError::Data(e.to_string()))?;
-            io.note(&format!("revoked token {id}"));
-            Ok(ExitStatus::Success)
+            Ok(Changed::Revoked(id.to_owned()))
         }
     }
+}
+
+fn report(changed: Changed, io: &mut Io) -> Result<ExitStatus, CliError> {
+    match changed {
+        Changed::Created(token) => io.print(&token)?,
+        Changed::Revoked(id) => io.note(&format!("revoked token {id}")),
+    }
+    Ok(ExitStatus::Success)
 }

@@ -16,7 +16,7 @@
 //!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
 //!   others, which purge at once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -25,6 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{ConnLog, ServiceError, SharedConnLog, lock, store_path};
+use crate::directory::{Directory, write_atomic};
 use crate::model::{ConnectionEvent, RowOrigin, StorageError};
 use crate::store::Journal;
 use crate::store::postgres::{Config, PgStore};
@@ -83,7 +84,8 @@ impl ConnLog {
     /// Makes this service a replica of the shared store `config` names: its data directory
     /// must be empty or a copy of that same store. Reads what the shared store holds past
     /// the local copy before it returns.
-    pub fn attach_upstream(&mut self, config: &Config) -> anyhow::Result<()> {
+    /// `directory` is the server's directory file, kept equal to the shared directory.
+    pub fn attach_upstream(&mut self, config: &Config, directory: &Path) -> anyhow::Result<()> {
         let mut pg = PgStore::open(config)?;
         let store_id = pg.store_id()?;
         let data_dir = self.config.data_dir.clone();
@@ -107,7 +109,7 @@ impl ConnLog {
             pg,
             leads_retention: false,
         });
-        let mut follower = FollowState::open(config, &data_dir)?;
+        let mut follower = FollowState::open(config, &data_dir, directory)?;
         while follower.copy_batch()? {
             self.merge_followed()?;
         }
@@ -122,6 +124,11 @@ impl ConnLog {
             .map_err(ServiceError::Storage)
     }
 
+    /// The shared store, when this service is a replica of one.
+    pub fn shared_store(&mut self) -> Option<&mut PgStore> {
+        self.upstream.as_mut().map(|u| &mut u.pg)
+    }
+
     /// Merges what the follower copied into the local store (an empty write transaction:
     /// beginning one merges every event another writer appended).
     pub fn merge_followed(&mut self) -> Result<(), ServiceError> {
@@ -130,18 +137,51 @@ impl ConnLog {
     }
 }
 
+/// Makes the directory file at `path` the shared one: the stored directory replaces the
+/// file when they differ (the server re-reads a file that changed); with none stored yet,
+/// the file's becomes the shared one if `offer_local` (once the data directory is known to
+/// be a copy of this store).
+pub fn share_directory(pg: &mut PgStore, path: &Path, offer_local: bool) -> anyhow::Result<()> {
+    let local = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let shared = match (pg.directory()?, &local) {
+        (Some(shared), _) => shared,
+        (None, None) => return Ok(()),
+        (None, Some(_)) if !offer_local => return Ok(()),
+        (None, Some(text)) => {
+            // Checked as the server would check it before anyone relies on it.
+            Directory::from_json(text, path)?;
+            pg.edit_directory(|current| -> anyhow::Result<_> {
+                Ok((current.unwrap_or(text).to_owned(), ()))
+            })?
+            .0
+        }
+    };
+    if local.as_deref() != Some(shared.as_str()) {
+        write_atomic(path, shared.as_bytes())
+            .with_context(|| format!("writing the shared directory to {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The follower's own connections: one to the shared store (listening), one to the local
 /// copy.
 struct FollowState {
     pg: PgStore,
     local: Journal,
     mark: i64,
+    /// The server's directory file, kept equal to the shared directory.
+    directory: PathBuf,
 }
 
 impl FollowState {
-    fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Self> {
+    fn open(config: &Config, data_dir: &Path, directory: &Path) -> anyhow::Result<Self> {
         let mut pg = PgStore::open(config)?;
         pg.listen()?;
+        share_directory(&mut pg, directory, true)?;
         let local = Journal::connect(&store_path(data_dir))?;
         let mark = match local.meta(MARK_KEY)? {
             Some(mark) => mark
@@ -149,7 +189,12 @@ impl FollowState {
                 .with_context(|| format!("the local store's {MARK_KEY} is {mark:?}"))?,
             None => 0,
         };
-        Ok(Self { pg, local, mark })
+        Ok(Self {
+            pg,
+            local,
+            mark,
+            directory: directory.to_path_buf(),
+        })
     }
 
     /// Copies the next events past the mark into the local store, with the new mark, in
@@ -182,11 +227,16 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn spawn(service: SharedConnLog, config: Config, data_dir: &Path) -> anyhow::Result<Self> {
-        let mut state = FollowState::open(&config, data_dir)?;
+    pub fn spawn(
+        service: SharedConnLog,
+        config: Config,
+        data_dir: &Path,
+        directory: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut state = FollowState::open(&config, data_dir, directory)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
-        let data_dir = data_dir.to_path_buf();
+        let (data_dir, directory) = (data_dir.to_path_buf(), directory.to_path_buf());
         let thread = std::thread::Builder::new()
             .name("connlog-replica".into())
             .spawn(move || {
@@ -194,7 +244,7 @@ impl Follower {
                     if let Err(e) = follow_once(&service, &mut state) {
                         tracing::warn!("following the shared store: {e:#}; trying again");
                         std::thread::sleep(Duration::from_secs(1));
-                        match FollowState::open(&config, &data_dir) {
+                        match FollowState::open(&config, &data_dir, &directory) {
                             Ok(fresh) => state = fresh,
                             Err(e) => tracing::warn!("reconnecting to the shared store: {e:#}"),
                         }
@@ -215,6 +265,9 @@ fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Resu
         lock(service).merge_followed()?;
     }
     let notified = state.pg.wait(FOLLOW_POLL)?;
+    if notified.iter().any(|n| n == "directory") {
+        share_directory(&mut state.pg, &state.directory, true)?;
+    }
     if notified.iter().any(|n| n == "purge") {
         // Another replica purged from the shared store: drop the same rows here now
         // rather than at this replica's next retention tick.

@@ -385,12 +385,42 @@ impl PgStore {
         Ok(got)
     }
 
+    /// Rewrites the stored directory as `edit` says, given what is stored now (`None`: no
+    /// directory yet), under a row lock: edits from different replicas apply one after the
+    /// other, each to the other's result. Tells the followers; returns the new text and
+    /// what `edit` returned.
+    pub fn edit_directory<T, E: From<anyhow::Error>>(
+        &mut self,
+        edit: impl FnOnce(Option<&str>) -> Result<(String, T), E>,
+    ) -> Result<(String, T), E> {
+        let pg = |e: postgres::Error| E::from(anyhow::Error::from(e));
+        let mut tx = self.client.transaction().map_err(pg)?;
+        // The singleton row, locked; inserted first if missing so there is one to lock.
+        tx.execute(
+            "INSERT INTO connlog.directory (body) VALUES ('') ON CONFLICT DO NOTHING",
+            &[],
+        )
+        .map_err(pg)?;
+        let current: String = tx
+            .query_one("SELECT body FROM connlog.directory FOR UPDATE", &[])
+            .map_err(pg)?
+            .get(0);
+        let (text, out) = edit((!current.is_empty()).then_some(current.as_str()))?;
+        tx.execute("UPDATE connlog.directory SET body = $1", &[&text])
+            .map_err(pg)?;
+        tx.execute("SELECT pg_notify($1, 'directory')", &[&schema::CHANNEL])
+            .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok((text, out))
+    }
+
     /// The directory file's text, if one was stored.
     pub fn directory(&mut self) -> anyhow::Result<Option<String>> {
         Ok(self
             .client
             .query_opt("SELECT body FROM connlog.directory", &[])?
-            .map(|r| r.get(0)))
+            .map(|r| r.get::<_, String>(0))
+            .filter(|body| !body.is_empty()))
     }
 }
 
