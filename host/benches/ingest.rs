@@ -7,11 +7,15 @@
 //!   mode with `synchronous=FULL` (the bar: a raw import of the same events);
 //! - `connlog ingest FILE` into an empty store;
 //! - `connlog serve` taking the same lines over HTTP from 4 concurrent clients, in
-//!   requests of 1,000 lines, each acknowledged only once durable.
+//!   requests of 1,000 lines, each acknowledged only once durable;
+//! - the same into a replica on PostgreSQL (`serve --store`, a private cluster started by
+//!   the bench), where durable means committed in PostgreSQL as well.
 //!
 //! Each is a whole process's wall time, start to exit (for the HTTP run, first request to
 //! last answer), and is printed as events/s and as a ratio to the raw import.
 
+#[path = "../tests/support/postgres.rs"]
+mod private_postgres;
 mod support;
 
 use support::{connlog, peer};
@@ -47,8 +51,12 @@ fn run(dir: &Path, rows: u64) {
     report("sqlite3 .import (the bar)", events, raw, raw);
     let file = connlog_ingest(&dir.join("file"), &ndjson);
     report("connlog ingest FILE", events, file, raw);
-    let http = http_ingest(&dir.join("http"), &ndjson);
+    let http = http_ingest(&dir.join("http"), &ndjson, &[]);
     report("HTTP, 4 clients x 1,000 lines", events, http, raw);
+    let cluster = private_postgres::PrivateCluster::start();
+    let url = cluster.create_database("bench");
+    let replica = http_ingest(&dir.join("replica"), &ndjson, &["--store", &url]);
+    report("the same into a replica on PG", events, replica, raw);
 }
 
 fn mib(path: &Path) -> u64 {
@@ -131,11 +139,11 @@ fn connlog_ingest(data: &Path, ndjson: &Path) -> Duration {
     took
 }
 
-fn http_ingest(data: &Path, ndjson: &Path) -> Duration {
+fn http_ingest(data: &Path, ndjson: &Path, serve_args: &[&str]) -> Duration {
     std::fs::create_dir_all(data).unwrap();
     support::write_admin_directory(data);
     let token = support::admin_token(data);
-    let (mut server, base) = support::serve(data);
+    let (mut server, base) = support::serve_with(data, serve_args);
     let text = std::fs::read_to_string(ndjson).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let requests: Vec<String> = lines

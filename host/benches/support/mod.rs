@@ -124,9 +124,15 @@ pub fn connlog(data: &std::path::Path) -> std::process::Command {
 /// `connlog serve` over `data` on a free loopback port, once it listens: the process and
 /// its base URL (`http://127.0.0.1:PORT`).
 pub fn serve(data: &std::path::Path) -> (std::process::Child, String) {
+    serve_with(data, &[])
+}
+
+/// `serve` with more arguments after `serve`.
+pub fn serve_with(data: &std::path::Path, serve_args: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = connlog(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -406,6 +406,9 @@ impl ConnLog {
                 .map_err(ServiceError::Storage)?;
         }
         journal.commit().map_err(ServiceError::Storage)?;
+        if let Some(upstream) = &mut self.upstream {
+            upstream.committed();
+        }
         self.set_merged_upto(head);
         self.flush_service_log();
         let took = started.at.elapsed();

@@ -16,9 +16,10 @@
 //!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
 //!   others, which purge at once.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,7 +44,15 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 pub(super) struct Upstream {
     pg: PgStore,
     leads_retention: bool,
+    /// The `seq` range of the last push, until its local commit says it may be skipped.
+    pushed: Option<(i64, i64)>,
+    /// Ranges of the shared journal that hold only events this replica stored and
+    /// committed locally: the follower moves its mark past them without reading them back.
+    own: OwnRanges,
 }
+
+/// `(before, after)` ranges of `seq`s (`PgStore::append`), oldest first.
+type OwnRanges = Arc<Mutex<VecDeque<(i64, i64)>>>;
 
 impl Upstream {
     /// Inside the service's write transaction, before the local commit: stores the events
@@ -63,7 +72,7 @@ impl Upstream {
             })
             .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
         let forgotten: Vec<RowOrigin> = journal.take_forgotten_rows();
-        self.pg.append(&events).map_err(shared_store_error)?;
+        self.pushed = self.pg.append(&events).map_err(shared_store_error)?;
         if !forgotten.is_empty() {
             if !self.leads_retention {
                 self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
@@ -73,6 +82,18 @@ impl Upstream {
             }
         }
         Ok(())
+    }
+
+    /// The local commit after `push` succeeded: the follower may skip what it pushed.
+    pub(super) fn committed(&mut self) {
+        if let Some(range) = self.pushed.take() {
+            let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+            own.push_back(range);
+            // A follower that stopped leaves them behind: keep the newest only.
+            if own.len() > 1024 {
+                own.pop_front();
+            }
+        }
     }
 }
 
@@ -105,11 +126,14 @@ impl ConnLog {
             ),
             None => journal.set_meta(STORE_ID_KEY, &store_id)?,
         }
+        let own = OwnRanges::default();
         self.upstream = Some(Upstream {
             pg,
             leads_retention: false,
+            pushed: None,
+            own: own.clone(),
         });
-        let mut follower = FollowState::open(config, &data_dir, directory)?;
+        let mut follower = FollowState::open(config, &data_dir, directory, own)?;
         while follower.copy_batch()? {
             self.merge_followed()?;
         }
@@ -173,12 +197,18 @@ struct FollowState {
     pg: PgStore,
     local: Journal,
     mark: i64,
+    own: OwnRanges,
     /// The server's directory file, kept equal to the shared directory.
     directory: PathBuf,
 }
 
 impl FollowState {
-    fn open(config: &Config, data_dir: &Path, directory: &Path) -> anyhow::Result<Self> {
+    fn open(
+        config: &Config,
+        data_dir: &Path,
+        directory: &Path,
+        own: OwnRanges,
+    ) -> anyhow::Result<Self> {
         let mut pg = PgStore::open(config)?;
         pg.listen()?;
         share_directory(&mut pg, directory, true)?;
@@ -193,6 +223,7 @@ impl FollowState {
             pg,
             local,
             mark,
+            own,
             directory: directory.to_path_buf(),
         })
     }
@@ -200,6 +231,7 @@ impl FollowState {
     /// Copies the next events past the mark into the local store, with the new mark, in
     /// one local transaction. Returns whether it copied any.
     fn copy_batch(&mut self) -> anyhow::Result<bool> {
+        self.skip_own()?;
         let batch = self.pg.events_after(self.mark, FOLLOW_BATCH)?;
         let Some(&(last, _)) = batch.last() else {
             return Ok(false);
@@ -220,6 +252,32 @@ impl FollowState {
     }
 }
 
+impl FollowState {
+    /// Moves the mark past ranges of the shared journal that hold only this replica's own
+    /// events, which its local copy has already: reading them back would only be skipped.
+    fn skip_own(&mut self) -> anyhow::Result<()> {
+        let mut mark = self.mark;
+        {
+            let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+            while let Some(&(before, after)) = own.front() {
+                if after <= mark {
+                    own.pop_front();
+                } else if before <= mark {
+                    mark = after;
+                    own.pop_front();
+                } else {
+                    break;
+                }
+            }
+        }
+        if mark > self.mark {
+            self.local.set_meta(MARK_KEY, &mark.to_string())?;
+            self.mark = mark;
+        }
+        Ok(())
+    }
+}
+
 /// The thread that keeps a replica's local copy and plugin up with the shared store.
 pub struct Follower {
     stop: Arc<AtomicBool>,
@@ -233,7 +291,12 @@ impl Follower {
         data_dir: &Path,
         directory: &Path,
     ) -> anyhow::Result<Self> {
-        let mut state = FollowState::open(&config, data_dir, directory)?;
+        let own = lock(&service)
+            .upstream
+            .as_ref()
+            .map(|u| u.own.clone())
+            .context("the service is not a replica")?;
+        let mut state = FollowState::open(&config, data_dir, directory, own.clone())?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let (data_dir, directory) = (data_dir.to_path_buf(), directory.to_path_buf());
@@ -244,7 +307,7 @@ impl Follower {
                     if let Err(e) = follow_once(&service, &mut state) {
                         tracing::warn!("following the shared store: {e:#}; trying again");
                         std::thread::sleep(Duration::from_secs(1));
-                        match FollowState::open(&config, &data_dir, &directory) {
+                        match FollowState::open(&config, &data_dir, &directory, own.clone()) {
                             Ok(fresh) => state = fresh,
                             Err(e) => tracing::warn!("reconnecting to the shared store: {e:#}"),
                         }

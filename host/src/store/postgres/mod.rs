@@ -287,10 +287,12 @@ impl PgStore {
     }
 
     /// Stores `events` durably (committed when this returns `Ok`), skipping any whose id is
-    /// already stored, and tells the followers (`listen`).
-    pub fn append(&mut self, events: &[ConnectionEvent]) -> anyhow::Result<()> {
+    /// already stored, and tells the followers (`listen`). Returns the `seq`s this append
+    /// alone covers: `(before, after)`, where every stored event with `before < seq <=
+    /// after` is one of `events` (`None` when there was nothing to store).
+    pub fn append(&mut self, events: &[ConnectionEvent]) -> anyhow::Result<Option<(i64, i64)>> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if !self.staging {
             self.client.batch_execute(schema::STAGING)?;
@@ -298,6 +300,8 @@ impl PgStore {
         }
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::APPEND_LOCK])?;
+        let newest = "SELECT coalesce(max(seq), 0) FROM connlog.events";
+        let before: i64 = tx.query_one(newest, &[])?.get(0);
         {
             let sink = tx.copy_in(&format!(
                 "COPY incoming ({}) FROM STDIN (FORMAT binary)",
@@ -317,9 +321,10 @@ impl PgStore {
              ON CONFLICT (id) DO NOTHING",
             fields = schema::EVENT_FIELDS
         ))?;
+        let after: i64 = tx.query_one(newest, &[])?.get(0);
         tx.execute("SELECT pg_notify($1, 'events')", &[&schema::CHANNEL])?;
         tx.commit()?;
-        Ok(())
+        Ok((after > before).then_some((before, after)))
     }
 
     /// Deletes every event of these rows (what a purge removed), and tells the followers.
