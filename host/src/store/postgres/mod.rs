@@ -12,7 +12,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 
 use super::EventCounts;
-use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin};
+use crate::model::{
+    ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, Uuid,
+};
 
 pub use postgres::Config;
 pub use schema::SCHEMA_VERSION;
@@ -43,8 +45,6 @@ const EVENT_TYPES: [Type; 18] = [
 pub struct PgStore {
     client: Client,
     target: String,
-    /// `schema::STAGING` exists on this connection.
-    staging: bool,
 }
 
 /// Parses a connection string (a `postgres://` URL or `key=value` pairs). The error never
@@ -78,11 +78,7 @@ impl PgStore {
         let client = config
             .connect(NoTls)
             .with_context(|| format!("cannot connect to PostgreSQL at {target}"))?;
-        let mut store = Self {
-            client,
-            target,
-            staging: false,
-        };
+        let mut store = Self { client, target };
         store
             .initialise()
             .with_context(|| format!("the PostgreSQL store at {} cannot be used", store.target))?;
@@ -294,33 +290,22 @@ impl PgStore {
         if events.is_empty() {
             return Ok(None);
         }
-        if !self.staging {
-            self.client.batch_execute(schema::STAGING)?;
-            self.staging = true;
-        }
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::APPEND_LOCK])?;
         let newest = "SELECT coalesce(max(seq), 0) FROM connlog.events";
         let before: i64 = tx.query_one(newest, &[])?.get(0);
-        {
-            let sink = tx.copy_in(&format!(
-                "COPY incoming ({}) FROM STDIN (FORMAT binary)",
-                schema::EVENT_COLUMNS
-            ))?;
-            let mut writer = EventWriter {
-                copy: BinaryCopyInWriter::new(sink, &EVENT_TYPES),
-            };
-            for event in events {
-                // The staged `seq` is never read: the identity column gives the real one.
-                writer.write(0, &event.map_text(String::as_str))?;
-            }
-            writer.copy.finish()?;
-        }
-        tx.batch_execute(&format!(
-            "INSERT INTO connlog.events ({fields}) SELECT {fields} FROM incoming \
-             ON CONFLICT (id) DO NOTHING",
-            fields = schema::EVENT_FIELDS
-        ))?;
+        let columns = EventArrays::from(events);
+        tx.execute(
+            &format!(
+                "INSERT INTO connlog.events ({}) SELECT * FROM unnest($1::uuid[], \
+                 $2::int8[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], \
+                 $8::int2[], $9::int4[], $10::text[], $11::text[], $12::uuid[], $13::text[], \
+                 $14::uuid[], $15::text[], $16::text[], $17::bool[]) \
+                 ON CONFLICT (id) DO NOTHING",
+                schema::EVENT_FIELDS
+            ),
+            &columns.params(),
+        )?;
         let after: i64 = tx.query_one(newest, &[])?.get(0);
         tx.execute("SELECT pg_notify($1, 'events')", &[&schema::CHANNEL])?;
         tx.commit()?;
@@ -426,6 +411,86 @@ impl PgStore {
             .query_opt("SELECT body FROM connlog.directory", &[])?
             .map(|r| r.get::<_, String>(0))
             .filter(|body| !body.is_empty()))
+    }
+}
+
+/// Events as one array per column: an append is then one `INSERT … SELECT FROM unnest(…)`,
+/// in the events' order.
+struct EventArrays<'a> {
+    id: Vec<Uuid>,
+    time: Vec<i64>,
+    organization_id: Vec<Uuid>,
+    workspace_owner_id: Vec<Uuid>,
+    workspace_id: Vec<Uuid>,
+    workspace_name: Vec<&'a str>,
+    agent_name: Vec<&'a str>,
+    method: Vec<i16>,
+    code: Vec<Option<i32>>,
+    ip: Vec<Option<&'a str>>,
+    user_agent: Vec<Option<&'a str>>,
+    user_id: Vec<Option<Uuid>>,
+    app_name_or_port: Vec<Option<&'a str>>,
+    connection_id: Vec<Option<Uuid>>,
+    disconnect_reason: Vec<Option<&'a str>>,
+    client_session_id: Vec<Option<&'a str>>,
+    disconnected: Vec<bool>,
+}
+
+impl<'a> From<&'a [ConnectionEvent]> for EventArrays<'a> {
+    fn from(events: &'a [ConnectionEvent]) -> Self {
+        let text = |f: &dyn Fn(&'a ConnectionEvent) -> &'a Option<String>| {
+            events.iter().map(|e| f(e).as_deref()).collect()
+        };
+        Self {
+            id: events.iter().map(|e| e.id).collect(),
+            time: events.iter().map(|e| e.time).collect(),
+            organization_id: events.iter().map(|e| e.organization_id).collect(),
+            workspace_owner_id: events.iter().map(|e| e.workspace_owner_id).collect(),
+            workspace_id: events.iter().map(|e| e.workspace_id).collect(),
+            workspace_name: events.iter().map(|e| e.workspace_name.as_str()).collect(),
+            agent_name: events.iter().map(|e| e.agent_name.as_str()).collect(),
+            method: events
+                .iter()
+                .map(|e| i16::from(e.connection_method.index()))
+                .collect(),
+            code: events.iter().map(|e| e.code).collect(),
+            ip: text(&|e| &e.ip),
+            user_agent: text(&|e| &e.user_agent),
+            user_id: events.iter().map(|e| e.user_id).collect(),
+            app_name_or_port: text(&|e| &e.app_name_or_port),
+            connection_id: events.iter().map(|e| e.connection_id).collect(),
+            disconnect_reason: text(&|e| &e.disconnect_reason),
+            client_session_id: text(&|e| &e.client_session_id),
+            disconnected: events
+                .iter()
+                .map(|e| e.status == ConnectionStatus::Disconnected)
+                .collect(),
+        }
+    }
+}
+
+impl EventArrays<'_> {
+    /// In `schema::EVENT_FIELDS` order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 17] {
+        [
+            &self.id,
+            &self.time,
+            &self.organization_id,
+            &self.workspace_owner_id,
+            &self.workspace_id,
+            &self.workspace_name,
+            &self.agent_name,
+            &self.method,
+            &self.code,
+            &self.ip,
+            &self.user_agent,
+            &self.user_id,
+            &self.app_name_or_port,
+            &self.connection_id,
+            &self.disconnect_reason,
+            &self.client_session_id,
+            &self.disconnected,
+        ]
     }
 }
 

@@ -63,13 +63,6 @@ pub const RETENTION_LOCK: i64 = 0x636f_6e6e_6c6f_6703;
 /// Notified by every append (after its commit) and every purge.
 pub const CHANNEL: &str = "connlog_events";
 
-/// Where a replica stages an append: `COPY` into it, then one `INSERT … SELECT … ON
-/// CONFLICT DO NOTHING`, so that an event another replica stored first is skipped.
-pub const STAGING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS
-    SELECT * FROM connlog.events WITH NO DATA;
-";
-
 /// The event columns but `seq`.
 pub const EVENT_FIELDS: &str = "id, time_ns, organization_id, workspace_owner_id, \
      workspace_id, workspace_name, agent_name, connection_method, code, ip, user_agent, \
