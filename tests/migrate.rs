@@ -68,22 +68,6 @@ fn pg_events(url: &str) -> Vec<(i64, ConnectionEvent)> {
     events
 }
 
-/// Events connlog holds in `database`, or `None` when it has no connlog schema.
-fn stored_events(cluster: &PrivateCluster, database: &str) -> Option<i64> {
-    cluster
-        .client(database)
-        .query_one("SELECT to_regclass('connlog.events') IS NOT NULL", &[])
-        .unwrap()
-        .get::<_, bool>(0)
-        .then(|| {
-            cluster
-                .client(database)
-                .query_one("SELECT count(*) FROM connlog.events", &[])
-                .unwrap()
-                .get(0)
-        })
-}
-
 #[test]
 fn every_event_arrives_with_its_seq_and_the_sequence_goes_on_above_the_high_water() {
     let cluster = PrivateCluster::start();
@@ -214,7 +198,7 @@ fn refusals_name_their_cause_and_write_nothing() {
         let out = migrate(from, to);
         assert_eq!(out.status.code(), Some(code), "{case}: {}", stderr(&out));
         assert!(stderr(&out).contains(message), "{case}: {}", stderr(&out));
-        assert_eq!(stored_events(&cluster, "target").unwrap_or(0), 0, "{case}");
+        assert_eq!(cluster.connlog_events("target").unwrap_or(0), 0, "{case}");
     }
 
     // A directory its server owns.
@@ -246,5 +230,5 @@ fn refusals_name_their_cause_and_write_nothing() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(stored_events(&cluster, "future"), Some(0));
+    assert_eq!(cluster.connlog_events("future"), Some(0));
 }

@@ -74,14 +74,6 @@ fn until_counted(server: &Server, admin: &str, q: &str, want: u64, within: Durat
     }
 }
 
-fn events_in_database(cluster: &PrivateCluster, database: &str) -> i64 {
-    cluster
-        .client(database)
-        .query_one("SELECT count(*) FROM connlog.events", &[])
-        .unwrap()
-        .get(0)
-}
-
 #[test]
 fn events_acknowledged_by_one_replica_are_on_the_other_within_a_second() {
     let cluster = PrivateCluster::start();
@@ -94,7 +86,7 @@ fn events_acknowledged_by_one_replica_are_on_the_other_within_a_second() {
     let (status, body) = ingest(&a, &admin, &web_events(1, 40, time));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        events_in_database(&cluster, "shared"),
+        cluster.connlog_events("shared").unwrap(),
         40,
         "durable before the answer"
     );
@@ -109,7 +101,7 @@ fn events_acknowledged_by_one_replica_are_on_the_other_within_a_second() {
     // An event both replicas are sent is stored once.
     let (status, _) = ingest(&b, &admin, &web_events(1, 1, time));
     assert_eq!(status, 200);
-    assert_eq!(events_in_database(&cluster, "shared"), 65);
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 65);
 
     // A session whose connect reaches one replica and whose disconnect reaches the other
     // is one completed row on both.
@@ -231,7 +223,7 @@ fn a_replica_killed_under_load_loses_nothing_it_acknowledged_and_the_other_keeps
 
     // Every acknowledged event is in the database (some sent just before the kill may be
     // too, unacknowledged), and B serves all of them.
-    let stored = events_in_database(&cluster, "shared") as u64;
+    let stored = cluster.connlog_events("shared").unwrap() as u64;
     assert!(
         stored >= acknowledged,
         "{stored} stored < {acknowledged} acknowledged"
@@ -272,7 +264,7 @@ fn a_purge_on_one_replica_removes_the_rows_everywhere_and_the_events_from_the_da
     let purge = connlog(a_dir.path(), &["purge"], None);
     assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
     assert_eq!(json(&purge)["purged"], 30);
-    assert_eq!(events_in_database(&cluster, "shared"), 20);
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 20);
     until_counted(&b, &admin, "", 20, VISIBLE_WITHIN);
     assert_eq!(count(&a, &admin, ""), 20);
 
@@ -281,7 +273,7 @@ fn a_purge_on_one_replica_removes_the_rows_everywhere_and_the_events_from_the_da
     assert_eq!(ingest(&b, &admin, &web_events(3, 5, &now)).0, 200);
     let purge = connlog(b_dir.path(), &["purge"], None);
     assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
-    assert_eq!(events_in_database(&cluster, "shared"), 25);
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 25);
     until_counted(&a, &admin, "", 25, VISIBLE_WITHIN);
 }
 

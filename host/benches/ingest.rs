@@ -14,6 +14,8 @@
 //! Each is a whole process's wall time, start to exit (for the HTTP run, first request to
 //! last answer), and is printed as events/s and as a ratio to the raw import.
 
+// The tests' private cluster; the bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/support/postgres.rs"]
 mod private_postgres;
 mod support;

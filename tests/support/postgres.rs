@@ -139,6 +139,21 @@ impl PrivateCluster {
         postgres::Client::connect(&self.url(database), postgres::NoTls).unwrap()
     }
 
+    /// How many events connlog holds in `database`; `None` when it has no connlog schema.
+    pub fn connlog_events(&self, database: &str) -> Option<i64> {
+        let mut client = self.client(database);
+        let has_schema: bool = client
+            .query_one("SELECT to_regclass('connlog.events') IS NOT NULL", &[])
+            .unwrap()
+            .get(0);
+        has_schema.then(|| {
+            client
+                .query_one("SELECT count(*) FROM connlog.events", &[])
+                .unwrap()
+                .get(0)
+        })
+    }
+
     /// A new empty database, and its connection string.
     pub fn create_database(&self, name: &str) -> String {
         self.client("postgres")

@@ -10,11 +10,12 @@
 //! - The follower (`Follower`, a thread) listens for appends and reads the shared journal
 //!   in `seq` order past its mark into the local copy, then has the service merge them
 //!   (as it merges another local writer's events). Events the replica stored itself are
-//!   already in its copy and are skipped by id.
+//!   already in its copy: the follower moves past the `seq` ranges that hold only those
+//!   (`OwnRanges`), and skips any others by id.
 //! - Purges: every replica applies retention to its own rows; the one holding the
 //!   retention lock (a session-level advisory lock, taken by the first replica to purge and
 //!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
-//!   others, which purge at once.
+//!   others, which purge at once. Replicas are meant to share one retention setting.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -104,8 +105,8 @@ fn shared_store_error(e: anyhow::Error) -> StorageError {
 impl ConnLog {
     /// Makes this service a replica of the shared store `config` names: its data directory
     /// must be empty or a copy of that same store. Reads what the shared store holds past
-    /// the local copy before it returns.
-    /// `directory` is the server's directory file, kept equal to the shared directory.
+    /// the local copy before it returns. `directory` is the server's directory file, kept
+    /// equal to the shared directory.
     pub fn attach_upstream(&mut self, config: &Config, directory: &Path) -> anyhow::Result<()> {
         let mut pg = PgStore::open(config)?;
         let store_id = pg.store_id()?;

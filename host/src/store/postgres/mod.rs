@@ -1,6 +1,7 @@
 //! The PostgreSQL store (`postgres://…`): the events and the directory in the `connlog`
 //! schema of a database, the engine every Coder deployment already runs. `connlog migrate`
-//! fills it from an embedded store; serving from it is not built yet.
+//! fills it from an embedded store; replicas (`service::upstream`) append to it, follow it
+//! and purge from it.
 
 mod schema;
 
@@ -94,24 +95,32 @@ impl PgStore {
         // `IF NOT EXISTS` says so in a notice for each object that exists already.
         tx.batch_execute("SET LOCAL client_min_messages = warning")?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])?;
-        tx.batch_execute(schema::CREATE)?;
-        let version: Option<String> = tx
-            .query_opt(
+        // The version first: another version's tables are left exactly as they are.
+        let has_meta: bool = tx
+            .query_one("SELECT to_regclass('connlog.meta') IS NOT NULL", &[])?
+            .get(0);
+        let version: Option<String> = if has_meta {
+            tx.query_opt(
                 "SELECT value FROM connlog.meta WHERE key = 'schema_version'",
                 &[],
             )?
-            .map(|row| row.get(0));
-        match version {
-            None => {
-                tx.execute(
-                    "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1)",
-                    &[&SCHEMA_VERSION.to_string()],
-                )?;
-            }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => anyhow::bail!(
+            .map(|row| row.get(0))
+        } else {
+            None
+        };
+        if let Some(v) = &version
+            && *v != SCHEMA_VERSION.to_string()
+        {
+            anyhow::bail!(
                 "connlog schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
-            ),
+            );
+        }
+        tx.batch_execute(schema::CREATE)?;
+        if version.is_none() {
+            tx.execute(
+                "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1)",
+                &[&SCHEMA_VERSION.to_string()],
+            )?;
         }
         // Names this database's store, so that a replica's local copy is never mistaken for
         // another's.
