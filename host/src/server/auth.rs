@@ -51,11 +51,20 @@ impl Caller {
 /// that `connlog token create` works while the server runs).
 pub struct Authenticator {
     path: Option<PathBuf>,
-    current: RwLock<(Option<SystemTime>, Arc<Directory>)>,
+    current: RwLock<(Option<FileStamp>, Arc<Directory>)>,
+}
+
+/// What tells one version of the directory file from another: saves replace the file
+/// (a new inode), and two saves within one tick of the file system's clock share an mtime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: SystemTime,
+    inode: u64,
+    len: u64,
 }
 
 impl Authenticator {
-    /// `path` is re-read when its modification time changes; `None` never re-reads.
+    /// `path` is re-read when it changes (`FileStamp`); `None` never re-reads.
     pub fn new(directory: Arc<Directory>, path: Option<PathBuf>) -> Self {
         let mtime = path.as_ref().and_then(|p| modified(p));
         Self {
@@ -93,7 +102,7 @@ impl Authenticator {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Option<SystemTime>, Arc<Directory>)> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Option<FileStamp>, Arc<Directory>)> {
         self.current.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -136,8 +145,14 @@ impl Authenticator {
     }
 }
 
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn modified(path: &std::path::Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: meta.modified().ok()?,
+        inode: meta.ino(),
+        len: meta.len(),
+    })
 }
 
 /// Coder's `ApiTokenFromRequest`: the cookie, then the query parameter, then the header.
@@ -213,6 +228,38 @@ mod tests {
             split_api_token("abcdefghij-short").unwrap_err(),
             "invalid API key secret length, expected 22 got 5"
         );
+    }
+
+    #[test]
+    fn a_file_saved_twice_within_one_clock_tick_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("directory.json");
+        let mut directory = Directory::from_json(
+            r#"{"organizations": [], "users": [{"id": "0d9c1f3e-4b5a-4c6d-8e7f-a0b1c2d3e4f5",
+                "username": "alice", "email": "alice@example.com",
+                "created_at": "2025-01-01T00:00:00Z"}]}"#,
+            &path,
+        )
+        .unwrap();
+        let first = directory.create_token("alice").unwrap();
+        directory.save(&path).unwrap();
+        let auth = Authenticator::new(
+            Arc::new(Directory::load(&path).unwrap()),
+            Some(path.clone()),
+        );
+        assert!(auth.authenticate_token(&first).is_ok());
+        let first_saved = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let second = directory.create_token("alice").unwrap();
+        directory.save(&path).unwrap();
+        // As if both saves fell within one tick of the file system's clock.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(first_saved)
+            .unwrap();
+        assert!(auth.authenticate_token(&second).is_ok());
     }
 
     #[test]
