@@ -48,6 +48,19 @@ impl ConnLog {
     /// Replaces the instance with a fresh one brought up to date from the store. If that
     /// fails, the failed instance stays in place, poisoned, and the next call tries again.
     pub(super) fn rebuild(&mut self) -> Result<(), ServiceError> {
+        self.bring_up_again()?;
+        self.counters.instance_restarts += 1;
+        tracing::info!(
+            restarts = self.counters.instance_restarts,
+            rows = self.last_restore.rows,
+            elapsed_ms = self.last_restore.elapsed.as_millis() as u64,
+            "plugin instance rebuilt from the store"
+        );
+        Ok(())
+    }
+
+    /// `rebuild` without counting a restart: after the store was filled in bulk.
+    pub(super) fn bring_up_again(&mut self) -> Result<(), ServiceError> {
         let journal = match self.instance.state_mut().take_journal() {
             Some(mut journal) => {
                 journal.rollback();
@@ -64,16 +77,9 @@ impl ConnLog {
         self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report;
-        self.counters.instance_restarts += 1;
         if up.snapshot_refused {
             self.counters.snapshots_refused += 1;
         }
-        tracing::info!(
-            restarts = self.counters.instance_restarts,
-            rows = self.last_restore.rows,
-            elapsed_ms = self.last_restore.elapsed.as_millis() as u64,
-            "plugin instance rebuilt from the store"
-        );
         Ok(())
     }
 }
