@@ -66,7 +66,7 @@ pub fn run(global: &GlobalOptions, args: &MigrateArgs) -> Result<ExitStatus, Cli
         LockError::Owned { .. } => CliError::Data(format!("{e}: stop it before migrating")),
         other => CliError::Data(other.to_string()),
     })?;
-    let journal = Journal::open(&store).map_err(|e| CliError::Data(format!("{e:#}")))?;
+    let journal = Journal::open(&store)?;
     let directory_path = global
         .directory
         .clone()
@@ -86,12 +86,11 @@ pub fn run(global: &GlobalOptions, args: &MigrateArgs) -> Result<ExitStatus, Cli
             )));
         }
     };
-    let data = |e: anyhow::Error| CliError::Data(format!("{e:#}"));
     let high_water = journal
         .high_water()
         .map_err(|e| CliError::Data(e.to_string()))?;
-    let original = journal.event_counts().map_err(data)?;
-    let mut pg = PgStore::open(&config).map_err(data)?;
+    let original = journal.event_counts()?;
+    let mut pg = PgStore::open(&config)?;
     tracing::info!(
         events = original.events,
         to = pg.target(),
@@ -99,10 +98,9 @@ pub fn run(global: &GlobalOptions, args: &MigrateArgs) -> Result<ExitStatus, Cli
     );
     pg.import(high_water, directory.as_deref(), |writer| {
         journal.for_each_event(0, i64::MAX, |seq, event| writer.write(seq, event))
-    })
-    .map_err(data)?;
-    check_copy(&original, &pg.event_counts().map_err(data)?, pg.target())?;
-    if pg.directory().map_err(data)? != directory {
+    })?;
+    check_copy(&original, &pg.event_counts()?, pg.target())?;
+    if pg.directory()? != directory {
         return Err(CliError::Failed(format!(
             "the directory stored at {} differs from {}",
             pg.target(),

@@ -252,9 +252,7 @@ impl GlobalOptions {
         config: &crate::store::postgres::Config,
     ) -> Result<ConnLog, CliError> {
         let mut service = self.open_store(directory)?;
-        service
-            .attach_upstream(config, &self.directory_path())
-            .map_err(|e| CliError::Data(format!("{e:#}")))?;
+        service.attach_upstream(config, &self.directory_path())?;
         Ok(service)
     }
 

@@ -121,8 +121,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
         // A replica serves the shared directory (users, tokens) from the start; its own
         // file is offered once its data directory is known to be a copy of this store.
         postgres::PgStore::open(config)
-            .and_then(|mut pg| share_directory(&mut pg, &directory_path, false))
-            .map_err(|e| CliError::Data(format!("{e:#}")))?;
+            .and_then(|mut pg| share_directory(&mut pg, &directory_path, false))?;
     }
     let directory = Arc::new(global.load_directory()?);
     if directory.tokens().is_empty() {
@@ -157,8 +156,7 @@ pub fn run(global: &GlobalOptions, args: &ServeArgs) -> Result<ExitStatus, CliEr
     let shared: SharedConnLog = Arc::new(Mutex::new(service));
     let replica = upstream
         .map(|config| Follower::spawn(shared.clone(), config, &global.data, &directory_path))
-        .transpose()
-        .map_err(|e| CliError::Data(format!("{e:#}")))?;
+        .transpose()?;
     let ingest = Arc::new(IngestQueue::new(shared.clone()));
     let auth = Arc::new(Authenticator::new(directory, Some(directory_path)));
 
