@@ -379,6 +379,7 @@ impl ConnLog {
     pub(super) fn begin_write(&mut self) -> Result<Started, ServiceError> {
         self.attach_store()?;
         let at = Instant::now();
+        // Each write transaction starts its own list of the rows a replica must delete.
         let replica = self.upstream.is_some();
         let journal = self.journal_mut()?;
         journal.keep_forgotten_rows(replica);

@@ -709,11 +709,10 @@ impl Journal {
         Ok(deleted)
     }
 
-    /// Whether `forget` keeps the rows it deleted, for `take_forgotten_rows`.
+    /// Whether `forget` keeps the rows it deleted, for `take_forgotten_rows`; the list
+    /// starts empty, so rows a rolled-back transaction forgot are never taken later.
     pub fn keep_forgotten_rows(&mut self, keep: bool) {
-        if keep != self.forgotten_rows.is_some() {
-            self.forgotten_rows = keep.then(Vec::new);
-        }
+        self.forgotten_rows = keep.then(Vec::new);
     }
 
     /// The rows `forget` deleted since the last call (while `keep_forgotten_rows` is on).
