@@ -53,6 +53,9 @@ pub(super) struct Upstream {
     /// Ranges of the shared journal that hold only events this replica stored and
     /// committed locally: the follower moves its mark past them without reading them back.
     own: OwnRanges,
+    /// The connections `attach_upstream` caught up with, until the follower thread takes
+    /// them over (`Follower::spawn`).
+    follow: Option<FollowState>,
 }
 
 /// `(before, after)` ranges of `seq`s (`PgStore::append`), oldest first.
@@ -114,7 +117,7 @@ impl ConnLog {
         let mut pg = PgStore::open(config)?;
         let store_id = pg.store_id()?;
         let data_dir = self.config.data_dir.clone();
-        let journal = Journal::connect(&store_path(&data_dir))?;
+        let journal = self.journal()?;
         match journal.meta(STORE_ID_KEY)? {
             Some(local) if local == store_id => {}
             Some(other) => anyhow::bail!(
@@ -131,13 +134,14 @@ impl ConnLog {
             None => journal.set_meta(STORE_ID_KEY, &store_id)?,
         }
         let own = OwnRanges::default();
+        let mut follower = FollowState::open(config, &data_dir, directory, own.clone())?;
         self.upstream = Some(Upstream {
             pg,
             leads_retention: false,
             pushed: None,
-            own: own.clone(),
+            own,
+            follow: None,
         });
-        let mut follower = FollowState::open(config, &data_dir, directory, own)?;
         if self.merged_upto == 0 {
             // A new replica: copy everything first, then bring the plugin up from the whole
             // copy at once (a full replay, far faster than merging batch after batch).
@@ -153,6 +157,9 @@ impl ConnLog {
             self.merge_followed()?;
         }
         self.merge_followed()?;
+        if let Some(upstream) = &mut self.upstream {
+            upstream.follow = Some(follower);
+        }
         Ok(())
     }
 
@@ -306,12 +313,18 @@ impl Follower {
         data_dir: &Path,
         directory: &Path,
     ) -> anyhow::Result<Self> {
-        let own = lock(&service)
-            .upstream
-            .as_ref()
-            .map(|u| u.own.clone())
-            .context("the service is not a replica")?;
-        let mut state = FollowState::open(&config, data_dir, directory, own.clone())?;
+        let (own, mut state) = {
+            let mut service = lock(&service);
+            let upstream = service
+                .upstream
+                .as_mut()
+                .context("the service is not a replica")?;
+            let state = upstream
+                .follow
+                .take()
+                .context("the replica's follower runs already")?;
+            (upstream.own.clone(), state)
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let (data_dir, directory) = (data_dir.to_path_buf(), directory.to_path_buf());
