@@ -231,4 +231,31 @@ fn refusals_name_their_cause_and_write_nothing() {
         stderr(&out)
     );
     assert_eq!(cluster.connlog_events("future"), Some(0));
+
+    // A database at schema version 1 (before shared snapshots) is completed, not refused.
+    let older = cluster.create_database("older");
+    pg(&older);
+    cluster
+        .client("older")
+        .batch_execute(
+            "DROP TABLE connlog.snapshot_chunks, connlog.snapshots; \
+             UPDATE connlog.meta SET value = '1' WHERE key = 'schema_version'",
+        )
+        .unwrap();
+    let out = migrate(good.path(), &older);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut client = cluster.client("older");
+    let version: String = client
+        .query_one(
+            "SELECT value FROM connlog.meta WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version, "2");
+    let shared: i64 = client
+        .query_one("SELECT count(*) FROM connlog.snapshots", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(shared, 0);
 }

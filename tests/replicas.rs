@@ -403,3 +403,101 @@ fn tokens_made_or_revoked_on_one_replica_hold_on_every_replica() {
     assert_eq!(page(&b, &auditor), 401);
     assert_eq!(page(&a, &one), 200);
 }
+
+/// The snapshot shared for the plugin build every replica here runs: its position and rows.
+fn shared_snapshot(cluster: &PrivateCluster, database: &str) -> Option<(i64, i64)> {
+    cluster
+        .client(database)
+        .query_opt("SELECT mark, rows FROM connlog.snapshots", &[])
+        .unwrap()
+        .map(|row| (row.get(0), row.get(1)))
+}
+
+fn shared_seq_high(cluster: &PrivateCluster, database: &str) -> i64 {
+    cluster
+        .client(database)
+        .query_one("SELECT max(seq) FROM connlog.events", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// How the replica's plugin was brought up at start: from a snapshot, and how many events
+/// it replayed.
+fn bring_up(server: &Server) -> (bool, u64) {
+    let value = |name: &str| {
+        server
+            .metric(name)
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    (
+        value("connlog_bring_up_from_snapshot") == 1,
+        value("connlog_bring_up_events_replayed"),
+    )
+}
+
+#[test]
+fn a_new_replica_starts_from_the_snapshot_another_replica_shared() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+    let time = "2026-11-20T10:00:00Z";
+
+    // Twelve batches, taken in turn by the two replicas: a clean stop writes a snapshot
+    // once 10,000 events are not covered by one.
+    for batch in 0..12 {
+        let server = if batch % 2 == 0 { &a } else { &b };
+        let (status, body) = ingest(server, &admin, &web_events(batch, 1_000, time));
+        assert_eq!(status, 200, "{body}");
+    }
+    until_counted(&a, &admin, "", 12_000, VISIBLE_WITHIN);
+    // The follower moves past A's own last append at its next look.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(a.stop().success());
+    let high = shared_seq_high(&cluster, "shared");
+    assert_eq!(
+        shared_snapshot(&cluster, "shared"),
+        Some((high, 12_000)),
+        "A shares the snapshot of its clean stop, holding every shared event"
+    );
+
+    // B takes more; a new replica loads the shared snapshot and replays only those.
+    let (status, body) = ingest(&b, &admin, &web_events(100, 500, time));
+    assert_eq!(status, 200, "{body}");
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = replica(c_dir.path(), &url, &[]);
+    assert_eq!(bring_up(&c), (true, 500));
+    assert_eq!(count(&c, &admin, ""), 12_500);
+    let (status, body) = ingest(&c, &admin, &web_events(101, 10, time));
+    assert_eq!(status, 200, "{body}");
+    until_counted(&b, &admin, "", 12_510, VISIBLE_WITHIN);
+    assert_eq!(count(&c, &admin, ""), 12_510);
+    drop(c);
+
+    // A damaged shared snapshot is refused: the next new replica replays everything.
+    cluster
+        .client("shared")
+        .execute(
+            "UPDATE connlog.snapshot_chunks SET bytes = set_byte(bytes, 9, 255 - get_byte(bytes, 9)) \
+             WHERE n = 0",
+            &[],
+        )
+        .unwrap();
+    let d_dir = tempfile::tempdir().unwrap();
+    let d = replica(d_dir.path(), &url, &[]);
+    assert_eq!(bring_up(&d), (false, 12_510));
+    assert_eq!(count(&d, &admin, ""), 12_510);
+    drop(d);
+
+    // B's clean stop shares a newer snapshot in its place.
+    assert!(b.stop().success());
+    assert_eq!(
+        shared_snapshot(&cluster, "shared"),
+        Some((shared_seq_high(&cluster, "shared"), 12_510))
+    );
+}

@@ -16,7 +16,7 @@ use super::{AppState, invalid_parameters, invalid_query, json_response, message_
 use crate::ingest::{INGEST_BATCH, ingest_ndjson};
 use crate::model::{QueryError, QueryRequest, Setting, Uuid, Validation};
 use crate::plugin::{PluginError, PluginSource, PluginSpec};
-use crate::service::{ServiceError, SharedConnLog, swap_plugin};
+use crate::service::{RestoreSource, ServiceError, SharedConnLog, swap_plugin};
 
 pub(super) const INTERNAL_ERROR: &str = "An internal server error occurred.";
 const FORBIDDEN: &str = "Forbidden.";
@@ -285,6 +285,11 @@ pub async fn metrics(State(state): Shared) -> Response {
             rows: stats.rows,
             plugin_memory_bytes: stats.memory_bytes,
             counters: service.counters(),
+            bring_up_events_replayed: service.last_restore().events_replayed,
+            bring_up_from_snapshot: matches!(
+                service.last_restore().source,
+                RestoreSource::Snapshot { .. }
+            ),
         })
     })
     .await

@@ -31,6 +31,9 @@ pub struct ServiceGauges {
     pub rows: u64,
     pub plugin_memory_bytes: u64,
     pub counters: crate::service::Counters,
+    /// How the plugin was last brought up (at start, a swap or a rebuild).
+    pub bring_up_events_replayed: u64,
+    pub bring_up_from_snapshot: bool,
 }
 
 impl Metrics {
@@ -143,6 +146,12 @@ impl Metrics {
                 out,
                 "# HELP connlog_plugin_memory_bytes Memory the plugin reports for its state.\n# TYPE connlog_plugin_memory_bytes gauge\nconnlog_plugin_memory_bytes {}",
                 g.plugin_memory_bytes
+            );
+            let _ = writeln!(
+                out,
+                "# HELP connlog_bring_up_events_replayed Events the plugin's last bring-up (start, swap, rebuild) replayed: all of them, or those after the snapshot it loaded.\n# TYPE connlog_bring_up_events_replayed gauge\nconnlog_bring_up_events_replayed {}\n# HELP connlog_bring_up_from_snapshot 1 when the plugin's last bring-up loaded a snapshot.\n# TYPE connlog_bring_up_from_snapshot gauge\nconnlog_bring_up_from_snapshot {}",
+                g.bring_up_events_replayed,
+                u8::from(g.bring_up_from_snapshot)
             );
         }
         let name = "connlog_query_duration_seconds";

@@ -8,6 +8,8 @@
 //! small transaction, if the record is still the one it started from. Then it zeroes and
 //! removes the files no record names, and, after a purge, checkpoints and truncates the
 //! WAL. At most one job runs at a time; requests made meanwhile are merged into the next.
+//! On a replica, a snapshot written from a view that holds exactly the shared journal up to
+//! some position is offered to the shared store too (`upstream::publish_snapshot`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -15,9 +17,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::restore::bring_up;
+use super::upstream::publish_snapshot;
 use super::{ServiceConfig, store_path};
 use crate::plugin::{LoadedPlugin, PluginInstance};
-use crate::store::{Expect, Includes, Journal};
+use crate::store::{Expect, Includes, Journal, postgres};
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -71,6 +74,8 @@ pub(super) struct Results {
 struct State {
     plugin: Arc<LoadedPlugin>,
     config: ServiceConfig,
+    /// The shared store a replica offers its snapshots to.
+    shared_store: Option<postgres::Config>,
     wanted: Work,
     running: bool,
     stopped: bool,
@@ -107,6 +112,7 @@ impl Writer {
             state: Mutex::new(State {
                 plugin,
                 config,
+                shared_store: None,
                 wanted: Work::default(),
                 running: false,
                 stopped: false,
@@ -152,6 +158,11 @@ impl Writer {
         let mut state = self.shared.lock();
         state.plugin = plugin;
         state.config = config;
+    }
+
+    /// Snapshots are offered to this shared store from now on (the service is a replica).
+    pub fn share_snapshots_with(&self, store: postgres::Config) {
+        self.shared.lock().shared_store = Some(store);
     }
 
     /// No job running and none asked for.
@@ -223,7 +234,7 @@ impl Drop for Writer {
 fn run(shared: &Shared) {
     let mut retry_sweep = false;
     loop {
-        let (work, plugin, config) = {
+        let (work, plugin, config, shared_store) = {
             let mut state = shared.lock();
             loop {
                 if state.stopped {
@@ -253,9 +264,10 @@ fn run(shared: &Shared) {
                 std::mem::take(&mut state.wanted),
                 state.plugin.clone(),
                 state.config.clone(),
+                state.shared_store.clone(),
             )
         };
-        let outcome = run_job(shared, work, &plugin, &config);
+        let outcome = run_job(shared, work, &plugin, &config, shared_store.as_ref());
         retry_sweep = outcome.busy_files;
         let mut state = shared.lock();
         state.running = false;
@@ -285,11 +297,17 @@ struct Saved {
     refused: bool,
 }
 
-fn run_job(shared: &Shared, work: Work, plugin: &LoadedPlugin, config: &ServiceConfig) -> Outcome {
+fn run_job(
+    shared: &Shared,
+    work: Work,
+    plugin: &LoadedPlugin,
+    config: &ServiceConfig,
+    shared_store: Option<&postgres::Config>,
+) -> Outcome {
     let mut outcome = Outcome::default();
     let started = std::time::Instant::now();
     if work.snapshot {
-        match write_snapshot(shared, plugin, config) {
+        match write_snapshot(shared, plugin, config, shared_store) {
             Ok(saved) => outcome.saved = saved,
             Err(_) if shared.cancelled() => {}
             Err(e) => {
@@ -347,6 +365,7 @@ fn write_snapshot(
     shared: &Shared,
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
+    shared_store: Option<&postgres::Config>,
 ) -> anyhow::Result<Option<Saved>> {
     let journal = Journal::connect(&store_path(&config.data_dir))?;
     let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
@@ -385,7 +404,8 @@ fn write_snapshot(
     let written = journal
         .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
         .map_err(storage)?;
-    let (bytes, rows) = (written.info.bytes, written.info.rows);
+    let info = written.info.clone();
+    let (bytes, rows) = (info.bytes, info.rows);
     tracing::debug!(
         bytes,
         elapsed_ms = saving.elapsed().as_millis() as u64,
@@ -409,6 +429,18 @@ fn write_snapshot(
         elapsed_ms = up.report.elapsed.as_millis() as u64,
         "snapshot written in the background"
     );
+    if let (Some(store), Some(position)) = (shared_store, up.pinned.shared_position)
+        && let Err(e) = publish_snapshot(
+            store,
+            &journal.snapshot_dir(),
+            &info,
+            position,
+            Some(&shared.cancel),
+        )
+        && !shared.cancelled()
+    {
+        tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas; the next one will be");
+    }
     Ok(Some(Saved {
         bytes,
         covers: up.upto,

@@ -360,7 +360,8 @@ impl ConnLog {
                 .and_then(|j| stale_snapshot(j).ok())
                 .unwrap_or(false);
         if (due || stale) && !self.instance.is_poisoned() {
-            self.save_snapshot()?;
+            let info = self.save_snapshot()?;
+            self.share_stopped_snapshot(&info);
         }
         if let Ok(journal) = self.journal() {
             if let Err(e) = journal.sweep_snapshot_files() {

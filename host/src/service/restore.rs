@@ -114,6 +114,9 @@ pub(super) struct Pinned {
     pending_purges: usize,
     /// The snapshot folder holds files the record does not name.
     pub(super) leftover_files: bool,
+    /// On a replica's copy, the shared journal position the view holds exactly
+    /// (`upstream::exact_position`): a snapshot written from it may be shared.
+    pub(super) shared_position: Option<i64>,
 }
 
 impl Pinned {
@@ -267,6 +270,7 @@ fn restore_into(
         purge_mark: journal.purge_mark().map_err(storage)?,
         pending_purges: purges.len(),
         leftover_files,
+        shared_position: super::upstream::exact_position(journal).map_err(storage)?,
     };
     let path = store_path(&config.data_dir);
     let mut refused = false;

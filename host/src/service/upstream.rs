@@ -16,6 +16,11 @@
 //!   retention lock (a session-level advisory lock, taken by the first replica to purge and
 //!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
 //!   others, which purge at once. Replicas are meant to share one retention setting.
+//! - Snapshots: a snapshot written from a view of the local copy that holds exactly the
+//!   shared journal up to some `seq` (`exact_position`) is published as its plugin build's
+//!   shared snapshot when it is newer than the stored one. A new replica copies the events
+//!   up to that `seq` first, records the shared snapshot as its own at that point of its
+//!   copy, copies the rest, and brings the plugin up from the snapshot and that tail.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -29,12 +34,16 @@ use anyhow::Context;
 use super::{ConnLog, ServiceError, SharedConnLog, lock, store_path};
 use crate::directory::{Directory, write_atomic};
 use crate::model::{ConnectionEvent, RowOrigin, StorageError};
-use crate::store::Journal;
-use crate::store::postgres::{Config, PgStore};
+use crate::store::postgres::{Config, PgStore, SharedSnapshot};
+use crate::store::snapshot_file::FileReader;
+use crate::store::{Expect, Includes, Journal, SnapshotInfo};
 
-/// Local `meta` keys: which shared store the local copy is of, and how far it has read it.
+/// Local `meta` keys: which shared store the local copy is of; the mark (the copy holds
+/// every shared event with `seq <= mark`); the highest `seq` the replica's own events have
+/// in the shared store (the copy holds no followed event past the mark).
 const STORE_ID_KEY: &str = "upstream.store_id";
 const MARK_KEY: &str = "upstream.mark";
+const OWN_HIGH_KEY: &str = "upstream.own_high";
 
 /// Events the follower reads per local transaction.
 const FOLLOW_BATCH: i64 = 5_000;
@@ -46,6 +55,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
 /// The service's connection to the shared store.
 pub(super) struct Upstream {
+    config: Config,
     pg: PgStore,
     leads_retention: bool,
     /// The `seq` range of the last push, until its local commit says it may be skipped.
@@ -79,7 +89,17 @@ impl Upstream {
             })
             .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
         let forgotten: Vec<RowOrigin> = journal.take_forgotten_rows();
-        self.pushed = self.pg.append(&events).map_err(shared_store_error)?;
+        let appended = self.pg.append(&events).map_err(shared_store_error)?;
+        self.pushed = appended.own;
+        if !events.is_empty() {
+            journal.raise_meta(OWN_HIGH_KEY, appended.highest)?;
+        }
+        if let Some((before, after)) = appended.own
+            && before <= stored_number(journal, MARK_KEY)?
+        {
+            // Right after what the copy holds: with this commit it holds up to `after`.
+            journal.raise_meta(MARK_KEY, after)?;
+        }
         if !forgotten.is_empty() {
             if !self.leads_retention {
                 self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
@@ -108,6 +128,85 @@ fn shared_store_error(e: anyhow::Error) -> StorageError {
     StorageError::Unavailable(format!("the shared PostgreSQL store: {e:#}"))
 }
 
+/// A number the local `meta` holds; 0 when unset.
+fn stored_number(journal: &Journal, key: &str) -> Result<i64, StorageError> {
+    journal.meta(key)?.map_or(Ok(0), |value| {
+        value
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("the local store's {key} is {value:?}")))
+    })
+}
+
+/// On a replica's local copy, the shared journal position whose events the copy holds
+/// exactly: all of them (the mark) and no later one (none of the replica's own events is
+/// past the mark). `None` on a store that is no replica's copy, or while the replica's own
+/// newest events are ahead of what it has followed.
+pub(super) fn exact_position(journal: &Journal) -> Result<Option<i64>, StorageError> {
+    if journal.meta(STORE_ID_KEY)?.is_none() {
+        return Ok(None);
+    }
+    let mark = stored_number(journal, MARK_KEY)?;
+    Ok((stored_number(journal, OWN_HIGH_KEY)? <= mark).then_some(mark))
+}
+
+/// Offers a snapshot just recorded in a replica's local copy, written from a view holding
+/// exactly the shared journal up to `position`, as its plugin build's shared snapshot:
+/// stored unless the shared one is as new. The file is read back and checked against its
+/// record as it goes up. `cancel` stops it between chunks (the service is stopping).
+pub(super) fn publish_snapshot(
+    config: &Config,
+    dir: &Path,
+    info: &SnapshotInfo,
+    position: i64,
+    cancel: Option<&AtomicBool>,
+) -> anyhow::Result<bool> {
+    let mut pg = PgStore::open(config)?;
+    if pg
+        .shared_snapshot_mark(&info.plugin_digest)?
+        .is_some_and(|mark| mark >= position)
+    {
+        return Ok(false);
+    }
+    let mut file = FileReader::open(dir, &info.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shared = SharedSnapshot {
+        plugin_digest: info.plugin_digest.clone(),
+        mark: position,
+        rows: info.rows,
+        bytes: info.bytes,
+        chunks: info.chunks,
+        sha256: info.sha256.clone(),
+    };
+    let mut sha256 = None;
+    let published = pg.publish_snapshot(&shared, &mut || {
+        anyhow::ensure!(
+            !cancel.is_some_and(|c| c.load(Ordering::Relaxed)),
+            "the service is stopping"
+        );
+        match file.next_chunk()? {
+            Some(chunk) => {
+                sha256 = Some(chunk.sha256_so_far);
+                Ok(Some(chunk.bytes))
+            }
+            None => {
+                anyhow::ensure!(
+                    sha256.map(hex::encode).as_deref() == Some(info.sha256.as_str()),
+                    "the snapshot file does not match its record"
+                );
+                Ok(None)
+            }
+        }
+    })?;
+    if published {
+        tracing::info!(
+            position,
+            rows = info.rows,
+            bytes = info.bytes,
+            "snapshot shared with new replicas"
+        );
+    }
+    Ok(published)
+}
+
 impl ConnLog {
     /// Makes this service a replica of the shared store `config` names: its data directory
     /// must be empty or a copy of that same store. Reads what the shared store holds past
@@ -134,8 +233,10 @@ impl ConnLog {
             None => journal.set_meta(STORE_ID_KEY, &store_id)?,
         }
         let own = OwnRanges::default();
+        self.writer.share_snapshots_with(config.clone());
         let mut follower = FollowState::open(config, &data_dir, directory, own.clone())?;
         self.upstream = Some(Upstream {
+            config: config.clone(),
             pg,
             leads_retention: false,
             pushed: None,
@@ -143,17 +244,16 @@ impl ConnLog {
             follow: None,
         });
         if self.merged_upto == 0 {
-            // A new replica: copy everything first, then bring the plugin up from the whole
-            // copy at once (a full replay, far faster than merging batch after batch).
-            let mut copied = false;
-            while follower.copy_batch(BULK_BATCH)? {
-                copied = true;
-            }
-            if copied {
+            // A new replica: copy everything first (from the shared snapshot's position,
+            // when there is one), then bring the plugin up from the whole copy at once
+            // (far faster than merging batch after batch).
+            follower.start_from_shared_snapshot(&self.plugin.digest)?;
+            while follower.copy_batch(BULK_BATCH, i64::MAX)? {}
+            if follower.local.last_seq()? > 0 {
                 self.bring_up_again()?;
             }
         }
-        while follower.copy_batch(FOLLOW_BATCH)? {
+        while follower.copy_batch(FOLLOW_BATCH, i64::MAX)? {
             self.merge_followed()?;
         }
         self.merge_followed()?;
@@ -173,6 +273,31 @@ impl ConnLog {
     /// The shared store, when this service is a replica of one.
     pub fn shared_store(&mut self) -> Option<&mut PgStore> {
         self.upstream.as_mut().map(|u| &mut u.pg)
+    }
+
+    /// At a clean stop, after the service wrote its own snapshot (`info`): offers it to the
+    /// shared store, if the copy holds exactly what the plugin merged and that is exactly the
+    /// shared journal up to some position. Failures are logged: the journal is complete.
+    pub(super) fn share_stopped_snapshot(&mut self, info: &SnapshotInfo) {
+        let Some(upstream) = &self.upstream else {
+            return;
+        };
+        let Ok(journal) = self.journal() else {
+            return;
+        };
+        let position = match (journal.last_seq(), exact_position(journal)) {
+            (Ok(head), Ok(Some(position))) if head == info.last_seq => position,
+            _ => return,
+        };
+        if let Err(e) = publish_snapshot(
+            &upstream.config,
+            &journal.snapshot_dir(),
+            info,
+            position,
+            None,
+        ) {
+            tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas");
+        }
     }
 
     /// Merges what the follower copied into the local store (an empty write transaction:
@@ -235,12 +360,7 @@ impl FollowState {
         pg.listen()?;
         share_directory(&mut pg, directory, true)?;
         let local = Journal::connect(&store_path(data_dir))?;
-        let mark = match local.meta(MARK_KEY)? {
-            Some(mark) => mark
-                .parse()
-                .with_context(|| format!("the local store's {MARK_KEY} is {mark:?}"))?,
-            None => 0,
-        };
+        let mark = stored_number(&local, MARK_KEY)?;
         Ok(Self {
             pg,
             local,
@@ -250,11 +370,11 @@ impl FollowState {
         })
     }
 
-    /// Copies up to `limit` events past the mark into the local store, with the new mark,
-    /// in one local transaction. Returns whether it copied any.
-    fn copy_batch(&mut self, limit: i64) -> anyhow::Result<bool> {
+    /// Copies up to `limit` events past the mark, up to `upto`, into the local store, with
+    /// the new mark, in one local transaction. Returns whether it copied any.
+    fn copy_batch(&mut self, limit: i64, upto: i64) -> anyhow::Result<bool> {
         self.skip_own()?;
-        let batch = self.pg.events_after(self.mark, limit)?;
+        let batch = self.pg.events_after(self.mark, upto, limit)?;
         let Some(&(last, _)) = batch.last() else {
             return Ok(false);
         };
@@ -263,7 +383,7 @@ impl FollowState {
         let copied = self
             .local
             .append(&events)
-            .and_then(|_| self.local.set_meta(MARK_KEY, &last.to_string()))
+            .and_then(|_| self.local.raise_meta(MARK_KEY, last))
             .and_then(|()| self.local.commit());
         if let Err(e) = copied {
             self.local.rollback();
@@ -275,9 +395,65 @@ impl FollowState {
 }
 
 impl FollowState {
+    /// A new replica's first step: fetches this plugin build's shared snapshot, copies the
+    /// shared events up to its position and records it as the local snapshot there.
+    /// Returns whether it did; a snapshot that does not match its record is dropped (the
+    /// plugin then replays the whole copy).
+    fn start_from_shared_snapshot(&mut self, plugin_digest: &str) -> anyhow::Result<bool> {
+        self.local.start_snapshot_write()?;
+        let (pg, local) = (&mut self.pg, &mut self.local);
+        let fetched = pg.fetch_snapshot(plugin_digest, &mut |chunk| {
+            local.write_snapshot_chunk(chunk).map_err(Into::into)
+        });
+        let shared = match fetched {
+            Ok(Some(shared)) => shared,
+            Ok(None) => {
+                self.local.abandon_snapshot_write();
+                return Ok(false);
+            }
+            Err(e) => {
+                self.local.abandon_snapshot_write();
+                return Err(e.context("fetching the shared snapshot"));
+            }
+        };
+        while self.copy_batch(BULK_BATCH, shared.mark)? {}
+        let covers = self.local.last_seq()?;
+        let written = self
+            .local
+            .finish_snapshot_write(plugin_digest, shared.rows, covers)?;
+        let got = &written.info;
+        if (got.bytes, got.chunks, got.sha256.as_str())
+            != (shared.bytes, shared.chunks, shared.sha256.as_str())
+        {
+            tracing::warn!(
+                "the shared snapshot does not match its record ({} bytes in {} chunks with \
+                 sha256 {}, recorded {} bytes in {} chunks with sha256 {}); replaying \
+                 every event instead",
+                got.bytes,
+                got.chunks,
+                got.sha256,
+                shared.bytes,
+                shared.chunks,
+                shared.sha256
+            );
+            written.discard();
+            return Ok(false);
+        }
+        self.local
+            .replace_snapshot(written, Expect::Anything, Includes::AllPurges)?;
+        tracing::info!(
+            position = shared.mark,
+            rows = shared.rows,
+            "a new replica starts from the shared snapshot"
+        );
+        Ok(true)
+    }
+
     /// Moves the mark past ranges of the shared journal that hold only this replica's own
     /// events, which its local copy has already: reading them back would only be skipped.
     fn skip_own(&mut self) -> anyhow::Result<()> {
+        // The service moves the stored mark itself past appends right after it.
+        self.mark = self.mark.max(stored_number(&self.local, MARK_KEY)?);
         let mut mark = self.mark;
         {
             let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
@@ -293,7 +469,7 @@ impl FollowState {
             }
         }
         if mark > self.mark {
-            self.local.set_meta(MARK_KEY, &mark.to_string())?;
+            self.local.raise_meta(MARK_KEY, mark)?;
             self.mark = mark;
         }
         Ok(())
@@ -352,7 +528,7 @@ impl Follower {
 
 /// Copies and merges whatever is new, then waits for a notification (or `FOLLOW_POLL`).
 fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
-    while state.copy_batch(FOLLOW_BATCH)? {
+    while state.copy_batch(FOLLOW_BATCH, i64::MAX)? {
         lock(service).merge_followed()?;
     }
     let notified = state.pg.wait(FOLLOW_POLL)?;

@@ -128,6 +128,15 @@ pub struct WrittenSnapshot {
     file: FinishedFile,
 }
 
+impl WrittenSnapshot {
+    /// Zeroes and removes the file (it will not be recorded).
+    pub fn discard(self) {
+        if let Err(e) = self.file.discard() {
+            tracing::warn!(error = %e, "an unrecorded snapshot file could not be removed; the next sweep will");
+        }
+    }
+}
+
 /// What `replace_snapshot` should find recorded before it replaces it.
 #[derive(Clone, Copy, Debug)]
 pub enum Expect<'a> {
@@ -1180,6 +1189,19 @@ impl Journal {
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError> {
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", [key, value])
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Sets the number `key` holds to `value` if that is higher (or `key` is not set), in
+    /// one statement: writers that raise it in any order leave the highest.
+    pub fn raise_meta(&self, key: &str, value: i64) -> Result<(), StorageError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE \
+                 SET value = excluded.value WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                rusqlite::params![key, value.to_string()],
+            )
             .map(|_| ())
             .map_err(unavailable)
     }

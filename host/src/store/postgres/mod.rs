@@ -4,6 +4,7 @@
 //! and purge from it.
 
 mod schema;
+mod snapshots;
 
 use anyhow::Context;
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -19,6 +20,7 @@ use crate::model::{
 
 pub use postgres::Config;
 pub use schema::SCHEMA_VERSION;
+pub use snapshots::SharedSnapshot;
 
 /// The column types of `schema::EVENT_COLUMNS`, for the binary `COPY`.
 const EVENT_TYPES: [Type; 18] = [
@@ -41,6 +43,16 @@ const EVENT_TYPES: [Type; 18] = [
     Type::TEXT,
     Type::BOOL,
 ];
+
+/// What an append stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// `(before, after)`: every stored event with `before < seq <= after` is one of the
+    /// appended events (`None` when all of them were stored already).
+    pub own: Option<(i64, i64)>,
+    /// The highest `seq` any of the appended events has in the store, newly or already.
+    pub highest: i64,
+}
 
 /// A connection to a database holding (or about to hold) connlog's schema.
 pub struct PgStore {
@@ -110,15 +122,17 @@ impl PgStore {
         };
         if let Some(v) = &version
             && *v != SCHEMA_VERSION.to_string()
+            && !schema::UPGRADED_FROM.contains(&v.as_str())
         {
             anyhow::bail!(
                 "connlog schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
             );
         }
         tx.batch_execute(schema::CREATE)?;
-        if version.is_none() {
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
             tx.execute(
-                "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1)",
+                "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[&SCHEMA_VERSION.to_string()],
             )?;
         }
@@ -219,17 +233,18 @@ impl PgStore {
         &mut self,
         f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        self.each_event_after(0, i64::MAX, f)
+        self.each_event_after(0, i64::MAX, i64::MAX, f)
     }
 
-    /// Up to `limit` events with `seq > after`, in `seq` order.
+    /// Up to `limit` events with `after < seq <= upto`, in `seq` order.
     pub fn events_after(
         &mut self,
         after: i64,
+        upto: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<(i64, ConnectionEvent)>> {
         let mut events = Vec::new();
-        self.each_event_after(after, limit, |seq, e| {
+        self.each_event_after(after, upto, limit, |seq, e| {
             events.push((seq, e.map_text(|s| s.to_string())));
             Ok(())
         })?;
@@ -239,15 +254,16 @@ impl PgStore {
     fn each_event_after(
         &mut self,
         after: i64,
+        upto: i64,
         limit: i64,
         mut f: impl FnMut(i64, &EventRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let mut rows = self.client.query_raw(
             &format!(
-                "SELECT {} FROM connlog.events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                "SELECT {} FROM connlog.events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
                 schema::EVENT_COLUMNS
             ),
-            [after, limit],
+            [after, upto, limit],
         )?;
         while let Some(row) = rows.next()? {
             let method: i16 = row.try_get(8)?;
@@ -292,19 +308,18 @@ impl PgStore {
     }
 
     /// Stores `events` durably (committed when this returns `Ok`), skipping any whose id is
-    /// already stored, and tells the followers (`listen`). Returns the `seq`s this append
-    /// alone covers: `(before, after)`, where every stored event with `before < seq <=
-    /// after` is one of `events` (`None` when there was nothing to store).
-    pub fn append(&mut self, events: &[ConnectionEvent]) -> anyhow::Result<Option<(i64, i64)>> {
+    /// already stored, and tells the followers (`listen`).
+    pub fn append(&mut self, events: &[ConnectionEvent]) -> anyhow::Result<Appended> {
+        let mut appended = Appended::default();
         if events.is_empty() {
-            return Ok(None);
+            return Ok(appended);
         }
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::APPEND_LOCK])?;
         let newest = "SELECT coalesce(max(seq), 0) FROM connlog.events";
         let before: i64 = tx.query_one(newest, &[])?.get(0);
         let columns = EventArrays::from(events);
-        tx.execute(
+        let inserted = tx.execute(
             &format!(
                 "INSERT INTO connlog.events ({}) SELECT * FROM unnest($1::uuid[], \
                  $2::int8[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], \
@@ -315,10 +330,24 @@ impl PgStore {
             ),
             &columns.params(),
         )?;
-        let after: i64 = tx.query_one(newest, &[])?.get(0);
-        tx.execute("SELECT pg_notify($1, 'events')", &[&schema::CHANNEL])?;
+        if inserted > 0 {
+            let after: i64 = tx.query_one(newest, &[])?.get(0);
+            tx.execute("SELECT pg_notify($1, 'events')", &[&schema::CHANNEL])?;
+            appended = Appended {
+                own: Some((before, after)),
+                highest: after,
+            };
+        } else {
+            // Every one was stored already (by another replica): where, at the highest?
+            appended.highest = tx
+                .query_one(
+                    "SELECT coalesce(max(seq), 0) FROM connlog.events WHERE id = ANY($1)",
+                    &[&columns.id],
+                )?
+                .get(0);
+        }
         tx.commit()?;
-        Ok((after > before).then_some((before, after)))
+        Ok(appended)
     }
 
     /// Deletes every event of these rows (what a purge removed), and tells the followers.

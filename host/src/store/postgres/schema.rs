@@ -7,7 +7,10 @@
 //! connection method as its index.
 
 /// Bumped when the layout changes; an unknown version is refused, never guessed at.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Older versions whose tables `CREATE` completes: version 1 had no shared snapshots.
+pub const UPGRADED_FROM: &[&str] = &["1"];
 
 /// Creates what is missing. Run in a transaction holding `SCHEMA_LOCK`: two sessions running
 /// `CREATE … IF NOT EXISTS` at once can still collide in PostgreSQL's catalog.
@@ -45,6 +48,25 @@ CREATE TABLE IF NOT EXISTS connlog.directory (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     body      text    NOT NULL
 );
+-- The newest snapshot of each plugin build that replicas share: the chunks the plugin
+-- wrote, holding exactly the events with `seq <= mark` (`service::upstream`).
+CREATE TABLE IF NOT EXISTS connlog.snapshots (
+    plugin_digest text   PRIMARY KEY,
+    mark          bigint NOT NULL,
+    rows          bigint NOT NULL,
+    bytes         bigint NOT NULL,
+    chunks        bigint NOT NULL,
+    sha256        text   NOT NULL,
+    written_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS connlog.snapshot_chunks (
+    plugin_digest text   NOT NULL REFERENCES connlog.snapshots ON DELETE CASCADE,
+    n             bigint NOT NULL,
+    bytes         bytea  NOT NULL,
+    PRIMARY KEY (plugin_digest, n)
+);
+-- The plugin's encoding is compact already: compressing it would only cost time.
+ALTER TABLE connlog.snapshot_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
 ";
 
 /// The advisory lock (`pg_advisory_xact_lock`) under which the schema is created or checked.
@@ -59,6 +81,10 @@ pub const APPEND_LOCK: i64 = 0x636f_6e6e_6c6f_6702;
 /// Held for as long as a replica lives (a session lock): the replica holding it is the one
 /// whose purges delete from the database.
 pub const RETENTION_LOCK: i64 = 0x636f_6e6e_6c6f_6703;
+
+/// Held while a replica publishes a snapshot, so that two never replace one another's
+/// half-way.
+pub const SNAPSHOT_LOCK: i64 = 0x636f_6e6e_6c6f_6704;
 
 /// Notified by every append (after its commit) and every purge.
 pub const CHANNEL: &str = "connlog_events";

@@ -1,0 +1,141 @@
+//! Snapshots shared between replicas (`connlog.snapshots`): the newest one of each plugin
+//! build, so that a new replica loads it and replays only the events after it.
+
+use anyhow::Context;
+
+use super::{PgStore, schema};
+
+/// A shared snapshot's record: the plugin build that wrote it, the shared journal position
+/// it holds exactly (every event with `seq <= mark`, no other), and what its chunks must
+/// add up to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedSnapshot {
+    pub plugin_digest: String,
+    pub mark: i64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub chunks: u64,
+    /// SHA-256 of the chunks' bytes, in order, as the embedded store records it.
+    pub sha256: String,
+}
+
+/// Chunks fetched per query: a few megabytes at a time, never the whole snapshot.
+const FETCH_CHUNKS: i64 = 8;
+
+impl PgStore {
+    /// The position of the shared snapshot of this plugin build, if there is one.
+    pub fn shared_snapshot_mark(&mut self, plugin_digest: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT mark FROM connlog.snapshots WHERE plugin_digest = $1",
+                &[&plugin_digest],
+            )?
+            .map(|row| row.get(0)))
+    }
+
+    /// Stores `snapshot` as its build's shared one, its chunks read from `next_chunk`
+    /// until `None`, all in one transaction: replaced only if the stored one is older.
+    /// Returns whether it was stored. An error from `next_chunk` leaves the old one.
+    pub fn publish_snapshot(
+        &mut self,
+        snapshot: &SharedSnapshot,
+        next_chunk: &mut dyn FnMut() -> anyhow::Result<Option<Vec<u8>>>,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.client.transaction()?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&schema::SNAPSHOT_LOCK],
+        )?;
+        let stored: Option<i64> = tx
+            .query_opt(
+                "SELECT mark FROM connlog.snapshots WHERE plugin_digest = $1",
+                &[&snapshot.plugin_digest],
+            )?
+            .map(|row| row.get(0));
+        if stored.is_some_and(|mark| mark >= snapshot.mark) {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM connlog.snapshots WHERE plugin_digest = $1",
+            &[&snapshot.plugin_digest],
+        )?;
+        tx.execute(
+            "INSERT INTO connlog.snapshots (plugin_digest, mark, rows, bytes, chunks, sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &snapshot.plugin_digest,
+                &snapshot.mark,
+                &i64::try_from(snapshot.rows)?,
+                &i64::try_from(snapshot.bytes)?,
+                &i64::try_from(snapshot.chunks)?,
+                &snapshot.sha256,
+            ],
+        )?;
+        let insert = tx.prepare(
+            "INSERT INTO connlog.snapshot_chunks (plugin_digest, n, bytes) VALUES ($1, $2, $3)",
+        )?;
+        let mut n: i64 = 0;
+        while let Some(chunk) = next_chunk()? {
+            tx.execute(&insert, &[&snapshot.plugin_digest, &n, &chunk])?;
+            n += 1;
+        }
+        anyhow::ensure!(
+            u64::try_from(n)? == snapshot.chunks,
+            "the snapshot has {n} chunks, not the {} recorded",
+            snapshot.chunks
+        );
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The shared snapshot of this plugin build, its chunks handed to `write_chunk` in
+    /// order, all read in one transaction (a snapshot published meanwhile is not mixed
+    /// in). `None` when there is none. The caller checks the chunks against the record.
+    pub fn fetch_snapshot(
+        &mut self,
+        plugin_digest: &str,
+        write_chunk: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Option<SharedSnapshot>> {
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let Some(row) = tx.query_opt(
+            "SELECT mark, rows, bytes, chunks, sha256 FROM connlog.snapshots \
+             WHERE plugin_digest = $1",
+            &[&plugin_digest],
+        )?
+        else {
+            return Ok(None);
+        };
+        let count = |i: usize| -> anyhow::Result<u64> {
+            let n: i64 = row.try_get(i)?;
+            u64::try_from(n).context("a negative count in connlog.snapshots")
+        };
+        let snapshot = SharedSnapshot {
+            plugin_digest: plugin_digest.to_string(),
+            mark: row.try_get(0)?,
+            rows: count(1)?,
+            bytes: count(2)?,
+            chunks: count(3)?,
+            sha256: row.try_get(4)?,
+        };
+        let select = tx.prepare(
+            "SELECT bytes FROM connlog.snapshot_chunks \
+             WHERE plugin_digest = $1 AND n >= $2 AND n < $3 ORDER BY n",
+        )?;
+        let total = i64::try_from(snapshot.chunks)?;
+        let mut from = 0;
+        while from < total {
+            for row in tx.query(&select, &[&plugin_digest, &from, &(from + FETCH_CHUNKS)])? {
+                write_chunk(row.try_get(0)?)?;
+            }
+            from += FETCH_CHUNKS;
+        }
+        tx.commit()?;
+        Ok(Some(snapshot))
+    }
+}
