@@ -50,6 +50,9 @@ const FOLLOW_BATCH: i64 = 5_000;
 /// The same for a new replica's first copy: fewer, larger local transactions (each
 /// commit's checkpoint rewrites pages all over the id index).
 const BULK_BATCH: i64 = 100_000;
+/// The local connection's page cache during that first copy, and after it.
+const BULK_CACHE_MIB: u32 = 256;
+const FOLLOW_CACHE_MIB: u32 = 2;
 /// How long the follower waits for a notification before it looks anyway.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
@@ -247,8 +250,10 @@ impl ConnLog {
             // A new replica: copy everything first (from the shared snapshot's position,
             // when there is one), then bring the plugin up from the whole copy at once
             // (far faster than merging batch after batch).
+            follower.local.set_cache_mib(BULK_CACHE_MIB)?;
             follower.start_from_shared_snapshot(&self.plugin.digest)?;
-            while follower.copy_batch(BULK_BATCH, i64::MAX)? {}
+            follower.copy_in_bulk(i64::MAX)?;
+            follower.local.set_cache_mib(FOLLOW_CACHE_MIB)?;
             if follower.local.last_seq()? > 0 {
                 self.bring_up_again()?;
             }
@@ -341,6 +346,7 @@ pub fn share_directory(pg: &mut PgStore, path: &Path, offer_local: bool) -> anyh
 /// The follower's own connections: one to the shared store (listening), one to the local
 /// copy.
 struct FollowState {
+    config: Config,
     pg: PgStore,
     local: Journal,
     mark: i64,
@@ -362,6 +368,7 @@ impl FollowState {
         let local = Journal::connect(&store_path(data_dir))?;
         let mark = stored_number(&local, MARK_KEY)?;
         Ok(Self {
+            config: config.clone(),
             pg,
             local,
             mark,
@@ -375,6 +382,43 @@ impl FollowState {
     fn copy_batch(&mut self, limit: i64, upto: i64) -> anyhow::Result<bool> {
         self.skip_own()?;
         let batch = self.pg.events_after(self.mark, upto, limit)?;
+        self.store_batch(batch)
+    }
+
+    /// Copies every event past the mark up to `upto`, as `copy_batch` would batch after
+    /// batch, with a second connection reading the next batch from the shared store while
+    /// this one stores the last (a new replica's first copy).
+    fn copy_in_bulk(&mut self, upto: i64) -> anyhow::Result<()> {
+        let (send, batches) = std::sync::mpsc::sync_channel(1);
+        let (config, mut after) = (self.config.clone(), self.mark);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> anyhow::Result<()> {
+                let mut pg = PgStore::open(&config)?;
+                loop {
+                    let batch = pg.events_after(after, upto, BULK_BATCH)?;
+                    let Some(&(last, _)) = batch.last() else {
+                        return Ok(());
+                    };
+                    after = last;
+                    if send.send(batch).is_err() {
+                        // The copy failed: its error is the one to report.
+                        return Ok(());
+                    }
+                }
+            });
+            let stored = batches
+                .into_iter()
+                .try_for_each(|batch| self.store_batch(batch).map(|_| ()));
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the shared store's reader panicked")));
+            stored.and(read)
+        })
+    }
+
+    /// Stores `batch` (events past the mark, in `seq` order) and the mark after it, in one
+    /// local transaction. Returns whether there was any.
+    fn store_batch(&mut self, batch: Vec<(i64, ConnectionEvent)>) -> anyhow::Result<bool> {
         let Some(&(last, _)) = batch.last() else {
             return Ok(false);
         };
@@ -416,7 +460,7 @@ impl FollowState {
                 return Err(e.context("fetching the shared snapshot"));
             }
         };
-        while self.copy_batch(BULK_BATCH, shared.mark)? {}
+        self.copy_in_bulk(shared.mark)?;
         let covers = self.local.last_seq()?;
         let written = self
             .local

@@ -1193,6 +1193,14 @@ impl Journal {
             .map_err(unavailable)
     }
 
+    /// Lets this connection keep up to `mib` MiB of pages in memory (SQLite's default is
+    /// about 2): a bulk copy into a large id index then rewrites each page far less often.
+    pub fn set_cache_mib(&self, mib: u32) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{}", u64::from(mib) * 1024))
+            .map_err(unavailable)
+    }
+
     /// Sets the number `key` holds to `value` if that is higher (or `key` is not set), in
     /// one statement: writers that raise it in any order leave the highest.
     pub fn raise_meta(&self, key: &str, value: i64) -> Result<(), StorageError> {
