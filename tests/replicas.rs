@@ -501,3 +501,61 @@ fn a_new_replica_starts_from_the_snapshot_another_replica_shared() {
         Some((shared_seq_high(&cluster, "shared"), 12_510))
     );
 }
+
+#[test]
+fn a_purge_deletes_the_shared_snapshot_holding_its_rows_and_a_later_one_goes_without_them() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let args = [
+        "--store",
+        url.as_str(),
+        "--connection-logs-retention",
+        "30d",
+    ];
+    let a = Server::start_args(a_dir.path(), &[], &args);
+    let b = Server::start_args(b_dir.path(), &[], &args);
+
+    // 10,000 rows from a year ago (past the retention) and 2,000 from now.
+    let old = "2025-11-20T10:00:00Z";
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for batch in 0..10 {
+        assert_eq!(ingest(&a, &admin, &web_events(batch, 1_000, old)).0, 200);
+    }
+    for batch in 10..12 {
+        assert_eq!(ingest(&b, &admin, &web_events(batch, 1_000, &now)).0, 200);
+    }
+    until_counted(&a, &admin, "", 12_000, VISIBLE_WITHIN);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(a.stop().success());
+    assert_eq!(
+        shared_snapshot(&cluster, "shared").map(|(_, rows)| rows),
+        Some(12_000)
+    );
+
+    // B purges and deletes the events from the database: the shared snapshot, which holds
+    // the purged rows, goes with them.
+    let purge = connlog(b_dir.path(), &["purge"], None);
+    assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
+    assert_eq!(json(&purge)["purged"], 10_000);
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 2_000);
+    assert_eq!(shared_snapshot(&cluster, "shared"), None);
+
+    // A comes back, purges the same rows on its notice-less catch-up, and shares a
+    // snapshot without them at its clean stop; a new replica starts from that one.
+    let a = Server::start_args(a_dir.path(), &[], &args);
+    until_counted(&a, &admin, "", 2_000, VISIBLE_WITHIN);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(a.stop().success());
+    assert_eq!(
+        shared_snapshot(&cluster, "shared"),
+        Some((shared_seq_high(&cluster, "shared"), 2_000))
+    );
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = Server::start_args(c_dir.path(), &[], &args);
+    assert_eq!(bring_up(&c), (true, 0));
+    assert_eq!(count(&c, &admin, ""), 2_000);
+    drop(b);
+}

@@ -116,7 +116,7 @@ pub(super) struct Pinned {
     pub(super) leftover_files: bool,
     /// On a replica's copy, the shared journal position the view holds exactly
     /// (`upstream::exact_position`): a snapshot written from it may be shared.
-    pub(super) shared_position: Option<i64>,
+    pub(super) shared_position: Option<super::upstream::SharedPosition>,
 }
 
 impl Pinned {

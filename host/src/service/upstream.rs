@@ -40,10 +40,12 @@ use crate::store::{Expect, Includes, Journal, SnapshotInfo};
 
 /// Local `meta` keys: which shared store the local copy is of; the mark (the copy holds
 /// every shared event with `seq <= mark`); the highest `seq` the replica's own events have
-/// in the shared store (the copy holds no followed event past the mark).
+/// in the shared store (the copy holds no followed event past the mark); the purge
+/// generation (`PgStore::forget`) whose purges the copy has all applied.
 const STORE_ID_KEY: &str = "upstream.store_id";
 const MARK_KEY: &str = "upstream.mark";
 const OWN_HIGH_KEY: &str = "upstream.own_high";
+const PURGES_KEY: &str = "upstream.purges";
 
 /// Events the follower reads per local transaction.
 const FOLLOW_BATCH: i64 = 5_000;
@@ -69,6 +71,9 @@ pub(super) struct Upstream {
     /// The connections `attach_upstream` caught up with, until the follower thread takes
     /// them over (`Follower::spawn`).
     follow: Option<FollowState>,
+    /// The purge generation a purge run to catch up with the shared store's purges
+    /// (`purge_catching_up`) records, in its own write transaction.
+    catching_up: Option<i64>,
 }
 
 /// `(before, after)` ranges of `seq`s (`PgStore::append`), oldest first.
@@ -108,8 +113,12 @@ impl Upstream {
                 self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
             }
             if self.leads_retention {
-                self.pg.forget(&forgotten).map_err(shared_store_error)?;
+                let generation = self.pg.forget(&forgotten).map_err(shared_store_error)?;
+                journal.raise_meta(PURGES_KEY, generation)?;
             }
+        }
+        if let Some(generation) = self.catching_up.take() {
+            journal.raise_meta(PURGES_KEY, generation)?;
         }
         Ok(())
     }
@@ -140,40 +149,58 @@ fn stored_number(journal: &Journal, key: &str) -> Result<i64, StorageError> {
     })
 }
 
+/// Where a replica's local copy stands against the shared store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SharedPosition {
+    /// The copy holds exactly the shared events with `seq <= mark`.
+    pub mark: i64,
+    /// The purge generation whose purges it has all applied.
+    pub purges: i64,
+}
+
 /// On a replica's local copy, the shared journal position whose events the copy holds
 /// exactly: all of them (the mark) and no later one (none of the replica's own events is
 /// past the mark). `None` on a store that is no replica's copy, or while the replica's own
 /// newest events are ahead of what it has followed.
-pub(super) fn exact_position(journal: &Journal) -> Result<Option<i64>, StorageError> {
+pub(super) fn exact_position(journal: &Journal) -> Result<Option<SharedPosition>, StorageError> {
     if journal.meta(STORE_ID_KEY)?.is_none() {
         return Ok(None);
     }
     let mark = stored_number(journal, MARK_KEY)?;
-    Ok((stored_number(journal, OWN_HIGH_KEY)? <= mark).then_some(mark))
+    if stored_number(journal, OWN_HIGH_KEY)? > mark {
+        return Ok(None);
+    }
+    Ok(Some(SharedPosition {
+        mark,
+        purges: stored_number(journal, PURGES_KEY)?,
+    }))
 }
 
 /// Offers a snapshot just recorded in a replica's local copy, written from a view holding
 /// exactly the shared journal up to `position`, as its plugin build's shared snapshot:
-/// stored unless the shared one is as new. The file is read back and checked against its
+/// stored unless the shared one is as new or a purge the view had not applied deleted
+/// events (`PgStore::publish_snapshot`). The file is read back and checked against its
 /// record as it goes up. `cancel` stops it between chunks (the service is stopping).
 pub(super) fn publish_snapshot(
     config: &Config,
     dir: &Path,
     info: &SnapshotInfo,
-    position: i64,
+    position: SharedPosition,
     cancel: Option<&AtomicBool>,
 ) -> anyhow::Result<bool> {
     let mut pg = PgStore::open(config)?;
     if pg
         .shared_snapshot_mark(&info.plugin_digest)?
-        .is_some_and(|mark| mark >= position)
+        .is_some_and(|mark| mark >= position.mark)
+        || pg.purge_generation()? != position.purges
     {
         return Ok(false);
     }
     let mut file = FileReader::open(dir, &info.file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let shared = SharedSnapshot {
         plugin_digest: info.plugin_digest.clone(),
-        mark: position,
+        mark: position.mark,
+        purges: position.purges,
         rows: info.rows,
         bytes: info.bytes,
         chunks: info.chunks,
@@ -201,7 +228,7 @@ pub(super) fn publish_snapshot(
     })?;
     if published {
         tracing::info!(
-            position,
+            position = position.mark,
             rows = info.rows,
             bytes = info.bytes,
             "snapshot shared with new replicas"
@@ -245,15 +272,19 @@ impl ConnLog {
             pushed: None,
             own,
             follow: None,
+            catching_up: None,
         });
         if self.merged_upto == 0 {
             // A new replica: copy everything first (from the shared snapshot's position,
             // when there is one), then bring the plugin up from the whole copy at once
             // (far faster than merging batch after batch).
+            // Every purge up to here deleted its events before the copy reads them.
+            let purges = follower.pg.purge_generation()?;
             follower.local.set_cache_mib(BULK_CACHE_MIB)?;
             follower.start_from_shared_snapshot(&self.plugin.digest)?;
             follower.copy_in_bulk(i64::MAX)?;
             follower.local.set_cache_mib(FOLLOW_CACHE_MIB)?;
+            follower.local.raise_meta(PURGES_KEY, purges)?;
             if follower.local.last_seq()? > 0 {
                 self.bring_up_again()?;
             }
@@ -262,6 +293,9 @@ impl ConnLog {
             self.merge_followed()?;
         }
         self.merge_followed()?;
+        // Purges another replica made while this one was away sent notices it missed.
+        let purges = follower.pg.purge_generation()?;
+        self.purge_catching_up(purges)?;
         if let Some(upstream) = &mut self.upstream {
             upstream.follow = Some(follower);
         }
@@ -303,6 +337,18 @@ impl ConnLog {
         ) {
             tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas");
         }
+    }
+
+    /// Purges now, and records (in the purge's write transaction) that the local copy has
+    /// applied every purge up to `generation`, which had deleted events from the shared
+    /// store before this purge began: the replicas share one retention setting, and this
+    /// purge comes later, so it removes at least what those did.
+    fn purge_catching_up(&mut self, generation: i64) -> Result<(), ServiceError> {
+        if let Some(upstream) = &mut self.upstream {
+            upstream.catching_up = Some(generation);
+        }
+        self.purge_now()?;
+        Ok(())
     }
 
     /// Merges what the follower copied into the local store (an empty write transaction:
@@ -485,6 +531,7 @@ impl FollowState {
         }
         self.local
             .replace_snapshot(written, Expect::Anything, Includes::AllPurges)?;
+        self.local.raise_meta(PURGES_KEY, shared.purges)?;
         tracing::info!(
             position = shared.mark,
             rows = shared.rows,
@@ -551,10 +598,19 @@ impl Follower {
         let thread = std::thread::Builder::new()
             .name("connlog-replica".into())
             .spawn(move || {
+                // Purge notices sent while it was disconnected are lost: it catches up on
+                // purges after each reconnection (`attach_upstream` did at start).
+                let mut purges_missed = false;
                 while !stopping.load(Ordering::SeqCst) {
-                    if let Err(e) = follow_once(&service, &mut state) {
+                    let followed = if std::mem::take(&mut purges_missed) {
+                        apply_purges(&service, &mut state)
+                    } else {
+                        follow_once(&service, &mut state)
+                    };
+                    if let Err(e) = followed {
                         tracing::warn!("following the shared store: {e:#}; trying again");
                         std::thread::sleep(Duration::from_secs(1));
+                        purges_missed = true;
                         match FollowState::open(&config, &data_dir, &directory, own.clone()) {
                             Ok(fresh) => state = fresh,
                             Err(e) => tracing::warn!("reconnecting to the shared store: {e:#}"),
@@ -582,8 +638,15 @@ fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Resu
     if notified.iter().any(|n| n == "purge") {
         // Another replica purged from the shared store: drop the same rows here now
         // rather than at this replica's next retention tick.
-        lock(service).purge_now()?;
+        apply_purges(service, state)?;
     }
+    Ok(())
+}
+
+/// Catches up with the purges the shared store has seen (`ConnLog::purge_catching_up`).
+fn apply_purges(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
+    let purges = state.pg.purge_generation()?;
+    lock(service).purge_catching_up(purges)?;
     Ok(())
 }
 

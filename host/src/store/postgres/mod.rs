@@ -44,6 +44,8 @@ const EVENT_TYPES: [Type; 18] = [
     Type::BOOL,
 ];
 
+const PURGE_GENERATION: &str = "SELECT value::bigint FROM connlog.meta WHERE key = 'purges'";
+
 /// What an append stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Appended {
@@ -137,10 +139,10 @@ impl PgStore {
             )?;
         }
         // Names this database's store, so that a replica's local copy is never mistaken for
-        // another's.
+        // another's; counts the purges that deleted events (`forget`).
         tx.execute(
-            "INSERT INTO connlog.meta (key, value) VALUES ('store_id', gen_random_uuid()::text) \
-             ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO connlog.meta (key, value) VALUES ('store_id', gen_random_uuid()::text), \
+             ('purges', '0') ON CONFLICT (key) DO NOTHING",
             &[],
         )?;
         tx.commit()?;
@@ -351,7 +353,10 @@ impl PgStore {
     }
 
     /// Deletes every event of these rows (what a purge removed), and tells the followers.
-    pub fn forget(&mut self, origins: &[RowOrigin]) -> anyhow::Result<u64> {
+    /// When that deleted any, every shared snapshot goes too (each was written before this
+    /// purge and holds the rows), and the purge generation moves on. Returns the purge
+    /// generation.
+    pub fn forget(&mut self, origins: &[RowOrigin]) -> anyhow::Result<i64> {
         let mut ids = Vec::new();
         let (mut connections, mut workspaces, mut agents) = (Vec::new(), Vec::new(), Vec::new());
         for origin in origins {
@@ -372,9 +377,25 @@ impl PgStore {
              WHERE e.connection_id = k.c AND e.workspace_id = k.w AND e.agent_name = k.a",
             &[&connections, &workspaces, &agents],
         )?;
+        let generation = if singles + sessions > 0 {
+            tx.execute("DELETE FROM connlog.snapshots", &[])?;
+            tx.query_one(
+                "UPDATE connlog.meta SET value = (value::bigint + 1)::text \
+                 WHERE key = 'purges' RETURNING value::bigint",
+                &[],
+            )?
+            .get(0)
+        } else {
+            tx.query_one(PURGE_GENERATION, &[])?.get(0)
+        };
         tx.execute("SELECT pg_notify($1, 'purge')", &[&schema::CHANNEL])?;
         tx.commit()?;
-        Ok(singles + sessions)
+        Ok(generation)
+    }
+
+    /// How many purges have deleted events from the store (`forget`).
+    pub fn purge_generation(&mut self) -> anyhow::Result<i64> {
+        Ok(self.client.query_one(PURGE_GENERATION, &[])?.get(0))
     }
 
     /// Takes the retention lock if no other replica holds it; once taken, it is held until

@@ -49,10 +49,12 @@ CREATE TABLE IF NOT EXISTS connlog.directory (
     body      text    NOT NULL
 );
 -- The newest snapshot of each plugin build that replicas share: the chunks the plugin
--- wrote, holding exactly the events with `seq <= mark` (`service::upstream`).
+-- wrote, holding exactly the events with `seq <= mark`, with every purge up to the
+-- generation `purges` applied (`service::upstream`).
 CREATE TABLE IF NOT EXISTS connlog.snapshots (
     plugin_digest text   PRIMARY KEY,
     mark          bigint NOT NULL,
+    purges        bigint NOT NULL,
     rows          bigint NOT NULL,
     bytes         bigint NOT NULL,
     chunks        bigint NOT NULL,

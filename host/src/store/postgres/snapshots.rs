@@ -3,15 +3,16 @@
 
 use anyhow::Context;
 
-use super::{PgStore, schema};
+use super::{PURGE_GENERATION, PgStore, schema};
 
 /// A shared snapshot's record: the plugin build that wrote it, the shared journal position
-/// it holds exactly (every event with `seq <= mark`, no other), and what its chunks must
-/// add up to.
+/// it holds exactly (every event with `seq <= mark`, no other), the purges it includes (the
+/// purge generation, `PgStore::forget`), and what its chunks must add up to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedSnapshot {
     pub plugin_digest: String,
     pub mark: i64,
+    pub purges: i64,
     pub rows: u64,
     pub bytes: u64,
     pub chunks: u64,
@@ -35,7 +36,9 @@ impl PgStore {
     }
 
     /// Stores `snapshot` as its build's shared one, its chunks read from `next_chunk`
-    /// until `None`, all in one transaction: replaced only if the stored one is older.
+    /// until `None`, all in one transaction: replaced only if the stored one is older, and
+    /// only if no purge it does not include has deleted events (such a purge deletes the
+    /// shared snapshots, so one holding rows it removed must not come back after it).
     /// Returns whether it was stored. An error from `next_chunk` leaves the old one.
     pub fn publish_snapshot(
         &mut self,
@@ -53,7 +56,8 @@ impl PgStore {
                 &[&snapshot.plugin_digest],
             )?
             .map(|row| row.get(0));
-        if stored.is_some_and(|mark| mark >= snapshot.mark) {
+        let generation: i64 = tx.query_one(PURGE_GENERATION, &[])?.get(0);
+        if stored.is_some_and(|mark| mark >= snapshot.mark) || generation != snapshot.purges {
             return Ok(false);
         }
         tx.execute(
@@ -61,11 +65,13 @@ impl PgStore {
             &[&snapshot.plugin_digest],
         )?;
         tx.execute(
-            "INSERT INTO connlog.snapshots (plugin_digest, mark, rows, bytes, chunks, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO connlog.snapshots \
+             (plugin_digest, mark, purges, rows, bytes, chunks, sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &snapshot.plugin_digest,
                 &snapshot.mark,
+                &snapshot.purges,
                 &i64::try_from(snapshot.rows)?,
                 &i64::try_from(snapshot.bytes)?,
                 &i64::try_from(snapshot.chunks)?,
@@ -85,6 +91,14 @@ impl PgStore {
             "the snapshot has {n} chunks, not the {} recorded",
             snapshot.chunks
         );
+        // Checked again, holding the row until the commit: a purge committed meanwhile
+        // makes this one stale; one that comes later waits, then deletes it.
+        let generation: i64 = tx
+            .query_one(&format!("{PURGE_GENERATION} FOR SHARE"), &[])?
+            .get(0);
+        if generation != snapshot.purges {
+            return Ok(false);
+        }
         tx.commit()?;
         Ok(true)
     }
@@ -104,7 +118,7 @@ impl PgStore {
             .read_only(true)
             .start()?;
         let Some(row) = tx.query_opt(
-            "SELECT mark, rows, bytes, chunks, sha256 FROM connlog.snapshots \
+            "SELECT mark, purges, rows, bytes, chunks, sha256 FROM connlog.snapshots \
              WHERE plugin_digest = $1",
             &[&plugin_digest],
         )?
@@ -118,10 +132,11 @@ impl PgStore {
         let snapshot = SharedSnapshot {
             plugin_digest: plugin_digest.to_string(),
             mark: row.try_get(0)?,
-            rows: count(1)?,
-            bytes: count(2)?,
-            chunks: count(3)?,
-            sha256: row.try_get(4)?,
+            purges: row.try_get(1)?,
+            rows: count(2)?,
+            bytes: count(3)?,
+            chunks: count(4)?,
+            sha256: row.try_get(5)?,
         };
         let select = tx.prepare(
             "SELECT bytes FROM connlog.snapshot_chunks \
