@@ -278,6 +278,40 @@ fn a_purge_on_one_replica_removes_the_rows_everywhere_and_the_events_from_the_da
 }
 
 #[test]
+fn a_one_off_purge_on_one_replica_removes_the_same_rows_on_replicas_that_keep_everything() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let c_dir = tempfile::tempdir().unwrap();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+    let c = replica(c_dir.path(), &url, &[]);
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(
+        ingest(&a, &admin, &web_events(1, 30, "2025-11-20T10:00:00Z")).0,
+        200
+    );
+    assert_eq!(ingest(&b, &admin, &web_events(2, 20, &now)).0, 200);
+    until_counted(&b, &admin, "", 50, VISIBLE_WITHIN);
+    until_counted(&c, &admin, "", 50, VISIBLE_WITHIN);
+    assert!(b.stop().success());
+
+    // No replica has a retention; A purges once with one of its own. C follows the cutoff
+    // the database records on notice, not its own setting (which keeps everything), and B,
+    // down meanwhile, catches up before it serves again.
+    let purge = connlog(a_dir.path(), &["purge", "--retention", "30d"], None);
+    assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
+    assert_eq!(json(&purge)["purged"], 30);
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 20);
+    until_counted(&c, &admin, "", 20, VISIBLE_WITHIN);
+    let b = replica(b_dir.path(), &url, &[]);
+    assert_eq!(count(&b, &admin, ""), 20);
+    drop((a, b, c));
+}
+
+#[test]
 fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
     let cluster = PrivateCluster::start();
     let url = cluster.create_database("shared");

@@ -96,7 +96,7 @@ impl Upstream {
                 Ok(())
             })
             .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
-        let forgotten: Vec<RowOrigin> = journal.take_forgotten_rows();
+        let (forgotten, cutoff): (Vec<RowOrigin>, _) = journal.take_forgotten_rows();
         let appended = self.pg.append(&events).map_err(shared_store_error)?;
         self.pushed = appended.own;
         if !events.is_empty() {
@@ -113,7 +113,10 @@ impl Upstream {
                 self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
             }
             if self.leads_retention {
-                let generation = self.pg.forget(&forgotten).map_err(shared_store_error)?;
+                let generation = self
+                    .pg
+                    .forget(&forgotten, cutoff)
+                    .map_err(shared_store_error)?;
                 journal.raise_meta(PURGES_KEY, generation)?;
             }
         }
@@ -294,8 +297,8 @@ impl ConnLog {
         }
         self.merge_followed()?;
         // Purges another replica made while this one was away sent notices it missed.
-        let purges = follower.pg.purge_generation()?;
-        self.purge_catching_up(purges)?;
+        let (generation, cutoff) = follower.pg.purge_state()?;
+        self.purge_catching_up(generation, cutoff)?;
         if let Some(upstream) = &mut self.upstream {
             upstream.follow = Some(follower);
         }
@@ -339,16 +342,27 @@ impl ConnLog {
         }
     }
 
-    /// Purges now, and records (in the purge's write transaction) that the local copy has
-    /// applied every purge up to `generation`, which had deleted events from the shared
-    /// store before this purge began: the replicas share one retention setting, and this
-    /// purge comes later, so it removes at least what those did.
-    fn purge_catching_up(&mut self, generation: i64) -> Result<(), ServiceError> {
+    /// Purges the rows every purge up to `generation` removed from the shared store (those
+    /// with a connect time before `cutoff`, the latest of their cutoffs), or more if this
+    /// replica's own retention says so, and records (in the purge's write transaction) that
+    /// the local copy has applied them.
+    fn purge_catching_up(&mut self, generation: i64, cutoff: i64) -> Result<(), ServiceError> {
         if let Some(upstream) = &mut self.upstream {
             upstream.catching_up = Some(generation);
         }
-        self.purge_now()?;
-        Ok(())
+        let now = self.now();
+        let own = self.config.retention;
+        let own_cutoff = (!own.is_zero()).then(|| now.saturating_sub(own.as_nanos() as i64));
+        if generation == 0 || cutoff >= now || own_cutoff.is_some_and(|own| own >= cutoff) {
+            self.purge(now)?;
+            return Ok(());
+        }
+        // The shared cutoff is later than this replica's: purge once as if its retention
+        // were the one that gives it.
+        self.set_retention(std::time::Duration::from_nanos((now - cutoff) as u64))?;
+        let purged = self.purge(now);
+        self.set_retention(own)?;
+        purged.map(|_| ())
     }
 
     /// Merges what the follower copied into the local store (an empty write transaction:
@@ -645,8 +659,8 @@ fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Resu
 
 /// Catches up with the purges the shared store has seen (`ConnLog::purge_catching_up`).
 fn apply_purges(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
-    let purges = state.pg.purge_generation()?;
-    lock(service).purge_catching_up(purges)?;
+    let (generation, cutoff) = state.pg.purge_state()?;
+    lock(service).purge_catching_up(generation, cutoff)?;
     Ok(())
 }
 

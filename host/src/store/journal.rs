@@ -218,6 +218,8 @@ pub struct Journal {
     /// The rows `forget` deleted, kept only while `keep_forgotten_rows` is on (a replica
     /// deletes them from the shared store too).
     forgotten_rows: Option<Vec<RowOrigin>>,
+    /// The cutoff of the purge recorded meanwhile (`record_purge`), kept with them.
+    forgotten_cutoff: std::cell::Cell<Option<i64>>,
     /// While set, `session_events` sees only events with `seq <= bound`: a restore that
     /// replays the tail in segments between pending purges sees each session as the running
     /// plugin saw it then.
@@ -262,6 +264,7 @@ impl Journal {
             forgotten: 0,
             forgotten_max_seq: 0,
             forgotten_rows: None,
+            forgotten_cutoff: std::cell::Cell::new(None),
             session_bound: None,
         };
         journal
@@ -722,14 +725,18 @@ impl Journal {
     /// starts empty, so rows a rolled-back transaction forgot are never taken later.
     pub fn keep_forgotten_rows(&mut self, keep: bool) {
         self.forgotten_rows = keep.then(Vec::new);
+        self.forgotten_cutoff.set(None);
     }
 
-    /// The rows `forget` deleted since the last call (while `keep_forgotten_rows` is on).
-    pub fn take_forgotten_rows(&mut self) -> Vec<RowOrigin> {
-        self.forgotten_rows
+    /// The rows `forget` deleted since the last call (while `keep_forgotten_rows` is on),
+    /// and the cutoff of the purge that removed them, when one was recorded.
+    pub fn take_forgotten_rows(&mut self) -> (Vec<RowOrigin>, Option<i64>) {
+        let rows = self
+            .forgotten_rows
             .as_mut()
             .map(std::mem::take)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (rows, self.forgotten_cutoff.take())
     }
 
     /// Events deleted by `forget` since the last `take_forgotten`, and the highest `seq`
@@ -1142,6 +1149,9 @@ impl Journal {
     /// Records a purge, in the purge's transaction: the high-water mark now, its cutoff, and
     /// the highest `seq` it deleted.
     pub fn record_purge(&self, cutoff: i64, max_deleted_seq: i64) -> Result<(), StorageError> {
+        if self.forgotten_rows.is_some() {
+            self.forgotten_cutoff.set(Some(cutoff));
+        }
         self.conn
             .execute(
                 "INSERT INTO snapshot_purges (high_water, cutoff, max_deleted_seq) \

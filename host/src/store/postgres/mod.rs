@@ -139,10 +139,10 @@ impl PgStore {
             )?;
         }
         // Names this database's store, so that a replica's local copy is never mistaken for
-        // another's; counts the purges that deleted events (`forget`).
+        // another's; counts the purges that deleted events and keeps their cutoff (`forget`).
         tx.execute(
             "INSERT INTO connlog.meta (key, value) VALUES ('store_id', gen_random_uuid()::text), \
-             ('purges', '0') ON CONFLICT (key) DO NOTHING",
+             ('purges', '0'), ('purge_cutoff', '0') ON CONFLICT (key) DO NOTHING",
             &[],
         )?;
         tx.commit()?;
@@ -352,11 +352,11 @@ impl PgStore {
         Ok(appended)
     }
 
-    /// Deletes every event of these rows (what a purge removed), and tells the followers.
-    /// When that deleted any, every shared snapshot goes too (each was written before this
-    /// purge and holds the rows), and the purge generation moves on. Returns the purge
-    /// generation.
-    pub fn forget(&mut self, origins: &[RowOrigin]) -> anyhow::Result<i64> {
+    /// Deletes every event of these rows (what a purge with `cutoff` removed), and tells
+    /// the followers. When that deleted any, every shared snapshot goes too (each was
+    /// written before this purge and holds the rows), the purge generation moves on and the
+    /// shared cutoff moves up to `cutoff`. Returns the purge generation.
+    pub fn forget(&mut self, origins: &[RowOrigin], cutoff: Option<i64>) -> anyhow::Result<i64> {
         let mut ids = Vec::new();
         let (mut connections, mut workspaces, mut agents) = (Vec::new(), Vec::new(), Vec::new());
         for origin in origins {
@@ -379,6 +379,13 @@ impl PgStore {
         )?;
         let generation = if singles + sessions > 0 {
             tx.execute("DELETE FROM connlog.snapshots", &[])?;
+            if let Some(cutoff) = cutoff {
+                tx.execute(
+                    "UPDATE connlog.meta SET value = greatest(value::bigint, $1)::text \
+                     WHERE key = 'purge_cutoff'",
+                    &[&cutoff],
+                )?;
+            }
             tx.query_one(
                 "UPDATE connlog.meta SET value = (value::bigint + 1)::text \
                  WHERE key = 'purges' RETURNING value::bigint",
@@ -396,6 +403,17 @@ impl PgStore {
     /// How many purges have deleted events from the store (`forget`).
     pub fn purge_generation(&mut self) -> anyhow::Result<i64> {
         Ok(self.client.query_one(PURGE_GENERATION, &[])?.get(0))
+    }
+
+    /// The purge generation and the latest cutoff of those purges (rows with an earlier
+    /// connect time are gone), read together.
+    pub fn purge_state(&mut self) -> anyhow::Result<(i64, i64)> {
+        let row = self.client.query_one(
+            "SELECT (SELECT value::bigint FROM connlog.meta WHERE key = 'purges'), \
+                    (SELECT value::bigint FROM connlog.meta WHERE key = 'purge_cutoff')",
+            &[],
+        )?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
     /// Takes the retention lock if no other replica holds it; once taken, it is held until
