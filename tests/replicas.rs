@@ -312,6 +312,52 @@ fn a_one_off_purge_on_one_replica_removes_the_same_rows_on_replicas_that_keep_ev
 }
 
 #[test]
+fn every_replica_applies_the_same_retention_and_it_changes_only_while_none_runs() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, _) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &["--connection-logs-retention", "30d"]);
+    let serve = |data: &Path, retention: &str| {
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            url.as_str(),
+            "--connection-logs-retention",
+            retention,
+        ];
+        connlog(data, &args, None)
+    };
+    for other in ["90d", "0"] {
+        let out = serve(b_dir.path(), other);
+        assert_eq!(out.status.code(), Some(2), "{other}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "keep rows for 30d (0: forever), and this one was started with \
+                 --connection-logs-retention {other}"
+            )),
+            "{other}: {}",
+            stderr(&out)
+        );
+    }
+    let b = replica(b_dir.path(), &url, &["--connection-logs-retention", "720h"]);
+    drop(b);
+    assert!(a.stop().success());
+
+    // With no replica running, a replica started with another retention sets it.
+    let b = replica(b_dir.path(), &url, &["--connection-logs-retention", "90d"]);
+    let out = serve(a_dir.path(), "30d");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keep rows for 90d"),
+        "{}",
+        stderr(&out)
+    );
+    drop(b);
+}
+
+#[test]
 fn a_replica_starts_from_a_migrated_store_and_refuses_a_directory_of_its_own() {
     let cluster = PrivateCluster::start();
     let url = cluster.create_database("shared");

@@ -31,7 +31,7 @@ use crate::directory::Directory;
 use crate::duration::Retention;
 use crate::model::LogFormat;
 use crate::plugin::{Clock, ComponentCache, Limits, PluginSource, PluginSpec};
-use crate::service::{ConnLog, ServiceConfig};
+use crate::service::{ConnLog, RetentionConflict, ServiceConfig};
 use crate::service_log::{LogTarget, ServiceLogWriter};
 
 /// Coder's Connection Log as a WebAssembly component plugin.
@@ -252,7 +252,12 @@ impl GlobalOptions {
         config: &crate::store::postgres::Config,
     ) -> Result<ConnLog, CliError> {
         let mut service = self.open_store(directory)?;
-        service.attach_upstream(config, &self.directory_path())?;
+        service
+            .attach_upstream(config, &self.directory_path())
+            .map_err(|e| match e.downcast_ref::<RetentionConflict>() {
+                Some(conflict) => CliError::Usage(conflict.to_string()),
+                None => e.into(),
+            })?;
         Ok(service)
     }
 

@@ -49,7 +49,7 @@ pub use group_commit::IngestQueue;
 pub use restore::{RestoreReport, RestoreSource};
 pub use swap::{SwapReport, swap_plugin};
 pub use transactions::BatchAnswer;
-pub use upstream::{Follower, share_directory};
+pub use upstream::{Follower, RetentionConflict, share_directory};
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "connlog.db";

@@ -15,7 +15,8 @@
 //! - Purges: every replica applies retention to its own rows; the one holding the
 //!   retention lock (a session-level advisory lock, taken by the first replica to purge and
 //!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
-//!   others, which purge at once. Replicas are meant to share one retention setting.
+//!   others, which purge at once up to the cutoff it records. Every replica of a store
+//!   applies the same retention setting (`PgStore::agree_retention`).
 //! - Snapshots: a snapshot written from a view of the local copy that holds exactly the
 //!   shared journal up to some `seq` (`exact_position`) is published as its plugin build's
 //!   shared snapshot when it is newer than the stored one. A new replica copies the events
@@ -33,6 +34,7 @@ use anyhow::Context;
 
 use super::{ConnLog, ServiceError, SharedConnLog, lock, store_path};
 use crate::directory::{Directory, write_atomic};
+use crate::duration::format_duration;
 use crate::model::{ConnectionEvent, RowOrigin, StorageError};
 use crate::store::postgres::{Config, PgStore, SharedSnapshot};
 use crate::store::snapshot_file::FileReader;
@@ -57,6 +59,20 @@ const BULK_CACHE_MIB: u32 = 256;
 const FOLLOW_CACHE_MIB: u32 = 2;
 /// How long the follower waits for a notification before it looks anyway.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// A replica started with another retention than the replicas of its shared store apply.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the replicas of {store} keep rows for {shared} (0: forever), and this one was started \
+     with --connection-logs-retention {mine}: every replica of a store applies the same \
+     retention, which decides the rows the database keeps. Start it with {shared}, or stop \
+     every replica and start one with the new retention"
+)]
+pub struct RetentionConflict {
+    store: String,
+    shared: String,
+    mine: String,
+}
 
 /// The service's connection to the shared store.
 pub(super) struct Upstream {
@@ -264,6 +280,17 @@ impl ConnLog {
                 data_dir.display()
             ),
             None => journal.set_meta(STORE_ID_KEY, &store_id)?,
+        }
+        pg.join_replicas()?;
+        let mine = u64::try_from(self.config.retention.as_nanos()).unwrap_or(u64::MAX);
+        let shared = pg.agree_retention(mine)?;
+        if shared != mine {
+            return Err(RetentionConflict {
+                store: pg.target().to_string(),
+                shared: format_duration(shared),
+                mine: format_duration(mine),
+            }
+            .into());
         }
         let own = OwnRanges::default();
         self.writer.share_snapshots_with(config.clone());

@@ -416,6 +416,61 @@ impl PgStore {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
+    /// Counts this connection among the running replicas (a shared session lock held while
+    /// it lives), so that another can tell whether any runs (`agree_retention`).
+    pub fn join_replicas(&mut self) -> anyhow::Result<()> {
+        self.client.execute(
+            "SELECT pg_advisory_lock_shared($1)",
+            &[&schema::REPLICA_LOCK],
+        )?;
+        Ok(())
+    }
+
+    /// The retention every replica applies, in nanoseconds (0 keeps rows forever): `mine`
+    /// becomes it when none is recorded yet, or when no other replica runs (a change of
+    /// setting, made while the replicas are stopped). Returns the one recorded.
+    pub fn agree_retention(&mut self, mine: u64) -> anyhow::Result<u64> {
+        let mut tx = self.client.transaction()?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&schema::SETTINGS_LOCK],
+        )?;
+        let recorded: Option<String> = tx
+            .query_opt(
+                "SELECT value FROM connlog.meta WHERE key = 'retention_ns'",
+                &[],
+            )?
+            .map(|row| row.get(0));
+        let recorded = recorded
+            .map(|value| value.parse::<u64>())
+            .transpose()
+            .context("connlog.meta holds a retention_ns that is not a number")?;
+        if let Some(recorded) = recorded
+            && recorded != mine
+        {
+            // An advisory lock on a bigint key shows as its two halves in pg_locks.
+            let others: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                     AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1 \
+                     AND pid <> pg_backend_pid()",
+                    &[&(schema::REPLICA_LOCK >> 32), &(schema::REPLICA_LOCK & 0xffff_ffff)],
+                )?
+                .get(0);
+            if others > 0 {
+                return Ok(recorded);
+            }
+        }
+        tx.execute(
+            "INSERT INTO connlog.meta (key, value) VALUES ('retention_ns', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&mine.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(mine)
+    }
+
     /// Takes the retention lock if no other replica holds it; once taken, it is held until
     /// this connection ends.
     pub fn try_lead_retention(&mut self) -> anyhow::Result<bool> {

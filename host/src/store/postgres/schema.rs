@@ -88,6 +88,13 @@ pub const RETENTION_LOCK: i64 = 0x636f_6e6e_6c6f_6703;
 /// half-way.
 pub const SNAPSHOT_LOCK: i64 = 0x636f_6e6e_6c6f_6704;
 
+/// Held shared by every running replica (a session lock): a replica can tell whether
+/// others run from `pg_locks`.
+pub const REPLICA_LOCK: i64 = 0x636f_6e6e_6c6f_6705;
+
+/// Held while a replica reads or sets the settings every replica shares.
+pub const SETTINGS_LOCK: i64 = 0x636f_6e6e_6c6f_6706;
+
 /// Notified by every append (after its commit) and every purge.
 pub const CHANNEL: &str = "connlog_events";
 
