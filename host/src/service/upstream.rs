@@ -326,6 +326,7 @@ impl ConnLog {
         // Purges another replica made while this one was away sent notices it missed.
         let (generation, cutoff) = follower.pg.purge_state()?;
         self.purge_catching_up(generation, cutoff)?;
+        follower.pg.drop_stale_snapshots()?;
         if let Some(upstream) = &mut self.upstream {
             upstream.follow = Some(follower);
         }
@@ -684,10 +685,12 @@ fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Resu
     Ok(())
 }
 
-/// Catches up with the purges the shared store has seen (`ConnLog::purge_catching_up`).
+/// Catches up with the purges the shared store has seen (`ConnLog::purge_catching_up`),
+/// and deletes the shared snapshots they made stale.
 fn apply_purges(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
     let (generation, cutoff) = state.pg.purge_state()?;
     lock(service).purge_catching_up(generation, cutoff)?;
+    state.pg.drop_stale_snapshots()?;
     Ok(())
 }
 

@@ -353,9 +353,11 @@ impl PgStore {
     }
 
     /// Deletes every event of these rows (what a purge with `cutoff` removed), and tells
-    /// the followers. When that deleted any, every shared snapshot goes too (each was
-    /// written before this purge and holds the rows), the purge generation moves on and the
-    /// shared cutoff moves up to `cutoff`. Returns the purge generation.
+    /// the followers. When that deleted any, the purge generation moves on and the shared
+    /// cutoff moves up to `cutoff`: every shared snapshot is stale then (each holds the
+    /// rows), never fetched again, and deleted by the replicas that take the notice
+    /// (`drop_stale_snapshots`; not here, where it could wait for an upload holding the
+    /// row). Returns the purge generation.
     pub fn forget(&mut self, origins: &[RowOrigin], cutoff: Option<i64>) -> anyhow::Result<i64> {
         let mut ids = Vec::new();
         let (mut connections, mut workspaces, mut agents) = (Vec::new(), Vec::new(), Vec::new());
@@ -378,7 +380,6 @@ impl PgStore {
             &[&connections, &workspaces, &agents],
         )?;
         let generation = if singles + sessions > 0 {
-            tx.execute("DELETE FROM connlog.snapshots", &[])?;
             if let Some(cutoff) = cutoff {
                 tx.execute(
                     "UPDATE connlog.meta SET value = greatest(value::bigint, $1)::text \

@@ -24,12 +24,16 @@ pub struct SharedSnapshot {
 const FETCH_CHUNKS: i64 = 8;
 
 impl PgStore {
-    /// The position of the shared snapshot of this plugin build, if there is one.
+    /// The position of the shared snapshot of this plugin build, if there is one a purge
+    /// has not made stale.
     pub fn shared_snapshot_mark(&mut self, plugin_digest: &str) -> anyhow::Result<Option<i64>> {
         Ok(self
             .client
             .query_opt(
-                "SELECT mark FROM connlog.snapshots WHERE plugin_digest = $1",
+                &format!(
+                    "SELECT mark FROM connlog.snapshots \
+                     WHERE plugin_digest = $1 AND purges = ({PURGE_GENERATION})"
+                ),
                 &[&plugin_digest],
             )?
             .map(|row| row.get(0)))
@@ -37,8 +41,8 @@ impl PgStore {
 
     /// Stores `snapshot` as its build's shared one, its chunks read from `next_chunk`
     /// until `None`, all in one transaction: replaced only if the stored one is older, and
-    /// only if no purge it does not include has deleted events (such a purge deletes the
-    /// shared snapshots, so one holding rows it removed must not come back after it).
+    /// only if no purge it does not include has deleted events (it would hold rows that
+    /// purge removed).
     /// Returns whether it was stored. An error from `next_chunk` leaves the old one.
     pub fn publish_snapshot(
         &mut self,
@@ -50,14 +54,18 @@ impl PgStore {
             "SELECT pg_advisory_xact_lock($1)",
             &[&schema::SNAPSHOT_LOCK],
         )?;
-        let stored: Option<i64> = tx
+        let generation: i64 = tx.query_one(PURGE_GENERATION, &[])?.get(0);
+        if generation != snapshot.purges {
+            return Ok(false);
+        }
+        // A stale one (older than a purge) is replaced whatever its position.
+        let current: Option<i64> = tx
             .query_opt(
-                "SELECT mark FROM connlog.snapshots WHERE plugin_digest = $1",
-                &[&snapshot.plugin_digest],
+                "SELECT mark FROM connlog.snapshots WHERE plugin_digest = $1 AND purges = $2",
+                &[&snapshot.plugin_digest, &generation],
             )?
             .map(|row| row.get(0));
-        let generation: i64 = tx.query_one(PURGE_GENERATION, &[])?.get(0);
-        if stored.is_some_and(|mark| mark >= snapshot.mark) || generation != snapshot.purges {
+        if current.is_some_and(|mark| mark >= snapshot.mark) {
             return Ok(false);
         }
         tx.execute(
@@ -92,7 +100,7 @@ impl PgStore {
             snapshot.chunks
         );
         // Checked again, holding the row until the commit: a purge committed meanwhile
-        // makes this one stale; one that comes later waits, then deletes it.
+        // makes this one stale; one that comes later waits, then makes it stale.
         let generation: i64 = tx
             .query_one(&format!("{PURGE_GENERATION} FOR SHARE"), &[])?
             .get(0);
@@ -103,7 +111,15 @@ impl PgStore {
         Ok(true)
     }
 
-    /// The shared snapshot of this plugin build, its chunks handed to `write_chunk` in
+    /// Deletes the shared snapshots a purge made stale (they hold rows it removed).
+    pub fn drop_stale_snapshots(&mut self) -> anyhow::Result<u64> {
+        Ok(self.client.execute(
+            &format!("DELETE FROM connlog.snapshots WHERE purges < ({PURGE_GENERATION})"),
+            &[],
+        )?)
+    }
+
+    /// The shared snapshot of this plugin build (unless a purge made it stale), its chunks handed to `write_chunk` in
     /// order, all read in one transaction (a snapshot published meanwhile is not mixed
     /// in). `None` when there is none. The caller checks the chunks against the record.
     pub fn fetch_snapshot(
@@ -118,8 +134,10 @@ impl PgStore {
             .read_only(true)
             .start()?;
         let Some(row) = tx.query_opt(
-            "SELECT mark, purges, rows, bytes, chunks, sha256 FROM connlog.snapshots \
-             WHERE plugin_digest = $1",
+            &format!(
+                "SELECT mark, purges, rows, bytes, chunks, sha256 FROM connlog.snapshots \
+                 WHERE plugin_digest = $1 AND purges = ({PURGE_GENERATION})"
+            ),
             &[&plugin_digest],
         )?
         else {
