@@ -2,8 +2,10 @@
 //! private cluster. Ingest on either is durable in PostgreSQL before it is acknowledged
 //! and visible on the other within a second (the live feed included); a replica killed
 //! under load loses nothing it acknowledged while the other keeps serving; a purge on one
-//! removes the rows everywhere and the events from the database; a replica starts from
-//! what `connlog migrate` moved.
+//! removes the rows everywhere (by the cutoff the database records, whatever each replica's
+//! setting) and the events from the database; every replica applies one retention; a
+//! replica starts from what `connlog migrate` moved; a new replica starts from the snapshot
+//! another shared, and a purge leaves no shared snapshot holding its rows.
 
 mod support;
 

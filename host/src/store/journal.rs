@@ -1218,7 +1218,7 @@ impl Journal {
             .execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE \
                  SET value = excluded.value WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-                rusqlite::params![key, value.to_string()],
+                params![key, value.to_string()],
             )
             .map(|_| ())
             .map_err(unavailable)

@@ -1,7 +1,7 @@
 //! The PostgreSQL store (`postgres://…`): the events and the directory in the `connlog`
 //! schema of a database, the engine every Coder deployment already runs. `connlog migrate`
-//! fills it from an embedded store; replicas (`service::upstream`) append to it, follow it
-//! and purge from it.
+//! fills it from an embedded store; replicas (`service::upstream`) append to it, follow it,
+//! purge from it and share snapshots through it (`snapshots`).
 
 mod schema;
 mod snapshots;
@@ -44,6 +44,7 @@ const EVENT_TYPES: [Type; 18] = [
     Type::BOOL,
 ];
 
+/// The purge generation: how many purges have deleted events (`PgStore::forget`).
 const PURGE_GENERATION: &str = "SELECT value::bigint FROM connlog.meta WHERE key = 'purges'";
 
 /// What an append stored.
@@ -131,7 +132,7 @@ impl PgStore {
             );
         }
         tx.batch_execute(schema::CREATE)?;
-        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+        if version.as_deref() != Some(SCHEMA_VERSION.to_string().as_str()) {
             tx.execute(
                 "INSERT INTO connlog.meta (key, value) VALUES ('schema_version', $1) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
