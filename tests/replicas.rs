@@ -270,13 +270,74 @@ fn a_purge_on_one_replica_removes_the_rows_everywhere_and_the_events_from_the_da
     until_counted(&b, &admin, "", 20, VISIBLE_WITHIN);
     assert_eq!(count(&a, &admin, ""), 20);
 
-    // The lock stays with A: a purge on B (nothing left to purge) deletes nothing more,
-    // and rows stored since are untouched.
+    // A purge on B, with nothing left to purge, deletes nothing more, and rows stored
+    // since are untouched.
     assert_eq!(ingest(&b, &admin, &web_events(3, 5, &now)).0, 200);
     let purge = connlog(b_dir.path(), &["purge"], None);
     assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
     assert_eq!(cluster.connlog_events("shared").unwrap(), 25);
     until_counted(&a, &admin, "", 25, VISIBLE_WITHIN);
+}
+
+/// Purges `server` has run (on its schedule, or following another replica's).
+fn purges_run(server: &Server) -> u64 {
+    let line = server.metric("connlog_purges_total");
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_retention_schedule_runs_on_one_replica_at_a_time_and_moves_when_it_dies() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let args = [
+        "--connection-logs-retention",
+        "30d",
+        "--retention-interval",
+        "100ms",
+    ];
+    let a = replica(a_dir.path(), &url, &args);
+    let b = replica(b_dir.path(), &url, &args);
+    assert_eq!(
+        ingest(&b, &admin, &web_events(1, 30, "2025-11-20T10:00:00Z")).0,
+        200
+    );
+    until_counted(&a, &admin, "", 0, Duration::from_secs(5));
+    until_counted(&b, &admin, "", 0, Duration::from_secs(5));
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 0);
+
+    // One replica purges every 100 ms; the other only at start and on its notices.
+    let started = Instant::now();
+    while purges_run(&a).max(purges_run(&b)) < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no replica runs the schedule"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (leader, follower) = if purges_run(&a) > purges_run(&b) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(
+        purges_run(&follower) <= 4,
+        "both replicas run the schedule: {} and {} purges",
+        purges_run(&leader),
+        purges_run(&follower)
+    );
+
+    // When the lead replica dies, the other takes the schedule over.
+    leader.kill();
+    let before = purges_run(&follower);
+    let started = Instant::now();
+    while purges_run(&follower) < before + 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the schedule did not move"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

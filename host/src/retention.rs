@@ -54,9 +54,21 @@ impl Drop for RetentionScheduler {
     }
 }
 
-/// One purge as of the service's clock, logged.
-pub fn run_once(shared: &SharedConnLog) -> Result<PurgeReport, ServiceError> {
+/// One purge as of the service's clock, logged; `None` on a replica while another one leads
+/// retention (it purges for all, and this one follows its notices).
+pub fn run_once(shared: &SharedConnLog) -> Result<Option<PurgeReport>, ServiceError> {
     let mut service = service::lock(shared);
+    match service.leads_retention() {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!("retention purge: another replica leads retention");
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "retention purge: which replica leads retention is unknown; it will run again");
+            return Err(e);
+        }
+    }
     let started = std::time::Instant::now();
     let outcome = service.purge_now();
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -74,5 +86,5 @@ pub fn run_once(shared: &SharedConnLog) -> Result<PurgeReport, ServiceError> {
         ),
         Err(e) => tracing::warn!(error = %e, "retention purge failed; it will run again"),
     }
-    outcome
+    outcome.map(Some)
 }

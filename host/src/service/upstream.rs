@@ -12,11 +12,11 @@
 //!   (as it merges another local writer's events). Events the replica stored itself are
 //!   already in its copy: the follower moves past the `seq` ranges that hold only those
 //!   (`OwnRanges`), and skips any others by id.
-//! - Purges: every replica applies retention to its own rows; the one holding the
-//!   retention lock (a session-level advisory lock, taken by the first replica to purge and
-//!   held while it lives) also deletes those rows' events from PostgreSQL and notifies the
-//!   others, which purge at once up to the cutoff it records. Every replica of a store
-//!   applies the same retention setting (`PgStore::agree_retention`).
+//! - Purges: the retention schedule runs on the replica holding the retention lock (a
+//!   session-level advisory lock, taken by the first replica to ask and held while it
+//!   lives). A purge on any replica deletes its rows' events from PostgreSQL too and
+//!   notifies the others, which purge at once up to the cutoff it records. Every replica of
+//!   a store applies the same retention setting (`PgStore::agree_retention`).
 //! - Snapshots: a snapshot written from a view of the local copy that holds exactly the
 //!   shared journal up to some `seq` (`exact_position`) is published as its plugin build's
 //!   shared snapshot when it is newer than the stored one. A new replica copies the events
@@ -125,14 +125,18 @@ impl Upstream {
             journal.raise_meta(MARK_KEY, after)?;
         }
         if !forgotten.is_empty() {
-            if !self.leads_retention {
-                self.leads_retention = self.pg.try_lead_retention().map_err(shared_store_error)?;
-            }
-            if self.leads_retention {
-                let generation = self
-                    .pg
-                    .forget(&forgotten, cutoff)
-                    .map_err(shared_store_error)?;
+            // Whichever replica purged (the one leading retention on its schedule, an
+            // operator's `connlog purge` anywhere, a replica following a notice, which then
+            // finds the events gone): the events go from the database too.
+            let generation = self
+                .pg
+                .forget(&forgotten, cutoff)
+                .map_err(shared_store_error)?;
+            // This purge is applied; the copy has applied all before it only if it had the
+            // one just before (another replica's purge may be a notice away still).
+            if let Some(generation) = generation
+                && stored_number(journal, PURGES_KEY)? == generation - 1
+            {
                 journal.raise_meta(PURGES_KEY, generation)?;
             }
         }
@@ -343,6 +347,23 @@ impl ConnLog {
     /// The shared store, when this service is a replica of one.
     pub fn shared_store(&mut self) -> Option<&mut PgStore> {
         self.upstream.as_mut().map(|u| &mut u.pg)
+    }
+
+    /// Whether this service runs the retention schedule: always, unless it is a replica and
+    /// another replica leads retention (a session lock, taken by the first replica to ask
+    /// and held while it lives), which then purges for all of them: the others follow its
+    /// notices.
+    pub fn leads_retention(&mut self) -> Result<bool, ServiceError> {
+        let Some(upstream) = &mut self.upstream else {
+            return Ok(true);
+        };
+        if !upstream.leads_retention {
+            upstream.leads_retention = upstream
+                .pg
+                .try_lead_retention()
+                .map_err(|e| ServiceError::Storage(shared_store_error(e)))?;
+        }
+        Ok(upstream.leads_retention)
     }
 
     /// At a clean stop, after the service wrote its own snapshot (`info`): offers it to the

@@ -358,8 +358,13 @@ impl PgStore {
     /// cutoff moves up to `cutoff`: every shared snapshot is stale then (each holds the
     /// rows), never fetched again, and deleted by the replicas that take the notice
     /// (`drop_stale_snapshots`; not here, where it could wait for an upload holding the
-    /// row). Returns the purge generation.
-    pub fn forget(&mut self, origins: &[RowOrigin], cutoff: Option<i64>) -> anyhow::Result<i64> {
+    /// row). Returns the new purge generation, if it deleted any (purges that do serialize
+    /// on it, so the one before is this minus one).
+    pub fn forget(
+        &mut self,
+        origins: &[RowOrigin],
+        cutoff: Option<i64>,
+    ) -> anyhow::Result<Option<i64>> {
         let mut ids = Vec::new();
         let (mut connections, mut workspaces, mut agents) = (Vec::new(), Vec::new(), Vec::new());
         for origin in origins {
@@ -380,26 +385,27 @@ impl PgStore {
              WHERE e.connection_id = k.c AND e.workspace_id = k.w AND e.agent_name = k.a",
             &[&connections, &workspaces, &agents],
         )?;
-        let generation = if singles + sessions > 0 {
-            if let Some(cutoff) = cutoff {
-                tx.execute(
-                    "UPDATE connlog.meta SET value = greatest(value::bigint, $1)::text \
-                     WHERE key = 'purge_cutoff'",
-                    &[&cutoff],
-                )?;
-            }
-            tx.query_one(
+        if singles + sessions == 0 {
+            // Gone already (a replica following another's purge): nothing to tell.
+            return Ok(None);
+        }
+        if let Some(cutoff) = cutoff {
+            tx.execute(
+                "UPDATE connlog.meta SET value = greatest(value::bigint, $1)::text \
+                 WHERE key = 'purge_cutoff'",
+                &[&cutoff],
+            )?;
+        }
+        let generation: i64 = tx
+            .query_one(
                 "UPDATE connlog.meta SET value = (value::bigint + 1)::text \
                  WHERE key = 'purges' RETURNING value::bigint",
                 &[],
             )?
-            .get(0)
-        } else {
-            tx.query_one(PURGE_GENERATION, &[])?.get(0)
-        };
+            .get(0);
         tx.execute("SELECT pg_notify($1, 'purge')", &[&schema::CHANNEL])?;
         tx.commit()?;
-        Ok(generation)
+        Ok(Some(generation))
     }
 
     /// How many purges have deleted events from the store (`forget`).
