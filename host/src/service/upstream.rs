@@ -78,6 +78,7 @@ pub struct RetentionConflict {
 pub(super) struct Upstream {
     config: Config,
     pg: PgStore,
+    /// It holds the retention lock, so it runs the retention schedule (`leads_retention`).
     leads_retention: bool,
     /// The `seq` range of the last push, until its local commit says it may be skipped.
     pushed: Option<(i64, i64)>,

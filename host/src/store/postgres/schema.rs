@@ -80,8 +80,8 @@ pub const SCHEMA_LOCK: i64 = 0x636f_6e6e_6c6f_6701;
 /// insert and become visible at commit, in any order).
 pub const APPEND_LOCK: i64 = 0x636f_6e6e_6c6f_6702;
 
-/// Held for as long as a replica lives (a session lock): the replica holding it is the one
-/// whose purges delete from the database.
+/// Held for as long as a replica lives (a session lock): the replica holding it runs the
+/// retention schedule for every replica.
 pub const RETENTION_LOCK: i64 = 0x636f_6e6e_6c6f_6703;
 
 /// Held while a replica publishes a snapshot, so that two never replace one another's
