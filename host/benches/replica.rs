@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use support::{connlog, fill_store, serve_with};
+use support::{connlog, fill_store, serve_with, succeed};
 
 fn main() {
     support::for_each_size(run);
@@ -34,15 +34,7 @@ fn run(dir: &Path, rows: u64) {
     let url = cluster.create_database("bench");
 
     let started = Instant::now();
-    let out = connlog(&source)
-        .args(["migrate", "--to", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(connlog(&source).args(["migrate", "--to", &url]));
     println!("connlog migrate: {}", secs(started.elapsed()));
 
     let first = dir.join("first");

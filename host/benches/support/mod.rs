@@ -168,16 +168,19 @@ pub fn write_admin_directory(data: &std::path::Path) {
 
 /// A new API token of `admin`.
 pub fn admin_token(data: &std::path::Path) -> String {
-    let out = connlog(data)
-        .args(["token", "create", "--user", "admin"])
-        .output()
-        .unwrap();
+    let out = succeed(connlog(data).args(["token", "create", "--user", "admin"]));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs `command`, which must succeed (its stderr is the failure's message).
+pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    out
 }
 
 const ADMIN_DIRECTORY: &str = r#"{"organizations":[],"users":[{"id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","username":"admin","email":"admin@example.com","name":"","avatar_url":"","status":"active","login_type":"password","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z","last_seen_at":"2025-07-01T00:00:00Z","deleted":false,"roles":["owner"],"organization_roles":{}}],"api_tokens":[]}"#;

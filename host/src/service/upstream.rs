@@ -213,14 +213,6 @@ pub(super) fn publish_snapshot(
     cancel: Option<&AtomicBool>,
 ) -> anyhow::Result<bool> {
     let mut pg = PgStore::open(config)?;
-    if pg
-        .shared_snapshot_mark(&info.plugin_digest)?
-        .is_some_and(|mark| mark >= position.mark)
-        || pg.purge_generation()? != position.purges
-    {
-        return Ok(false);
-    }
-    let mut file = FileReader::open(dir, &info.file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let shared = SharedSnapshot {
         plugin_digest: info.plugin_digest.clone(),
         mark: position.mark,
@@ -230,13 +222,18 @@ pub(super) fn publish_snapshot(
         chunks: info.chunks,
         sha256: info.sha256.clone(),
     };
+    // Opened at the first chunk asked for: only once the store has checked it wants it.
+    let mut file = None;
     let mut sha256 = None;
     let published = pg.publish_snapshot(&shared, &mut || {
         anyhow::ensure!(
             !cancel.is_some_and(|c| c.load(Ordering::Relaxed)),
             "the service is stopping"
         );
-        match file.next_chunk()? {
+        if file.is_none() {
+            file = Some(FileReader::open(dir, &info.file).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        match file.as_mut().expect("opened above").next_chunk()? {
             Some(chunk) => {
                 sha256 = Some(chunk.sha256_so_far);
                 Ok(Some(chunk.bytes))
@@ -313,13 +310,10 @@ impl ConnLog {
             // A new replica: copy everything first (from the shared snapshot's position,
             // when there is one), then bring the plugin up from the whole copy at once
             // (far faster than merging batch after batch).
-            // Every purge up to here deleted its events before the copy reads them.
-            let purges = follower.pg.purge_generation()?;
             follower.local.set_cache_mib(BULK_CACHE_MIB)?;
             follower.start_from_shared_snapshot(&self.plugin.digest)?;
             follower.copy_in_bulk(i64::MAX)?;
             follower.local.set_cache_mib(FOLLOW_CACHE_MIB)?;
-            follower.local.raise_meta(PURGES_KEY, purges)?;
             if follower.local.last_seq()? > 0 {
                 self.bring_up_again()?;
             }
@@ -328,7 +322,8 @@ impl ConnLog {
             self.merge_followed()?;
         }
         self.merge_followed()?;
-        // Purges another replica made while this one was away sent notices it missed.
+        // Purges another replica made while this one was away sent notices it missed; for a
+        // new copy this also records that it has them all.
         let (generation, cutoff) = follower.pg.purge_state()?;
         self.purge_catching_up(generation, cutoff)?;
         follower.pg.drop_stale_snapshots()?;
@@ -595,7 +590,6 @@ impl FollowState {
         }
         self.local
             .replace_snapshot(written, Expect::Anything, Includes::AllPurges)?;
-        self.local.raise_meta(PURGES_KEY, shared.purges)?;
         tracing::info!(
             position = shared.mark,
             rows = shared.rows,

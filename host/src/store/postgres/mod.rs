@@ -408,11 +408,6 @@ impl PgStore {
         Ok(Some(generation))
     }
 
-    /// How many purges have deleted events from the store (`forget`).
-    pub fn purge_generation(&mut self) -> anyhow::Result<i64> {
-        Ok(self.client.query_one(PURGE_GENERATION, &[])?.get(0))
-    }
-
     /// The purge generation and the latest cutoff of those purges (rows with an earlier
     /// connect time are gone), read together.
     pub fn purge_state(&mut self) -> anyhow::Result<(i64, i64)> {

@@ -24,21 +24,6 @@ pub struct SharedSnapshot {
 const FETCH_CHUNKS: i64 = 8;
 
 impl PgStore {
-    /// The position of the shared snapshot of this plugin build, if there is one a purge
-    /// has not made stale.
-    pub fn shared_snapshot_mark(&mut self, plugin_digest: &str) -> anyhow::Result<Option<i64>> {
-        Ok(self
-            .client
-            .query_opt(
-                &format!(
-                    "SELECT mark FROM connlog.snapshots \
-                     WHERE plugin_digest = $1 AND purges = ({PURGE_GENERATION})"
-                ),
-                &[&plugin_digest],
-            )?
-            .map(|row| row.get(0)))
-    }
-
     /// Stores `snapshot` as its build's shared one, its chunks read from `next_chunk`
     /// until `None`, all in one transaction: replaced only if the stored one is older, and
     /// only if no purge it does not include has deleted events (it would hold rows that
