@@ -2,8 +2,9 @@
 //!
 //! Rows are a pure function of the journal: every stored event is appended to the journal
 //! first, and a session's row is recomputed from all of its journaled events with
-//! [`crate::merge::session_row`]. So the order of arrival, duplicates, restarts and replays can
-//! never change a row.
+//! [`crate::merge::session_row`] (an ongoing session's row stands in for them: it is its
+//! earliest connect). So the order of arrival, duplicates, restarts and replays can never
+//! change a row.
 //!
 //! Atomicity: each call makes every fallible host call (journal) before it touches memory.
 //! A storage error therefore leaves the rows exactly as they were, and the host rolls back
@@ -268,26 +269,37 @@ impl ReferencePlugin {
     }
 
     /// For each group, the events the journal already holds of its session when the store
-    /// holds that session too (one `session_events` call for all of them); empty otherwise.
-    /// A new session is folded from the batch alone.
+    /// holds that session too; empty otherwise. A new session is folded from the batch
+    /// alone. An ongoing session (its row has no disconnect) is folded from its row: with no
+    /// disconnect among its events the row is exactly its earliest connect, the only one of
+    /// them a fold can read. Only sessions already disconnected are read back from the
+    /// journal (one `session_events` call for all of them).
     fn journaled_events(
         &self,
         host: &mut dyn PluginHost,
         groups: &Groups,
     ) -> Result<Vec<Vec<ConnectionEvent>>, JournalError> {
+        let mut journaled = vec![Vec::new(); groups.len()];
         let mut known = Vec::new();
         let mut keys = Vec::new();
         for (group, first) in groups.firsts().enumerate() {
-            if let Some(connection_id) = first.connection_id
-                && self
-                    .rows
-                    .contains_session(connection_id, first.workspace_id, first.agent_name)
+            let Some(connection_id) = first.connection_id else {
+                continue;
+            };
+            match self
+                .rows
+                .session(connection_id, first.workspace_id, first.agent_name)
             {
-                known.push(group);
-                keys.extend(SessionKey::of(first));
+                None => {}
+                Some(row) if row.disconnect_time.is_none() => {
+                    journaled[group] = format::row_events::row_events(&row);
+                }
+                Some(_) => {
+                    known.push(group);
+                    keys.extend(SessionKey::of(first));
+                }
             }
         }
-        let mut journaled = vec![Vec::new(); groups.len()];
         if keys.is_empty() {
             return Ok(journaled);
         }

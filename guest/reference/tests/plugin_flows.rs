@@ -10,24 +10,38 @@ use connlog_plugin_sdk::testing::JournalOp;
 use connlog_reference::ReferencePlugin;
 
 #[test]
-fn known_sessions_are_fetched_in_one_call_and_new_ones_not_at_all() {
+fn only_disconnected_sessions_are_read_back_in_one_call() {
     let mut w = World::new();
-    w.ingest(vec![connect(1, 1, 0), connect(2, 2, 0)]);
+    w.ingest(vec![connect(1, 1, 0), connect(2, 2, 0), connect(3, 3, 0)]);
     assert_eq!(
         w.host.calls().session_events,
         0,
         "new sessions are folded from the batch"
     );
+    w.ingest(vec![
+        disconnect(4, 1, 5, Some(0), None),
+        disconnect(5, 2, 6, Some(1), None),
+    ]);
+    assert_eq!(
+        w.host.calls().session_events,
+        0,
+        "ongoing sessions are folded from their rows"
+    );
     w.host.reset_calls();
     w.ingest(vec![
-        disconnect(3, 1, 5, Some(0), None),
-        disconnect(4, 2, 6, Some(1), None),
-        connect(5, 3, 0),
-        web(6, 0, None),
+        disconnect(6, 1, 7, Some(2), Some("late")),
+        disconnect(7, 2, 8, None, None),
+        disconnect(8, 3, 9, Some(3), None),
+        connect(9, 4, 0),
+        web(10, 0, None),
     ]);
     let calls = w.host.calls();
-    assert_eq!((calls.append, calls.session_events), (1, 1));
-    assert_eq!(w.rows().len(), 4);
+    assert_eq!(
+        (calls.append, calls.session_events),
+        (1, 1),
+        "sessions 1 and 2 are read back together"
+    );
+    assert_eq!(w.rows().len(), 5);
 }
 
 #[test]
@@ -110,7 +124,8 @@ fn a_failing_session_fetch_leaves_rows_and_journal_untouched() {
     w.plugin
         .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
-    w.ingest(vec![connect(1, 1, 0)]);
+    // A disconnected session: its next event reads the session back.
+    w.ingest(vec![connect(1, 1, 0), disconnect(5, 1, 3, None, None)]);
     let before = (w.rows(), w.host.journal_len(), w.host.service_log.len());
     w.host.fail_next(JournalOp::SessionEvents);
     let result = w.try_ingest(vec![

@@ -17,7 +17,8 @@ fn storage_errors_reach_the_caller_and_store_nothing() {
     w.plugin
         .configure(PluginConfig::log_formats(&[LogFormat::Json]))
         .expect("no settings");
-    w.ingest(vec![connect(1, 1, 0)]);
+    // A disconnected session: its next event reads the session back.
+    w.ingest(vec![connect(1, 1, 0), disconnect(4, 1, 3, None, None)]);
     let rows = w.rows();
     let journal = w.host.journal_len();
     let lines = w.host.service_log.len();

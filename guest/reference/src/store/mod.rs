@@ -365,15 +365,16 @@ impl RowStore {
         self.len() == 0
     }
 
-    /// Does the store hold the session `(connection_id, workspace_id, agent_name)`?
-    pub fn contains_session(
+    /// The row of the session `(connection_id, workspace_id, agent_name)`, if the store
+    /// holds it.
+    pub fn session(
         &self,
         connection_id: Uuid,
         workspace_id: Uuid,
         agent_name: &str,
-    ) -> bool {
+    ) -> Option<ConnectionLog> {
         self.session_slot(connection_id, workspace_id, agent_name)
-            .is_some()
+            .map(|slot| self.cols.row(slot))
     }
 
     fn session_slot(

@@ -291,17 +291,17 @@ fn upsert_replaces_single_events_by_id() {
 }
 
 #[test]
-fn contains_session() {
+fn session_lookup() {
     let mut s = RowStore::new();
     s.upsert(row(1, 10).as_row_ref());
     s.upsert(web(2, 10, WorkspaceApp).as_row_ref());
     let (connection, workspace) = (u(0xd001), u(0xc1));
-    assert!(s.contains_session(connection, workspace, "main"));
-    assert!(!s.contains_session(connection, workspace, "dev"));
-    assert!(!s.contains_session(connection, u(9), "main"));
-    assert!(!s.contains_session(u(2), workspace, "main"));
+    assert_eq!(s.session(connection, workspace, "main"), Some(row(1, 10)));
+    assert_eq!(s.session(connection, workspace, "dev"), None);
+    assert_eq!(s.session(connection, u(9), "main"), None);
+    assert_eq!(s.session(u(2), workspace, "main"), None);
     s.remove_before(11);
-    assert!(!s.contains_session(connection, workspace, "main"));
+    assert_eq!(s.session(connection, workspace, "main"), None);
 }
 
 /// A small fixed data set: each conjunct on its own.
@@ -1111,7 +1111,11 @@ fn check_same(
     }
     for r in &model.rows {
         if let RowOrigin::Session(k) = origin_of(r) {
-            prop_assert!(store.contains_session(k.connection_id, k.workspace_id, &k.agent_name));
+            prop_assert!(
+                store
+                    .session(k.connection_id, k.workspace_id, &k.agent_name)
+                    .is_some()
+            );
         }
     }
     Ok(())
