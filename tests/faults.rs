@@ -11,8 +11,11 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use connlog::ingest::ingest_live;
 use connlog::plugin::{Embedded, Limits, PluginError, PluginSource, PluginSpec, TrapKind};
-use connlog::service::{self, ConnLog, RestoreSource, ServiceError, store_path, swap_plugin};
+use connlog::service::{
+    self, ConnLog, IngestQueue, RestoreSource, ServiceError, store_path, swap_plugin,
+};
 use connlog::store::Journal;
 use service_support::*;
 
@@ -161,6 +164,40 @@ fn a_trap_in_a_group_commit_fails_only_its_batch() {
     let every_row = answers(&mut reopened).join("\n");
     assert!(every_row.contains("before-ws-10000"));
     assert!(every_row.contains("after-ws-10004"));
+    assert!(
+        !every_row.contains("lost-ws-"),
+        "nothing of the trapped batch"
+    );
+}
+
+/// The same through a reader that is ahead of the store, whose batches share a commit: the
+/// ingest stops with the trap, and its answer counts every batch stored, after it too.
+#[test]
+fn a_trap_in_a_group_of_read_ahead_batches_stops_the_ingest_and_counts_what_was_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = faulty_service(data.path());
+    let queue = IngestQueue::new(Arc::new(Mutex::new(service)));
+    let lines = read_ahead(vec![
+        web_event(10_000, T0, "before"),
+        web_event(10_001, T0, "before"),
+        web_event(10_002, T0, "lost"),
+        marker_event(10_003, faults::PANIC),
+        web_event(10_004, T0, "after"),
+        web_event(10_005, T0, "after"),
+    ]);
+    let (answer, error) = ingest_live(&queue, &lines, 2, Duration::from_secs(600), &mut ())
+        .expect_err("the second batch traps");
+    match error {
+        ServiceError::Plugin(PluginError::Trapped { kind, .. }) => {
+            assert_eq!(kind, TrapKind::Panic)
+        }
+        other => panic!("expected a trap, got {other}"),
+    }
+    assert_eq!(answer.accepted, 4, "the first batch and the last");
+    let mut service = service::lock(queue.service());
+    assert_eq!(row_count(&mut service), 304);
+    let every_row = answers(&mut service).join("\n");
+    assert!(every_row.contains("before-ws-10001") && every_row.contains("after-ws-10005"));
     assert!(
         !every_row.contains("lost-ws-"),
         "nothing of the trapped batch"

@@ -7,6 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use connlog::ingest::{INGEST_GROUP, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
 use connlog::plugin::PluginSource;
 use connlog::service::{self, IngestQueue};
@@ -80,4 +81,78 @@ fn a_lone_caller_commits_its_batch_alone() {
     let counters = service.counters();
     assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
     assert_eq!(row_count(&mut service), 3);
+}
+
+/// A reader that is ahead of the store (a file, a backlog) has its batches committed a
+/// group at a time: `INGEST_GROUP` batches per commit, each its own plugin call.
+#[test]
+fn lines_read_ahead_are_committed_a_group_of_batches_at_a_time() {
+    const BATCH: usize = 5;
+    let data = tempfile::tempdir().unwrap();
+    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
+    let queue = IngestQueue::new(shared.clone());
+    // Two whole groups and a partial batch, and one event again.
+    let count = 2 * INGEST_GROUP * BATCH + 3;
+    let mut events: Vec<_> = (0..count as u64)
+        .map(|n| web_event(n, T0, "ahead"))
+        .collect();
+    events.push(events[7].clone());
+    let lines = read_ahead(events);
+
+    let answer =
+        ingest_live(&queue, &lines, BATCH, Duration::from_secs(600), &mut ()).expect("stored");
+    assert_eq!((answer.accepted, answer.duplicates), (count as u64 + 1, 1));
+    assert!(answer.rejected.is_empty());
+    let mut service = service::lock(&shared);
+    let counters = service.counters();
+    assert_eq!(
+        (counters.ingest_commits, counters.ingest_batches),
+        (3, 2 * INGEST_GROUP as u64 + 1),
+        "a commit per group, and one for the rest"
+    );
+    assert_eq!(row_count(&mut service), count as u64);
+}
+
+/// The pair of the test above: when no line is waiting, a whole batch is stored at once;
+/// it does not wait for the group to fill (nor for the partial-batch delay).
+#[test]
+fn a_whole_batch_is_stored_when_no_line_waits() {
+    const BATCH: usize = 5;
+    let data = tempfile::tempdir().unwrap();
+    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
+    let queue = IngestQueue::new(shared.clone());
+    let (tx, lines) = std::sync::mpsc::sync_channel(BATCH);
+    let sender = {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            for batch in 0..3u64 {
+                for n in 0..BATCH as u64 {
+                    let line = batch * BATCH as u64 + n + 1;
+                    let event = web_event(line, T0, "trickle");
+                    tx.send(ReadLine {
+                        line: Ok(connlog::events::Line::Event { line, event }),
+                        end: line,
+                    })
+                    .unwrap();
+                }
+                // The next batch comes only once this one is stored.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while row_count(&mut service::lock(&shared)) < (batch + 1) * BATCH as u64 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "batch {batch} waited for more lines"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        })
+    };
+    let answer =
+        ingest_live(&queue, &lines, BATCH, Duration::from_secs(600), &mut ()).expect("stored");
+    sender
+        .join()
+        .expect("every batch was stored without waiting");
+    assert_eq!(answer.accepted, 3 * BATCH as u64);
+    let counters = service::lock(&shared).counters();
+    assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
 }

@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 use crate::directory::write_atomic;
 use crate::events::EventReader;
 use crate::ingest::{
-    INGEST_BATCH, IngestAnswer, IngestObserver, MAX_BATCH_DELAY, ReadLine, RejectedLine,
-    ingest_live,
+    INGEST_BATCH, IngestAnswer, IngestObserver, MAX_BATCH_DELAY, READ_AHEAD, ReadLine,
+    RejectedLine, ingest_live,
 };
 use crate::service::{IngestQueue, ServiceError};
 
@@ -117,7 +117,7 @@ pub fn follow(
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let checkpoint_file = checkpoint_path(data_dir, &path);
     let plan = plan(&path, read_checkpoint(&checkpoint_file).as_ref(), report);
-    let (tx, rx) = sync_channel(4 * INGEST_BATCH);
+    let (tx, rx) = sync_channel(READ_AHEAD);
     let reader = {
         let (path, stats, cancelled) = (path.clone(), stats.clone(), cancelled.clone());
         std::thread::Builder::new()

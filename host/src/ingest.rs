@@ -3,7 +3,7 @@
 //! so all of them answer alike.
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -12,9 +12,16 @@ use crate::events::{EventReader, Line, LineError};
 use crate::model::{ConnectionEvent, EventOutcome};
 use crate::service::{IngestQueue, ServiceError};
 
-/// Events per plugin call: large enough to amortise the call and the fsync, small enough
-/// to bound memory.
+/// Events per plugin call: large enough to amortise the call, small enough to bound the
+/// plugin's memory. A commit may hold several (`INGEST_GROUP`).
 pub const INGEST_BATCH: usize = 1000;
+
+/// Batches a reader that is ahead of the store (a file, a backlog) commits at once, each
+/// its own plugin call: one fsync, and each index page written once, for all of them.
+pub const INGEST_GROUP: usize = 16;
+
+/// Lines a reader thread may read ahead of the store: enough for a whole group.
+pub const READ_AHEAD: usize = INGEST_GROUP * INGEST_BATCH;
 
 /// How long a partial batch may wait for more lines before it is stored anyway: a line
 /// that arrives on a quiet pipe or a followed log is durable and visible within this.
@@ -47,11 +54,14 @@ pub struct ReadLine<P> {
     pub end: P,
 }
 
-/// Collects lines into batches and stores them, keeping the answer. After each stored batch
-/// it knows the position just past the last line stored (`committed`).
+/// Collects lines into batches and stores them, up to `group` batches in one commit,
+/// keeping the answer. After each commit it knows the position just past the last line
+/// stored (`committed`).
 pub struct Batcher<'a, P> {
     queue: &'a IngestQueue,
     batch_size: usize,
+    group: usize,
+    /// The pending lines' numbers and events: whole batches, then one filling.
     lines: Vec<u64>,
     events: Vec<ConnectionEvent>,
     /// Where the lines pushed so far end.
@@ -64,12 +74,13 @@ pub struct Batcher<'a, P> {
 }
 
 impl<'a, P: Clone> Batcher<'a, P> {
-    pub fn new(queue: &'a IngestQueue, batch_size: usize) -> Self {
+    pub fn new(queue: &'a IngestQueue, batch_size: usize, group: usize) -> Self {
         Self {
             queue,
             batch_size: batch_size.max(1),
-            lines: Vec::with_capacity(batch_size),
-            events: Vec::with_capacity(batch_size),
+            group: group.max(1),
+            lines: Vec::new(),
+            events: Vec::new(),
             read_upto: None,
             committed: None,
             answer: IngestAnswer::default(),
@@ -77,8 +88,8 @@ impl<'a, P: Clone> Batcher<'a, P> {
         }
     }
 
-    /// Adds a line; stores the batch when it is full. A rejected line is returned too, so
-    /// a caller can report it at once.
+    /// Adds a line; stores the pending batches when the group is full. A rejected line is
+    /// returned too, so a caller can report it at once.
     pub fn push(&mut self, read: ReadLine<P>) -> Result<Option<RejectedLine>, ServiceError> {
         let mut rejected = None;
         match read.line {
@@ -100,31 +111,44 @@ impl<'a, P: Clone> Batcher<'a, P> {
             }
         }
         self.read_upto = Some(read.end);
-        if self.events.len() >= self.batch_size {
+        if self.events.len() >= self.batch_size * self.group {
             self.flush()?;
         }
         Ok(rejected)
     }
 
-    /// Stores what is pending. On success every line pushed so far is settled (stored,
-    /// rejected or skipped) and `committed` moves up to the last of them.
+    /// Stores what is pending, in batches of `batch_size` under one commit. On success
+    /// every line pushed so far is settled (stored, rejected or skipped) and `committed`
+    /// moves up to the last of them. When a batch fails, the batches the service still
+    /// stored (those before it, and any after it) are counted, `committed` stays, and the
+    /// first failure is returned.
     pub fn flush(&mut self) -> Result<(), ServiceError> {
+        let mut failure = None;
         if !self.events.is_empty() {
-            let events = std::mem::take(&mut self.events);
-            let outcomes = self.queue.ingest(events)?;
-            for (line, outcome) in self.lines.drain(..).zip(outcomes) {
-                match outcome {
-                    EventOutcome::Stored => self.answer.accepted += 1,
-                    EventOutcome::Duplicate => {
-                        self.answer.accepted += 1;
-                        self.answer.duplicates += 1;
+            let mut batches = Vec::with_capacity(self.events.len().div_ceil(self.batch_size));
+            let mut events = std::mem::take(&mut self.events).into_iter();
+            while events.len() > 0 {
+                batches.push(events.by_ref().take(self.batch_size).collect());
+            }
+            let answers = self.queue.ingest_batches(batches);
+            let mut lines = self.lines.drain(..);
+            for answer in answers {
+                let lines = lines.by_ref().take(self.batch_size);
+                match answer {
+                    Ok(outcomes) => {
+                        for (line, outcome) in lines.zip(outcomes) {
+                            count(&mut self.answer, line, outcome);
+                        }
                     }
-                    EventOutcome::Rejected(v) => self.answer.rejected.push(RejectedLine {
-                        line,
-                        error: format!("{}: {}", v.field, v.detail),
-                    }),
+                    Err(e) => {
+                        lines.for_each(drop);
+                        failure.get_or_insert(e);
+                    }
                 }
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         if self.read_upto.is_some() {
             self.committed = self.read_upto.clone();
@@ -135,6 +159,12 @@ impl<'a, P: Clone> Batcher<'a, P> {
 
     pub fn has_pending(&self) -> bool {
         !self.events.is_empty()
+    }
+
+    /// At least one whole batch is pending: worth storing now rather than waiting for the
+    /// group to fill when no line is ready.
+    pub fn has_whole_batch(&self) -> bool {
+        self.events.len() >= self.batch_size
     }
 
     /// The answer, rejected lines in line order.
@@ -149,15 +179,31 @@ impl<'a, P: Clone> Batcher<'a, P> {
     }
 }
 
+/// Adds a stored batch's outcome for `line` to the answer.
+fn count(answer: &mut IngestAnswer, line: u64, outcome: EventOutcome) {
+    match outcome {
+        EventOutcome::Stored => answer.accepted += 1,
+        EventOutcome::Duplicate => {
+            answer.accepted += 1;
+            answer.duplicates += 1;
+        }
+        EventOutcome::Rejected(v) => answer.rejected.push(RejectedLine {
+            line,
+            error: format!("{}: {}", v.field, v.detail),
+        }),
+    }
+}
+
 /// Reads every line of an in-memory or otherwise non-blocking input, stores what is valid,
 /// and reports the rest. A storage or plugin failure stops at the failed batch: the
-/// batches before it are stored and counted, and the error says so.
+/// batches before it are stored and counted, and the error says so. Each batch is a commit
+/// of its own (shared with other callers'), so that a large input does not hold up others.
 pub fn ingest_ndjson(
     queue: &IngestQueue,
     input: impl BufRead,
     batch_size: usize,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::new(queue, batch_size);
+    let mut batcher = Batcher::new(queue, batch_size, 1);
     let mut reader = EventReader::new(input);
     while let Some(line) = reader.next() {
         let end = reader.bytes_consumed();
@@ -175,7 +221,7 @@ pub fn ingest_ndjson(
 /// partial batch when the input goes quiet (a pipe, a followed log). Lines wait in a
 /// bounded channel: a slow store slows the reader down, never the other way round.
 pub fn read_in_background(input: Box<dyn Read + Send>) -> Receiver<ReadLine<u64>> {
-    let (tx, rx) = sync_channel(4 * INGEST_BATCH);
+    let (tx, rx) = sync_channel(READ_AHEAD);
     std::thread::Builder::new()
         .name("connlog-ingest-reader".into())
         .spawn(move || {
@@ -201,8 +247,9 @@ pub trait IngestObserver<P> {
 
 impl<P> IngestObserver<P> for () {}
 
-/// Stores the lines `lines` delivers until it ends, storing a partial batch whenever no
-/// line arrived for `max_delay`.
+/// Stores the lines `lines` delivers until it ends: up to `INGEST_GROUP` batches per commit
+/// while lines are waiting, what is pending as soon as a whole batch is and no line waits,
+/// and a partial batch whenever no line arrived for `max_delay`.
 pub fn ingest_live<P: Clone>(
     queue: &IngestQueue,
     lines: &Receiver<ReadLine<P>>,
@@ -210,13 +257,21 @@ pub fn ingest_live<P: Clone>(
     max_delay: Duration,
     observer: &mut dyn IngestObserver<P>,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::new(queue, batch_size);
+    let mut batcher = Batcher::new(queue, batch_size, INGEST_GROUP);
     // When the oldest line of the pending batch was read.
     let mut pending_since: Option<Instant> = None;
     loop {
-        let next = match pending_since {
-            None => lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(since) => {
+        let next = match (lines.try_recv(), pending_since) {
+            (Ok(read), _) => Ok(read),
+            (Err(TryRecvError::Disconnected), _) => Err(RecvTimeoutError::Disconnected),
+            // The reader is not ahead: whole batches wait for nothing more.
+            (Err(TryRecvError::Empty), _) if batcher.has_whole_batch() => {
+                Err(RecvTimeoutError::Timeout)
+            }
+            (Err(TryRecvError::Empty), None) => {
+                lines.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            }
+            (Err(TryRecvError::Empty), Some(since)) => {
                 let wait = max_delay.saturating_sub(since.elapsed());
                 lines.recv_timeout(wait)
             }

@@ -6,9 +6,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Duration;
 
 use connlog::directory::Directory;
+use connlog::events::Line;
+use connlog::ingest::ReadLine;
 use connlog::model::{
     Actor, ConnectionEvent, ConnectionMethod, ConnectionStatus, EventOutcome, LogFields,
     QueryError, QueryRequest, Uuid,
@@ -187,6 +190,20 @@ pub fn ingest_all(service: &mut ConnLog, events: Vec<ConnectionEvent>, batch: us
             );
         }
     }
+}
+
+/// A closed channel holding `events` as lines 1, 2, …: a reader that is ahead of the store
+/// (`ingest::ingest_live`), its position the line number.
+pub fn read_ahead(events: Vec<ConnectionEvent>) -> Receiver<ReadLine<u64>> {
+    let (tx, rx) = sync_channel(events.len());
+    for (line, event) in (1..).zip(events) {
+        tx.send(ReadLine {
+            line: Ok(Line::Event { line, event }),
+            end: line,
+        })
+        .expect("the channel holds them all");
+    }
+    rx
 }
 
 pub fn owner() -> Actor {

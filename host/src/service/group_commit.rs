@@ -1,8 +1,8 @@
 //! Group commit: ingest batches from concurrent callers share one transaction, and so one
-//! fsync. A caller queues its batch and waits for the service; whoever gets the service
-//! takes every batch queued by then, stores them together (`ConnLog::ingest_group`), and
-//! leaves each caller its own answer before it lets the service go. A lone caller stores
-//! its batch alone, as before: grouping costs it nothing.
+//! fsync. A caller queues its batch (or, reading ahead, several) and waits for the
+//! service; whoever gets the service takes every batch queued by then, stores them
+//! together (`ConnLog::ingest_group`), and leaves each caller its own answers before it
+//! lets the service go. A lone caller stores its batches alone: grouping costs it nothing.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -49,42 +49,61 @@ impl IngestQueue {
     /// Validates, stores and merges a batch, committed with whatever other batches are
     /// waiting. When this returns `Ok`, every `Stored` event is durable.
     pub fn ingest(&self, events: Vec<ConnectionEvent>) -> Result<Vec<EventOutcome>, ServiceError> {
-        let ticket = {
+        self.ingest_batches(vec![events])
+            .pop()
+            .expect("one answer per batch")
+    }
+
+    /// `ingest` for several batches of one caller, all in the same commit (with whatever
+    /// other batches are waiting): one answer per batch, in order.
+    pub fn ingest_batches(&self, batches: Vec<Vec<ConnectionEvent>>) -> Vec<BatchAnswer> {
+        if batches.is_empty() {
+            return Vec::new();
+        }
+        let tickets = {
             let mut waiting = self.waiting();
-            let ticket = waiting.next_ticket;
-            waiting.next_ticket += 1;
-            waiting.batches.push((ticket, events));
-            ticket
+            let first = waiting.next_ticket;
+            waiting.next_ticket += batches.len() as u64;
+            waiting.batches.extend((first..).zip(batches));
+            first..waiting.next_ticket
         };
         let mut service = lock(&self.service);
         let group = {
             let mut waiting = self.waiting();
-            if let Some(answer) = waiting.answers.remove(&ticket) {
-                return answer;
+            // Another caller stored them all (a caller's batches are queued and taken
+            // together, under one lock).
+            if waiting.answers.contains_key(&tickets.start) {
+                return tickets
+                    .map(|t| waiting.answers.remove(&t).expect("answered together"))
+                    .collect();
             }
             std::mem::take(&mut waiting.batches)
         };
-        if !group.iter().any(|(t, _)| *t == ticket) {
-            // The caller that took it panicked before answering (the service's lock was
-            // poisoned). Whether it was stored is unknown; sending it again is safe.
-            return Err(ServiceError::Storage(StorageError::Unavailable(
-                "the batch was lost to a failed concurrent ingest; nothing of it is \
-                 acknowledged, and sending it again is safe"
-                    .into(),
-            )));
+        if !group.iter().any(|(t, _)| tickets.contains(t)) {
+            // The caller that took them panicked before answering (the service's lock was
+            // poisoned). Whether they were stored is unknown; sending them again is safe.
+            return tickets
+                .map(|_| {
+                    Err(ServiceError::Storage(StorageError::Unavailable(
+                        "the batch was lost to a failed concurrent ingest; nothing of it is \
+                         acknowledged, and sending it again is safe"
+                            .into(),
+                    )))
+                })
+                .collect();
         }
-        let (tickets, batches): (Vec<u64>, Vec<_>) = group.into_iter().unzip();
+        let (group_tickets, batches): (Vec<u64>, Vec<_>) = group.into_iter().unzip();
         let answers = service.ingest_group(batches);
         let mut waiting = self.waiting();
-        let mut own = None;
-        for (t, answer) in tickets.into_iter().zip(answers) {
-            if t == ticket {
-                own = Some(answer);
+        let mut own = Vec::with_capacity((tickets.end - tickets.start) as usize);
+        for (t, answer) in group_tickets.into_iter().zip(answers) {
+            if tickets.contains(&t) {
+                own.push(answer);
             } else {
                 waiting.answers.insert(t, answer);
             }
         }
-        own.expect("the caller's batch is in its group")
+        own
     }
 
     fn waiting(&self) -> MutexGuard<'_, Waiting> {
