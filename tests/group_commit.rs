@@ -10,16 +10,27 @@ use std::time::{Duration, Instant};
 use connlog::ingest::{INGEST_GROUP, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
 use connlog::plugin::PluginSource;
-use connlog::service::{self, IngestQueue};
+use connlog::service::{self, IngestQueue, SharedConnLog};
 use service_support::*;
 
 const CALLERS: u64 = 4;
+/// The batch size of the read-ahead tests: small, so that a group is 80 events.
+const BATCH: usize = 5;
+/// A partial-batch delay no test waits for.
+const NEVER: Duration = Duration::from_secs(600);
+
+/// A service over `data` with the reference plugin, and the queue its ingesters share.
+fn queued_service(data: &std::path::Path) -> (SharedConnLog, IngestQueue) {
+    let shared = Arc::new(Mutex::new(open(data, PluginSource::default())));
+    let queue = IngestQueue::new(shared.clone());
+    (shared, queue)
+}
 
 #[test]
 fn batches_waiting_for_the_service_share_one_commit_and_each_caller_gets_its_own_answer() {
     let data = tempfile::tempdir().unwrap();
-    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
-    let queue = Arc::new(IngestQueue::new(shared.clone()));
+    let (shared, queue) = queued_service(data.path());
+    let queue = Arc::new(queue);
 
     // Hold the service while every caller queues its batch, so that one takes them all.
     let held = service::lock(&shared);
@@ -71,8 +82,7 @@ fn batches_waiting_for_the_service_share_one_commit_and_each_caller_gets_its_own
 #[test]
 fn a_lone_caller_commits_its_batch_alone() {
     let data = tempfile::tempdir().unwrap();
-    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
-    let queue = IngestQueue::new(shared.clone());
+    let (shared, queue) = queued_service(data.path());
     for n in 0..3 {
         let outcomes = queue.ingest(vec![web_event(n, T0, "alone")]).unwrap();
         assert_eq!(outcomes, vec![EventOutcome::Stored]);
@@ -87,10 +97,8 @@ fn a_lone_caller_commits_its_batch_alone() {
 /// group at a time: `INGEST_GROUP` batches per commit, each its own plugin call.
 #[test]
 fn lines_read_ahead_are_committed_a_group_of_batches_at_a_time() {
-    const BATCH: usize = 5;
     let data = tempfile::tempdir().unwrap();
-    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
-    let queue = IngestQueue::new(shared.clone());
+    let (shared, queue) = queued_service(data.path());
     // Two whole groups and a partial batch, and one event again.
     let count = 2 * INGEST_GROUP * BATCH + 3;
     let mut events: Vec<_> = (0..count as u64)
@@ -99,8 +107,7 @@ fn lines_read_ahead_are_committed_a_group_of_batches_at_a_time() {
     events.push(events[7].clone());
     let lines = read_ahead(events);
 
-    let answer =
-        ingest_live(&queue, &lines, BATCH, Duration::from_secs(600), &mut ()).expect("stored");
+    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut ()).expect("stored");
     assert_eq!((answer.accepted, answer.duplicates), (count as u64 + 1, 1));
     assert!(answer.rejected.is_empty());
     let mut service = service::lock(&shared);
@@ -117,10 +124,8 @@ fn lines_read_ahead_are_committed_a_group_of_batches_at_a_time() {
 /// it does not wait for the group to fill (nor for the partial-batch delay).
 #[test]
 fn a_whole_batch_is_stored_when_no_line_waits() {
-    const BATCH: usize = 5;
     let data = tempfile::tempdir().unwrap();
-    let shared = Arc::new(Mutex::new(open(data.path(), PluginSource::default())));
-    let queue = IngestQueue::new(shared.clone());
+    let (shared, queue) = queued_service(data.path());
     let (tx, lines) = std::sync::mpsc::sync_channel(BATCH);
     let sender = {
         let shared = shared.clone();
@@ -147,8 +152,7 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
             }
         })
     };
-    let answer =
-        ingest_live(&queue, &lines, BATCH, Duration::from_secs(600), &mut ()).expect("stored");
+    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut ()).expect("stored");
     sender
         .join()
         .expect("every batch was stored without waiting");
