@@ -14,20 +14,26 @@
 //!           n × u128 id, n × i64 connect, n × i64 disconnect, n × u128 connection id,
 //!           n × u32 desc, n × u32 detail, n × u32 ip (string id),
 //!           n × u32 client session id (string id)
+//! lists     the posting lists over row positions (0 = the first row above), each as
+//!           u32 len + that many bytes of roaring's portable format: one per organization,
+//!           owner and user (ids as above, user 0 included), per connection method, per
+//!           legacy type, then ongoing and completed; then u32 n, n × (u32 app string id,
+//!           list) by ascending id, and u32 n, n × (i32 code, list) by ascending code
 //! checksum  u64 over every byte above
 //! ```
-//! All integers little-endian. Decoding rebuilds the indexes in one ascending pass (posting
-//! lists are appended to, time buckets are contiguous slot ranges). The tables hold only
-//! the entries live rows use (renumbered in their order), never what only removed rows
-//! used.
+//! All integers little-endian. The tables hold only the entries live rows use (renumbered
+//! in their order), never what only removed rows used. Decoding reads the posting lists
+//! as they are (rebuilding them from the columns took half of a load) and rebuilds the
+//! key table and the time buckets (contiguous slot ranges) in one ascending pass.
 
 use super::intern::fill_in_bucket_order;
 use super::*;
 
 const MAGIC: &[u8; 8] = b"CLROWSNP";
 /// 2: connection methods, apps and client session ids (Coder D) in place of free-text
-/// types. A version-1 snapshot is refused, and the host rebuilds the rows from the journal.
-const VERSION: u32 = 2;
+/// types. 3: the posting lists are stored. An older snapshot is refused, and the host
+/// rebuilds the rows from the journal.
+const VERSION: u32 = 3;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
@@ -156,6 +162,16 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// A posting list: its length, then roaring's portable format.
+    fn bitmap(&mut self, b: &RoaringBitmap) -> Result<(), JournalError> {
+        let mut bytes = Vec::with_capacity(b.serialized_size());
+        b.serialize_into(&mut bytes)
+            .expect("serializing into a Vec cannot fail");
+        // At most 2^16 containers of 8 KiB: well under 4 GiB.
+        self.u32(bytes.len() as u32)?;
+        self.put(&bytes)
+    }
+
     /// Sends every full chunk (with `all`, the rest too).
     fn flush(&mut self, all: bool) -> Result<(), JournalError> {
         let mut start = 0;
@@ -258,7 +274,82 @@ pub(super) fn encode(
     })?;
     w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
     w.column(&order, |s| live.strings.new_id(c.csid.get(s)).to_le_bytes())?;
+    write_lists(&mut w, store, &order, &live)?;
     w.finish()
+}
+
+/// The posting lists over the snapshot's row positions, keyed by its ids.
+fn write_lists(
+    w: &mut Writer,
+    store: &RowStore,
+    order: &[u32],
+    live: &Live,
+) -> Result<(), JournalError> {
+    // A store loaded, or filled in time order, holds its rows in slot order, so its lists
+    // are already over positions; otherwise they are built again in the snapshot's order.
+    let in_order;
+    let lists = if order.iter().enumerate().all(|(i, &s)| i as u32 == s) {
+        store
+    } else {
+        in_order = lists_in_order(store, order);
+        &in_order
+    };
+    for (bits, ids) in [
+        (&lists.org_bits, &live.orgs),
+        (&lists.owner_bits, &live.owners),
+        (&lists.user_bits, &live.users),
+    ] {
+        for (id, b) in bits.iter().enumerate() {
+            if ids.keeps(id as u32) {
+                w.bitmap(b)?;
+            }
+        }
+    }
+    let fixed = lists.method_bits.iter().chain(&lists.type_bits);
+    for b in fixed.chain([&lists.ongoing, &lists.completed]) {
+        w.bitmap(b)?;
+    }
+    let mut apps: Vec<(u32, &RoaringBitmap)> = (lists.app_bits.iter())
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(&app, b)| (live.strings.new_id(app), b))
+        .collect();
+    apps.sort_unstable_by_key(|&(app, _)| app);
+    w.u32(apps.len() as u32)?;
+    for (app, b) in apps {
+        w.u32(app)?;
+        w.bitmap(b)?;
+    }
+    let mut codes: Vec<(i32, &RoaringBitmap)> = (lists.code_bits.iter())
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(&code, b)| (code, b))
+        .collect();
+    codes.sort_unstable_by_key(|&(code, _)| code);
+    w.u32(codes.len() as u32)?;
+    for (code, b) in codes {
+        w.put(&code.to_le_bytes())?;
+        w.bitmap(b)?;
+    }
+    Ok(())
+}
+
+/// A store holding only posting lists: those of `store`'s rows at their positions in
+/// `order` (ids unchanged).
+fn lists_in_order(store: &RowStore, order: &[u32]) -> RowStore {
+    let mut lists = RowStore {
+        org_bits: vec![RoaringBitmap::new(); store.org_bits.len()],
+        owner_bits: vec![RoaringBitmap::new(); store.owner_bits.len()],
+        user_bits: vec![RoaringBitmap::new(); store.user_bits.len()],
+        ..RowStore::with_tuning(store.tuning)
+    };
+    let mut staged = Staged::new(&lists);
+    for (position, &slot) in (0u32..).zip(order) {
+        staged.add(position, store.postings(slot));
+        if (position + 1) % STAGE_SLOTS == 0 {
+            staged.append_to(&mut lists);
+        }
+    }
+    staged.append_to(&mut lists);
+    lists
 }
 
 /// Which interned entries the live rows use, and their ids in the snapshot. Interned
@@ -451,6 +542,17 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A posting list `Writer::bitmap` wrote; roaring checks its containers as it reads.
+    fn bitmap(&mut self) -> Result<RoaringBitmap, JournalError> {
+        let len = self.u32()? as usize;
+        let read = self.with(len, true, |mut b| {
+            RoaringBitmap::deserialize_from(&mut b)
+                .ok()
+                .filter(|_| b.is_empty())
+        })?;
+        read.ok_or_else(|| corrupt("a posting list is damaged"))
+    }
+
     /// After the checksum: nothing may follow.
     fn expect_end(&mut self) -> Result<(), JournalError> {
         if self.pos < self.cur.len() {
@@ -639,6 +741,7 @@ pub(super) fn decode(
     r.column(rows, &mut c.detail, u32::from_le_bytes)?;
     r.column(rows, &mut c.ip, u32::from_le_bytes)?;
     r.column(rows, &mut c.csid, u32::from_le_bytes)?;
+    read_lists(&mut r, &mut store)?;
 
     let digest = r.sum.finish();
     let stored = r.with(8, false, |b| u64::from_le_bytes(b.try_into().unwrap()))?;
@@ -651,13 +754,68 @@ pub(super) fn decode(
     Ok(store)
 }
 
-/// Rebuilds every index from the columns, whose rows are in ascending (time, id) order.
+/// Reads the posting lists `write_lists` wrote into the store's (empty) lists.
+fn read_lists(r: &mut Reader, store: &mut RowStore) -> Result<(), JournalError> {
+    let by_id = (store.org_bits.iter_mut())
+        .chain(&mut store.owner_bits)
+        .chain(&mut store.user_bits);
+    let fixed = by_id
+        .chain(&mut store.method_bits)
+        .chain(&mut store.type_bits);
+    for b in fixed.chain([&mut store.ongoing, &mut store.completed]) {
+        *b = r.bitmap()?;
+    }
+    let strings = store.cols.strings.len() as u32;
+    for _ in 0..table_len(r, "bad app count")? {
+        let app = r.u32()?;
+        check(app > 0 && app < strings, "an app list names an unknown string")?;
+        let b = r.bitmap()?;
+        check(
+            store.app_bits.insert(app, b).is_none(),
+            "two lists of one app",
+        )?;
+    }
+    for _ in 0..table_len(r, "bad code count")? {
+        let code = r.with(4, true, |b| i32::from_le_bytes(b.try_into().unwrap()))?;
+        let b = r.bitmap()?;
+        check(
+            store.code_bits.insert(code, b).is_none(),
+            "two lists of one code",
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether the stored lists fit the rows: none names a row past the last, and every row
+/// is in exactly one list of each family that holds every row.
+fn lists_fit(store: &RowStore, rows: usize) -> bool {
+    let total = |lists: &[RoaringBitmap]| lists.iter().map(RoaringBitmap::len).sum::<u64>();
+    let partitions = [
+        &store.org_bits[..],
+        &store.owner_bits,
+        &store.method_bits,
+        &store.type_bits,
+    ];
+    let mut every = (store.org_bits.iter())
+        .chain(&store.owner_bits)
+        .chain(&store.user_bits)
+        .chain(&store.method_bits)
+        .chain(&store.type_bits)
+        .chain([&store.ongoing, &store.completed])
+        .chain(store.app_bits.values())
+        .chain(store.code_bits.values());
+    partitions.iter().all(|p| total(p) == rows as u64)
+        && every.all(|b| b.max().is_none_or(|m| (m as usize) < rows))
+}
+
+/// Checks the rows, whose lists were read, and builds the other indexes from the columns,
+/// whose rows are in ascending (time, id) order.
 fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> {
+    check(lists_fit(store, rows), "the posting lists do not fit the rows")?;
     let descs = store.cols.descs.len() as u32;
     let details = store.cols.details.len() as u32;
     let strings = store.cols.strings.len() as u32;
     let mut prev: Option<(i64, u128)> = None;
-    let mut staged = Staged::new(store);
     for slot in 0..rows as u32 {
         let c = &store.cols;
         check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
@@ -669,12 +827,7 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
         let key = c.sort_key(slot);
         check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
         prev = Some(key);
-        staged.add(slot, store.postings(slot));
-        if (slot + 1) % STAGE_SLOTS == 0 {
-            staged.append_to(store);
-        }
     }
-    staged.append_to(store);
 
     let cols = &store.cols;
     store.keys = HashTable::new();

@@ -707,13 +707,16 @@ fn snapshot_rejects_damage_with_clear_errors() {
     let mut v = bytes.clone();
     v[8] = 9;
     assert!(err(v).contains("version 9"));
-    // A snapshot from before connection methods (format 1) is refused, not misread.
-    let mut v = bytes.clone();
-    v[8] = 1;
-    assert_eq!(
-        err(v),
-        "row snapshot: unsupported format version 1 (this plugin reads version 2)"
-    );
+    // Snapshots from before connection methods (format 1) and before stored posting lists
+    // (format 2) are refused, not misread.
+    for old in [1, 2] {
+        let mut v = bytes.clone();
+        v[8] = old;
+        assert_eq!(
+            err(v),
+            format!("row snapshot: unsupported format version {old} (this plugin reads version 3)")
+        );
+    }
     // Every single-byte flip past the header is caught, never a panic.
     for i in 12..bytes.len() {
         let mut v = bytes.clone();
@@ -743,6 +746,30 @@ fn snapshot_rejects_damage_with_clear_errors() {
     assert_eq!(
         s.encode(16, &mut sink_fails),
         Err(JournalError::Unavailable("full".into()))
+    );
+}
+
+/// The posting lists are read as stored, not rebuilt: lists that do not fit the rows (a
+/// row missing from its organization's list, or a list naming a row past the last) are
+/// refused even under a right checksum.
+#[test]
+fn a_snapshot_whose_lists_do_not_fit_its_rows_is_refused() {
+    let tampered = |change: fn(&mut RowStore)| {
+        let mut s = fixture(Tuning::default());
+        change(&mut s);
+        match restore(snapshot(&s, 64)) {
+            Err(JournalError::Corrupt(m)) => m,
+            Err(e) => panic!("wrong error {e:?}"),
+            Ok(_) => panic!("lists that do not fit accepted"),
+        }
+    };
+    let refused = "row snapshot: the posting lists do not fit the rows";
+    assert_eq!(tampered(|s| drop(s.org_bits[0].remove(0))), refused);
+    assert_eq!(tampered(|s| drop(s.ongoing.insert(5))), refused);
+    // r4, a workspace app, in the SSH list as well.
+    assert_eq!(
+        tampered(|s| drop(s.method_bits[usize::from(Ssh.index())].insert(3))),
+        refused
     );
 }
 
@@ -1236,8 +1263,9 @@ fn a_snapshot_keeps_nothing_only_removed_rows_used() {
     }
 }
 
-/// Decoding appends posting lists a container's range of slots at a time: a store of more
-/// rows than two rounds answers every filter as the store it was taken from.
+/// A snapshot of rows inserted out of time order builds its posting lists again in the
+/// snapshot's order, a container's range of rows at a time: a store of more rows than two
+/// rounds answers every filter as the store it was taken from.
 #[test]
 fn a_snapshot_of_many_rows_answers_as_its_store() {
     use proptest::strategy::ValueTree;
@@ -1253,8 +1281,18 @@ fn a_snapshot_of_many_rows_answers_as_its_store() {
         store.upsert(build(&s).as_row_ref());
     }
     assert!(store.len() > 2 << 16, "{} rows", store.len());
-    let back = restore(snapshot(&store, 1 << 20)).unwrap();
+    let ascending = store.slots_ascending();
+    assert!(
+        ascending.iter().enumerate().any(|(i, &s)| i as u32 != s),
+        "rows inserted out of time order, so that their lists are written in the snapshot's order"
+    );
+    let bytes = snapshot(&store, 1 << 20);
+    let back = restore(bytes.clone()).unwrap();
     assert_eq!(back.rows(), store.rows());
+    assert!(
+        snapshot(&back, 1 << 20) == bytes,
+        "the loaded store, whose rows are in slot order, writes its lists as they are: the same bytes"
+    );
     for _ in 0..64 {
         let (f, v) = filter().new_tree(&mut runner).unwrap().current();
         for offset in [0, 70_000] {
