@@ -155,13 +155,15 @@ fn run(data: &std::path::Path, rows: u64) {
         let RestoreSource::Snapshot { load_time, .. } = report.source else {
             panic!("expected a snapshot start, got {:?}", report.source)
         };
+        let memory = service.stats().unwrap().memory_bytes;
         println!(
-            "start from snapshot (run {run}): {} (restore {}, of which load-snapshot {}, {} events replayed; store check {:?})",
+            "start from snapshot (run {run}): {} (restore {}, of which load-snapshot {}, {} events replayed; store check {:?}; plugin memory {:.0} MiB)",
             secs(elapsed),
             secs(report.elapsed),
             secs(load_time),
             report.events_replayed,
-            service.store_check()
+            service.store_check(),
+            memory as f64 / (1 << 20) as f64
         );
         assert_eq!(
             probe(&mut service),
