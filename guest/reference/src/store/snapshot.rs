@@ -768,7 +768,10 @@ fn read_lists(r: &mut Reader, store: &mut RowStore) -> Result<(), JournalError> 
     let strings = store.cols.strings.len() as u32;
     for _ in 0..table_len(r, "bad app count")? {
         let app = r.u32()?;
-        check(app > 0 && app < strings, "an app list names an unknown string")?;
+        check(
+            app > 0 && app < strings,
+            "an app list names an unknown string",
+        )?;
         let b = r.bitmap()?;
         check(
             store.app_bits.insert(app, b).is_none(),
@@ -811,7 +814,10 @@ fn lists_fit(store: &RowStore, rows: usize) -> bool {
 /// Checks the rows, whose lists were read, and builds the other indexes from the columns,
 /// whose rows are in ascending (time, id) order.
 fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> {
-    check(lists_fit(store, rows), "the posting lists do not fit the rows")?;
+    check(
+        lists_fit(store, rows),
+        "the posting lists do not fit the rows",
+    )?;
     let descs = store.cols.descs.len() as u32;
     let details = store.cols.details.len() as u32;
     let strings = store.cols.strings.len() as u32;
