@@ -789,8 +789,9 @@ fn read_lists(r: &mut Reader, store: &mut RowStore) -> Result<(), JournalError> 
     Ok(())
 }
 
-/// Whether the stored lists fit the rows: none names a row past the last, and every row
-/// is in exactly one list of each family that holds every row.
+/// Whether the stored lists fit the rows: none names a row past the last, and the lists
+/// of each family that holds every row once (organization, owner, method, legacy type)
+/// hold as many entries as there are rows.
 fn lists_fit(store: &RowStore, rows: usize) -> bool {
     let total = |lists: &[RoaringBitmap]| lists.iter().map(RoaringBitmap::len).sum::<u64>();
     let partitions = [
