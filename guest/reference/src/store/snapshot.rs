@@ -122,13 +122,9 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
-        self.sum.update(bytes);
+        let from = self.buf.len();
         self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= self.chunk {
-            self.flush(false)
-        } else {
-            Ok(())
-        }
+        self.appended(from)
     }
     fn u8(&mut self, v: u8) -> Result<(), JournalError> {
         self.put(&[v])
@@ -154,22 +150,29 @@ impl Writer<'_> {
             for &s in block {
                 self.buf.extend_from_slice(&value(s));
             }
-            self.sum.update(&self.buf[from..]);
-            if self.buf.len() >= self.chunk {
-                self.flush(false)?;
-            }
+            self.appended(from)?;
         }
         Ok(())
     }
 
-    /// A posting list: its length, then roaring's portable format.
+    /// A posting list: its length, then roaring's portable format, serialized in place.
     fn bitmap(&mut self, b: &RoaringBitmap) -> Result<(), JournalError> {
-        let mut bytes = Vec::with_capacity(b.serialized_size());
-        b.serialize_into(&mut bytes)
-            .expect("serializing into a Vec cannot fail");
         // At most 2^16 containers of 8 KiB: well under 4 GiB.
-        self.u32(bytes.len() as u32)?;
-        self.put(&bytes)
+        self.u32(b.serialized_size() as u32)?;
+        let from = self.buf.len();
+        b.serialize_into(&mut self.buf)
+            .expect("serializing into a Vec cannot fail");
+        self.appended(from)
+    }
+
+    /// Hashes what was written into the buffer from `from` on, and sends full chunks.
+    fn appended(&mut self, from: usize) -> Result<(), JournalError> {
+        self.sum.update(&self.buf[from..]);
+        if self.buf.len() >= self.chunk {
+            self.flush(false)
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends every full chunk (with `all`, the rest too).
