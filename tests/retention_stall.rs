@@ -228,3 +228,99 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
     let mut service = reopen();
     assert_eq!(answers(&mut service), before);
 }
+
+/// A purge of many rows runs in slices of `retention::SLICE_ROWS`, each a purge of its
+/// own under one hold of the service, with requests served between them; the report and
+/// the rows left are those of one purge, and a restart applies the slices' pending purges.
+#[test]
+fn a_large_purge_runs_in_slices_with_requests_between_them() {
+    const KEPT: u64 = 30_000;
+    const EXPIRED: u64 = 2 * connlog::retention::SLICE_ROWS as u64 + 2_000;
+    let data = tempfile::tempdir().unwrap();
+    let now = Clock::System.now();
+    let cutoff = now - RETENTION.as_nanos() as i64;
+    // The expired rows in the hour before the cutoff, one time each; the rest recent.
+    let time = |k: u64| match k.checked_sub(KEPT) {
+        Some(old) => cutoff - 3_600_000_000_000 + old as i64 * 100_000_000,
+        None => now - 1_800_000_000_000 + k as i64 * 1_000_000,
+    };
+    let mut journal = Journal::open(&store_path(data.path())).unwrap();
+    let events: Vec<_> = (0..KEPT + EXPIRED)
+        .flat_map(|k| row_events(k, time(k), "bulk"))
+        .collect();
+    journal.begin().unwrap();
+    journal.append(&events).unwrap();
+    journal.commit().unwrap();
+    drop(journal);
+
+    let mut cfg = config(data.path(), PluginSource::Embedded(Embedded::Reference));
+    cfg.clock = Clock::System;
+    cfg.retention = RETENTION;
+    let mut service = ConnLog::open(cfg.clone()).unwrap();
+    service.set_snapshot_policy(NO_SNAPSHOTS);
+    service.save_snapshot().unwrap();
+    let shared = Arc::new(Mutex::new(service));
+
+    // Counts the queries answered after the first slice and before the last purge.
+    let purging = Arc::new(AtomicBool::new(true));
+    let querier = {
+        let (shared, purging) = (shared.clone(), purging.clone());
+        std::thread::spawn(move || {
+            let mut between_slices = 0;
+            while purging.load(Ordering::Relaxed) {
+                let mut service = service::lock(&shared);
+                query(&mut service, "method:ssh", 25, 0);
+                if (1..3).contains(&service.counters().purges_run) {
+                    between_slices += 1;
+                }
+            }
+            between_slices
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let report = connlog::retention::purge(&shared, None).unwrap();
+    purging.store(false, Ordering::Relaxed);
+    let between_slices = querier.join().unwrap();
+
+    assert_eq!(report.purged, EXPIRED);
+    let applied = report.cutoff.expect("a retention applies");
+    assert!(applied >= cutoff && applied < Clock::System.now() - RETENTION.as_nanos() as i64);
+    let mut service = service::lock(&shared);
+    let counters = service.counters();
+    println!(
+        "{} purges, longest hold of the service {:.1} ms; {between_slices} queries answered between slices",
+        counters.purges_run,
+        counters.max_purge_locked_us as f64 / 1e3
+    );
+    assert_eq!(
+        (counters.purges_run, counters.rows_purged),
+        (3, EXPIRED),
+        "two slices of {} rows, then the rest: {counters:?}",
+        connlog::retention::SLICE_ROWS
+    );
+    assert!(
+        between_slices >= 1,
+        "requests were answered between the slices ({between_slices})"
+    );
+    assert_eq!(row_count(&mut service), KEPT);
+
+    // The slices are purges of their own, pending for the snapshot: a restart from it
+    // applies each at its place, and a full replay finds none of their events.
+    let before = answers(&mut service);
+    drop(service);
+    drop(
+        Arc::try_unwrap(shared)
+            .ok()
+            .expect("no one else holds the service"),
+    );
+    let mut service = open_with(cfg.clone());
+    assert!(matches!(
+        service.last_restore().source,
+        connlog::service::RestoreSource::Snapshot { .. }
+    ));
+    assert_eq!(answers(&mut service), before);
+    drop(service);
+    forget_snapshot_record(data.path());
+    let mut service = open_with(cfg);
+    assert_eq!(answers(&mut service), before);
+}

@@ -9,6 +9,10 @@
 //! 100 ms and another ingests one event every 100 ms, as the issue's measurement did. It
 //! prints, per tick and overall, the longest request latency and lock wait, the longest
 //! hold of the service by a purge, and when the background rewrites finished.
+//!
+//! `CONNLOG_BENCH_EXPIRED=1000000` makes that many of the first rows already expired, so
+//! the scheduler's first purge (at start) removes them all in one pass: the issue's "purge
+//! of 1M expired rows out of 10M".
 
 mod support;
 
@@ -48,6 +52,10 @@ fn main() {
         .ok()
         .map(|v| v.parse().expect("a tick count"))
         .unwrap_or(6);
+    let expired: u64 = std::env::var("CONNLOG_BENCH_EXPIRED")
+        .ok()
+        .map(|v| v.replace('_', "").parse().expect("a row count"))
+        .unwrap_or(0);
     let base = std::env::var_os("CONNLOG_BENCH_DIR").map(std::path::PathBuf::from);
     for rows in sizes {
         let dir = match &base {
@@ -55,7 +63,7 @@ fn main() {
             None => tempfile::tempdir(),
         }
         .unwrap();
-        run(dir.path(), rows, ticks);
+        run(dir.path(), rows, ticks, expired.min(rows));
     }
 }
 
@@ -122,12 +130,15 @@ fn requests(
     })
 }
 
-fn run(data: &std::path::Path, rows: u64, ticks: usize) {
+fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
     let cache = data.join(".cache");
     let db = store_path(data);
     // One tick is longer than a rewrite takes, so that each purge gets its own.
     let tick = Duration::from_secs((rows / 1_000_000 * 3).clamp(3, 40));
-    println!("== {rows} rows, a purge every {} ==", secs(tick));
+    println!(
+        "== {rows} rows ({expired} expired at start), a purge every {} ==",
+        secs(tick)
+    );
 
     let started = Instant::now();
     let now = Clock::System.now();
@@ -135,10 +146,17 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize) {
     let mut n = 0;
     while n < rows {
         let end = (n + BATCH as u64).min(rows);
-        // Recent rows, 100 µs apart: none expires during the run.
-        let batch: Vec<_> = (n..end)
-            .flat_map(|k| row_events_at(k, now - 1_800_000_000_000 + k as i64 * 100_000))
-            .collect();
+        // The expired rows spread over the hour before the cutoff; then recent rows, 100 µs
+        // apart: none of those expires during the run.
+        let hour = 3_600_000_000_000i64;
+        let time = |k: u64| {
+            if k < expired {
+                now - RETENTION.as_nanos() as i64 - hour + k as i64 * (hour / expired as i64)
+            } else {
+                now - 1_800_000_000_000 + k as i64 * 100_000
+            }
+        };
+        let batch: Vec<_> = (n..end).flat_map(|k| row_events_at(k, time(k))).collect();
         journal.begin().unwrap();
         journal.append(&batch).unwrap();
         journal.commit().unwrap();

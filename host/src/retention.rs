@@ -1,5 +1,6 @@
 //! The retention scheduler: purges expired rows at start, then periodically, as Coder's
-//! dbpurge does (every 10 minutes), but without a cap per run.
+//! dbpurge does (every 10 minutes), but without a cap per run; and `purge`, which runs a
+//! large purge in slices so that requests wait at most one slice.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -11,6 +12,14 @@ use crate::service::{self, ServiceError, SharedConnLog};
 
 /// Coder's purge interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// The oldest rows one slice of a purge removes under one hold of the service's lock: about
+/// 40 ms of deleting their events at 10M rows, plus the commit (README, Retention).
+pub const SLICE_ROWS: u32 = 5_000;
+
+/// Between slices, so that requests waiting for the service's lock get it (a thread that
+/// unlocks and locks again at once would usually win it back).
+const SLICE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Stops the scheduler when dropped.
 pub struct RetentionScheduler {
@@ -69,8 +78,9 @@ pub fn run_once(shared: &SharedConnLog) -> Result<Option<PurgeReport>, ServiceEr
             return Err(e);
         }
     }
+    drop(service);
     let started = std::time::Instant::now();
-    let outcome = service.purge_now();
+    let outcome = purge(shared, None);
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match &outcome {
         Ok(report) if report.purged > 0 => tracing::info!(
@@ -87,4 +97,38 @@ pub fn run_once(shared: &SharedConnLog) -> Result<Option<PurgeReport>, ServiceEr
         Err(e) => tracing::warn!(error = %e, "retention purge failed; it will run again"),
     }
     outcome.map(Some)
+}
+
+/// Applies retention as of now (`retention`, or the service's own), every expired row in
+/// one pass, but in slices: while more than `SLICE_ROWS` rows are older than the cutoff,
+/// one hold of the service's lock purges the oldest `SLICE_ROWS` of them (a purge of its
+/// own: the plugin's, deleting their events, recording it), then lets waiting requests
+/// in. The last hold purges the rest at the cutoff itself, so the report and the rows left
+/// are those of one purge whatever the slices were.
+pub fn purge(
+    shared: &SharedConnLog,
+    retention: Option<Duration>,
+) -> Result<PurgeReport, ServiceError> {
+    let mut service = service::lock(shared);
+    let now = service.now();
+    let retention = retention.unwrap_or_else(|| service.retention());
+    let mut purged = 0;
+    if let Some(cutoff) = service.purge_cutoff(now, retention)? {
+        while let Some(end) = service.purge_slice_end(cutoff, SLICE_ROWS)? {
+            let slice = service.purge_before(end)?.purged;
+            purged += slice;
+            if slice == 0 {
+                // The plugin's query and its purge disagree: the last purge takes the rest.
+                break;
+            }
+            drop(service);
+            std::thread::sleep(SLICE_PAUSE);
+            service = service::lock(shared);
+        }
+    }
+    let last = service.purge_with(now, retention)?;
+    Ok(PurgeReport {
+        purged: purged + last.purged,
+        cutoff: last.cutoff,
+    })
 }

@@ -10,7 +10,6 @@ use super::context::{Io, OwnedDataDir};
 use super::{CliError, ExitStatus};
 use crate::duration::Retention;
 use crate::events::format_time;
-use crate::service;
 
 /// Apply retention now: delete every row whose connect time is older than the retention,
 /// with its events, from memory and from disk.
@@ -40,19 +39,8 @@ pub fn execute(
     let configured = owned.global.connection_logs_retention;
     let retention = args.retention.unwrap_or(configured);
     let shared = owned.service()?;
-    let report = {
-        let mut service = service::lock(&shared);
-        // The service keeps its own retention; this purge's applies to this purge only.
-        let differs = retention != configured;
-        if differs {
-            service.set_retention(Duration::from_nanos(retention.0))?;
-        }
-        let report = service.purge_now();
-        if differs {
-            service.set_retention(Duration::from_nanos(configured.0))?;
-        }
-        report?
-    };
+    // This purge's retention applies to this purge only; the service keeps its own.
+    let report = crate::retention::purge(&shared, Some(Duration::from_nanos(retention.0)))?;
     io.print(&purge_body(report.purged, report.cutoff))?;
     Ok(ExitStatus::Success)
 }

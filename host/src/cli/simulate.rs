@@ -10,9 +10,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitStatus, GlobalOptions};
-use crate::directory::{ROLE_OWNER, write_tokens_file};
+use crate::directory::{site_owner, write_tokens_file};
 use crate::events::{format_time, parse_time};
-use crate::model::{Actor, ConnectionEvent, EventOutcome, QueryError, QueryRequest, Uuid};
+use crate::model::{ConnectionEvent, EventOutcome, QueryError, QueryRequest, Uuid};
 use crate::owner::{DirectoryLock, LockError};
 use crate::plugin::Clock;
 use crate::service::{ConnLog, store_path};
@@ -318,17 +318,12 @@ impl Outcome {
 
 /// Rows matching `q`, for a site owner.
 fn count(service: &mut ConnLog, q: &str) -> Result<u64, CliError> {
-    let owner = Actor {
-        user_id: Uuid::nil(),
-        site_roles: vec![ROLE_OWNER.to_owned()],
-        organization_roles: Vec::new(),
-    };
     let request = QueryRequest {
         q: q.to_owned(),
         limit: 1,
         offset: 0,
     };
-    match service.query(owner, request)? {
+    match service.query(site_owner(), request)? {
         Ok(page) => Ok(page.count),
         Err(QueryError::InvalidQuery(v)) => {
             Err(CliError::Failed(format!("the plugin refused {q:?}: {v:?}")))

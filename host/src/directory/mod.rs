@@ -48,6 +48,15 @@ pub const ROLE_OWNER: &str = "owner";
 pub const ROLE_AUDITOR: &str = "auditor";
 pub const ROLE_ORGANIZATION_AUDITOR: &str = "organization-auditor";
 
+/// A site owner no user is: who the host asks as when it needs every row counted.
+pub fn site_owner() -> crate::model::Actor {
+    crate::model::Actor {
+        user_id: crate::model::Uuid::nil(),
+        site_roles: vec![ROLE_OWNER.to_owned()],
+        organization_roles: Vec::new(),
+    }
+}
+
 /// User statuses Coder knows.
 pub const USER_STATUSES: [&str; 3] = ["active", "dormant", "suspended"];
 /// Login types Coder knows.

@@ -282,14 +282,103 @@ impl ConnLog {
         self.purge(now)
     }
 
+    /// The cutoff `purge_with(now, retention)` would apply: `now` minus the retention the
+    /// plugin applies (that one, or shorter by the plugin's own); `None` when none applies.
+    pub fn purge_cutoff(
+        &mut self,
+        now: model::UnixNanos,
+        retention: Duration,
+    ) -> Result<Option<model::UnixNanos>, ServiceError> {
+        let applied = self.apply_retention(retention)?;
+        if retention != self.config.retention {
+            self.apply_retention(self.config.retention)?;
+        }
+        Ok(applied.map(|r| now.saturating_sub(i64::try_from(r.as_nanos()).unwrap_or(i64::MAX))))
+    }
+
+    /// `purge(now)` with this retention for this purge only; the service keeps its own (an
+    /// operator's one-off `connlog purge --retention`).
+    pub fn purge_with(
+        &mut self,
+        now: model::UnixNanos,
+        retention: Duration,
+    ) -> Result<model::PurgeReport, ServiceError> {
+        if retention == self.config.retention {
+            return self.purge(now);
+        }
+        self.apply_retention(retention)?;
+        let report = self.purge(now);
+        self.apply_retention(self.config.retention)?;
+        report
+    }
+
+    /// Purges exactly the rows connected before `cutoff`: one slice of a large purge
+    /// (`retention::purge`). As a restore applies a recorded purge again: with a retention
+    /// of 1 ns, `purge(cutoff + 1)` uses exactly `cutoff`.
+    pub fn purge_before(
+        &mut self,
+        cutoff: model::UnixNanos,
+    ) -> Result<model::PurgeReport, ServiceError> {
+        self.purge_with(cutoff.saturating_add(1), Duration::from_nanos(1))
+    }
+
+    /// Where a slice of the `rows` oldest rows connected before `cutoff` ends: just after
+    /// the connect time of the `rows`-th oldest, as a site owner's query sees them (exact
+    /// counts, pages by connect time). `None` when at most `rows` are that old, or when the
+    /// plugin cannot tell (it refuses the filter): then one purge takes them all.
+    pub fn purge_slice_end(
+        &mut self,
+        cutoff: model::UnixNanos,
+        rows: u32,
+    ) -> Result<Option<model::UnixNanos>, ServiceError> {
+        let q = format!(
+            "connected_before:\"{}\"",
+            crate::events::format_time(cutoff.saturating_sub(1))
+        );
+        let mut page = |offset| {
+            let request = QueryRequest {
+                q: q.clone(),
+                limit: 1,
+                offset,
+            };
+            self.query(crate::directory::site_owner(), request)
+                .map(Result::ok)
+        };
+        let Some(older) = page(0)? else {
+            return Ok(None);
+        };
+        let Some(offset) = older
+            .count
+            .checked_sub(u64::from(rows))
+            .filter(|&offset| offset > 0)
+            .and_then(|offset| u32::try_from(offset).ok())
+        else {
+            return Ok(None);
+        };
+        let last = page(offset)?.and_then(|p| p.rows.into_iter().next());
+        Ok(last
+            .map(|row| row.connect_time.saturating_add(1))
+            .filter(|&end| end < cutoff))
+    }
+
+    /// Gives the instance this retention; returns the one the plugin applies.
+    fn apply_retention(&mut self, retention: Duration) -> Result<Option<Duration>, ServiceError> {
+        let outcome = self
+            .instance()?
+            .set_retention(super::restore::retention_option(retention));
+        self.recover_if_trapped(outcome)
+    }
+
+    /// The operator's retention (0: forever).
+    pub fn retention(&self) -> Duration {
+        self.config.retention
+    }
+
     pub fn set_retention(&mut self, retention: Duration) -> Result<(), ServiceError> {
         self.config.retention = retention;
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
-        let outcome = self
-            .instance()?
-            .set_retention(super::restore::retention_option(retention));
-        self.recover_if_trapped(outcome).map(|_applied| ())
+        self.apply_retention(retention).map(|_applied| ())
     }
 
     pub fn stats(&mut self) -> Result<model::StateStats, ServiceError> {
