@@ -13,9 +13,10 @@ use crate::service::{self, ServiceError, SharedConnLog};
 /// Coder's purge interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-/// The oldest rows one slice of a purge removes under one hold of the service's lock: about
-/// 40 ms of deleting their events at 10M rows, plus the commit (README, Retention).
-pub const SLICE_ROWS: u32 = 5_000;
+/// The oldest rows one slice of a purge removes under one hold of the service's lock: at
+/// 10M rows, 15–40 ms of the plugin's purge and deleting their events, plus the commit
+/// (README, Retention).
+pub const SLICE_ROWS: u32 = 2_000;
 
 /// Between slices, so that requests waiting for the service's lock get it (a thread that
 /// unlocks and locks again at once would usually win it back).
