@@ -278,9 +278,12 @@ fn a_large_purge_runs_in_slices_with_requests_between_them() {
         })
     };
     std::thread::sleep(Duration::from_millis(50));
+    service::wait_for_snapshots(&shared);
+    let saved_before = service::lock(&shared).counters().snapshots_saved;
     let report = connlog::retention::purge(&shared, None).unwrap();
     purging.store(false, Ordering::Relaxed);
     let between_slices = querier.join().unwrap();
+    service::wait_for_snapshots(&shared);
 
     assert_eq!(report.purged, EXPIRED);
     let applied = report.cutoff.expect("a retention applies");
@@ -297,6 +300,11 @@ fn a_large_purge_runs_in_slices_with_requests_between_them() {
         (3, EXPIRED),
         "two slices of {} rows, then the rest: {counters:?}",
         connlog::retention::SLICE_ROWS
+    );
+    assert_eq!(
+        counters.snapshots_saved,
+        saved_before + 1,
+        "one rewrite after the whole pass"
     );
     assert!(
         between_slices >= 1,

@@ -172,6 +172,9 @@ pub struct ConnLog {
     /// Bumped by every purge that deleted events: a swap that started bringing its plugin
     /// up before it must start again.
     purge_generation: u64,
+    /// Slices of a purge removed rows (`purge_before`) and the snapshot rewrite they need
+    /// waits for the purge's last hold, which asks for it once.
+    rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
     closed: bool,
@@ -257,6 +260,7 @@ impl ConnLog {
             writer,
             writer_seen: 0,
             purge_generation: 0,
+            rewrite_owed: false,
             upstream: None,
             closed: false,
         };

@@ -221,6 +221,16 @@ impl ConnLog {
     /// file, and checkpoints and truncates the WAL, so no copy of them stays on disk; until
     /// then a restart applies the recorded purge again.
     pub fn purge(&mut self, now: model::UnixNanos) -> Result<model::PurgeReport, ServiceError> {
+        self.purge_at(now, true)
+    }
+
+    /// `purge`; with `rewrite` off (a slice of a larger purge) the snapshot rewrite it
+    /// needs is left owed, and the next purge with `rewrite` on asks for it.
+    fn purge_at(
+        &mut self,
+        now: model::UnixNanos,
+        rewrite: bool,
+    ) -> Result<model::PurgeReport, ServiceError> {
         let started = Instant::now();
         self.attach_store()?;
         self.journal_mut()?.take_forgotten();
@@ -249,24 +259,26 @@ impl ConnLog {
                 return Err(e);
             }
         };
-        if report.cutoff.is_none() {
-            // No retention applies (the operator's is off and the plugin has none): nothing
-            // was purged, and nothing is counted.
-            return Ok(report);
+        // With no retention in force (the operator's is off and the plugin has none)
+        // nothing was purged, and nothing is counted.
+        if report.cutoff.is_some() {
+            let forgotten = self.journal_mut()?.take_forgotten();
+            self.counters.purges_run += 1;
+            self.counters.rows_purged += report.purged;
+            self.counters.events_purged += forgotten;
+            if forgotten > 0 || report.purged > 0 {
+                self.purge_generation += 1;
+                self.rewrite_owed = true;
+            }
+            self.note_purge_time(started);
         }
-        let forgotten = self.journal_mut()?.take_forgotten();
-        self.counters.purges_run += 1;
-        self.counters.rows_purged += report.purged;
-        self.counters.events_purged += forgotten;
-        if forgotten > 0 || report.purged > 0 {
-            self.purge_generation += 1;
+        if rewrite && std::mem::take(&mut self.rewrite_owed) {
             self.writer.request(background::Work {
                 snapshot: self.snapshot_policy.rewrite_after_purge,
                 checkpoint: true,
                 sweep: true,
             });
         }
-        self.note_purge_time(started);
         Ok(report)
     }
 
@@ -303,23 +315,34 @@ impl ConnLog {
         now: model::UnixNanos,
         retention: Duration,
     ) -> Result<model::PurgeReport, ServiceError> {
-        if retention == self.config.retention {
-            return self.purge(now);
-        }
-        self.apply_retention(retention)?;
-        let report = self.purge(now);
-        self.apply_retention(self.config.retention)?;
-        report
+        self.purge_with_at(now, retention, true)
     }
 
     /// Purges exactly the rows connected before `cutoff`: one slice of a large purge
     /// (`retention::purge`). As a restore applies a recorded purge again: with a retention
-    /// of 1 ns, `purge(cutoff + 1)` uses exactly `cutoff`.
+    /// of 1 ns, `purge(cutoff + 1)` uses exactly `cutoff`. The snapshot rewrite waits for
+    /// the purge's last hold (`purge_with`), so that one rewrite follows the whole pass
+    /// instead of several competing with it for the disk.
     pub fn purge_before(
         &mut self,
         cutoff: model::UnixNanos,
     ) -> Result<model::PurgeReport, ServiceError> {
-        self.purge_with(cutoff.saturating_add(1), Duration::from_nanos(1))
+        self.purge_with_at(cutoff.saturating_add(1), Duration::from_nanos(1), false)
+    }
+
+    fn purge_with_at(
+        &mut self,
+        now: model::UnixNanos,
+        retention: Duration,
+        rewrite: bool,
+    ) -> Result<model::PurgeReport, ServiceError> {
+        if retention == self.config.retention {
+            return self.purge_at(now, rewrite);
+        }
+        self.apply_retention(retention)?;
+        let report = self.purge_at(now, rewrite);
+        self.apply_retention(self.config.retention)?;
+        report
     }
 
     /// Where a slice of the `rows` oldest rows connected before `cutoff` ends: just after
