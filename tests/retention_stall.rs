@@ -231,7 +231,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
 
 /// A purge of many rows runs in slices of `retention::SLICE_ROWS`, each a purge of its
 /// own under one hold of the service, with requests served between them; the report and
-/// the rows left are those of one purge, and a restart applies the slices' pending purges.
+/// the rows left are those of one purge, followed by one snapshot rewrite.
 #[test]
 fn a_large_purge_runs_in_slices_with_requests_between_them() {
     const KEPT: u64 = 30_000;
@@ -312,8 +312,8 @@ fn a_large_purge_runs_in_slices_with_requests_between_them() {
     );
     assert_eq!(row_count(&mut service), KEPT);
 
-    // The slices are purges of their own, pending for the snapshot: a restart from it
-    // applies each at its place, and a full replay finds none of their events.
+    // After the pass's one rewrite, a restart from the new snapshot and a full replay
+    // (which finds none of the purged rows' events) both answer as before.
     let before = answers(&mut service);
     drop(service);
     drop(
