@@ -26,6 +26,7 @@ mod faults {
     pub const LOOP: &str = "fault:loop";
     pub const ALLOC: &str = "fault:alloc";
     pub const REPLAY_PANIC: &str = "fault:replay-panic";
+    pub const REPLAY_READS: &str = "fault:replay-reads";
 }
 
 const MEMORY_CAP: usize = 64 << 20;
@@ -319,4 +320,34 @@ fn a_failed_rebuild_is_retried_by_every_call_and_a_swap_recovers_everything() {
     );
     ingest_all(&mut service, vec![web_event(50_003, T0, "after")], 1);
     assert_eq!(row_count(&mut service), 302);
+}
+
+/// A start that replays the whole journal reads it on a second thread while the plugin
+/// folds, with the journal lent to that reader. A plugin that reads the journal meanwhile
+/// (here it panics when it cannot) still comes up: the host notices the read it could not
+/// answer and replays again with the journal attached.
+#[test]
+fn a_plugin_reading_the_journal_during_a_whole_replay_comes_up_all_the_same() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut service, _) = faulty_service(data.path());
+    ingest_all(
+        &mut service,
+        vec![marker_event(50_000, faults::REPLAY_READS)],
+        1,
+    );
+    let before = answers(&mut service);
+    drop(service);
+    forget_snapshot_record(data.path());
+
+    let mut service = open(data.path(), faulty_plugin());
+    assert!(
+        matches!(
+            service.last_restore().source,
+            RestoreSource::FullReplay { .. }
+        ),
+        "{:?}",
+        service.last_restore().source
+    );
+    assert_eq!(service.last_restore().rows, 301);
+    assert_eq!(answers(&mut service), before);
 }

@@ -81,6 +81,7 @@ pub mod ip;
 pub mod settings;
 pub mod user_agent;
 
+use connlog_plugin_sdk::PluginHost;
 use connlog_plugin_sdk::layer::{Layered, PluginLayer};
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef, Setting, SettingsError};
 use connlog_reference::ReferencePlugin;
@@ -124,7 +125,7 @@ impl PluginLayer for Privacy {
     }
 
     /// Nothing: journaled events were stored as they are, and are replayed as they are.
-    fn on_replay(&mut self, _events: &[EventRef<'_>]) {}
+    fn on_replay(&mut self, _host: &mut dyn PluginHost, _events: &[EventRef<'_>]) {}
 
     /// The shorter of the operator's retention and `max-retention`.
     fn retention(&self, operator: Option<u64>) -> Option<u64> {

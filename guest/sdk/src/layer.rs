@@ -69,8 +69,9 @@ pub trait PluginLayer: Default + 'static {
     /// leaves out never reaches the journal.
     fn on_event(&self, _event: &mut ConnectionEvent) {}
 
-    /// Sees journaled events on their way to the plugin beneath's `replay`.
-    fn on_replay(&mut self, _events: &[EventRef<'_>]) {}
+    /// Sees journaled events on their way to the plugin beneath's `replay`, with the host
+    /// it replays for.
+    fn on_replay(&mut self, _host: &mut dyn PluginHost, _events: &[EventRef<'_>]) {}
 
     /// The retention to ask of the plugin beneath, given the operator's (`None`: forever).
     /// A layer may shorten it; the result is never longer than the operator's.
@@ -211,7 +212,7 @@ impl<L: PluginLayer, P: ConnectionLogPlugin> ConnectionLogPlugin for Layered<L, 
         host: &mut dyn PluginHost,
         events: &[EventRef<'_>],
     ) -> Result<(), JournalError> {
-        self.layer.on_replay(events);
+        self.layer.on_replay(host, events);
         self.inner.replay(host, events)
     }
 

@@ -56,6 +56,9 @@ pub struct HostState {
     /// recorded purge again, whose events are already gone (and whose session keys may
     /// since have been reused by newer events that must stay).
     pub ignore_forget: bool,
+    /// Set when an import needed the journal while none was attached (it was lent to the
+    /// reader of an overlapped whole-journal replay, which then replays again with it).
+    pub journal_missed: bool,
 }
 
 impl HostState {
@@ -72,6 +75,7 @@ impl HostState {
             clock,
             pending_log: Vec::new(),
             ignore_forget: false,
+            journal_missed: false,
         }
     }
 
@@ -89,9 +93,15 @@ impl HostState {
     }
 
     fn journal_mut(&mut self) -> Result<&mut Journal, model::StorageError> {
+        self.journal_missed |= self.journal.is_none();
         self.journal.as_mut().ok_or_else(|| {
             model::StorageError::Unavailable("no store is attached to this instance".into())
         })
+    }
+
+    /// Attaches the journal again (after `take_journal`).
+    pub fn attach_journal(&mut self, journal: Journal) {
+        self.journal = Some(journal);
     }
 
     // ----- what the imports do -----

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{ConnLog, ServiceConfig, ServiceError, store_path};
 use crate::model;
-use crate::plugin::{LoadedPlugin, PluginError, PluginInstance};
+use crate::plugin::{EventColumns, LoadedPlugin, PluginError, PluginInstance};
 use crate::store::snapshot_file::OpenFailure;
 use crate::store::{Journal, PendingPurge, ReplayCursor, SnapshotInfo};
 
@@ -339,6 +339,11 @@ fn restore_into(
             replay_tail_with_purges(instance, *last_seq, upto, &purges, config, cancel)?
         }
         // The journal holds no event of a purged row: replaying it all applies every purge.
+        // The background writer (the one bring-up that can be cancelled) keeps to one
+        // thread, so that the service it runs beside keeps the other core.
+        RestoreSource::FullReplay { .. } if cancel.is_none() => {
+            replay_whole_overlapped(instance, plugin, config, upto)?
+        }
         RestoreSource::FullReplay { .. } => replay_range(instance, 0, upto, Some(upto), cancel)?,
     };
     let rows = instance.stats()?.rows;
@@ -487,16 +492,89 @@ pub(super) fn replay_range(
             Err(e) => break Err(e),
         };
         replayed += batch.len() as u64;
-        match instance.replay(batch) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => break Err(anyhow::anyhow!("replaying the journal: {e}")),
-            Err(trap) => break Err(trap.into()),
+        if let Err(e) = replay_batch(instance, batch) {
+            break Err(e);
         }
     };
     if let Ok(journal) = journal(instance) {
         journal.set_session_bound(None);
     }
     outcome
+}
+
+/// Batches a whole-journal replay's reader decodes ahead of the plugin.
+const READ_AHEAD: usize = 2;
+
+/// `replay_range(instance, 0, upto, …)` with the journal read on a second thread: the
+/// pinned connection moves to a reader that decodes the next batches while the plugin
+/// folds the current one, and comes back, still pinned, at the end. A whole-journal replay
+/// hands each session over in one batch, so a plugin has no reason to read the journal
+/// meanwhile; one that does finds none attached, and the replay is done again by a fresh
+/// instance on one thread.
+fn replay_whole_overlapped(
+    instance: &mut PluginInstance,
+    plugin: &LoadedPlugin,
+    config: &ServiceConfig,
+    upto: i64,
+) -> anyhow::Result<u64> {
+    let journal = instance
+        .state_mut()
+        .take_journal()
+        .ok_or_else(|| anyhow::anyhow!("no store is attached"))?;
+    instance.state_mut().journal_missed = false;
+    let (send, batches) = std::sync::mpsc::sync_channel(READ_AHEAD);
+    let (reader, outcome) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut cursor = ReplayCursor::new(0, upto);
+            loop {
+                let next = journal.next_batch(&mut cursor, REPLAY_BATCH);
+                let more = matches!(next, Ok(Some(_)));
+                if send.send(next).is_err() || !more {
+                    break journal;
+                }
+            }
+        });
+        let mut replayed = 0u64;
+        let outcome = loop {
+            match batches.recv() {
+                Ok(Ok(Some(batch))) => {
+                    replayed += batch.len() as u64;
+                    if let Err(e) = replay_batch(instance, batch) {
+                        break Err(e);
+                    }
+                }
+                Ok(Ok(None)) => break Ok(replayed),
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Err(anyhow::anyhow!("the journal reader stopped")),
+            }
+        };
+        // A reader still decoding stops at its next batch.
+        drop(batches);
+        (reader.join(), outcome)
+    });
+    let journal = reader.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    instance.state_mut().attach_journal(journal);
+    if std::mem::take(&mut instance.state_mut().journal_missed) {
+        tracing::info!(
+            "the plugin read the journal during a whole-journal replay; replaying again on one thread"
+        );
+        let journal = instance
+            .state_mut()
+            .take_journal()
+            .expect("attached just above");
+        *instance = fresh_instance(plugin, journal, config)?;
+        return replay_range(instance, 0, upto, Some(upto), None);
+    }
+    outcome
+}
+
+/// Feeds one batch to the plugin's `replay`.
+fn replay_batch(instance: &mut PluginInstance, batch: EventColumns) -> anyhow::Result<()> {
+    match instance.replay(batch) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::anyhow!("replaying the journal: {e}")),
+        Err(trap) => Err(trap.into()),
+    }
 }
 
 /// The operator's retention as the plugin takes it: 0 (Coder's "forever") is `None`.

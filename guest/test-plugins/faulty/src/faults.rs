@@ -6,13 +6,15 @@
 //! - [`LOOP`]: the guest spins forever (the per-call deadline must end it);
 //! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it).
 //!
-//! And one that strikes later: [`REPLAY_PANIC`] is stored like any event, but the plugin
+//! And two that strike later: [`REPLAY_PANIC`] is stored like any event, but the plugin
 //! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
-//! shows a plugin that loads yet fails to initialise.
+//! shows a plugin that loads yet fails to initialise. [`REPLAY_READS`] makes `replay` read
+//! the journal, which a host replaying without it attached must notice.
 
 use std::sync::Mutex;
 
-use connlog_plugin_sdk::model::{ConnectionEvent, EventRef};
+use connlog_plugin_sdk::PluginHost;
+use connlog_plugin_sdk::model::{ConnectionEvent, EventRef, SessionKey};
 
 /// `AgentName` that makes the plugin panic.
 pub const PANIC: &str = "fault:panic";
@@ -23,6 +25,10 @@ pub const ALLOC: &str = "fault:alloc";
 
 /// `AgentName` that is stored normally but makes `replay` panic.
 pub const REPLAY_PANIC: &str = "fault:replay-panic";
+
+/// `AgentName` that is stored normally, but whose `replay` reads the journal (the event's
+/// session) and panics if it cannot: a plugin that needs the journal while it replays.
+pub const REPLAY_READS: &str = "fault:replay-reads";
 
 /// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
 static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -57,5 +63,24 @@ pub fn on_replay(event: &EventRef) {
             "fault injection: replaying event {} asked for a panic",
             event.id
         );
+    }
+}
+
+/// Reads the session of every replayed `fault:replay-reads` event from the journal;
+/// panics when the host cannot answer.
+pub fn read_journal_on_replay(host: &mut dyn PluginHost, events: &[EventRef]) {
+    let keys: Vec<SessionKey> = events
+        .iter()
+        .filter(|e| e.agent_name == REPLAY_READS)
+        .map(|e| SessionKey {
+            connection_id: e.connection_id.unwrap_or_default(),
+            workspace_id: e.workspace_id,
+            agent_name: e.agent_name.to_string(),
+        })
+        .collect();
+    if !keys.is_empty()
+        && let Err(e) = host.session_events(&keys)
+    {
+        panic!("fault injection: the journal could not be read during replay: {e}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod faults;
 
+use connlog_plugin_sdk::PluginHost;
 use connlog_plugin_sdk::layer::{Layered, PluginLayer};
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef};
 use connlog_reference::ReferencePlugin;
@@ -20,8 +21,9 @@ impl PluginLayer for Faults {
         faults::on_event(event);
     }
 
-    fn on_replay(&mut self, events: &[EventRef<'_>]) {
+    fn on_replay(&mut self, host: &mut dyn PluginHost, events: &[EventRef<'_>]) {
         events.iter().for_each(faults::on_replay);
+        faults::read_journal_on_replay(host, events);
     }
 }
 
