@@ -21,16 +21,6 @@ use connlog::store::SnapshotInfo;
 use rusqlite::Connection;
 use service_support::*;
 
-fn assert_full_replay(service: &ConnLog, reason_contains: &str) {
-    match &service.last_restore().source {
-        RestoreSource::FullReplay { reason } => assert!(
-            reason.contains(reason_contains),
-            "full replay for an unexpected reason: {reason}"
-        ),
-        other => panic!("expected a full replay, got {other:?}"),
-    }
-}
-
 fn assert_snapshot(service: &ConnLog, tail: u64) {
     assert!(
         matches!(

@@ -340,14 +340,7 @@ fn a_plugin_reading_the_journal_during_a_whole_replay_comes_up_all_the_same() {
     forget_snapshot_record(data.path());
 
     let mut service = open(data.path(), faulty_plugin());
-    assert!(
-        matches!(
-            service.last_restore().source,
-            RestoreSource::FullReplay { .. }
-        ),
-        "{:?}",
-        service.last_restore().source
-    );
+    assert_full_replay(&service, "");
     assert_eq!(service.last_restore().rows, 301);
     assert_eq!(answers(&mut service), before);
 }

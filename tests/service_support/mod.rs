@@ -405,3 +405,15 @@ pub fn forget_snapshot_record(data: &Path) {
     conn.execute("DELETE FROM meta WHERE key LIKE 'snapshot.%'", [])
         .unwrap();
 }
+
+/// The service's last bring-up replayed the whole journal, for a reason containing
+/// `reason_contains`.
+pub fn assert_full_replay(service: &ConnLog, reason_contains: &str) {
+    match &service.last_restore().source {
+        connlog::service::RestoreSource::FullReplay { reason } => assert!(
+            reason.contains(reason_contains),
+            "full replay for an unexpected reason: {reason}"
+        ),
+        other => panic!("expected a full replay, got {other:?}"),
+    }
+}
