@@ -28,8 +28,7 @@ impl RowStore {
         vec![
             ("column id", c.id.memory_bytes()),
             ("column connect_time", c.connect.memory_bytes()),
-            ("column disconnect_time", c.disconnect.memory_bytes()),
-            ("column connection_id", c.connection.memory_bytes()),
+            ("session columns", c.session.memory_bytes()),
             ("column desc", c.desc.memory_bytes()),
             ("column detail", c.detail.memory_bytes()),
             ("column ip", c.ip.memory_bytes()),
@@ -76,7 +75,10 @@ impl RowStore {
                     .map(|b| bucket_entry + bitmap_bytes(&b.slots))
                     .sum(),
             ),
-            ("free list", self.free.capacity() as u64 * 4),
+            (
+                "free lists",
+                self.free.iter().map(|f| f.capacity() as u64 * 4).sum(),
+            ),
         ]
     }
 }

@@ -3,9 +3,9 @@
 //! count takes milliseconds.
 //!
 //! # Layout
-//! Every row lives in a *slot* (`u32`). Per slot the store keeps eight columns (64 bytes):
-//! `id`, `connect_time`, `disconnect_time`, `connection_id`, the interned `ip` and client
-//! session id, and two ids of interned tuples:
+//! Every row lives in a *slot* (`u32`). Per slot the store keeps six columns (40 bytes):
+//! `id`, `connect_time`, the interned `ip` and client session id, and two ids of interned
+//! tuples:
 //! - `desc` → (`ctx`, user, app name or port, has-connection-id), where
 //!   `ctx` → (organization, owner, workspace id, workspace name, agent name);
 //! - `detail` → (method, user agent, disconnect reason, code, has-disconnect).
@@ -13,6 +13,10 @@
 //! These tuples repeat per workspace agent and per kind of connection, so their tables stay
 //! small. A client session id is shared by a few connections only, so it gets a column of
 //! its own rather than multiplying the `desc` tuples.
+//!
+//! A session's `connection_id` and `disconnect_time` (24 bytes) are kept only for the slots
+//! of sessions (`columns::SessionColumns`): web and tunnel rows have neither. A slot keeps
+//! its kind while it is free, so each kind has its own free list.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
@@ -49,7 +53,7 @@ use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
 use buckets::Bucket;
-use columns::Column;
+use columns::{Column, SessionColumns};
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};
 
@@ -142,8 +146,8 @@ impl Default for Tuning {
 struct Columns {
     id: Column<u128>,
     connect: Column<i64>,
-    disconnect: Column<i64>,
-    connection: Column<u128>,
+    /// `connection_id` and `disconnect_time`, for the slots that have either.
+    session: SessionColumns,
     desc: Column<u32>,
     detail: Column<u32>,
     ip: Column<u32>,
@@ -191,7 +195,7 @@ impl Columns {
     #[inline]
     fn key_hash(&self, slot: u32) -> u64 {
         if self.is_session(slot) {
-            hash_u128(self.connection.get(slot), SEED_SESSION)
+            hash_u128(self.session.connection(slot), SEED_SESSION)
         } else {
             hash_u128(self.id.get(slot), SEED_ID)
         }
@@ -209,7 +213,7 @@ impl Columns {
     fn session_key(&self, slot: u32) -> SessionKey {
         let ctx = self.ctx_of(slot);
         SessionKey {
-            connection_id: Uuid::from_u128(self.connection.get(slot)),
+            connection_id: Uuid::from_u128(self.session.connection(slot)),
             workspace_id: Uuid::from_u128(ctx.workspace),
             agent_name: self.strings.get(ctx.agent).to_string(),
         }
@@ -244,9 +248,9 @@ impl Columns {
             user_id: (desc.user != 0).then(|| Uuid::from_u128(self.users.get(desc.user))),
             app_name_or_port: owned(desc.app),
             connection_id: (desc.flags & HAS_CONNECTION != 0)
-                .then(|| Uuid::from_u128(self.connection.get(slot))),
+                .then(|| Uuid::from_u128(self.session.connection(slot))),
             disconnect_time: (detail.flags & HAS_DISCONNECT != 0)
-                .then(|| self.disconnect.get(slot)),
+                .then(|| self.session.disconnect(slot)),
             disconnect_reason: owned(detail.reason),
             client_session_id: owned(self.csid.get(slot)),
         }
@@ -256,7 +260,7 @@ impl Columns {
     fn slot_matches(&self, slot: u32, row: &RowRef) -> bool {
         match row.connection_id {
             Some(c) => {
-                self.connection.get(slot) == c.as_u128() && self.is_session(slot) && {
+                self.session.connection(slot) == c.as_u128() && self.is_session(slot) && {
                     let ctx = self.ctx_of(slot);
                     ctx.workspace == row.workspace_id.as_u128()
                         && self.strings.get(ctx.agent) == row.agent_name
@@ -265,6 +269,13 @@ impl Columns {
             None => self.id.get(slot) == row.id.as_u128() && !self.is_session(slot),
         }
     }
+}
+
+/// Does the row keep values in `SessionColumns`? Sessions do; a row with a disconnect time
+/// but no connection id (which validation never lets through) does too, so that nothing
+/// is dropped.
+fn has_session_values(row: &RowRef) -> bool {
+    row.connection_id.is_some() || row.disconnect_time.is_some()
 }
 
 /// The index entries of one row, to diff a replacement against.
@@ -298,7 +309,8 @@ impl Postings {
 pub struct RowStore {
     cols: Columns,
     len: usize,
-    free: Vec<u32>,
+    /// Freed slots, by whether they have session values (1) or not (0).
+    free: [Vec<u32>; 2],
     keys: HashTable<u32>,
     org_bits: Vec<RoaringBitmap>,
     owner_bits: Vec<RoaringBitmap>,
@@ -339,7 +351,7 @@ impl RowStore {
         Self {
             cols: Columns::new(),
             len: 0,
-            free: Vec::new(),
+            free: Default::default(),
             keys: HashTable::new(),
             org_bits: Vec::new(),
             owner_bits: Vec::new(),
@@ -387,7 +399,7 @@ impl RowStore {
         let cols = &self.cols;
         self.keys
             .find(hash_u128(c, SEED_SESSION), |&s| {
-                cols.connection.get(s) == c && cols.is_session(s) && {
+                cols.session.connection(s) == c && cols.is_session(s) && {
                     let ctx = cols.ctx_of(s);
                     ctx.workspace == workspace_id.as_u128()
                         && cols.strings.get(ctx.agent) == agent_name
@@ -431,8 +443,9 @@ impl RowStore {
                 .copied()
         };
         let interned = self.intern_row(&row);
+        let session = has_session_values(&row);
         match existing {
-            Some(slot) => {
+            Some(slot) if self.cols.session.has(slot) == session => {
                 let old = self.postings(slot);
                 self.write_slot(slot, &row, interned);
                 let new = self.postings(slot);
@@ -441,23 +454,12 @@ impl RowStore {
                     self.index(slot, new, Some(old));
                 }
             }
-            None => {
-                let slot = match self.free.pop() {
-                    Some(slot) => slot,
-                    None => {
-                        let slot = self.cols.id.len() as u32;
-                        let c = &mut self.cols;
-                        c.id.push(0);
-                        c.connect.push(0);
-                        c.disconnect.push(0);
-                        c.connection.push(0);
-                        c.desc.push(0);
-                        c.detail.push(0);
-                        c.ip.push(0);
-                        c.csid.push(0);
-                        slot
-                    }
-                };
+            existing => {
+                if let Some(slot) = existing {
+                    // A row that gains or loses session values changes kind: it moves.
+                    self.remove_slot(slot);
+                }
+                let slot = self.take_slot(session);
                 self.write_slot(slot, &row, interned);
                 let cols = &self.cols;
                 self.keys.insert_unique(hash, slot, |&s| cols.key_hash(s));
@@ -468,13 +470,32 @@ impl RowStore {
         }
     }
 
+    /// A free slot of the kind asked for, or a new one.
+    fn take_slot(&mut self, session: bool) -> u32 {
+        if let Some(slot) = self.free[usize::from(session)].pop() {
+            return slot;
+        }
+        let slot = self.cols.id.len() as u32;
+        let c = &mut self.cols;
+        c.id.push(0);
+        c.connect.push(0);
+        c.session.push(session.then_some((0, 0)));
+        c.desc.push(0);
+        c.detail.push(0);
+        c.ip.push(0);
+        c.csid.push(0);
+        slot
+    }
+
     fn write_slot(&mut self, slot: u32, row: &RowRef, interned: Interned) {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
-        c.disconnect.set(slot, row.disconnect_time.unwrap_or(0));
-        c.connection
-            .set(slot, row.connection_id.map_or(0, |u| u.as_u128()));
+        if has_session_values(row) {
+            let connection = row.connection_id.map_or(0, |u| u.as_u128());
+            let disconnect = row.disconnect_time.unwrap_or(0);
+            c.session.set(slot, connection, disconnect);
+        }
         c.desc.set(slot, interned.desc);
         c.detail.set(slot, interned.detail);
         c.ip.set(slot, interned.ip);

@@ -88,18 +88,25 @@ impl RowStore {
                 }
             }
         }
-        self.free.extend(sorted.iter().rev());
+        for &slot in sorted.iter().rev() {
+            self.free_slot(slot);
+        }
         self.len -= slots.len();
     }
 
-    fn remove_slot(&mut self, slot: u32) {
+    pub(super) fn remove_slot(&mut self, slot: u32) {
         let p = self.postings(slot);
         self.unindex(slot, p, None);
         let hash = self.cols.key_hash(slot);
         if let Ok(entry) = self.keys.find_entry(hash, |&s| s == slot) {
             entry.remove();
         }
-        self.free.push(slot);
+        self.free_slot(slot);
         self.len -= 1;
+    }
+
+    fn free_slot(&mut self, slot: u32) {
+        let kind = usize::from(self.cols.session.has(slot));
+        self.free[kind].push(slot);
     }
 }

@@ -172,7 +172,7 @@ impl RowStore {
                 .keys
                 .iter_hash(hash_u128(c, SEED_SESSION))
                 .copied()
-                .filter(|&s| cols.connection.get(s) == c && cols.is_session(s))
+                .filter(|&s| cols.session.connection(s) == c && cols.is_session(s))
                 .collect();
             sets.push(Cow::Owned(found));
         }

@@ -11,9 +11,11 @@
 //! details   u32 n, n × (u8 method index, u32 user agent, u32 reason, u8 has code, i32 code,
 //!           u8 flags)
 //! rows      u64 n, then whole columns in (connect_time, id) ascending order:
-//!           n × u128 id, n × i64 connect, n × i64 disconnect, n × u128 connection id,
-//!           n × u32 desc, n × u32 detail, n × u32 ip (string id),
-//!           n × u32 client session id (string id)
+//!           n × u128 id, n × i64 connect, n × u32 desc, n × u32 detail,
+//!           n × u32 ip (string id), n × u32 client session id (string id),
+//!           then which rows have session values, ⌈n / 64⌉ × u64 (bit b of word w: the
+//!           row at position 64 w + b), then (u128 connection id, i64 disconnect) for
+//!           each of them, in order
 //! lists     the posting lists over row positions (0 = the first row above), each as
 //!           u32 len + that many bytes of roaring's portable format: one per organization,
 //!           owner and user (ids as above, user 0 included), per connection method, per
@@ -26,14 +28,16 @@
 //! as they are (rebuilding them from the columns took half of a load) and rebuilds the
 //! key table and the time buckets (contiguous slot ranges) in one ascending pass.
 
+use super::columns::CHUNK;
 use super::intern::fill_in_bucket_order;
 use super::*;
 
 const MAGIC: &[u8; 8] = b"CLROWSNP";
 /// 2: connection methods, apps and client session ids (Coder D) in place of free-text
-/// types. 3: the posting lists are stored. An older snapshot is refused, and the host
-/// rebuilds the rows from the journal.
-const VERSION: u32 = 3;
+/// types. 3: the posting lists are stored. 4: connection ids and disconnect times only for
+/// the rows that have them. An older snapshot is refused, and the host rebuilds the rows
+/// from the journal.
+const VERSION: u32 = 4;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
@@ -269,14 +273,30 @@ pub(super) fn encode(
     w.u64(order.len() as u64)?;
     w.column(&order, |s| c.id.get(s).to_le_bytes())?;
     w.column(&order, |s| c.connect.get(s).to_le_bytes())?;
-    w.column(&order, |s| c.disconnect.get(s).to_le_bytes())?;
-    w.column(&order, |s| c.connection.get(s).to_le_bytes())?;
     w.column(&order, |s| live.descs.new_id(c.desc.get(s)).to_le_bytes())?;
     w.column(&order, |s| {
         live.details.new_id(c.detail.get(s)).to_le_bytes()
     })?;
     w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
     w.column(&order, |s| live.strings.new_id(c.csid.get(s)).to_le_bytes())?;
+    let words = order.chunks(64).map(|slots| {
+        let bits = slots.iter().enumerate();
+        bits.fold(0u64, |w, (b, &s)| w | u64::from(c.session.has(s)) << b)
+    });
+    for word in words {
+        w.u64(word)?;
+    }
+    let sessions: Vec<u32> = order
+        .iter()
+        .copied()
+        .filter(|&s| c.session.has(s))
+        .collect();
+    w.column(&sessions, |s| {
+        let mut values = [0; 24];
+        values[..16].copy_from_slice(&c.session.connection(s).to_le_bytes());
+        values[16..].copy_from_slice(&c.session.disconnect(s).to_le_bytes());
+        values
+    })?;
     write_lists(&mut w, store, &order, &live)?;
     w.finish()
 }
@@ -532,12 +552,21 @@ impl Reader<'_> {
         col: &mut Column<T>,
         conv: impl Fn([u8; N]) -> T,
     ) -> Result<(), JournalError> {
+        self.values(n, |v| col.push(conv(v)))
+    }
+
+    /// Calls `f` with each of the next `n` values of `N` bytes, read in blocks.
+    fn values<const N: usize>(
+        &mut self,
+        n: usize,
+        mut f: impl FnMut([u8; N]),
+    ) -> Result<(), JournalError> {
         let mut left = n;
         while left > 0 {
             let k = left.min(BLOCK);
             self.with(k * N, true, |b| {
-                for c in b.chunks_exact(N) {
-                    col.push(conv(c.try_into().unwrap()));
+                for v in b.chunks_exact(N) {
+                    f(v.try_into().unwrap());
                 }
             })?;
             left -= k;
@@ -738,12 +767,11 @@ pub(super) fn decode(
     let rows = rows as usize;
     r.column(rows, &mut c.id, u128::from_le_bytes)?;
     r.column(rows, &mut c.connect, i64::from_le_bytes)?;
-    r.column(rows, &mut c.disconnect, i64::from_le_bytes)?;
-    r.column(rows, &mut c.connection, u128::from_le_bytes)?;
     r.column(rows, &mut c.desc, u32::from_le_bytes)?;
     r.column(rows, &mut c.detail, u32::from_le_bytes)?;
     r.column(rows, &mut c.ip, u32::from_le_bytes)?;
     r.column(rows, &mut c.csid, u32::from_le_bytes)?;
+    read_session_values(&mut r, c, rows)?;
     read_lists(&mut r, &mut store)?;
 
     let digest = r.sum.finish();
@@ -755,6 +783,29 @@ pub(super) fn decode(
     r.expect_end()?;
     build_indexes(&mut store, rows)?;
     Ok(store)
+}
+
+/// Reads which rows have session values, then their values, a chunk of slots at a time.
+fn read_session_values(r: &mut Reader, c: &mut Columns, rows: usize) -> Result<(), JournalError> {
+    let mut words = Vec::new();
+    r.values(rows.div_ceil(64), |w| words.push(u64::from_le_bytes(w)))?;
+    if rows % 64 != 0 {
+        let past_the_last = words.last().is_some_and(|w| w >> (rows % 64) != 0);
+        check(!past_the_last, "session values for a row past the last")?;
+    }
+    let per_chunk = CHUNK / 64;
+    for (i, bits) in words.chunks(per_chunk).enumerate() {
+        let slots = (rows - i * CHUNK).min(CHUNK);
+        let n = bits.iter().map(|w| w.count_ones() as usize).sum();
+        let (mut connection, mut disconnect) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        r.values(n, |v: [u8; 24]| {
+            connection.push(u128::from_le_bytes(v[..16].try_into().unwrap()));
+            disconnect.push(i64::from_le_bytes(v[16..].try_into().unwrap()));
+        })?;
+        c.session
+            .push_chunk(bits.to_vec(), slots, connection, disconnect);
+    }
+    Ok(())
 }
 
 /// Reads the posting lists `write_lists` wrote into the store's (empty) lists.
@@ -980,7 +1031,7 @@ fn same_key(c: &Columns, a: u32, b: u32) -> bool {
     }
     if session {
         let (x, y) = (c.ctx_of(a), c.ctx_of(b));
-        c.connection.get(a) == c.connection.get(b)
+        c.session.connection(a) == c.session.connection(b)
             && x.workspace == y.workspace
             && x.agent == y.agent
     } else {

@@ -707,14 +707,14 @@ fn snapshot_rejects_damage_with_clear_errors() {
     let mut v = bytes.clone();
     v[8] = 9;
     assert!(err(v).contains("version 9"));
-    // Snapshots from before connection methods (format 1) and before stored posting lists
-    // (format 2) are refused, not misread.
-    for old in [1, 2] {
+    // Snapshots from before connection methods (format 1), before stored posting lists
+    // (format 2) and with session values for every row (format 3) are refused, not misread.
+    for old in [1, 2, 3] {
         let mut v = bytes.clone();
         v[8] = old;
         assert_eq!(
             err(v),
-            format!("row snapshot: unsupported format version {old} (this plugin reads version 3)")
+            format!("row snapshot: unsupported format version {old} (this plugin reads version 4)")
         );
     }
     // Every single-byte flip past the header is caught, never a panic.
@@ -1303,4 +1303,37 @@ fn a_snapshot_of_many_rows_answers_as_its_store() {
             );
         }
     }
+}
+
+/// Session values are found by rank across words and chunks, and a full chunk keeps no
+/// spare capacity.
+#[test]
+fn session_columns_hold_values_for_the_slots_that_have_them() {
+    use super::columns::{CHUNK, SessionColumns};
+    let slots = 2 * CHUNK + 300;
+    let has = |s: usize| s % 3 == 0 || (CHUNK..CHUNK + 700).contains(&s);
+    let mut c = SessionColumns::default();
+    for s in 0..slots {
+        c.push(has(s).then_some((s as u128 * 7, -(s as i64))));
+    }
+    for s in (0..slots).step_by(5) {
+        if has(s) {
+            c.set(s as u32, s as u128 * 11, s as i64);
+        }
+    }
+    for s in 0..slots {
+        let slot = s as u32;
+        assert_eq!(c.has(slot), has(s), "slot {s}");
+        let want = match (has(s), s % 5 == 0) {
+            (false, _) => (0, 0),
+            (true, false) => (s as u128 * 7, -(s as i64)),
+            (true, true) => (s as u128 * 11, s as i64),
+        };
+        assert_eq!((c.connection(slot), c.disconnect(slot)), want, "slot {s}");
+    }
+    let values = (0..slots).filter(|&s| has(s)).count() as u64;
+    // 24 bytes per value, a bit per slot and a 2-byte rank per 64 slots, the open chunk's
+    // doubling slack (at most its 100 values) and the chunks' headers.
+    let bound = values * 24 + slots as u64 / 8 + slots as u64 / 32 + 100 * 24 + 1024;
+    assert!(c.memory_bytes() <= bound, "{} > {bound}", c.memory_bytes());
 }
