@@ -60,11 +60,20 @@ impl<T: Copy> Column<T> {
     }
 }
 
-/// The values only sessions have, the connection id and the disconnect time, for the slots
-/// that hold one. Web and tunnel rows (a third of Coder's) have neither, and a dense pair of
-/// columns would spend 24 bytes on each of them. Per chunk of slots, a bitmap says which
-/// slots have values, and the values are kept in slot order, so a slot's values are found
-/// by its rank in the bitmap.
+/// What a session row has beyond the other columns: its connection id, its disconnect time
+/// and its client session id.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct SessionValues {
+    pub connection: u128,
+    pub disconnect: i64,
+    /// `Columns::csid_text` reads it; 0 is none.
+    pub csid: u32,
+}
+
+/// The values only sessions have (`SessionValues`), for the slots that hold them. Web and
+/// tunnel rows (a third of Coder's) have none, and dense columns would spend 28 bytes on
+/// each of them. Per chunk of slots, a bitmap says which slots have values, and the values
+/// are kept in slot order, so a slot's values are found by its rank in the bitmap.
 ///
 /// Slots are appended in order and whether one has values is fixed when it is appended (a
 /// freed slot is reused only by a row of the same kind), so values are only ever pushed at
@@ -75,14 +84,49 @@ pub struct SessionColumns {
     len: usize,
 }
 
+/// One chunk's values, a column each (a `u128` beside an `i64` and a `u32` in one struct
+/// would be padded to 32 bytes).
 #[derive(Default)]
-struct SessionChunk {
+pub struct SessionChunk {
     /// Bit `b` of word `w`: slot `64 w + b` of the chunk has values.
     bits: Vec<u64>,
     /// How many slots before word `w` have values (at most 65,472: a `u16`).
     ranks: Vec<u16>,
-    connection: Vec<u128>,
-    disconnect: Vec<i64>,
+    pub connection: Vec<u128>,
+    pub disconnect: Vec<i64>,
+    pub csid: Vec<u32>,
+}
+
+impl SessionChunk {
+    /// An empty chunk with room for `n` values.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            connection: Vec::with_capacity(n),
+            disconnect: Vec::with_capacity(n),
+            csid: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    pub fn push(&mut self, v: SessionValues) {
+        self.connection.push(v.connection);
+        self.disconnect.push(v.disconnect);
+        self.csid.push(v.csid);
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.connection.shrink_to_fit();
+        self.disconnect.shrink_to_fit();
+        self.csid.shrink_to_fit();
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.bits.capacity() * 8
+            + self.ranks.capacity() * 2
+            + self.connection.capacity() * 16
+            + self.disconnect.capacity() * 8
+            + self.csid.capacity() * 4
+    }
 }
 
 impl SessionColumns {
@@ -111,24 +155,32 @@ impl SessionColumns {
             .map_or(0, |(c, i)| self.chunks[c].connection[i])
     }
 
-    /// The slot's disconnect time; 0 for a slot without values.
+    /// The slot's values; zeros for a slot without them.
     #[inline]
-    pub fn disconnect(&self, slot: u32) -> i64 {
+    pub fn get(&self, slot: u32) -> SessionValues {
         self.find(slot)
-            .map_or(0, |(c, i)| self.chunks[c].disconnect[i])
+            .map_or_else(SessionValues::default, |(c, i)| {
+                let chunk = &self.chunks[c];
+                SessionValues {
+                    connection: chunk.connection[i],
+                    disconnect: chunk.disconnect[i],
+                    csid: chunk.csid[i],
+                }
+            })
     }
 
     /// Overwrites the values of a slot that has them.
     #[inline]
-    pub fn set(&mut self, slot: u32, connection: u128, disconnect: i64) {
+    pub fn set(&mut self, slot: u32, v: SessionValues) {
         let (c, i) = self.find(slot).expect("a slot with session values");
         let chunk = &mut self.chunks[c];
-        chunk.connection[i] = connection;
-        chunk.disconnect[i] = disconnect;
+        chunk.connection[i] = v.connection;
+        chunk.disconnect[i] = v.disconnect;
+        chunk.csid[i] = v.csid;
     }
 
     /// Appends slot `len()`, with values or without.
-    pub fn push(&mut self, values: Option<(u128, i64)>) {
+    pub fn push(&mut self, values: Option<SessionValues>) {
         let i = self.len & MASK;
         if i == 0 {
             self.chunks.push(SessionChunk::default());
@@ -138,54 +190,36 @@ impl SessionColumns {
             chunk.ranks.push(chunk.connection.len() as u16);
             chunk.bits.push(0);
         }
-        if let Some((connection, disconnect)) = values {
+        if let Some(v) = values {
             *chunk.bits.last_mut().expect("pushed above") |= 1 << (i & 63);
-            chunk.connection.push(connection);
-            chunk.disconnect.push(disconnect);
+            chunk.push(v);
         }
         self.len += 1;
         if self.len & MASK == 0 {
             // A full chunk takes no more values: give back what doubling left spare.
-            chunk.connection.shrink_to_fit();
-            chunk.disconnect.shrink_to_fit();
+            chunk.shrink_to_fit();
         }
     }
 
     /// Appends a chunk's slots at once (a whole chunk, or the last part of one): `bits`
-    /// says which slots have values, as `push` sets them, and the values are theirs, in slot
-    /// order. The store must end on a whole chunk.
-    pub fn push_chunk(
-        &mut self,
-        bits: Vec<u64>,
-        slots: usize,
-        connection: Vec<u128>,
-        disconnect: Vec<i64>,
-    ) {
+    /// says which slots have values, as `push` sets them, and `values` holds theirs, in
+    /// slot order. The store must end on a whole chunk.
+    pub fn push_chunk(&mut self, bits: Vec<u64>, slots: usize, mut values: SessionChunk) {
         assert!(self.len & MASK == 0 && slots <= CHUNK && bits.len() == slots.div_ceil(64));
-        let mut ranks = Vec::with_capacity(bits.len());
         let mut count = 0;
+        values.ranks = Vec::with_capacity(bits.len());
         for word in &bits {
-            ranks.push(count as u16);
+            values.ranks.push(count as u16);
             count += word.count_ones() as usize;
         }
-        assert!(count == connection.len() && count == disconnect.len());
-        self.chunks.push(SessionChunk {
-            bits,
-            ranks,
-            connection,
-            disconnect,
-        });
+        assert!(count == values.connection.len() && count == values.csid.len());
+        values.bits = bits;
+        self.chunks.push(values);
         self.len += slots;
     }
 
     pub fn memory_bytes(&self) -> u64 {
-        let per_chunk = |c: &SessionChunk| {
-            c.bits.capacity() * 8
-                + c.ranks.capacity() * 2
-                + c.connection.capacity() * 16
-                + c.disconnect.capacity() * 8
-        };
-        let data: usize = self.chunks.iter().map(per_chunk).sum();
+        let data: usize = self.chunks.iter().map(SessionChunk::memory_bytes).sum();
         (data + self.chunks.capacity() * core::mem::size_of::<SessionChunk>()) as u64
     }
 }

@@ -32,12 +32,12 @@ impl RowStore {
             ("column desc", c.desc.memory_bytes()),
             ("column detail", c.detail.memory_bytes()),
             ("column ip", c.ip.memory_bytes()),
-            ("column client_session_id", c.csid.memory_bytes()),
             ("strings", c.strings.memory_bytes()),
             (
                 "small tables",
                 c.orgs.memory_bytes() + c.owners.memory_bytes() + c.users.memory_bytes(),
             ),
+            ("client session ids", c.csids.memory_bytes()),
             ("ctx table", c.ctxs.memory_bytes() + ctx_lists),
             ("desc table", c.descs.memory_bytes()),
             ("detail table", c.details.memory_bytes()),

@@ -3,20 +3,21 @@
 //! count takes milliseconds.
 //!
 //! # Layout
-//! Every row lives in a *slot* (`u32`). Per slot the store keeps six columns (40 bytes):
-//! `id`, `connect_time`, the interned `ip` and client session id, and two ids of interned
-//! tuples:
+//! Every row lives in a *slot* (`u32`). Per slot the store keeps five columns (36 bytes):
+//! `id`, `connect_time`, the interned `ip`, and two ids of interned tuples:
 //! - `desc` → (`ctx`, user, app name or port, has-connection-id), where
 //!   `ctx` → (organization, owner, workspace id, workspace name, agent name);
 //! - `detail` → (method, user agent, disconnect reason, code, has-disconnect).
 //!
 //! These tuples repeat per workspace agent and per kind of connection, so their tables stay
-//! small. A client session id is shared by a few connections only, so it gets a column of
-//! its own rather than multiplying the `desc` tuples.
+//! small.
 //!
-//! A session's `connection_id` and `disconnect_time` (24 bytes) are kept only for the slots
-//! of sessions (`columns::SessionColumns`): web and tunnel rows have neither. A slot keeps
-//! its kind while it is free, so each kind has its own free list.
+//! A session's `connection_id`, `disconnect_time` and interned client session id (28 bytes)
+//! are kept only for the slots of sessions (`columns::SessionColumns`): web and tunnel rows
+//! have none of them. A slot keeps its kind while it is free, so each kind has its own free
+//! list. A client session id is shared by a few connections only, so it is not part of the
+//! `desc` tuples; it is 32 hexadecimal digits (Coder's CHECK), so it is interned as the
+//! `u128` they spell rather than as text.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
@@ -48,12 +49,12 @@ mod tests;
 use std::collections::BTreeMap;
 
 use connlog_plugin_sdk::model::*;
-use connlog_vocabulary::{AppFamily, LegacyType, app_family};
+use connlog_vocabulary::{AppFamily, LegacyType, app_family, is_client_session_id};
 use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
 use buckets::Bucket;
-use columns::{Column, SessionColumns};
+use columns::{Column, SessionColumns, SessionValues};
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};
 
@@ -146,17 +147,17 @@ impl Default for Tuning {
 struct Columns {
     id: Column<u128>,
     connect: Column<i64>,
-    /// `connection_id` and `disconnect_time`, for the slots that have either.
+    /// `connection_id`, `disconnect_time` and client session id, for the slots with any.
     session: SessionColumns,
     desc: Column<u32>,
     detail: Column<u32>,
     ip: Column<u32>,
-    /// The interned client session id.
-    csid: Column<u32>,
     strings: Strings,
     orgs: Interner<u128>,
     owners: Interner<u128>,
     users: Interner<u128>,
+    /// Client session ids by their value (id 0: none).
+    csids: Interner<u128>,
     ctxs: Interner<Ctx>,
     descs: Interner<Desc>,
     details: Interner<Detail>,
@@ -172,6 +173,7 @@ impl Columns {
     fn new() -> Self {
         Self {
             users: Interner::with_placeholder(0),
+            csids: Interner::with_placeholder(0),
             ..Default::default()
         }
     }
@@ -227,8 +229,19 @@ impl Columns {
         }
     }
 
+    /// The client session id an interned id stands for: a `csids` entry in hexadecimal, or
+    /// with `CSID_TEXT` a string.
+    fn csid_text(&self, id: u32) -> Option<String> {
+        if id & CSID_TEXT != 0 {
+            self.strings.get_opt(id & !CSID_TEXT).map(str::to_string)
+        } else {
+            (id != 0).then(|| format!("{:032x}", self.csids.get(id)))
+        }
+    }
+
     fn row(&self, slot: u32) -> ConnectionLog {
         let desc = self.desc_of(slot);
+        let session = self.session.get(slot);
         let ctx = self.ctxs.get(desc.ctx);
         let detail = self.detail_of(slot);
         let s = &self.strings;
@@ -248,11 +261,10 @@ impl Columns {
             user_id: (desc.user != 0).then(|| Uuid::from_u128(self.users.get(desc.user))),
             app_name_or_port: owned(desc.app),
             connection_id: (desc.flags & HAS_CONNECTION != 0)
-                .then(|| Uuid::from_u128(self.session.connection(slot))),
-            disconnect_time: (detail.flags & HAS_DISCONNECT != 0)
-                .then(|| self.session.disconnect(slot)),
+                .then(|| Uuid::from_u128(session.connection)),
+            disconnect_time: (detail.flags & HAS_DISCONNECT != 0).then_some(session.disconnect),
             disconnect_reason: owned(detail.reason),
-            client_session_id: owned(self.csid.get(slot)),
+            client_session_id: self.csid_text(session.csid),
         }
     }
 
@@ -271,11 +283,23 @@ impl Columns {
     }
 }
 
-/// Does the row keep values in `SessionColumns`? Sessions do; a row with a disconnect time
-/// but no connection id (which validation never lets through) does too, so that nothing
-/// is dropped.
+/// Does the row keep values in `SessionColumns`? Sessions do; so does any other row with a
+/// disconnect time (which validation never lets through) or a client session id, so that
+/// nothing is dropped.
 fn has_session_values(row: &RowRef) -> bool {
-    row.connection_id.is_some() || row.disconnect_time.is_some()
+    row.connection_id.is_some() || row.disconnect_time.is_some() || row.client_session_id.is_some()
+}
+
+/// In an interned client session id: a string id, for a client session id that is not 32
+/// lowercase hexadecimal digits. Validation refuses those, but a journal written by another
+/// plugin may hold one, and it is kept as it was sent.
+const CSID_TEXT: u32 = 1 << 31;
+
+/// The `u128` a client session id spells, if it is Coder's 32 lowercase hexadecimal digits.
+fn parse_csid(text: &str) -> Option<u128> {
+    is_client_session_id(text)
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
 }
 
 /// The index entries of one row, to diff a replacement against.
@@ -479,11 +503,10 @@ impl RowStore {
         let c = &mut self.cols;
         c.id.push(0);
         c.connect.push(0);
-        c.session.push(session.then_some((0, 0)));
+        c.session.push(session.then_some(SessionValues::default()));
         c.desc.push(0);
         c.detail.push(0);
         c.ip.push(0);
-        c.csid.push(0);
         slot
     }
 
@@ -492,14 +515,16 @@ impl RowStore {
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
         if has_session_values(row) {
-            let connection = row.connection_id.map_or(0, |u| u.as_u128());
-            let disconnect = row.disconnect_time.unwrap_or(0);
-            c.session.set(slot, connection, disconnect);
+            let values = SessionValues {
+                connection: row.connection_id.map_or(0, |u| u.as_u128()),
+                disconnect: row.disconnect_time.unwrap_or(0),
+                csid: interned.csid,
+            };
+            c.session.set(slot, values);
         }
         c.desc.set(slot, interned.desc);
         c.detail.set(slot, interned.detail);
         c.ip.set(slot, interned.ip);
-        c.csid.set(slot, interned.csid);
     }
 
     /// Interns the row's repeated values.
@@ -579,7 +604,13 @@ impl RowStore {
             desc,
             detail,
             ip: c.strings.intern_opt(row.ip),
-            csid: c.strings.intern_opt(row.client_session_id),
+            csid: match row.client_session_id {
+                None => 0,
+                Some(text) => match parse_csid(text) {
+                    Some(value) => c.csids.intern(value).0,
+                    None => CSID_TEXT | c.strings.intern(text).0,
+                },
+            },
         }
     }
 

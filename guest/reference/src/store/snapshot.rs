@@ -6,16 +6,18 @@
 //! orgs      u32 n, n × u128
 //! owners    u32 n, n × u128
 //! users     u32 n, n × u128                                  (id 0 is "absent")
+//! csids     u32 n, n × u128 client session ids               (id 0 is "absent")
 //! ctxs      u32 n, n × (u32 org, u32 owner, u128 workspace, u32 name, u32 agent)
 //! descs     u32 n, n × (u32 ctx, u32 user, u32 app name or port, u8 flags)
 //! details   u32 n, n × (u8 method index, u32 user agent, u32 reason, u8 has code, i32 code,
 //!           u8 flags)
 //! rows      u64 n, then whole columns in (connect_time, id) ascending order:
 //!           n × u128 id, n × i64 connect, n × u32 desc, n × u32 detail,
-//!           n × u32 ip (string id), n × u32 client session id (string id),
+//!           n × u32 ip (string id),
 //!           then which rows have session values, ⌈n / 64⌉ × u64 (bit b of word w: the
-//!           row at position 64 w + b), then (u128 connection id, i64 disconnect) for
-//!           each of them, in order
+//!           row at position 64 w + b), then (u128 connection id, i64 disconnect,
+//!           u32 client session id) for each of them, in order; the client session id is
+//!           a csids id, or with bit 31 set a string id
 //! lists     the posting lists over row positions (0 = the first row above), each as
 //!           u32 len + that many bytes of roaring's portable format: one per organization,
 //!           owner and user (ids as above, user 0 included), per connection method, per
@@ -28,16 +30,16 @@
 //! as they are (rebuilding them from the columns took half of a load) and rebuilds the
 //! key table and the time buckets (contiguous slot ranges) in one ascending pass.
 
-use super::columns::CHUNK;
+use super::columns::{CHUNK, SessionChunk};
 use super::intern::fill_in_bucket_order;
 use super::*;
 
 const MAGIC: &[u8; 8] = b"CLROWSNP";
 /// 2: connection methods, apps and client session ids (Coder D) in place of free-text
 /// types. 3: the posting lists are stored. 4: connection ids and disconnect times only for
-/// the rows that have them. An older snapshot is refused, and the host rebuilds the rows
-/// from the journal.
-const VERSION: u32 = 4;
+/// the rows that have them. 5: client session ids with them, as numbers. An older snapshot
+/// is refused, and the host rebuilds the rows from the journal.
+const VERSION: u32 = 5;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
@@ -232,6 +234,7 @@ pub(super) fn encode(
         (&c.orgs, &live.orgs),
         (&c.owners, &live.owners),
         (&c.users, &live.users),
+        (&c.csids, &live.csids),
     ] {
         w.u32(ids.count)?;
         for (id, &value) in table.items().iter().enumerate() {
@@ -278,7 +281,6 @@ pub(super) fn encode(
         live.details.new_id(c.detail.get(s)).to_le_bytes()
     })?;
     w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
-    w.column(&order, |s| live.strings.new_id(c.csid.get(s)).to_le_bytes())?;
     let words = order.chunks(64).map(|slots| {
         let bits = slots.iter().enumerate();
         bits.fold(0u64, |w, (b, &s)| w | u64::from(c.session.has(s)) << b)
@@ -292,10 +294,12 @@ pub(super) fn encode(
         .filter(|&s| c.session.has(s))
         .collect();
     w.column(&sessions, |s| {
-        let mut values = [0; 24];
-        values[..16].copy_from_slice(&c.session.connection(s).to_le_bytes());
-        values[16..].copy_from_slice(&c.session.disconnect(s).to_le_bytes());
-        values
+        let v = c.session.get(s);
+        let mut record = [0; 28];
+        record[..16].copy_from_slice(&v.connection.to_le_bytes());
+        record[16..24].copy_from_slice(&v.disconnect.to_le_bytes());
+        record[24..].copy_from_slice(&live.csid_id(v.csid).to_le_bytes());
+        record
     })?;
     write_lists(&mut w, store, &order, &live)?;
     w.finish()
@@ -383,6 +387,7 @@ struct Live {
     orgs: Remap,
     owners: Remap,
     users: Remap,
+    csids: Remap,
     ctxs: Remap,
     descs: Remap,
     details: Remap,
@@ -433,13 +438,20 @@ impl Live {
         let mut strings = Remap::marks(c.strings.len());
         let mut descs = Remap::marks(c.descs.len());
         let mut details = Remap::marks(c.details.len());
-        // Id 0 of strings and users stands for "absent"; it is always written.
+        let mut csids = Remap::marks(c.csids.len());
+        // Id 0 of strings, users and csids stands for "absent"; it is always written.
         strings[0] = true;
+        csids[0] = true;
         for &s in order {
             descs[c.desc.get(s) as usize] = true;
             details[c.detail.get(s) as usize] = true;
             strings[c.ip.get(s) as usize] = true;
-            strings[c.csid.get(s) as usize] = true;
+            let csid = c.session.get(s).csid;
+            if csid & CSID_TEXT != 0 {
+                strings[(csid & !CSID_TEXT) as usize] = true;
+            } else {
+                csids[csid as usize] = true;
+            }
         }
         let mut ctxs = Remap::marks(c.ctxs.len());
         let mut users = Remap::marks(c.users.len());
@@ -472,9 +484,21 @@ impl Live {
             orgs: Remap::from(orgs),
             owners: Remap::from(owners),
             users: Remap::from(users),
+            csids: Remap::from(csids),
             ctxs: Remap::from(ctxs),
             descs: Remap::from(descs),
             details: Remap::from(details),
+        }
+    }
+}
+
+impl Live {
+    /// A row's client session id as the snapshot numbers it.
+    fn csid_id(&self, csid: u32) -> u32 {
+        if csid & CSID_TEXT != 0 {
+            CSID_TEXT | self.strings.new_id(csid & !CSID_TEXT)
+        } else {
+            self.csids.new_id(csid)
         }
     }
 }
@@ -682,6 +706,19 @@ pub(super) fn decode(
         check(c.users.intern(v).0 as usize == id, "duplicate user")?;
         store.user_bits.push(RoaringBitmap::new());
     }
+    let n = table_len(&mut r, "bad client session id count")?;
+    c.csids.reserve(n.min(RESERVE_MAX));
+    check(
+        n >= 1 && r.u128()? == 0,
+        "client session id table lacks its placeholder",
+    )?;
+    for id in 1..n {
+        let v = r.u128()?;
+        check(
+            c.csids.intern(v).0 as usize == id,
+            "duplicate client session id",
+        )?;
+    }
     let n = table_len(&mut r, "bad context count")?;
     c.ctxs.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
@@ -770,7 +807,6 @@ pub(super) fn decode(
     r.column(rows, &mut c.desc, u32::from_le_bytes)?;
     r.column(rows, &mut c.detail, u32::from_le_bytes)?;
     r.column(rows, &mut c.ip, u32::from_le_bytes)?;
-    r.column(rows, &mut c.csid, u32::from_le_bytes)?;
     read_session_values(&mut r, c, rows)?;
     read_lists(&mut r, &mut store)?;
 
@@ -787,6 +823,11 @@ pub(super) fn decode(
 
 /// Reads which rows have session values, then their values, a chunk of slots at a time.
 fn read_session_values(r: &mut Reader, c: &mut Columns, rows: usize) -> Result<(), JournalError> {
+    let (strings, csids) = (c.strings.len() as u32, c.csids.len() as u32);
+    let known = |csid: u32| match csid & CSID_TEXT {
+        0 => csid < csids,
+        _ => (1..strings).contains(&(csid & !CSID_TEXT)),
+    };
     let mut words = Vec::new();
     r.values(rows.div_ceil(64), |w| words.push(u64::from_le_bytes(w)))?;
     if rows % 64 != 0 {
@@ -797,13 +838,19 @@ fn read_session_values(r: &mut Reader, c: &mut Columns, rows: usize) -> Result<(
     for (i, bits) in words.chunks(per_chunk).enumerate() {
         let slots = (rows - i * CHUNK).min(CHUNK);
         let n = bits.iter().map(|w| w.count_ones() as usize).sum();
-        let (mut connection, mut disconnect) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        r.values(n, |v: [u8; 24]| {
-            connection.push(u128::from_le_bytes(v[..16].try_into().unwrap()));
-            disconnect.push(i64::from_le_bytes(v[16..].try_into().unwrap()));
+        let mut values = SessionChunk::with_capacity(n);
+        let mut all_known = true;
+        r.values(n, |v: [u8; 28]| {
+            let csid = u32::from_le_bytes(v[24..].try_into().unwrap());
+            all_known &= known(csid);
+            values.push(SessionValues {
+                connection: u128::from_le_bytes(v[..16].try_into().unwrap()),
+                disconnect: i64::from_le_bytes(v[16..24].try_into().unwrap()),
+                csid,
+            });
         })?;
-        c.session
-            .push_chunk(bits.to_vec(), slots, connection, disconnect);
+        check(all_known, "row names an unknown client session id")?;
+        c.session.push_chunk(bits.to_vec(), slots, values);
     }
     Ok(())
 }
@@ -881,10 +928,7 @@ fn build_indexes(store: &mut RowStore, rows: usize) -> Result<(), JournalError> 
         let c = &store.cols;
         check(c.desc.get(slot) < descs, "row names an unknown descriptor")?;
         check(c.detail.get(slot) < details, "row names an unknown detail")?;
-        check(
-            c.ip.get(slot) < strings && c.csid.get(slot) < strings,
-            "row names an unknown string",
-        )?;
+        check(c.ip.get(slot) < strings, "row names an unknown string")?;
         let key = c.sort_key(slot);
         check(prev.is_none_or(|p| p <= key), "rows are out of order")?;
         prev = Some(key);
