@@ -54,7 +54,7 @@ use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
 use buckets::Bucket;
-use columns::{Column, SessionColumns, SessionValues};
+use columns::{CHUNK, Column, SessionColumns, SessionValues};
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};
 
@@ -500,6 +500,9 @@ impl RowStore {
             return slot;
         }
         let slot = self.cols.id.len() as u32;
+        if slot != 0 && slot as usize % CHUNK == 0 {
+            self.compact_postings(slot - CHUNK as u32..slot);
+        }
         let c = &mut self.cols;
         c.id.push(0);
         c.connect.push(0);
@@ -643,6 +646,20 @@ impl RowStore {
             code: detail.code,
             time: self.cols.connect.get(slot),
         }
+    }
+
+    /// Every posting list (the time buckets aside).
+    fn posting_lists_mut(&mut self) -> impl Iterator<Item = &mut RoaringBitmap> {
+        let by_id = (self.org_bits.iter_mut())
+            .chain(&mut self.owner_bits)
+            .chain(&mut self.user_bits);
+        let fixed = by_id
+            .chain(&mut self.method_bits)
+            .chain(&mut self.type_bits);
+        fixed
+            .chain(self.app_bits.values_mut())
+            .chain(self.code_bits.values_mut())
+            .chain([&mut self.ongoing, &mut self.completed])
     }
 
     /// Adds the slot to the posting lists of `p` (only those that differ from `old`).

@@ -58,23 +58,11 @@ impl RowStore {
                 entry.remove();
             }
         }
-        let lists = self
-            .org_bits
-            .iter_mut()
-            .chain(&mut self.owner_bits)
-            .chain(&mut self.method_bits)
-            .chain(&mut self.type_bits);
-        let lists = lists
-            .chain(&mut self.user_bits)
-            .chain(self.app_bits.values_mut())
-            .chain(self.code_bits.values_mut());
-        for list in lists {
+        for list in self.posting_lists_mut() {
             if !list.is_empty() {
                 *list -= &gone;
             }
         }
-        self.ongoing -= &gone;
-        self.completed -= &gone;
         let starts: Vec<i64> = self.buckets.range(..cutoff).map(|(&k, _)| k).collect();
         for start in starts {
             let b = self.buckets.get_mut(&start).unwrap();
