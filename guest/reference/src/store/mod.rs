@@ -500,7 +500,7 @@ impl RowStore {
             return slot;
         }
         let slot = self.cols.id.len() as u32;
-        if slot != 0 && slot as usize % CHUNK == 0 {
+        if slot != 0 && (slot as usize).is_multiple_of(CHUNK) {
             self.compact_postings(slot - CHUNK as u32..slot);
         }
         let c = &mut self.cols;

@@ -830,7 +830,7 @@ fn read_session_values(r: &mut Reader, c: &mut Columns, rows: usize) -> Result<(
     };
     let mut words = Vec::new();
     r.values(rows.div_ceil(64), |w| words.push(u64::from_le_bytes(w)))?;
-    if rows % 64 != 0 {
+    if !rows.is_multiple_of(64) {
         let past_the_last = words.last().is_some_and(|w| w >> (rows % 64) != 0);
         check(!past_the_last, "session values for a row past the last")?;
     }

@@ -1312,7 +1312,7 @@ fn a_snapshot_of_many_rows_answers_as_its_store() {
 fn session_columns_hold_values_for_the_slots_that_have_them() {
     use super::columns::{CHUNK, SessionColumns};
     let slots = 2 * CHUNK + 300;
-    let has = |s: usize| s % 3 == 0 || (CHUNK..CHUNK + 700).contains(&s);
+    let has = |s: usize| s.is_multiple_of(3) || (CHUNK..CHUNK + 700).contains(&s);
     let values = |s: usize, k: u32| SessionValues {
         connection: s as u128 * u128::from(k),
         disconnect: -(s as i64) * i64::from(k),
