@@ -14,15 +14,16 @@ use super::intern::table_bytes;
 const ARRAY_MAX: u64 = 4096;
 
 impl RowStore {
-    /// Gives back the slack of the posting lists' array containers over `slots`, one
-    /// container's range that new rows have just filled. An array grows by doubling while
+    /// Gives back the slack of the posting lists' array containers over `slots`, whole
+    /// containers' ranges that new rows have just filled. An array grows by doubling while
     /// ascending slots are appended to it (a fifth to a third of the lists' memory was slack
     /// in the store bench), and a full range takes few more; a container copied in is
     /// exactly its size.
     pub(super) fn compact_postings(&mut self, slots: Range<u32>) {
+        let containers = u64::from(slots.len() as u32).div_ceil(1 << 16);
         for list in self.posting_lists_mut() {
             let n = list.range_cardinality(slots.clone());
-            if n == 0 || n > ARRAY_MAX {
+            if n == 0 || n > ARRAY_MAX * containers {
                 continue;
             }
             let exact: RoaringBitmap = list.range(slots.clone()).collect();

@@ -184,11 +184,14 @@ fn tunings() -> [Tuning; 3] {
             bucket_max: 2,
             collect_limit: 0,
             bulk_remove: 1,
+            // Compactions over a few slots at a time, to check they never change a list.
+            compact_slots: 4,
         },
         Tuning {
             bucket_max: 3,
             collect_limit: 4,
             bulk_remove: 3,
+            compact_slots: 3,
         },
     ]
 }
@@ -780,6 +783,7 @@ fn buckets_split_and_stay_consistent_with_equal_times() {
         bucket_max: 4,
         collect_limit: 0,
         bulk_remove: 1,
+        ..Tuning::default()
     });
     for id in 1..=40 {
         s.upsert(row(id, 7).as_row_ref()); // all equal: a bucket that cannot split
@@ -1370,13 +1374,17 @@ fn client_session_ids_are_kept_as_numbers_or_as_text() {
     assert_eq!(s.rows(), vec![c, b, a]);
 }
 
-/// Posting lists filled by appends give back their slack as each container's range of slots
-/// fills up: a store of two full ranges costs what its copy loaded from a snapshot (read at
-/// exact size) costs, but for the range the last row opened.
+/// Posting lists filled by appends give back their slack as containers' ranges of slots fill
+/// up: a store of two full ranges costs what its copy loaded from a snapshot (read at exact
+/// size) costs, but for the range the last row opened.
 #[test]
 fn filled_ranges_of_posting_lists_keep_no_slack() {
-    let rows = 2 * super::columns::CHUNK as u128 + 1;
-    let mut store = RowStore::new();
+    let every = 2 << 16;
+    let rows = u128::from(every) + 1;
+    let mut store = RowStore::with_tuning(Tuning {
+        compact_slots: every,
+        ..Tuning::default()
+    });
     for i in 0..rows {
         let mut r = web(i + 1, i as i64, WorkspaceApp);
         r.workspace_owner_id = u(0xb000 + i % 500);
