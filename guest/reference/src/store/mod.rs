@@ -13,9 +13,9 @@
 //! small.
 //!
 //! A session's `connection_id`, `disconnect_time` and interned client session id (28 bytes)
-//! are kept only for the slots of sessions (`columns::SessionColumns`): web and tunnel rows
-//! have none of them. A slot keeps its kind while it is free, so each kind has its own free
-//! list. A client session id is shared by a few connections only, so it is not part of the
+//! are kept only for the slots of rows that have any (`columns::SessionColumns`): web and
+//! tunnel rows have none of them, but for a rare client session id. A slot keeps its kind
+//! while it is free, so each kind has its own free list. A client session id is shared by a few connections only, so it is not part of the
 //! `desc` tuples; it is 32 hexadecimal digits (Coder's CHECK), so it is interned as the
 //! `u128` they spell rather than as text.
 //!
