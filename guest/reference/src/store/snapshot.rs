@@ -490,9 +490,7 @@ impl Live {
             details: Remap::from(details),
         }
     }
-}
 
-impl Live {
     /// A row's client session id as the snapshot numbers it.
     fn csid_id(&self, csid: u32) -> u32 {
         if csid & CSID_TEXT != 0 {
