@@ -92,9 +92,9 @@ pub struct SessionChunk {
     bits: Vec<u64>,
     /// How many slots before word `w` have values (at most 65,472: a `u16`).
     ranks: Vec<u16>,
-    pub connection: Vec<u128>,
-    pub disconnect: Vec<i64>,
-    pub csid: Vec<u32>,
+    connection: Vec<u128>,
+    disconnect: Vec<i64>,
+    csid: Vec<u32>,
 }
 
 impl SessionChunk {
