@@ -113,7 +113,7 @@ pub fn canonicalize(event: ConnectionEvent) -> Result<ConnectionEvent, Validatio
     let client_session_id = client_session(client_session_id)?;
     let user_id = user_id.filter(|u| !u.is_nil());
     let connection_id = connection_id.filter(|u| !u.is_nil());
-    let ip = ip.as_deref().and_then(canonical_ip);
+    let ip = ip.and_then(into_canonical_ip);
     let agent_reported = is_agent_reported(method, connection_id.is_some());
 
     let app_name_or_port = match method {
@@ -266,14 +266,30 @@ pub fn canonical_ip(raw: &str) -> Option<String> {
     // decimal IPv4 with exactly four fields and no leading zeros; IPv6 with at most one
     // `::`, groups of 1–4 hex digits and an optional dotted IPv4 tail. Go additionally
     // accepts a `%zone`, which `net.ParseIP` then refuses, and Rust refuses it outright.
-    if raw.contains('.') && !raw.contains(':') {
-        return raw
-            .parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(|v4| v4.to_string());
+    if is_dotted(raw) {
+        return parses_as_ipv4(raw).then(|| raw.to_string());
     }
     let v6 = raw.parse::<std::net::Ipv6Addr>().ok()?;
     Some(go_ipv6_string(v6))
+}
+
+/// [`canonical_ip`] for text the caller owns: dotted IPv4 text that parses is kept as it
+/// is, without a copy (most addresses are IPv4, and every event has one).
+fn into_canonical_ip(raw: String) -> Option<String> {
+    if is_dotted(&raw) && raw.len() <= MAX_IP_BYTES {
+        return parses_as_ipv4(&raw).then_some(raw);
+    }
+    canonical_ip(&raw)
+}
+
+fn is_dotted(raw: &str) -> bool {
+    raw.contains('.') && !raw.contains(':')
+}
+
+/// Rust's parser takes exactly the text Go's `IP.String()` gives back: four decimal fields
+/// without leading zeros. So text that parses is already canonical.
+fn parses_as_ipv4(raw: &str) -> bool {
+    raw.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// Go's `net.IP.String()` for a 16-byte address: an IPv4-mapped address prints as dotted

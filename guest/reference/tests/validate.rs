@@ -684,6 +684,16 @@ mod properties {
     use proptest::prelude::*;
 
     proptest! {
+        /// Every IPv4 address's text is kept as it came, and it is what Go prints.
+        #[test]
+        fn ipv4_text_is_kept(bits in any::<u32>()) {
+            let text = std::net::Ipv4Addr::from(bits).to_string();
+            prop_assert_eq!(canonical_ip(&text), Some(text.clone()));
+            let mut e = ssh();
+            e.ip = Some(text.clone());
+            prop_assert_eq!(canonicalize(e).unwrap().ip, Some(text));
+        }
+
         /// Canonical text parses back to the same address and is a fixed point.
         #[test]
         fn ipv6_text_round_trips(groups in proptest::array::uniform8(prop_oneof![Just(0u16), Just(0xffff), any::<u16>()])) {
