@@ -1,7 +1,9 @@
 //! The SQLite journal behind the WIT `journal` interface.
 //!
 //! Durability: WAL mode with `synchronous=FULL`, so a committed transaction has been
-//! fsynced before `commit` returns; callers acknowledge events only after that.
+//! fsynced before `commit` returns; callers acknowledge events only after that. Group
+//! commit's transactions alone commit with `NORMAL` (`CommitSync::Deferred`), and their
+//! events are acknowledged once `WalSync` has synced the WAL after them.
 //! `secure_delete` overwrites deleted content, so purged rows leave no data in the file.
 //! `events.seq` is AUTOINCREMENT: a sequence number is never handed out twice, even after
 //! the newest events are purged, so "the snapshot covers `seq <= last_seq`" stays true.
@@ -24,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
+use super::wal_sync::CommitSync;
 use crate::model::{
     ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
     StorageError, Uuid,
@@ -452,15 +455,34 @@ impl Journal {
         Ok(())
     }
 
+    /// Opens a write transaction whose commit is durable when `commit` returns.
     pub fn begin(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(unavailable)
+        self.begin_with(CommitSync::Full)
     }
 
-    /// Durable when this returns Ok (synchronous=FULL).
+    /// Opens a write transaction whose commit reaches the disk as `sync` says. SQLite
+    /// takes the setting only between transactions, so every transaction states its own.
+    pub fn begin_with(&self, sync: CommitSync) -> Result<(), StorageError> {
+        let level = match sync {
+            CommitSync::Full => "FULL",
+            CommitSync::Deferred => "NORMAL",
+        };
+        self.conn
+            .execute_batch(&format!("PRAGMA synchronous = {level}; BEGIN IMMEDIATE"))
+            .map_err(|e| {
+                // Writes outside a transaction must not inherit a deferred sync.
+                let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+                unavailable(e)
+            })
+    }
+
+    /// Durable when this returns Ok, unless the transaction began with
+    /// `CommitSync::Deferred`: then once a `WalSync::sync` that starts after it returns.
     pub fn commit(&self) -> Result<(), StorageError> {
-        self.conn.execute_batch("COMMIT").map_err(unavailable)
+        // Back to FULL at once: writes made outside `begin` (autocommit) sync as they did.
+        self.conn
+            .execute_batch("COMMIT; PRAGMA synchronous = FULL")
+            .map_err(unavailable)
     }
 
     /// Marks where one batch of a group commit starts, inside the write transaction.
