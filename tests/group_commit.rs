@@ -160,3 +160,87 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
     let counters = service::lock(&shared).counters();
     assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
 }
+
+/// A group's commit does not wait for the disk; its answer does. When the WAL cannot be
+/// synced, the callers are told their events may or may not be stored, and that sending
+/// them again is safe: it is, and it answers as for any repeat.
+#[test]
+fn a_failed_sync_answers_that_sending_the_batch_again_is_safe() {
+    let data = tempfile::tempdir().unwrap();
+    let (shared, queue) = queued_service(data.path());
+    let first = web_event(1, T0, "synced");
+    assert_eq!(queue.ingest(vec![first]).unwrap(), [EventOutcome::Stored]);
+
+    // SQLite keeps writing the WAL it holds open; the sync opens it by name, which now
+    // cannot be opened (a link to itself).
+    let wal = data.path().join("connlog.db-wal");
+    let kept = data.path().join("kept-wal");
+    std::fs::rename(&wal, &kept).unwrap();
+    std::os::unix::fs::symlink("connlog.db-wal", &wal).unwrap();
+    let second = web_event(2, T0, "unsynced");
+    let answer = queue.ingest(vec![second.clone()]);
+    std::fs::remove_file(&wal).unwrap();
+    std::fs::rename(&kept, &wal).unwrap();
+
+    let error = answer.expect_err("a batch whose sync failed is not acknowledged");
+    let message = error.to_string();
+    assert!(
+        message.contains("could not be synced") && message.contains("sending them again is safe"),
+        "{message}"
+    );
+    assert_eq!(
+        queue.ingest(vec![second]).unwrap(),
+        [EventOutcome::Duplicate],
+        "the commit itself went through"
+    );
+    assert_eq!(row_count(&mut service::lock(&shared)), 2);
+}
+
+/// Callers that keep ingesting do not keep the service from queries: a runner lets it go
+/// after a while even when batches keep coming, and another caller takes over.
+#[test]
+fn a_steady_stream_of_batches_leaves_room_for_queries() {
+    let data = tempfile::tempdir().unwrap();
+    let (shared, queue) = queued_service(data.path());
+    let queue = Arc::new(queue);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Enough callers that one always has a batch queued.
+    let callers: Vec<_> = (0..8 * CALLERS)
+        .map(|caller| {
+            let (queue, stop) = (queue.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let batch = (0..20)
+                        .map(|i| web_event(caller << 32 | (n * 20 + i), T0, "stream"))
+                        .collect();
+                    queue.ingest(batch).expect("stored");
+                    n += 1;
+                }
+                n * 20
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let asked = Instant::now();
+        let service = service::lock(&shared);
+        slowest = slowest.max(asked.elapsed());
+        drop(service);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stored: u64 = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a query waited {slowest:?} for the service"
+    );
+    let mut service = service::lock(&shared);
+    assert_eq!(row_count(&mut service), stored);
+    let counters = service.counters();
+    assert!(
+        counters.ingest_commits < counters.ingest_batches,
+        "batches were grouped: {counters:?}"
+    );
+}

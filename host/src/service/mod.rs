@@ -41,7 +41,7 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSpec, ServiceLogSink,
 };
-use crate::store::{Journal, clean_stop};
+use crate::store::{Journal, WalSync, clean_stop};
 use restore::bring_up;
 
 pub use feed::{FeedChunk, FeedMessage};
@@ -177,6 +177,9 @@ pub struct ConnLog {
     rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
+    /// Syncs the store's WAL after commits that did not wait for it
+    /// (`ingest_group_unsynced`).
+    wal_sync: Arc<WalSync>,
     closed: bool,
 }
 
@@ -262,6 +265,7 @@ impl ConnLog {
             purge_generation: 0,
             rewrite_owed: false,
             upstream: None,
+            wal_sync: Arc::new(WalSync::new(&path)),
             closed: false,
         };
         service.snapshot_if_due();
