@@ -208,6 +208,7 @@ impl ConnLog {
         };
         tracing::info!(?store_check, "opening the store");
         let journal = Journal::connect(&path)?;
+        let wal_sync = Arc::new(journal.wal_sync());
         // The whole-file check reads every page; it runs on its own connection while this
         // thread brings the plugin up, and its verdict comes first: a damaged store is
         // refused even if the bring-up happened to succeed.
@@ -265,7 +266,7 @@ impl ConnLog {
             purge_generation: 0,
             rewrite_owed: false,
             upstream: None,
-            wal_sync: Arc::new(WalSync::new(&path)),
+            wal_sync,
             closed: false,
         };
         service.snapshot_if_due();

@@ -26,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
-use super::wal_sync::CommitSync;
+use super::wal_sync::{CommitSync, WalSync};
 use crate::model::{
     ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
     StorageError, Uuid,
@@ -282,6 +282,12 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What syncs this store's WAL after deferred commits. Named as SQLite names it: beside
+    /// the file a link to the store leads to.
+    pub fn wal_sync(&self) -> WalSync {
+        WalSync::new(self.conn.path().map_or(&self.path, Path::new))
     }
 
     fn initialise(&self, check: bool) -> anyhow::Result<()> {

@@ -88,6 +88,23 @@ mod tests {
         );
     }
 
+    /// SQLite keeps the WAL beside the file a link to the store leads to; so must the sync.
+    #[test]
+    fn a_store_reached_through_a_link_has_its_wal_synced_where_sqlite_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("disk")).unwrap();
+        let link = dir.path().join("connlog.db");
+        std::os::unix::fs::symlink("disk/connlog.db", &link).unwrap();
+        let journal = crate::store::Journal::open(&link).unwrap();
+        let sync = journal.wal_sync();
+        let wal = dir.path().join("disk").join("connlog.db-wal");
+        assert!(wal.exists(), "SQLite's WAL is beside the linked file");
+        assert_eq!(
+            sync.wal.canonicalize().unwrap(),
+            wal.canonicalize().unwrap()
+        );
+    }
+
     #[test]
     fn a_wal_that_cannot_be_opened_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
