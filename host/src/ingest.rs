@@ -16,9 +16,8 @@ use crate::service::{IngestQueue, ServiceError};
 /// plugin's memory. A commit may hold several (`INGEST_GROUP`).
 pub const INGEST_BATCH: usize = 1000;
 
-/// Batches per commit: what a reader that is ahead of the store (a file, a backlog) queues
-/// at once, and the most `IngestQueue` puts in one group. Each is its own plugin call; one
-/// fsync, and each index page written once, for all of them.
+/// Batches a reader that is ahead of the store (a file, a backlog) commits at once, each
+/// its own plugin call: one fsync, and each index page written once, for all of them.
 pub const INGEST_GROUP: usize = 16;
 
 /// Lines a reader thread may read ahead of the store: enough for a whole group.

@@ -41,7 +41,7 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSpec, ServiceLogSink,
 };
-use crate::store::{Journal, WalSync, clean_stop};
+use crate::store::{Journal, clean_stop};
 use restore::bring_up;
 
 pub use feed::{FeedChunk, FeedMessage};
@@ -177,9 +177,6 @@ pub struct ConnLog {
     rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
-    /// Syncs the store's WAL after commits that did not wait for it
-    /// (`ingest_group_unsynced`).
-    wal_sync: Arc<WalSync>,
     closed: bool,
 }
 
@@ -208,7 +205,6 @@ impl ConnLog {
         };
         tracing::info!(?store_check, "opening the store");
         let journal = Journal::connect(&path)?;
-        let wal_sync = Arc::new(journal.wal_sync());
         // The whole-file check reads every page; it runs on its own connection while this
         // thread brings the plugin up, and its verdict comes first: a damaged store is
         // refused even if the bring-up happened to succeed.
@@ -266,7 +262,6 @@ impl ConnLog {
             purge_generation: 0,
             rewrite_owed: false,
             upstream: None,
-            wal_sync,
             closed: false,
         };
         service.snapshot_if_due();

@@ -3,7 +3,6 @@
 //! in any call answered by rebuilding the instance from the store.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::restore::{bring_up_error, replay_range};
@@ -12,7 +11,7 @@ use crate::model::{
     self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
 };
 use crate::plugin::{PluginError, PluginInstance};
-use crate::store::{CommitSync, Expect, Includes, Journal, SnapshotInfo, WalSync};
+use crate::store::{Expect, Includes, Journal, SnapshotInfo};
 
 /// A write transaction longer than this is logged with where its time went.
 const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
@@ -35,39 +34,13 @@ impl ConnLog {
     /// before it are committed, the instance is rebuilt, and the batches after it go on in
     /// a new transaction. One answer per batch, in order; an `Ok` batch is durable.
     pub fn ingest_group(&mut self, batches: Vec<Vec<ConnectionEvent>>) -> Vec<BatchAnswer> {
-        self.store_group(batches, CommitSync::Full)
-    }
-
-    /// `ingest_group`, except that its commits return before the disk has them: an `Ok`
-    /// answer is durable only once the returned `WalSync` has synced (which the caller may
-    /// run on another thread while it goes on). The caller must hold the answers, and keep
-    /// other callers from seeing the batches' rows, until then (`IngestQueue` does both).
-    /// No `WalSync` when nothing needs one: nothing was committed, or the service is a
-    /// replica, whose commits PostgreSQL made durable first and which sync as before.
-    pub fn ingest_group_unsynced(
-        &mut self,
-        batches: Vec<Vec<ConnectionEvent>>,
-    ) -> (Vec<BatchAnswer>, Option<Arc<WalSync>>) {
-        if self.upstream.is_some() {
-            return (self.ingest_group(batches), None);
-        }
-        let answers = self.store_group(batches, CommitSync::Deferred);
-        let committed = answers.iter().any(Result::is_ok);
-        (answers, committed.then(|| self.wal_sync.clone()))
-    }
-
-    fn store_group(
-        &mut self,
-        batches: Vec<Vec<ConnectionEvent>>,
-        sync: CommitSync,
-    ) -> Vec<BatchAnswer> {
         let mut answers: Vec<Option<BatchAnswer>> = std::iter::repeat_with(|| None)
             .take(batches.len())
             .collect();
         let mut rest: VecDeque<(usize, Vec<ConnectionEvent>)> =
             batches.into_iter().enumerate().collect();
         while let Some(&(first, _)) = rest.front() {
-            match self.begin_write(sync) {
+            match self.begin_write() {
                 Ok(started) => self.store_batches(&mut rest, &mut answers, started),
                 Err(e) => {
                     // Nothing of the group ran: the first batch gets the error, and the
@@ -490,7 +463,7 @@ impl ConnLog {
         &mut self,
         call: impl FnOnce(&mut PluginInstance) -> Result<Result<T, model::StorageError>, PluginError>,
     ) -> Result<T, ServiceError> {
-        let started = self.begin_write(CommitSync::Full)?;
+        let started = self.begin_write()?;
         match call(&mut self.instance) {
             Ok(Ok(value)) => match self.commit_write(started) {
                 Ok(()) => Ok(value),
@@ -515,14 +488,14 @@ impl ConnLog {
     /// Opens the write transaction. Events another writer committed since the instance
     /// last merged are merged first, in the same transaction, so that `merged_upto` stays
     /// exact.
-    pub(super) fn begin_write(&mut self, sync: CommitSync) -> Result<Started, ServiceError> {
+    pub(super) fn begin_write(&mut self) -> Result<Started, ServiceError> {
         self.attach_store()?;
         let at = Instant::now();
         // Each write transaction starts its own list of the rows a replica must delete.
         let replica = self.upstream.is_some();
         let journal = self.journal_mut()?;
         journal.keep_forgotten_rows(replica);
-        journal.begin_with(sync).map_err(ServiceError::Storage)?;
+        journal.begin().map_err(ServiceError::Storage)?;
         let waited = at.elapsed();
         self.merge_foreign_events()?;
         Ok(Started { at, waited })

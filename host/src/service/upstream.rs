@@ -38,7 +38,7 @@ use crate::duration::format_duration;
 use crate::model::{ConnectionEvent, RowOrigin, StorageError};
 use crate::store::postgres::{Config, PgStore, SharedSnapshot};
 use crate::store::snapshot_file::FileReader;
-use crate::store::{CommitSync, Expect, Includes, Journal, SnapshotInfo};
+use crate::store::{Expect, Includes, Journal, SnapshotInfo};
 
 /// Local `meta` keys: which shared store the local copy is of; the mark (the copy holds
 /// every shared event with `seq <= mark`); the highest `seq` the replica's own events have
@@ -413,7 +413,7 @@ impl ConnLog {
     /// Merges what the follower copied into the local store (an empty write transaction:
     /// beginning one merges every event another writer appended).
     pub fn merge_followed(&mut self) -> Result<(), ServiceError> {
-        let started = self.begin_write(CommitSync::Full)?;
+        let started = self.begin_write()?;
         self.commit_write(started)
     }
 }

@@ -1,9 +1,7 @@
 //! The SQLite journal behind the WIT `journal` interface.
 //!
 //! Durability: WAL mode with `synchronous=FULL`, so a committed transaction has been
-//! fsynced before `commit` returns; callers acknowledge events only after that. Group
-//! commit's transactions alone commit with `NORMAL` (`CommitSync::Deferred`), and their
-//! events are acknowledged once `WalSync` has synced the WAL after them.
+//! fsynced before `commit` returns; callers acknowledge events only after that.
 //! `secure_delete` overwrites deleted content, so purged rows leave no data in the file.
 //! `events.seq` is AUTOINCREMENT: a sequence number is never handed out twice, even after
 //! the newest events are purged, so "the snapshot covers `seq <= last_seq`" stays true.
@@ -26,7 +24,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
-use super::wal_sync::{CommitSync, WalSync};
 use crate::model::{
     ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
     StorageError, Uuid,
@@ -284,12 +281,6 @@ impl Journal {
         &self.path
     }
 
-    /// What syncs this store's WAL after deferred commits. Named as SQLite names it: beside
-    /// the file a link to the store leads to.
-    pub fn wal_sync(&self) -> WalSync {
-        WalSync::new(self.conn.path().map_or(&self.path, Path::new))
-    }
-
     fn initialise(&self, check: bool) -> anyhow::Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mode: String = self
@@ -461,34 +452,15 @@ impl Journal {
         Ok(())
     }
 
-    /// Opens a write transaction whose commit is durable when `commit` returns.
     pub fn begin(&self) -> Result<(), StorageError> {
-        self.begin_with(CommitSync::Full)
-    }
-
-    /// Opens a write transaction whose commit reaches the disk as `sync` says. SQLite
-    /// takes the setting only between transactions, so every transaction states its own.
-    pub fn begin_with(&self, sync: CommitSync) -> Result<(), StorageError> {
-        let level = match sync {
-            CommitSync::Full => "FULL",
-            CommitSync::Deferred => "NORMAL",
-        };
         self.conn
-            .execute_batch(&format!("PRAGMA synchronous = {level}; BEGIN IMMEDIATE"))
-            .map_err(|e| {
-                // Writes outside a transaction must not inherit a deferred sync.
-                let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
-                unavailable(e)
-            })
-    }
-
-    /// Durable when this returns Ok, unless the transaction began with
-    /// `CommitSync::Deferred`: then once a `WalSync::sync` that starts after it returns.
-    pub fn commit(&self) -> Result<(), StorageError> {
-        // Back to FULL at once: writes made outside `begin` (autocommit) sync as they did.
-        self.conn
-            .execute_batch("COMMIT; PRAGMA synchronous = FULL")
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(unavailable)
+    }
+
+    /// Durable when this returns Ok (synchronous=FULL).
+    pub fn commit(&self) -> Result<(), StorageError> {
+        self.conn.execute_batch("COMMIT").map_err(unavailable)
     }
 
     /// Marks where one batch of a group commit starts, inside the write transaction.

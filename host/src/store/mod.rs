@@ -15,12 +15,10 @@ pub mod clean_stop;
 pub mod journal;
 pub mod postgres;
 pub mod snapshot_file;
-pub mod wal_sync;
 
 pub use journal::{
     Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, Sweep, WrittenSnapshot,
 };
-pub use wal_sync::{CommitSync, WalSync};
 
 /// What a store's events table holds, in numbers two stores can be compared by (`connlog
 /// migrate` checks the copy against the original with them).
