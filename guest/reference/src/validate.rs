@@ -253,9 +253,15 @@ fn optional(field: &str, value: Option<String>, max: usize) -> Result<Option<Str
 }
 
 /// Coder's IP handling (`coderd/agentapi/connectionlog.go`): `localhost` is `127.0.0.1`,
-/// anything else goes through Go's `net.ParseIP`, and the stored text is Go's `IP.String()`. `None` when the
-/// text is not an address.
+/// anything else goes through Go's `net.ParseIP`, and the stored text is Go's
+/// `IP.String()`. `None` when the text is not an address.
 pub fn canonical_ip(raw: &str) -> Option<String> {
+    into_canonical_ip(raw.to_owned())
+}
+
+/// [`canonical_ip`] for text the caller owns: dotted IPv4 text is kept as it came, without
+/// a copy (most addresses are IPv4, and every event has one).
+fn into_canonical_ip(raw: String) -> Option<String> {
     if raw == "localhost" {
         return Some("127.0.0.1".to_string());
     }
@@ -266,30 +272,12 @@ pub fn canonical_ip(raw: &str) -> Option<String> {
     // decimal IPv4 with exactly four fields and no leading zeros; IPv6 with at most one
     // `::`, groups of 1–4 hex digits and an optional dotted IPv4 tail. Go additionally
     // accepts a `%zone`, which `net.ParseIP` then refuses, and Rust refuses it outright.
-    if is_dotted(raw) {
-        return parses_as_ipv4(raw).then(|| raw.to_string());
+    // So IPv4 text that parses is already what Go's `IP.String()` prints.
+    if raw.contains('.') && !raw.contains(':') {
+        return raw.parse::<std::net::Ipv4Addr>().is_ok().then_some(raw);
     }
     let v6 = raw.parse::<std::net::Ipv6Addr>().ok()?;
     Some(go_ipv6_string(v6))
-}
-
-/// [`canonical_ip`] for text the caller owns: dotted IPv4 text that parses is kept as it
-/// is, without a copy (most addresses are IPv4, and every event has one).
-fn into_canonical_ip(raw: String) -> Option<String> {
-    if is_dotted(&raw) && raw.len() <= MAX_IP_BYTES {
-        return parses_as_ipv4(&raw).then_some(raw);
-    }
-    canonical_ip(&raw)
-}
-
-fn is_dotted(raw: &str) -> bool {
-    raw.contains('.') && !raw.contains(':')
-}
-
-/// Rust's parser takes exactly the text Go's `IP.String()` gives back: four decimal fields
-/// without leading zeros. So text that parses is already canonical.
-fn parses_as_ipv4(raw: &str) -> bool {
-    raw.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// Go's `net.IP.String()` for a 16-byte address: an IPv4-mapped address prints as dotted

@@ -15,9 +15,9 @@
 //! A session's `connection_id`, `disconnect_time` and interned client session id (28 bytes)
 //! are kept only for the slots of rows that have any (`columns::SessionColumns`): web and
 //! tunnel rows have none of them, but for a rare client session id. A slot keeps its kind
-//! while it is free, so each kind has its own free list. A client session id is shared by a few connections only, so it is not part of the
-//! `desc` tuples; it is 32 hexadecimal digits (Coder's CHECK), so it is interned as the
-//! `u128` they spell rather than as text.
+//! while it is free, so each kind has its own free list. A client session id is shared by
+//! a few connections only, so it is not part of the `desc` tuples; it is 32 hexadecimal
+//! digits (Coder's CHECK), so it is interned as the `u128` they spell rather than as text.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
@@ -134,8 +134,8 @@ struct Tuning {
     collect_limit: u64,
     /// From this many rows on, a purge subtracts them from every posting list at once.
     bulk_remove: usize,
-    /// Every this many new slots (a multiple of a container's range), the posting lists
-    /// give back their slack over them.
+    /// Every this many new slots, the posting lists give back their slack over them
+    /// (`COMPACT_SLOTS` in use; the model tests compact every few slots).
     compact_slots: u32,
 }
 
