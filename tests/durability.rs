@@ -3,8 +3,8 @@
 //! plugin's and intact, and never hides an event (not one another writer appended, not
 //! one that came after a purge); retention removes purged data from the disk for good,
 //! while a restart still starts from a snapshot; damaged stores are refused with a clear
-//! error, and the whole file is read at a start unless the last stop was clean and left it
-//! as it is; version-1 and version-2 stores are upgraded once and answer in Coder's current
+//! error, and the whole file is read at a start unless it is as connlog sealed it (a clean
+//! stop, or its last checkpoint before a crash); version-1 and version-2 stores are upgraded once and answer in Coder's current
 //! shape.
 
 mod service_support;
@@ -218,28 +218,76 @@ fn set_snapshot_meta(path: &Path, key: &str, value: &str) {
         .unwrap();
 }
 
-/// A start reads the whole store file (SQLite's `quick_check`) unless the last stop was
-/// clean and the file is as that stop left it (`store::clean_stop`).
+/// A start reads the whole store file (SQLite's `quick_check`) unless the file is as
+/// connlog sealed it (`store::seal`): by a clean stop, or after the last checkpoint before
+/// a crash. A checkpoint while running (the WAL outgrew SQLite's 1,000 pages) is sealed
+/// again; a write by anyone else is not.
 #[test]
-fn the_whole_store_is_checked_unless_the_last_stop_was_clean() {
+fn the_whole_store_is_checked_unless_the_file_is_as_connlog_sealed_it() {
     let data = tempfile::tempdir().unwrap();
     let reference = || PluginSource::Embedded(Embedded::Reference);
     let before = populated(data.path());
     let mut service = open(data.path(), reference());
     assert_eq!(service.store_check(), StoreCheck::CleanStop);
     assert_eq!(answers(&mut service), before);
-    ingest_all(&mut service, mixed_events(1200, 10, "row"), 10);
-    // A crash: no shutdown, nothing recorded.
+    let db = store_path(data.path());
+    let modified = || std::fs::metadata(&db).unwrap().modified().unwrap();
+    let untouched = modified();
+    ingest_all(&mut service, mixed_events(1200, 20_000, "row"), 1000);
+    assert_ne!(modified(), untouched, "SQLite checkpointed into the file");
+    // A crash: no shutdown, only the seal of the last checkpoint.
     std::mem::forget(service);
 
     let mut service = open(data.path(), reference());
-    assert_eq!(service.store_check(), StoreCheck::WholeFile);
-    assert_eq!(row_count(&mut service), 1210);
+    assert_eq!(service.store_check(), StoreCheck::LastCheckpoint);
+    assert_eq!(row_count(&mut service), 21_200);
     service.close().unwrap();
     assert_eq!(
         open(data.path(), reference()).store_check(),
         StoreCheck::CleanStop
     );
+
+    // Another writer behind connlog's back: SQLite checkpoints its events into the file
+    // when its connection closes.
+    let mut other = connlog::store::Journal::connect(&db).unwrap();
+    other.append(&mixed_events(30_000, 10, "other")).unwrap();
+    drop(other);
+    let mut service = open(data.path(), reference());
+    assert_eq!(service.store_check(), StoreCheck::WholeFile);
+    assert_eq!(row_count(&mut service), 21_210);
+}
+
+/// Damage done after a crash, to a file sealed at its last checkpoint, is refused, at every
+/// start: the write moved the file's change time.
+#[test]
+fn damage_after_a_crash_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    populated(data.path());
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    ingest_all(&mut service, mixed_events(1200, 100, "row"), 50);
+    std::mem::forget(service);
+    damage_a_third(&store_path(data.path()));
+    // Twice: a refused start must not seal the file it refused.
+    for _ in 0..2 {
+        let message = open_error(data.path());
+        assert!(message.contains("connlog.db"), "{message}");
+        assert!(
+            message.contains("damaged") || message.contains("malformed"),
+            "{message}"
+        );
+    }
+}
+
+/// Overwrites the middle third of the store file, then sets its modification time back
+/// (as a careless copy tool might): only the change time still says it was written.
+fn damage_a_third(db: &Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let meta = std::fs::metadata(db).unwrap();
+    let third = meta.len() / 3;
+    let mut file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    file.seek(SeekFrom::Start(third)).unwrap();
+    file.write_all(&vec![0x42; third as usize]).unwrap();
+    file.set_modified(meta.modified().unwrap()).unwrap();
 }
 
 /// Damage done after a clean stop is refused as before, even when whoever wrote it set the
@@ -248,7 +296,6 @@ fn the_whole_store_is_checked_unless_the_last_stop_was_clean() {
 /// find them.
 #[test]
 fn damage_after_a_clean_stop_is_refused() {
-    use std::io::{Seek, SeekFrom, Write};
     let data = tempfile::tempdir().unwrap();
     populated(data.path());
     let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
@@ -257,22 +304,8 @@ fn damage_after_a_clean_stop_is_refused() {
         ..NO_SNAPSHOTS
     });
     service.close().unwrap();
-    let db = store_path(data.path());
-    let meta = std::fs::metadata(&db).unwrap();
-    let third = meta.len() / 3;
-    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-    file.seek(SeekFrom::Start(third)).unwrap();
-    file.write_all(&vec![0x42; third as usize]).unwrap();
-    file.set_modified(meta.modified().unwrap()).unwrap();
-    drop(file);
-
-    let refused = ConnLog::open(config(
-        data.path(),
-        PluginSource::Embedded(Embedded::Reference),
-    ))
-    .err()
-    .expect("a damaged store is refused");
-    let message = format!("{refused:#}");
+    damage_a_third(&store_path(data.path()));
+    let message = open_error(data.path());
     assert!(message.contains("connlog.db"), "{message}");
     assert!(
         message.contains("damaged") || message.contains("malformed"),

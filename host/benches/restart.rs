@@ -4,8 +4,10 @@
 //! other sizes). For each size it writes a journal directly through the store (half web
 //! rows of one event, half ssh sessions of a connect and a disconnect), then measures:
 //! the store's open (`quick_check`), a start by full replay, writing the snapshot, a start
-//! from the snapshot after a clean stop (no whole-file check), and a start from the snapshot
-//! plus a 1% tail written after it (the whole-file check, as after a crash). It prints one line per
+//! from the snapshot after a clean stop (no whole-file check), a start after a crash (the
+//! service abandoned after ingesting a 1% tail: the snapshot, the tail, and no whole-file
+//! check, the file being as sealed at the last checkpoint), and a start after another
+//! writer added 1% more behind its back (the whole-file check). It prints one line per
 //! figure and checks that every start answers the same query identically.
 
 mod support;
@@ -18,10 +20,12 @@ use connlog::model::{Actor, LogFields, QueryRequest};
 use connlog::plugin::{
     Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
 };
-use connlog::service::{ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, store_path};
+use connlog::service::{
+    ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, StoreCheck, store_path,
+};
 use connlog::store::Journal;
 
-use support::{T0, fill, uuid};
+use support::{T0, fill, row_events, uuid};
 
 fn main() {
     support::for_each_size(run);
@@ -173,21 +177,47 @@ fn run(data: &std::path::Path, rows: u64) {
         drop(service);
     }
 
-    // A 1% tail after the snapshot.
+    // A crash: a 1% tail ingested through the running service, which is then abandoned
+    // without a stop (its connections stay open, as a killed process's WAL stays behind).
     let tail_rows = (rows / 100).max(1);
-    let mut journal = Journal::connect(&db).unwrap();
-    let tail_events = fill(&mut journal, rows, rows + tail_rows);
-    drop(journal);
+    let (mut service, _) = open(data, &cache);
+    let mut tail_events = 0;
+    for first in (rows..rows + tail_rows).step_by(1000) {
+        let batch: Vec<_> = (first..(first + 1000).min(rows + tail_rows))
+            .flat_map(row_events)
+            .collect();
+        tail_events += batch.len() as u64;
+        service.ingest(batch).unwrap();
+    }
+    std::mem::forget(service);
     let (service, elapsed) = open(data, &cache);
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
     assert_eq!(report.events_replayed, tail_events);
+    assert_eq!(service.store_check(), StoreCheck::LastCheckpoint);
     println!(
-        "start from snapshot + 1% tail ({tail_events} events), as after a crash: {} (restore {}; store check {:?})",
+        "start after a crash: snapshot + 1% tail ({tail_events} events): {} (restore {}; store check {:?})",
         secs(elapsed),
         secs(report.elapsed),
         service.store_check()
     );
     assert_eq!(report.rows, rows + tail_rows);
+    drop(service);
+
+    // Another 1% written behind connlog's back: the file changed, so it is read whole.
+    let mut journal = Journal::connect(&db).unwrap();
+    tail_events += fill(&mut journal, rows + tail_rows, rows + 2 * tail_rows);
+    drop(journal);
+    let (service, elapsed) = open(data, &cache);
+    let report = service.last_restore().clone();
+    assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
+    assert_eq!(report.events_replayed, tail_events);
+    assert_eq!(service.store_check(), StoreCheck::WholeFile);
+    println!(
+        "start from snapshot + 2% tail ({tail_events} events) after another writer, with the whole-file check: {} (restore {})",
+        secs(elapsed),
+        secs(report.elapsed),
+    );
+    assert_eq!(report.rows, rows + 2 * tail_rows);
     drop(service);
 }

@@ -41,7 +41,7 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSpec, ServiceLogSink,
 };
-use crate::store::{Journal, clean_stop};
+use crate::store::{Journal, seal};
 use restore::bring_up;
 
 pub use feed::{FeedChunk, FeedMessage};
@@ -154,6 +154,9 @@ pub struct ConnLog {
     config: ServiceConfig,
     last_restore: RestoreReport,
     store_check: StoreCheck,
+    /// Seals the store file again after each of SQLite's checkpoints into it, so that a
+    /// start after a crash need not read it whole.
+    seal: seal::Keeper,
     counters: Counters,
     snapshot_policy: SnapshotPolicy,
     /// Stored events the stored snapshot does not cover (all of them when there is none);
@@ -183,11 +186,14 @@ pub struct ConnLog {
 /// How `ConnLog::open` made sure the store file is sound before serving from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreCheck {
-    /// SQLite's `quick_check` read every page (after a crash, a change to the file, or
-    /// any stop that was not clean).
+    /// SQLite's `quick_check` read every page (after a change to the file, a crash during
+    /// a checkpoint, or a start that found no seal).
     WholeFile,
-    /// The file is exactly as the last clean stop left it (`store::clean_stop`).
+    /// The file is exactly as the last clean stop left it (`store::seal`).
     CleanStop,
+    /// The file is exactly as the service left it after its last checkpoint, before it
+    /// crashed (`store::seal`); SQLite recovers the WAL.
+    LastCheckpoint,
 }
 
 impl ConnLog {
@@ -196,12 +202,12 @@ impl ConnLog {
             format!("creating the data directory {}", config.data_dir.display())
         })?;
         let path = store_path(&config.data_dir);
-        let store_check = if clean_stop::take(&path)
-            .with_context(|| format!("reading the clean-stop record of {}", path.display()))?
+        let store_check = match seal::take(&path)
+            .with_context(|| format!("reading the seal of {}", path.display()))?
         {
-            StoreCheck::CleanStop
-        } else {
-            StoreCheck::WholeFile
+            Some(seal::Seal::CleanStop) => StoreCheck::CleanStop,
+            Some(seal::Seal::Running) => StoreCheck::LastCheckpoint,
+            None => StoreCheck::WholeFile,
         };
         tracing::info!(?store_check, "opening the store");
         let journal = Journal::connect(&path)?;
@@ -230,6 +236,9 @@ impl ConnLog {
                 .map_err(|_| anyhow::anyhow!("the store check panicked"))??;
         }
         let (host, plugin, up) = brought_up?;
+        // Only now is the file known sound: sealed before the check's verdict, a damaged
+        // file would be vouched for at the next start.
+        let seal = seal::Keeper::new(&path);
         let plugin = Arc::new(plugin);
         let mut counters = Counters::default();
         if up.snapshot_refused {
@@ -255,6 +264,7 @@ impl ConnLog {
             snapshot_upto: up.report.source.covers(),
             last_restore: up.report,
             store_check,
+            seal,
             counters,
             snapshot_policy: SnapshotPolicy::default(),
             writer,
@@ -371,12 +381,18 @@ impl ConnLog {
             if let Err(e) = journal.sweep_snapshot_files() {
                 tracing::warn!(error = %e, "replaced snapshot files could not be removed; the next start will");
             }
-            if matches!(journal.checkpoint_truncate(), Ok(true))
-                && let Err(e) = clean_stop::record(journal.path())
-            {
-                tracing::warn!(error = %e, "the clean stop could not be recorded; the next start reads the whole store");
+            let recorded = matches!(journal.checkpoint_truncate(), Ok(true))
+                .then(|| seal::record_clean_stop(journal.path()));
+            match recorded {
+                Some(Ok(true)) => return Ok(()),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the clean stop could not be sealed; the next start reads the whole store");
+                }
+                _ => {}
             }
         }
+        // Not sealed as stopped: sealed as the last checkpoint left it, as after a crash.
+        self.seal.refresh();
         Ok(())
     }
 
@@ -396,6 +412,8 @@ impl ConnLog {
 
     /// Takes note of the snapshots the background writer recorded since the last look.
     fn absorb_background(&mut self) {
+        // The writer may have checkpointed the WAL into the file.
+        self.seal.refresh();
         let written = self.writer.results();
         if written.recorded == self.writer_seen {
             return;

@@ -519,6 +519,8 @@ impl ConnLog {
                 .map_err(ServiceError::Storage)?;
         }
         journal.commit().map_err(ServiceError::Storage)?;
+        // SQLite checkpoints the WAL into the file inside a commit, when the WAL has grown.
+        self.seal.refresh();
         if let Some(upstream) = &mut self.upstream {
             upstream.committed();
         }

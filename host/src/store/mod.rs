@@ -8,12 +8,13 @@
 //! - `snapshots/*.snap` + `meta`: an optional snapshot of the plugin's state, valid only for
 //!   the exact plugin build and journal position it records, plus `snapshot_purges`: the
 //!   purges committed since it was written, which a restore from it applies again.
-//! - `connlog.db-clean`: after a clean stop, the file's identity (`clean_stop`), so that
-//!   the next start need not read every page to know the file is sound.
+//! - `connlog.db-seal`: the file's identity as connlog last left it, after a clean stop or
+//!   its last checkpoint (`seal`), so that the next start need not read every page to know
+//!   the file is sound.
 
-pub mod clean_stop;
 pub mod journal;
 pub mod postgres;
+pub mod seal;
 pub mod snapshot_file;
 
 pub use journal::{
