@@ -67,18 +67,35 @@ enum Store<'a> {
     Postgres(&'a str),
 }
 
-fn spawn_serve(data: &Path, port: u16, store: Store<'_>) -> Child {
+/// `connlog serve`, its log appended to `log`.
+fn spawn_serve(data: &Path, port: u16, store: Store<'_>, log: &Path) -> Child {
     let mut command = connlog_command(data);
     command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
     if let Store::Postgres(url) = store {
         command.args(["--store", url]);
     }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     command
+        .env("CONNLOG_LOG", "warn,connlog::service=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("spawning connlog serve")
+}
+
+/// How the starts logged in `log` made sure the store file was sound, by kind.
+fn store_checks(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split("store_check=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, body).
@@ -187,9 +204,15 @@ fn stored_ids_in(data: &Path, store: Store<'_>) -> HashSet<String> {
 }
 
 /// Every event id in the store, read the way the next start would (WAL recovery), after
-/// checking the file with SQLite's `integrity_check`.
+/// checking the file with SQLite's `integrity_check`. Read-only: a read-write connection
+/// closing last would checkpoint the WAL into the file, another writer's change that
+/// would withdraw the file's seal.
 fn stored_ids(data: &Path) -> HashSet<String> {
-    let conn = rusqlite::Connection::open(data.join("connlog.db")).expect("the store opens");
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("connlog.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("the store opens");
     let check: Vec<String> = conn
         .prepare("PRAGMA integrity_check")
         .unwrap()
@@ -233,11 +256,13 @@ fn sigkill_at_random_points(store: Store<'_>, trials: u64) {
     let token = directory.create_token("admin").unwrap();
     directory.save(&directory_path).unwrap();
 
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("serve.log");
     let mut acknowledged: HashSet<String> = HashSet::new();
     let mut next_id = 1u64;
     for trial in 0..trials {
         let port = free_port();
-        let mut child = spawn_serve(data.path(), port, store);
+        let mut child = spawn_serve(data.path(), port, store, &log);
         wait_healthy(port, &mut child);
 
         // The restarted server answers with exactly what the store holds.
@@ -309,7 +334,7 @@ fn sigkill_at_random_points(store: Store<'_>, trials: u64) {
     // A last start: the rows are exactly the stored events (one web row each).
     let stored = stored_ids_in(data.path(), store);
     let port = free_port();
-    let mut child = spawn_serve(data.path(), port, store);
+    let mut child = spawn_serve(data.path(), port, store, &log);
     wait_healthy(port, &mut child);
     let (status, body) = http(port, "GET", "/api/v2/connectionlog?limit=1", &token, "").unwrap();
     child.kill().unwrap();
@@ -319,6 +344,20 @@ fn sigkill_at_random_points(store: Store<'_>, trials: u64) {
         .as_u64()
         .unwrap();
     assert_eq!(count, stored.len() as u64);
+
+    // The starts after a kill trusted the file as sealed at its last checkpoint (unless the
+    // kill landed inside a checkpoint), and `integrity_check` found each of those files
+    // sound before the start trusted it.
+    let checks = store_checks(&log);
+    assert_eq!(
+        checks.len() as u64,
+        trials + 1,
+        "one logged check per start"
+    );
+    assert_eq!(checks[0], "WholeFile", "a new store has no seal");
+    let sealed = checks.iter().filter(|c| *c == "LastCheckpoint").count() as u64;
+    eprintln!("starts after a kill that trusted the seal: {sealed} of {trials}");
+    assert!(sealed >= trials / 2, "{checks:?}");
 }
 
 /// Following a log: a writer appends Coder's service-log lines without pause (and rotates
