@@ -552,6 +552,8 @@ fn the_retention_scheduler_purges_at_start_then_periodically_and_stops_when_drop
     };
     wait_for("the purge at start", &|s| s.counters().rows_purged == 1);
     assert_eq!(row_count(&mut service::lock(&shared)), 1);
+    // One row purged of the one left: the instance is brought up again to let it go.
+    wait_for("a compaction after it", &|s| s.counters().compactions == 1);
 
     // A late event, already expired: the next periodic run removes it.
     let late = web_event(3, now - 5 * HOUR, "late");
@@ -723,6 +725,63 @@ fn an_event_after_the_newest_event_was_purged_gets_a_new_seq_and_is_not_hidden()
     assert_eq!(row_count(&mut service), 51);
     assert_eq!(answers(&mut service), expected);
     assert!(expected.concat().contains("after-purge-ws-101"));
+}
+
+/// A purge leaves the interned strings of its rows (and linear memory, which a WebAssembly
+/// instance never gives back) in the running instance. Once the rows purged since it was
+/// brought up reach a quarter of those it holds, the service brings the same build up
+/// again beside it, from the snapshot rewritten after the purge, which holds only what
+/// live rows use. No query's answer changes.
+#[test]
+fn purges_of_many_rows_are_followed_by_a_compaction_that_gives_memory_back() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open_retained(data.path(), SnapshotPolicy::default());
+    // Distinct workspace names, IPs and user agents: every row interns strings of its own.
+    let rows = |range: std::ops::Range<u64>, age: i64, tag: &str| -> Vec<_> {
+        range
+            .map(|n| web_event(n, NOW - age + n as i64, tag))
+            .collect()
+    };
+    ingest_all(&mut service, rows(0..500, 72 * HOUR, "older"), 500);
+    ingest_all(&mut service, rows(500..4000, 48 * HOUR, "old"), 500);
+    ingest_all(&mut service, rows(4000..5000, HOUR, "keep"), 500);
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(service));
+    let purge = |hours: u64| {
+        let retention = Duration::from_secs(hours * 3600);
+        connlog::retention::purge(&shared, Some(retention))
+            .unwrap()
+            .purged
+    };
+
+    // 500 of 5,000 rows: under a quarter of the 4,500 left, not worth it.
+    assert_eq!(purge(60), 500);
+    assert!(service::compact_if_due(&shared).unwrap().is_none());
+
+    assert_eq!(purge(24), 3500);
+    let expected = answers(&mut service::lock(&shared));
+    let purged_memory = service::lock(&shared).stats().unwrap().memory_bytes;
+    let report = service::compact_if_due(&shared)
+        .unwrap()
+        .expect("4,000 purged rows against 1,000 held: due");
+    assert!(
+        matches!(report.restore.source, RestoreSource::Snapshot { .. }),
+        "brought up from the snapshot rewritten after the purge: {:?}",
+        report.restore.source
+    );
+    let mut service = service::lock(&shared);
+    let compacted_memory = service.stats().unwrap().memory_bytes;
+    assert!(
+        compacted_memory * 2 < purged_memory,
+        "memory after the purge {purged_memory} B, after the compaction {compacted_memory} B"
+    );
+    assert_eq!(answers(&mut service), expected);
+    assert_eq!(row_count(&mut service), 1000);
+    assert_eq!(service.counters().compactions, 1);
+    drop(service);
+    assert!(
+        service::compact_if_due(&shared).unwrap().is_none(),
+        "nothing purged since"
+    );
 }
 
 // ---- retention with snapshots -------------------------------------------------------------

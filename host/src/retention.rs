@@ -40,6 +40,8 @@ impl RetentionScheduler {
             .spawn(move || {
                 loop {
                     let _ = run_once(&service);
+                    // On every replica, whoever purged (errors are logged inside).
+                    let _ = service::compact_if_due(&service);
                     match stopped.recv_timeout(interval) {
                         Err(RecvTimeoutError::Timeout) => continue,
                         // A message or a dropped sender: the scheduler is being stopped.

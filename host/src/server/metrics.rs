@@ -112,6 +112,11 @@ impl Metrics {
                 c.swaps_failed,
             );
             counter(
+                "connlog_plugin_compactions_total",
+                "Plugin instances brought up again after purges, to give back what purged rows left.",
+                c.compactions,
+            );
+            counter(
                 "connlog_plugin_restarts_total",
                 "Plugin instances rebuilt from the store after a failed call.",
                 c.instance_restarts,

@@ -19,9 +19,10 @@
 //! for (`save_snapshot`). See README "Durability".
 //!
 //! The calls themselves live in `transactions`, bringing an instance up to date in `restore`,
-//! hot swaps in `swap`.
+//! hot swaps in `swap`, bringing the running build up again after purges in `compact`.
 
 mod background;
+mod compact;
 mod feed;
 mod group_commit;
 mod restore;
@@ -44,6 +45,7 @@ use crate::plugin::{
 use crate::store::{Journal, seal};
 use restore::bring_up;
 
+pub use compact::compact_if_due;
 pub use feed::{FeedChunk, FeedMessage};
 pub use group_commit::IngestQueue;
 pub use restore::{RestoreReport, RestoreSource};
@@ -128,6 +130,8 @@ pub struct Counters {
     pub instance_restarts: u64,
     pub swaps: u64,
     pub swaps_failed: u64,
+    /// The running build brought up again to give back what purged rows left (`compact`).
+    pub compactions: u64,
     /// Snapshots written, in the background or on demand.
     pub snapshots_saved: u64,
     /// Size of the last snapshot written, in bytes.
@@ -175,6 +179,9 @@ pub struct ConnLog {
     /// Bumped by every purge that deleted events: a swap that started bringing its plugin
     /// up before it must start again.
     purge_generation: u64,
+    /// Rows purged from the running instance since it was brought up, whose leftovers it
+    /// still holds (`compact`).
+    purged_since_bring_up: u64,
     /// Slices of a purge removed rows (`purge_before`) and the snapshot rewrite they need
     /// waits for the purge's last hold, which asks for it once.
     rewrite_owed: bool,
@@ -270,6 +277,7 @@ impl ConnLog {
             writer,
             writer_seen: 0,
             purge_generation: 0,
+            purged_since_bring_up: 0,
             rewrite_owed: false,
             upstream: None,
             closed: false,

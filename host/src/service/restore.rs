@@ -73,6 +73,7 @@ impl ConnLog {
         let up =
             bring_up(&self.plugin, journal, &self.config, None).map_err(ServiceError::Rebuild)?;
         self.instance = up.instance;
+        self.purged_since_bring_up = 0;
         self.unsnapshotted = up.report.events_replayed;
         self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();

@@ -8,7 +8,7 @@ use super::restore::{
     BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
 };
 use super::{ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
-use crate::plugin::{LoadedPlugin, PluginHost, PluginSpec};
+use crate::plugin::{LoadedPlugin, PluginSpec};
 use crate::store::Journal;
 
 /// How many times a swap brings the new plugin up beside the old one before it gives up
@@ -50,10 +50,15 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
         let service = lock(shared);
         (service.host.clone(), service.config.clone())
     };
-    let outcome = bring_up_beside(shared, &host, &config, spec, started);
+    let outcome = host
+        .load_spec(spec)
+        .map_err(ServiceError::from)
+        .and_then(|plugin| bring_up_beside(shared, &config, Arc::new(plugin), started));
     let mut service = lock(shared);
     match &outcome {
-        Ok(report) => tracing::info!(
+        Ok(report) => {
+            service.counters.swaps += 1;
+            tracing::info!(
             previous = %report.previous.version,
             current = %report.current.version,
             replayed = report.events_replayed,
@@ -61,7 +66,8 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
             locked_ms = report.locked_for.as_millis() as u64,
             elapsed_ms = report.elapsed.as_millis() as u64,
             "plugin swapped"
-        ),
+            )
+        }
         Err(e) => {
             service.counters.swaps_failed += 1;
             tracing::error!(plugin = %spec.source.describe(), error = %e, "plugin swap failed; the running plugin keeps serving");
@@ -70,14 +76,14 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
     outcome
 }
 
-fn bring_up_beside(
+/// Brings `plugin` up beside the running instance and puts it in its place (see
+/// `swap_plugin`); a compaction brings the running build up again.
+pub(super) fn bring_up_beside(
     shared: &SharedConnLog,
-    host: &PluginHost,
     config: &ServiceConfig,
-    spec: &PluginSpec,
+    plugin: Arc<LoadedPlugin>,
     started: Instant,
 ) -> Result<SwapReport, ServiceError> {
-    let plugin = host.load_spec(spec)?;
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
         let generation = lock(shared).purge_generation;
@@ -119,16 +125,15 @@ impl ConnLog {
     /// the running one's place.
     fn install(
         &mut self,
-        plugin: LoadedPlugin,
+        plugin: Arc<LoadedPlugin>,
         up: BroughtUp,
         caught_up: u64,
         started: Instant,
         locked: Instant,
     ) -> SwapReport {
-        let previous = std::mem::replace(&mut self.plugin, Arc::new(plugin))
-            .info
-            .clone();
+        let previous = std::mem::replace(&mut self.plugin, plugin).info.clone();
         self.instance = up.instance;
+        self.purged_since_bring_up = 0;
         self.config.plugin = self.plugin.spec.clone();
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
@@ -136,7 +141,6 @@ impl ConnLog {
         self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();
         self.last_restore = up.report.clone();
-        self.counters.swaps += 1;
         if up.snapshot_refused {
             self.counters.snapshots_refused += 1;
         }
