@@ -1,5 +1,6 @@
 //! Snapshots shared between replicas (`connlog.snapshots`): the newest one of each plugin
-//! build, so that a new replica loads it and replays only the events after it.
+//! build (of the two newest builds), so that a new replica loads it and replays only the
+//! events after it.
 
 use anyhow::Context;
 
@@ -22,6 +23,10 @@ pub struct SharedSnapshot {
 
 /// Chunks fetched per query: a few megabytes at a time, never the whole snapshot.
 const FETCH_CHUNKS: i64 = 8;
+
+/// The plugin builds whose shared snapshots are kept: the publishing one and the newest
+/// other (by the journal position its snapshot holds).
+const KEEP_BUILDS: i64 = 2;
 
 impl PgStore {
     /// Stores `snapshot` as its build's shared one, its chunks read from `next_chunk`
@@ -56,6 +61,16 @@ impl PgStore {
         tx.execute(
             "DELETE FROM connlog.snapshots WHERE plugin_digest = $1",
             &[&snapshot.plugin_digest],
+        )?;
+        // Besides this build's, only the newest other build's stays (a rolling upgrade runs
+        // two at a time): the snapshots of builds no replica runs any more (hundreds of
+        // megabytes each at 10M rows) would otherwise stay for as long as no purge makes
+        // them stale, forever with retention off. A replica of a dropped build replays.
+        tx.execute(
+            "DELETE FROM connlog.snapshots WHERE plugin_digest <> $1 AND plugin_digest NOT IN \
+             (SELECT plugin_digest FROM connlog.snapshots WHERE plugin_digest <> $1 \
+              ORDER BY mark DESC, plugin_digest LIMIT $2)",
+            &[&snapshot.plugin_digest, &(KEEP_BUILDS - 1)],
         )?;
         tx.execute(
             "INSERT INTO connlog.snapshots \
