@@ -33,8 +33,9 @@ impl ConnLog {
 }
 
 /// Brings the running plugin build up again, beside the running instance, once purges have
-/// made that worth it (see the module's comment); `None` when not due. Call it without
-/// holding the lock, after a purge: it waits for the snapshot rewrite the purge asked for.
+/// made that worth it (see the module's comment); `None` when not due, or when a swap put
+/// another build in place meanwhile. Call it without holding the lock, after a purge: it
+/// waits for the snapshot rewrite the purge asked for.
 pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, ServiceError> {
     if !lock(shared).compaction_due()? {
         return Ok(None);
@@ -49,10 +50,13 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
             service.purged_since_bring_up,
         )
     };
-    let outcome = bring_up_beside(shared, &config, plugin, started);
+    let outcome = bring_up_beside(shared, &config, plugin.clone(), started, Some(&plugin));
     let mut service = lock(shared);
     match &outcome {
-        Ok(report) => {
+        Ok(None) => {
+            tracing::info!("compaction dropped: a swap put another plugin build in place meanwhile")
+        }
+        Ok(Some(report)) => {
             service.counters.compactions += 1;
             tracing::info!(
                 purged_rows = purged,
@@ -66,5 +70,5 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
             tracing::warn!(error = %e, "compacting the plugin instance failed; the running one keeps serving, and the next purge tries again");
         }
     }
-    outcome.map(Some)
+    outcome
 }

@@ -53,7 +53,8 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
     let outcome = host
         .load_spec(spec)
         .map_err(ServiceError::from)
-        .and_then(|plugin| bring_up_beside(shared, &config, Arc::new(plugin), started));
+        .and_then(|plugin| bring_up_beside(shared, &config, Arc::new(plugin), started, None))
+        .map(|report| report.expect("a swap replaces whichever build runs"));
     let mut service = lock(shared);
     match &outcome {
         Ok(report) => {
@@ -77,19 +78,27 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
 }
 
 /// Brings `plugin` up beside the running instance and puts it in its place (see
-/// `swap_plugin`); a compaction brings the running build up again.
+/// `swap_plugin`); a compaction brings the running build up again. With `replacing`, only
+/// if that build still runs when the new instance is ready (`None` otherwise): a
+/// compaction must not undo a swap that came while it worked.
 pub(super) fn bring_up_beside(
     shared: &SharedConnLog,
     config: &ServiceConfig,
     plugin: Arc<LoadedPlugin>,
     started: Instant,
-) -> Result<SwapReport, ServiceError> {
+    replacing: Option<&Arc<LoadedPlugin>>,
+) -> Result<Option<SwapReport>, ServiceError> {
+    let replaced =
+        |service: &ConnLog| replacing.is_some_and(|old| !Arc::ptr_eq(old, &service.plugin));
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
         let generation = lock(shared).purge_generation;
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
         let mut up = bring_up(&plugin, journal, config, None).map_err(bring_up_error)?;
         let mut service = lock(shared);
+        if replaced(&service) {
+            return Ok(None);
+        }
         if service.purge_generation != generation {
             continue;
         }
@@ -110,14 +119,19 @@ pub(super) fn bring_up_beside(
             replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
-        return Ok(service.install(plugin, up, caught_up, started, locked));
+        return Ok(Some(
+            service.install(plugin, up, caught_up, started, locked),
+        ));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
     let mut service = lock(shared);
+    if replaced(&service) {
+        return Ok(None);
+    }
     let locked = Instant::now();
     let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
     let up = bring_up(&plugin, journal, &service.config, None).map_err(bring_up_error)?;
-    Ok(service.install(plugin, up, 0, started, locked))
+    Ok(Some(service.install(plugin, up, 0, started, locked)))
 }
 
 impl ConnLog {
