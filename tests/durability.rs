@@ -4,8 +4,9 @@
 //! one that came after a purge); retention removes purged data from the disk for good,
 //! while a restart still starts from a snapshot; damaged stores are refused with a clear
 //! error, and the whole file is read at a start unless it is as connlog sealed it (a clean
-//! stop, or its last checkpoint before a crash); version-1 and version-2 stores are upgraded once and answer in Coder's current
-//! shape.
+//! stop, or its last checkpoint before a crash); a service that purged many rows is brought
+//! up again to give back what they left; version-1 and version-2 stores are upgraded once
+//! and answer in Coder's current shape.
 
 mod service_support;
 mod support;

@@ -60,14 +60,14 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
         Ok(report) => {
             service.counters.swaps += 1;
             tracing::info!(
-            previous = %report.previous.version,
-            current = %report.current.version,
-            replayed = report.events_replayed,
-            caught_up = report.events_caught_up,
-            locked_ms = report.locked_for.as_millis() as u64,
-            elapsed_ms = report.elapsed.as_millis() as u64,
-            "plugin swapped"
-            )
+                previous = %report.previous.version,
+                current = %report.current.version,
+                replayed = report.events_replayed,
+                caught_up = report.events_caught_up,
+                locked_ms = report.locked_for.as_millis() as u64,
+                elapsed_ms = report.elapsed.as_millis() as u64,
+                "plugin swapped"
+            );
         }
         Err(e) => {
             service.counters.swaps_failed += 1;
