@@ -1310,11 +1310,11 @@ fn method_column(row: &Row<'_>, index: usize) -> rusqlite::Result<ConnectionMeth
 }
 
 fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
-    optional_uuid_column(row, index)?.ok_or(rusqlite::Error::InvalidColumnType(
-        index,
-        "a UUID".into(),
-        rusqlite::types::Type::Null,
-    ))
+    // `ok_or_else`: the error holds a `String`, which `ok_or` would build and drop for
+    // every column of every event read.
+    optional_uuid_column(row, index)?.ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(index, "a UUID".into(), rusqlite::types::Type::Null)
+    })
 }
 
 fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
@@ -1331,11 +1331,9 @@ fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<
 }
 
 fn text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
-    optional_text_column(row, index)?.ok_or(rusqlite::Error::InvalidColumnType(
-        index,
-        "text".into(),
-        rusqlite::types::Type::Null,
-    ))
+    optional_text_column(row, index)?.ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(index, "text".into(), rusqlite::types::Type::Null)
+    })
 }
 
 fn optional_text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>> {
