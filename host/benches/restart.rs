@@ -190,34 +190,47 @@ fn run(data: &std::path::Path, rows: u64) {
         service.ingest(batch).unwrap();
     }
     std::mem::forget(service);
-    let (service, elapsed) = open(data, &cache);
-    let report = service.last_restore().clone();
-    assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
-    assert_eq!(report.events_replayed, tail_events);
-    assert_eq!(service.store_check(), StoreCheck::LastCheckpoint);
-    println!(
-        "start after a crash: snapshot + 1% tail ({tail_events} events): {} (restore {}; store check {:?})",
-        secs(elapsed),
-        secs(report.elapsed),
-        service.store_check()
+    start_from_snapshot_and_tail(
+        data,
+        &cache,
+        &format!("start after a crash: snapshot + 1% tail ({tail_events} events)"),
+        (rows + tail_rows, tail_events),
+        StoreCheck::LastCheckpoint,
     );
-    assert_eq!(report.rows, rows + tail_rows);
-    drop(service);
 
     // Another 1% written behind connlog's back: the file changed, so it is read whole.
     let mut journal = Journal::connect(&db).unwrap();
     tail_events += fill(&mut journal, rows + tail_rows, rows + 2 * tail_rows);
     drop(journal);
-    let (service, elapsed) = open(data, &cache);
+    start_from_snapshot_and_tail(
+        data,
+        &cache,
+        &format!(
+            "start from snapshot + 2% tail ({tail_events} events) after another writer, with the whole-file check"
+        ),
+        (rows + 2 * tail_rows, tail_events),
+        StoreCheck::WholeFile,
+    );
+}
+
+/// Starts, checks that it loaded the snapshot, replayed the tail's `events`, holds `rows`
+/// and checked the store as `check` says, and prints how long it took under `what`.
+fn start_from_snapshot_and_tail(
+    data: &std::path::Path,
+    cache: &std::path::Path,
+    what: &str,
+    (rows, events): (u64, u64),
+    check: StoreCheck,
+) {
+    let (service, elapsed) = open(data, cache);
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
-    assert_eq!(report.events_replayed, tail_events);
-    assert_eq!(service.store_check(), StoreCheck::WholeFile);
+    assert_eq!(report.events_replayed, events);
+    assert_eq!(report.rows, rows);
+    assert_eq!(service.store_check(), check);
     println!(
-        "start from snapshot + 2% tail ({tail_events} events) after another writer, with the whole-file check: {} (restore {})",
+        "{what}: {} (restore {}; store check {check:?})",
         secs(elapsed),
-        secs(report.elapsed),
+        secs(report.elapsed)
     );
-    assert_eq!(report.rows, rows + 2 * tail_rows);
-    drop(service);
 }

@@ -258,6 +258,18 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
+    /// Applies `change` to a sealed store, on a later tick, and checks that the seal no
+    /// longer vouches for it.
+    fn changed_after_sealing(store: &Path, what: &str, change: Change) {
+        next_tick();
+        change(store);
+        assert_eq!(
+            take(store).unwrap(),
+            None,
+            "{what}: the seal must not vouch"
+        );
+    }
+
     #[test]
     fn an_untouched_store_is_vouched_for_once() {
         let (_dir, store) = store_with(b"pages");
@@ -283,13 +295,7 @@ mod tests {
         for (what, change) in CHANGES.into_iter().chain([wal_frames]) {
             let (_dir, store) = store_with(b"pages");
             assert!(record_clean_stop(&store).unwrap());
-            next_tick();
-            change(&store);
-            assert_eq!(
-                take(&store).unwrap(),
-                None,
-                "{what}: the seal must not vouch"
-            );
+            changed_after_sealing(&store, what, change);
         }
     }
 
@@ -298,13 +304,7 @@ mod tests {
         for (what, change) in CHANGES {
             let (_dir, store) = store_with(b"pages");
             let mut keeper = Keeper::new(&store);
-            next_tick();
-            change(&store);
-            assert_eq!(
-                take(&store).unwrap(),
-                None,
-                "{what}: the seal must not vouch"
-            );
+            changed_after_sealing(&store, what, change);
 
             // The change was the running service's own (a checkpoint): sealed again.
             keeper.refresh();
