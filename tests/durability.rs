@@ -730,9 +730,9 @@ fn an_event_after_the_newest_event_was_purged_gets_a_new_seq_and_is_not_hidden()
 
 /// A purge leaves the interned strings of its rows (and linear memory, which a WebAssembly
 /// instance never gives back) in the running instance. Once the rows purged since it was
-/// brought up reach a quarter of those it holds, the service brings the same build up
-/// again beside it, from the snapshot rewritten after the purge, which holds only what
-/// live rows use. No query's answer changes.
+/// brought up reach a tenth of those it holds, the service brings the same build up again
+/// beside it, from the snapshot rewritten after the purge, which holds only what live rows
+/// use. No query's answer changes.
 #[test]
 fn purges_of_many_rows_are_followed_by_a_compaction_that_gives_memory_back() {
     let data = tempfile::tempdir().unwrap();
@@ -743,8 +743,9 @@ fn purges_of_many_rows_are_followed_by_a_compaction_that_gives_memory_back() {
             .map(|n| web_event(n, NOW - age + n as i64, tag))
             .collect()
     };
-    ingest_all(&mut service, rows(0..500, 72 * HOUR, "older"), 500);
-    ingest_all(&mut service, rows(500..4000, 48 * HOUR, "old"), 500);
+    ingest_all(&mut service, rows(0..450, 72 * HOUR, "oldest"), 500);
+    ingest_all(&mut service, rows(450..460, 54 * HOUR, "older"), 500);
+    ingest_all(&mut service, rows(460..4000, 48 * HOUR, "old"), 500);
     ingest_all(&mut service, rows(4000..5000, HOUR, "keep"), 500);
     let shared = std::sync::Arc::new(std::sync::Mutex::new(service));
     let purge = |hours: u64| {
@@ -754,16 +755,19 @@ fn purges_of_many_rows_are_followed_by_a_compaction_that_gives_memory_back() {
             .purged
     };
 
-    // 500 of 5,000 rows: under a quarter of the 4,500 left, not worth it.
-    assert_eq!(purge(60), 500);
+    // 450 rows purged, 4,550 left: under a tenth (455), not worth it; 10 more, 460 against
+    // 4,540 left: due.
+    assert_eq!(purge(60), 450);
     assert!(service::compact_if_due(&shared).unwrap().is_none());
+    assert_eq!(purge(50), 10);
+    assert!(service::compact_if_due(&shared).unwrap().is_some());
 
-    assert_eq!(purge(24), 3500);
+    assert_eq!(purge(24), 3540);
     let expected = answers(&mut service::lock(&shared));
     let purged_memory = service::lock(&shared).stats().unwrap().memory_bytes;
     let report = service::compact_if_due(&shared)
         .unwrap()
-        .expect("4,000 purged rows against 1,000 held: due");
+        .expect("3,540 purged rows against 1,000 held: due");
     assert!(
         matches!(report.restore.source, RestoreSource::Snapshot { .. }),
         "brought up from the snapshot rewritten after the purge: {:?}",
@@ -777,7 +781,7 @@ fn purges_of_many_rows_are_followed_by_a_compaction_that_gives_memory_back() {
     );
     assert_eq!(answers(&mut service), expected);
     assert_eq!(row_count(&mut service), 1000);
-    assert_eq!(service.counters().compactions, 1);
+    assert_eq!(service.counters().compactions, 2);
     drop(service);
     assert!(
         service::compact_if_due(&shared).unwrap().is_none(),

@@ -8,7 +8,8 @@
 //! a number of ticks while one thread makes an API request (a page of `method:ssh`) every
 //! 100 ms and another ingests one event every 100 ms, as the issue's measurement did. It
 //! prints, per tick and overall, the longest request latency and lock wait, the longest
-//! hold of the service by a purge, and when the background rewrites finished.
+//! hold of the service by a purge, when the background rewrites finished, and the plugin's
+//! memory before and after (with the compactions that gave back what purged rows left).
 //!
 //! `CONNLOG_BENCH_EXPIRED=1000000` makes that many of the first rows already expired, so
 //! the scheduler's first purge (at start) removes them all in one pass: the issue's "purge
@@ -88,6 +89,10 @@ fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
 }
 
 fn ms(d: Duration) -> String {
@@ -199,6 +204,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
         info.bytes as f64 / (1 << 20) as f64
     );
 
+    let memory_before = service.stats().unwrap().memory_bytes;
     let shared: service::SharedConnLog = Arc::new(Mutex::new(service));
     let stop = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
@@ -314,6 +320,14 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
         counters.rows_purged,
         ms(Duration::from_micros(counters.max_purge_locked_us)),
         ms(Duration::from_micros(counters.last_purge_locked_us))
+    );
+    let stats = service.stats().unwrap();
+    println!(
+        "plugin memory: {:.0} MiB before, {:.0} MiB after ({} rows; {} compactions)",
+        mib(memory_before),
+        mib(stats.memory_bytes),
+        stats.rows,
+        counters.compactions
     );
     println!(
         "background rewrites finished at {:?} s; {} snapshots written in all; the last one pending took {} more",
