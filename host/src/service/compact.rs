@@ -73,3 +73,58 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::directory::Directory;
+    use crate::model::LogFields;
+    use crate::plugin::{
+        Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
+    };
+    use crate::service::{ServiceConfig, swap_plugin};
+
+    /// A swap that lands while a compaction brings its build up beside: the compaction puts
+    /// nothing in place, and the swapped-in build keeps serving.
+    #[test]
+    fn a_compaction_never_undoes_a_swap_that_came_meanwhile() {
+        let data = tempfile::tempdir().unwrap();
+        let cache = std::env::temp_dir().join("connlog-test-cache");
+        let config = ServiceConfig {
+            data_dir: data.path().to_path_buf(),
+            plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+            directory: Arc::new(Directory::new()),
+            limits: Limits::default(),
+            log_formats: Vec::new(),
+            log_fields: LogFields::Current,
+            service_log: Arc::new(NoServiceLog),
+            retention: Duration::ZERO,
+            cache: Some(ComponentCache::new(cache)),
+            clock: Clock::Fixed(0),
+        };
+        let shared = Arc::new(Mutex::new(ConnLog::open(config.clone()).unwrap()));
+        // The compaction read the running build before the swap...
+        let compacted = lock(&shared).plugin.clone();
+        swap_plugin(&shared, &config.plugin).unwrap();
+        let swapped_in = lock(&shared).plugin.clone();
+        assert!(!Arc::ptr_eq(&compacted, &swapped_in));
+        // ...and is ready after it.
+        let outcome = bring_up_beside(
+            &shared,
+            &config,
+            compacted.clone(),
+            Instant::now(),
+            Some(&compacted),
+        )
+        .unwrap();
+        assert!(
+            outcome.is_none(),
+            "the compaction must not replace the swapped-in build"
+        );
+        assert!(Arc::ptr_eq(&lock(&shared).plugin, &swapped_in));
+        assert_eq!(lock(&shared).counters().swaps, 1);
+    }
+}
