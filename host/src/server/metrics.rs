@@ -93,7 +93,10 @@ impl Metrics {
             let c = &g.counters;
             counter(
                 "connlog_purges_total",
-                "Retention purges run; a large pass runs in slices of 2,000 rows, each counted.",
+                &format!(
+                    "Retention purges run; a large pass runs in slices of {} rows, each counted.",
+                    crate::retention::SLICE_ROWS
+                ),
                 c.purges_run,
             );
             counter(
