@@ -39,7 +39,7 @@ use std::path::PathBuf;
 
 use crate::model::{Organization, User, Uuid};
 
-pub use file::write_atomic;
+pub use file::{write_atomic, write_atomic_unsynced};
 pub use index::Lookup;
 pub use tokens::{ApiToken, TokenRejection, write_tokens_file};
 

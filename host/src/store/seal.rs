@@ -31,8 +31,10 @@
 //! that as corruption when it reads the damaged page, and snapshots carry their own SHA-256.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::directory::{write_atomic, write_atomic_unsynced};
 
 /// The first line of a seal; a seal in any other format (such as the `-clean` record of
 /// builds before running seals) is not trusted.
@@ -116,16 +118,15 @@ fn unix_identity(_: &fs::Metadata) -> Option<String> {
     None
 }
 
-/// Writes the seal whole or not at all (a temporary file renamed over it): a torn seal
-/// must not read as another file's identity.
-fn write(store: &Path, seal: Seal, identity: &str, sync: bool) -> io::Result<()> {
-    let temp = beside(store, "-seal.tmp");
-    let mut file = fs::File::create(&temp)?;
-    writeln!(file, "{FORMAT}\n{}\n{identity}", seal.name())?;
-    if sync {
-        file.sync_all()?;
+/// Writes the seal whole or not at all: a torn seal must not read as another file's
+/// identity. A clean stop's is synced; a running one is rewritten at every checkpoint, and
+/// losing it only brings the whole-file check back.
+fn write(store: &Path, seal: Seal, identity: &str) -> io::Result<()> {
+    let text = format!("{FORMAT}\n{}\n{identity}\n", seal.name());
+    match seal {
+        Seal::CleanStop => write_atomic(&seal_path(store), text.as_bytes()),
+        Seal::Running => write_atomic_unsynced(&seal_path(store), text.as_bytes()),
     }
-    fs::rename(&temp, seal_path(store))
 }
 
 /// Seals the store at `store` as left whole by a clean stop. Call it only once the WAL is
@@ -138,7 +139,7 @@ pub fn record_clean_stop(store: &Path) -> io::Result<bool> {
     let Some(identity) = identity(store)? else {
         return Ok(false);
     };
-    write(store, Seal::CleanStop, &identity, true)?;
+    write(store, Seal::CleanStop, &identity)?;
     Ok(true)
 }
 
@@ -198,7 +199,7 @@ impl Keeper {
     pub fn refresh(&mut self) {
         let refreshed = identity(&self.store).and_then(|now| match now {
             Some(now) if self.sealed.as_ref() != Some(&now) => {
-                write(&self.store, Seal::Running, &now, false)?;
+                write(&self.store, Seal::Running, &now)?;
                 self.sealed = Some(now);
                 Ok(())
             }
