@@ -88,9 +88,30 @@ fn wal_is_empty(store: &Path) -> io::Result<bool> {
     }
 }
 
-/// The store file's identity, one line; `None` where it cannot be had (no such file, or a
-/// platform without change times).
-fn identity(store: &Path) -> io::Result<Option<String>> {
+/// What identifies the store file's bytes without reading them (see the module's comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    /// Seconds and nanoseconds.
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dev={} ino={} size={} mtime={}.{:09} ctime={}.{:09}",
+            self.dev, self.ino, self.size, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
+        )
+    }
+}
+
+/// The store file's identity; `None` where it cannot be had (no such file, or a platform
+/// without change times).
+fn identity(store: &Path) -> io::Result<Option<Identity>> {
     match fs::metadata(store) {
         Ok(meta) => Ok(unix_identity(&meta)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -99,29 +120,26 @@ fn identity(store: &Path) -> io::Result<Option<String>> {
 }
 
 #[cfg(unix)]
-fn unix_identity(meta: &fs::Metadata) -> Option<String> {
+fn unix_identity(meta: &fs::Metadata) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
-    Some(format!(
-        "dev={} ino={} size={} mtime={}.{:09} ctime={}.{:09}",
-        meta.dev(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
-    ))
+    Some(Identity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+    })
 }
 
 #[cfg(not(unix))]
-fn unix_identity(_: &fs::Metadata) -> Option<String> {
+fn unix_identity(_: &fs::Metadata) -> Option<Identity> {
     None
 }
 
 /// Writes the seal whole or not at all: a torn seal must not read as another file's
 /// identity. A clean stop's is synced; a running one is rewritten at every checkpoint, and
 /// losing it only brings the whole-file check back.
-fn write(store: &Path, seal: Seal, identity: &str) -> io::Result<()> {
+fn write(store: &Path, seal: Seal, identity: Identity) -> io::Result<()> {
     let text = format!("{FORMAT}\n{}\n{identity}\n", seal.name());
     match seal {
         Seal::CleanStop => write_atomic(&seal_path(store), text.as_bytes()),
@@ -139,7 +157,7 @@ pub fn record_clean_stop(store: &Path) -> io::Result<bool> {
     let Some(identity) = identity(store)? else {
         return Ok(false);
     };
-    write(store, Seal::CleanStop, &identity)?;
+    write(store, Seal::CleanStop, identity)?;
     Ok(true)
 }
 
@@ -170,7 +188,7 @@ pub fn take(store: &Path) -> io::Result<Option<Seal>> {
     let Some(now) = identity(store)? else {
         return Ok(None);
     };
-    let matches = lines.next() == Some(now.as_str()) && lines.next().is_none();
+    let matches = lines.next() == Some(now.to_string().as_str()) && lines.next().is_none();
     Ok(matches.then_some(seal))
 }
 
@@ -178,7 +196,7 @@ pub fn take(store: &Path) -> io::Result<Option<Seal>> {
 pub struct Keeper {
     store: PathBuf,
     /// The identity the seal on disk holds.
-    sealed: Option<String>,
+    sealed: Option<Identity>,
 }
 
 impl Keeper {
@@ -198,8 +216,8 @@ impl Keeper {
     /// any, names an older file, so the next start checks the whole file.
     pub fn refresh(&mut self) {
         let refreshed = identity(&self.store).and_then(|now| match now {
-            Some(now) if self.sealed.as_ref() != Some(&now) => {
-                write(&self.store, Seal::Running, &now)?;
+            Some(now) if self.sealed != Some(now) => {
+                write(&self.store, Seal::Running, now)?;
                 self.sealed = Some(now);
                 Ok(())
             }
