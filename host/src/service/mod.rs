@@ -389,14 +389,14 @@ impl ConnLog {
             if let Err(e) = journal.sweep_snapshot_files() {
                 tracing::warn!(error = %e, "replaced snapshot files could not be removed; the next start will");
             }
-            let recorded = matches!(journal.checkpoint_truncate(), Ok(true))
-                .then(|| seal::record_clean_stop(journal.path()));
-            match recorded {
-                Some(Ok(true)) => return Ok(()),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the clean stop could not be sealed; the next start reads the whole store");
+            if matches!(journal.checkpoint_truncate(), Ok(true)) {
+                match seal::record_clean_stop(journal.path()) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the clean stop could not be sealed; the next start reads the whole store")
+                    }
                 }
-                _ => {}
             }
         }
         // Not sealed as stopped: sealed as the last checkpoint left it, as after a crash.
