@@ -15,21 +15,30 @@
 use std::time::Instant;
 
 use super::swap::{SwapReport, bring_up_beside};
-use super::{ConnLog, ServiceError, SharedConnLog, lock, wait_for_snapshots};
+use super::{ServiceError, SharedConnLog, lock, wait_for_snapshots};
 
 /// Compact once the rows purged since the instance was brought up reach this fraction
 /// (1 / N) of the rows it holds.
 const PURGED_SHARE: u64 = 10;
 
-impl ConnLog {
-    /// Whether the rows purged since the running instance was brought up are worth
-    /// bringing it up again for.
-    fn compaction_due(&mut self) -> Result<bool, ServiceError> {
-        if self.purged_since_bring_up == 0 {
-            return Ok(false);
-        }
-        let rows = self.stats()?.rows;
-        Ok(self.purged_since_bring_up >= rows / PURGED_SHARE)
+/// What compaction tracks of the running instance; a bring-up (start, swap, rebuild or
+/// compaction) starts it again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Compaction {
+    /// Rows purged from the instance since it was brought up, whose leftovers it holds.
+    pub(super) purged: u64,
+    /// `purged` when a compaction of this instance last failed: the next try waits for a
+    /// purge that removes more rows, instead of bringing a second instance up (and failing
+    /// again, most likely for want of memory) at every scheduler tick.
+    failed_at: Option<u64>,
+}
+
+impl Compaction {
+    /// Whether an instance holding `rows` is worth bringing up again.
+    fn due(&self, rows: u64) -> bool {
+        self.purged > 0
+            && self.purged >= rows / PURGED_SHARE
+            && self.failed_at.is_none_or(|failed| self.purged > failed)
     }
 }
 
@@ -38,17 +47,21 @@ impl ConnLog {
 /// another build in place meanwhile. Call it without holding the lock, after a purge: it
 /// waits for the snapshot rewrite the purge asked for.
 pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, ServiceError> {
-    if !lock(shared).compaction_due()? {
-        return Ok(None);
+    {
+        let mut service = lock(shared);
+        let rows = service.stats()?.rows;
+        if !service.compaction.due(rows) {
+            return Ok(None);
+        }
     }
     let started = Instant::now();
     wait_for_snapshots(shared);
-    let (config, plugin, purged) = {
+    let (config, plugin, compaction) = {
         let service = lock(shared);
         (
             service.config.clone(),
             service.plugin.clone(),
-            service.purged_since_bring_up,
+            service.compaction,
         )
     };
     let outcome = bring_up_beside(shared, &config, plugin.clone(), started, Some(&plugin));
@@ -60,7 +73,7 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
         Ok(Some(report)) => {
             service.counters.compactions += 1;
             tracing::info!(
-                purged_rows = purged,
+                purged_rows = compaction.purged,
                 rows = report.restore.rows,
                 locked_ms = report.locked_for.as_millis() as u64,
                 elapsed_ms = report.elapsed.as_millis() as u64,
@@ -68,7 +81,8 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
             );
         }
         Err(e) => {
-            tracing::warn!(error = %e, "compacting the plugin instance failed; the running one keeps serving, and the next purge tries again");
+            service.compaction.failed_at = Some(compaction.purged);
+            tracing::warn!(error = %e, "compacting the plugin instance failed; the running one keeps serving, and the next purge that removes rows tries again");
         }
     }
     outcome
@@ -85,7 +99,28 @@ mod tests {
     use crate::plugin::{
         Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
     };
-    use crate::service::{ServiceConfig, swap_plugin};
+    use crate::service::{ConnLog, ServiceConfig, swap_plugin};
+
+    /// When a compaction is due: a tenth of the rows purged, and after a failure only once
+    /// a purge has removed more.
+    #[test]
+    fn compaction_is_due_after_a_tenth_purged_and_retried_only_after_more_purges() {
+        let cases = [
+            // (purged, failed_at, rows, due)
+            (0, None, 0, false),
+            (0, None, 1_000, false),
+            (99, None, 1_000, false),
+            (100, None, 1_000, true),
+            (1, None, 5, true),
+            (100, Some(100), 1_000, false),
+            (101, Some(100), 1_000, true),
+            (100, Some(150), 1_000, false),
+        ];
+        for (purged, failed_at, rows, due) in cases {
+            let compaction = Compaction { purged, failed_at };
+            assert_eq!(compaction.due(rows), due, "{compaction:?} of {rows} rows");
+        }
+    }
 
     /// A swap that lands while a compaction brings its build up beside: the compaction puts
     /// nothing in place, and the swapped-in build keeps serving.

@@ -43,6 +43,7 @@ use crate::plugin::{
     PluginSpec, ServiceLogSink,
 };
 use crate::store::{Journal, seal};
+use compact::Compaction;
 use restore::bring_up;
 
 pub use compact::compact_if_due;
@@ -180,8 +181,8 @@ pub struct ConnLog {
     /// up before it must start again.
     purge_generation: u64,
     /// Rows purged from the running instance since it was brought up, whose leftovers it
-    /// still holds (`compact`).
-    purged_since_bring_up: u64,
+    /// still holds, and where a compaction last failed (`compact`).
+    compaction: Compaction,
     /// Slices of a purge removed rows (`purge_before`) and the snapshot rewrite they need
     /// waits for the purge's last hold, which asks for it once.
     rewrite_owed: bool,
@@ -277,7 +278,7 @@ impl ConnLog {
             writer,
             writer_seen: 0,
             purge_generation: 0,
-            purged_since_bring_up: 0,
+            compaction: Compaction::default(),
             rewrite_owed: false,
             upstream: None,
             closed: false,

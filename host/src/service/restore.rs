@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{ConnLog, ServiceConfig, ServiceError, store_path};
+use super::{Compaction, ConnLog, ServiceConfig, ServiceError, store_path};
 use crate::model;
 use crate::plugin::{EventColumns, LoadedPlugin, PluginError, PluginInstance};
 use crate::store::snapshot_file::OpenFailure;
@@ -73,7 +73,7 @@ impl ConnLog {
         let up =
             bring_up(&self.plugin, journal, &self.config, None).map_err(ServiceError::Rebuild)?;
         self.instance = up.instance;
-        self.purged_since_bring_up = 0;
+        self.compaction = Compaction::default();
         self.unsnapshotted = up.report.events_replayed;
         self.set_merged_upto(up.upto);
         self.snapshot_upto = up.report.source.covers();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::restore::{
     BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
 };
-use super::{ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
+use super::{Compaction, ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
 use crate::plugin::{LoadedPlugin, PluginSpec};
 use crate::store::Journal;
 
@@ -147,7 +147,7 @@ impl ConnLog {
     ) -> SwapReport {
         let previous = std::mem::replace(&mut self.plugin, plugin).info.clone();
         self.instance = up.instance;
-        self.purged_since_bring_up = 0;
+        self.compaction = Compaction::default();
         self.config.plugin = self.plugin.spec.clone();
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());

@@ -265,7 +265,7 @@ impl ConnLog {
             let forgotten = self.journal_mut()?.take_forgotten();
             self.counters.purges_run += 1;
             self.counters.rows_purged += report.purged;
-            self.purged_since_bring_up += report.purged;
+            self.compaction.purged += report.purged;
             self.counters.events_purged += forgotten;
             if forgotten > 0 || report.purged > 0 {
                 self.purge_generation += 1;
