@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use support::{connlog, fill_store, serve_with, succeed};
+use support::{connlog, fill_store, secs, serve_with, succeed};
 
 fn main() {
     support::for_each_size(run);
@@ -105,8 +105,4 @@ fn ureq_get(url: &str) -> String {
         .body_mut()
         .read_to_string()
         .unwrap()
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
 }

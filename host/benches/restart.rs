@@ -12,42 +12,24 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connlog::directory::Directory;
-use connlog::model::{Actor, LogFields, QueryRequest};
-use connlog::plugin::{
-    Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
-};
+use connlog::model::{Actor, QueryRequest};
+use connlog::plugin::Clock;
 use connlog::service::{
     ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, StoreCheck, store_path,
 };
 use connlog::store::Journal;
 
-use support::{T0, fill, row_events, uuid};
+use support::{T0, fill, row_events, secs, service_config, uuid};
+
+/// The bench's service: no retention, a fixed clock.
+fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
+    service_config(data, cache, Duration::ZERO, Clock::Fixed(T0))
+}
 
 fn main() {
     support::for_each_size(run);
-}
-
-fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
-    ServiceConfig {
-        data_dir: data.to_path_buf(),
-        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
-        directory: Arc::new(Directory::new()),
-        limits: Limits {
-            memory_bytes: 4 << 30,
-            call_deadline: Duration::from_secs(600),
-            ..Limits::default()
-        },
-        log_formats: Vec::new(),
-        log_fields: LogFields::Current,
-        service_log: Arc::new(NoServiceLog),
-        retention: Duration::ZERO,
-        cache: Some(ComponentCache::new(cache.to_path_buf())),
-        clock: Clock::Fixed(T0),
-    }
 }
 
 fn open(data: &std::path::Path, cache: &std::path::Path) -> (ConnLog, Duration) {
@@ -85,10 +67,6 @@ fn probe(service: &mut ConnLog) -> String {
         out.push_str(&body);
     }
     out
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn file_mib(path: &std::path::Path) -> f64 {

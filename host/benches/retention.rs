@@ -21,19 +21,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connlog::directory::Directory;
-use connlog::model::{Actor, LogFields, QueryRequest};
-use connlog::plugin::{
-    Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
-};
+use connlog::model::{Actor, QueryRequest};
+use connlog::plugin::Clock;
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
-use support::{row_events_at, uuid};
+use support::{row_events_at, secs, service_config, uuid};
 
 const BATCH: usize = 100_000;
 const RETENTION: Duration = Duration::from_secs(3600);
 const REQUEST_EVERY: Duration = Duration::from_millis(100);
+
+/// The bench's service: an hour of retention, the system clock.
+fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
+    service_config(data, cache, RETENTION, Clock::System)
+}
 
 fn main() {
     // `CONNLOG_BENCH_LOG=connlog=debug` shows what the snapshot writer does, and when.
@@ -66,29 +68,6 @@ fn main() {
         .unwrap();
         run(dir.path(), rows, ticks, expired.min(rows));
     }
-}
-
-fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
-    ServiceConfig {
-        data_dir: data.to_path_buf(),
-        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
-        directory: Arc::new(Directory::new()),
-        limits: Limits {
-            memory_bytes: 4 << 30,
-            call_deadline: Duration::from_secs(600),
-            ..Limits::default()
-        },
-        log_formats: Vec::new(),
-        log_fields: LogFields::Current,
-        service_log: Arc::new(NoServiceLog),
-        retention: RETENTION,
-        cache: Some(ComponentCache::new(cache.to_path_buf())),
-        clock: Clock::System,
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn mib(bytes: u64) -> f64 {

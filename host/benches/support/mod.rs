@@ -6,7 +6,15 @@
 
 pub mod peer;
 
-use connlog::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, Uuid};
+use std::sync::Arc;
+use std::time::Duration;
+
+use connlog::directory::Directory;
+use connlog::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, LogFields, Uuid};
+use connlog::plugin::{
+    Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
+};
+use connlog::service::ServiceConfig;
 use connlog::store::Journal;
 
 pub const T0: i64 = 1_750_000_000_000_000_000;
@@ -184,3 +192,34 @@ pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
 }
 
 const ADMIN_DIRECTORY: &str = r#"{"organizations":[],"users":[{"id":"fe8f4bab-3128-41f1-8fec-1cc0755affe5","username":"admin","email":"admin@example.com","name":"","avatar_url":"","status":"active","login_type":"password","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z","last_seen_at":"2025-07-01T00:00:00Z","deleted":false,"roles":["owner"],"organization_roles":{}}],"api_tokens":[]}"#;
+
+/// An embedded service on the reference plugin, with room for 10M rows (4 GiB, calls of up
+/// to 10 minutes) and compiled components kept in `cache`.
+pub fn service_config(
+    data: &std::path::Path,
+    cache: &std::path::Path,
+    retention: Duration,
+    clock: Clock,
+) -> ServiceConfig {
+    ServiceConfig {
+        data_dir: data.to_path_buf(),
+        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+        directory: Arc::new(Directory::new()),
+        limits: Limits {
+            memory_bytes: 4 << 30,
+            call_deadline: Duration::from_secs(600),
+            ..Limits::default()
+        },
+        log_formats: Vec::new(),
+        log_fields: LogFields::Current,
+        service_log: Arc::new(NoServiceLog),
+        retention,
+        cache: Some(ComponentCache::new(cache.to_path_buf())),
+        clock,
+    }
+}
+
+/// A duration as the benches print it.
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
