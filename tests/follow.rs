@@ -6,11 +6,12 @@
 
 mod support;
 
+use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::server::Server;
 use support::*;
@@ -62,18 +63,15 @@ fn count(data: &Path) -> u64 {
 
 /// Waits until the admin sees `n` rows; returns how long that took.
 fn wait_for_count(data: &Path, n: u64, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let seen = count(data);
-        if seen == n {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{seen} rows after {limit:?}, expected {n}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let seen = Cell::new(None);
+    eventually(
+        limit,
+        || {
+            seen.set(Some(count(data)));
+            seen.get() == Some(n)
+        },
+        || format!("{:?} rows, expected {n}", seen.get()),
+    )
 }
 
 /// `connlog ingest --follow FILE`, its standard error in `<data>/follow.err`.

@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,20 +61,21 @@ fn count(server: &Server, admin: &str, q: &str) -> u64 {
 
 /// Waits until `server` counts `want` rows for `q`; returns how long that took.
 fn until_counted(server: &Server, admin: &str, q: &str, want: u64, within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = count(server, admin, q);
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "{} counts {got} rows for {q:?}, not {want}, after {:?}",
-            server.base,
-            started.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let got = Cell::new(None);
+    eventually(
+        within,
+        || {
+            got.set(Some(count(server, admin, q)));
+            got.get() == Some(want)
+        },
+        || {
+            format!(
+                "{} counts {:?} rows for {q:?}, not {want}",
+                server.base,
+                got.get()
+            )
+        },
+    )
 }
 
 #[test]
@@ -313,26 +315,20 @@ fn the_retention_schedule_runs_on_one_replica_at_a_time_and_moves_when_it_dies()
     // Every row purged: the replica that purged and the one that followed each bring their
     // plugin up again to give back what the rows left.
     for server in [&a, &b] {
-        let started = Instant::now();
-        while counter(server, "connlog_plugin_compactions_total") == 0 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no compaction after the purge"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(
+            Duration::from_secs(10),
+            || counter(server, "connlog_plugin_compactions_total") > 0,
+            || format!("{}: no compaction after the purge", server.base),
+        );
     }
 
     // One replica purges every 100 ms; the other only at start and on notices of purges
     // that deleted something (none from here on).
-    let started = Instant::now();
-    while purges_run(&a).max(purges_run(&b)) < 5 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no replica runs the schedule"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || purges_run(&a).max(purges_run(&b)) >= 5,
+        || "no replica runs the schedule".into(),
+    );
     let (leader, follower) = if purges_run(&a) > purges_run(&b) {
         (a, b)
     } else {
@@ -349,14 +345,11 @@ fn the_retention_schedule_runs_on_one_replica_at_a_time_and_moves_when_it_dies()
     // When the lead replica dies, the other takes the schedule over.
     leader.kill();
     let before = purges_run(&follower);
-    let started = Instant::now();
-    while purges_run(&follower) < before + 10 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the schedule did not move"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || purges_run(&follower) >= before + 10,
+        || "the schedule did not move".into(),
+    );
 }
 
 #[test]
@@ -535,15 +528,11 @@ fn tokens_made_or_revoked_on_one_replica_hold_on_every_replica() {
     let page =
         |server: &Server, token: &str| server.get("/api/v2/connectionlog?limit=1", Some(token)).0;
     let until = |server: &Server, token: &str, status: u16| {
-        let started = Instant::now();
-        while page(server, token) != status {
-            assert!(
-                started.elapsed() < VISIBLE_WITHIN,
-                "{} still does not answer {status}",
-                server.base
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        eventually(
+            VISIBLE_WITHIN,
+            || page(server, token) == status,
+            || format!("{} still does not answer {status}", server.base),
+        );
     };
     // Made through A (its server runs the command), used on B.
     let auditor = token(a_dir.path(), "orgaudit");
@@ -703,14 +692,11 @@ fn a_purge_deletes_the_shared_snapshot_holding_its_rows_and_a_later_one_goes_wit
     assert_eq!(purge.status.code(), Some(0), "{}", stderr(&purge));
     assert_eq!(json(&purge)["purged"], 10_000);
     assert_eq!(cluster.connlog_events("shared").unwrap(), 2_000);
-    let started = Instant::now();
-    while shared_snapshot(&cluster, "shared").is_some() {
-        assert!(
-            started.elapsed() < VISIBLE_WITHIN,
-            "the stale shared snapshot is still stored"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(
+        VISIBLE_WITHIN,
+        || shared_snapshot(&cluster, "shared").is_none(),
+        || "the stale shared snapshot is still stored".into(),
+    );
 
     // A comes back, purges the same rows on its notice-less catch-up, and shares a
     // snapshot without them at its clean stop; a new replica starts from that one.

@@ -8,6 +8,7 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 pub const ORG: &str = "1a2bb67e-0117-4168-92e0-58138989a7f5";
 pub const OTHER_ORG: &str = "2b3cc78f-1228-4279-a3f1-69249a9ab8a6";
@@ -332,4 +333,24 @@ pub fn json(output: &Output) -> serde_json::Value {
             stderr(output)
         )
     })
+}
+
+/// Polls `done` every 10 ms until it holds, and returns how long that took; fails the test
+/// with `what()` once `within` has passed.
+pub fn eventually(
+    within: Duration,
+    mut done: impl FnMut() -> bool,
+    what: impl Fn() -> String,
+) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < within,
+            "after {:?}: {}",
+            started.elapsed(),
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    started.elapsed()
 }
