@@ -34,11 +34,13 @@ pub(super) struct Compaction {
 }
 
 impl Compaction {
-    /// Whether an instance holding `rows` is worth bringing up again.
-    fn due(&self, rows: u64) -> bool {
-        self.purged > 0
-            && self.purged >= rows / PURGED_SHARE
-            && self.failed_at.is_none_or(|failed| self.purged > failed)
+    /// Whether the instance is worth bringing up again; `rows` (a plugin call) is asked
+    /// only when rows were purged since the bring-up, or since a failed compaction.
+    fn due(&self, rows: impl FnOnce() -> Result<u64, ServiceError>) -> Result<bool, ServiceError> {
+        if self.purged == 0 || self.failed_at.is_some_and(|failed| self.purged <= failed) {
+            return Ok(false);
+        }
+        Ok(self.purged >= rows()? / PURGED_SHARE)
     }
 }
 
@@ -49,8 +51,8 @@ impl Compaction {
 pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, ServiceError> {
     {
         let mut service = lock(shared);
-        let rows = service.stats()?.rows;
-        if !service.compaction.due(rows) {
+        let compaction = service.compaction;
+        if !compaction.due(|| Ok(service.stats()?.rows))? {
             return Ok(None);
         }
     }
@@ -118,7 +120,8 @@ mod tests {
         ];
         for (purged, failed_at, rows, due) in cases {
             let compaction = Compaction { purged, failed_at };
-            assert_eq!(compaction.due(rows), due, "{compaction:?} of {rows} rows");
+            let got = compaction.due(|| Ok(rows)).unwrap();
+            assert_eq!(got, due, "{compaction:?} of {rows} rows");
         }
     }
 
