@@ -21,7 +21,7 @@ use connlog::service::{
 };
 use connlog::store::Journal;
 
-use support::{T0, fill, row_events, secs, service_config, uuid};
+use support::{T0, fill, mib, row_events, secs, service_config, uuid};
 
 /// The bench's service: no retention, a fixed clock.
 fn config(data: &std::path::Path, cache: &std::path::Path) -> ServiceConfig {
@@ -70,7 +70,7 @@ fn probe(service: &mut ConnLog) -> String {
 }
 
 fn file_mib(path: &std::path::Path) -> f64 {
-    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64)
+    std::fs::metadata(path).map_or(0.0, |m| mib(m.len()))
 }
 
 fn run(data: &std::path::Path, rows: u64) {
@@ -113,7 +113,7 @@ fn run(data: &std::path::Path, rows: u64) {
         secs(report.elapsed),
         report.events_replayed,
         report.rows,
-        stats.memory_bytes as f64 / (1 << 20) as f64
+        mib(stats.memory_bytes)
     );
     let expected = probe(&mut service);
 
@@ -122,7 +122,7 @@ fn run(data: &std::path::Path, rows: u64) {
     println!(
         "snapshot saved: {} ({:.0} MiB in {} chunks; {:.1} bytes/row)",
         secs(started.elapsed()),
-        info.bytes as f64 / (1 << 20) as f64,
+        mib(info.bytes),
         info.chunks,
         info.bytes as f64 / rows as f64
     );
@@ -145,7 +145,7 @@ fn run(data: &std::path::Path, rows: u64) {
             secs(load_time),
             report.events_replayed,
             service.store_check(),
-            memory as f64 / (1 << 20) as f64
+            mib(memory)
         );
         assert_eq!(
             probe(&mut service),

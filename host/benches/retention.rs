@@ -26,7 +26,7 @@ use connlog::plugin::Clock;
 use connlog::retention::RetentionScheduler;
 use connlog::service::{self, ConnLog, ServiceConfig, SnapshotPolicy, store_path};
 use connlog::store::Journal;
-use support::{row_events_at, secs, service_config, uuid};
+use support::{mib, row_events_at, secs, service_config, uuid};
 
 const BATCH: usize = 100_000;
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -68,10 +68,6 @@ fn main() {
         .unwrap();
         run(dir.path(), rows, ticks, expired.min(rows));
     }
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1 << 20) as f64
 }
 
 fn ms(d: Duration) -> String {
@@ -180,7 +176,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
     println!(
         "snapshot saved: {} ({:.0} MiB)",
         secs(started.elapsed()),
-        info.bytes as f64 / (1 << 20) as f64
+        mib(info.bytes)
     );
 
     let memory_before = service.stats().unwrap().memory_bytes;

@@ -223,3 +223,8 @@ pub fn service_config(
 pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
+
+/// Bytes in MiB, as the benches print sizes.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
