@@ -16,11 +16,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use super::restore::bring_up;
 use super::upstream::publish_snapshot;
 use super::{ServiceConfig, store_path};
-use crate::plugin::{LoadedPlugin, PluginInstance};
-use crate::store::{Expect, Includes, Journal, postgres};
+use crate::plugin::LoadedPlugin;
+use crate::store::{Journal, postgres};
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -368,6 +370,7 @@ fn write_snapshot(
     shared_store: Option<&postgres::Config>,
 ) -> anyhow::Result<Option<Saved>> {
     let journal = Journal::connect(&store_path(&config.data_dir))?;
+    let snapshot_dir = journal.snapshot_dir();
     let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
     if shared.cancelled() {
         return Ok(None);
@@ -378,32 +381,9 @@ fn write_snapshot(
         "snapshot writer: instance brought up"
     );
     let saving = std::time::Instant::now();
-    let storage = |e| anyhow::anyhow!("{e}");
-    fn attached(instance: &mut PluginInstance) -> &mut Journal {
-        instance
-            .state_mut()
-            .journal
-            .as_mut()
-            .expect("bring_up attaches a journal")
-    }
-    attached(&mut up.instance)
-        .start_snapshot_write()
-        .map_err(storage)?;
-    match up.instance.save_snapshot() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            attached(&mut up.instance).abandon_snapshot_write();
-            anyhow::bail!("the plugin could not save its snapshot: {e}");
-        }
-        Err(trap) => {
-            attached(&mut up.instance).abandon_snapshot_write();
-            return Err(trap.into());
-        }
-    }
-    let journal = attached(&mut up.instance);
-    let written = journal
-        .finish_snapshot_write(&plugin.digest, up.report.rows, up.upto)
-        .map_err(storage)?;
+    let written = up
+        .write_snapshot_file(plugin)
+        .context("writing the snapshot file")?;
     let info = written.info.clone();
     let (bytes, rows) = (info.bytes, info.rows);
     tracing::debug!(
@@ -411,13 +391,7 @@ fn write_snapshot(
         elapsed_ms = saving.elapsed().as_millis() as u64,
         "snapshot writer: file written"
     );
-    let recorded = journal
-        .replace_snapshot(
-            written,
-            Expect::File(up.pinned.snapshot_file.as_deref()),
-            Includes::PurgesUpTo(up.pinned.purge_mark),
-        )
-        .map_err(storage)?;
+    let recorded = up.record_snapshot(written)?;
     if !recorded {
         tracing::debug!("a newer snapshot was recorded meanwhile; this one is dropped");
         return Ok(None);
@@ -430,13 +404,8 @@ fn write_snapshot(
         "snapshot written in the background"
     );
     if let (Some(store), Some(position)) = (shared_store, up.pinned.shared_position)
-        && let Err(e) = publish_snapshot(
-            store,
-            &journal.snapshot_dir(),
-            &info,
-            position,
-            Some(&shared.cancel),
-        )
+        && let Err(e) =
+            publish_snapshot(store, &snapshot_dir, &info, position, Some(&shared.cancel))
         && !shared.cancelled()
     {
         tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas; the next one will be");

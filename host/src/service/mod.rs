@@ -19,13 +19,15 @@
 //! for (`save_snapshot`). See README "Durability".
 //!
 //! The calls themselves live in `transactions`, bringing an instance up to date in `restore`,
-//! hot swaps in `swap`, bringing the running build up again after purges in `compact`.
+//! hot swaps in `swap`, bringing the running build up again after purges in `compact`,
+//! writing an instance's snapshot file in `snapshot`.
 
 mod background;
 mod compact;
 mod feed;
 mod group_commit;
 mod restore;
+mod snapshot;
 mod swap;
 mod transactions;
 mod upstream;

@@ -10,7 +10,9 @@ use super::{Compaction, ConnLog, ServiceConfig, ServiceError, store_path};
 use crate::model;
 use crate::plugin::{EventColumns, LoadedPlugin, PluginError, PluginInstance};
 use crate::store::snapshot_file::OpenFailure;
-use crate::store::{Journal, PendingPurge, ReplayCursor, SnapshotInfo};
+use crate::store::{
+    Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, WrittenSnapshot,
+};
 
 /// How many events one replay call carries.
 const REPLAY_BATCH: usize = 8192;
@@ -118,6 +120,39 @@ pub(super) struct Pinned {
     /// On a replica's copy, the shared journal position the view holds exactly
     /// (`upstream::exact_position`): a snapshot written from it may be shared.
     pub(super) shared_position: Option<super::upstream::SharedPosition>,
+}
+
+impl BroughtUp {
+    /// Writes this instance's snapshot to a new file, unrecorded (`snapshot::write_file`):
+    /// it covers `upto`, and the purges up to the pinned mark.
+    pub(super) fn write_snapshot_file(
+        &mut self,
+        plugin: &LoadedPlugin,
+    ) -> Result<WrittenSnapshot, ServiceError> {
+        super::snapshot::write_file(
+            &mut self.instance,
+            &plugin.digest,
+            self.report.rows,
+            self.upto,
+        )
+    }
+
+    /// Records `written` (from `write_snapshot_file`) as the stored snapshot, if the
+    /// record still names the one this instance was brought up from: false (and the file
+    /// removed) when a newer one was recorded meanwhile. Purges committed after the pinned
+    /// view stay pending for it, as they would for the one it replaces.
+    pub(super) fn record_snapshot(&self, written: WrittenSnapshot) -> Result<bool, ServiceError> {
+        self.instance
+            .state()
+            .journal()
+            .expect("bring_up attaches a journal")
+            .replace_snapshot(
+                written,
+                Expect::File(self.pinned.snapshot_file.as_deref()),
+                Includes::PurgesUpTo(self.pinned.purge_mark),
+            )
+            .map_err(ServiceError::Storage)
+    }
 }
 
 impl Pinned {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::restore::{bring_up_error, replay_range};
-use super::{ConnLog, ServiceError, background};
+use super::{ConnLog, ServiceError, background, snapshot};
 use crate::model::{
     self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
 };
@@ -419,27 +419,16 @@ impl ConnLog {
         let rows = self.stats()?.rows;
         let digest = self.plugin.digest.clone();
         let last_seq = self.merged_upto;
-        self.journal_mut()?
-            .start_snapshot_write()
-            .map_err(ServiceError::Storage)?;
-        match self.instance.save_snapshot() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.journal_mut()?.abandon_snapshot_write();
-                return Err(ServiceError::Storage(e));
-            }
-            Err(trap) => {
-                self.journal_mut()?.abandon_snapshot_write();
+        let written = match snapshot::write_file(&mut self.instance, &digest, rows, last_seq) {
+            Ok(written) => written,
+            Err(trap @ ServiceError::Plugin(_)) => {
                 self.rebuild()?;
-                return Err(ServiceError::Plugin(trap));
+                return Err(trap);
             }
-        }
-        let journal = self.journal_mut()?;
-        let written = journal
-            .finish_snapshot_write(&digest, rows, last_seq)
-            .map_err(ServiceError::Storage)?;
+            Err(e) => return Err(e),
+        };
         let info = written.info.clone();
-        journal
+        self.journal()?
             .replace_snapshot(written, Expect::Anything, Includes::AllPurges)
             .map_err(ServiceError::Storage)?;
         self.absorb_background();
@@ -636,6 +625,6 @@ fn storage<T>(outcome: Result<T, model::StorageError>) -> Result<T, ServiceError
     outcome.map_err(ServiceError::Storage)
 }
 
-fn no_store() -> ServiceError {
+pub(super) fn no_store() -> ServiceError {
     ServiceError::Storage(model::StorageError::Unavailable("no store attached".into()))
 }
