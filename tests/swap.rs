@@ -28,6 +28,10 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
 
     let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
     assert_eq!(report.events_replayed + report.events_caught_up, 1875);
+    assert!(
+        report.snapshot.is_none(),
+        "no snapshot policy: the new instance writes none"
+    );
     let mut service = service::lock(&shared);
     assert_ne!(service.plugin().digest, old_digest);
     assert_eq!(service.counters().swaps, 1);
@@ -43,6 +47,90 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
     let mut service = service::lock(&shared);
     assert_eq!(service.plugin().digest, old_digest);
     assert_eq!(service.counters().swaps, 2);
+    assert_eq!(answers(&mut service), before);
+}
+
+#[test]
+fn a_swap_to_another_build_records_the_new_instances_snapshot_before_the_switch() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    service.set_snapshot_policy(service::SnapshotPolicy {
+        every_events: 1_000,
+        ..Default::default()
+    });
+    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    service.wait_for_snapshots();
+    let old_snapshot = snapshot_files(data.path());
+    assert_eq!(old_snapshot.len(), 1, "the old build's background snapshot");
+    let saved_before = service.counters().snapshots_saved;
+    let before = answers(&mut service);
+    let shared = shared(service);
+
+    let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
+    assert!(matches!(
+        report.restore.source,
+        service::RestoreSource::FullReplay { .. }
+    ));
+    let snapshot = report
+        .snapshot
+        .expect("a full replay of 1,875 events is over the policy's 1,000");
+    let mut service = service::lock(&shared);
+    assert_eq!(snapshot.plugin_digest, service.plugin().digest);
+    assert_eq!(snapshot.last_seq, service.merged_upto());
+    assert_eq!(service.unsnapshotted_events(), 0);
+    assert_eq!(answers(&mut service), before);
+    let later: Vec<_> = (0..10)
+        .map(|k| web_event(1_000_000 + k, T0 + k as i64, "later"))
+        .collect();
+    ingest_all(&mut service, later, 10);
+    assert_eq!(service.unsnapshotted_events(), 10);
+    service.wait_for_snapshots();
+    assert_eq!(
+        service.counters().snapshots_saved,
+        saved_before + 1,
+        "the background writer was not asked to bring the new build up again"
+    );
+    let files = snapshot_files(data.path());
+    assert_eq!(files.len(), 1, "the old build's file was swept: {files:?}");
+    assert_ne!(files, old_snapshot);
+    let after = answers(&mut service);
+    drop(service);
+    drop(shared);
+
+    // The next start of the new build loads it instead of replaying.
+    let mut service = open(data.path(), faulty_plugin());
+    match service.last_restore().source {
+        service::RestoreSource::Snapshot {
+            last_seq, bytes, ..
+        } => assert_eq!((last_seq, bytes), (snapshot.last_seq, snapshot.bytes)),
+        ref other => panic!("expected the new build's snapshot, got {other:?}"),
+    }
+    assert_eq!(service.last_restore().events_replayed, 10);
+    assert_eq!(answers(&mut service), after);
+}
+
+#[test]
+fn a_swap_whose_snapshot_cannot_be_written_still_swaps() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    service.set_snapshot_policy(service::SnapshotPolicy {
+        every_events: 1_000,
+        ..Default::default()
+    });
+    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    service.wait_for_snapshots();
+    let before = answers(&mut service);
+    // A file where the snapshot folder was: no snapshot file can be created.
+    let folder = data.path().join(connlog::store::snapshot_file::DIR);
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let shared = shared(service);
+
+    let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
+    assert!(report.snapshot.is_none());
+    let mut service = service::lock(&shared);
+    assert_eq!(service.counters().swaps, 1);
+    assert_eq!(service.unsnapshotted_events(), 1875);
     assert_eq!(answers(&mut service), before);
 }
 

@@ -15,8 +15,9 @@
 //! this exact plugin build wrote it and it matches its record, then replays only the events
 //! the snapshot does not cover, applying again the purges committed since it was written;
 //! otherwise it replays the whole journal. Snapshots are written by a background thread
-//! (`background`), never under the service's lock except on a clean shutdown or when asked
-//! for (`save_snapshot`). See README "Durability".
+//! (`background`), or by the instance a swap brings up beside the running one (`swap`),
+//! never under the service's lock except on a clean shutdown or when asked for
+//! (`save_snapshot`). See README "Durability".
 //!
 //! The calls themselves live in `transactions`, bringing an instance up to date in `restore`,
 //! hot swaps in `swap`, bringing the running build up again after purges in `compact`,

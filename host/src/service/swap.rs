@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use super::restore::{
     BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
 };
-use super::{Compaction, ConnLog, ServiceConfig, ServiceError, SharedConnLog, lock, store_path};
+use super::{
+    Compaction, ConnLog, ServiceConfig, ServiceError, SharedConnLog, background, lock, store_path,
+};
 use crate::plugin::{LoadedPlugin, PluginSpec};
-use crate::store::Journal;
+use crate::store::{Journal, SnapshotInfo};
 
 /// How many times a swap brings the new plugin up beside the old one before it gives up
 /// racing purges and brings it up under the lock.
@@ -27,6 +29,9 @@ pub struct SwapReport {
     pub elapsed: Duration,
     /// How the new instance was brought up (snapshot or full replay).
     pub restore: RestoreReport,
+    /// The snapshot the new instance wrote and recorded before the switch, after a replay
+    /// of at least `SnapshotPolicy::every_events`.
+    pub snapshot: Option<SnapshotInfo>,
     /// How long requests waited on the lock for the catch-up and the switch.
     pub locked_for: Duration,
 }
@@ -64,6 +69,7 @@ pub fn swap_plugin(shared: &SharedConnLog, spec: &PluginSpec) -> Result<SwapRepo
                 current = %report.current.version,
                 replayed = report.events_replayed,
                 caught_up = report.events_caught_up,
+                snapshot_bytes = report.snapshot.as_ref().map(|info| info.bytes),
                 locked_ms = report.locked_for.as_millis() as u64,
                 elapsed_ms = report.elapsed.as_millis() as u64,
                 "plugin swapped"
@@ -92,9 +98,16 @@ pub(super) fn bring_up_beside(
         |service: &ConnLog| replacing.is_some_and(|old| !Arc::ptr_eq(old, &service.plugin));
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
-        let generation = lock(shared).purge_generation;
+        let (generation, every_events) = {
+            let service = lock(shared);
+            (
+                service.purge_generation,
+                service.snapshot_policy.every_events,
+            )
+        };
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
         let mut up = bring_up(&plugin, journal, config, None).map_err(bring_up_error)?;
+        let snapshot = snapshot_beside(&mut up, &plugin, every_events)?;
         let mut service = lock(shared);
         if replaced(&service) {
             return Ok(None);
@@ -120,7 +133,7 @@ pub(super) fn bring_up_beside(
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
         return Ok(Some(
-            service.install(plugin, up, caught_up, started, locked),
+            service.install(plugin, up, caught_up, snapshot, started, locked),
         ));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
@@ -131,17 +144,49 @@ pub(super) fn bring_up_beside(
     let locked = Instant::now();
     let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
     let up = bring_up(&plugin, journal, &service.config, None).map_err(bring_up_error)?;
-    Ok(Some(service.install(plugin, up, 0, started, locked)))
+    Ok(Some(service.install(plugin, up, 0, None, started, locked)))
+}
+
+/// Writes and records the snapshot of an instance brought up beside the running one, when
+/// it replayed at least the events the policy lets go unsnapshotted (as a swap to another
+/// build does, from the whole journal). Otherwise the background writer would bring the
+/// build up a second time, by the same replay, for its first snapshot after the switch;
+/// here the old instance still serves meanwhile. Recorded at once, not at the switch: a
+/// swap that retries after a purge starts from it (the purge stays pending for it), and
+/// one that fails leaves a snapshot the old build does not load, which costs its next
+/// bring-up a full replay and nothing else. A trap fails the swap; a storage failure only
+/// costs the snapshot.
+fn snapshot_beside(
+    up: &mut BroughtUp,
+    plugin: &LoadedPlugin,
+    every_events: u64,
+) -> Result<Option<SnapshotInfo>, ServiceError> {
+    if every_events == 0 || up.report.events_replayed < every_events {
+        return Ok(None);
+    }
+    let recorded = up.write_snapshot_file(plugin).and_then(|written| {
+        let info = written.info.clone();
+        Ok(up.record_snapshot(written)?.then_some(info))
+    });
+    match recorded {
+        Err(trap @ ServiceError::Plugin(_)) => Err(trap),
+        Err(e) => {
+            tracing::warn!(error = %e, "the new instance's snapshot could not be written; the background writer will write one");
+            Ok(None)
+        }
+        Ok(info) => Ok(info),
+    }
 }
 
 impl ConnLog {
     /// Puts the brought-up instance (plus `caught_up` events replayed under the lock) in
-    /// the running one's place.
+    /// the running one's place, with the snapshot it recorded before the catch-up if any.
     fn install(
         &mut self,
         plugin: Arc<LoadedPlugin>,
         up: BroughtUp,
         caught_up: u64,
+        snapshot: Option<SnapshotInfo>,
         started: Instant,
         locked: Instant,
     ) -> SwapReport {
@@ -151,9 +196,23 @@ impl ConnLog {
         self.config.plugin = self.plugin.spec.clone();
         self.writer
             .set_source(self.plugin.clone(), self.config.clone());
-        self.unsnapshotted = up.report.events_replayed + caught_up;
         self.set_merged_upto(up.upto);
-        self.snapshot_upto = up.report.source.covers();
+        match &snapshot {
+            Some(info) => {
+                self.unsnapshotted = caught_up;
+                self.snapshot_upto = info.last_seq;
+                self.writer.note_saved(info.bytes);
+                // The file it replaced is zeroed and removed in the background.
+                self.writer.request(background::Work {
+                    sweep: true,
+                    ..Default::default()
+                });
+            }
+            None => {
+                self.unsnapshotted = up.report.events_replayed + caught_up;
+                self.snapshot_upto = up.report.source.covers();
+            }
+        }
         self.last_restore = up.report.clone();
         if up.snapshot_refused {
             self.counters.snapshots_refused += 1;
@@ -165,6 +224,7 @@ impl ConnLog {
             events_caught_up: caught_up,
             elapsed: started.elapsed(),
             restore: up.report,
+            snapshot,
             locked_for: locked.elapsed(),
         }
     }
