@@ -59,7 +59,7 @@ impl Work {
 }
 
 /// What the writer did so far, including the snapshots the service wrote itself.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Results {
     /// Snapshots written (by jobs, and noted by the service).
     pub saved: u64,
@@ -71,6 +71,8 @@ pub(super) struct Results {
     pub recorded: u64,
     /// The position the last snapshot a job recorded covers.
     pub covers: i64,
+    /// The digest of the plugin build that wrote it.
+    pub covers_plugin: String,
 }
 
 struct State {
@@ -183,7 +185,7 @@ impl Writer {
     }
 
     pub fn results(&self) -> Results {
-        self.shared.lock().results
+        self.shared.lock().results.clone()
     }
 
     /// Counts a snapshot the service wrote itself.
@@ -281,6 +283,7 @@ fn run(shared: &Shared) {
             results.refused += u64::from(saved.refused);
             results.recorded += 1;
             results.covers = saved.covers;
+            results.covers_plugin.clone_from(&plugin.digest);
         }
         shared.changed.notify_all();
     }

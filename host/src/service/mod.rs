@@ -324,11 +324,9 @@ impl ConnLog {
 
     /// Stored events the current snapshot does not cover.
     pub fn unsnapshotted_events(&self) -> u64 {
-        let written = self.writer.results();
-        if written.recorded != self.writer_seen && written.covers > self.snapshot_upto {
-            u64::try_from(self.merged_upto - written.covers).unwrap_or(0)
-        } else {
-            self.unsnapshotted
+        match self.unseen_cover(&self.writer.results()) {
+            Some(covers) => u64::try_from(self.merged_upto - covers).unwrap_or(0),
+            None => self.unsnapshotted,
         }
     }
 
@@ -427,14 +425,22 @@ impl ConnLog {
         // The writer may have checkpointed the WAL into the file.
         self.seal.refresh();
         let written = self.writer.results();
-        if written.recorded == self.writer_seen {
-            return;
-        }
+        let cover = self.unseen_cover(&written);
         self.writer_seen = written.recorded;
-        if written.covers > self.snapshot_upto {
-            self.snapshot_upto = written.covers;
-            self.unsnapshotted = u64::try_from(self.merged_upto - written.covers).unwrap_or(0);
+        if let Some(covers) = cover {
+            self.snapshot_upto = covers;
+            self.unsnapshotted = u64::try_from(self.merged_upto - covers).unwrap_or(0);
         }
+    }
+
+    /// What a snapshot the background writer recorded since the last look covers, when it
+    /// is newer than the one known and of the running build: a job that began before a
+    /// swap records the old build's, which the new instance cannot start from.
+    fn unseen_cover(&self, written: &background::Results) -> Option<i64> {
+        (written.recorded != self.writer_seen
+            && written.covers_plugin == self.plugin.digest
+            && written.covers > self.snapshot_upto)
+            .then_some(written.covers)
     }
 }
 
