@@ -229,13 +229,13 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
     assert_eq!(answers(&mut service), before);
 }
 
-/// A purge of many rows runs in slices of `retention::SLICE_ROWS`, each a purge of its
+/// A purge of many rows runs in slices of `service::SLICE_ROWS`, each a purge of its
 /// own under one hold of the service, with requests served between them; the report and
 /// the rows left are those of one purge, followed by one snapshot rewrite.
 #[test]
 fn a_large_purge_runs_in_slices_with_requests_between_them() {
     const KEPT: u64 = 30_000;
-    const EXPIRED: u64 = 2 * connlog::retention::SLICE_ROWS as u64 + 2_000;
+    const EXPIRED: u64 = 2 * connlog::service::SLICE_ROWS as u64 + 2_000;
     let data = tempfile::tempdir().unwrap();
     let now = Clock::System.now();
     let cutoff = now - RETENTION.as_nanos() as i64;
@@ -299,7 +299,7 @@ fn a_large_purge_runs_in_slices_with_requests_between_them() {
         (counters.purges_run, counters.rows_purged),
         (3, EXPIRED),
         "two slices of {} rows, then the rest: {counters:?}",
-        connlog::retention::SLICE_ROWS
+        connlog::service::SLICE_ROWS
     );
     assert_eq!(
         counters.snapshots_saved,

@@ -13,15 +13,6 @@ use crate::service::{self, ServiceError, SharedConnLog};
 /// Coder's purge interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-/// The oldest rows one slice of a purge removes under one hold of the service's lock: at
-/// 10M rows, 15–40 ms of the plugin's purge and deleting their events, plus the commit
-/// (README, Retention).
-pub const SLICE_ROWS: u32 = 2_000;
-
-/// Between slices, so that requests waiting for the service's lock get it (a thread that
-/// unlocks and locks again at once would usually win it back).
-const SLICE_PAUSE: Duration = Duration::from_millis(5);
-
 /// Stops the scheduler when dropped.
 pub struct RetentionScheduler {
     stop: Option<mpsc::Sender<()>>,
@@ -117,17 +108,7 @@ pub fn purge(
     let retention = retention.unwrap_or_else(|| service.retention());
     let mut purged = 0;
     if let Some(cutoff) = service.purge_cutoff(now, retention)? {
-        while let Some(end) = service.purge_slice_end(cutoff, SLICE_ROWS)? {
-            let slice = service.purge_before(end)?.purged;
-            purged += slice;
-            if slice == 0 {
-                // The plugin's query and its purge disagree: the last purge takes the rest.
-                break;
-            }
-            drop(service);
-            std::thread::sleep(SLICE_PAUSE);
-            service = service::lock(shared);
-        }
+        (service, purged) = service::purge_slices(shared, service, cutoff)?;
     }
     let last = service.purge_with(now, retention)?;
     Ok(PurgeReport {

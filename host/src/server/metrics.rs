@@ -95,7 +95,7 @@ impl Metrics {
                 "connlog_purges_total",
                 &format!(
                     "Retention purges run; a large pass runs in slices of {} rows, each counted.",
-                    crate::retention::SLICE_ROWS
+                    crate::service::SLICE_ROWS
                 ),
                 c.purges_run,
             );
