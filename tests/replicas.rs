@@ -293,6 +293,67 @@ fn purges_run(server: &Server) -> u64 {
 }
 
 #[test]
+fn a_replica_catching_up_with_a_purge_of_many_rows_applies_it_in_slices() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let (a_dir, b_dir, admin) = replica_dirs();
+    let a = replica(a_dir.path(), &url, &[]);
+    let b = replica(b_dir.path(), &url, &[]);
+    // 5,000 rows from a year ago, a thousand a day, and 20 from now.
+    for day in 0..5 {
+        let old = format!("2025-11-0{}T10:00:00Z", day + 1);
+        assert_eq!(ingest(&a, &admin, &web_events(day, 1_000, &old)).0, 200);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let now_text = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(ingest(&a, &admin, &web_events(9, 20, &now_text)).0, 200);
+    until_counted(&b, &admin, "", 5_020, VISIBLE_WITHIN);
+    let before = [purges_run(&a), purges_run(&b)];
+
+    // A purge of all 5,000 by a replica that stopped right after it, committed and
+    // notified in one transaction as `PgStore::forget` does: whatever slices it ran, both
+    // replicas read one cutoff covering them all.
+    let cutoff = (now - time::Duration::days(30)).unix_timestamp_nanos() as i64;
+    let mut client = cluster.client("shared");
+    let mut tx = client.transaction().unwrap();
+    let deleted = tx
+        .execute("DELETE FROM connlog.events WHERE time_ns < $1", &[&cutoff])
+        .unwrap();
+    assert_eq!(deleted, 5_000);
+    tx.execute(
+        "UPDATE connlog.meta SET value = $1::bigint::text WHERE key = 'purge_cutoff'",
+        &[&cutoff],
+    )
+    .unwrap();
+    tx.execute(
+        "UPDATE connlog.meta SET value = (value::bigint + 1)::text WHERE key = 'purges'",
+        &[],
+    )
+    .unwrap();
+    tx.execute("SELECT pg_notify('connlog_events', 'purge')", &[])
+        .unwrap();
+    tx.commit().unwrap();
+
+    until_counted(&a, &admin, "", 20, VISIBLE_WITHIN);
+    until_counted(&b, &admin, "", 20, VISIBLE_WITHIN);
+    // Slices of 2,000 oldest rows, two days each, then the last hold: three purges, so that
+    // requests waited for 2,000 rows at a time, never 5,000.
+    eventually(
+        VISIBLE_WITHIN,
+        || [purges_run(&a), purges_run(&b)] == [before[0] + 3, before[1] + 3],
+        || {
+            format!(
+                "purges run {:?}, before {before:?}",
+                [purges_run(&a), purges_run(&b)]
+            )
+        },
+    );
+    assert_eq!(cluster.connlog_events("shared").unwrap(), 20);
+}
+
+#[test]
 fn the_retention_schedule_runs_on_one_replica_at_a_time_and_moves_when_it_dies() {
     let cluster = PrivateCluster::start();
     let url = cluster.create_database("shared");

@@ -702,10 +702,18 @@ fn follow_once(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Resu
 }
 
 /// Catches up with the purges the shared store has seen (`ConnLog::purge_catching_up`),
-/// and deletes the shared snapshots they made stale.
+/// and deletes the shared snapshots they made stale. The rows before the shared cutoff go
+/// in slices first, as the replica that purged them removed them: after a reconnection, or
+/// a notice read late, the catch-up may span many of its slices, and requests here would
+/// wait for all of them at once.
 fn apply_purges(service: &SharedConnLog, state: &mut FollowState) -> anyhow::Result<()> {
     let (generation, cutoff) = state.pg.purge_state()?;
-    lock(service).purge_catching_up(generation, cutoff)?;
+    let mut locked = lock(service);
+    if generation > 0 && cutoff < locked.now() {
+        (locked, _) = super::purge_slices(service, locked, cutoff)?;
+    }
+    locked.purge_catching_up(generation, cutoff)?;
+    drop(locked);
     state.pg.drop_stale_snapshots()?;
     Ok(())
 }
