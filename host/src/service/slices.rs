@@ -22,7 +22,7 @@ const SLICE_PAUSE: Duration = Duration::from_millis(5);
 /// plugin's, deleting their events, recording it), then lets waiting requests in. Returns
 /// the lock, held again for the caller's last hold, which purges the rest, and how many
 /// rows the slices purged.
-pub fn purge_slices<'a>(
+pub(crate) fn purge_slices<'a>(
     shared: &'a SharedConnLog,
     mut service: MutexGuard<'a, ConnLog>,
     cutoff: UnixNanos,

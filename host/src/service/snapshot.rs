@@ -12,7 +12,7 @@ use crate::store::{Journal, WrittenSnapshot};
 /// durable under its final name, unrecorded and still locked (no sweep takes it) until
 /// the caller records or discards it. `rows` and `last_seq` describe the state written:
 /// it holds exactly the events with `seq <= last_seq`. A trap is `ServiceError::Plugin`
-/// and leaves the instance poisoned; any failure leaves no file behind.
+/// and leaves the instance poisoned; a failed save abandons the file (zeroed and removed).
 pub(super) fn write_file(
     instance: &mut PluginInstance,
     plugin_digest: &str,
