@@ -110,6 +110,55 @@ fn a_swap_to_another_build_records_the_new_instances_snapshot_before_the_switch(
 }
 
 #[test]
+fn on_a_replica_the_new_instances_snapshot_is_shared_with_new_replicas() {
+    let cluster = support::postgres::PrivateCluster::start();
+    let url = cluster.create_database("shared");
+    let data = tempfile::tempdir().unwrap();
+    let directory = data.path().join("directory.json");
+    std::fs::write(&directory, support::directory_json()).unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    service
+        .attach_upstream(
+            &connlog::store::postgres::parse_url(&url).unwrap(),
+            &directory,
+        )
+        .unwrap();
+    service.set_snapshot_policy(service::SnapshotPolicy {
+        every_events: 1_000,
+        ..Default::default()
+    });
+    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    service.wait_for_snapshots();
+    let old_digest = service.plugin().digest.clone();
+    let shared_snapshots = || -> Vec<(String, i64)> {
+        cluster
+            .client("shared")
+            .query(
+                "SELECT plugin_digest, rows FROM connlog.snapshots ORDER BY written_at",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    };
+    let before = shared_snapshots();
+    assert_eq!(
+        before.iter().map(|(digest, _)| digest).collect::<Vec<_>>(),
+        [&old_digest],
+        "the old build's background snapshot is shared"
+    );
+    let shared = shared(service);
+
+    let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
+    let snapshot = report.snapshot.expect("the new instance's snapshot");
+    assert_eq!(
+        shared_snapshots(),
+        [before[0].clone(), (snapshot.plugin_digest, 1500)]
+    );
+}
+
+#[test]
 fn a_swap_whose_snapshot_cannot_be_written_still_swaps() {
     let data = tempfile::tempdir().unwrap();
     let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));

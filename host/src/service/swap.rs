@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use super::restore::{
     BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
 };
+use super::upstream::publish_snapshot;
 use super::{
     Compaction, ConnLog, ServiceConfig, ServiceError, SharedConnLog, background, lock, store_path,
 };
 use crate::plugin::{LoadedPlugin, PluginSpec};
+use crate::store::snapshot_file::dir_for;
 use crate::store::{Journal, SnapshotInfo};
 
 /// How many times a swap brings the new plugin up beside the old one before it gives up
@@ -98,11 +100,12 @@ pub(super) fn bring_up_beside(
         |service: &ConnLog| replacing.is_some_and(|old| !Arc::ptr_eq(old, &service.plugin));
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
-        let (generation, every_events) = {
+        let (generation, every_events, shared_store) = {
             let service = lock(shared);
             (
                 service.purge_generation,
                 service.snapshot_policy.every_events,
+                service.shared_store_config(),
             )
         };
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
@@ -130,11 +133,21 @@ pub(super) fn bring_up_beside(
             .map_err(ServiceError::Storage)?;
         let caught_up =
             replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
+        let position = up.pinned.shared_position;
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
-        return Ok(Some(
-            service.install(plugin, up, caught_up, snapshot, started, locked),
-        ));
+        let report = service.install(plugin, up, caught_up, snapshot, started, locked);
+        drop(service);
+        // As the background writer would have, once it wrote the new build's snapshot: on
+        // a replica, new replicas of this build start from it. Not under the lock: the
+        // upload takes seconds at millions of rows.
+        if let (Some(info), Some(store), Some(position)) =
+            (&report.snapshot, shared_store, position)
+            && let Err(e) = publish_snapshot(&store, &dir_for(&path), info, position, None)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "the new instance's snapshot could not be shared with new replicas; the next one will be");
+        }
+        return Ok(Some(report));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
     let mut service = lock(shared);
