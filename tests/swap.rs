@@ -50,15 +50,21 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
     assert_eq!(answers(&mut service), before);
 }
 
-#[test]
-fn a_swap_to_another_build_records_the_new_instances_snapshot_before_the_switch() {
-    let data = tempfile::tempdir().unwrap();
-    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+/// Has a snapshot written in the background every 1,000 events, then stores 1,875 events
+/// (1,500 rows): a swap to another build replays more than that policy leaves uncovered.
+fn fill_snapshotting_every_thousand_events(service: &mut service::ConnLog) {
     service.set_snapshot_policy(service::SnapshotPolicy {
         every_events: 1_000,
         ..Default::default()
     });
-    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    ingest_all(service, mixed_events(0, 1500, "row"), 100);
+}
+
+#[test]
+fn a_swap_to_another_build_records_the_new_instances_snapshot_before_the_switch() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    fill_snapshotting_every_thousand_events(&mut service);
     service.wait_for_snapshots();
     let old_snapshot = snapshot_files(data.path());
     assert_eq!(old_snapshot.len(), 1, "the old build's background snapshot");
@@ -123,11 +129,7 @@ fn on_a_replica_the_new_instances_snapshot_is_shared_with_new_replicas() {
             &directory,
         )
         .unwrap();
-    service.set_snapshot_policy(service::SnapshotPolicy {
-        every_events: 1_000,
-        ..Default::default()
-    });
-    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    fill_snapshotting_every_thousand_events(&mut service);
     service.wait_for_snapshots();
     let old_digest = service.plugin().digest.clone();
     let shared_snapshots = || -> Vec<(String, i64)> {
@@ -162,11 +164,7 @@ fn on_a_replica_the_new_instances_snapshot_is_shared_with_new_replicas() {
 fn a_swap_whose_snapshot_cannot_be_written_still_swaps() {
     let data = tempfile::tempdir().unwrap();
     let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
-    service.set_snapshot_policy(service::SnapshotPolicy {
-        every_events: 1_000,
-        ..Default::default()
-    });
-    ingest_all(&mut service, mixed_events(0, 1500, "row"), 100);
+    fill_snapshotting_every_thousand_events(&mut service);
     let before = answers(&mut service);
     let shared = shared(service);
     // The old build's background snapshot, recorded but not yet taken note of.
