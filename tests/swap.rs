@@ -154,6 +154,8 @@ fn on_a_replica_the_new_instances_snapshot_is_shared_with_new_replicas() {
 
     let report = swap_plugin(&shared, &PluginSpec::plain(faulty_plugin())).expect("the swap");
     let snapshot = report.snapshot.expect("the new instance's snapshot");
+    // Offered by the background writer, after the switch.
+    service::wait_for_snapshots(&shared);
     assert_eq!(
         shared_snapshots(),
         [before[0].clone(), (snapshot.plugin_digest, 1500)]

@@ -9,7 +9,8 @@
 //! removes the files no record names, and, after a purge, checkpoints and truncates the
 //! WAL. At most one job runs at a time; requests made meanwhile are merged into the next.
 //! On a replica, a snapshot written from a view that holds exactly the shared journal up to
-//! some position is offered to the shared store too (`upstream::publish_snapshot`).
+//! some position is offered to the shared store too (`upstream::publish_snapshot`), and so
+//! is the one a swap's new instance wrote (`Work::share`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -19,10 +20,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::restore::bring_up;
-use super::upstream::publish_snapshot;
+use super::upstream::{SharedPosition, publish_snapshot};
 use super::{ServiceConfig, store_path};
 use crate::plugin::LoadedPlugin;
-use crate::store::{Journal, postgres};
+use crate::store::{Journal, SnapshotInfo, postgres, snapshot_file};
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -34,7 +35,7 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 const SWEEP_RETRY: Duration = Duration::from_secs(1);
 
 /// What a job does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Work {
     /// Write a snapshot from a freshly brought-up instance.
     pub snapshot: bool,
@@ -44,17 +45,31 @@ pub(super) struct Work {
     /// Zero and remove snapshot files no record names. Every job sweeps; a request may ask
     /// for nothing else.
     pub sweep: bool,
+    /// Offer this recorded snapshot, which a swap's new instance wrote, to the shared
+    /// store (on a replica; nothing otherwise).
+    pub share: Option<Share>,
+}
+
+/// A recorded snapshot written from a view holding exactly the shared journal up to
+/// `position`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Share {
+    pub info: SnapshotInfo,
+    pub position: SharedPosition,
 }
 
 impl Work {
     fn any(&self) -> bool {
-        self.snapshot || self.checkpoint || self.sweep
+        self.snapshot || self.checkpoint || self.sweep || self.share.is_some()
     }
 
     fn merge(&mut self, other: Work) {
         self.snapshot |= other.snapshot;
         self.checkpoint |= other.checkpoint;
         self.sweep |= other.sweep;
+        if other.share.is_some() {
+            self.share = other.share;
+        }
     }
 }
 
@@ -320,6 +335,18 @@ fn run_job(
                 tracing::warn!(error = %format!("{e:#}"), "writing a snapshot in the background failed; the journal remains complete");
             }
         }
+    }
+    if let (Some(share), Some(store)) = (&work.share, shared_store)
+        && let Err(e) = publish_snapshot(
+            store,
+            &snapshot_file::dir_for(&store_path(&config.data_dir)),
+            &share.info,
+            share.position,
+            Some(&shared.cancel),
+        )
+        && !shared.cancelled()
+    {
+        tracing::warn!(error = %format!("{e:#}"), "the swapped-in plugin's snapshot could not be shared with new replicas; the next one will be");
     }
     let journal = match Journal::connect(&store_path(&config.data_dir)) {
         Ok(journal) => journal,

@@ -266,6 +266,7 @@ impl ConnLog {
             snapshot: stale,
             checkpoint: stale,
             sweep: up.pinned.leftover_files,
+            ..Default::default()
         });
         let mut service = Self {
             host,

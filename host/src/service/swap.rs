@@ -7,12 +7,10 @@ use std::time::{Duration, Instant};
 use super::restore::{
     BroughtUp, RestoreReport, bring_up, bring_up_error, replay_range, retention_option,
 };
-use super::upstream::publish_snapshot;
 use super::{
     Compaction, ConnLog, ServiceConfig, ServiceError, SharedConnLog, background, lock, store_path,
 };
 use crate::plugin::{LoadedPlugin, PluginSpec};
-use crate::store::snapshot_file::dir_for;
 use crate::store::{Journal, SnapshotInfo};
 
 /// How many times a swap brings the new plugin up beside the old one before it gives up
@@ -100,12 +98,11 @@ pub(super) fn bring_up_beside(
         |service: &ConnLog| replacing.is_some_and(|old| !Arc::ptr_eq(old, &service.plugin));
     let path = store_path(&config.data_dir);
     for _ in 0..SWAP_ATTEMPTS {
-        let (generation, every_events, shared_store) = {
+        let (generation, every_events) = {
             let service = lock(shared);
             (
                 service.purge_generation,
                 service.snapshot_policy.every_events,
-                service.shared_store_config(),
             )
         };
         let journal = Journal::connect(&path).map_err(ServiceError::Rebuild)?;
@@ -133,21 +130,11 @@ pub(super) fn bring_up_beside(
             .map_err(ServiceError::Storage)?;
         let caught_up =
             replay_range(&mut up.instance, up.upto, head, None, None).map_err(bring_up_error)?;
-        let position = up.pinned.shared_position;
         up.upto = head;
         up.report.rows = up.instance.stats()?.rows;
-        let report = service.install(plugin, up, caught_up, snapshot, started, locked);
-        drop(service);
-        // As the background writer would have, once it wrote the new build's snapshot: on
-        // a replica, new replicas of this build start from it. Not under the lock: the
-        // upload takes seconds at millions of rows.
-        if let (Some(info), Some(store), Some(position)) =
-            (&report.snapshot, shared_store, position)
-            && let Err(e) = publish_snapshot(&store, &dir_for(&path), info, position, None)
-        {
-            tracing::warn!(error = %format!("{e:#}"), "the new instance's snapshot could not be shared with new replicas; the next one will be");
-        }
-        return Ok(Some(report));
+        return Ok(Some(
+            service.install(plugin, up, caught_up, snapshot, started, locked),
+        ));
     }
     // Purges kept invalidating the side work: bring the plugin up under the lock.
     let mut service = lock(shared);
@@ -215,9 +202,15 @@ impl ConnLog {
                 self.unsnapshotted = caught_up;
                 self.snapshot_upto = info.last_seq;
                 self.writer.note_saved(info.bytes);
-                // The file it replaced is zeroed and removed in the background.
+                // The file it replaced is zeroed and removed in the background, and on a
+                // replica the snapshot is offered to new replicas of this build, as the
+                // writer's own would have been.
                 self.writer.request(background::Work {
                     sweep: true,
+                    share: up.pinned.shared_position.map(|position| background::Share {
+                        info: info.clone(),
+                        position,
+                    }),
                     ..Default::default()
                 });
             }

@@ -278,6 +278,7 @@ impl ConnLog {
                 snapshot: self.snapshot_policy.rewrite_after_purge,
                 checkpoint: true,
                 sweep: true,
+                ..Default::default()
             });
         }
         Ok(report)

@@ -362,13 +362,6 @@ impl ConnLog {
         Ok(upstream.leads_retention)
     }
 
-    /// The shared store this service is a replica of, which it offers its snapshots to.
-    pub(super) fn shared_store_config(&self) -> Option<Config> {
-        self.upstream
-            .as_ref()
-            .map(|upstream| upstream.config.clone())
-    }
-
     /// At a clean stop, after the service wrote its own snapshot (`info`): offers it to the
     /// shared store, if the copy holds exactly what the plugin merged and that is exactly the
     /// shared journal up to some position. Failures are logged: the journal is complete.
