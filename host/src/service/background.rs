@@ -315,6 +315,8 @@ struct Saved {
     bytes: u64,
     covers: i64,
     refused: bool,
+    /// What a replica offers the shared store, when the view was exact.
+    share: Option<Share>,
 }
 
 fn run_job(
@@ -327,7 +329,7 @@ fn run_job(
     let mut outcome = Outcome::default();
     let started = std::time::Instant::now();
     if work.snapshot {
-        match write_snapshot(shared, plugin, config, shared_store) {
+        match write_snapshot(shared, plugin, config) {
             Ok(saved) => outcome.saved = saved,
             Err(_) if shared.cancelled() => {}
             Err(e) => {
@@ -336,7 +338,13 @@ fn run_job(
             }
         }
     }
-    if let (Some(share), Some(store)) = (&work.share, shared_store)
+    // The job's own snapshot, else the one a swap asked to share: the newer, if both.
+    let share = outcome
+        .saved
+        .as_ref()
+        .and_then(|saved| saved.share.as_ref())
+        .or(work.share.as_ref());
+    if let (Some(share), Some(store)) = (share, shared_store)
         && let Err(e) = publish_snapshot(
             store,
             &snapshot_file::dir_for(&store_path(&config.data_dir)),
@@ -346,7 +354,7 @@ fn run_job(
         )
         && !shared.cancelled()
     {
-        tracing::warn!(error = %format!("{e:#}"), "the swapped-in plugin's snapshot could not be shared with new replicas; the next one will be");
+        tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas; the next one will be");
     }
     let journal = match Journal::connect(&store_path(&config.data_dir)) {
         Ok(journal) => journal,
@@ -397,10 +405,8 @@ fn write_snapshot(
     shared: &Shared,
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
-    shared_store: Option<&postgres::Config>,
 ) -> anyhow::Result<Option<Saved>> {
     let journal = Journal::connect(&store_path(&config.data_dir))?;
-    let snapshot_dir = journal.snapshot_dir();
     let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
     if shared.cancelled() {
         return Ok(None);
@@ -433,17 +439,14 @@ fn write_snapshot(
         elapsed_ms = up.report.elapsed.as_millis() as u64,
         "snapshot written in the background"
     );
-    if let (Some(store), Some(position)) = (shared_store, up.pinned.shared_position)
-        && let Err(e) =
-            publish_snapshot(store, &snapshot_dir, &info, position, Some(&shared.cancel))
-        && !shared.cancelled()
-    {
-        tracing::warn!(error = %format!("{e:#}"), "the snapshot could not be shared with new replicas; the next one will be");
-    }
     Ok(Some(Saved {
         bytes,
         covers: up.upto,
         refused: up.snapshot_refused,
+        share: up
+            .pinned
+            .shared_position
+            .map(|position| Share { info, position }),
     }))
 }
 
