@@ -250,8 +250,8 @@ fn the_whole_store_is_checked_unless_the_file_is_as_connlog_sealed_it() {
 
     // Another writer behind connlog's back: SQLite checkpoints its events into the file
     // when its connection closes.
-    let mut other = connlog::store::Journal::connect(&db).unwrap();
-    other.append(&mixed_events(30_000, 10, "other")).unwrap();
+    let other = connlog::store::Journal::connect(&db).unwrap();
+    other.insert(&mixed_events(30_000, 10, "other")).unwrap();
     drop(other);
     let mut service = open(data.path(), reference());
     assert_eq!(service.store_check(), StoreCheck::WholeFile);

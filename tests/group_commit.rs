@@ -160,3 +160,52 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
     let counters = service::lock(&shared).counters();
     assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
 }
+
+/// A group's inserts run beside the plugin (`store::inserter`), so one the store refuses
+/// is known only at the commit: the whole group fails, none of it is acknowledged or
+/// visible, and the service, rebuilt from the store, stores the next group as before.
+#[test]
+fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::default());
+    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
+    store
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+            T0 + 13
+        ))
+        .unwrap();
+    let group = || {
+        vec![
+            vec![web_event(1, T0, "refused")],
+            vec![web_event(2, T0 + 13, "refused")],
+            vec![web_event(3, T0, "refused")],
+        ]
+    };
+
+    for answer in service.ingest_group(group()) {
+        let failure = answer.expect_err("the group failed");
+        assert!(
+            failure.to_string().contains("the disk is full"),
+            "{failure}"
+        );
+    }
+    assert_eq!(
+        row_count(&mut service),
+        0,
+        "the plugin was rebuilt from the store"
+    );
+
+    let after = service.ingest_group(vec![vec![web_event(4, T0, "next")]]);
+    assert_eq!(after[0].as_ref().unwrap(), &vec![EventOutcome::Stored]);
+    store.execute_batch("DROP TRIGGER refuse").unwrap();
+    for answer in service.ingest_group(group()) {
+        assert_eq!(
+            answer.unwrap(),
+            vec![EventOutcome::Stored],
+            "sent again, stored once"
+        );
+    }
+    assert_eq!(row_count(&mut service), 4);
+}

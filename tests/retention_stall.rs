@@ -79,7 +79,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
     let now = Clock::System.now();
 
     // The bulk of the store, written straight into the journal: recent rows that stay.
-    let mut journal = Journal::open(&store_path(data.path())).unwrap();
+    let journal = Journal::open(&store_path(data.path())).unwrap();
     let mut n = 0;
     while n < rows {
         let end = (n + 10_000).min(rows);
@@ -87,7 +87,7 @@ fn purges_and_snapshot_rewrites_never_stall_requests() {
             .flat_map(|k| row_events(k, now - 1_800_000_000_000 + k as i64 * 1_000_000, "bulk"))
             .collect();
         journal.begin().unwrap();
-        journal.append(&batch).unwrap();
+        journal.insert(&batch).unwrap();
         journal.commit().unwrap();
         n = end;
     }
@@ -244,12 +244,12 @@ fn a_large_purge_runs_in_slices_with_requests_between_them() {
         Some(old) => cutoff - 3_600_000_000_000 + old as i64 * 100_000_000,
         None => now - 1_800_000_000_000 + k as i64 * 1_000_000,
     };
-    let mut journal = Journal::open(&store_path(data.path())).unwrap();
+    let journal = Journal::open(&store_path(data.path())).unwrap();
     let events: Vec<_> = (0..KEPT + EXPIRED)
         .flat_map(|k| row_events(k, time(k), "bulk"))
         .collect();
     journal.begin().unwrap();
-    journal.append(&events).unwrap();
+    journal.insert(&events).unwrap();
     journal.commit().unwrap();
     drop(journal);
 

@@ -122,7 +122,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
 
     let started = Instant::now();
     let now = Clock::System.now();
-    let mut journal = Journal::open(&db).unwrap();
+    let journal = Journal::open(&db).unwrap();
     let mut n = 0;
     while n < rows {
         let end = (n + BATCH as u64).min(rows);
@@ -138,7 +138,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
         };
         let batch: Vec<_> = (n..end).flat_map(|k| row_events_at(k, time(k))).collect();
         journal.begin().unwrap();
-        journal.append(&batch).unwrap();
+        journal.insert(&batch).unwrap();
         journal.commit().unwrap();
         n = end;
     }

@@ -88,7 +88,7 @@ pub fn fill(journal: &mut Journal, from: u64, to: u64) -> u64 {
         let end = (n + BATCH as u64).min(to);
         let batch: Vec<ConnectionEvent> = (n..end).flat_map(row_events).collect();
         journal.begin().unwrap();
-        journal.append(&batch).unwrap();
+        journal.insert(&batch).unwrap();
         journal.commit().unwrap();
         events += batch.len() as u64;
         n = end;

@@ -147,7 +147,7 @@ impl HostState {
     /// `journal.append`.
     pub(super) fn journal_append(
         &mut self,
-        events: &[model::ConnectionEvent],
+        events: Vec<model::ConnectionEvent>,
     ) -> Result<Vec<bool>, model::StorageError> {
         self.journal_mut()?.append(events)
     }

@@ -40,7 +40,7 @@ impl ConnLog {
         let mut rest: VecDeque<(usize, Vec<ConnectionEvent>)> =
             batches.into_iter().enumerate().collect();
         while let Some(&(first, _)) = rest.front() {
-            match self.begin_write() {
+            match self.begin_ingest() {
                 Ok(started) => self.store_batches(&mut rest, &mut answers, started),
                 Err(e) => {
                     // Nothing of the group ran: the first batch gets the error, and the
@@ -480,13 +480,29 @@ impl ConnLog {
     /// last merged are merged first, in the same transaction, so that `merged_upto` stays
     /// exact.
     pub(super) fn begin_write(&mut self) -> Result<Started, ServiceError> {
+        self.open_write(false)
+    }
+
+    /// `begin_write` for an ingest group: its inserts run on the journal's inserter thread
+    /// while the plugin merges (`Journal::begin_ingest`). Not on a replica, whose commit
+    /// first pushes the group's rows to the shared store by reading them back.
+    fn begin_ingest(&mut self) -> Result<Started, ServiceError> {
+        self.open_write(self.upstream.is_none())
+    }
+
+    fn open_write(&mut self, ingest: bool) -> Result<Started, ServiceError> {
         self.attach_store()?;
         let at = Instant::now();
         // Each write transaction starts its own list of the rows a replica must delete.
         let replica = self.upstream.is_some();
         let journal = self.journal_mut()?;
         journal.keep_forgotten_rows(replica);
-        journal.begin().map_err(ServiceError::Storage)?;
+        let begun = if ingest {
+            journal.begin_ingest()
+        } else {
+            journal.begin()
+        };
+        begun.map_err(ServiceError::Storage)?;
         let waited = at.elapsed();
         self.merge_foreign_events()?;
         Ok(Started { at, waited })

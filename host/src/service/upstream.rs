@@ -531,7 +531,7 @@ impl FollowState {
         self.local.begin()?;
         let copied = self
             .local
-            .append(&events)
+            .insert(&events)
             .and_then(|_| self.local.raise_meta(MARK_KEY, last))
             .and_then(|()| self.local.commit());
         if let Err(e) = copied {

@@ -17,12 +17,15 @@
 //! Bringing a plugin up from a snapshot older than a purge re-applies the purge at its
 //! place in the tail; the next snapshot written drops the pending purges it includes.
 
+use std::cell::{Cell, RefCell, RefMut};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
+use super::inserter::Inserter;
+use super::known_ids::KnownIds;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 use crate::model::{
     ConnectionEvent, ConnectionMethod, ConnectionStatus, EventRef, RowOrigin, SessionKey,
@@ -224,6 +227,13 @@ pub struct Journal {
     /// replays the tail in segments between pending purges sees each session as the running
     /// plugin saw it then.
     session_bound: Option<i64>,
+    /// The thread an ingest group's inserts run on (`begin_ingest`), started by the first
+    /// group and kept for the next.
+    inserter: RefCell<Option<Inserter>>,
+    /// Set while an ingest group's transaction is open on the inserter.
+    in_group: Cell<bool>,
+    /// Which ids the journal may hold, so that a group's `append` reads few of them.
+    known_ids: RefCell<KnownIds>,
 }
 
 impl Journal {
@@ -270,6 +280,9 @@ impl Journal {
             forgotten_rows: None,
             forgotten_cutoff: std::cell::Cell::new(None),
             session_bound: None,
+            inserter: RefCell::new(None),
+            in_group: Cell::new(false),
+            known_ids: RefCell::default(),
         };
         journal
             .initialise(check)
@@ -458,33 +471,107 @@ impl Journal {
             .map_err(unavailable)
     }
 
+    /// `begin` for an ingest group, whose inserts run on a thread of their own
+    /// (`store::inserter`) while the plugin merges: the write transaction opens on the
+    /// inserter's connection, and this one pins its read of the store under that lock.
+    /// Until `commit` or `rollback`, `append` answers from that read and queues the rows.
+    pub fn begin_ingest(&self) -> Result<(), StorageError> {
+        let mut inserter = self.inserter.borrow_mut();
+        if inserter.is_none() {
+            let connection = Journal::connect(&self.path)
+                .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
+            *inserter = Some(Inserter::start(connection)?);
+        }
+        let inserter = inserter.as_mut().expect("started above");
+        inserter.begin()?;
+        let read = self.begin_read().and_then(|()| {
+            self.known_ids
+                .borrow_mut()
+                .catch_up(&self.conn, &self.path)
+                .map_err(unavailable)
+        });
+        if let Err(e) = read {
+            self.end_transaction();
+            inserter.rollback();
+            return Err(e);
+        }
+        self.in_group.set(true);
+        Ok(())
+    }
+
+    /// The inserter, while an ingest group is open.
+    fn group(&self) -> Option<RefMut<'_, Inserter>> {
+        if !self.in_group.get() {
+            return None;
+        }
+        RefMut::filter_map(self.inserter.borrow_mut(), Option::as_mut).ok()
+    }
+
+    /// Ends an ingest group: this connection's read first, so that the commit's checkpoint
+    /// is not held back by it.
+    fn end_group(&self) -> Option<RefMut<'_, Inserter>> {
+        let group = self.group()?;
+        self.in_group.set(false);
+        self.end_transaction();
+        Some(group)
+    }
+
     /// Durable when this returns Ok (synchronous=FULL).
     pub fn commit(&self) -> Result<(), StorageError> {
-        self.conn.execute_batch("COMMIT").map_err(unavailable)
+        let Some(mut group) = self.end_group() else {
+            return self.conn.execute_batch("COMMIT").map_err(unavailable);
+        };
+        let mut known_ids = self.known_ids.borrow_mut();
+        match group.commit() {
+            Ok(head) => {
+                known_ids.committed(group.take_appended(), head);
+                Ok(())
+            }
+            Err(e) => {
+                known_ids.forget();
+                Err(e)
+            }
+        }
     }
 
     /// Marks where one batch of a group commit starts, inside the write transaction.
     pub fn savepoint(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute_batch("SAVEPOINT batch")
-            .map_err(unavailable)
+        self.batch_step("SAVEPOINT batch", Inserter::savepoint)
     }
 
     /// Keeps what was written since `savepoint`, in the enclosing transaction.
     pub fn release_savepoint(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute_batch("RELEASE batch")
-            .map_err(unavailable)
+        self.batch_step("RELEASE batch", Inserter::release_savepoint)
     }
 
     /// Undoes what was written since `savepoint`; the transaction goes on.
     pub fn rollback_to_savepoint(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute_batch("ROLLBACK TO batch; RELEASE batch")
-            .map_err(unavailable)
+        self.batch_step(
+            "ROLLBACK TO batch; RELEASE batch",
+            Inserter::rollback_to_savepoint,
+        )
+    }
+
+    /// Runs `sql` in the write transaction, or in an ingest group queues it for the
+    /// inserter, after the rows appended before it.
+    fn batch_step(&self, sql: &str, queue: fn(&mut Inserter)) -> Result<(), StorageError> {
+        match self.group() {
+            Some(mut group) => {
+                queue(&mut group);
+                Ok(())
+            }
+            None => self.conn.execute_batch(sql).map_err(unavailable),
+        }
     }
 
     pub fn rollback(&self) {
+        match self.end_group() {
+            Some(mut group) => group.rollback(),
+            None => self.end_transaction(),
+        }
+    }
+
+    fn end_transaction(&self) {
         if !self.conn.is_autocommit() {
             // Nothing more to do if even the rollback fails: SQLite rolls back on reopen.
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -504,7 +591,7 @@ impl Journal {
     }
 
     pub fn end_read(&self) {
-        self.rollback();
+        self.end_transaction();
     }
 
     /// Copies the WAL into the database file and truncates the WAL to zero bytes, so that
@@ -589,7 +676,39 @@ impl Journal {
         Ok(())
     }
 
-    pub fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError> {
+    /// Appends canonical events: for each, true when it is new, false when an event with its
+    /// id is already stored (or earlier in this group). In an ingest group the answer comes
+    /// from this connection's read and the group's ids, and the new events are queued for
+    /// the inserter; otherwise they are inserted now.
+    pub fn append(&mut self, events: Vec<ConnectionEvent>) -> Result<Vec<bool>, StorageError> {
+        let Some(mut group) = self.group() else {
+            return self.insert(&events);
+        };
+        let mut stored = self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")
+            .map_err(unavailable)?;
+        let known_ids = self.known_ids.borrow();
+        let mut answers = Vec::with_capacity(events.len());
+        let mut new = Vec::with_capacity(events.len());
+        for event in events {
+            let is_new = !group.appended(&event.id)
+                && (!known_ids.may_hold(&event.id)
+                    || !stored.exists([event.id.as_bytes()]).map_err(unavailable)?);
+            if is_new {
+                group.note(event.id);
+                new.push(event);
+            }
+            answers.push(is_new);
+        }
+        if !new.is_empty() {
+            group.insert(new);
+        }
+        Ok(answers)
+    }
+
+    /// Inserts events now, in the open transaction: for each, whether it was new.
+    pub fn insert(&self, events: &[ConnectionEvent]) -> Result<Vec<bool>, StorageError> {
         let mut insert = self
             .conn
             .prepare_cached(&format!(
@@ -630,6 +749,9 @@ impl Journal {
         &mut self,
         keys: &[SessionKey],
     ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+        if let Some(mut group) = self.group() {
+            return group.session_events(keys);
+        }
         let mut select = self
             .conn
             .prepare_cached(&format!(
@@ -690,6 +812,11 @@ impl Journal {
     }
 
     pub fn forget(&mut self, origins: &[RowOrigin]) -> Result<u64, StorageError> {
+        if self.in_group.get() {
+            return Err(StorageError::Unavailable(
+                "events cannot be forgotten while ingesting".into(),
+            ));
+        }
         let mut by_id = self
             .conn
             .prepare_cached("DELETE FROM events WHERE id = ?1 RETURNING seq")
@@ -1230,6 +1357,9 @@ impl Journal {
 
     /// The highest event sequence number stored, 0 when empty.
     pub fn last_seq(&self) -> Result<i64, StorageError> {
+        if let Some(mut group) = self.group() {
+            return group.last_seq();
+        }
         self.conn
             .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
             .map_err(unavailable)

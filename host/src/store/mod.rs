@@ -12,7 +12,9 @@
 //!   its last checkpoint (`seal`), so that the next start need not read every page to know
 //!   the file is sound.
 
+mod inserter;
 pub mod journal;
+mod known_ids;
 pub mod postgres;
 pub mod seal;
 pub mod snapshot_file;

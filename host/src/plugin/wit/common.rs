@@ -259,7 +259,7 @@ macro_rules! common_bindings {
             ) -> Result<Vec<bool>, wit_journal::$journal_error> {
                 let events: Vec<model::ConnectionEvent> =
                     events.into_iter().map(Into::into).collect();
-                self.journal_append(&events).map_err(Into::into)
+                self.journal_append(events).map_err(Into::into)
             }
 
             fn session_events(

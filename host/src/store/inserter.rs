@@ -1,0 +1,466 @@
+//! An ingest group's inserts, on a thread of their own (`Journal::begin_ingest`): the plugin
+//! merges a batch while the rows it appended are written, and the commit waits for both.
+//!
+//! During the group, the write transaction lives on the inserter's connection. The
+//! journal's own connection holds a read transaction begun once the inserter had SQLite's
+//! write lock, so it sees every event committed before the group and none can be committed
+//! meanwhile; with the ids the group appended, that answers `journal.append` (new, or
+//! already stored) exactly, without waiting for the inserts. Whatever needs the
+//! transaction's own view (`session-events`, the journal's head, the commit) waits for the
+//! inserts queued before it.
+//!
+//! A failed insert fails the rest of the group: the inserter skips everything after it,
+//! and the commit rolls the transaction back and reports it. The plugin has merged those
+//! events by then, so the service rebuilds it, as after any failed commit.
+
+use std::collections::HashSet;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use super::journal::Journal;
+use crate::model::{ConnectionEvent, SessionKey, StorageError, Uuid};
+
+/// The journal's side: the commands it sends, and the ids the open group appended.
+pub(super) struct Inserter {
+    commands: Sender<Command>,
+    replies: Receiver<Reply>,
+    thread: Option<JoinHandle<()>>,
+    /// Every id appended in the open group (the read transaction does not see them).
+    group_ids: HashSet<Uuid>,
+    /// Those of them appended since the last savepoint, forgotten if it is rolled back.
+    batch_ids: Vec<Uuid>,
+}
+
+enum Command {
+    Begin,
+    Savepoint,
+    Release,
+    RollbackTo,
+    Insert(Vec<ConnectionEvent>),
+    SessionEvents(Vec<SessionKey>),
+    LastSeq,
+    Commit,
+    Rollback,
+}
+
+enum Reply {
+    Done(Result<(), StorageError>),
+    Events(Result<Vec<Vec<ConnectionEvent>>, StorageError>),
+    Seq(Result<i64, StorageError>),
+}
+
+impl Inserter {
+    /// Starts the thread, with a connection of its own to the journal at `journal`.
+    pub(super) fn start(journal: Journal) -> Result<Self, StorageError> {
+        let (commands, inbox) = channel();
+        let (outbox, replies) = channel();
+        let thread = std::thread::Builder::new()
+            .name("connlog-inserter".into())
+            .spawn(move || serve(journal, &inbox, &outbox))
+            .map_err(|e| StorageError::Unavailable(format!("starting the inserter: {e}")))?;
+        Ok(Self {
+            commands,
+            replies,
+            thread: Some(thread),
+            group_ids: HashSet::new(),
+            batch_ids: Vec::new(),
+        })
+    }
+
+    /// Takes SQLite's write lock (`BEGIN IMMEDIATE`) on the inserter's connection.
+    pub(super) fn begin(&mut self) -> Result<(), StorageError> {
+        self.group_ids.clear();
+        self.batch_ids.clear();
+        self.done(Command::Begin)
+    }
+
+    pub(super) fn savepoint(&mut self) {
+        self.batch_ids.clear();
+        self.send(Command::Savepoint);
+    }
+
+    pub(super) fn release_savepoint(&mut self) {
+        self.batch_ids.clear();
+        self.send(Command::Release);
+    }
+
+    pub(super) fn rollback_to_savepoint(&mut self) {
+        for id in self.batch_ids.drain(..) {
+            self.group_ids.remove(&id);
+        }
+        self.send(Command::RollbackTo);
+    }
+
+    /// Whether the group already appended an event with this id.
+    pub(super) fn appended(&self, id: &Uuid) -> bool {
+        self.group_ids.contains(id)
+    }
+
+    /// Counts an event as appended by the group (`appended` and the committed store both
+    /// said it was new).
+    pub(super) fn note(&mut self, id: Uuid) {
+        self.group_ids.insert(id);
+        self.batch_ids.push(id);
+    }
+
+    /// Queues the insert of events `note`d as new.
+    pub(super) fn insert(&mut self, events: Vec<ConnectionEvent>) {
+        self.send(Command::Insert(events));
+    }
+
+    pub(super) fn session_events(
+        &mut self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
+        self.send(Command::SessionEvents(keys.to_vec()));
+        match self.reply()? {
+            Reply::Events(events) => events,
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// The journal's highest `seq`, once every queued insert is in.
+    pub(super) fn last_seq(&mut self) -> Result<i64, StorageError> {
+        self.send(Command::LastSeq);
+        match self.reply()? {
+            Reply::Seq(seq) => seq,
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// Durable when this returns `Ok`, with the journal's highest `seq` then; on `Err` the
+    /// whole transaction is rolled back.
+    pub(super) fn commit(&mut self) -> Result<i64, StorageError> {
+        self.send(Command::Commit);
+        match self.reply()? {
+            Reply::Seq(head) => head,
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// The ids the group appended (after its commit).
+    pub(super) fn take_appended(&mut self) -> impl Iterator<Item = Uuid> + '_ {
+        self.batch_ids.clear();
+        self.group_ids.drain()
+    }
+
+    pub(super) fn rollback(&mut self) {
+        let _ = self.done(Command::Rollback);
+    }
+
+    fn done(&mut self, command: Command) -> Result<(), StorageError> {
+        self.send(command);
+        match self.reply()? {
+            Reply::Done(outcome) => outcome,
+            _ => Err(out_of_step()),
+        }
+    }
+
+    fn send(&self, command: Command) {
+        // A thread that is gone shows at the next reply.
+        let _ = self.commands.send(command);
+    }
+
+    fn reply(&self) -> Result<Reply, StorageError> {
+        self.replies
+            .recv()
+            .map_err(|_| StorageError::Unavailable("the journal's inserter stopped".into()))
+    }
+}
+
+impl Drop for Inserter {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread; an open transaction is rolled back as its
+        // connection closes.
+        let (closed, _) = channel();
+        drop(std::mem::replace(&mut self.commands, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn out_of_step() -> StorageError {
+    StorageError::Unavailable("the journal's inserter answered out of step".into())
+}
+
+/// The inserter's thread: runs the commands in order on its own connection. After a
+/// failure it skips the group's remaining writes and reports the failure at the next
+/// question, so that nothing after a lost insert is committed.
+fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>) {
+    let mut failed: Option<StorageError> = None;
+    while let Ok(command) = inbox.recv() {
+        let reply = match command {
+            Command::Begin => {
+                failed = None;
+                Some(Reply::Done(journal.begin()))
+            }
+            Command::Savepoint => run(&mut failed, || journal.savepoint()),
+            Command::Release => run(&mut failed, || journal.release_savepoint()),
+            Command::RollbackTo => run(&mut failed, || journal.rollback_to_savepoint()),
+            Command::Insert(events) => run(&mut failed, || insert(&mut journal, &events)),
+            Command::SessionEvents(keys) => Some(Reply::Events(
+                checked(&failed).and_then(|()| journal.session_events(&keys)),
+            )),
+            Command::LastSeq => Some(Reply::Seq(
+                checked(&failed).and_then(|()| journal.last_seq()),
+            )),
+            Command::Commit => {
+                let outcome = checked(&failed).and_then(|()| {
+                    let head = journal.last_seq()?;
+                    journal.commit().map(|()| head)
+                });
+                if outcome.is_err() {
+                    journal.rollback();
+                }
+                failed = None;
+                Some(Reply::Seq(outcome))
+            }
+            Command::Rollback => {
+                journal.rollback();
+                failed = None;
+                Some(Reply::Done(Ok(())))
+            }
+        };
+        if let Some(reply) = reply
+            && outbox.send(reply).is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// Runs a write that has no answer, unless an earlier one failed; keeps the first failure.
+fn run(
+    failed: &mut Option<StorageError>,
+    write: impl FnOnce() -> Result<(), StorageError>,
+) -> Option<Reply> {
+    if failed.is_none()
+        && let Err(e) = write()
+    {
+        *failed = Some(e);
+    }
+    None
+}
+
+fn checked(failed: &Option<StorageError>) -> Result<(), StorageError> {
+    failed.clone().map_or(Ok(()), Err)
+}
+
+/// Inserts events the journal's read said were new. One found already stored means the
+/// store changed under the write lock, which must not happen: the group is not committed.
+fn insert(journal: &mut Journal, events: &[ConnectionEvent]) -> Result<(), StorageError> {
+    let stored = journal.insert(events)?;
+    match events.iter().zip(stored).find(|(_, new)| !new) {
+        Some((event, _)) => Err(StorageError::Unavailable(format!(
+            "event {} was already stored when the ingest group inserted it",
+            event.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{ConnectionMethod, ConnectionStatus};
+
+    const WORKSPACE: Uuid = Uuid::from_u128(7);
+
+    /// Event `n` of session `n % 4` (so that sessions gather events across batches).
+    fn event(n: u8) -> ConnectionEvent {
+        ConnectionEvent {
+            id: Uuid::from_u128(1000 + u128::from(n)),
+            time: i64::from(n),
+            organization_id: Uuid::from_u128(1),
+            workspace_owner_id: Uuid::from_u128(2),
+            workspace_id: WORKSPACE,
+            workspace_name: "ws".into(),
+            agent_name: "main".into(),
+            connection_method: ConnectionMethod::Ssh,
+            code: None,
+            ip: Some("10.0.0.1".into()),
+            user_agent: None,
+            user_id: None,
+            app_name_or_port: None,
+            connection_id: Some(session(n).connection_id),
+            disconnect_reason: None,
+            client_session_id: None,
+            status: ConnectionStatus::Connected,
+        }
+    }
+
+    fn session(n: u8) -> SessionKey {
+        SessionKey {
+            connection_id: Uuid::from_u128(50 + u128::from(n % 4)),
+            workspace_id: WORKSPACE,
+            agent_name: "main".into(),
+        }
+    }
+
+    fn journal() -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("connlog.db")).unwrap();
+        (dir, journal)
+    }
+
+    /// Ids of a session's events, sorted (the journal returns them in any order).
+    fn ids(events: Vec<ConnectionEvent>) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = events.into_iter().map(|e| e.id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// What one ingest group saw and left: each batch's answers and the sessions it read
+    /// back, and the stored ids in `seq` order. (Inserting in place may skip a `seq` for an
+    /// id repeated within one `append`; the inserter never sends the repeat.)
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        answers: Vec<Vec<bool>>,
+        sessions: Vec<Vec<Uuid>>,
+        stored: Vec<Uuid>,
+    }
+
+    /// Commits `committed` on its own, then runs `batches` (event numbers, and whether the
+    /// batch is rolled back to its savepoint) in one group, through the inserter or not.
+    fn run(committed: &[u8], batches: &[(Vec<u8>, bool)], through_inserter: bool) -> Seen {
+        let (_dir, mut journal) = journal();
+        journal.begin().unwrap();
+        journal
+            .append(committed.iter().map(|&n| event(n)).collect())
+            .unwrap();
+        journal.commit().unwrap();
+        if through_inserter {
+            journal.begin_ingest().unwrap();
+        } else {
+            journal.begin().unwrap();
+        }
+        let mut seen = Seen {
+            answers: Vec::new(),
+            sessions: Vec::new(),
+            stored: Vec::new(),
+        };
+        for (numbers, roll_back) in batches {
+            journal.savepoint().unwrap();
+            let answers = journal
+                .append(numbers.iter().map(|&n| event(n)).collect())
+                .unwrap();
+            seen.answers.push(answers);
+            let keys: Vec<SessionKey> = numbers.iter().map(|&n| session(n)).collect();
+            let read = journal.session_events(&keys).unwrap();
+            seen.sessions.extend(read.into_iter().map(ids));
+            if *roll_back {
+                journal.rollback_to_savepoint().unwrap();
+            } else {
+                journal.release_savepoint().unwrap();
+            }
+        }
+        let head = journal.last_seq().unwrap();
+        journal.commit().unwrap();
+        let mut last = 0;
+        journal
+            .for_each_event(0, i64::MAX, |seq, e| {
+                seen.stored.push(e.id);
+                last = seq;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            head, last,
+            "the head before the commit is the last event's seq"
+        );
+        seen
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Repeats inside a batch, across batches, of committed events and of rolled-back
+        /// ones: the inserter's answers, reads and rows are those of inserting in place.
+        #[test]
+        fn a_group_through_the_inserter_answers_and_stores_as_inserting_in_place(
+            committed in proptest::collection::vec(0u8..24, 0..6),
+            batches in proptest::collection::vec(
+                (proptest::collection::vec(0u8..24, 0..8), proptest::bool::weighted(0.25)),
+                1..6,
+            ),
+        ) {
+            prop_assert_eq!(run(&committed, &batches, true), run(&committed, &batches, false));
+        }
+    }
+
+    /// The groups' filter of stored ids knows the events stored without it in between
+    /// (another connection's, here), and those of the groups before.
+    #[test]
+    fn events_stored_between_groups_are_known_to_the_next_group() {
+        let (dir, mut journal) = journal();
+        journal.begin_ingest().unwrap();
+        assert_eq!(journal.append(vec![event(1)]).unwrap(), [true]);
+        journal.commit().unwrap();
+        let other = Journal::connect(&dir.path().join("connlog.db")).unwrap();
+        other.insert(&[event(2)]).unwrap();
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(2), event(3)]).unwrap(),
+            [false, false, true]
+        );
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_rolled_back_group_stores_nothing_and_the_next_one_starts_clean() {
+        let (_dir, mut journal) = journal();
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(2)]).unwrap(),
+            [true, true]
+        );
+        journal.rollback();
+        assert_eq!(journal.event_count().unwrap(), 0);
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(journal.append(vec![event(1)]).unwrap(), [true], "forgotten");
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 1);
+    }
+
+    /// A failed insert (here a trigger's) fails the whole group at its commit, whatever
+    /// came after it; nothing of the group is stored, and the next group is not affected.
+    #[test]
+    fn a_failed_insert_fails_the_groups_commit_and_stores_nothing_of_it() {
+        let (dir, mut journal) = journal();
+        rusqlite::Connection::open(dir.path().join("connlog.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = 13 \
+                 BEGIN SELECT RAISE(ABORT, 'refused by a test'); END;",
+            )
+            .unwrap();
+        journal.begin_ingest().unwrap();
+        for batch in [vec![event(1)], vec![event(13)], vec![event(2)]] {
+            journal.savepoint().unwrap();
+            journal.append(batch).unwrap();
+            journal.release_savepoint().unwrap();
+        }
+        let failure = journal.commit().unwrap_err();
+        assert!(
+            failure.to_string().contains("refused by a test"),
+            "{failure}"
+        );
+        assert_eq!(journal.event_count().unwrap(), 0);
+
+        journal.begin_ingest().unwrap();
+        journal.append(vec![event(1), event(2)]).unwrap();
+        assert_eq!(
+            journal.last_seq().unwrap(),
+            2,
+            "the failed group's seqs are not used"
+        );
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 2);
+    }
+}
