@@ -7,10 +7,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use connlog::ingest::{INGEST_GROUP, ReadLine, ingest_live};
+use connlog::ingest::{INGEST_GROUP, IngestAnswer, IngestObserver, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
 use connlog::plugin::PluginSource;
-use connlog::service::{self, IngestQueue, SharedConnLog};
+use connlog::service::{self, IngestQueue, SharedConnLog, SnapshotPolicy};
 use service_support::*;
 
 const CALLERS: u64 = 4;
@@ -208,4 +208,56 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
         );
     }
     assert_eq!(row_count(&mut service), 4);
+}
+
+/// The pair of `durability.rs`'s snapshot every N events: a reader ahead of the store (a
+/// bulk load) starts no background snapshot while it fills whole groups, however many
+/// events it stores; the flush that finds it caught up (here, its input's end) does.
+#[test]
+fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up() {
+    /// Checks after each commit of a whole group (the last commit is of the rest).
+    struct NoSnapshotYet<'a>(&'a SharedConnLog, usize);
+    impl IngestObserver<u64> for NoSnapshotYet<'_> {
+        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
+            let mut service = service::lock(self.0);
+            // Returns at once unless a job was asked for.
+            service.wait_for_snapshots();
+            if answer.accepted < self.1 as u64 {
+                assert_eq!(
+                    service.counters().snapshots_saved,
+                    0,
+                    "a snapshot after {} events",
+                    answer.accepted
+                );
+            }
+        }
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let (shared, queue) = queued_service(data.path());
+    service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
+        every_events: 20,
+        ..NO_SNAPSHOTS
+    });
+    // Four whole groups, and the rest of a batch once the input ends.
+    let count = 4 * INGEST_GROUP * BATCH + 3;
+    let lines = read_ahead(
+        (0..count as u64)
+            .map(|n| web_event(n, T0, "bulk"))
+            .collect(),
+    );
+
+    let answer = ingest_live(
+        &queue,
+        &lines,
+        BATCH,
+        NEVER,
+        &mut NoSnapshotYet(&shared, count),
+    )
+    .expect("stored");
+    assert_eq!(answer.accepted, count as u64);
+    let mut service = service::lock(&shared);
+    service.wait_for_snapshots();
+    assert_eq!(service.counters().snapshots_saved, 1, "once caught up");
+    assert_eq!(service.unsnapshotted_events(), 0);
 }

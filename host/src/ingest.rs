@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::events::{EventReader, Line, LineError};
 use crate::model::{ConnectionEvent, EventOutcome};
-use crate::service::{IngestQueue, ServiceError};
+use crate::service::{IngestQueue, ReadingAhead, ServiceError};
 
 /// Events per plugin call: large enough to amortise the call, small enough to bound the
 /// plugin's memory. A commit may hold several (`INGEST_GROUP`).
@@ -71,6 +71,12 @@ pub struct Batcher<'a, P> {
     pub answer: IngestAnswer,
     /// Batches stored so far.
     pub flushes: u64,
+    /// For a reader that reads ahead (`reading_ahead`): whether it does, the mark that
+    /// holds background snapshots back while it is ahead, and the whole batches stored
+    /// since it last filled a group.
+    marks_ahead: bool,
+    ahead: Option<ReadingAhead<'a>>,
+    batches_behind: usize,
 }
 
 impl<'a, P: Clone> Batcher<'a, P> {
@@ -85,6 +91,22 @@ impl<'a, P: Clone> Batcher<'a, P> {
             committed: None,
             answer: IngestAnswer::default(),
             flushes: 0,
+            marks_ahead: false,
+            ahead: None,
+            batches_behind: 0,
+        }
+    }
+
+    /// A batcher for a reader that may get ahead of the store (a file, a backlog): from
+    /// the first group it fills, background snapshots wait (`IngestQueue::reading_ahead`)
+    /// until it has caught up: its input went quiet or ended (a partial batch was
+    /// stored), or a group's worth of whole batches was stored without a full group (on
+    /// 2 cores a reader ahead may now and then be a batch short, and that is not the end
+    /// of a bulk load).
+    pub fn reading_ahead(queue: &'a IngestQueue, batch_size: usize, group: usize) -> Self {
+        Self {
+            marks_ahead: true,
+            ..Self::new(queue, batch_size, group)
         }
     }
 
@@ -112,9 +134,25 @@ impl<'a, P: Clone> Batcher<'a, P> {
         }
         self.read_upto = Some(read.end);
         if self.events.len() >= self.batch_size * self.group {
-            self.flush()?;
+            if self.marks_ahead && self.ahead.is_none() {
+                self.ahead = Some(self.queue.reading_ahead());
+            }
+            self.batches_behind = 0;
+            self.store()?;
         }
         Ok(rejected)
+    }
+
+    /// Stores what is pending (see `store`) before the group is full: no line is waiting,
+    /// or the input ended.
+    pub fn flush(&mut self) -> Result<(), ServiceError> {
+        let pending = self.events.len();
+        let stored = self.store();
+        self.batches_behind += pending / self.batch_size;
+        if pending % self.batch_size != 0 || pending == 0 || self.batches_behind >= self.group {
+            self.ahead = None;
+        }
+        stored
     }
 
     /// Stores what is pending, in batches of `batch_size` under one commit. On success
@@ -122,7 +160,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
     /// moves up to the last of them. When a batch fails, the batches the service still
     /// stored (those before it, and any after it) are counted, `committed` stays, and the
     /// first failure is returned.
-    pub fn flush(&mut self) -> Result<(), ServiceError> {
+    fn store(&mut self) -> Result<(), ServiceError> {
         let mut failure = None;
         if !self.events.is_empty() {
             let mut batches = Vec::with_capacity(self.events.len().div_ceil(self.batch_size));
@@ -257,7 +295,7 @@ pub fn ingest_live<P: Clone>(
     max_delay: Duration,
     observer: &mut dyn IngestObserver<P>,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::new(queue, batch_size, INGEST_GROUP);
+    let mut batcher = Batcher::reading_ahead(queue, batch_size, INGEST_GROUP);
     // When the oldest line of the pending batch was read.
     let mut pending_since: Option<Instant> = None;
     loop {

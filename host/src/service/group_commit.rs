@@ -10,6 +10,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::{BatchAnswer, ServiceError, SharedConnLog, lock};
 use crate::model::{ConnectionEvent, EventOutcome, StorageError};
 
+/// An ingest reading ahead of the store (`IngestQueue::reading_ahead`).
+pub struct ReadingAhead<'a>(&'a IngestQueue);
+
+impl Drop for ReadingAhead<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.service).reader_ahead(false);
+    }
+}
+
 /// Where the ingesters of one service meet: the HTTP endpoint, a followed log and
 /// `connlog ingest` all store through it.
 pub struct IngestQueue {
@@ -104,6 +113,14 @@ impl IngestQueue {
             }
         }
         own
+    }
+
+    /// Marks an ingest as reading ahead of the store (it has a whole group of lines
+    /// waiting) until the mark is dropped: meanwhile the service starts no background
+    /// snapshot (`ConnLog::snapshot_if_due`).
+    pub fn reading_ahead(&self) -> ReadingAhead<'_> {
+        lock(&self.service).reader_ahead(true);
+        ReadingAhead(self)
     }
 
     fn waiting(&self) -> MutexGuard<'_, Waiting> {

@@ -52,7 +52,7 @@ use restore::bring_up;
 
 pub use compact::compact_if_due;
 pub use feed::{FeedChunk, FeedMessage};
-pub use group_commit::IngestQueue;
+pub use group_commit::{IngestQueue, ReadingAhead};
 pub use restore::{RestoreReport, RestoreSource};
 pub use slices::SLICE_ROWS;
 pub(crate) use slices::purge_slices;
@@ -194,6 +194,8 @@ pub struct ConnLog {
     rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
+    /// Ingests reading ahead of the store now (`IngestQueue::reading_ahead`).
+    readers_ahead: usize,
     closed: bool,
 }
 
@@ -288,6 +290,7 @@ impl ConnLog {
             compaction: Compaction::default(),
             rewrite_owed: false,
             upstream: None,
+            readers_ahead: 0,
             closed: false,
         };
         service.snapshot_if_due();
@@ -411,16 +414,32 @@ impl ConnLog {
     }
 
     /// Asks the background writer for a snapshot once the policy's `every_events` are
-    /// uncovered and it is not already at work.
+    /// uncovered and it is not already at work, unless an ingest is reading ahead of the
+    /// store: a bulk load is snapshotted once it has caught up, not every million events
+    /// while it loads (each snapshot brings a second instance up from the store).
     fn snapshot_if_due(&mut self) {
         self.absorb_background();
         let threshold = self.snapshot_policy.every_events;
-        if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
+        if threshold > 0
+            && self.unsnapshotted >= threshold
+            && self.readers_ahead == 0
+            && self.writer.is_idle()
+        {
             self.writer.request(background::Work {
                 snapshot: true,
                 sweep: true,
                 ..Default::default()
             });
+        }
+    }
+
+    /// Counts an ingest that reads ahead of the store, or one that has caught up.
+    pub(super) fn reader_ahead(&mut self, ahead: bool) {
+        if ahead {
+            self.readers_ahead += 1;
+        } else {
+            self.readers_ahead = self.readers_ahead.saturating_sub(1);
+            self.snapshot_if_due();
         }
     }
 
