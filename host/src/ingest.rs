@@ -152,7 +152,10 @@ impl<'a, P: Clone> Batcher<'a, P> {
         let pending = self.events.len();
         let stored = self.store();
         self.batches_behind += pending / self.batch_size;
-        if pending % self.batch_size != 0 || pending == 0 || self.batches_behind >= self.group {
+        if !pending.is_multiple_of(self.batch_size)
+            || pending == 0
+            || self.batches_behind >= self.group
+        {
             self.ahead = None;
         }
         stored

@@ -4,9 +4,10 @@
 //! A Bloom filter of every stored id: "not held" is certain, "maybe held" is answered by
 //! reading the store (about one id in a hundred that is not held). Purged ids stay in it,
 //! which costs only such reads. It is blocked: the bits of one id lie in one 64-byte block,
-//! so that a look-up costs one cache miss whatever the filter's size; and it grows by
-//! layers (each half the capacity so far) instead of being rebuilt. At 10 bits per id of
-//! capacity it costs about 25 MB at 10M rows (16M events).
+//! so that a look-up costs one cache miss whatever the filter's size. It grows by layers
+//! (each half the capacity so far), and past `MAX_LAYERS` it is built again from the
+//! store as one. At 10 bits per id of capacity it costs about 25 MB at 10M rows (16M
+//! events).
 //!
 //! It covers exactly the ids with `seq <= covers`. It is built from the store the first
 //! time it is wanted: at once for a small store, else on a thread of its own while the
@@ -27,6 +28,8 @@ const BITS_PER_ID: usize = 10;
 const PROBES: u32 = 7;
 /// The first layer's smallest capacity, in ids.
 const MIN_CAPACITY: usize = 1 << 16;
+/// Layers beyond which the filter is built again from the store, as one layer.
+const MAX_LAYERS: usize = 4;
 /// Up to this many events (by `seq` span) the filter is built at once, in the group's
 /// read (a few milliseconds); beyond, on a thread of its own.
 const BUILD_AT_ONCE: i64 = 100_000;
@@ -36,6 +39,8 @@ const BUILD_AT_ONCE: i64 = 100_000;
 pub(super) struct KnownIds {
     filter: Option<Filter>,
     building: Option<Receiver<anyhow::Result<Filter>>>,
+    /// Set when a build failed: the groups read the store instead from then on.
+    gave_up: bool,
 }
 
 impl KnownIds {
@@ -45,8 +50,8 @@ impl KnownIds {
     }
 
     /// Before an ingest group, in its read transaction (`conn` sees every committed event):
-    /// takes a finished build, starts one if there is none, and adds the ids stored since
-    /// the filter's `covers`.
+    /// takes a finished build, starts one if there is none (or if the filter has grown
+    /// too many layers to stay precise), and adds the ids stored since its `covers`.
     pub(super) fn catch_up(&mut self, conn: &Connection, path: &Path) -> rusqlite::Result<()> {
         if let Some(building) = &self.building {
             match building.try_recv() {
@@ -55,33 +60,47 @@ impl KnownIds {
                     self.building = None;
                 }
                 Ok(Err(e)) => {
-                    // Groups read the store for every id instead, as before the filter.
+                    // Groups read the store for the ids the filter cannot rule out, or for
+                    // every id without one, as before the filter.
                     tracing::warn!(error = %format!("{e:#}"), "the journal's id filter could not be built");
                     self.building = None;
-                    return Ok(());
+                    self.gave_up = true;
                 }
-                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Disconnected) => self.building = None,
             }
         }
         let Some(filter) = &mut self.filter else {
-            let (first, last): (i64, i64) = conn.query_row(
-                "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            if last - first < BUILD_AT_ONCE {
-                self.filter = Some(read_all(conn)?);
-            } else {
-                self.building = Some(build(path));
-            }
-            return Ok(());
+            return self.build(conn, path);
         };
         let mut newer = conn.prepare_cached("SELECT seq, id FROM events WHERE seq > ?1")?;
         let mut rows = newer.query([filter.covers])?;
         while let Some(row) = rows.next()? {
             filter.insert(&id_of(row.get_ref(1)?.as_blob()?));
             filter.covers = filter.covers.max(row.get(0)?);
+        }
+        // Each layer adds its false positives: one filter sized for the store replaces them.
+        if filter.layers.len() > MAX_LAYERS {
+            self.build(conn, path)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the filter from the store: at once when it is small, else on a thread of its
+    /// own (unless a build is under way, or one failed).
+    fn build(&mut self, conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+        if self.building.is_some() || self.gave_up {
+            return Ok(());
+        }
+        let (first, last): (i64, i64) = conn.query_row(
+            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if last - first < BUILD_AT_ONCE {
+            self.filter = Some(read_all(conn)?);
+        } else {
+            self.building = Some(build_beside(path));
         }
         Ok(())
     }
@@ -104,7 +123,7 @@ impl KnownIds {
 
 /// Builds the filter on a thread of its own, from a read transaction on a connection of
 /// its own.
-fn build(path: &Path) -> Receiver<anyhow::Result<Filter>> {
+fn build_beside(path: &Path) -> Receiver<anyhow::Result<Filter>> {
     let (done, building) = channel();
     let path = path.to_path_buf();
     let spawned = std::thread::Builder::new()
@@ -267,6 +286,27 @@ mod tests {
             false_positives < others as usize * 3 / 100,
             "{false_positives} false positives in {others}"
         );
+    }
+
+    #[test]
+    fn a_filter_grown_past_its_layers_is_built_again_from_the_store_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connlog.db");
+        super::super::Journal::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let mut known = KnownIds::default();
+        known.catch_up(&conn, &path).unwrap();
+        let layers = |known: &KnownIds| known.filter.as_ref().map(|f| f.layers.len());
+        assert_eq!(
+            layers(&known),
+            Some(1),
+            "a small store's filter is built at once"
+        );
+
+        known.committed((0..5 * MIN_CAPACITY as u128).map(Uuid::from_u128), 0);
+        assert!(layers(&known) > Some(MAX_LAYERS));
+        known.catch_up(&conn, &path).unwrap();
+        assert_eq!(layers(&known), Some(1));
     }
 
     #[test]
