@@ -490,14 +490,14 @@ impl ConnLog {
         self.open_write(self.upstream.is_none())
     }
 
-    fn open_write(&mut self, ingest: bool) -> Result<Started, ServiceError> {
+    fn open_write(&mut self, through_inserter: bool) -> Result<Started, ServiceError> {
         self.attach_store()?;
         let at = Instant::now();
         // Each write transaction starts its own list of the rows a replica must delete.
         let replica = self.upstream.is_some();
         let journal = self.journal_mut()?;
         journal.keep_forgotten_rows(replica);
-        let begun = if ingest {
+        let begun = if through_inserter {
             journal.begin_ingest()
         } else {
             journal.begin()

@@ -11,9 +11,9 @@
 //!
 //! It covers exactly the ids with `seq <= covers`. It is built from the store the first
 //! time it is wanted: at once for a small store, else on a thread of its own while the
-//! ingest groups read the store for every id; each
-//! ingest group adds what it committed, and the events stored another way (another
-//! writer, a replica's copy) are read from the store by `seq` before the next group.
+//! ingest groups read the store for every id. Each ingest group adds what it committed,
+//! and the events stored another way (another writer, a replica's copy) are read from the
+//! store by `seq` before the next group.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
@@ -165,6 +165,8 @@ fn read_all(conn: &Connection) -> rusqlite::Result<Filter> {
     Ok(filter)
 }
 
+/// A stored id that is not 16 bytes matches no event's id, so whatever it becomes here
+/// cannot hide one.
 fn id_of(bytes: &[u8]) -> Uuid {
     Uuid::from_slice(bytes).unwrap_or_default()
 }
