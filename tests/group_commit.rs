@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use connlog::ingest::{INGEST_GROUP, IngestAnswer, IngestObserver, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
 use connlog::plugin::PluginSource;
-use connlog::service::{self, IngestQueue, SharedConnLog, SnapshotPolicy};
+use connlog::service::{self, BULK_SNAPSHOT_EVERY, IngestQueue, SharedConnLog, SnapshotPolicy};
 use service_support::*;
 
 const CALLERS: u64 = 4;
@@ -211,8 +211,9 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
 }
 
 /// The pair of `durability.rs`'s snapshot every N events: a reader ahead of the store (a
-/// bulk load) starts no background snapshot while it fills whole groups, however many
-/// events it stores; the flush that finds it caught up (here, its input's end) does.
+/// bulk load) starts no background snapshot while it fills whole groups, up to
+/// `BULK_SNAPSHOT_EVERY` times the policy's events; the flush that finds it caught up
+/// (here, its input's end) does.
 #[test]
 fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up() {
     /// Checks after each commit of a whole group (the last commit is of the rest).
@@ -235,12 +236,14 @@ fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up()
 
     let data = tempfile::tempdir().unwrap();
     let (shared, queue) = queued_service(data.path());
+    // Four whole groups, and the rest of a batch once the input ends: fewer events than
+    // the deferral's bound.
+    let count = 4 * INGEST_GROUP * BATCH + 3;
+    let every_events = count as u64 / BULK_SNAPSHOT_EVERY + 1;
     service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
-        every_events: 20,
+        every_events,
         ..NO_SNAPSHOTS
     });
-    // Four whole groups, and the rest of a batch once the input ends.
-    let count = 4 * INGEST_GROUP * BATCH + 3;
     let lines = read_ahead(
         (0..count as u64)
             .map(|n| web_event(n, T0, "bulk"))
@@ -260,4 +263,44 @@ fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up()
     service.wait_for_snapshots();
     assert_eq!(service.counters().snapshots_saved, 1, "once caught up");
     assert_eq!(service.unsnapshotted_events(), 0);
+}
+
+/// The pair of the test above: a reader that stays ahead for more than
+/// `BULK_SNAPSHOT_EVERY` times the policy's events gets a background snapshot anyway.
+#[test]
+fn a_reader_ahead_for_long_is_snapshotted_all_the_same() {
+    let data = tempfile::tempdir().unwrap();
+    let (shared, queue) = queued_service(data.path());
+    let group = INGEST_GROUP * BATCH;
+    // The bound is reached within the second of four whole groups.
+    let every_events = (group as u64 * 3 / 2) / BULK_SNAPSHOT_EVERY;
+    service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
+        every_events,
+        ..NO_SNAPSHOTS
+    });
+    let lines = read_ahead(
+        (0..4 * group as u64)
+            .map(|n| web_event(n, T0, "long"))
+            .collect(),
+    );
+    /// The events stored when a snapshot was first seen.
+    struct FirstSnapshot<'a>(&'a SharedConnLog, Option<u64>);
+    impl IngestObserver<u64> for FirstSnapshot<'_> {
+        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
+            let mut service = service::lock(self.0);
+            service.wait_for_snapshots();
+            if service.counters().snapshots_saved > 0 {
+                self.1.get_or_insert(answer.accepted);
+            }
+        }
+    }
+    let mut first = FirstSnapshot(&shared, None);
+    ingest_live(&queue, &lines, BATCH, NEVER, &mut first).expect("stored");
+    let snapshotted_at = first.1;
+    assert_eq!(
+        snapshotted_at,
+        Some(2 * group as u64),
+        "snapshotted after the group that passed {} events",
+        every_events * BULK_SNAPSHOT_EVERY
+    );
 }

@@ -125,6 +125,10 @@ impl Default for SnapshotPolicy {
     }
 }
 
+/// While an ingest reads ahead of the store, a background snapshot waits for this many
+/// times `SnapshotPolicy::every_events` (`ConnLog::snapshot_if_due`).
+pub const BULK_SNAPSHOT_EVERY: u64 = 10;
+
 /// Running totals, for `/metrics`. Cheap to read: a copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
@@ -414,17 +418,21 @@ impl ConnLog {
     }
 
     /// Asks the background writer for a snapshot once the policy's `every_events` are
-    /// uncovered and it is not already at work, unless an ingest is reading ahead of the
-    /// store: a bulk load is snapshotted once it has caught up, not every million events
-    /// while it loads (each snapshot brings a second instance up from the store).
+    /// uncovered and it is not already at work. While an ingest reads ahead of the store,
+    /// only once `BULK_SNAPSHOT_EVERY` times as many are: a bulk load is snapshotted once it
+    /// has caught up, not every million events while it loads (each snapshot brings a
+    /// second instance up from the store), yet one that never catches up (a followed log
+    /// that outpaces the store) is still snapshotted now and then.
     fn snapshot_if_due(&mut self) {
         self.absorb_background();
-        let threshold = self.snapshot_policy.every_events;
-        if threshold > 0
-            && self.unsnapshotted >= threshold
-            && self.readers_ahead == 0
-            && self.writer.is_idle()
-        {
+        let threshold = match self.readers_ahead {
+            0 => self.snapshot_policy.every_events,
+            _ => self
+                .snapshot_policy
+                .every_events
+                .saturating_mul(BULK_SNAPSHOT_EVERY),
+        };
+        if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
             self.writer.request(background::Work {
                 snapshot: true,
                 sweep: true,
