@@ -353,11 +353,12 @@ async fn an_invalid_query_shows_coders_validation_and_type_shows_the_deprecation
         banner,
         "The type filter is deprecated and will be removed in a future release. Use method and app instead."
     );
-    assert!(
-        b.eval("return document.querySelectorAll('#filter-errors li').length")
-            .await
-            == 0
-    );
+    // The banner follows the typed filter at once; the messages go with the answer to it.
+    b.wait_for(
+        "the validation messages to clear",
+        "return document.querySelectorAll('#filter-errors li').length === 0",
+    )
+    .await;
     assert_eq!(
         b.row_ids().await,
         d.api_page("admin", "status:ongoing type:ssh", 25, 0).0
