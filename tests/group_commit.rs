@@ -210,55 +210,52 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
     assert_eq!(row_count(&mut service), 4);
 }
 
+/// The events stored when the first background snapshot was seen, checked after each
+/// commit: what a reader ahead of the store leaves when it loads `count` events under a
+/// policy of `every_events`. Also the service, to look at afterwards.
+fn first_snapshot_reading_ahead(
+    data: &std::path::Path,
+    count: u64,
+    every_events: u64,
+) -> (SharedConnLog, Option<u64>) {
+    struct FirstSnapshot<'a>(&'a SharedConnLog, Option<u64>);
+    impl IngestObserver<u64> for FirstSnapshot<'_> {
+        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
+            let mut service = service::lock(self.0);
+            // Returns at once unless a job was asked for.
+            service.wait_for_snapshots();
+            if service.counters().snapshots_saved > 0 {
+                self.1.get_or_insert(answer.accepted);
+            }
+        }
+    }
+
+    let (shared, queue) = queued_service(data);
+    service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
+        every_events,
+        ..NO_SNAPSHOTS
+    });
+    let lines = read_ahead((0..count).map(|n| web_event(n, T0, "bulk")).collect());
+    let mut first = FirstSnapshot(&shared, None);
+    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut first).expect("stored");
+    assert_eq!(answer.accepted, count);
+    let seen = first.1;
+    (shared, seen)
+}
+
 /// The pair of `durability.rs`'s snapshot every N events: a reader ahead of the store (a
 /// bulk load) starts no background snapshot while it fills whole groups, up to
 /// `BULK_SNAPSHOT_EVERY` times the policy's events; the flush that finds it caught up
 /// (here, its input's end) does.
 #[test]
 fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up() {
-    /// Checks after each commit of a whole group (the last commit is of the rest).
-    struct NoSnapshotYet<'a>(&'a SharedConnLog, usize);
-    impl IngestObserver<u64> for NoSnapshotYet<'_> {
-        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
-            let mut service = service::lock(self.0);
-            // Returns at once unless a job was asked for.
-            service.wait_for_snapshots();
-            if answer.accepted < self.1 as u64 {
-                assert_eq!(
-                    service.counters().snapshots_saved,
-                    0,
-                    "a snapshot after {} events",
-                    answer.accepted
-                );
-            }
-        }
-    }
-
     let data = tempfile::tempdir().unwrap();
-    let (shared, queue) = queued_service(data.path());
     // Four whole groups, and the rest of a batch once the input ends: fewer events than
     // the deferral's bound.
-    let count = 4 * INGEST_GROUP * BATCH + 3;
-    let every_events = count as u64 / BULK_SNAPSHOT_EVERY + 1;
-    service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
-        every_events,
-        ..NO_SNAPSHOTS
-    });
-    let lines = read_ahead(
-        (0..count as u64)
-            .map(|n| web_event(n, T0, "bulk"))
-            .collect(),
-    );
-
-    let answer = ingest_live(
-        &queue,
-        &lines,
-        BATCH,
-        NEVER,
-        &mut NoSnapshotYet(&shared, count),
-    )
-    .expect("stored");
-    assert_eq!(answer.accepted, count as u64);
+    let count = (4 * INGEST_GROUP * BATCH + 3) as u64;
+    let (shared, first) =
+        first_snapshot_reading_ahead(data.path(), count, count / BULK_SNAPSHOT_EVERY + 1);
+    assert_eq!(first, Some(count), "no snapshot before the input's end");
     let mut service = service::lock(&shared);
     service.wait_for_snapshots();
     assert_eq!(service.counters().snapshots_saved, 1, "once caught up");
@@ -270,36 +267,13 @@ fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up()
 #[test]
 fn a_reader_ahead_for_long_is_snapshotted_all_the_same() {
     let data = tempfile::tempdir().unwrap();
-    let (shared, queue) = queued_service(data.path());
-    let group = INGEST_GROUP * BATCH;
+    let group = (INGEST_GROUP * BATCH) as u64;
     // The bound is reached within the second of four whole groups.
-    let every_events = (group as u64 * 3 / 2) / BULK_SNAPSHOT_EVERY;
-    service::lock(&shared).set_snapshot_policy(SnapshotPolicy {
-        every_events,
-        ..NO_SNAPSHOTS
-    });
-    let lines = read_ahead(
-        (0..4 * group as u64)
-            .map(|n| web_event(n, T0, "long"))
-            .collect(),
-    );
-    /// The events stored when a snapshot was first seen.
-    struct FirstSnapshot<'a>(&'a SharedConnLog, Option<u64>);
-    impl IngestObserver<u64> for FirstSnapshot<'_> {
-        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
-            let mut service = service::lock(self.0);
-            service.wait_for_snapshots();
-            if service.counters().snapshots_saved > 0 {
-                self.1.get_or_insert(answer.accepted);
-            }
-        }
-    }
-    let mut first = FirstSnapshot(&shared, None);
-    ingest_live(&queue, &lines, BATCH, NEVER, &mut first).expect("stored");
-    let snapshotted_at = first.1;
+    let every_events = (group * 3 / 2) / BULK_SNAPSHOT_EVERY;
+    let (_, first) = first_snapshot_reading_ahead(data.path(), 4 * group, every_events);
     assert_eq!(
-        snapshotted_at,
-        Some(2 * group as u64),
+        first,
+        Some(2 * group),
         "snapshotted after the group that passed {} events",
         every_events * BULK_SNAPSHOT_EVERY
     );
