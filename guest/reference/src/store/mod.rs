@@ -673,7 +673,7 @@ impl RowStore {
 
     /// Adds the slot to the posting lists of `p` (only those that differ from `old`).
     fn index(&mut self, slot: u32, p: Postings, old: Option<Postings>) {
-        self.update_postings(slot, p, old, RoaringBitmap::insert, Self::bucket_insert);
+        self.update_postings(slot, p, old, add_slot, Self::bucket_insert);
     }
 
     /// Removes the slot from the posting lists of `p` (only those that differ from `new`).
@@ -770,4 +770,10 @@ impl RowStore {
     ) -> Result<Self, JournalError> {
         snapshot::decode(next_chunk, Tuning::default())
     }
+}
+
+/// Adds `slot` to a posting list. A new row's slot is past every slot listed, and
+/// `push` appends it to the last container without `insert`'s two binary searches.
+fn add_slot(bits: &mut RoaringBitmap, slot: u32) -> bool {
+    bits.push(slot) || bits.insert(slot)
 }
