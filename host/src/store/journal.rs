@@ -480,6 +480,7 @@ impl Journal {
         if inserter.is_none() {
             let connection = Journal::connect(&self.path)
                 .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
+            connection.keep_temporary_files_in_memory()?;
             *inserter = Some(Inserter::start(connection)?);
         }
         let inserter = inserter.as_mut().expect("started above");
@@ -1331,6 +1332,14 @@ impl Journal {
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", [key, value])
             .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Keeps this connection's temporary files in memory. For the inserter: each batch's
+    /// savepoint copies the pages it changes first (the subjournal), a file by default.
+    pub fn keep_temporary_files_in_memory(&self) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch("PRAGMA temp_store = MEMORY")
             .map_err(unavailable)
     }
 
