@@ -773,7 +773,7 @@ impl RowStore {
 }
 
 /// Adds `slot` to a posting list. A new row's slot is past every slot listed, and
-/// `push` appends it to the last container without `insert`'s two binary searches.
+/// `try_push` appends it to the last container without `insert`'s two binary searches.
 fn add_slot(bits: &mut RoaringBitmap, slot: u32) -> bool {
-    bits.push(slot) || bits.insert(slot)
+    bits.try_push(slot).is_ok() || bits.insert(slot)
 }
