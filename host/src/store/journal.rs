@@ -1337,7 +1337,7 @@ impl Journal {
 
     /// Keeps this connection's temporary files in memory. For the inserter: each batch's
     /// savepoint copies the pages it changes first (the subjournal), a file by default.
-    pub fn keep_temporary_files_in_memory(&self) -> Result<(), StorageError> {
+    fn keep_temporary_files_in_memory(&self) -> Result<(), StorageError> {
         self.conn
             .execute_batch("PRAGMA temp_store = MEMORY")
             .map_err(unavailable)
