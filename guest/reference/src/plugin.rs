@@ -86,7 +86,7 @@ impl ConnectionLogPlugin for ReferencePlugin {
         }
 
         // Fallible host calls first.
-        let fresh = host.append(&candidates)?;
+        let (fresh, candidates) = host.append_owned(candidates)?;
         one_answer_each(fresh.len(), candidates.len(), "flags", "appended events")?;
         let mut stored = Vec::with_capacity(candidates.len());
         for ((slot, event), new) in candidate_slots.into_iter().zip(candidates).zip(fresh) {

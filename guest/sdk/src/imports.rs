@@ -31,6 +31,15 @@ pub trait HostServiceLog {
 pub trait HostJournal {
     /// For each event: true when new, false when its ID is already stored.
     fn append(&mut self, events: &[ConnectionEvent]) -> Result<Vec<bool>, JournalError>;
+    /// `append` that takes the events and hands them back, unchanged: a contract's binding
+    /// can then pass their strings to the host as they are, where `append` copies each one.
+    fn append_owned(
+        &mut self,
+        events: Vec<ConnectionEvent>,
+    ) -> Result<(Vec<bool>, Vec<ConnectionEvent>), JournalError> {
+        let fresh = self.append(&events)?;
+        Ok((fresh, events))
+    }
     /// Every stored event of each session, in any order.
     fn session_events(
         &mut self,

@@ -210,6 +210,16 @@ pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEven
     })
 }
 
+/// `journal.append` without copying a string: this version's events and the model's have
+/// the same fields, so the events go to the host as they are and come back unchanged.
+fn append_owned(
+    events: Vec<model::ConnectionEvent>,
+) -> Result<(Vec<bool>, Vec<model::ConnectionEvent>), model::JournalError> {
+    let events: Vec<types::ConnectionEvent> = events.into_iter().map(event_to_wit).collect();
+    let fresh = journal::append(&events).map_err(journal_error_from_wit)?;
+    Ok((fresh, events.into_iter().map(event_from_wit).collect()))
+}
+
 pub(crate) fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
     crate::__row_record!(types::ConnectionLog, r, uuid: uuid_to_wit {
         connection_method: method_to_wit(r.connection_method),

@@ -4,7 +4,7 @@
 //!
 //! The caller brings into scope the generated `types`, `clock`, `directory`, `journal`,
 //! `service_log`, `formats` and `query` modules, the conversions of `wit_model_conversions!`,
-//! and its version's `journal_error_from_wit`, `query_request_from_wit` and
+//! and its version's `journal_error_from_wit`, `append_owned`, `query_request_from_wit` and
 //! `query_error_to_wit`.
 
 #[doc(hidden)]
@@ -68,6 +68,15 @@ macro_rules! wit_host_imports {
                 let events: Vec<types::ConnectionEvent> =
                     events.iter().cloned().map(event_to_wit).collect();
                 journal::append(&events).map_err(journal_error_from_wit)
+            }
+            fn append_owned(
+                &mut self,
+                events: Vec<$crate::model::ConnectionEvent>,
+            ) -> Result<
+                (Vec<bool>, Vec<$crate::model::ConnectionEvent>),
+                $crate::model::JournalError,
+            > {
+                append_owned(events)
             }
             fn session_events(
                 &mut self,

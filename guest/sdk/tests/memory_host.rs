@@ -32,6 +32,18 @@ fn append_reports_new_events_and_ignores_replays() {
 }
 
 #[test]
+fn append_owned_answers_as_append_and_hands_the_events_back() {
+    let mut host = MemoryHost::new();
+    let c = ssh_connect(uuid(1), T0, uuid(100));
+    let d = ssh_disconnect(uuid(2), T0 + SECOND, uuid(100), Some(0), None);
+    host.append(std::slice::from_ref(&c)).unwrap();
+    let (fresh, events) = host.append_owned(vec![c.clone(), d.clone()]).unwrap();
+    assert_eq!(fresh, [false, true]);
+    assert_eq!(events, [c, d]);
+    assert_eq!(host.journal_len(), 2);
+}
+
+#[test]
 fn session_events_answer_each_key_in_order() {
     let mut host = MemoryHost::new();
     let web = workspace_app(uuid(9), T0, None, 200);
