@@ -197,13 +197,12 @@ pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEven
     })
 }
 
-/// `journal.append` with copies: an event through this version and back would lose what
-/// 0.1.0 cannot say, such as its client session id.
+/// `append`, which copies: an event through this version and back would lose what 0.1.0
+/// cannot say, such as its client session id.
 fn append_owned(
     events: Vec<model::ConnectionEvent>,
 ) -> Result<(Vec<bool>, Vec<model::ConnectionEvent>), model::JournalError> {
-    let copies: Vec<types::ConnectionEvent> = events.iter().cloned().map(event_to_wit).collect();
-    let fresh = journal::append(&copies).map_err(journal_error_from_wit)?;
+    let fresh = crate::HostJournal::append(&mut WitHost, &events)?;
     Ok((fresh, events))
 }
 
