@@ -53,7 +53,11 @@ impl RowStore {
         vec![
             ("column id", c.id.memory_bytes()),
             ("column connect_time", c.connect.memory_bytes()),
-            ("session columns", c.session.memory_bytes()),
+            (
+                "session columns",
+                c.session.memory_bytes() - c.session.csid_bytes(),
+            ),
+            ("client session ids", c.session.csid_bytes()),
             ("column desc", c.desc.memory_bytes()),
             ("column detail", c.detail.memory_bytes()),
             ("column ip", c.ip.memory_bytes()),
@@ -62,7 +66,6 @@ impl RowStore {
                 "small tables",
                 c.orgs.memory_bytes() + c.owners.memory_bytes() + c.users.memory_bytes(),
             ),
-            ("client session ids", c.csids.memory_bytes()),
             ("ctx table", c.ctxs.memory_bytes() + ctx_lists),
             ("desc table", c.descs.memory_bytes()),
             ("detail table", c.details.memory_bytes()),

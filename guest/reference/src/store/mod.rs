@@ -12,12 +12,13 @@
 //! These tuples repeat per workspace agent and per kind of connection, so their tables stay
 //! small.
 //!
-//! A session's `connection_id`, `disconnect_time` and interned client session id (28 bytes)
-//! are kept only for the slots of rows that have any (`columns::SessionColumns`): web and
-//! tunnel rows have none of them, but for a rare client session id. A slot keeps its kind
-//! while it is free, so each kind has its own free list. A client session id is shared by
-//! a few connections only, so it is not part of the `desc` tuples; it is 32 hexadecimal
-//! digits (Coder's CHECK), so it is interned as the `u128` they spell rather than as text.
+//! A session's `connection_id` and `disconnect_time` (24 bytes) are kept only for the slots
+//! of rows that have any, and a client session id only for those that have one
+//! (`columns::SessionColumns`): web and tunnel rows have none of them, and most sessions no
+//! client session id. A slot keeps its kind (`SlotKind`) while it is free, so each kind has
+//! its own free list. A client session id is shared by a few connections only, so it is
+//! neither part of the `desc` tuples nor interned; it is 32 hexadecimal digits (Coder's
+//! CHECK), so it is kept as the `u128` they spell rather than as text.
 //!
 //! # Indexes
 //! - `keys`: a `HashTable<u32>` of slots, hashed from the columns (session rows by their
@@ -54,7 +55,7 @@ use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
 use buckets::Bucket;
-use columns::{Column, SessionColumns, SessionValues};
+use columns::{Column, Csid, SessionColumns, SessionValues, SlotKind};
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};
 
@@ -119,7 +120,7 @@ struct Interned {
     desc: u32,
     detail: u32,
     ip: u32,
-    csid: u32,
+    csid: Csid,
 }
 
 /// The method a `Detail` holds. Only `intern_row` and a checked snapshot write the index.
@@ -164,8 +165,6 @@ struct Columns {
     orgs: Interner<u128>,
     owners: Interner<u128>,
     users: Interner<u128>,
-    /// Client session ids by their value (id 0: none).
-    csids: Interner<u128>,
     ctxs: Interner<Ctx>,
     descs: Interner<Desc>,
     details: Interner<Detail>,
@@ -181,7 +180,6 @@ impl Columns {
     fn new() -> Self {
         Self {
             users: Interner::with_placeholder(0),
-            csids: Interner::with_placeholder(0),
             ..Default::default()
         }
     }
@@ -237,13 +235,12 @@ impl Columns {
         }
     }
 
-    /// The client session id an interned id stands for: a `csids` entry in hexadecimal, or
-    /// with `CSID_TEXT` a string.
-    fn csid_text(&self, id: u32) -> Option<String> {
-        if id & CSID_TEXT != 0 {
-            self.strings.get_opt(id & !CSID_TEXT).map(str::to_string)
-        } else {
-            (id != 0).then(|| format!("{:032x}", self.csids.get(id)))
+    /// A client session id as it was sent.
+    fn csid_text(&self, csid: Csid) -> Option<String> {
+        match csid {
+            Csid::None => None,
+            Csid::Number(n) => Some(format!("{n:032x}")),
+            Csid::Text(id) => self.strings.get_opt(id).map(str::to_string),
         }
     }
 
@@ -291,17 +288,17 @@ impl Columns {
     }
 }
 
-/// Does the row keep values in `SessionColumns`? Sessions do; so does any other row with a
-/// disconnect time (which validation never lets through) or a client session id, so that
-/// nothing is dropped.
-fn has_session_values(row: &RowRef) -> bool {
-    row.connection_id.is_some() || row.disconnect_time.is_some() || row.client_session_id.is_some()
+/// The values the row keeps in `SessionColumns`, with its client session id as interned.
+/// Sessions have them; so does any other row with a disconnect time (which validation never
+/// lets through) or a client session id, so that nothing is dropped.
+fn session_values(row: &RowRef, csid: Csid) -> Option<SessionValues> {
+    let any = row.connection_id.is_some() || row.disconnect_time.is_some() || csid != Csid::None;
+    any.then(|| SessionValues {
+        connection: row.connection_id.map_or(0, |u| u.as_u128()),
+        disconnect: row.disconnect_time.unwrap_or(0),
+        csid,
+    })
 }
-
-/// In an interned client session id: a string id, for a client session id that is not 32
-/// lowercase hexadecimal digits. Validation refuses those, but a journal written by another
-/// plugin may hold one, and it is kept as it was sent.
-const CSID_TEXT: u32 = 1 << 31;
 
 /// The `u128` a client session id spells, if it is Coder's 32 lowercase hexadecimal digits.
 fn parse_csid(text: &str) -> Option<u128> {
@@ -341,8 +338,8 @@ impl Postings {
 pub struct RowStore {
     cols: Columns,
     len: usize,
-    /// Freed slots, by whether they have session values (1) or not (0).
-    free: [Vec<u32>; 2],
+    /// Freed slots, by `SlotKind`.
+    free: [Vec<u32>; SlotKind::COUNT],
     keys: HashTable<u32>,
     org_bits: Vec<RoaringBitmap>,
     owner_bits: Vec<RoaringBitmap>,
@@ -475,9 +472,9 @@ impl RowStore {
                 .copied()
         };
         let interned = self.intern_row(&row);
-        let session = has_session_values(&row);
+        let kind = SlotKind::of(session_values(&row, interned.csid).as_ref());
         match existing {
-            Some(slot) if self.cols.session.has(slot) == session => {
+            Some(slot) if self.cols.session.kind(slot) == kind => {
                 let old = self.postings(slot);
                 self.write_slot(slot, &row, interned);
                 let new = self.postings(slot);
@@ -491,7 +488,7 @@ impl RowStore {
                     // A row that gains or loses session values changes kind: it moves.
                     self.remove_slot(slot);
                 }
-                let slot = self.take_slot(session);
+                let slot = self.take_slot(kind);
                 self.write_slot(slot, &row, interned);
                 let cols = &self.cols;
                 self.keys.insert_unique(hash, slot, |&s| cols.key_hash(s));
@@ -503,8 +500,8 @@ impl RowStore {
     }
 
     /// A free slot of the kind asked for, or a new one.
-    fn take_slot(&mut self, session: bool) -> u32 {
-        if let Some(slot) = self.free[usize::from(session)].pop() {
+    fn take_slot(&mut self, kind: SlotKind) -> u32 {
+        if let Some(slot) = self.free[kind as usize].pop() {
             return slot;
         }
         let slot = self.cols.id.len() as u32;
@@ -515,7 +512,7 @@ impl RowStore {
         let c = &mut self.cols;
         c.id.push(0);
         c.connect.push(0);
-        c.session.push(session.then_some(SessionValues::default()));
+        c.session.push(kind);
         c.desc.push(0);
         c.detail.push(0);
         c.ip.push(0);
@@ -526,12 +523,7 @@ impl RowStore {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
-        if has_session_values(row) {
-            let values = SessionValues {
-                connection: row.connection_id.map_or(0, |u| u.as_u128()),
-                disconnect: row.disconnect_time.unwrap_or(0),
-                csid: interned.csid,
-            };
+        if let Some(values) = session_values(row, interned.csid) {
             c.session.set(slot, values);
         }
         c.desc.set(slot, interned.desc);
@@ -617,10 +609,10 @@ impl RowStore {
             detail,
             ip: c.strings.intern_opt(row.ip),
             csid: match row.client_session_id {
-                None => 0,
+                None => Csid::None,
                 Some(text) => match parse_csid(text) {
-                    Some(value) => c.csids.intern(value).0,
-                    None => CSID_TEXT | c.strings.intern(text).0,
+                    Some(value) => Csid::Number(value),
+                    None => Csid::Text(c.strings.intern(text).0),
                 },
             },
         }

@@ -94,7 +94,7 @@ impl RowStore {
     }
 
     fn free_slot(&mut self, slot: u32) {
-        let kind = usize::from(self.cols.session.has(slot));
-        self.free[kind].push(slot);
+        let kind = self.cols.session.kind(slot);
+        self.free[kind as usize].push(slot);
     }
 }

@@ -6,7 +6,6 @@
 //! orgs      u32 n, n × u128
 //! owners    u32 n, n × u128
 //! users     u32 n, n × u128                                  (id 0 is "absent")
-//! csids     u32 n, n × u128 client session ids               (id 0 is "absent")
 //! ctxs      u32 n, n × (u32 org, u32 owner, u128 workspace, u32 name, u32 agent)
 //! descs     u32 n, n × (u32 ctx, u32 user, u32 app name or port, u8 flags)
 //! details   u32 n, n × (u8 method index, u32 user agent, u32 reason, u8 has code, i32 code,
@@ -15,9 +14,11 @@
 //!           n × u128 id, n × i64 connect, n × u32 desc, n × u32 detail,
 //!           n × u32 ip (string id),
 //!           then which rows have session values, ⌈n / 64⌉ × u64 (bit b of word w: the
-//!           row at position 64 w + b), then (u128 connection id, i64 disconnect,
-//!           u32 client session id) for each of them, in order; the client session id is
-//!           a csids id, or with bit 31 set a string id
+//!           row at position 64 w + b), then which of them have a client session id (as
+//!           many words), then per 65,536 rows: (u128 connection id, i64 disconnect) for
+//!           each with session values, then the u128 client session id of each with one,
+//!           in order; then u32 n, n × u32 the ascending positions of the rows whose client
+//!           session id is not a number but text (its u128 is a string id)
 //! lists     the posting lists over row positions (0 = the first row above), each as
 //!           u32 len + that many bytes of roaring's portable format: one per organization,
 //!           owner and user (ids as above, user 0 included), per connection method, per
@@ -37,9 +38,10 @@ use super::*;
 const MAGIC: &[u8; 8] = b"CLROWSNP";
 /// 2: connection methods, apps and client session ids (Coder D) in place of free-text
 /// types. 3: the posting lists are stored. 4: connection ids and disconnect times only for
-/// the rows that have them. 5: client session ids with them, as numbers. An older snapshot
-/// is refused, and the host rebuilds the rows from the journal.
-const VERSION: u32 = 5;
+/// the rows that have them. 5: client session ids with them, as numbers. 6: client session
+/// ids only for the rows that have one, not interned. An older snapshot is refused, and the
+/// host rebuilds the rows from the journal.
+const VERSION: u32 = 6;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
 
@@ -234,7 +236,6 @@ pub(super) fn encode(
         (&c.orgs, &live.orgs),
         (&c.owners, &live.owners),
         (&c.users, &live.users),
-        (&c.csids, &live.csids),
     ] {
         w.u32(ids.count)?;
         for (id, &value) in table.items().iter().enumerate() {
@@ -281,26 +282,57 @@ pub(super) fn encode(
         live.details.new_id(c.detail.get(s)).to_le_bytes()
     })?;
     w.column(&order, |s| live.strings.new_id(c.ip.get(s)).to_le_bytes())?;
-    let words = order.chunks(64).map(|slots| {
-        let bits = slots.iter().enumerate();
-        bits.fold(0u64, |w, (b, &s)| w | u64::from(c.session.has(s)) << b)
-    });
-    for word in words {
+    // Which rows have session values, and which a client session id: a bit each per row.
+    let words = order.len().div_ceil(64);
+    let (mut sessions, mut csids) = (Vec::with_capacity(words), Vec::with_capacity(words));
+    for slots in order.chunks(64) {
+        let (mut session, mut csid) = (0u64, 0u64);
+        for (b, &s) in slots.iter().enumerate() {
+            let kind = c.session.kind(s);
+            session |= u64::from(kind != SlotKind::Plain) << b;
+            csid |= u64::from(kind == SlotKind::SessionWithCsid) << b;
+        }
+        sessions.push(session);
+        csids.push(csid);
+    }
+    for &word in sessions.iter().chain(&csids) {
         w.u64(word)?;
     }
-    let sessions: Vec<u32> = order
-        .iter()
-        .copied()
-        .filter(|&s| c.session.has(s))
-        .collect();
-    w.column(&sessions, |s| {
-        let v = c.session.get(s);
-        let mut record = [0; 28];
-        record[..16].copy_from_slice(&v.connection.to_le_bytes());
-        record[16..24].copy_from_slice(&v.disconnect.to_le_bytes());
-        record[24..].copy_from_slice(&live.csid_id(v.csid).to_le_bytes());
-        record
-    })?;
+    let marked = |words: &[u64], rows: &[u32]| -> Vec<u32> {
+        let bits = rows.iter().enumerate();
+        bits.filter(|(i, _)| words[i / 64] >> (i % 64) & 1 == 1)
+            .map(|(_, &s)| s)
+            .collect()
+    };
+    for (i, rows) in order.chunks(CHUNK).enumerate() {
+        let words = i * CHUNK / 64..(i * CHUNK + rows.len()).div_ceil(64);
+        w.column(&marked(&sessions[words.clone()], rows), |s| {
+            let v = c.session.get(s);
+            let mut record = [0; 24];
+            record[..16].copy_from_slice(&v.connection.to_le_bytes());
+            record[16..].copy_from_slice(&v.disconnect.to_le_bytes());
+            record
+        })?;
+        w.column(&marked(&csids[words], rows), |s| {
+            match c.session.get(s).csid {
+                Csid::Text(id) => u128::from(live.strings.new_id(id)).to_le_bytes(),
+                Csid::Number(n) => n.to_le_bytes(),
+                Csid::None => unreachable!("a slot of kind SessionWithCsid"),
+            }
+        })?;
+    }
+    let mut text = Vec::new();
+    if c.session.has_text() {
+        for (position, &s) in order.iter().enumerate() {
+            if matches!(c.session.get(s).csid, Csid::Text(_)) {
+                text.push(position as u32);
+            }
+        }
+    }
+    w.u32(text.len() as u32)?;
+    for position in text {
+        w.u32(position)?;
+    }
     write_lists(&mut w, store, &order, &live)?;
     w.finish()
 }
@@ -387,7 +419,6 @@ struct Live {
     orgs: Remap,
     owners: Remap,
     users: Remap,
-    csids: Remap,
     ctxs: Remap,
     descs: Remap,
     details: Remap,
@@ -438,19 +469,14 @@ impl Live {
         let mut strings = Remap::marks(c.strings.len());
         let mut descs = Remap::marks(c.descs.len());
         let mut details = Remap::marks(c.details.len());
-        let mut csids = Remap::marks(c.csids.len());
-        // Id 0 of strings, users and csids stands for "absent"; it is always written.
+        // Id 0 of strings and users stands for "absent"; it is always written.
         strings[0] = true;
-        csids[0] = true;
         for &s in order {
             descs[c.desc.get(s) as usize] = true;
             details[c.detail.get(s) as usize] = true;
             strings[c.ip.get(s) as usize] = true;
-            let csid = c.session.get(s).csid;
-            if csid & CSID_TEXT != 0 {
-                strings[(csid & !CSID_TEXT) as usize] = true;
-            } else {
-                csids[csid as usize] = true;
+            if let Csid::Text(id) = c.session.get(s).csid {
+                strings[id as usize] = true;
             }
         }
         let mut ctxs = Remap::marks(c.ctxs.len());
@@ -484,19 +510,9 @@ impl Live {
             orgs: Remap::from(orgs),
             owners: Remap::from(owners),
             users: Remap::from(users),
-            csids: Remap::from(csids),
             ctxs: Remap::from(ctxs),
             descs: Remap::from(descs),
             details: Remap::from(details),
-        }
-    }
-
-    /// A row's client session id as the snapshot numbers it.
-    fn csid_id(&self, csid: u32) -> u32 {
-        if csid & CSID_TEXT != 0 {
-            CSID_TEXT | self.strings.new_id(csid & !CSID_TEXT)
-        } else {
-            self.csids.new_id(csid)
         }
     }
 }
@@ -704,19 +720,6 @@ pub(super) fn decode(
         check(c.users.intern(v).0 as usize == id, "duplicate user")?;
         store.user_bits.push(RoaringBitmap::new());
     }
-    let n = table_len(&mut r, "bad client session id count")?;
-    c.csids.reserve(n.min(RESERVE_MAX));
-    check(
-        n >= 1 && r.u128()? == 0,
-        "client session id table lacks its placeholder",
-    )?;
-    for id in 1..n {
-        let v = r.u128()?;
-        check(
-            c.csids.intern(v).0 as usize == id,
-            "duplicate client session id",
-        )?;
-    }
     let n = table_len(&mut r, "bad context count")?;
     c.ctxs.reserve(n.min(RESERVE_MAX));
     for id in 0..n {
@@ -819,36 +822,70 @@ pub(super) fn decode(
     Ok(store)
 }
 
-/// Reads which rows have session values, then their values, a chunk of slots at a time.
+/// Reads which rows have session values and which a client session id, then their values,
+/// a chunk of slots at a time, then which client session ids are text.
 fn read_session_values(r: &mut Reader, c: &mut Columns, rows: usize) -> Result<(), JournalError> {
-    let (strings, csids) = (c.strings.len() as u32, c.csids.len() as u32);
-    let known = |csid: u32| match csid & CSID_TEXT {
-        0 => csid < csids,
-        _ => (1..strings).contains(&(csid & !CSID_TEXT)),
-    };
-    let mut words = Vec::new();
-    r.values(rows.div_ceil(64), |w| words.push(u64::from_le_bytes(w)))?;
+    let words = rows.div_ceil(64);
+    let mut bits = Vec::with_capacity(2 * words);
+    r.values(2 * words, |w| bits.push(u64::from_le_bytes(w)))?;
+    let (sessions, csids) = bits.split_at(words);
     if !rows.is_multiple_of(64) {
-        let past_the_last = words.last().is_some_and(|w| w >> (rows % 64) != 0);
+        let past_the_last = sessions.last().is_some_and(|w| w >> (rows % 64) != 0);
         check(!past_the_last, "session values for a row past the last")?;
     }
+    let outside = sessions.iter().zip(csids).any(|(s, c)| c & !s != 0);
+    check(
+        !outside,
+        "a client session id for a row without session values",
+    )?;
     let per_chunk = CHUNK / 64;
-    for (i, bits) in words.chunks(per_chunk).enumerate() {
-        let slots = (rows - i * CHUNK).min(CHUNK);
-        let n = bits.iter().map(|w| w.count_ones() as usize).sum();
-        let mut values = SessionChunk::with_capacity(n);
-        let mut all_known = true;
-        r.values(n, |v: [u8; 28]| {
-            let csid = u32::from_le_bytes(v[24..].try_into().unwrap());
-            all_known &= known(csid);
-            values.push(SessionValues {
-                connection: u128::from_le_bytes(v[..16].try_into().unwrap()),
-                disconnect: i64::from_le_bytes(v[16..24].try_into().unwrap()),
-                csid,
-            });
+    let mut chunks = Vec::with_capacity(words.div_ceil(per_chunk));
+    for (i, (slot_bits, csid_bits)) in sessions
+        .chunks(per_chunk)
+        .zip(csids.chunks(per_chunk))
+        .enumerate()
+    {
+        let count = |b: &[u64]| b.iter().map(|w| w.count_ones() as usize).sum();
+        let (n, m): (usize, usize) = (count(slot_bits), count(csid_bits));
+        let (mut connection, mut disconnect) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        r.values(n, |v: [u8; 24]| {
+            connection.push(u128::from_le_bytes(v[..16].try_into().unwrap()));
+            disconnect.push(i64::from_le_bytes(v[16..].try_into().unwrap()));
         })?;
-        check(all_known, "row names an unknown client session id")?;
-        c.session.push_chunk(bits.to_vec(), slots, values);
+        let mut csid = Vec::with_capacity(m);
+        r.values(m, |v| csid.push(u128::from_le_bytes(v)))?;
+        let values =
+            SessionChunk::from_parts(slot_bits.to_vec(), csid_bits, connection, disconnect, csid);
+        chunks.push((values, (rows - i * CHUNK).min(CHUNK)));
+    }
+    let n = table_len(r, "bad count of text client session ids")?;
+    let mut text = Vec::with_capacity(n.min(RESERVE_MAX));
+    for _ in 0..n {
+        let position = r.u32()?;
+        let p = position as usize;
+        let after_the_last = text.last().is_none_or(|&last| last < position);
+        check(
+            after_the_last && p < rows && csids[p / 64] >> (p % 64) & 1 == 1,
+            "a text client session id for a row without one",
+        )?;
+        text.push(position);
+    }
+    let strings = c.strings.len() as u128;
+    let mut text = text.into_iter().peekable();
+    for (i, (values, slots)) in chunks.into_iter().enumerate() {
+        let end = (i * CHUNK + slots) as u32;
+        let mut here = Vec::new();
+        while let Some(position) = text.next_if(|&p| p < end) {
+            here.push(position);
+        }
+        c.session.push_chunk(values, slots, &here);
+        for &position in &here {
+            let id = c.session.csid_value(position);
+            check(
+                id.is_some_and(|id| (1..strings).contains(&id)),
+                "row names an unknown client session id",
+            )?;
+        }
     }
     Ok(())
 }

@@ -711,14 +711,14 @@ fn snapshot_rejects_damage_with_clear_errors() {
     v[8] = 9;
     assert!(err(v).contains("version 9"));
     // Snapshots from before connection methods (format 1), before stored posting lists
-    // (format 2), with session values for every row (format 3) and with client session ids
-    // as text (format 4) are refused, not misread.
-    for old in [1, 2, 3, 4] {
+    // (format 2), with session values for every row (format 3), with client session ids as
+    // text (format 4) and interned (format 5) are refused, not misread.
+    for old in [1, 2, 3, 4, 5] {
         let mut v = bytes.clone();
         v[8] = old;
         assert_eq!(
             err(v),
-            format!("row snapshot: unsupported format version {old} (this plugin reads version 5)")
+            format!("row snapshot: unsupported format version {old} (this plugin reads version 6)")
         );
     }
     // Every single-byte flip past the header is caught, never a panic.
@@ -774,6 +774,57 @@ fn a_snapshot_whose_lists_do_not_fit_its_rows_is_refused() {
     assert_eq!(
         tampered(|s| assert!(s.method_bits[usize::from(Ssh.index())].insert(3))),
         refused
+    );
+}
+
+/// The client session ids of a snapshot are checked against its rows even under a right
+/// checksum: one for a row without session values, a text one for a row without any, past
+/// the last row or out of order, and one naming a string the snapshot lacks.
+#[test]
+fn a_snapshot_whose_client_session_ids_do_not_fit_is_refused() {
+    // A web row, then a session with a text client session id.
+    let mut s = RowStore::new();
+    s.upsert(web(1, 10, WorkspaceApp).as_row_ref());
+    let mut text = row(2, 20);
+    text.client_session_id = Some("Not-Hex".into());
+    s.upsert(text.as_row_ref());
+    let bytes = snapshot(&s, 1 << 20).concat();
+    // Position 1's connection id, then: its disconnect time (8 bytes), its client session
+    // id (16), the number of text ids (4) and the position of the one (4).
+    let connection = u(0xd002).as_u128().to_le_bytes();
+    let at = bytes.windows(16).rposition(|w| w == connection).unwrap();
+    let (csid, count, position) = (at + 24, at + 40, at + 44);
+    assert_eq!(bytes[count..count + 8], [1, 0, 0, 0, 1, 0, 0, 0]);
+    // Before it, the two bitmaps: which rows have session values, then which a client
+    // session id.
+    let (sessions, csids) = (at - 16, at - 8);
+    assert_eq!((bytes[sessions], bytes[csids]), (0b10, 0b10));
+    let refused = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = bytes.clone();
+        change(&mut v);
+        let body = v.len() - 8;
+        let mut sum = snapshot::Checksum::new();
+        sum.update(&v[..body]);
+        v[body..].copy_from_slice(&sum.finish().to_le_bytes());
+        match restore(vec![v]) {
+            Err(JournalError::Corrupt(m)) => m,
+            other => panic!("accepted or wrong error: {:?}", other.map(|s| s.rows())),
+        }
+    };
+    assert_eq!(
+        refused(&|v| v[csids] = 0b11),
+        "row snapshot: a client session id for a row without session values"
+    );
+    let no_such_row = "row snapshot: a text client session id for a row without one";
+    assert_eq!(refused(&|v| v[position] = 0), no_such_row);
+    assert_eq!(refused(&|v| v[position] = 2), no_such_row);
+    assert_eq!(
+        refused(&|v| v[csid..csid + 4].copy_from_slice(&999u32.to_le_bytes())),
+        "row snapshot: row names an unknown client session id"
+    );
+    assert_eq!(
+        refused(&|v| v[csid + 4] = 1),
+        "row snapshot: row names an unknown client session id"
     );
 }
 
@@ -1008,7 +1059,11 @@ fn build(s: &Spec) -> ConnectionLog {
         connection_id: s.connection.map(|c| u(0xd0 + c as u128)),
         disconnect_time: s.disconnect,
         disconnect_reason: s.reason.map(|r| ["", "closed"][r as usize].into()),
-        client_session_id: s.user.map(|x| format!("{x:032x}")),
+        // A number, and (as only another plugin's journal could hold) text.
+        client_session_id: s.user.map(|x| match x {
+            2 => "Not-Hex".into(),
+            x => format!("{x:032x}"),
+        }),
     }
 }
 
@@ -1310,42 +1365,60 @@ fn a_snapshot_of_many_rows_answers_as_its_store() {
     }
 }
 
-/// Session values are found by rank across words and chunks, and a full chunk keeps no
-/// spare capacity.
+/// Session values and client session ids are found by rank across words and chunks, and a
+/// full chunk keeps no spare capacity.
 #[test]
 fn session_columns_hold_values_for_the_slots_that_have_them() {
-    use super::columns::{CHUNK, SessionColumns};
+    use super::columns::{CHUNK, Csid, SessionColumns, SlotKind};
     let slots = 2 * CHUNK + 300;
-    let has = |s: usize| s.is_multiple_of(3) || (CHUNK..CHUNK + 700).contains(&s);
+    let kind = |s: usize| match (s % 3, s % 7) {
+        _ if (CHUNK..CHUNK + 700).contains(&s) => SlotKind::SessionWithCsid,
+        (0, 0 | 1) => SlotKind::SessionWithCsid,
+        (0, _) => SlotKind::Session,
+        _ => SlotKind::Plain,
+    };
     let values = |s: usize, k: u32| SessionValues {
         connection: s as u128 * u128::from(k),
         disconnect: -(s as i64) * i64::from(k),
-        csid: s as u32 + k,
+        csid: match (kind(s), s % 11) {
+            (SlotKind::SessionWithCsid, 4) => Csid::Text(s as u32 + k),
+            (SlotKind::SessionWithCsid, _) => Csid::Number(u128::MAX - s as u128 - u128::from(k)),
+            _ => Csid::None,
+        },
     };
     let mut c = SessionColumns::default();
     for s in 0..slots {
-        c.push(has(s).then(|| values(s, 7)));
+        c.push(kind(s));
+    }
+    for s in 0..slots {
+        if kind(s) != SlotKind::Plain {
+            c.set(s as u32, values(s, 7));
+        }
     }
     for s in (0..slots).step_by(5) {
-        if has(s) {
+        if kind(s) != SlotKind::Plain {
             c.set(s as u32, values(s, 11));
         }
     }
     for s in 0..slots {
         let slot = s as u32;
-        assert_eq!(c.has(slot), has(s), "slot {s}");
-        let want = match (has(s), s % 5 == 0) {
-            (false, _) => SessionValues::default(),
-            (true, false) => values(s, 7),
-            (true, true) => values(s, 11),
+        assert_eq!(c.kind(slot), kind(s), "slot {s}");
+        let want = match (kind(s), s % 5 == 0) {
+            (SlotKind::Plain, _) => SessionValues::default(),
+            (_, false) => values(s, 7),
+            (_, true) => values(s, 11),
         };
         assert_eq!(c.get(slot), want, "slot {s}");
         assert_eq!(c.connection(slot), want.connection, "slot {s}");
     }
-    let count = (0..slots).filter(|&s| has(s)).count() as u64;
-    // 28 bytes per value, a bit per slot and a 2-byte rank per 64 slots, the open chunk's
-    // doubling slack (at most its 100 values) and the chunks' headers.
-    let bound = count * 28 + slots as u64 / 8 + slots as u64 / 32 + 100 * 28 + 1024;
+    let count = |k: SlotKind| (0..slots).filter(|&s| kind(s) == k).count() as u64;
+    let with_csid = count(SlotKind::SessionWithCsid);
+    let values = count(SlotKind::Session) + with_csid;
+    // 24 bytes per value and 16 per client session id; a bit per slot and per value and a
+    // 2-byte rank per 64 of either; the open chunk's doubling slack (at most its 100
+    // values); the chunks' headers and the text ids' bitmap.
+    let bits = |n: u64| n / 8 + n / 32;
+    let bound = values * 24 + with_csid * 16 + bits(slots as u64) + bits(values) + 100 * 40 + 4096;
     assert!(c.memory_bytes() <= bound, "{} > {bound}", c.memory_bytes());
 }
 
