@@ -62,6 +62,89 @@ impl<T: Copy> Column<T> {
     }
 }
 
+/// A column of table ids (descriptors, details, IP strings): two bytes per slot in a chunk
+/// whose ids all fit in 16 bits, as they do while a table is small (most deployments), and
+/// four once one does not. A chunk never narrows again.
+#[derive(Default)]
+pub struct IdColumn {
+    chunks: Vec<IdChunk>,
+}
+
+enum IdChunk {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl IdChunk {
+    fn len(&self) -> usize {
+        match self {
+            Self::Narrow(v) => v.len(),
+            Self::Wide(v) => v.len(),
+        }
+    }
+}
+
+impl IdColumn {
+    #[inline(always)]
+    pub fn get(&self, slot: u32) -> u32 {
+        let s = slot as usize;
+        match &self.chunks[s >> CHUNK_BITS] {
+            IdChunk::Narrow(v) => u32::from(v[s & MASK]),
+            IdChunk::Wide(v) => v[s & MASK],
+        }
+    }
+
+    #[inline(always)]
+    pub fn set(&mut self, slot: u32, id: u32) {
+        let s = slot as usize;
+        let chunk = &mut self.chunks[s >> CHUNK_BITS];
+        match chunk {
+            IdChunk::Wide(v) => v[s & MASK] = id,
+            IdChunk::Narrow(v) => match u16::try_from(id) {
+                Ok(id) => v[s & MASK] = id,
+                Err(_) => {
+                    let mut wide = Vec::with_capacity(v.capacity());
+                    wide.extend(v.iter().map(|&x| u32::from(x)));
+                    wide[s & MASK] = id;
+                    *chunk = IdChunk::Wide(wide);
+                }
+            },
+        }
+    }
+
+    /// Appends at slot `len()`, growing as `Column::push` does.
+    #[inline]
+    pub fn push(&mut self, id: u32) {
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+            self.chunks
+                .push(IdChunk::Narrow(Vec::with_capacity(capacity)));
+        }
+        let last = self.chunks.len() - 1;
+        let at = match &mut self.chunks[last] {
+            IdChunk::Narrow(v) => {
+                v.push(0);
+                v.len() - 1
+            }
+            IdChunk::Wide(v) => {
+                v.push(0);
+                v.len() - 1
+            }
+        };
+        self.set((last * CHUNK + at) as u32, id);
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        let data: usize = (self.chunks.iter())
+            .map(|c| match c {
+                IdChunk::Narrow(v) => v.capacity() * 2,
+                IdChunk::Wide(v) => v.capacity() * 4,
+            })
+            .sum();
+        (data + self.chunks.capacity() * core::mem::size_of::<IdChunk>()) as u64
+    }
+}
+
 /// A row's client session id: the number its 32 lowercase hexadecimal digits spell (Coder's
 /// CHECK), or the string id of its text. Validation refuses any other form, but a journal
 /// written by another plugin may hold one, and it is kept as it was sent.

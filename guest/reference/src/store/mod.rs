@@ -3,14 +3,15 @@
 //! count takes milliseconds.
 //!
 //! # Layout
-//! Every row lives in a *slot* (`u32`). Per slot the store keeps five columns (36 bytes):
-//! `id`, `connect_time`, the interned `ip`, and two ids of interned tuples:
+//! Every row lives in a *slot* (`u32`). Per slot the store keeps five columns (30 to 36
+//! bytes): `id`, `connect_time`, the interned `ip`, and two ids of interned tuples:
 //! - `desc` → (`ctx`, user, app name or port, has-connection-id), where
 //!   `ctx` → (organization, owner, workspace id, workspace name, agent name);
 //! - `detail` → (method, user agent, disconnect reason, code, has-disconnect).
 //!
 //! These tuples repeat per workspace agent and per kind of connection, so their tables stay
-//! small.
+//! small, and the three id columns take two bytes per slot while ids fit in 16 bits
+//! (`columns::IdColumn`).
 //!
 //! A session's `connection_id` and `disconnect_time` (24 bytes) are kept only for the slots
 //! of rows that have any, and a client session id only for those that have one
@@ -55,7 +56,7 @@ use hashbrown::{HashMap, HashTable};
 use roaring::RoaringBitmap;
 
 use buckets::Bucket;
-use columns::{Column, Csid, SessionColumns, SessionValues, SlotKind};
+use columns::{Column, Csid, IdColumn, SessionColumns, SessionValues, SlotKind};
 pub use intern::FoldBuild;
 use intern::{Interner, Strings, hash_u128};
 
@@ -158,9 +159,9 @@ struct Columns {
     connect: Column<i64>,
     /// `connection_id`, `disconnect_time` and client session id, for the slots with any.
     session: SessionColumns,
-    desc: Column<u32>,
-    detail: Column<u32>,
-    ip: Column<u32>,
+    desc: IdColumn,
+    detail: IdColumn,
+    ip: IdColumn,
     strings: Strings,
     orgs: Interner<u128>,
     owners: Interner<u128>,

@@ -805,9 +805,9 @@ pub(super) fn decode(
     let rows = rows as usize;
     r.column(rows, &mut c.id, u128::from_le_bytes)?;
     r.column(rows, &mut c.connect, i64::from_le_bytes)?;
-    r.column(rows, &mut c.desc, u32::from_le_bytes)?;
-    r.column(rows, &mut c.detail, u32::from_le_bytes)?;
-    r.column(rows, &mut c.ip, u32::from_le_bytes)?;
+    for ids in [&mut c.desc, &mut c.detail, &mut c.ip] {
+        r.values(rows, |v| ids.push(u32::from_le_bytes(v)))?;
+    }
     read_session_values(&mut r, c, rows)?;
     read_lists(&mut r, &mut store)?;
 

@@ -1365,6 +1365,54 @@ fn a_snapshot_of_many_rows_answers_as_its_store() {
     }
 }
 
+/// Ids take two bytes per slot in a chunk until one needs more; widening a chunk, by an
+/// append or an overwrite, keeps every id in it.
+#[test]
+fn id_columns_widen_a_chunk_when_an_id_needs_it() {
+    use super::columns::{CHUNK, IdColumn};
+    let slots = 3 * CHUNK + 10;
+    let id = |s: usize| match s {
+        _ if (CHUNK..2 * CHUNK).contains(&s) && s % 1000 == 999 => 70_000 + s as u32,
+        _ => (s % 60_000) as u32,
+    };
+    let mut c = IdColumn::default();
+    for s in 0..slots {
+        c.push(id(s));
+    }
+    c.set(5, u32::MAX);
+    c.set(2 * CHUNK as u32 + 3, 65_535);
+    for s in 0..slots {
+        let want = match s {
+            5 => u32::MAX,
+            _ if s == 2 * CHUNK + 3 => 65_535,
+            _ => id(s),
+        };
+        assert_eq!(c.get(s as u32), want, "slot {s}");
+    }
+    // The first two chunks wide, the last two narrow (the last allocated whole).
+    let data = 2 * CHUNK as u64 * 4 + 2 * CHUNK as u64 * 2;
+    assert!(
+        (data..data + 1024).contains(&c.memory_bytes()),
+        "{}",
+        c.memory_bytes()
+    );
+}
+
+/// More distinct IP strings than 16 bits can number: rows keep theirs, through a snapshot.
+#[test]
+fn rows_keep_their_values_when_a_table_outgrows_16_bits() {
+    let mut s = RowStore::new();
+    for i in 0..70_000u128 {
+        let mut r = web(i + 1, i as i64, WorkspaceApp);
+        r.ip = Some(format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255));
+        s.upsert(r.as_row_ref());
+    }
+    let rows = s.rows();
+    assert_eq!(rows[0].ip.as_deref(), Some("10.1.17.111"));
+    assert_eq!(rows[69_999].ip.as_deref(), Some("10.0.0.0"));
+    assert_eq!(restore(snapshot(&s, 1 << 20)).unwrap().rows(), rows);
+}
+
 /// Session values and client session ids are found by rank across words and chunks, and a
 /// full chunk keeps no spare capacity.
 #[test]
