@@ -12,7 +12,9 @@
 //!   the bench), where durable means committed in PostgreSQL as well.
 //!
 //! Each is a whole process's wall time, start to exit (for the HTTP run, first request to
-//! last answer), and is printed as events/s and as a ratio to the raw import.
+//! last answer), and is printed as events/s and as a ratio to the raw import. After each
+//! HTTP run the bench prints what the plugin then reports of its memory (`/metrics`) per
+//! row: the data set measured in the guest.
 
 // The tests' private cluster; the bench uses only part of it.
 #[allow(dead_code)]
@@ -53,12 +55,14 @@ fn run(dir: &Path, rows: u64) {
     report("sqlite3 .import (the bar)", events, raw, raw);
     let file = connlog_ingest(&dir.join("file"), &ndjson);
     report("connlog ingest FILE", events, file, raw);
-    let http = http_ingest(&dir.join("http"), &ndjson, &[]);
+    let (http, memory) = http_ingest(&dir.join("http"), &ndjson, &[]);
     report("HTTP, 4 clients x 1,000 lines", events, http, raw);
+    println!("  {memory}");
     let cluster = private_postgres::PrivateCluster::start();
     let url = cluster.create_database("bench");
-    let replica = http_ingest(&dir.join("replica"), &ndjson, &["--store", &url]);
+    let (replica, memory) = http_ingest(&dir.join("replica"), &ndjson, &["--store", &url]);
     report("the same into a replica on PG", events, replica, raw);
+    println!("  {memory}");
 }
 
 fn mib(path: &Path) -> u64 {
@@ -141,7 +145,8 @@ fn connlog_ingest(data: &Path, ndjson: &Path) -> Duration {
     took
 }
 
-fn http_ingest(data: &Path, ndjson: &Path, serve_args: &[&str]) -> Duration {
+/// The load's wall time, and what the plugin reports of its memory after it.
+fn http_ingest(data: &Path, ndjson: &Path, serve_args: &[&str]) -> (Duration, String) {
     std::fs::create_dir_all(data).unwrap();
     support::write_admin_directory(data);
     let token = support::admin_token(data);
@@ -181,7 +186,32 @@ fn http_ingest(data: &Path, ndjson: &Path, serve_args: &[&str]) -> Duration {
         }
     });
     let took = started.elapsed();
+    let memory = plugin_memory(&format!("{base}/metrics"));
     let _ = server.kill();
     let _ = server.wait();
-    took
+    (took, memory)
+}
+
+/// The rows and the plugin's own estimate of their memory, as `/metrics` shows them.
+fn plugin_memory(metrics: &str) -> String {
+    let text = ureq::get(metrics)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let gauge = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+        let value = line.and_then(|l| l.split(' ').nth(1));
+        value
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+            .parse()
+            .unwrap()
+    };
+    let (rows, bytes) = (gauge("connlog_rows"), gauge("connlog_plugin_memory_bytes"));
+    format!(
+        "plugin memory after it: {:.1} MiB for {rows} rows ({:.1} B/row)",
+        bytes / f64::from(1 << 20),
+        bytes / rows
+    )
 }
