@@ -121,17 +121,15 @@ impl IdColumn {
                 .push(IdChunk::Narrow(Vec::with_capacity(capacity)));
         }
         let last = self.chunks.len() - 1;
-        let at = match &mut self.chunks[last] {
-            IdChunk::Narrow(v) => {
+        match (&mut self.chunks[last], u16::try_from(id)) {
+            (IdChunk::Narrow(v), Ok(narrow)) => v.push(narrow),
+            (IdChunk::Wide(v), _) => v.push(id),
+            (IdChunk::Narrow(v), Err(_)) => {
                 v.push(0);
-                v.len() - 1
+                let slot = last * CHUNK + v.len() - 1;
+                self.set(slot as u32, id);
             }
-            IdChunk::Wide(v) => {
-                v.push(0);
-                v.len() - 1
-            }
-        };
-        self.set((last * CHUNK + at) as u32, id);
+        }
     }
 
     pub fn memory_bytes(&self) -> u64 {
