@@ -223,6 +223,21 @@ fn healthz_metrics_and_unknown_routes() {
             "{line} missing from:\n{text}"
         );
     }
+    // The plugin's linear memory holds its state (the plugin's own estimate) and more.
+    let gauge = |name: &str| -> u64 {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+        value
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"))
+    };
+    let state = gauge("connlog_plugin_memory_bytes");
+    let linear = gauge("connlog_plugin_linear_memory_bytes");
+    assert!(
+        0 < state && state < linear,
+        "state {state}, linear memory {linear}"
+    );
 
     let (status, body) = server.get("/api/v2/nope", None);
     assert_eq!(status, 404);

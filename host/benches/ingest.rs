@@ -13,8 +13,8 @@
 //!
 //! Each is a whole process's wall time, start to exit (for the HTTP run, first request to
 //! last answer), and is printed as events/s and as a ratio to the raw import. After each
-//! HTTP run the bench prints what the plugin then reports of its memory (`/metrics`) per
-//! row: the data set measured in the guest.
+//! HTTP run the bench prints the plugin's memory per row as `/metrics` then shows it (its
+//! own estimate and its whole linear memory): the data set measured in the guest.
 
 // The tests' private cluster; the bench uses only part of it.
 #[allow(dead_code)]
@@ -208,10 +208,18 @@ fn plugin_memory(metrics: &str) -> String {
             .parse()
             .unwrap()
     };
-    let (rows, bytes) = (gauge("connlog_rows"), gauge("connlog_plugin_memory_bytes"));
+    let rows = gauge("connlog_rows");
+    let per_row = |name: &str| {
+        let bytes = gauge(name);
+        format!(
+            "{:.1} MiB ({:.1} B/row)",
+            bytes / f64::from(1 << 20),
+            bytes / rows
+        )
+    };
     format!(
-        "plugin memory after it: {:.1} MiB for {rows} rows ({:.1} B/row)",
-        bytes / f64::from(1 << 20),
-        bytes / rows
+        "plugin memory after it, {rows} rows: estimated {}, linear memory {}",
+        per_row("connlog_plugin_memory_bytes"),
+        per_row("connlog_plugin_linear_memory_bytes")
     )
 }

@@ -284,6 +284,7 @@ pub async fn metrics(State(state): Shared) -> Response {
         Some(ServiceGauges {
             rows: stats.rows,
             plugin_memory_bytes: stats.memory_bytes,
+            plugin_linear_memory_bytes: service.plugin_linear_memory_bytes().ok()?,
             counters: service.counters(),
             bring_up_events_replayed: service.last_restore().events_replayed,
             bring_up_from_snapshot: matches!(

@@ -30,6 +30,7 @@ pub struct Metrics {
 pub struct ServiceGauges {
     pub rows: u64,
     pub plugin_memory_bytes: u64,
+    pub plugin_linear_memory_bytes: u64,
     pub counters: crate::service::Counters,
     /// How the plugin was last brought up (at start, a swap or a rebuild).
     pub bring_up_events_replayed: u64,
@@ -154,6 +155,11 @@ impl Metrics {
                 out,
                 "# HELP connlog_plugin_memory_bytes Memory the plugin reports for its state.\n# TYPE connlog_plugin_memory_bytes gauge\nconnlog_plugin_memory_bytes {}",
                 g.plugin_memory_bytes
+            );
+            let _ = writeln!(
+                out,
+                "# HELP connlog_plugin_linear_memory_bytes The plugin's linear memory, which its memory cap bounds.\n# TYPE connlog_plugin_linear_memory_bytes gauge\nconnlog_plugin_linear_memory_bytes {}",
+                g.plugin_linear_memory_bytes
             );
             let _ = writeln!(
                 out,

@@ -411,6 +411,12 @@ impl ConnLog {
         self.recover_if_trapped(outcome)
     }
 
+    /// The plugin's linear memory: its state with the allocator's slack and whatever else
+    /// the guest holds, the figure its memory cap (`--plugin-memory-mib`) bounds.
+    pub fn plugin_linear_memory_bytes(&mut self) -> Result<u64, ServiceError> {
+        Ok(self.instance()?.state().linear_memory_bytes() as u64)
+    }
+
     /// Writes the plugin's state as the stored snapshot, now, under the caller's hold of
     /// the service: into a new file, then one small transaction records it (this plugin
     /// build, the position it covers: `merged_upto`) and drops the pending purges, which
