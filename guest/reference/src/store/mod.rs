@@ -308,6 +308,16 @@ fn parse_csid(text: &str) -> Option<u128> {
         .flatten()
 }
 
+/// The legacy types with a list of their own: those that split SSH rows by their app. Any
+/// other type's rows are exactly its method's (`LegacyType::filter`), whose list answers it.
+const LISTED_TYPES: [LegacyType; 3] = [LegacyType::Ssh, LegacyType::Vscode, LegacyType::Jetbrains];
+
+/// The position in `type_bits` of a legacy type's list (by `LegacyType::index`), if it has
+/// one.
+fn type_list(legacy: u8) -> Option<usize> {
+    LISTED_TYPES.iter().position(|t| t.index() == legacy)
+}
+
 /// The index entries of one row, to diff a replacement against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Postings {
@@ -346,8 +356,8 @@ pub struct RowStore {
     owner_bits: Vec<RoaringBitmap>,
     /// By `ConnectionMethod::index`.
     method_bits: [RoaringBitmap; ConnectionMethod::ALL.len()],
-    /// By `LegacyType::index`: what the deprecated `type:` reads, as one list.
-    type_bits: [RoaringBitmap; LegacyType::ALL.len()],
+    /// By position in `LISTED_TYPES`: what the deprecated `type:` reads, as one list.
+    type_bits: [RoaringBitmap; LISTED_TYPES.len()],
     /// The family flags of each app string seen (`VSCODE_APP`, `JETBRAINS_APP`, or 0), so
     /// that an app name is looked up in the registry once.
     app_families: HashMap<u32, u8, FoldBuild>,
@@ -696,8 +706,10 @@ impl RowStore {
         if differs(|p| p.method as u64) {
             bits(&mut self.method_bits[p.method as usize], slot);
         }
-        if differs(|p| p.legacy as u64) {
-            bits(&mut self.type_bits[p.legacy as usize], slot);
+        if differs(|p| p.legacy as u64)
+            && let Some(i) = type_list(p.legacy)
+        {
+            bits(&mut self.type_bits[i], slot);
         }
         if differs(|p| p.user as u64) && p.user != 0 {
             bits(&mut self.user_bits[p.user as usize], slot);

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use super::buckets::Bucket;
 use super::intern::hash_u128;
-use super::{RowStore, SEED_SESSION};
+use super::{RowStore, SEED_SESSION, type_list};
 use crate::authz::Visibility;
 use crate::search::{Filter, SessionStatus};
 use connlog_plugin_sdk::model::*;
@@ -121,11 +121,16 @@ impl RowStore {
                 .collect();
             sets.push(Cow::Owned(rows));
         }
-        // `type:` has a list of its own; its translation into a method and app lists (what
-        // the other fields hold then) selects the same rows, at the cost of a union.
+        // `type:` has a list of its own, or is its method's; its translation into a method
+        // and app lists (what the other fields hold then) selects the same rows, at the cost
+        // of a union.
         let by_type = filter.legacy_type.is_some();
         if let Some(t) = filter.legacy_type {
-            sets.push(Cow::Borrowed(&self.type_bits[usize::from(t.index())]));
+            let list = match type_list(t.index()) {
+                Some(i) => &self.type_bits[i],
+                None => &self.method_bits[usize::from(t.filter().method.index())],
+            };
+            sets.push(Cow::Borrowed(list));
         } else {
             let by_app = filter.app_names.is_some() || !filter.excluded_app_names.is_empty();
             match filter.method {

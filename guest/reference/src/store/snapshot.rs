@@ -22,7 +22,8 @@
 //! lists     the posting lists over row positions (0 = the first row above), each as
 //!           u32 len + that many bytes of roaring's portable format: one per organization,
 //!           owner and user (ids as above, user 0 included), per connection method, per
-//!           legacy type, then ongoing and completed; then u32 n, n × (u32 app string id,
+//!           legacy type that splits SSH rows by app (ssh, vscode, jetbrains; any other
+//!           type's rows are its method's), then ongoing and completed; then u32 n, n × (u32 app string id,
 //!           list) by ascending id, and u32 n, n × (i32 code, list) by ascending code
 //! checksum  u64 over every byte above
 //! ```
@@ -39,8 +40,9 @@ const MAGIC: &[u8; 8] = b"CLROWSNP";
 /// 2: connection methods, apps and client session ids (Coder D) in place of free-text
 /// types. 3: the posting lists are stored. 4: connection ids and disconnect times only for
 /// the rows that have them. 5: client session ids with them, as numbers. 6: client session
-/// ids only for the rows that have one, not interned. An older snapshot is refused, and the
-/// host rebuilds the rows from the journal.
+/// ids only for the rows that have one, not interned; lists only for the legacy types that
+/// are not a method's. An older snapshot is refused, and the host rebuilds the rows from
+/// the journal.
 const VERSION: u32 = 6;
 /// Elements converted per block when reading or writing a column.
 const BLOCK: usize = 8192;
@@ -925,17 +927,13 @@ fn read_lists(r: &mut Reader, store: &mut RowStore) -> Result<(), JournalError> 
     Ok(())
 }
 
-/// Whether the stored lists fit the rows: none names a row past the last, and the lists
-/// of each family that holds every row once (organization, owner, method, legacy type)
-/// hold as many entries as there are rows.
+/// Whether the stored lists fit the rows: none names a row past the last, the lists of
+/// each family that holds every row once (organization, owner, method) hold as many entries
+/// as there are rows, and the legacy types' as many as the SSH method's list.
 fn lists_fit(store: &RowStore, rows: usize) -> bool {
     let total = |lists: &[RoaringBitmap]| lists.iter().map(RoaringBitmap::len).sum::<u64>();
-    let partitions = [
-        &store.org_bits[..],
-        &store.owner_bits,
-        &store.method_bits,
-        &store.type_bits,
-    ];
+    let partitions = [&store.org_bits[..], &store.owner_bits, &store.method_bits];
+    let ssh = &store.method_bits[usize::from(ConnectionMethod::Ssh.index())];
     let mut every = (store.org_bits.iter())
         .chain(&store.owner_bits)
         .chain(&store.user_bits)
@@ -945,6 +943,7 @@ fn lists_fit(store: &RowStore, rows: usize) -> bool {
         .chain(store.app_bits.values())
         .chain(store.code_bits.values());
     partitions.iter().all(|p| total(p) == rows as u64)
+        && total(&store.type_bits) == ssh.len()
         && every.all(|b| b.max().is_none_or(|m| (m as usize) < rows))
 }
 
@@ -1049,7 +1048,9 @@ impl Staged {
         self.orgs[p.org as usize].push(slot);
         self.owners[p.owner as usize].push(slot);
         self.methods[usize::from(p.method)].push(slot);
-        self.types[usize::from(p.legacy)].push(slot);
+        if let Some(i) = type_list(p.legacy) {
+            self.types[i].push(slot);
+        }
         if p.user != 0 {
             self.users[p.user as usize].push(slot);
         }

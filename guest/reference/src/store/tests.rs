@@ -775,6 +775,9 @@ fn a_snapshot_whose_lists_do_not_fit_its_rows_is_refused() {
         tampered(|s| assert!(s.method_bits[usize::from(Ssh.index())].insert(3))),
         refused
     );
+    // r1, an SSH row without an app, missing from its type's list; r4 in the VS Code one.
+    assert_eq!(tampered(|s| assert!(s.type_bits[0].remove(0))), refused);
+    assert_eq!(tampered(|s| assert!(s.type_bits[1].insert(3))), refused);
 }
 
 /// The client session ids of a snapshot are checked against its rows even under a right
