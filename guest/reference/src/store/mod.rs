@@ -289,7 +289,8 @@ impl Columns {
     }
 }
 
-/// The values the row keeps in `SessionColumns`, with its client session id as interned.
+/// The values the row keeps in `SessionColumns`, with its client session id as `intern_row`
+/// read it.
 /// Sessions have them; so does any other row with a disconnect time (which validation never
 /// lets through) or a client session id, so that nothing is dropped.
 fn session_values(row: &RowRef, csid: Csid) -> Option<SessionValues> {
@@ -496,7 +497,8 @@ impl RowStore {
             }
             existing => {
                 if let Some(slot) = existing {
-                    // A row that gains or loses session values changes kind: it moves.
+                    // A row whose kind changes (it gains or loses session values or a client
+                    // session id) moves.
                     self.remove_slot(slot);
                 }
                 let slot = self.take_slot(kind);

@@ -23,8 +23,9 @@
 //!           u32 len + that many bytes of roaring's portable format: one per organization,
 //!           owner and user (ids as above, user 0 included), per connection method, per
 //!           legacy type that splits SSH rows by app (ssh, vscode, jetbrains; any other
-//!           type's rows are its method's), then ongoing and completed; then u32 n, n × (u32 app string id,
-//!           list) by ascending id, and u32 n, n × (i32 code, list) by ascending code
+//!           type's rows are its method's), then ongoing and completed; then u32 n,
+//!           n × (u32 app string id, list) by ascending id, and u32 n, n × (i32 code, list)
+//!           by ascending code
 //! checksum  u64 over every byte above
 //! ```
 //! All integers little-endian. The tables hold only the entries live rows use (renumbered
