@@ -192,7 +192,8 @@ fn http_ingest(data: &Path, ndjson: &Path, serve_args: &[&str]) -> (Duration, St
     (took, memory)
 }
 
-/// The rows and the plugin's own estimate of their memory, as `/metrics` shows them.
+/// What `/metrics` shows of the plugin's memory per row: its own estimate and its whole
+/// linear memory.
 fn plugin_memory(metrics: &str) -> String {
     let text = ureq::get(metrics)
         .call()
