@@ -115,13 +115,14 @@ struct Detail {
     flags: u8,
 }
 
-/// The ids `intern_row` gives a row's repeated values.
+/// The ids `intern_row` gives a row's repeated values, and the values it keeps in
+/// `SessionColumns`, whose presence decides its slot's kind.
 #[derive(Clone, Copy)]
 struct Interned {
     desc: u32,
     detail: u32,
     ip: u32,
-    csid: Csid,
+    session: Option<SessionValues>,
 }
 
 /// The method a `Detail` holds. Only `intern_row` and a checked snapshot write the index.
@@ -290,7 +291,7 @@ impl Columns {
 }
 
 /// The values the row keeps in `SessionColumns`, with its client session id as `intern_row`
-/// read it.
+/// reads it.
 /// Sessions have them; so does any other row with a disconnect time (which validation never
 /// lets through) or a client session id, so that nothing is dropped.
 fn session_values(row: &RowRef, csid: Csid) -> Option<SessionValues> {
@@ -484,7 +485,7 @@ impl RowStore {
                 .copied()
         };
         let interned = self.intern_row(&row);
-        let kind = SlotKind::of(session_values(&row, interned.csid).as_ref());
+        let kind = SlotKind::of(interned.session.as_ref());
         match existing {
             Some(slot) if self.cols.session.kind(slot) == kind => {
                 let old = self.postings(slot);
@@ -536,7 +537,7 @@ impl RowStore {
         let c = &mut self.cols;
         c.id.set(slot, row.id.as_u128());
         c.connect.set(slot, row.connect_time);
-        if let Some(values) = session_values(row, interned.csid) {
+        if let Some(values) = interned.session {
             c.session.set(slot, values);
         }
         c.desc.set(slot, interned.desc);
@@ -617,17 +618,18 @@ impl RowStore {
             },
         };
         let detail = c.details.intern(detail).0;
+        let csid = match row.client_session_id {
+            None => Csid::None,
+            Some(text) => match parse_csid(text) {
+                Some(value) => Csid::Number(value),
+                None => Csid::Text(c.strings.intern(text).0),
+            },
+        };
         Interned {
             desc,
             detail,
             ip: c.strings.intern_opt(row.ip),
-            csid: match row.client_session_id {
-                None => Csid::None,
-                Some(text) => match parse_csid(text) {
-                    Some(value) => Csid::Number(value),
-                    None => Csid::Text(c.strings.intern(text).0),
-                },
-            },
+            session: session_values(row, csid),
         }
     }
 
