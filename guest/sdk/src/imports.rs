@@ -37,8 +37,7 @@ pub trait HostJournal {
         &mut self,
         events: Vec<ConnectionEvent>,
     ) -> Result<(Vec<bool>, Vec<ConnectionEvent>), JournalError> {
-        let fresh = self.append(&events)?;
-        Ok((fresh, events))
+        append_then_hand_back(self, events)
     }
     /// Every stored event of each session, in any order.
     fn session_events(
@@ -54,3 +53,13 @@ pub trait HostJournal {
 /// Every import at once, as a component has them.
 pub trait PluginHost: HostClock + HostDirectory + HostServiceLog + HostJournal {}
 impl<T: HostClock + HostDirectory + HostServiceLog + HostJournal> PluginHost for T {}
+
+/// `HostJournal::append_owned` by way of `append`, for a host (or a contract version) that
+/// copies the events anyway: append them, then hand them back.
+pub(crate) fn append_then_hand_back<H: HostJournal + ?Sized>(
+    host: &mut H,
+    events: Vec<ConnectionEvent>,
+) -> Result<(Vec<bool>, Vec<ConnectionEvent>), JournalError> {
+    let fresh = host.append(&events)?;
+    Ok((fresh, events))
+}

@@ -197,14 +197,9 @@ pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEven
     })
 }
 
-/// `append`, which copies: an event through this version and back would lose what 0.1.0
-/// cannot say, such as its client session id.
-fn append_owned(
-    events: Vec<model::ConnectionEvent>,
-) -> Result<(Vec<bool>, Vec<model::ConnectionEvent>), model::JournalError> {
-    let fresh = crate::HostJournal::append(&mut WitHost, &events)?;
-    Ok((fresh, events))
-}
+// `append_owned` is `append`, which copies: an event through this version and back would
+// lose what 0.1.0 cannot say, such as its client session id.
+use crate::imports::append_then_hand_back as append_owned;
 
 pub(crate) fn row_to_wit(r: model::ConnectionLog) -> types::ConnectionLog {
     let (connection_type, slug_or_port) =

@@ -213,6 +213,7 @@ pub(crate) fn event_from_wit(e: types::ConnectionEvent) -> model::ConnectionEven
 /// `journal.append` without copying a string: this version's events and the model's have
 /// the same fields, so the events go to the host as they are and come back unchanged.
 fn append_owned(
+    _: &mut WitHost,
     events: Vec<model::ConnectionEvent>,
 ) -> Result<(Vec<bool>, Vec<model::ConnectionEvent>), model::JournalError> {
     let events: Vec<types::ConnectionEvent> = events.into_iter().map(event_to_wit).collect();

@@ -76,7 +76,7 @@ macro_rules! wit_host_imports {
                 (Vec<bool>, Vec<$crate::model::ConnectionEvent>),
                 $crate::model::JournalError,
             > {
-                append_owned(events)
+                append_owned(self, events)
             }
             fn session_events(
                 &mut self,
