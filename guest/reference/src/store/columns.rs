@@ -7,6 +7,12 @@ const MASK: usize = CHUNK - 1;
 
 use roaring::RoaringBitmap;
 
+/// The capacity of a column's next chunk, after `chunks` others: the first grows by
+/// doubling (small stores stay small); every later one is allocated once at its full size.
+fn new_chunk_capacity(chunks: usize) -> usize {
+    if chunks == 0 { 0 } else { CHUNK }
+}
+
 pub struct Column<T> {
     chunks: Vec<Vec<T>>,
 }
@@ -30,18 +36,13 @@ impl<T: Copy> Column<T> {
         self.chunks[s >> CHUNK_BITS][s & MASK] = value;
     }
 
-    /// Appends at slot `len()`. The first chunk grows by doubling (small stores stay small);
-    /// every later chunk is allocated once at its full size.
+    /// Appends at slot `len()`, in chunks of `new_chunk_capacity`.
     #[inline]
     pub fn push(&mut self, value: T) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => last.push(value),
             _ => {
-                let mut chunk = if self.chunks.is_empty() {
-                    Vec::new()
-                } else {
-                    Vec::with_capacity(CHUNK)
-                };
+                let mut chunk = Vec::with_capacity(new_chunk_capacity(self.chunks.len()));
                 chunk.push(value);
                 self.chunks.push(chunk);
             }
@@ -112,11 +113,11 @@ impl IdColumn {
         }
     }
 
-    /// Appends at slot `len()`, growing as `Column::push` does.
+    /// Appends at slot `len()`, in chunks of `new_chunk_capacity`.
     #[inline]
     pub fn push(&mut self, id: u32) {
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+            let capacity = new_chunk_capacity(self.chunks.len());
             self.chunks
                 .push(IdChunk::Narrow(Vec::with_capacity(capacity)));
         }
