@@ -33,6 +33,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use crate::directory::{write_atomic, write_atomic_unsynced};
 
@@ -192,19 +193,28 @@ pub fn take(store: &Path) -> io::Result<Option<Seal>> {
     Ok(matches.then_some(seal))
 }
 
-/// Keeps a running seal on a store whose start has checked it (or found it sealed).
+/// Keeps a running seal on a store whose start has checked it (or found it sealed). Clones
+/// share one seal: the service seals after its commits, and the checkpointer
+/// (`store::checkpointer`) after the checkpoints it runs on a thread of its own.
+#[derive(Clone)]
 pub struct Keeper {
+    inner: Arc<Mutex<Sealed>>,
+}
+
+struct Sealed {
     store: PathBuf,
     /// The identity the seal on disk holds.
-    sealed: Option<Identity>,
+    identity: Option<Identity>,
 }
 
 impl Keeper {
     /// Seals the store as it is now.
     pub fn new(store: &Path) -> Self {
-        let mut keeper = Self {
-            store: store.to_path_buf(),
-            sealed: None,
+        let keeper = Self {
+            inner: Arc::new(Mutex::new(Sealed {
+                store: store.to_path_buf(),
+                identity: None,
+            })),
         };
         keeper.refresh();
         keeper
@@ -212,13 +222,36 @@ impl Keeper {
 
     /// Seals the store again if the file changed since it was sealed (SQLite checkpointed
     /// into it): a `stat`, and a small write only when it changed. Call it after each
-    /// commit and checkpoint. A seal that cannot be written is logged: the one on disk, if
-    /// any, names an older file, so the next start checks the whole file.
-    pub fn refresh(&mut self) {
+    /// commit and checkpoint. While a clone runs a checkpoint (`checkpoint`), this returns
+    /// at once: that clone seals the file once its checkpoint is done, a `stat` that comes
+    /// after whatever this caller wrote.
+    pub fn refresh(&self) {
+        match self.inner.try_lock() {
+            Ok(mut sealed) => sealed.refresh(),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().refresh(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+
+    /// Runs `checkpoint` (a write into the store file), then seals the file as it left it.
+    /// No `refresh` stats the file meanwhile, so a seal never names a file halfway through
+    /// a checkpoint that this process runs.
+    pub fn checkpoint<T>(&self, checkpoint: impl FnOnce() -> T) -> T {
+        let mut sealed = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = checkpoint();
+        sealed.refresh();
+        outcome
+    }
+}
+
+impl Sealed {
+    /// A seal that cannot be written is logged: the one on disk, if any, names an older
+    /// file, so the next start checks the whole file.
+    fn refresh(&mut self) {
         let refreshed = identity(&self.store).and_then(|now| match now {
-            Some(now) if self.sealed != Some(now) => {
+            Some(now) if self.identity != Some(now) => {
                 write(&self.store, Seal::Running, now)?;
-                self.sealed = Some(now);
+                self.identity = Some(now);
                 Ok(())
             }
             _ => Ok(()),
@@ -322,13 +355,31 @@ mod tests {
     fn any_change_after_the_last_refresh_withdraws_a_running_seal() {
         for (what, change) in CHANGES {
             let (_dir, store) = store_with(b"pages");
-            let mut keeper = Keeper::new(&store);
+            let keeper = Keeper::new(&store);
             changed_after_sealing(&store, what, change);
 
             // The change was the running service's own (a checkpoint): sealed again.
             keeper.refresh();
             assert_eq!(take(&store).unwrap(), Some(Seal::Running), "{what}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_is_sealed_once_done_and_never_halfway() {
+        let (_dir, store) = store_with(b"pages");
+        let keeper = Keeper::new(&store);
+        let service = keeper.clone();
+        keeper.checkpoint(|| {
+            next_tick();
+            fs::write(&store, b"PAGES, half copied").unwrap();
+            service.refresh();
+            let halfway = identity(&store).unwrap().unwrap().to_string();
+            let sealed = fs::read_to_string(seal_path(&store)).unwrap();
+            assert!(!sealed.contains(&halfway), "sealed halfway: {sealed}");
+            next_tick();
+            fs::write(&store, b"PAGES, all copied").unwrap();
+        });
+        assert_eq!(take(&store).unwrap(), Some(Seal::Running));
     }
 
     #[test]
@@ -342,7 +393,7 @@ mod tests {
     #[test]
     fn a_refresh_writes_only_when_the_file_changed() {
         let (_dir, store) = store_with(b"pages");
-        let mut keeper = Keeper::new(&store);
+        let keeper = Keeper::new(&store);
         fs::remove_file(seal_path(&store)).unwrap();
         keeper.refresh();
         assert!(!seal_path(&store).exists(), "nothing changed: no write");
