@@ -46,6 +46,7 @@ use crate::plugin::{
     Clock, ComponentCache, Limits, LoadedPlugin, PluginError, PluginHost, PluginInstance,
     PluginSpec, ServiceLogSink,
 };
+use crate::store::checkpointer::Checkpointer;
 use crate::store::{Journal, seal};
 use compact::Compaction;
 use restore::bring_up;
@@ -172,6 +173,8 @@ pub struct ConnLog {
     /// Seals the store file again after each of SQLite's checkpoints into it, so that a
     /// start after a crash need not read it whole.
     seal: seal::Keeper,
+    /// Copies ingest groups' WAL frames into the store file off the commits' path.
+    checkpointer: Checkpointer,
     counters: Counters,
     snapshot_policy: SnapshotPolicy,
     /// Stored events the stored snapshot does not cover (all of them when there is none);
@@ -259,6 +262,7 @@ impl ConnLog {
         // Only now is the file known sound: sealed before the check's verdict, a damaged
         // file would be vouched for at the next start.
         let seal = seal::Keeper::new(&path);
+        let checkpointer = Checkpointer::new(&path, seal.clone());
         let plugin = Arc::new(plugin);
         let mut counters = Counters::default();
         if up.snapshot_refused {
@@ -286,6 +290,7 @@ impl ConnLog {
             last_restore: up.report,
             store_check,
             seal,
+            checkpointer,
             counters,
             snapshot_policy: SnapshotPolicy::default(),
             writer,
@@ -385,6 +390,7 @@ impl ConnLog {
 
     fn shutdown(&mut self) -> Result<(), ServiceError> {
         self.writer.stop();
+        self.checkpointer.stop();
         self.absorb_background();
         let threshold = self.snapshot_policy.on_close_min_events;
         let due = threshold > 0 && self.unsnapshotted >= threshold;

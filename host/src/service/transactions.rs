@@ -511,7 +511,11 @@ impl ConnLog {
         begun.map_err(ServiceError::Storage)?;
         let waited = at.elapsed();
         self.merge_foreign_events()?;
-        Ok(Started { at, waited })
+        Ok(Started {
+            at,
+            waited,
+            through_inserter,
+        })
     }
 
     /// Commits the write transaction (durable once this returns `Ok`), moves `merged_upto`
@@ -532,8 +536,12 @@ impl ConnLog {
                 .map_err(ServiceError::Storage)?;
         }
         journal.commit().map_err(ServiceError::Storage)?;
-        // SQLite checkpoints the WAL into the file inside a commit, when the WAL has grown.
+        // SQLite checkpoints the WAL into the file inside a commit, when the WAL has grown;
+        // an ingest group's frames the checkpointer copies, and seals after.
         self.seal.refresh();
+        if started.through_inserter {
+            self.checkpointer.nudge();
+        }
         if let Some(upstream) = &mut self.upstream {
             upstream.committed();
         }
@@ -637,11 +645,13 @@ impl ConnLog {
 /// One batch's answer from `ConnLog::ingest_group`.
 pub type BatchAnswer = Result<Vec<EventOutcome>, ServiceError>;
 
-/// When a write transaction began, and how long it waited for SQLite's write lock.
+/// When a write transaction began, how long it waited for SQLite's write lock, and
+/// whether it is an ingest group on the journal's inserter.
 #[derive(Clone, Copy)]
 pub(super) struct Started {
     at: Instant,
     waited: Duration,
+    through_inserter: bool,
 }
 
 fn storage<T>(outcome: Result<T, model::StorageError>) -> Result<T, ServiceError> {

@@ -24,6 +24,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
+use super::checkpointer;
 use super::inserter::Inserter;
 use super::known_ids::KnownIds;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
@@ -481,6 +482,7 @@ impl Journal {
             let connection = Journal::connect(&self.path)
                 .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
             connection.keep_temporary_files_in_memory()?;
+            connection.checkpoint_only_past(checkpointer::BACKSTOP_PAGES)?;
             *inserter = Some(Inserter::start(connection)?);
         }
         let inserter = inserter.as_mut().expect("started above");
@@ -1340,6 +1342,14 @@ impl Journal {
     fn keep_temporary_files_in_memory(&self) -> Result<(), StorageError> {
         self.conn
             .execute_batch("PRAGMA temp_store = MEMORY")
+            .map_err(unavailable)
+    }
+
+    /// Leaves this connection's commits to checkpoint only once the WAL holds `pages`. For
+    /// the inserter, whose WAL the checkpointer copies meanwhile (`store::checkpointer`).
+    fn checkpoint_only_past(&self, pages: u32) -> Result<(), StorageError> {
+        self.conn
+            .execute_batch(&format!("PRAGMA wal_autocheckpoint = {pages}"))
             .map_err(unavailable)
     }
 
