@@ -1,11 +1,13 @@
 //! Group commit: ingest batches from concurrent callers share one transaction, and so one
-//! fsync. A caller queues its batch (or, reading ahead, several) and waits for the
-//! service; whoever gets the service takes every batch queued by then, stores them
-//! together (`ConnLog::ingest_group`), and leaves each caller its own answers before it
-//! lets the service go. A lone caller stores its batches alone: grouping costs it nothing.
+//! fsync. A caller queues its batch (or, reading ahead, several). When no other caller is
+//! storing a group, it leads: it waits for the service, takes every batch queued by then,
+//! stores them together (`ConnLog::ingest_group`) and leaves each caller its own answers.
+//! The others wait for those answers, not for the service: a caller whose batch is stored
+//! returns at once, while the next leader stores the next group. A lone caller stores its
+//! batches alone: grouping costs it nothing.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::{BatchAnswer, ServiceError, SharedConnLog, lock};
 use crate::model::{ConnectionEvent, EventOutcome, StorageError};
@@ -23,22 +25,14 @@ impl Drop for ReadingAhead<'_> {
 /// `connlog ingest` all store through it.
 pub struct IngestQueue {
     service: SharedConnLog,
-    waiting: Mutex<Waiting>,
-}
-
-#[derive(Default)]
-struct Waiting {
-    next_ticket: u64,
-    batches: Vec<(u64, Vec<ConnectionEvent>)>,
-    /// Answers for callers whose batch another caller stored.
-    answers: HashMap<u64, BatchAnswer>,
+    groups: Groups<Vec<ConnectionEvent>, BatchAnswer>,
 }
 
 impl IngestQueue {
     pub fn new(service: SharedConnLog) -> Self {
         Self {
             service,
-            waiting: Mutex::default(),
+            groups: Groups::default(),
         }
     }
 
@@ -48,7 +42,7 @@ impl IngestQueue {
 
     /// Batches waiting for the service now.
     pub fn queued(&self) -> usize {
-        self.waiting().batches.len()
+        self.groups.queued()
     }
 
     pub fn into_service(self) -> SharedConnLog {
@@ -66,53 +60,21 @@ impl IngestQueue {
     /// `ingest` for several batches of one caller, all in the same commit (with whatever
     /// other batches are waiting): one answer per batch, in order.
     pub fn ingest_batches(&self, batches: Vec<Vec<ConnectionEvent>>) -> Vec<BatchAnswer> {
-        if batches.is_empty() {
-            return Vec::new();
-        }
-        let tickets = {
-            let mut waiting = self.waiting();
-            let first = waiting.next_ticket;
-            waiting.next_ticket += batches.len() as u64;
-            waiting.batches.extend((first..).zip(batches));
-            first..waiting.next_ticket
-        };
-        let mut service = lock(&self.service);
-        let group = {
-            let mut waiting = self.waiting();
-            // Another caller stored them all (a caller's batches are queued and taken
-            // together, under one lock).
-            if waiting.answers.contains_key(&tickets.start) {
-                return tickets
-                    .map(|t| waiting.answers.remove(&t).expect("answered together"))
-                    .collect();
-            }
-            std::mem::take(&mut waiting.batches)
-        };
-        if !group.iter().any(|(t, _)| tickets.contains(t)) {
-            // The caller that took them panicked before answering (the service's lock was
-            // poisoned). Whether they were stored is unknown; sending them again is safe.
-            return tickets
-                .map(|_| {
-                    Err(ServiceError::Storage(StorageError::Unavailable(
-                        "the batch was lost to a failed concurrent ingest; nothing of it is \
-                         acknowledged, and sending it again is safe"
-                            .into(),
-                    )))
-                })
-                .collect();
-        }
-        let (group_tickets, batches): (Vec<u64>, Vec<_>) = group.into_iter().unzip();
-        let answers = service.ingest_group(batches);
-        let mut waiting = self.waiting();
-        let mut own = Vec::with_capacity((tickets.end - tickets.start) as usize);
-        for (t, answer) in group_tickets.into_iter().zip(answers) {
-            if tickets.contains(&t) {
-                own.push(answer);
-            } else {
-                waiting.answers.insert(t, answer);
-            }
-        }
-        own
+        self.groups.store(
+            batches,
+            || lock(&self.service),
+            |service, group| service.ingest_group(group),
+            || {
+                // A leader that took them panicked before answering (the service's lock
+                // was poisoned). Whether they were stored is unknown; sending them again
+                // is safe.
+                Err(ServiceError::Storage(StorageError::Unavailable(
+                    "the batch was lost to a failed concurrent ingest; nothing of it is \
+                     acknowledged, and sending it again is safe"
+                        .into(),
+                )))
+            },
+        )
     }
 
     /// Marks an ingest as reading ahead of the store (it has a whole group of lines
@@ -122,8 +84,250 @@ impl IngestQueue {
         lock(&self.service).reader_ahead(true);
         ReadingAhead(self)
     }
+}
 
-    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+/// Batches `B` of concurrent callers, stored a group at a time by whichever caller leads,
+/// and their answers `A`.
+struct Groups<B, A> {
+    waiting: Mutex<Waiting<B, A>>,
+    /// Notified when a leader is done: it left its answers and let the service go.
+    led: Condvar,
+}
+
+struct Waiting<B, A> {
+    next_ticket: u64,
+    batches: Vec<(u64, B)>,
+    /// Answers for callers whose batch another caller stored.
+    answers: HashMap<u64, A>,
+    /// A caller is storing a group, or waiting for the service to store one.
+    leading: bool,
+}
+
+impl<B, A> Default for Groups<B, A> {
+    fn default() -> Self {
+        Self {
+            waiting: Mutex::new(Waiting {
+                next_ticket: 0,
+                batches: Vec::new(),
+                answers: HashMap::new(),
+                leading: false,
+            }),
+            led: Condvar::new(),
+        }
+    }
+}
+
+/// The leader's turn; ends when dropped, even by a panic, so that the callers waiting for
+/// its answers wake (and find whether they got one).
+struct Lead<'a, B, A>(&'a Groups<B, A>);
+
+impl<B, A> Drop for Lead<'_, B, A> {
+    fn drop(&mut self) {
+        self.0.waiting().leading = false;
+        self.0.led.notify_all();
+    }
+}
+
+impl<B, A> Groups<B, A> {
+    fn queued(&self) -> usize {
+        self.waiting().batches.len()
+    }
+
+    /// Queues `batches` and returns their answers, in order, once a group holding them
+    /// is stored: by another caller, or by this one, which `hold`s the store, then `store`s
+    /// every batch queued by then (one answer each, in order). `lost` answers batches a
+    /// leader took and never answered (it panicked).
+    fn store<S>(
+        &self,
+        batches: Vec<B>,
+        hold: impl FnOnce() -> S,
+        store: impl FnOnce(&mut S, Vec<B>) -> Vec<A>,
+        lost: impl Fn() -> A,
+    ) -> Vec<A> {
+        if batches.is_empty() {
+            return Vec::new();
+        }
+        let mut waiting = self.waiting();
+        let first = waiting.next_ticket;
+        waiting.next_ticket += batches.len() as u64;
+        waiting.batches.extend((first..).zip(batches));
+        let tickets = first..waiting.next_ticket;
+        // Another caller stores them all, or none: a caller's batches are queued together
+        // and taken together.
+        while !waiting.answers.contains_key(&tickets.start) && waiting.leading {
+            waiting = self
+                .led
+                .wait(waiting)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if waiting.answers.contains_key(&tickets.start) {
+            return tickets
+                .map(|t| waiting.answers.remove(&t).expect("answered together"))
+                .collect();
+        }
+        if !waiting.batches.iter().any(|(t, _)| tickets.contains(t)) {
+            return tickets.map(|_| lost()).collect();
+        }
+        waiting.leading = true;
+        drop(waiting);
+        // Dropped after `held`: the callers it answers wake once the store is free.
+        let _lead = Lead(self);
+        let mut held = hold();
+        // Batches queued while this caller waited for the store join the group.
+        let (group, batches): (Vec<u64>, Vec<B>) = std::mem::take(&mut self.waiting().batches)
+            .into_iter()
+            .unzip();
+        let answers = store(&mut held, batches);
+        let mut waiting = self.waiting();
+        let mut own = Vec::with_capacity(tickets.clone().count());
+        for (t, answer) in group.into_iter().zip(answers) {
+            if tickets.contains(&t) {
+                own.push(answer);
+            } else {
+                waiting.answers.insert(t, answer);
+            }
+        }
+        own
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, Waiting<B, A>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc::{Receiver, channel};
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const LOST: u32 = 0;
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done() {
+            assert!(Instant::now() < deadline, "never {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A caller that must never lead: its batches are stored by another's group.
+    fn follower(groups: &Arc<Groups<u32, u32>>, batch: u32) -> JoinHandle<Vec<u32>> {
+        let groups = groups.clone();
+        std::thread::spawn(move || {
+            groups.store(
+                vec![batch],
+                || panic!("batch {batch} led"),
+                |(), _| unreachable!(),
+                || LOST,
+            )
+        })
+    }
+
+    /// A caller that leads once `go` says so: it then holds the store and answers each
+    /// batch of its group with ten times it.
+    fn leader(
+        groups: &Arc<Groups<u32, u32>>,
+        batch: u32,
+        go: Receiver<()>,
+    ) -> JoinHandle<Vec<u32>> {
+        let groups = groups.clone();
+        std::thread::spawn(move || {
+            groups.store(
+                vec![batch],
+                || go.recv().unwrap(),
+                |(), group| group.iter().map(|b| b * 10).collect(),
+                || LOST,
+            )
+        })
+    }
+
+    #[test]
+    fn a_lone_caller_stores_its_batches_as_one_group() {
+        let groups = Groups::default();
+        let mut groups_stored = Vec::new();
+        let answers = groups.store(
+            vec![1, 2, 3],
+            || (),
+            |(), group| {
+                groups_stored.push(group.clone());
+                group.iter().map(|b| b * 10).collect()
+            },
+            || LOST,
+        );
+        assert_eq!(answers, [10, 20, 30]);
+        assert_eq!(groups_stored, [vec![1, 2, 3]]);
+        assert_eq!(groups.queued(), 0);
+    }
+
+    /// A caller whose batch another's group stored returns with its answer, and does not
+    /// wait for the store while the next leader holds it.
+    #[test]
+    fn a_stored_batch_is_answered_while_the_next_group_holds_the_store() {
+        let groups = Arc::new(Groups::default());
+        let (first_go, go) = channel();
+        let first = leader(&groups, 1, go);
+        wait_until("queued the first batch", || groups.queued() == 1);
+        let grouped = follower(&groups, 2);
+        wait_until("queued the second batch", || groups.queued() == 2);
+        first_go.send(()).unwrap();
+        assert_eq!(first.join().unwrap(), [10]);
+
+        // The next leader holds the store until told, and the follower is answered
+        // meanwhile.
+        let (next_go, go) = channel();
+        let next = leader(&groups, 3, go);
+        assert_eq!(grouped.join().unwrap(), [20]);
+        next_go.send(()).unwrap();
+        assert_eq!(next.join().unwrap(), [30]);
+        assert_eq!(groups.queued(), 0);
+    }
+
+    #[test]
+    fn batches_queued_while_the_leader_waits_for_the_store_join_its_group() {
+        let groups = Arc::new(Groups::default());
+        let (go_tx, go) = channel();
+        let first = leader(&groups, 1, go);
+        wait_until("queued the first batch", || groups.queued() == 1);
+        let followers: Vec<_> = (2..5).map(|b| follower(&groups, b)).collect();
+        wait_until("queued every batch", || groups.queued() == 4);
+        go_tx.send(()).unwrap();
+        assert_eq!(first.join().unwrap(), [10]);
+        for (b, f) in (2..5).zip(followers) {
+            assert_eq!(f.join().unwrap(), [b * 10]);
+        }
+    }
+
+    /// A leader that panics takes its group's batches with it: their callers are told
+    /// they were lost (never stored twice, never left waiting), and the next caller leads.
+    #[test]
+    fn batches_of_a_leader_that_panicked_are_answered_as_lost() {
+        let groups = Arc::new(Groups::default());
+        let (go_tx, go) = channel::<()>();
+        let doomed = {
+            let groups = groups.clone();
+            std::thread::spawn(move || {
+                groups.store(
+                    vec![1],
+                    || go.recv().unwrap(),
+                    |(), _| panic!("the plugin trapped badly"),
+                    || LOST,
+                )
+            })
+        };
+        wait_until("queued the first batch", || groups.queued() == 1);
+        let grouped = follower(&groups, 2);
+        wait_until("queued the second batch", || groups.queued() == 2);
+        go_tx.send(()).unwrap();
+        assert!(doomed.join().is_err());
+        assert_eq!(grouped.join().unwrap(), [LOST]);
+
+        let (go_tx, go) = channel();
+        go_tx.send(()).unwrap();
+        assert_eq!(leader(&groups, 3, go).join().unwrap(), [30]);
     }
 }
