@@ -198,7 +198,7 @@ impl<B, A> Groups<B, A> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::mpsc::{Receiver, channel};
+    use std::sync::mpsc::{Receiver, Sender, channel};
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
@@ -206,6 +206,12 @@ mod tests {
 
     const LOST: u32 = 0;
     const PATIENCE: Duration = Duration::from_secs(30);
+
+    type Caller = JoinHandle<Vec<u32>>;
+
+    fn tenfold(group: Vec<u32>) -> Vec<u32> {
+        group.iter().map(|b| b * 10).collect()
+    }
 
     fn wait_until(what: &str, done: impl Fn() -> bool) {
         let deadline = Instant::now() + PATIENCE;
@@ -216,7 +222,7 @@ mod tests {
     }
 
     /// A caller that must never lead: its batches are stored by another's group.
-    fn follower(groups: &Arc<Groups<u32, u32>>, batch: u32) -> JoinHandle<Vec<u32>> {
+    fn follower(groups: &Arc<Groups<u32, u32>>, batch: u32) -> Caller {
         let groups = groups.clone();
         std::thread::spawn(move || {
             groups.store(
@@ -228,22 +234,40 @@ mod tests {
         })
     }
 
-    /// A caller that leads once `go` says so: it then holds the store and answers each
-    /// batch of its group with ten times it.
+    /// A caller that leads once `go` says so: it then holds the store and answers its
+    /// group with `store`.
     fn leader(
         groups: &Arc<Groups<u32, u32>>,
         batch: u32,
         go: Receiver<()>,
-    ) -> JoinHandle<Vec<u32>> {
+        store: fn(Vec<u32>) -> Vec<u32>,
+    ) -> Caller {
         let groups = groups.clone();
         std::thread::spawn(move || {
             groups.store(
                 vec![batch],
                 || go.recv().unwrap(),
-                |(), group| group.iter().map(|b| b * 10).collect(),
+                |(), group| store(group),
                 || LOST,
             )
         })
+    }
+
+    /// A leader of batch 1, waiting for the store until the returned sender says so, and
+    /// `followers` queued behind it.
+    fn queued_behind_a_leader(
+        groups: &Arc<Groups<u32, u32>>,
+        followers: &[u32],
+        store: fn(Vec<u32>) -> Vec<u32>,
+    ) -> (Sender<()>, Caller, Vec<Caller>) {
+        let (go_tx, go) = channel();
+        let first = leader(groups, 1, go, store);
+        wait_until("queued the leader's batch", || groups.queued() == 1);
+        let followers: Vec<_> = followers.iter().map(|&b| follower(groups, b)).collect();
+        wait_until("queued every batch", || {
+            groups.queued() == 1 + followers.len()
+        });
+        (go_tx, first, followers)
     }
 
     #[test]
@@ -255,7 +279,7 @@ mod tests {
             || (),
             |(), group| {
                 groups_stored.push(group.clone());
-                group.iter().map(|b| b * 10).collect()
+                tenfold(group)
             },
             || LOST,
         );
@@ -269,19 +293,13 @@ mod tests {
     #[test]
     fn a_stored_batch_is_answered_while_the_next_group_holds_the_store() {
         let groups = Arc::new(Groups::default());
-        let (first_go, go) = channel();
-        let first = leader(&groups, 1, go);
-        wait_until("queued the first batch", || groups.queued() == 1);
-        let grouped = follower(&groups, 2);
-        wait_until("queued the second batch", || groups.queued() == 2);
-        first_go.send(()).unwrap();
+        let (go, first, mut grouped) = queued_behind_a_leader(&groups, &[2], tenfold);
+        go.send(()).unwrap();
         assert_eq!(first.join().unwrap(), [10]);
 
-        // The next leader holds the store until told, and the follower is answered
-        // meanwhile.
         let (next_go, go) = channel();
-        let next = leader(&groups, 3, go);
-        assert_eq!(grouped.join().unwrap(), [20]);
+        let next = leader(&groups, 3, go, tenfold);
+        assert_eq!(grouped.pop().unwrap().join().unwrap(), [20]);
         next_go.send(()).unwrap();
         assert_eq!(next.join().unwrap(), [30]);
         assert_eq!(groups.queued(), 0);
@@ -290,14 +308,10 @@ mod tests {
     #[test]
     fn batches_queued_while_the_leader_waits_for_the_store_join_its_group() {
         let groups = Arc::new(Groups::default());
-        let (go_tx, go) = channel();
-        let first = leader(&groups, 1, go);
-        wait_until("queued the first batch", || groups.queued() == 1);
-        let followers: Vec<_> = (2..5).map(|b| follower(&groups, b)).collect();
-        wait_until("queued every batch", || groups.queued() == 4);
-        go_tx.send(()).unwrap();
+        let (go, first, followers) = queued_behind_a_leader(&groups, &[2, 3, 4], tenfold);
+        go.send(()).unwrap();
         assert_eq!(first.join().unwrap(), [10]);
-        for (b, f) in (2..5).zip(followers) {
+        for (b, f) in (2..).zip(followers) {
             assert_eq!(f.join().unwrap(), [b * 10]);
         }
     }
@@ -307,27 +321,14 @@ mod tests {
     #[test]
     fn batches_of_a_leader_that_panicked_are_answered_as_lost() {
         let groups = Arc::new(Groups::default());
-        let (go_tx, go) = channel::<()>();
-        let doomed = {
-            let groups = groups.clone();
-            std::thread::spawn(move || {
-                groups.store(
-                    vec![1],
-                    || go.recv().unwrap(),
-                    |(), _| panic!("the plugin trapped badly"),
-                    || LOST,
-                )
-            })
-        };
-        wait_until("queued the first batch", || groups.queued() == 1);
-        let grouped = follower(&groups, 2);
-        wait_until("queued the second batch", || groups.queued() == 2);
-        go_tx.send(()).unwrap();
+        let (go, doomed, mut grouped) =
+            queued_behind_a_leader(&groups, &[2], |_| panic!("the plugin trapped badly"));
+        go.send(()).unwrap();
         assert!(doomed.join().is_err());
-        assert_eq!(grouped.join().unwrap(), [LOST]);
+        assert_eq!(grouped.pop().unwrap().join().unwrap(), [LOST]);
 
         let (go_tx, go) = channel();
         go_tx.send(()).unwrap();
-        assert_eq!(leader(&groups, 3, go).join().unwrap(), [30]);
+        assert_eq!(leader(&groups, 3, go, tenfold).join().unwrap(), [30]);
     }
 }
