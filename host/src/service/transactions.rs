@@ -536,8 +536,9 @@ impl ConnLog {
                 .map_err(ServiceError::Storage)?;
         }
         journal.commit().map_err(ServiceError::Storage)?;
-        // SQLite checkpoints the WAL into the file inside a commit, when the WAL has grown;
-        // an ingest group's frames the checkpointer copies, and seals after.
+        // SQLite checkpoints the WAL into the file inside a commit when the WAL has grown
+        // (an ingest group's commit only past `BACKSTOP_PAGES`: the checkpointer copies
+        // its frames, and seals the file after).
         self.seal.refresh();
         if started.through_inserter {
             self.checkpointer.nudge();
