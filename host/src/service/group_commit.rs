@@ -179,7 +179,7 @@ impl<B, A> Groups<B, A> {
             .unzip();
         let answers = store(&mut held, batches);
         let mut waiting = self.waiting();
-        let mut own = Vec::with_capacity(tickets.clone().count());
+        let mut own = Vec::with_capacity((tickets.end - tickets.start) as usize);
         for (t, answer) in group.into_iter().zip(answers) {
             if tickets.contains(&t) {
                 own.push(answer);

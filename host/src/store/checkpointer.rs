@@ -73,7 +73,13 @@ impl Checkpointer {
 
     /// A commit added frames to the WAL: have them copied soon.
     pub fn nudge(&mut self) {
-        if self.thread.is_none() && !self.shared.lock().stopped {
+        let mut state = self.shared.lock();
+        if state.stopped {
+            return;
+        }
+        state.due = true;
+        drop(state);
+        if self.thread.is_none() {
             let (store, seal, shared) =
                 (self.store.clone(), self.seal.clone(), self.shared.clone());
             match std::thread::Builder::new()
@@ -88,7 +94,6 @@ impl Checkpointer {
                 }
             }
         }
-        self.shared.lock().due = true;
         self.shared.changed.notify_one();
     }
 
@@ -178,10 +183,6 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
-    fn wal_path(store: &Path) -> PathBuf {
-        store.with_extension("db-wal")
-    }
-
     #[test]
     fn frames_are_copied_into_the_file_and_the_file_is_sealed() {
         let (_dir, path, conn) = store(BACKSTOP_PAGES);
@@ -216,7 +217,7 @@ mod tests {
         // A WAL that starts over is written from its beginning again: its file keeps the
         // size it once reached (frames of 4 KiB and a 24-byte header each).
         let most = (BACKSTOP + 2 * 100) * (4096 + 24) + 32;
-        let wal = file_len(&wal_path(&path));
+        let wal = file_len(&seal::wal_path(&path));
         assert!(
             wal > 0 && wal <= most,
             "a WAL of {wal} bytes after 2,000 pages"

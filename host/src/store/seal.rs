@@ -76,7 +76,7 @@ fn seal_path(store: &Path) -> PathBuf {
     beside(store, "-seal")
 }
 
-fn wal_path(store: &Path) -> PathBuf {
+pub(super) fn wal_path(store: &Path) -> PathBuf {
     beside(store, "-wal")
 }
 
