@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use connlog::ingest::ingest_live;
 use connlog::plugin::{Embedded, Limits, PluginError, PluginSource, PluginSpec, TrapKind};
 use connlog::service::{
-    self, ConnLog, IngestQueue, RestoreSource, ServiceError, store_path, swap_plugin,
+    self, ConnLog, IngestQueue, Input, RestoreSource, ServiceError, store_path, swap_plugin,
 };
 use connlog::store::Journal;
 use service_support::*;
@@ -186,8 +186,15 @@ fn a_trap_in_a_group_of_read_ahead_batches_stops_the_ingest_and_counts_what_was_
         web_event(10_004, T0, "after"),
         web_event(10_005, T0, "after"),
     ]);
-    let (answer, error) = ingest_live(&queue, &lines, 2, Duration::from_secs(600), &mut ())
-        .expect_err("the second batch traps");
+    let (answer, error) = ingest_live(
+        &queue,
+        &lines,
+        Input::Finite,
+        2,
+        Duration::from_secs(600),
+        &mut (),
+    )
+    .expect_err("the second batch traps");
     match error {
         ServiceError::Plugin(PluginError::Trapped { kind, .. }) => {
             assert_eq!(kind, TrapKind::Panic)

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use connlog::ingest::{INGEST_GROUP, IngestAnswer, IngestObserver, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
 use connlog::plugin::PluginSource;
-use connlog::service::{self, BULK_SNAPSHOT_EVERY, IngestQueue, SharedConnLog, SnapshotPolicy};
+use connlog::service::{
+    self, BULK_SNAPSHOT_EVERY, IngestQueue, Input, SharedConnLog, SnapshotPolicy,
+};
 use service_support::*;
 
 const CALLERS: u64 = 4;
@@ -107,7 +109,7 @@ fn lines_read_ahead_are_committed_a_group_of_batches_at_a_time() {
     events.push(events[7].clone());
     let lines = read_ahead(events);
 
-    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut ()).expect("stored");
+    let answer = ingest_live(&queue, &lines, Input::Finite, BATCH, NEVER, &mut ()).expect("stored");
     assert_eq!((answer.accepted, answer.duplicates), (count as u64 + 1, 1));
     assert!(answer.rejected.is_empty());
     let mut service = service::lock(&shared);
@@ -152,7 +154,8 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
             }
         })
     };
-    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut ()).expect("stored");
+    let answer =
+        ingest_live(&queue, &lines, Input::Endless, BATCH, NEVER, &mut ()).expect("stored");
     sender
         .join()
         .expect("every batch was stored without waiting");
@@ -211,10 +214,11 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
 }
 
 /// The events stored when the first background snapshot was seen, checked after each
-/// commit: what a reader ahead of the store leaves when it loads `count` events under a
-/// policy of `every_events`. Also the service, to look at afterwards.
+/// commit: what a reader ahead of the store leaves when it loads `count` events of `input`
+/// under a policy of `every_events`. Also the service, to look at afterwards.
 fn first_snapshot_reading_ahead(
     data: &std::path::Path,
+    input: Input,
     count: u64,
     every_events: u64,
 ) -> (SharedConnLog, Option<u64>) {
@@ -237,24 +241,25 @@ fn first_snapshot_reading_ahead(
     });
     let lines = read_ahead((0..count).map(|n| web_event(n, T0, "bulk")).collect());
     let mut first = FirstSnapshot(&shared, None);
-    let answer = ingest_live(&queue, &lines, BATCH, NEVER, &mut first).expect("stored");
+    let answer = ingest_live(&queue, &lines, input, BATCH, NEVER, &mut first).expect("stored");
     assert_eq!(answer.accepted, count);
     let seen = first.1;
     (shared, seen)
 }
 
 /// The pair of `durability.rs`'s snapshot every N events: a reader ahead of the store (a
-/// bulk load) starts no background snapshot while it fills whole groups, up to
-/// `BULK_SNAPSHOT_EVERY` times the policy's events; the flush that finds it caught up
-/// (here, its input's end) does.
+/// bulk load of a followed log's backlog) starts no background snapshot while it fills
+/// whole groups, up to `BULK_SNAPSHOT_EVERY` times the policy's events; the flush that
+/// finds it caught up (here, its input's end) does.
 #[test]
 fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up() {
     let data = tempfile::tempdir().unwrap();
     // Four whole groups, and the rest of a batch once the input ends: fewer events than
     // the deferral's bound.
     let count = (4 * INGEST_GROUP * BATCH + 3) as u64;
+    let every_events = count / BULK_SNAPSHOT_EVERY + 1;
     let (shared, first) =
-        first_snapshot_reading_ahead(data.path(), count, count / BULK_SNAPSHOT_EVERY + 1);
+        first_snapshot_reading_ahead(data.path(), Input::Endless, count, every_events);
     assert_eq!(first, Some(count), "no snapshot before the input's end");
     let mut service = service::lock(&shared);
     service.wait_for_snapshots();
@@ -270,11 +275,28 @@ fn a_reader_ahead_for_long_is_snapshotted_all_the_same() {
     let group = (INGEST_GROUP * BATCH) as u64;
     // The bound is reached within the second of four whole groups.
     let every_events = (group * 3 / 2) / BULK_SNAPSHOT_EVERY;
-    let (_, first) = first_snapshot_reading_ahead(data.path(), 4 * group, every_events);
+    let (_, first) =
+        first_snapshot_reading_ahead(data.path(), Input::Endless, 4 * group, every_events);
     assert_eq!(
         first,
         Some(2 * group),
         "snapshotted after the group that passed {} events",
         every_events * BULK_SNAPSHOT_EVERY
     );
+}
+
+/// The pair of the test above: a finite input (a file) ahead for as long gets no background
+/// snapshot while it loads, only once it has ended.
+#[test]
+fn a_finite_input_is_snapshotted_once_it_ends_however_long_it_was_ahead() {
+    let data = tempfile::tempdir().unwrap();
+    let group = (INGEST_GROUP * BATCH) as u64;
+    let every_events = (group * 3 / 2) / BULK_SNAPSHOT_EVERY;
+    let (shared, first) =
+        first_snapshot_reading_ahead(data.path(), Input::Finite, 4 * group, every_events);
+    assert_eq!(first, None, "no snapshot while it loaded");
+    let mut service = service::lock(&shared);
+    service.wait_for_snapshots();
+    assert_eq!(service.counters().snapshots_saved, 1, "once it ended");
+    assert_eq!(service.unsnapshotted_events(), 0);
 }

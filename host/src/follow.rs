@@ -31,7 +31,7 @@ use crate::ingest::{
     INGEST_BATCH, IngestAnswer, IngestObserver, MAX_BATCH_DELAY, READ_AHEAD, ReadLine,
     RejectedLine, ingest_live,
 };
-use crate::service::{IngestQueue, ServiceError};
+use crate::service::{IngestQueue, Input, ServiceError};
 
 /// How often a quiet file is looked at again.
 const POLL: Duration = Duration::from_millis(100);
@@ -134,7 +134,14 @@ pub fn follow(
         stats,
         report,
     };
-    let outcome = ingest_live(queue, &rx, INGEST_BATCH, MAX_BATCH_DELAY, &mut observer);
+    let outcome = ingest_live(
+        queue,
+        &rx,
+        Input::Endless,
+        INGEST_BATCH,
+        MAX_BATCH_DELAY,
+        &mut observer,
+    );
     // Stops the reader if the store failed; it ends by itself when cancelled.
     drop(rx);
     cancelled.store(true, Ordering::SeqCst);

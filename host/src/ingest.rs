@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::events::{EventReader, Line, LineError};
 use crate::model::{ConnectionEvent, EventOutcome};
-use crate::service::{IngestQueue, ReadingAhead, ServiceError};
+use crate::service::{IngestQueue, Input, ReadingAhead, ServiceError};
 
 /// Events per plugin call: large enough to amortise the call, small enough to bound the
 /// plugin's memory. A commit may hold several (`INGEST_GROUP`).
@@ -74,10 +74,10 @@ pub struct Batcher<'a, P> {
     pub answer: IngestAnswer,
     /// Batches stored so far.
     pub flushes: u64,
-    /// For a reader that reads ahead (`reading_ahead`): whether it does, the mark that
-    /// holds background snapshots back while it is ahead, and the whole batches stored
+    /// For a reader that reads ahead (`reading_ahead`): its input, if it does; the mark
+    /// that holds background snapshots back while it is ahead; and the whole batches stored
     /// since it last filled a group.
-    marks_ahead: bool,
+    marks_ahead: Option<Input>,
     ahead: Option<ReadingAhead<'a>>,
     batches_behind: usize,
 }
@@ -94,21 +94,26 @@ impl<'a, P: Clone> Batcher<'a, P> {
             committed: None,
             answer: IngestAnswer::default(),
             flushes: 0,
-            marks_ahead: false,
+            marks_ahead: None,
             ahead: None,
             batches_behind: 0,
         }
     }
 
     /// A batcher for a reader that may get ahead of the store (a file, a backlog): from
-    /// the first group it fills, background snapshots wait (`IngestQueue::reading_ahead`)
-    /// until it has caught up: its input went quiet or ended (a partial batch was
-    /// stored), or a group's worth of whole batches was stored without a full group (on
-    /// 2 cores a reader ahead may now and then be a batch short, and that is not the end
-    /// of a bulk load).
-    pub fn reading_ahead(queue: &'a IngestQueue, batch_size: usize, group: usize) -> Self {
+    /// the first group it fills, background snapshots wait (`IngestQueue::reading_ahead`).
+    /// A finite input holds them until it ends. An endless one holds them until it has
+    /// caught up: its input went quiet (a partial batch was stored), or a group's worth of
+    /// whole batches was stored without a full group (on 2 cores a reader ahead may now
+    /// and then be a batch short, and that is not the end of a bulk load).
+    pub fn reading_ahead(
+        queue: &'a IngestQueue,
+        input: Input,
+        batch_size: usize,
+        group: usize,
+    ) -> Self {
         Self {
-            marks_ahead: true,
+            marks_ahead: Some(input),
             ..Self::new(queue, batch_size, group)
         }
     }
@@ -137,8 +142,10 @@ impl<'a, P: Clone> Batcher<'a, P> {
         }
         self.read_upto = Some(read.end);
         if self.events.len() >= self.batch_size * self.group {
-            if self.marks_ahead && self.ahead.is_none() {
-                self.ahead = Some(self.queue.reading_ahead());
+            if let Some(input) = self.marks_ahead
+                && self.ahead.is_none()
+            {
+                self.ahead = Some(self.queue.reading_ahead(input));
             }
             self.batches_behind = 0;
             self.store()?;
@@ -152,10 +159,11 @@ impl<'a, P: Clone> Batcher<'a, P> {
         let pending = self.events.len();
         let stored = self.store();
         self.batches_behind += pending / self.batch_size;
-        if !pending.is_multiple_of(self.batch_size)
+        let caught_up = !pending.is_multiple_of(self.batch_size)
             || pending == 0
-            || self.batches_behind >= self.group
-        {
+            || self.batches_behind >= self.group;
+        // A finite input's mark goes with the batcher, once the input has ended.
+        if caught_up && self.marks_ahead == Some(Input::Endless) {
             self.ahead = None;
         }
         stored
@@ -293,15 +301,17 @@ impl<P> IngestObserver<P> for () {}
 
 /// Stores the lines `lines` delivers until it ends: up to `INGEST_GROUP` batches per commit
 /// while lines are waiting, what is pending as soon as a whole batch is and no line waits,
-/// and a partial batch whenever no line arrived for `max_delay`.
+/// and a partial batch whenever no line arrived for `max_delay`. `input` says whether they
+/// come from a finite input (see `Batcher::reading_ahead`).
 pub fn ingest_live<P: Clone>(
     queue: &IngestQueue,
     lines: &Receiver<ReadLine<P>>,
+    input: Input,
     batch_size: usize,
     max_delay: Duration,
     observer: &mut dyn IngestObserver<P>,
 ) -> Result<IngestAnswer, (IngestAnswer, ServiceError)> {
-    let mut batcher = Batcher::reading_ahead(queue, batch_size, INGEST_GROUP);
+    let mut batcher = Batcher::reading_ahead(queue, input, batch_size, INGEST_GROUP);
     // When the oldest line of the pending batch was read.
     let mut pending_since: Option<Instant> = None;
     loop {

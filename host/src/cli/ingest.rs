@@ -15,7 +15,7 @@ use crate::follow;
 use crate::ingest::{
     INGEST_BATCH, IngestAnswer, IngestObserver, MAX_BATCH_DELAY, ingest_live, read_in_background,
 };
-use crate::service::ServiceError;
+use crate::service::{Input, ServiceError};
 
 /// Store connection events: NDJSON with the field names of Coder's service-log `fields`
 /// object, or whole Coder JSON service-log lines (other lines are skipped).
@@ -70,7 +70,7 @@ pub fn execute(
     if args.follow {
         return follow(owned, args, io);
     }
-    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if args.reads_stdin() {
+    let (input, total, kind): (Box<dyn Read + Send>, Option<u64>, Input) = if args.reads_stdin() {
         if io.stdin_is_terminal {
             io.note(
                 "connlog: reading events from standard input, one JSON object per line (Ctrl-D ends; `connlog ingest --help` shows the format)",
@@ -80,12 +80,18 @@ pub fn execute(
             .stdin
             .take()
             .ok_or_else(|| CliError::Failed("standard input was already read".into()))?;
-        (stdin, None)
+        (stdin, None, Input::Endless)
     } else {
         let file = File::open(&args.input)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
-        let total = file.metadata().ok().map(|m| m.len());
-        (Box::new(file), total)
+        let metadata = file.metadata().ok();
+        let total = metadata.as_ref().map(|m| m.len());
+        // A named pipe is as endless as standard input.
+        let kind = match metadata {
+            Some(m) if m.is_file() => Input::Finite,
+            _ => Input::Endless,
+        };
+        (Box::new(file), total, kind)
     };
     let queue = owned.ingest_queue()?;
     let started = Instant::now();
@@ -94,7 +100,14 @@ pub fn execute(
         bar: io.progress.start(total),
         shown: None,
     };
-    let outcome = ingest_live(&queue, &lines, INGEST_BATCH, MAX_BATCH_DELAY, &mut progress);
+    let outcome = ingest_live(
+        &queue,
+        &lines,
+        kind,
+        INGEST_BATCH,
+        MAX_BATCH_DELAY,
+        &mut progress,
+    );
     progress.bar.finish();
     report(io, outcome, started.elapsed(), true)
 }

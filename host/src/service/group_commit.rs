@@ -12,12 +12,22 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use super::{BatchAnswer, ServiceError, SharedConnLog, lock};
 use crate::model::{ConnectionEvent, EventOutcome, StorageError};
 
+/// Whether an input that reads ahead of the store comes to an end, which decides when the
+/// service snapshots a bulk load in the background (`ConnLog::snapshot_if_due`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A file: its end comes, and the snapshot with it.
+    Finite,
+    /// A followed log or a pipe, which may stay ahead for good.
+    Endless,
+}
+
 /// An ingest reading ahead of the store (`IngestQueue::reading_ahead`).
-pub struct ReadingAhead<'a>(&'a IngestQueue);
+pub struct ReadingAhead<'a>(&'a IngestQueue, Input);
 
 impl Drop for ReadingAhead<'_> {
     fn drop(&mut self) {
-        lock(&self.0.service).reader_ahead(false);
+        lock(&self.0.service).reader_ahead(self.1, false);
     }
 }
 
@@ -78,11 +88,11 @@ impl IngestQueue {
     }
 
     /// Marks an ingest as reading ahead of the store (it has a whole group of lines
-    /// waiting) until the mark is dropped: meanwhile the service starts no background
-    /// snapshot (`ConnLog::snapshot_if_due`).
-    pub fn reading_ahead(&self) -> ReadingAhead<'_> {
-        lock(&self.service).reader_ahead(true);
-        ReadingAhead(self)
+    /// waiting) until the mark is dropped: meanwhile the service holds background
+    /// snapshots back (`ConnLog::snapshot_if_due`).
+    pub fn reading_ahead(&self, input: Input) -> ReadingAhead<'_> {
+        lock(&self.service).reader_ahead(input, true);
+        ReadingAhead(self, input)
     }
 }
 

@@ -53,7 +53,7 @@ use restore::bring_up;
 
 pub use compact::compact_if_due;
 pub use feed::{FeedChunk, FeedMessage};
-pub use group_commit::{IngestQueue, ReadingAhead};
+pub use group_commit::{IngestQueue, Input, ReadingAhead};
 pub use restore::{RestoreReport, RestoreSource};
 pub use slices::SLICE_ROWS;
 pub(crate) use slices::purge_slices;
@@ -201,8 +201,10 @@ pub struct ConnLog {
     rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
-    /// Ingests reading ahead of the store now (`IngestQueue::reading_ahead`).
-    readers_ahead: usize,
+    /// Ingests reading ahead of the store now (`IngestQueue::reading_ahead`): of finite
+    /// inputs, and of endless ones.
+    finite_ahead: usize,
+    endless_ahead: usize,
     closed: bool,
 }
 
@@ -299,7 +301,8 @@ impl ConnLog {
             compaction: Compaction::default(),
             rewrite_owed: false,
             upstream: None,
-            readers_ahead: 0,
+            finite_ahead: 0,
+            endless_ahead: 0,
             closed: false,
         };
         service.snapshot_if_due();
@@ -424,19 +427,22 @@ impl ConnLog {
     }
 
     /// Asks the background writer for a snapshot once the policy's `every_events` are
-    /// uncovered and it is not already at work. While an ingest reads ahead of the store,
-    /// only once `BULK_SNAPSHOT_EVERY` times as many are: a bulk load is snapshotted once it
-    /// has caught up, not every million events while it loads (each snapshot brings a
-    /// second instance up from the store), yet one that never catches up (a followed log
-    /// that outpaces the store) is still snapshotted now and then.
+    /// uncovered and it is not already at work. Each such snapshot brings a second instance
+    /// up from the store, work that grows with the store, so a bulk load is snapshotted once
+    /// it has caught up, not every million events while it loads:
+    /// - while a finite input (a file) reads ahead, not at all: its end comes, and with it
+    ///   the snapshot (at 10M rows a background job cost the file's load 40 s of CPU, its
+    ///   snapshot at the end a 3 s save);
+    /// - while an endless one (a followed log that outpaces the store) does, once
+    ///   `BULK_SNAPSHOT_EVERY` times as many events are uncovered, so that it is still
+    ///   snapshotted now and then.
     fn snapshot_if_due(&mut self) {
         self.absorb_background();
-        let threshold = match self.readers_ahead {
-            0 => self.snapshot_policy.every_events,
-            _ => self
-                .snapshot_policy
-                .every_events
-                .saturating_mul(BULK_SNAPSHOT_EVERY),
+        let every = self.snapshot_policy.every_events;
+        let threshold = match (self.finite_ahead, self.endless_ahead) {
+            (0, 0) => every,
+            (0, _) => every.saturating_mul(BULK_SNAPSHOT_EVERY),
+            _ => return,
         };
         if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
             self.writer.request(background::Work {
@@ -448,11 +454,15 @@ impl ConnLog {
     }
 
     /// Counts an ingest that reads ahead of the store, or one that has caught up.
-    pub(super) fn reader_ahead(&mut self, ahead: bool) {
+    pub(super) fn reader_ahead(&mut self, input: Input, ahead: bool) {
+        let readers = match input {
+            Input::Finite => &mut self.finite_ahead,
+            Input::Endless => &mut self.endless_ahead,
+        };
         if ahead {
-            self.readers_ahead += 1;
+            *readers += 1;
         } else {
-            self.readers_ahead = self.readers_ahead.saturating_sub(1);
+            *readers = readers.saturating_sub(1);
             self.snapshot_if_due();
         }
     }
