@@ -84,13 +84,7 @@ pub fn execute(
     } else {
         let file = File::open(&args.input)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.input.display())))?;
-        let metadata = file.metadata().ok();
-        let total = metadata.as_ref().map(|m| m.len());
-        // A named pipe is as endless as standard input.
-        let kind = match metadata {
-            Some(m) if m.is_file() => Input::Finite,
-            _ => Input::Endless,
-        };
+        let (total, kind) = input_of(file.metadata().ok());
         (Box::new(file), total, kind)
     };
     let queue = owned.ingest_queue()?;
@@ -196,5 +190,37 @@ impl IngestObserver<u64> for ShowProgress {
             self.bar.update(*committed, answer.accepted);
             self.shown = Some(Instant::now());
         }
+    }
+}
+
+/// A file's size, for the progress bar, and whether it ends. A named pipe is as endless as
+/// standard input, and has no size to show progress against.
+fn input_of(metadata: Option<std::fs::Metadata>) -> (Option<u64>, Input) {
+    match metadata {
+        Some(m) if m.is_file() => (Some(m.len()), Input::Finite),
+        _ => (None, Input::Endless),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regular_file_ends_and_has_a_size_and_a_named_pipe_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.ndjson");
+        std::fs::write(&file, "{}\n{}\n").unwrap();
+        let pipe = dir.path().join("events.pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+
+        let metadata = |path| std::fs::metadata(path).ok();
+        assert_eq!(input_of(metadata(&file)), (Some(6), Input::Finite));
+        assert_eq!(input_of(metadata(&pipe)), (None, Input::Endless));
+        assert_eq!(input_of(None), (None, Input::Endless));
     }
 }
