@@ -685,7 +685,7 @@ impl RowStore {
 
     /// Removes the slot from the posting lists of `p` (only those that differ from `new`).
     fn unindex(&mut self, slot: u32, p: Postings, new: Option<Postings>) {
-        self.update_postings(slot, p, new, RoaringBitmap::remove, Self::bucket_remove);
+        self.update_postings(slot, p, new, |b, s, _| b.remove(s), Self::bucket_remove);
     }
 
     /// The walk `index` and `unindex` share, so that they always touch the same lists:
@@ -697,41 +697,41 @@ impl RowStore {
         slot: u32,
         p: Postings,
         other: Option<Postings>,
-        bits: fn(&mut RoaringBitmap, u32) -> bool,
+        bits: fn(&mut RoaringBitmap, u32, Lists) -> bool,
         bucket: fn(&mut Self, u32, i64),
     ) {
         let differs = |f: fn(&Postings) -> u64| other.is_none_or(|o| f(&o) != f(&p));
         if differs(|p| p.org as u64) {
-            bits(&mut self.org_bits[p.org as usize], slot);
+            bits(&mut self.org_bits[p.org as usize], slot, Lists::Few);
         }
         if differs(|p| p.owner as u64) {
-            bits(&mut self.owner_bits[p.owner as usize], slot);
+            bits(&mut self.owner_bits[p.owner as usize], slot, Lists::Many);
         }
         if differs(|p| p.method as u64) {
-            bits(&mut self.method_bits[p.method as usize], slot);
+            bits(&mut self.method_bits[p.method as usize], slot, Lists::Few);
         }
         if differs(|p| p.legacy as u64)
             && let Some(i) = type_list(p.legacy)
         {
-            bits(&mut self.type_bits[i], slot);
+            bits(&mut self.type_bits[i], slot, Lists::Few);
         }
         if differs(|p| p.user as u64) && p.user != 0 {
-            bits(&mut self.user_bits[p.user as usize], slot);
+            bits(&mut self.user_bits[p.user as usize], slot, Lists::Many);
         }
         if differs(|p| p.app as u64) && p.app != 0 {
-            bits(self.app_bits.entry(p.app).or_default(), slot);
+            bits(self.app_bits.entry(p.app).or_default(), slot, Lists::Few);
         }
         if differs(|p| p.status as u64) {
             match p.status {
-                1 => bits(&mut self.ongoing, slot),
-                2 => bits(&mut self.completed, slot),
+                1 => bits(&mut self.ongoing, slot, Lists::Few),
+                2 => bits(&mut self.completed, slot, Lists::Few),
                 _ => false,
             };
         }
         if differs(Postings::code_key)
             && let Some(code) = p.code
         {
-            bits(self.code_bits.entry(code).or_default(), slot);
+            bits(self.code_bits.entry(code).or_default(), slot, Lists::Few);
         }
         if other.is_none_or(|o| o.time != p.time) {
             bucket(self, slot, p.time);
@@ -781,8 +781,24 @@ impl RowStore {
     }
 }
 
-/// Adds `slot` to a posting list. A new row's slot is past every slot listed, and
-/// `try_push` appends it to the last container without `insert`'s two binary searches.
-fn add_slot(bits: &mut RoaringBitmap, slot: u32) -> bool {
-    bits.try_push(slot).is_ok() || bits.insert(slot)
+/// How many lists share out the rows of one kind of posting list, which decides how a slot
+/// is best added to one of them.
+#[derive(Clone, Copy)]
+enum Lists {
+    /// A handful (organizations, methods, types, apps, status codes, ongoing or not): a
+    /// list may be dense, held in bitmap containers, and the lists stay in the cache.
+    Few,
+    /// One per owner or user: each list is sparse, held in arrays.
+    Many,
+}
+
+/// Adds `slot` to a posting list. A new row's slot is past every slot listed. `try_push`
+/// appends it to an array without `insert`'s two binary searches (over a list seldom in
+/// the cache), but finds a bitmap's maximum by scanning it down from the top, some 500
+/// words a push while a container fills: a dense list takes `insert`, which sets one bit.
+fn add_slot(bits: &mut RoaringBitmap, slot: u32, lists: Lists) -> bool {
+    match lists {
+        Lists::Few => bits.insert(slot),
+        Lists::Many => bits.try_push(slot).is_ok() || bits.insert(slot),
+    }
 }
