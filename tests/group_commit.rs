@@ -267,21 +267,24 @@ fn a_reader_ahead_of_the_store_defers_background_snapshots_until_it_catches_up()
     assert_eq!(service.unsnapshotted_events(), 0);
 }
 
+/// Events in one whole group of batches.
+const GROUP: u64 = (INGEST_GROUP * BATCH) as u64;
+/// A policy under which a reader ahead of the store for four whole groups passes the bulk
+/// bound within the second.
+const EVERY_FOR_LONG: u64 = (GROUP * 3 / 2) / BULK_SNAPSHOT_EVERY;
+
 /// The pair of the test above: a reader that stays ahead for more than
 /// `BULK_SNAPSHOT_EVERY` times the policy's events gets a background snapshot anyway.
 #[test]
 fn a_reader_ahead_for_long_is_snapshotted_all_the_same() {
     let data = tempfile::tempdir().unwrap();
-    let group = (INGEST_GROUP * BATCH) as u64;
-    // The bound is reached within the second of four whole groups.
-    let every_events = (group * 3 / 2) / BULK_SNAPSHOT_EVERY;
     let (_, first) =
-        first_snapshot_reading_ahead(data.path(), Input::Endless, 4 * group, every_events);
+        first_snapshot_reading_ahead(data.path(), Input::Endless, 4 * GROUP, EVERY_FOR_LONG);
     assert_eq!(
         first,
-        Some(2 * group),
+        Some(2 * GROUP),
         "snapshotted after the group that passed {} events",
-        every_events * BULK_SNAPSHOT_EVERY
+        EVERY_FOR_LONG * BULK_SNAPSHOT_EVERY
     );
 }
 
@@ -290,10 +293,8 @@ fn a_reader_ahead_for_long_is_snapshotted_all_the_same() {
 #[test]
 fn a_finite_input_is_snapshotted_once_it_ends_however_long_it_was_ahead() {
     let data = tempfile::tempdir().unwrap();
-    let group = (INGEST_GROUP * BATCH) as u64;
-    let every_events = (group * 3 / 2) / BULK_SNAPSHOT_EVERY;
     let (shared, first) =
-        first_snapshot_reading_ahead(data.path(), Input::Finite, 4 * group, every_events);
+        first_snapshot_reading_ahead(data.path(), Input::Finite, 4 * GROUP, EVERY_FOR_LONG);
     assert_eq!(first, None, "no snapshot while it loaded");
     let mut service = service::lock(&shared);
     service.wait_for_snapshots();
