@@ -64,9 +64,10 @@ pub struct Batcher<'a, P> {
     queue: &'a IngestQueue,
     batch_size: usize,
     group: usize,
-    /// The pending lines' numbers and events: whole batches, then one filling.
+    /// The pending lines' numbers, and their events in whole batches, then one filling
+    /// (filled in place: an event is some 300 bytes, not worth a second copy).
     lines: Vec<u64>,
-    events: Vec<ConnectionEvent>,
+    batches: Vec<Vec<ConnectionEvent>>,
     /// Where the lines pushed so far end.
     read_upto: Option<P>,
     /// Where the lines stored so far end.
@@ -89,7 +90,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
             batch_size: batch_size.max(1),
             group: group.max(1),
             lines: Vec::new(),
-            events: Vec::new(),
+            batches: Vec::new(),
             read_upto: None,
             committed: None,
             answer: IngestAnswer::default(),
@@ -125,7 +126,14 @@ impl<'a, P: Clone> Batcher<'a, P> {
         match read.line {
             Ok(Line::Event { line, event }) => {
                 self.lines.push(line);
-                self.events.push(event);
+                match self.batches.last_mut() {
+                    Some(filling) if filling.len() < self.batch_size => filling.push(event),
+                    _ => {
+                        let mut batch = Vec::with_capacity(self.batch_size);
+                        batch.push(event);
+                        self.batches.push(batch);
+                    }
+                }
             }
             Ok(Line::Skipped { .. }) => self.answer.skipped += 1,
             Err(e) => {
@@ -141,7 +149,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
             }
         }
         self.read_upto = Some(read.end);
-        if self.events.len() >= self.batch_size * self.group {
+        if self.pending() >= self.batch_size * self.group {
             if let Some(input) = self.marks_ahead
                 && self.ahead.is_none()
             {
@@ -156,7 +164,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
     /// Stores what is pending (see `store`) before the group is full: no line is waiting,
     /// or the input ended.
     pub fn flush(&mut self) -> Result<(), ServiceError> {
-        let pending = self.events.len();
+        let pending = self.pending();
         let stored = self.store();
         self.batches_behind += pending / self.batch_size;
         let caught_up = !pending.is_multiple_of(self.batch_size)
@@ -176,13 +184,8 @@ impl<'a, P: Clone> Batcher<'a, P> {
     /// first failure is returned.
     fn store(&mut self) -> Result<(), ServiceError> {
         let mut failure = None;
-        if !self.events.is_empty() {
-            let mut batches = Vec::with_capacity(self.events.len().div_ceil(self.batch_size));
-            let mut events = std::mem::take(&mut self.events).into_iter();
-            while events.len() > 0 {
-                batches.push(events.by_ref().take(self.batch_size).collect());
-            }
-            let answers = self.queue.ingest_batches(batches);
+        if !self.batches.is_empty() {
+            let answers = self.queue.ingest_batches(std::mem::take(&mut self.batches));
             let mut lines = self.lines.drain(..);
             for answer in answers {
                 let lines = lines.by_ref().take(self.batch_size);
@@ -210,13 +213,22 @@ impl<'a, P: Clone> Batcher<'a, P> {
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.events.is_empty()
+        !self.batches.is_empty()
+    }
+
+    /// Events pending: every batch but the last is whole.
+    fn pending(&self) -> usize {
+        self.batches.last().map_or(0, |last| {
+            (self.batches.len() - 1) * self.batch_size + last.len()
+        })
     }
 
     /// At least one whole batch is pending: worth storing now rather than waiting for the
     /// group to fill when no line is ready.
     pub fn has_whole_batch(&self) -> bool {
-        self.events.len() >= self.batch_size
+        self.batches
+            .first()
+            .is_some_and(|b| b.len() >= self.batch_size)
     }
 
     /// The answer, rejected lines in line order.
