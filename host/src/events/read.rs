@@ -217,7 +217,7 @@ impl<R: BufRead> EventReader<R> {
                 return Ok(any.then_some(too_long));
             }
             any = true;
-            let (chunk_len, consumed, found) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk_len, consumed, found) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i, i + 1, true),
                 None => (available.len(), available.len(), false),
             };
