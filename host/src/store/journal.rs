@@ -693,30 +693,20 @@ impl Journal {
             .map_err(unavailable)?;
         let known_ids = self.known_ids.borrow();
         let mut answers = Vec::with_capacity(events.len());
-        let mut failed = None;
-        // The new events stay where they are (usually all of them, so nothing moves) rather
-        // than being copied, some 300 bytes each, into a second vector.
-        let mut new = events;
-        new.retain(|event| {
-            let is_new = failed.is_none()
-                && !group.appended(&event.id)
+        for event in &events {
+            let is_new = !group.appended(&event.id)
                 && (!known_ids.may_hold(&event.id)
-                    || match stored.exists([event.id.as_bytes()]) {
-                        Ok(held) => !held,
-                        Err(e) => {
-                            failed = Some(unavailable(e));
-                            false
-                        }
-                    });
+                    || !stored.exists([event.id.as_bytes()]).map_err(unavailable)?);
             if is_new {
                 group.note(event.id);
             }
             answers.push(is_new);
-            is_new
-        });
-        if let Some(e) = failed {
-            return Err(e);
         }
+        // The new events stay where they are (usually all of them, so nothing moves) rather
+        // than being copied, some 300 bytes each, into a second vector.
+        let mut new = events;
+        let mut is_new = answers.iter();
+        new.retain(|_| *is_new.next().expect("one answer per event"));
         if !new.is_empty() {
             group.insert(new);
         }
