@@ -12,9 +12,17 @@
 //! A failed insert fails the rest of the group: the inserter skips everything after it,
 //! and the commit rolls the transaction back and reports it. The plugin has merged those
 //! events by then, so the service rebuilds it, as after any failed commit.
+//!
+//! A commit may be queued rather than waited for (`commit_queued`): the next group then
+//! opens behind it at once, and its `append` counts the queued group's ids as stored. That
+//! holds only if the queued commit succeeds and no other writer commits between the two
+//! groups, which the inserter checks when it opens the next one (`Command::Continue`):
+//! otherwise that group fails at its commit. Whoever waits for the queued commit must
+//! learn its outcome (`settle`) before a third group is opened or committed.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use super::journal::Journal;
@@ -29,17 +37,79 @@ pub(super) struct Inserter {
     group_ids: HashSet<Uuid>,
     /// Those of them appended since the last savepoint, forgotten if it is rolled back.
     batch_ids: Vec<Uuid>,
+    /// The ids of the group whose commit is queued and not yet settled: stored, as far as
+    /// the next group knows (its read may predate that commit).
+    carried: HashSet<Uuid>,
+    queued: bool,
+}
+
+/// What a commit came to: the journal's head once durable, or why it is not. Several may
+/// wait for it: the callers whose batches it holds, and the service settling it.
+#[derive(Default)]
+pub struct Commit {
+    outcome: Mutex<Option<Result<i64, StorageError>>>,
+    done: Condvar,
+}
+
+impl Commit {
+    pub fn wait(&self) -> Result<i64, StorageError> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(outcome) = &*outcome {
+                return outcome.clone();
+            }
+            outcome = self
+                .done
+                .wait(outcome)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Whether `wait` would return at once.
+    pub fn is_done(&self) -> bool {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    pub(super) fn finished(outcome: Result<i64, StorageError>) -> Arc<Self> {
+        let commit = Arc::new(Self::default());
+        commit.fill(outcome);
+        commit
+    }
+
+    fn fill(&self, outcome: Result<i64, StorageError>) {
+        let mut slot = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert(outcome);
+        self.done.notify_all();
+    }
+}
+
+/// The inserter's hold on a queued commit: dropped unfilled (the thread stopped, or never
+/// got the command), it fills it with that error, so that no one waits for ever.
+struct Filler(Arc<Commit>);
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.0.fill(Err(StorageError::Unavailable(
+            "the journal's inserter stopped before the commit".into(),
+        )));
+    }
 }
 
 enum Command {
     Begin,
+    /// `Begin` behind a queued commit, without a reply: a failure (or another writer's
+    /// events since that commit) fails the group at its commit.
+    Continue,
     Savepoint,
     Release,
     RollbackTo,
     Insert(Vec<ConnectionEvent>),
     SessionEvents(Vec<SessionKey>),
     LastSeq,
-    Commit,
+    Commit(Filler),
     Rollback,
 }
 
@@ -64,14 +134,22 @@ impl Inserter {
             thread: Some(thread),
             group_ids: HashSet::new(),
             batch_ids: Vec::new(),
+            carried: HashSet::new(),
+            queued: false,
         })
     }
 
-    /// Takes SQLite's write lock (`BEGIN IMMEDIATE`) on the inserter's connection.
+    /// Takes SQLite's write lock (`BEGIN IMMEDIATE`) on the inserter's connection; behind
+    /// a queued commit, queues that without waiting.
     pub(super) fn begin(&mut self) -> Result<(), StorageError> {
         self.group_ids.clear();
         self.batch_ids.clear();
-        self.done(Command::Begin)
+        if self.queued {
+            self.send(Command::Continue);
+            Ok(())
+        } else {
+            self.done(Command::Begin)
+        }
     }
 
     pub(super) fn savepoint(&mut self) {
@@ -91,9 +169,9 @@ impl Inserter {
         self.send(Command::RollbackTo);
     }
 
-    /// Whether the group already appended an event with this id.
+    /// Whether the group, or the one whose commit is queued, appended an event with this id.
     pub(super) fn appended(&self, id: &Uuid) -> bool {
-        self.group_ids.contains(id)
+        self.group_ids.contains(id) || self.carried.contains(id)
     }
 
     /// Counts an event as appended by the group (`appended` and the committed store both
@@ -128,20 +206,26 @@ impl Inserter {
         }
     }
 
-    /// Durable when this returns `Ok`, with the journal's highest `seq` then; on `Err` the
-    /// whole transaction is rolled back.
-    pub(super) fn commit(&mut self) -> Result<i64, StorageError> {
-        self.send(Command::Commit);
-        match self.reply()? {
-            Reply::Seq(head) => head,
-            _ => Err(out_of_step()),
+    /// Queues the group's commit: durable once the returned commit says `Ok`, with the
+    /// journal's highest `seq` then; on `Err` the whole transaction was rolled back. The
+    /// next group may open meanwhile; `settle` must come before another commit.
+    pub(super) fn commit_queued(&mut self) -> Result<Arc<Commit>, StorageError> {
+        if self.queued {
+            return Err(out_of_step());
         }
+        self.batch_ids.clear();
+        self.carried = std::mem::take(&mut self.group_ids);
+        self.queued = true;
+        let commit = Arc::new(Commit::default());
+        self.send(Command::Commit(Filler(commit.clone())));
+        Ok(commit)
     }
 
-    /// The ids the group appended (after its commit).
-    pub(super) fn take_appended(&mut self) -> impl Iterator<Item = Uuid> + '_ {
-        self.batch_ids.clear();
-        self.group_ids.drain()
+    /// Once the queued commit's outcome is known: the ids its group appended, which are
+    /// stored if it succeeded.
+    pub(super) fn settle(&mut self) -> impl Iterator<Item = Uuid> + '_ {
+        self.queued = false;
+        self.carried.drain()
     }
 
     pub(super) fn rollback(&mut self) {
@@ -189,11 +273,17 @@ fn out_of_step() -> StorageError {
 /// question, so that nothing after a lost insert is committed.
 fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>) {
     let mut failed: Option<StorageError> = None;
+    // The head the last commit left, if it succeeded: where a continued group must start.
+    let mut committed: Option<i64> = None;
     while let Ok(command) = inbox.recv() {
         let reply = match command {
             Command::Begin => {
                 failed = None;
                 Some(Reply::Done(journal.begin()))
+            }
+            Command::Continue => {
+                failed = continue_after(&journal, committed).err();
+                None
             }
             Command::Savepoint => run(&mut failed, || journal.savepoint()),
             Command::Release => run(&mut failed, || journal.release_savepoint()),
@@ -205,7 +295,7 @@ fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>
             Command::LastSeq => Some(Reply::Seq(
                 checked(&failed).and_then(|()| journal.last_seq()),
             )),
-            Command::Commit => {
+            Command::Commit(filler) => {
                 let outcome = checked(&failed).and_then(|()| {
                     let head = journal.last_seq()?;
                     journal.commit().map(|()| head)
@@ -214,7 +304,9 @@ fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>
                     journal.rollback();
                 }
                 failed = None;
-                Some(Reply::Seq(outcome))
+                committed = outcome.as_ref().ok().copied();
+                filler.0.fill(outcome);
+                None
             }
             Command::Rollback => {
                 journal.rollback();
@@ -228,6 +320,29 @@ fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>
             break;
         }
     }
+}
+
+/// Opens a group behind the commit that left the journal's head at `committed`: only if
+/// that commit succeeded and no one stored events since, which the group's answers assumed.
+fn continue_after(journal: &Journal, committed: Option<i64>) -> Result<(), StorageError> {
+    let Some(committed) = committed else {
+        // Its BEGIN is not run: the commit, which finds the group failed, rolls back none.
+        return Err(StorageError::Unavailable(
+            "the ingest group before this one was not committed; nothing of this one is \
+             stored, and sending it again is safe"
+                .into(),
+        ));
+    };
+    journal.begin()?;
+    let head = journal.last_seq()?;
+    if head != committed {
+        return Err(StorageError::Unavailable(format!(
+            "another writer stored events while this ingest group waited for the one before \
+             (the journal's head moved from {committed} to {head}); nothing of this group is \
+             stored, and sending it again is safe"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs a write that has no answer, unless an earlier one failed; keeps the first failure.
@@ -428,11 +543,100 @@ mod tests {
         assert_eq!(journal.event_count().unwrap(), 1);
     }
 
-    /// A failed insert (here a trigger's) fails the whole group at its commit, whatever
-    /// came after it; nothing of the group is stored, and the next group is not affected.
+    /// A group opened behind a queued commit counts that commit's events as stored, and
+    /// commits after it.
     #[test]
-    fn a_failed_insert_fails_the_groups_commit_and_stores_nothing_of_it() {
+    fn a_group_behind_a_queued_commit_counts_its_events_as_stored() {
+        let (_dir, mut journal) = journal();
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(2)]).unwrap(),
+            [true, true]
+        );
+        let first = journal.queue_commit();
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(2), event(3)]).unwrap(),
+            [false, true]
+        );
+        let outcome = first.wait();
+        assert_eq!(outcome, Ok(2));
+        journal.settle_commit(&outcome);
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 3);
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(3), event(4)]).unwrap(),
+            [false, false, true],
+            "the filter of stored ids has both groups'"
+        );
+        journal.commit().unwrap();
+    }
+
+    /// Events another writer commits between a queued commit and the group behind it may
+    /// repeat that group's, which it answered without seeing them: it fails whole, at its
+    /// commit, and the next group stores as before.
+    #[test]
+    fn a_group_behind_a_queued_commit_fails_when_another_writer_came_between() {
         let (dir, mut journal) = journal();
+        journal.begin_ingest().unwrap();
+        journal.append(vec![event(1)]).unwrap();
+        let first = journal.queue_commit();
+        let outcome = first.wait();
+        let other = Journal::connect(&dir.path().join("connlog.db")).unwrap();
+        other.insert(&[event(2)]).unwrap();
+
+        journal.begin_ingest().unwrap();
+        journal.append(vec![event(3)]).unwrap();
+        journal.settle_commit(&outcome);
+        let failure = journal.commit().unwrap_err();
+        assert!(failure.to_string().contains("another writer"), "{failure}");
+        assert_eq!(journal.event_count().unwrap(), 2);
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(2), event(3)]).unwrap(),
+            [false, true]
+        );
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 3);
+    }
+
+    /// A queued commit that fails takes the group behind it along, which counted its
+    /// events as stored: nothing of either is.
+    #[test]
+    fn a_group_behind_a_failed_commit_fails_too() {
+        let (dir, mut journal) = journal();
+        refuse_time_13(&dir);
+        journal.begin_ingest().unwrap();
+        journal.append(vec![event(1), event(13)]).unwrap();
+        let first = journal.queue_commit();
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(2)]).unwrap(),
+            [false, true]
+        );
+        let outcome = first.wait();
+        assert!(outcome.is_err());
+        journal.settle_commit(&outcome);
+        let failure = journal.commit().unwrap_err();
+        assert!(failure.to_string().contains("not committed"), "{failure}");
+        assert_eq!(journal.event_count().unwrap(), 0);
+
+        journal.begin_ingest().unwrap();
+        assert_eq!(
+            journal.append(vec![event(1), event(2)]).unwrap(),
+            [true, true]
+        );
+        journal.commit().unwrap();
+        assert_eq!(journal.event_count().unwrap(), 2);
+    }
+
+    /// Has the store refuse events of time 13 (a trigger), as a full disk would.
+    fn refuse_time_13(dir: &tempfile::TempDir) {
         rusqlite::Connection::open(dir.path().join("connlog.db"))
             .unwrap()
             .execute_batch(
@@ -440,6 +644,14 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'refused by a test'); END;",
             )
             .unwrap();
+    }
+
+    /// A failed insert (here a trigger's) fails the whole group at its commit, whatever
+    /// came after it; nothing of the group is stored, and the next group is not affected.
+    #[test]
+    fn a_failed_insert_fails_the_groups_commit_and_stores_nothing_of_it() {
+        let (dir, mut journal) = journal();
+        refuse_time_13(&dir);
         journal.begin_ingest().unwrap();
         for batch in [vec![event(1)], vec![event(13)], vec![event(2)]] {
             journal.savepoint().unwrap();

@@ -19,13 +19,14 @@
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::EventCounts;
 use super::checkpointer;
-use super::inserter::Inserter;
+use super::inserter::{Commit, Inserter};
 use super::known_ids::KnownIds;
 use super::snapshot_file::{self, FileReader, FileWriter, FinishedFile};
 use crate::model::{
@@ -521,18 +522,46 @@ impl Journal {
 
     /// Durable when this returns Ok (synchronous=FULL).
     pub fn commit(&self) -> Result<(), StorageError> {
-        let Some(mut group) = self.end_group() else {
+        if !self.in_group.get() {
             return self.conn.execute_batch("COMMIT").map_err(unavailable);
+        }
+        let commit = self.queue_commit();
+        let outcome = commit.wait();
+        self.settle_commit(&outcome);
+        outcome.map(|_| ())
+    }
+
+    /// Commits without waiting when an ingest group is open: the returned commit says when
+    /// it is durable, with the journal's head then, and the next group may open meanwhile
+    /// (`begin_ingest`). Its outcome must be passed to `settle_commit` before the next
+    /// commit. Outside a group, commits now.
+    pub fn queue_commit(&self) -> Arc<Commit> {
+        let Some(mut group) = self.end_group() else {
+            let outcome = self
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(unavailable)
+                .and_then(|()| self.last_seq());
+            return Commit::finished(outcome);
+        };
+        group
+            .commit_queued()
+            .unwrap_or_else(|e| Commit::finished(Err(e)))
+    }
+
+    /// Takes note of a queued commit's outcome: its ids are known to be stored, or, after a
+    /// failure, the filter of known ids is built again from the store.
+    pub fn settle_commit(&self, outcome: &Result<i64, StorageError>) {
+        let mut inserter = self.inserter.borrow_mut();
+        let Some(inserter) = inserter.as_mut() else {
+            return;
         };
         let mut known_ids = self.known_ids.borrow_mut();
-        match group.commit() {
-            Ok(head) => {
-                known_ids.committed(group.take_appended(), head);
-                Ok(())
-            }
-            Err(e) => {
+        match outcome {
+            Ok(head) => known_ids.committed(inserter.settle(), *head),
+            Err(_) => {
+                inserter.settle().for_each(drop);
                 known_ids.forget();
-                Err(e)
             }
         }
     }

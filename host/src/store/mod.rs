@@ -20,6 +20,7 @@ pub mod postgres;
 pub mod seal;
 pub mod snapshot_file;
 
+pub use inserter::Commit;
 pub use journal::{
     Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, Sweep, WrittenSnapshot,
 };
