@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use connlog::ingest::{INGEST_GROUP, IngestAnswer, IngestObserver, ReadLine, ingest_live};
 use connlog::model::EventOutcome;
+use connlog::model::{LogFormat, LogLine};
 use connlog::plugin::PluginSource;
+use connlog::plugin::ServiceLogSink;
 use connlog::service::{
-    self, BULK_SNAPSHOT_EVERY, IngestQueue, Input, SharedConnLog, SnapshotPolicy,
+    self, BULK_SNAPSHOT_EVERY, IngestQueue, Input, ServiceConfig, SharedConnLog, SnapshotPolicy,
 };
 use service_support::*;
 
@@ -20,6 +22,22 @@ const CALLERS: u64 = 4;
 const BATCH: usize = 5;
 /// A partial-batch delay no test waits for.
 const NEVER: Duration = Duration::from_secs(600);
+
+/// Service-log lines, as written.
+#[derive(Default)]
+struct Captured(Mutex<Vec<LogLine>>);
+
+impl Captured {
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl ServiceLogSink for Captured {
+    fn write(&self, lines: &[LogLine]) {
+        self.0.lock().unwrap().extend_from_slice(lines);
+    }
+}
 
 /// A service over `data` with the reference plugin, and the queue its ingesters share.
 fn queued_service(data: &std::path::Path) -> (SharedConnLog, IngestQueue) {
@@ -93,6 +111,37 @@ fn a_lone_caller_commits_its_batch_alone() {
     let counters = service.counters();
     assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
     assert_eq!(row_count(&mut service), 3);
+}
+
+/// A caller's answer waits for its group's commit, queued while the next group merges;
+/// with no other call after it, the commit is settled in the service before the answer
+/// returns: the live feed's head has moved, and the service-log lines are written.
+#[test]
+fn a_lone_callers_commit_is_settled_before_its_answer_returns() {
+    let data = tempfile::tempdir().unwrap();
+    let lines = Arc::new(Captured::default());
+    let shared = Arc::new(Mutex::new(open_with(ServiceConfig {
+        log_formats: vec![LogFormat::Json],
+        service_log: lines.clone(),
+        ..config(data.path(), PluginSource::default())
+    })));
+    let queue = IngestQueue::new(shared.clone());
+    let head = service::lock(&shared).head();
+    let before = *head.borrow();
+    for n in 1..=3 {
+        let outcomes = queue.ingest(vec![web_event(n, T0, "alone")]).unwrap();
+        assert_eq!(outcomes, vec![EventOutcome::Stored]);
+        assert_eq!(
+            *head.borrow(),
+            before + n as i64,
+            "the head after event {n}"
+        );
+        assert_eq!(
+            lines.count(),
+            n as usize,
+            "service-log lines after event {n}"
+        );
+    }
 }
 
 /// A reader that is ahead of the store (a file, a backlog) has its batches committed a
@@ -213,9 +262,135 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
     assert_eq!(row_count(&mut service), 4);
 }
 
-/// The events stored when the first background snapshot was seen, checked after each
-/// commit: what a reader ahead of the store leaves when it loads `count` events of `input`
-/// under a policy of `every_events`. Also the service, to look at afterwards.
+/// The next group merges while the one before is made durable, and counts that one's
+/// events as stored: when its commit fails, the group behind it fails too (an answer of
+/// "already stored" for an event that is not must never be given), nothing of either is
+/// visible, and both are stored when sent again.
+#[test]
+fn a_group_merged_behind_a_commit_that_fails_fails_with_it() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::default());
+    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
+    store
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+            T0 + 13
+        ))
+        .unwrap();
+    let first = || {
+        vec![vec![
+            web_event(1, T0, "first"),
+            web_event(2, T0 + 13, "first"),
+        ]]
+    };
+    let behind = || vec![vec![web_event(1, T0, "first"), web_event(3, T0, "behind")]];
+
+    let queued = service.ingest_group_queued(first());
+    let answers = service.ingest_group_queued(behind()).wait();
+    for answer in queued.wait().into_iter().chain(answers) {
+        let failure = answer.expect_err("both groups failed");
+        assert!(
+            failure.to_string().contains("the disk is full")
+                || failure.to_string().contains("not committed"),
+            "{failure}"
+        );
+    }
+    assert_eq!(row_count(&mut service), 0, "rebuilt from the store");
+    assert_eq!(service.counters().ingest_commits, 0);
+
+    store.execute_batch("DROP TRIGGER refuse").unwrap();
+    let queued = service.ingest_group_queued(first());
+    let answers = service.ingest_group_queued(behind()).wait();
+    assert_eq!(
+        queued.wait()[0].as_ref().unwrap(),
+        &vec![EventOutcome::Stored; 2]
+    );
+    assert_eq!(
+        answers[0].as_ref().unwrap(),
+        &vec![EventOutcome::Duplicate, EventOutcome::Stored],
+        "the first group's event is already stored for the group behind it"
+    );
+    assert_eq!(row_count(&mut service), 3);
+    assert_eq!(service.counters().ingest_commits, 2);
+}
+
+/// A reader ahead of the store sends each group while the one before is made durable.
+/// When a group's commit fails, the ingest stops with its error. The group before it is
+/// stored and counted; the one sent behind it is stored and counted too if it merged once
+/// the failure was known, and fails with it otherwise. The position a resumed ingest starts
+/// from stays before the failed group, so sending the rest again stores it.
+#[test]
+fn a_reader_ahead_stops_at_a_failed_commit_with_the_groups_before_it_stored() {
+    struct Positions(Vec<u64>);
+    impl IngestObserver<u64> for Positions {
+        fn committed(&mut self, _: &IngestAnswer, committed: &u64) {
+            self.0.push(*committed);
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (shared, queue) = queued_service(data.path());
+    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
+    store
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+            T0 + 13
+        ))
+        .unwrap();
+    let group = (INGEST_GROUP * BATCH) as u64;
+    let events = || -> Vec<_> {
+        (0..4 * group)
+            .map(|n| web_event(n, if n == group + 5 { T0 + 13 } else { T0 }, "ahead"))
+            .collect()
+    };
+
+    let mut positions = Positions(Vec::new());
+    let (answer, error) = ingest_live(
+        &queue,
+        &read_ahead(events()),
+        Input::Finite,
+        BATCH,
+        NEVER,
+        &mut positions,
+    )
+    .expect_err("the second group failed");
+    assert!(error.to_string().contains("the disk is full"), "{error}");
+    assert!(
+        [group, 2 * group].contains(&answer.accepted),
+        "the first group, and maybe the third: {}",
+        answer.accepted
+    );
+    assert_eq!(
+        positions.0.last(),
+        Some(&group),
+        "resumes after the first group"
+    );
+    assert_eq!(
+        row_count(&mut service::lock(&shared)),
+        answer.accepted,
+        "what was counted is stored"
+    );
+    let counted = answer.accepted;
+
+    store.execute_batch("DROP TRIGGER refuse").unwrap();
+    let answer = ingest_live(
+        &queue,
+        &read_ahead(events()),
+        Input::Finite,
+        BATCH,
+        NEVER,
+        &mut (),
+    )
+    .expect("stored");
+    assert_eq!((answer.accepted, answer.duplicates), (4 * group, counted));
+    assert_eq!(row_count(&mut service::lock(&shared)), 4 * group);
+}
+
+/// The events stored (the journal's head, in a new store) when the first background
+/// snapshot was seen, checked after each commit: what a reader ahead of the store leaves
+/// when it loads `count` events of `input` under a policy of `every_events`. Also the
+/// service, to look at afterwards.
 fn first_snapshot_reading_ahead(
     data: &std::path::Path,
     input: Input,
@@ -224,12 +399,12 @@ fn first_snapshot_reading_ahead(
 ) -> (SharedConnLog, Option<u64>) {
     struct FirstSnapshot<'a>(&'a SharedConnLog, Option<u64>);
     impl IngestObserver<u64> for FirstSnapshot<'_> {
-        fn committed(&mut self, answer: &IngestAnswer, _: &u64) {
+        fn committed(&mut self, _: &IngestAnswer, _: &u64) {
             let mut service = service::lock(self.0);
             // Returns at once unless a job was asked for.
             service.wait_for_snapshots();
             if service.counters().snapshots_saved > 0 {
-                self.1.get_or_insert(answer.accepted);
+                self.1.get_or_insert(service.merged_upto() as u64);
             }
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::events::{EventReader, Line, LineError};
 use crate::model::{ConnectionEvent, EventOutcome};
-use crate::service::{IngestQueue, Input, ReadingAhead, ServiceError};
+use crate::service::{IngestQueue, Input, ReadingAhead, ServiceError, Submitted};
 
 /// Events per plugin call: large enough to amortise the call, small enough to bound the
 /// plugin's memory. A commit may hold several (`INGEST_GROUP`).
@@ -81,6 +81,19 @@ pub struct Batcher<'a, P> {
     marks_ahead: Option<Input>,
     ahead: Option<ReadingAhead<'a>>,
     batches_behind: usize,
+    /// The full group stored last, whose answers wait for its commit while the next group
+    /// is read and merged (`store`).
+    in_flight: Option<InFlight<'a, P>>,
+    /// A batch failed: `committed` stays where it is for good.
+    failed: bool,
+}
+
+/// A group whose commit is queued: its lines' numbers, and where the last line read before
+/// it was stored ends.
+struct InFlight<'a, P> {
+    submitted: Submitted<'a>,
+    lines: Vec<u64>,
+    upto: Option<P>,
 }
 
 impl<'a, P: Clone> Batcher<'a, P> {
@@ -98,6 +111,8 @@ impl<'a, P: Clone> Batcher<'a, P> {
             marks_ahead: None,
             ahead: None,
             batches_behind: 0,
+            in_flight: None,
+            failed: false,
         }
     }
 
@@ -156,7 +171,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
                 self.ahead = Some(self.queue.reading_ahead(input));
             }
             self.batches_behind = 0;
-            self.store()?;
+            self.store(true)?;
         }
         Ok(rejected)
     }
@@ -165,7 +180,7 @@ impl<'a, P: Clone> Batcher<'a, P> {
     /// or the input ended.
     pub fn flush(&mut self) -> Result<(), ServiceError> {
         let pending = self.pending();
-        let stored = self.store();
+        let stored = self.store(false);
         self.batches_behind += pending / self.batch_size;
         let caught_up = !pending.is_multiple_of(self.batch_size)
             || pending == 0
@@ -177,38 +192,65 @@ impl<'a, P: Clone> Batcher<'a, P> {
         stored
     }
 
-    /// Stores what is pending, in batches of `batch_size` under one commit. On success
-    /// every line pushed so far is settled (stored, rejected or skipped) and `committed`
-    /// moves up to the last of them. When a batch fails, the batches the service still
-    /// stored (those before it, and any after it) are counted, `committed` stays, and the
-    /// first failure is returned.
-    fn store(&mut self) -> Result<(), ServiceError> {
+    /// Stores what is pending, in batches of `batch_size` under one commit, and answers
+    /// the group in flight. On success every line pushed so far is settled (stored,
+    /// rejected or skipped) and `committed` moves up to the last of them; `defer`red, the
+    /// new group's answers wait for the next `store` instead, so that the next group is
+    /// read and merged while its commit is made durable, and `committed` moves up to the
+    /// group before. When a batch fails, the batches the service still stored (those
+    /// before it, and any after it) are counted, `committed` stays, and the first failure
+    /// is returned.
+    fn store(&mut self, defer: bool) -> Result<(), ServiceError> {
+        let group = (!self.batches.is_empty()).then(|| InFlight {
+            submitted: self.queue.submit(std::mem::take(&mut self.batches)),
+            lines: std::mem::take(&mut self.lines),
+            upto: self.read_upto.clone(),
+        });
+        let mut outcome = self.answer_in_flight();
+        match group {
+            Some(group) if defer => self.in_flight = Some(group),
+            Some(group) => outcome = outcome.and(self.answer(group)),
+            None => {}
+        }
+        outcome?;
+        if self.in_flight.is_none() && self.read_upto.is_some() && !self.failed {
+            self.committed = self.read_upto.clone();
+        }
+        self.flushes += 1;
+        Ok(())
+    }
+
+    fn answer_in_flight(&mut self) -> Result<(), ServiceError> {
+        self.in_flight
+            .take()
+            .map_or(Ok(()), |group| self.answer(group))
+    }
+
+    /// Counts a stored group's answers, once its commit is durable (or failed).
+    fn answer(&mut self, group: InFlight<'a, P>) -> Result<(), ServiceError> {
         let mut failure = None;
-        if !self.batches.is_empty() {
-            let answers = self.queue.ingest_batches(std::mem::take(&mut self.batches));
-            let mut lines = self.lines.drain(..);
-            for answer in answers {
-                let lines = lines.by_ref().take(self.batch_size);
-                match answer {
-                    Ok(outcomes) => {
-                        for (line, outcome) in lines.zip(outcomes) {
-                            count(&mut self.answer, line, outcome);
-                        }
+        let mut lines = group.lines.into_iter();
+        for answer in group.submitted.answers() {
+            let lines = lines.by_ref().take(self.batch_size);
+            match answer {
+                Ok(outcomes) => {
+                    for (line, outcome) in lines.zip(outcomes) {
+                        count(&mut self.answer, line, outcome);
                     }
-                    Err(e) => {
-                        lines.for_each(drop);
-                        failure.get_or_insert(e);
-                    }
+                }
+                Err(e) => {
+                    lines.for_each(drop);
+                    failure.get_or_insert(e);
                 }
             }
         }
         if let Some(e) = failure {
+            self.failed = true;
             return Err(e);
         }
-        if self.read_upto.is_some() {
-            self.committed = self.read_upto.clone();
+        if !self.failed && group.upto.is_some() {
+            self.committed = group.upto;
         }
-        self.flushes += 1;
         Ok(())
     }
 
@@ -233,12 +275,15 @@ impl<'a, P: Clone> Batcher<'a, P> {
 
     /// The answer, rejected lines in line order.
     pub fn finish(mut self) -> IngestAnswer {
+        debug_assert!(self.in_flight.is_none(), "finished before a flush");
         self.answer.rejected.sort_by_key(|r| r.line);
         self.answer
     }
 
-    /// Gives up the answer so far, with the error that stopped the ingest.
-    pub fn fail(self, error: ServiceError) -> (IngestAnswer, ServiceError) {
+    /// Gives up the answer so far, with the error that stopped the ingest (and the group
+    /// in flight counted).
+    pub fn fail(mut self, error: ServiceError) -> (IngestAnswer, ServiceError) {
+        let _ = self.answer_in_flight();
         (self.finish(), error)
     }
 }

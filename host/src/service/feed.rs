@@ -39,6 +39,8 @@ impl ConnLog {
         after: i64,
         max_events: usize,
     ) -> Result<Result<FeedChunk, QueryError>, ServiceError> {
+        // The head is read before the instance: settled first, it is what is durable.
+        self.settled();
         let head = self.merged_upto;
         let events = if max_events == 0 || after >= head {
             Vec::new()

@@ -53,12 +53,12 @@ use restore::bring_up;
 
 pub use compact::compact_if_due;
 pub use feed::{FeedChunk, FeedMessage};
-pub use group_commit::{IngestQueue, Input, ReadingAhead};
+pub use group_commit::{IngestQueue, Input, ReadingAhead, Submitted};
 pub use restore::{RestoreReport, RestoreSource};
 pub use slices::SLICE_ROWS;
 pub(crate) use slices::purge_slices;
 pub use swap::{SwapReport, swap_plugin};
-pub use transactions::BatchAnswer;
+pub use transactions::{BatchAnswer, GroupAnswers};
 pub use upstream::{Follower, RetentionConflict, share_directory};
 
 /// The store's file name inside the data directory.
@@ -201,6 +201,8 @@ pub struct ConnLog {
     rewrite_owed: bool,
     /// The shared store this service is a replica of (`attach_upstream`).
     upstream: Option<upstream::Upstream>,
+    /// The last ingest group's commit, while it is made durable (`ingest_group_queued`).
+    queued: Option<transactions::QueuedCommit>,
     /// Ingests reading ahead of the store now (`IngestQueue::reading_ahead`): of finite
     /// inputs, and of endless ones.
     finite_ahead: usize,
@@ -301,6 +303,7 @@ impl ConnLog {
             compaction: Compaction::default(),
             rewrite_owed: false,
             upstream: None,
+            queued: None,
             finite_ahead: 0,
             endless_ahead: 0,
             closed: false,
@@ -392,6 +395,7 @@ impl ConnLog {
     }
 
     fn shutdown(&mut self) -> Result<(), ServiceError> {
+        self.settled();
         self.writer.stop();
         self.checkpointer.stop();
         self.absorb_background();
@@ -511,9 +515,18 @@ fn stale_snapshot(journal: &Journal) -> Result<bool, model::StorageError> {
 /// The service as the server shares it between requests: calls are serialised.
 pub type SharedConnLog = Arc<Mutex<ConnLog>>;
 
-/// Locks the shared service. A panic while it was held cannot have left a half-done
+/// Locks the shared service, once the last ingest group's commit is settled: what the
+/// service answers is durable. A panic while it was held cannot have left a half-done
 /// change behind (every change is one SQLite transaction), so a poisoned lock is used.
 pub fn lock(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
+    let mut service = lock_to_ingest(shared);
+    service.settled();
+    service
+}
+
+/// `lock` for the next ingest group, which may merge while the last one's commit is made
+/// durable (`ConnLog::ingest_group_queued`).
+fn lock_to_ingest(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -63,6 +63,8 @@ impl ConnLog {
 
     /// `rebuild` without counting a restart: after the store was filled in bulk.
     pub(super) fn bring_up_again(&mut self) -> Result<(), ServiceError> {
+        // The store it is brought up from holds the queued group, or never will.
+        self.await_queued();
         let journal = match self.instance.state_mut().take_journal() {
             Some(mut journal) => {
                 journal.rollback();

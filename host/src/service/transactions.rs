@@ -3,15 +3,16 @@
 //! in any call answered by rebuilding the instance from the store.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::restore::{bring_up_error, replay_range};
 use super::{ConnLog, ServiceError, background, snapshot};
 use crate::model::{
-    self, Actor, ConnectionEvent, EventOutcome, LogFormat, Page, QueryError, QueryRequest,
+    self, Actor, ConnectionEvent, EventOutcome, LogFormat, LogLine, Page, QueryError, QueryRequest,
 };
 use crate::plugin::{PluginError, PluginInstance};
-use crate::store::{Expect, Includes, Journal, SnapshotInfo};
+use crate::store::{Commit, Expect, Includes, Journal, SnapshotInfo};
 
 /// A write transaction longer than this is logged with where its time went.
 const SLOW_TRANSACTION: Duration = Duration::from_millis(100);
@@ -34,14 +35,26 @@ impl ConnLog {
     /// before it are committed, the instance is rebuilt, and the batches after it go on in
     /// a new transaction. One answer per batch, in order; an `Ok` batch is durable.
     pub fn ingest_group(&mut self, batches: Vec<Vec<ConnectionEvent>>) -> Vec<BatchAnswer> {
+        let answers = self.ingest_group_queued(batches);
+        // A failed commit is in the answers; settling it rebuilds the instance.
+        let _ = self.settle();
+        answers.wait()
+    }
+
+    /// `ingest_group`, leaving the group's commit queued on the journal's inserter, so that
+    /// the service can merge the next group while this one is made durable: the answers
+    /// are final once `GroupAnswers::wait` returns, which needs no hold on the service.
+    /// Anything else the service does waits for the commit first (`ConnLog::settle`).
+    pub fn ingest_group_queued(&mut self, batches: Vec<Vec<ConnectionEvent>>) -> GroupAnswers {
         let mut answers: Vec<Option<BatchAnswer>> = std::iter::repeat_with(|| None)
             .take(batches.len())
             .collect();
         let mut rest: VecDeque<(usize, Vec<ConnectionEvent>)> =
             batches.into_iter().enumerate().collect();
+        let mut queued = None;
         while let Some(&(first, _)) = rest.front() {
             match self.begin_ingest() {
-                Ok(started) => self.store_batches(&mut rest, &mut answers, started),
+                Ok(started) => queued = self.store_batches(&mut rest, &mut answers, started),
                 Err(e) => {
                     // Nothing of the group ran: the first batch gets the error, and the
                     // others try again on their own.
@@ -49,6 +62,11 @@ impl ConnLog {
                     answers[first] = Some(Err(e));
                 }
             }
+        }
+        if queued.is_none() {
+            // What was queued before is settled before the service is let go, as by every
+            // hold of it (`IngestQueue` counts on that).
+            self.settled();
         }
         let answers: Vec<BatchAnswer> = answers
             .into_iter()
@@ -61,17 +79,19 @@ impl ConnLog {
             .filter(|o| matches!(o, EventOutcome::Stored))
             .count() as u64;
         self.snapshot_if_due();
-        answers
+        GroupAnswers { answers, queued }
     }
 
     /// Inside an open write transaction: runs the batches of `rest`, each in a savepoint,
-    /// until they are done or one traps, then commits what succeeded.
+    /// until they are done or one traps, then commits what succeeded. An ingest group's
+    /// commit is queued, unless the instance must be rebuilt after it: the commit, and the
+    /// slots of the batches it holds.
     fn store_batches(
         &mut self,
         rest: &mut VecDeque<(usize, Vec<ConnectionEvent>)>,
         answers: &mut [Option<BatchAnswer>],
         started: Started,
-    ) {
+    ) -> Option<(Arc<Commit>, Vec<usize>)> {
         let mut stored = Vec::new();
         // The batch whose failure left the instance to be rebuilt.
         let mut rebuild = None;
@@ -112,19 +132,31 @@ impl ConnLog {
             {
                 // What the batch wrote cannot be told apart: none of the group is kept.
                 self.abandon_write(stored, answers, &e);
-                return;
+                return None;
             }
             if rebuild.is_some() {
                 break;
             }
         }
         let batches = stored.len() as u64;
-        match self.commit_write(started) {
-            Ok(()) => {
-                if batches > 0 {
-                    self.counters.ingest_commits += 1;
-                    self.counters.ingest_batches += batches;
+        // One commit is queued at a time: the one before this group's is settled first (by
+        // now, with this group merged meanwhile, it is nearly always durable).
+        if let Err(e) = self.settle() {
+            // It failed, and the rebuild that followed dropped this group, merged behind it.
+            fail_stored(stored, answers, &e);
+            return None;
+        }
+        let committed = if rebuild.is_none() && started.through_inserter {
+            self.queue_ingest_commit(batches).map(Some)
+        } else {
+            self.commit_write(started).map(|()| None)
+        };
+        match committed {
+            Ok(queued) => {
+                if queued.is_none() {
+                    self.count_commit(batches);
                 }
+                let slots = stored.iter().map(|&(slot, _)| slot).collect();
                 for (slot, outcomes) in stored {
                     answers[slot] = Some(Ok(outcomes));
                 }
@@ -135,8 +167,74 @@ impl ConnLog {
                     // the instance is down.
                     answers[slot] = Some(Err(e));
                 }
+                queued.map(|commit| (commit, slots))
             }
-            Err(e) => self.abandon_write(stored, answers, &e),
+            Err(e) => {
+                self.abandon_write(stored, answers, &e);
+                None
+            }
+        }
+    }
+
+    /// Queues the open ingest group's commit (the one before it settled).
+    fn queue_ingest_commit(&mut self, batches: u64) -> Result<Arc<Commit>, ServiceError> {
+        let commit = self.journal()?.queue_commit();
+        let log = std::mem::take(&mut self.instance.state_mut().pending_log);
+        self.queued = Some(QueuedCommit {
+            commit: commit.clone(),
+            log,
+            batches,
+        });
+        Ok(commit)
+    }
+
+    /// Learns the outcome of the queued ingest commit, if there is one. A failed one leaves
+    /// the instance ahead of the store, so it is rebuilt.
+    fn settle(&mut self) -> Result<(), ServiceError> {
+        match self.await_queued() {
+            Some(Err(e)) => {
+                self.rebuild()?;
+                Err(ServiceError::Storage(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `settle`, before anything the service does but merging the next ingest group
+    /// (`service::lock`, `instance`, `open_write`), so that nothing is read, saved or sent
+    /// that is not durable yet. A failure is for the queued group's callers to report.
+    pub(super) fn settled(&mut self) {
+        if let Err(e) = self.settle() {
+            tracing::warn!(error = %e, "an ingest group's commit failed");
+        }
+    }
+
+    /// `settled`, if the queued ingest commit is durable (or failed) by now.
+    pub(super) fn settled_if_done(&mut self) {
+        if self.queued.as_ref().is_some_and(|q| q.commit.is_done()) {
+            self.settled();
+        }
+    }
+
+    /// Waits for the queued ingest commit, if there is one, and on success does what
+    /// `commit_write` does after a commit. Returns its outcome.
+    pub(super) fn await_queued(&mut self) -> Option<Result<i64, model::StorageError>> {
+        let queued = self.queued.take()?;
+        let outcome = queued.commit.wait();
+        if let Ok(journal) = self.journal() {
+            journal.settle_commit(&outcome);
+        }
+        if let Ok(head) = outcome {
+            self.count_commit(queued.batches);
+            self.after_commit(head, queued.log, true);
+        }
+        Some(outcome)
+    }
+
+    fn count_commit(&mut self, batches: u64) {
+        if batches > 0 {
+            self.counters.ingest_commits += 1;
+            self.counters.ingest_batches += batches;
         }
     }
 
@@ -148,13 +246,7 @@ impl ConnLog {
         answers: &mut [Option<BatchAnswer>],
         error: &ServiceError,
     ) {
-        let storage = match error {
-            ServiceError::Storage(e) => e.clone(),
-            other => model::StorageError::Unavailable(other.to_string()),
-        };
-        for (slot, _) in stored {
-            answers[slot] = Some(Err(ServiceError::Storage(storage.clone())));
-        }
+        fail_stored(stored, answers, error);
         let _ = self.rebuild();
     }
 
@@ -497,7 +589,13 @@ impl ConnLog {
     }
 
     fn open_write(&mut self, through_inserter: bool) -> Result<Started, ServiceError> {
+        // An ingest group may open behind a queued commit; nothing else does.
+        if !through_inserter {
+            self.settled();
+        }
         self.attach_store()?;
+        // Behind it, the inserter checks instead that no other writer came in between.
+        let foreign = self.queued.is_none();
         let at = Instant::now();
         // Each write transaction starts its own list of the rows a replica must delete.
         let replica = self.upstream.is_some();
@@ -510,7 +608,9 @@ impl ConnLog {
         };
         begun.map_err(ServiceError::Storage)?;
         let waited = at.elapsed();
-        self.merge_foreign_events()?;
+        if foreign {
+            self.merge_foreign_events()?;
+        }
         Ok(Started {
             at,
             waited,
@@ -536,18 +636,11 @@ impl ConnLog {
                 .map_err(ServiceError::Storage)?;
         }
         journal.commit().map_err(ServiceError::Storage)?;
-        // SQLite checkpoints the WAL into the file inside a commit when the WAL has grown
-        // (an ingest group's commit only past `BACKSTOP_PAGES`: the checkpointer copies
-        // its frames, and seals the file after).
-        self.seal.refresh();
-        if started.through_inserter {
-            self.checkpointer.nudge();
-        }
         if let Some(upstream) = &mut self.upstream {
             upstream.committed();
         }
-        self.set_merged_upto(head);
-        self.flush_service_log();
+        let log = std::mem::take(&mut self.instance.state_mut().pending_log);
+        self.after_commit(head, log, started.through_inserter);
         let took = started.at.elapsed();
         if took > SLOW_TRANSACTION {
             tracing::info!(
@@ -558,6 +651,22 @@ impl ConnLog {
             );
         }
         Ok(())
+    }
+
+    /// After a commit that left the journal's head at `head`: the instance has merged up
+    /// to there, and the service-log lines of its calls are written only now.
+    fn after_commit(&mut self, head: i64, log: Vec<LogLine>, through_inserter: bool) {
+        // SQLite checkpoints the WAL into the file inside a commit when the WAL has grown
+        // (an ingest group's commit only past `BACKSTOP_PAGES`: the checkpointer copies
+        // its frames, and seals the file after).
+        self.seal.refresh();
+        if through_inserter {
+            self.checkpointer.nudge();
+        }
+        self.set_merged_upto(head);
+        if !log.is_empty() {
+            self.config.service_log.write(&log);
+        }
     }
 
     /// Inside the write transaction (so no one appends meanwhile): replays into the
@@ -608,8 +717,9 @@ impl ConnLog {
         }
     }
 
-    /// The instance, with its store attached.
+    /// The instance, with its store attached, once the queued ingest commit is settled.
     pub(super) fn instance(&mut self) -> Result<&mut PluginInstance, ServiceError> {
+        self.settled();
         self.attach_store()?;
         Ok(&mut self.instance)
     }
@@ -634,17 +744,55 @@ impl ConnLog {
             .as_mut()
             .ok_or_else(no_store)
     }
+}
 
-    fn flush_service_log(&mut self) {
-        let lines = std::mem::take(&mut self.instance.state_mut().pending_log);
-        if !lines.is_empty() {
-            self.config.service_log.write(&lines);
-        }
+/// Gives every batch of `stored` the error: the store did not keep them.
+fn fail_stored(
+    stored: Vec<(usize, Vec<EventOutcome>)>,
+    answers: &mut [Option<BatchAnswer>],
+    error: &ServiceError,
+) {
+    let storage = match error {
+        ServiceError::Storage(e) => e.clone(),
+        other => model::StorageError::Unavailable(other.to_string()),
+    };
+    for (slot, _) in stored {
+        answers[slot] = Some(Err(ServiceError::Storage(storage.clone())));
     }
 }
 
 /// One batch's answer from `ConnLog::ingest_group`.
 pub type BatchAnswer = Result<Vec<EventOutcome>, ServiceError>;
+
+/// `ConnLog::ingest_group_queued`'s answers: final, but for the batches of a queued
+/// commit, which fail with it.
+pub struct GroupAnswers {
+    answers: Vec<BatchAnswer>,
+    queued: Option<(Arc<Commit>, Vec<usize>)>,
+}
+
+impl GroupAnswers {
+    /// The answers once the queued commit is durable, or failed.
+    pub fn wait(mut self) -> Vec<BatchAnswer> {
+        if let Some((commit, slots)) = self.queued
+            && let Err(e) = commit.wait()
+        {
+            for slot in slots {
+                self.answers[slot] = Err(ServiceError::Storage(e.clone()));
+            }
+        }
+        self.answers
+    }
+}
+
+/// An ingest group's commit, queued on the journal's inserter (`ingest_group_queued`), and
+/// what the service does once it is durable.
+pub(super) struct QueuedCommit {
+    commit: Arc<Commit>,
+    /// The service-log lines of the group's calls.
+    log: Vec<LogLine>,
+    batches: u64,
+}
 
 /// When a write transaction began, how long it waited for SQLite's write lock, and
 /// whether it is an ingest group on the journal's inserter.
