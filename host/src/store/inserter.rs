@@ -2,8 +2,8 @@
 //! merges a batch while the rows it appended are written, and the commit waits for both.
 //!
 //! During the group, the write transaction lives on the inserter's connection. The
-//! journal's own connection holds a read transaction begun once the inserter had SQLite's
-//! write lock, so it sees every event committed before the group and none can be committed
+//! journal's own connection reads what is committed once the inserter has SQLite's write
+//! lock, so it sees every event committed before the group and none can be committed
 //! meanwhile; with the ids the group appended, that answers `journal.append` (new, or
 //! already stored) exactly, without waiting for the inserts. Whatever needs the
 //! transaction's own view (`session-events`, the journal's head, the commit) waits for the

@@ -475,8 +475,8 @@ impl Journal {
 
     /// `begin` for an ingest group, whose inserts run on a thread of their own
     /// (`store::inserter`) while the plugin merges: the write transaction opens on the
-    /// inserter's connection, and this one pins its read of the store under that lock.
-    /// Until `commit` or `rollback`, `append` answers from that read and queues the rows.
+    /// inserter's connection. Until `commit` or `rollback`, `append` answers from this
+    /// connection's reads of what is committed and queues the rows.
     pub fn begin_ingest(&self) -> Result<(), StorageError> {
         let mut inserter = self.inserter.borrow_mut();
         if inserter.is_none() {
@@ -488,14 +488,18 @@ impl Journal {
         }
         let inserter = inserter.as_mut().expect("started above");
         inserter.begin()?;
+        // The filter catches up in one read, and `append` reads a statement at a time: a
+        // read left open across the group would be open nearly always once the next group
+        // opens behind a queued commit, and a WAL with a reader always open never starts
+        // over (it grew by every group's frames, to gigabytes at 10M rows).
         let read = self.begin_read().and_then(|()| {
             self.known_ids
                 .borrow_mut()
                 .catch_up(&self.conn, &self.path)
                 .map_err(unavailable)
         });
+        self.end_read();
         if let Err(e) = read {
-            self.end_transaction();
             inserter.rollback();
             return Err(e);
         }
@@ -511,12 +515,10 @@ impl Journal {
         RefMut::filter_map(self.inserter.borrow_mut(), Option::as_mut).ok()
     }
 
-    /// Ends an ingest group: this connection's read first, so that the commit's checkpoint
-    /// is not held back by it.
+    /// Ends an ingest group: the inserter, to commit or roll back.
     fn end_group(&self) -> Option<RefMut<'_, Inserter>> {
         let group = self.group()?;
         self.in_group.set(false);
-        self.end_transaction();
         Some(group)
     }
 
