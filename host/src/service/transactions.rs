@@ -51,6 +51,7 @@ impl ConnLog {
             .collect();
         let mut rest: VecDeque<(usize, Vec<ConnectionEvent>)> =
             batches.into_iter().enumerate().collect();
+        // Set only by the last round: a commit is queued once every batch has run.
         let mut queued = None;
         while let Some(&(first, _)) = rest.front() {
             match self.begin_ingest() {
