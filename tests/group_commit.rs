@@ -213,6 +213,19 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
     assert_eq!((counters.ingest_commits, counters.ingest_batches), (3, 3));
 }
 
+/// Has the store under `data` refuse events of this time (a trigger), as a full disk would:
+/// `DROP TRIGGER refuse` on the returned connection lifts it.
+fn refuse_time(data: &std::path::Path, time: i64) -> rusqlite::Connection {
+    let store = rusqlite::Connection::open(data.join("connlog.db")).unwrap();
+    store
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {time} \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;"
+        ))
+        .unwrap();
+    store
+}
+
 /// A group's inserts run beside the plugin (`store::inserter`), so one the store refuses
 /// is known only at the commit: the whole group fails, none of it is acknowledged or
 /// visible, and the service, rebuilt from the store, stores the next group as before.
@@ -220,14 +233,7 @@ fn a_whole_batch_is_stored_when_no_line_waits() {
 fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
     let data = tempfile::tempdir().unwrap();
     let mut service = open(data.path(), PluginSource::default());
-    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
-    store
-        .execute_batch(&format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
-             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
-            T0 + 13
-        ))
-        .unwrap();
+    let store = refuse_time(data.path(), T0 + 13);
     let group = || {
         vec![
             vec![web_event(1, T0, "refused")],
@@ -270,14 +276,7 @@ fn an_insert_the_store_refuses_fails_its_group_and_the_next_group_is_stored() {
 fn a_group_merged_behind_a_commit_that_fails_fails_with_it() {
     let data = tempfile::tempdir().unwrap();
     let mut service = open(data.path(), PluginSource::default());
-    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
-    store
-        .execute_batch(&format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
-             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
-            T0 + 13
-        ))
-        .unwrap();
+    let store = refuse_time(data.path(), T0 + 13);
     let first = || {
         vec![vec![
             web_event(1, T0, "first"),
@@ -330,14 +329,7 @@ fn a_reader_ahead_stops_at_a_failed_commit_with_the_groups_before_it_stored() {
     }
     let data = tempfile::tempdir().unwrap();
     let (shared, queue) = queued_service(data.path());
-    let store = rusqlite::Connection::open(data.path().join("connlog.db")).unwrap();
-    store
-        .execute_batch(&format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.time_ns = {} \
-             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
-            T0 + 13
-        ))
-        .unwrap();
+    let store = refuse_time(data.path(), T0 + 13);
     let group = (INGEST_GROUP * BATCH) as u64;
     let events = || -> Vec<_> {
         (0..4 * group)

@@ -394,13 +394,25 @@ mod tests {
         go: Receiver<()>,
         store: fn(Vec<u32>) -> Vec<u32>,
     ) -> Caller {
+        settling_leader(groups, batch, go, store, |answers| answers)
+    }
+
+    /// `leader`, whose group is answered only once `settle` returns (as a leader waits for
+    /// its commit).
+    fn settling_leader(
+        groups: &Arc<Groups<u32, u32>>,
+        batch: u32,
+        go: Receiver<()>,
+        store: fn(Vec<u32>) -> Vec<u32>,
+        settle: impl FnOnce(Vec<u32>) -> Vec<u32> + Send + 'static,
+    ) -> Caller {
         let groups = groups.clone();
         std::thread::spawn(move || {
             groups.store(
                 vec![batch],
                 || go.recv().unwrap(),
                 |(), group| store(group),
-                |answers| answers,
+                settle,
                 || LOST,
             )
         })
@@ -478,21 +490,10 @@ mod tests {
         let groups = Arc::new(Groups::default());
         let (go, may_lead) = channel();
         let (settled, settle) = channel::<()>();
-        let first = {
-            let groups = groups.clone();
-            std::thread::spawn(move || {
-                groups.store(
-                    vec![1],
-                    || may_lead.recv().unwrap(),
-                    |(), group| tenfold(group),
-                    move |answers| {
-                        settle.recv().unwrap();
-                        answers
-                    },
-                    || LOST,
-                )
-            })
-        };
+        let first = settling_leader(&groups, 1, may_lead, tenfold, move |answers| {
+            settle.recv().unwrap();
+            answers
+        });
         wait_until("queued the leader's batch", || groups.queued() == 1);
         let grouped = follower(&groups, 2);
         wait_until("queued the follower's batch", || groups.queued() == 2);
@@ -514,18 +515,9 @@ mod tests {
     fn batches_of_a_leader_that_panicked_settling_are_answered_as_lost() {
         let groups = Arc::new(Groups::default());
         let (go, may_lead) = channel();
-        let doomed = {
-            let groups = groups.clone();
-            std::thread::spawn(move || {
-                groups.store(
-                    vec![1],
-                    || may_lead.recv().unwrap(),
-                    |(), group| tenfold(group),
-                    |_: Vec<u32>| -> Vec<u32> { panic!("the commit could not be waited for") },
-                    || LOST,
-                )
-            })
-        };
+        let doomed = settling_leader(&groups, 1, may_lead, tenfold, |_| {
+            panic!("the commit could not be waited for")
+        });
         wait_until("queued the leader's batch", || groups.queued() == 1);
         let grouped = follower(&groups, 2);
         wait_until("queued the follower's batch", || groups.queued() == 2);
