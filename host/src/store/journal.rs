@@ -491,7 +491,7 @@ impl Journal {
         // The filter catches up in one read, and `append` reads a statement at a time: a
         // read left open across the group would be open nearly always once the next group
         // opens behind a queued commit, and a WAL with a reader always open never starts
-        // over (it grew by every group's frames, to gigabytes at 10M rows).
+        // over: it grows by every group's frames (a 10M HTTP load took 299 s, not 171).
         let read = self.begin_read().and_then(|()| {
             self.known_ids
                 .borrow_mut()
