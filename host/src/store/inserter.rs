@@ -17,8 +17,8 @@
 //! opens behind it at once, and its `append` counts the queued group's ids as stored. That
 //! holds only if the queued commit succeeds and no other writer commits between the two
 //! groups, which the inserter checks when it opens the next one (`Command::Continue`):
-//! otherwise that group fails at its commit. Whoever waits for the queued commit must
-//! learn its outcome (`settle`) before a third group is opened or committed.
+//! otherwise that group fails at its commit. The queued commit's outcome must be learnt
+//! (`settle`) before the group behind it commits.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender, channel};
