@@ -533,22 +533,18 @@ impl Journal {
         outcome.map(|_| ())
     }
 
-    /// Commits without waiting when an ingest group is open: the returned commit says when
-    /// it is durable, with the journal's head then, and the next group may open meanwhile
+    /// Commits the open ingest group without waiting: the returned commit says when it is
+    /// durable, with the journal's head then, and the next group may open meanwhile
     /// (`begin_ingest`). Its outcome must be passed to `settle_commit` before the next
-    /// commit. Outside a group, commits now.
+    /// commit. Outside a group there is nothing to queue (`commit` commits in place).
     pub fn queue_commit(&self) -> Arc<Commit> {
-        let Some(mut group) = self.end_group() else {
-            let outcome = self
-                .conn
-                .execute_batch("COMMIT")
-                .map_err(unavailable)
-                .and_then(|()| self.last_seq());
-            return Commit::finished(outcome);
+        let queued = match self.end_group() {
+            Some(mut group) => group.commit_queued(),
+            None => Err(StorageError::Unavailable(
+                "no ingest group is open to commit".into(),
+            )),
         };
-        group
-            .commit_queued()
-            .unwrap_or_else(|e| Commit::finished(Err(e)))
+        queued.unwrap_or_else(|e| Commit::finished(Err(e)))
     }
 
     /// Takes note of a queued commit's outcome: its ids are known to be stored, or, after a
