@@ -147,6 +147,73 @@ fn a_snapshot_is_written_in_the_background_every_n_events() {
     assert_eq!(answers(&mut service), before);
 }
 
+/// Snapshots written, as the service has seen them, after waiting up to `within` for one.
+fn snapshots_saved_within(service: &mut ConnLog, within: Duration) -> u64 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let saved = service.counters().snapshots_saved;
+        if saved > 0 || std::time::Instant::now() >= deadline {
+            return saved;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A snapshot due while ingest keeps coming (a load from concurrent callers) waits for
+/// ingest to pause: its bring-up would merge every uncovered event a second time, beside
+/// the load.
+#[test]
+fn a_due_snapshot_waits_for_ingest_to_pause() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    let pause = Duration::from_secs(2);
+    service.set_snapshot_policy(SnapshotPolicy {
+        every_events: 100,
+        pause,
+        ..NO_SNAPSHOTS
+    });
+    for batch in 0..5 {
+        ingest_all(&mut service, mixed_events(batch * 100, 100, "row"), 100);
+        assert_eq!(
+            service.counters().snapshots_saved,
+            0,
+            "no snapshot while ingest keeps coming (after batch {batch})"
+        );
+    }
+    let paused = std::time::Instant::now();
+    service.wait_for_snapshots();
+    assert!(paused.elapsed() >= pause / 2, "it waited for the pause");
+    assert_eq!(service.counters().snapshots_saved, 1);
+    assert_eq!(service.unsnapshotted_events(), 0);
+}
+
+/// The pair of the test above: past `BULK_SNAPSHOT_EVERY` times the policy's events, a
+/// snapshot waiting for a pause is written at once.
+#[test]
+fn past_the_bulk_bound_a_snapshot_waits_for_no_pause() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    let every_events = 20;
+    service.set_snapshot_policy(SnapshotPolicy {
+        every_events,
+        pause: Duration::from_secs(600),
+        ..NO_SNAPSHOTS
+    });
+    ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
+    assert_eq!(
+        snapshots_saved_within(&mut service, Duration::from_millis(500)),
+        0,
+        "due, and waiting for a pause"
+    );
+    let bound = every_events * service::BULK_SNAPSHOT_EVERY;
+    ingest_all(&mut service, mixed_events(100, bound, "row"), 100);
+    assert_eq!(
+        snapshots_saved_within(&mut service, Duration::from_secs(60)),
+        1,
+        "written once {bound} events were uncovered"
+    );
+}
+
 #[test]
 fn a_snapshot_of_another_plugin_build_is_never_loaded() {
     let data = tempfile::tempdir().unwrap();

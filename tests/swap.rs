@@ -55,6 +55,7 @@ fn a_swap_keeps_every_row_and_answers_as_before() {
 fn fill_snapshotting_every_thousand_events(service: &mut service::ConnLog) {
     service.set_snapshot_policy(service::SnapshotPolicy {
         every_events: 1_000,
+        pause: std::time::Duration::ZERO,
         ..Default::default()
     });
     ingest_all(service, mixed_events(0, 1500, "row"), 100);

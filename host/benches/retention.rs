@@ -156,7 +156,7 @@ fn run(data: &std::path::Path, rows: u64, ticks: usize, expired: u64) {
     service.set_snapshot_policy(SnapshotPolicy {
         every_events: 0,
         on_close_min_events: 0,
-        rewrite_after_purge: true,
+        ..SnapshotPolicy::default()
     });
     println!("start by full replay: {}", secs(started.elapsed()));
     // Rows that cross the cutoff five per tick, from the first tick on. They are in the

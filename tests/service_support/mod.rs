@@ -57,6 +57,7 @@ pub const NO_SNAPSHOTS: SnapshotPolicy = SnapshotPolicy {
     every_events: 0,
     on_close_min_events: 0,
     rewrite_after_purge: true,
+    pause: Duration::ZERO,
 };
 
 /// No snapshot at all, not even after a purge: what a crash before the background rewrite
@@ -65,6 +66,7 @@ pub const NO_REWRITE: SnapshotPolicy = SnapshotPolicy {
     every_events: 0,
     on_close_min_events: 0,
     rewrite_after_purge: false,
+    pause: Duration::ZERO,
 };
 
 pub fn open(data: &Path, plugin: PluginSource) -> ConnLog {

@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -34,11 +34,20 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 /// When a sweep found a replaced file still in use, it tries again this much later.
 const SWEEP_RETRY: Duration = Duration::from_secs(1);
 
+/// A snapshot that waits for ingest to pause waits at most this many times the pause it
+/// waits for.
+pub const PAUSE_PATIENCE: u32 = 60;
+
 /// What a job does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Work {
     /// Write a snapshot from a freshly brought-up instance.
     pub snapshot: bool,
+    /// The snapshot waits until no ingest group has been stored for this long
+    /// (`Writer::ingested`), or for `PAUSE_PATIENCE` times as long since it was asked for:
+    /// its bring-up merges every event it does not cover again, CPU that a load keeping
+    /// the service busy would otherwise share. Zero: at once. Other work never waits.
+    pub pause: Duration,
     /// Checkpoint the WAL and truncate it (after a purge: no page version holding purged
     /// data stays in it).
     pub checkpoint: bool,
@@ -63,7 +72,26 @@ impl Work {
         self.snapshot || self.checkpoint || self.sweep || self.share.is_some()
     }
 
+    /// How much longer this work waits for ingest to pause (`pause`): only a snapshot (and
+    /// the sweep that goes with each job) does.
+    fn pause_left(
+        &self,
+        since_ingest: Option<Duration>,
+        since_asked: Option<Duration>,
+    ) -> Option<Duration> {
+        let only_snapshot = !(self.checkpoint || self.share.is_some());
+        if !self.snapshot || !only_snapshot {
+            return None;
+        }
+        pause_left(self.pause, since_ingest, since_asked)
+    }
+
     fn merge(&mut self, other: Work) {
+        self.pause = match (self.snapshot, other.snapshot) {
+            (true, true) => self.pause.min(other.pause),
+            (false, true) => other.pause,
+            (_, false) => self.pause,
+        };
         self.snapshot |= other.snapshot;
         self.checkpoint |= other.checkpoint;
         self.sweep |= other.sweep;
@@ -96,9 +124,39 @@ struct State {
     /// The shared store a replica offers its snapshots to.
     shared_store: Option<postgres::Config>,
     wanted: Work,
+    /// When the snapshot in `wanted` was first asked for.
+    snapshot_asked: Option<Instant>,
+    /// When the service last stored an ingest group.
+    ingested: Option<Instant>,
     running: bool,
     stopped: bool,
     results: Results,
+}
+
+impl State {
+    /// How much longer the wanted work waits for ingest to pause.
+    fn pause_left(&self) -> Option<Duration> {
+        let since = |at: Option<Instant>| at.map(|t| t.elapsed());
+        self.wanted
+            .pause_left(since(self.ingested), since(self.snapshot_asked))
+    }
+}
+
+/// How much longer a snapshot waiting for a `pause` in ingest waits, `since_ingest` the
+/// last group (none: no group yet) and `since_asked` it was asked for: until the pause,
+/// or `PAUSE_PATIENCE` times as long after it was asked for, whichever comes first.
+fn pause_left(
+    pause: Duration,
+    since_ingest: Option<Duration>,
+    since_asked: Option<Duration>,
+) -> Option<Duration> {
+    let quiet = since_ingest.unwrap_or(Duration::MAX);
+    let asked = since_asked.unwrap_or(Duration::ZERO);
+    let patience = pause.saturating_mul(PAUSE_PATIENCE);
+    if quiet >= pause || asked >= patience {
+        return None;
+    }
+    Some((pause - quiet).min(patience - asked))
 }
 
 struct Shared {
@@ -133,6 +191,8 @@ impl Writer {
                 config,
                 shared_store: None,
                 wanted: Work::default(),
+                snapshot_asked: None,
+                ingested: None,
                 running: false,
                 stopped: false,
                 results: Results::default(),
@@ -152,6 +212,9 @@ impl Writer {
             let mut state = self.shared.lock();
             if state.stopped || !work.any() {
                 return;
+            }
+            if work.snapshot && !state.wanted.snapshot {
+                state.snapshot_asked = Some(Instant::now());
             }
             state.wanted.merge(work);
             self.shared.changed.notify_all();
@@ -188,6 +251,17 @@ impl Writer {
     pub fn is_idle(&self) -> bool {
         let state = self.shared.lock();
         !state.running && !state.wanted.any()
+    }
+
+    /// Only a snapshot is asked for, and it waits for ingest to pause.
+    pub fn is_waiting_for_pause(&self) -> bool {
+        let state = self.shared.lock();
+        !state.running && state.pause_left().is_some()
+    }
+
+    /// The service stored an ingest group: a snapshot waiting for a pause waits on.
+    pub fn ingested(&self) {
+        self.shared.lock().ingested = Some(Instant::now());
     }
 
     pub fn wait_idle(&self) {
@@ -260,7 +334,15 @@ fn run(shared: &Shared) {
                     return;
                 }
                 if state.wanted.any() {
-                    break;
+                    let Some(left) = state.pause_left() else {
+                        break;
+                    };
+                    state = shared
+                        .changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    continue;
                 }
                 if retry_sweep {
                     let (next, waited) = shared
@@ -279,6 +361,7 @@ fn run(shared: &Shared) {
                 }
             }
             state.running = true;
+            state.snapshot_asked = None;
             (
                 std::mem::take(&mut state.wanted),
                 state.plugin.clone(),
@@ -469,4 +552,80 @@ fn checkpoint(shared: &Shared, journal: &Journal) {
     tracing::warn!(
         "the WAL could not be truncated (readers kept it busy); the next checkpoint will finish"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_snapshot_waits_for_a_pause_in_ingest_or_for_its_patience() {
+        let pause = 1000 * MS;
+        let patience = pause * PAUSE_PATIENCE;
+        // (pause, since the last group, since it was asked for) → how much longer it waits.
+        let cases = [
+            (
+                Duration::ZERO,
+                Some(Duration::ZERO),
+                Some(Duration::ZERO),
+                None,
+            ),
+            (pause, None, Some(Duration::ZERO), None),
+            (pause, Some(pause), Some(Duration::ZERO), None),
+            (pause, Some(300 * MS), Some(Duration::ZERO), Some(700 * MS)),
+            (pause, Some(300 * MS), None, Some(700 * MS)),
+            (
+                pause,
+                Some(Duration::ZERO),
+                Some(patience - 200 * MS),
+                Some(200 * MS),
+            ),
+            (pause, Some(Duration::ZERO), Some(patience), None),
+        ];
+        for (pause, since_ingest, since_asked, left) in cases {
+            assert_eq!(
+                pause_left(pause, since_ingest, since_asked),
+                left,
+                "pause {pause:?}, since the last group {since_ingest:?}, asked {since_asked:?} ago"
+            );
+        }
+    }
+
+    #[test]
+    fn merged_work_waits_for_the_shortest_pause_its_snapshots_asked_for() {
+        let waiting = |pause| Work {
+            snapshot: true,
+            pause,
+            sweep: true,
+            ..Default::default()
+        };
+        let mut work = waiting(1000 * MS);
+        work.merge(Work {
+            sweep: true,
+            ..Default::default()
+        });
+        assert_eq!(work.pause, 1000 * MS, "a sweep leaves the pause alone");
+        work.merge(waiting(Duration::ZERO));
+        assert_eq!(
+            work.pause,
+            Duration::ZERO,
+            "a snapshot wanted now is written now"
+        );
+
+        let mut work = Work {
+            checkpoint: true,
+            ..Default::default()
+        };
+        work.merge(waiting(1000 * MS));
+        assert_eq!((work.snapshot, work.pause), (true, 1000 * MS));
+        let now = Some(Duration::ZERO);
+        assert_eq!(
+            work.pause_left(now, now),
+            None,
+            "a checkpoint does not wait"
+        );
+        assert_eq!(waiting(1000 * MS).pause_left(now, now), Some(1000 * MS));
+    }
 }

@@ -51,6 +51,7 @@ use crate::store::{Journal, seal};
 use compact::Compaction;
 use restore::bring_up;
 
+pub use background::PAUSE_PATIENCE;
 pub use compact::compact_if_due;
 pub use feed::{FeedChunk, FeedMessage};
 pub use group_commit::{IngestQueue, Input, ReadingAhead, Submitted};
@@ -114,6 +115,10 @@ pub struct SnapshotPolicy {
     /// rewritten in the background, and on a clean shutdown if that has not happened yet.
     /// Turn it off only to test what a crash before the rewrite leaves.
     pub rewrite_after_purge: bool,
+    /// A snapshot due by `every_events` waits until no ingest group has been stored for
+    /// this long, or for `PAUSE_PATIENCE` times as long: a load that keeps the service
+    /// busy (over HTTP, say) is snapshotted once it pauses. Zero: at once.
+    pub pause: Duration,
 }
 
 impl Default for SnapshotPolicy {
@@ -122,12 +127,14 @@ impl Default for SnapshotPolicy {
             every_events: 1_000_000,
             on_close_min_events: 10_000,
             rewrite_after_purge: true,
+            pause: Duration::from_secs(1),
         }
     }
 }
 
-/// While an ingest reads ahead of the store, a background snapshot waits for this many
-/// times `SnapshotPolicy::every_events` (`ConnLog::snapshot_if_due`).
+/// While an endless ingest reads ahead of the store, or ingest does not pause, a background
+/// snapshot waits for this many times `SnapshotPolicy::every_events`
+/// (`ConnLog::snapshot_if_due`).
 pub const BULK_SNAPSHOT_EVERY: u64 = 10;
 
 /// Running totals, for `/metrics`. Cheap to read: a copy.
@@ -432,14 +439,16 @@ impl ConnLog {
 
     /// Asks the background writer for a snapshot once the policy's `every_events` are
     /// uncovered and it is not already at work. Each such snapshot brings a second instance
-    /// up from the store, work that grows with the store, so a bulk load is snapshotted once
-    /// it has caught up, not every million events while it loads:
+    /// up from the store, merging the uncovered events again, so a bulk load is snapshotted
+    /// once it has caught up, not every million events while it loads:
     /// - while a finite input (a file) reads ahead, not at all: its end comes, and with it
     ///   the snapshot (at 10M rows a background job cost the file's load 40 s of CPU, its
     ///   snapshot at the end a 3 s save);
     /// - while an endless one (a followed log that outpaces the store) does, once
     ///   `BULK_SNAPSHOT_EVERY` times as many events are uncovered, so that it is still
-    ///   snapshotted now and then.
+    ///   snapshotted now and then;
+    /// - otherwise once ingest pauses (`SnapshotPolicy::pause`), as a load from concurrent
+    ///   callers does when it ends, and at once past `BULK_SNAPSHOT_EVERY` times the events.
     fn snapshot_if_due(&mut self) {
         self.absorb_background();
         let every = self.snapshot_policy.every_events;
@@ -448,9 +457,18 @@ impl ConnLog {
             (0, _) => every.saturating_mul(BULK_SNAPSHOT_EVERY),
             _ => return,
         };
-        if threshold > 0 && self.unsnapshotted >= threshold && self.writer.is_idle() {
+        if threshold == 0 || self.unsnapshotted < threshold {
+            return;
+        }
+        let urgent = self.unsnapshotted >= every.saturating_mul(BULK_SNAPSHOT_EVERY);
+        if self.writer.is_idle() || urgent && self.writer.is_waiting_for_pause() {
             self.writer.request(background::Work {
                 snapshot: true,
+                pause: if urgent {
+                    Duration::ZERO
+                } else {
+                    self.snapshot_policy.pause
+                },
                 sweep: true,
                 ..Default::default()
             });

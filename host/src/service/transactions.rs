@@ -79,6 +79,7 @@ impl ConnLog {
             .flatten()
             .filter(|o| matches!(o, EventOutcome::Stored))
             .count() as u64;
+        self.writer.ingested();
         self.snapshot_if_due();
         GroupAnswers { answers, queued }
     }
