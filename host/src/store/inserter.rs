@@ -20,10 +20,11 @@
 //! otherwise that group fails at its commit. The queued commit's outcome must be learnt
 //! (`settle`) before the group behind it commits.
 
-use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+
+use foldhash::HashSet;
 
 use super::journal::Journal;
 use crate::model::{ConnectionEvent, SessionKey, StorageError, Uuid};
@@ -132,9 +133,9 @@ impl Inserter {
             commands,
             replies,
             thread: Some(thread),
-            group_ids: HashSet::new(),
+            group_ids: HashSet::default(),
             batch_ids: Vec::new(),
-            carried: HashSet::new(),
+            carried: HashSet::default(),
             queued: false,
         })
     }
@@ -214,7 +215,10 @@ impl Inserter {
             return Err(out_of_step());
         }
         self.batch_ids.clear();
-        self.carried = std::mem::take(&mut self.group_ids);
+        // `carried` was drained when the commit before was settled: the two sets trade
+        // places and keep their room, instead of the next group's growing again.
+        std::mem::swap(&mut self.carried, &mut self.group_ids);
+        self.group_ids.clear();
         self.queued = true;
         let commit = Arc::new(Commit::default());
         self.send(Command::Commit(Filler(commit.clone())));
