@@ -510,6 +510,54 @@ mod tests {
         }
     }
 
+    /// Event `n` with every optional field set (or not, by `n`), all of them telling.
+    fn full_event(n: u8) -> ConnectionEvent {
+        let odd = n % 2 == 1;
+        ConnectionEvent {
+            code: odd.then_some(i32::from(n) + 400),
+            user_agent: odd.then(|| format!("agent {n}")),
+            user_id: odd.then(|| Uuid::from_u128(9000 + u128::from(n))),
+            app_name_or_port: (!odd).then(|| format!("{n}")),
+            connection_id: (n % 3 != 0).then_some(session(n).connection_id),
+            disconnect_reason: odd.then(|| format!("reason {n}")),
+            client_session_id: (!odd).then(|| format!("client {n}")),
+            status: if odd {
+                ConnectionStatus::Disconnected
+            } else {
+                ConnectionStatus::Connected
+            },
+            connection_method: ConnectionMethod::ALL[usize::from(n) % ConnectionMethod::ALL.len()],
+            workspace_name: format!("ws-{n}"),
+            ..event(n)
+        }
+    }
+
+    /// Through the inserter, each event comes back whole, in order, with one `seq` after
+    /// another.
+    #[test]
+    fn events_through_the_inserter_come_back_whole_and_in_order() {
+        let (_dir, mut journal) = journal();
+        let events: Vec<ConnectionEvent> = (0..150).map(full_event).collect();
+        journal.begin_ingest().unwrap();
+        assert!(
+            journal
+                .append(events.clone())
+                .unwrap()
+                .iter()
+                .all(|&new| new)
+        );
+        journal.commit().unwrap();
+        let mut stored = Vec::new();
+        journal
+            .for_each_event(0, i64::MAX, |seq, e| {
+                stored.push((seq, e.clone().into_owned()));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<(i64, ConnectionEvent)> = (1..).zip(events).collect();
+        assert_eq!(stored, expected);
+    }
+
     /// The groups' filter of stored ids knows the events stored without it in between
     /// (another connection's, here), and those of the groups before.
     #[test]
