@@ -510,7 +510,8 @@ mod tests {
         }
     }
 
-    /// Event `n` with every optional field set (or not, by `n`), all of them telling.
+    /// Event `n`, its optional fields set or left out by `n` and its other fields varied
+    /// with it: a column stored wrong shows.
     fn full_event(n: u8) -> ConnectionEvent {
         let odd = n % 2 == 1;
         ConnectionEvent {
