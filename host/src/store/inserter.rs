@@ -519,7 +519,7 @@ mod tests {
             user_agent: odd.then(|| format!("agent {n}")),
             user_id: odd.then(|| Uuid::from_u128(9000 + u128::from(n))),
             app_name_or_port: (!odd).then(|| format!("{n}")),
-            connection_id: (n % 3 != 0).then_some(session(n).connection_id),
+            connection_id: (!n.is_multiple_of(3)).then_some(session(n).connection_id),
             disconnect_reason: odd.then(|| format!("reason {n}")),
             client_session_id: (!odd).then(|| format!("client {n}")),
             status: if odd {
