@@ -304,7 +304,7 @@ fn the_whole_store_is_checked_unless_the_file_is_as_connlog_sealed_it() {
     ingest_all(&mut service, mixed_events(1200, 20_000, "row"), 1000);
     assert_ne!(modified(), untouched, "SQLite checkpointed into the file");
     // A crash: no shutdown, only the seal of the last checkpoint.
-    std::mem::forget(service);
+    service.crash();
 
     let mut service = open(data.path(), reference());
     assert_eq!(service.store_check(), StoreCheck::LastCheckpoint);
@@ -333,7 +333,7 @@ fn damage_after_a_crash_is_refused() {
     populated(data.path());
     let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
     ingest_all(&mut service, mixed_events(1200, 100, "row"), 50);
-    std::mem::forget(service);
+    service.crash();
     damage_a_third(&store_path(data.path()));
     // Twice: a refused start must not seal the file it refused.
     for _ in 0..2 {

@@ -392,6 +392,19 @@ impl ConnLog {
         self.config.clock.now()
     }
 
+    /// Leaves the store as a crash would, for the tests of a start after one: its
+    /// background threads end (a checkpoint under way finishes and seals, as in a crash
+    /// just after it), and nothing else is written: no clean-stop seal, no snapshot, no
+    /// checkpoint as the last connection closes, for none is closed. Merely leaking the
+    /// service would leave its checkpointer running, to seal whatever the test did to the
+    /// file next.
+    #[doc(hidden)]
+    pub fn crash(mut self) {
+        self.writer.stop();
+        self.checkpointer.stop();
+        std::mem::forget(self);
+    }
+
     /// Shuts down cleanly: stops the background writer, writes a snapshot if the policy
     /// asks for one (or if the stored one still holds purged rows), removes replaced
     /// snapshot files and checkpoints the WAL. Dropping the service does the same, logging
