@@ -147,18 +147,6 @@ fn a_snapshot_is_written_in_the_background_every_n_events() {
     assert_eq!(answers(&mut service), before);
 }
 
-/// Snapshots written, as the service has seen them, after waiting up to `within` for one.
-fn snapshots_saved_within(service: &mut ConnLog, within: Duration) -> u64 {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let saved = service.counters().snapshots_saved;
-        if saved > 0 || std::time::Instant::now() >= deadline {
-            return saved;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A snapshot due while ingest keeps coming (a load from concurrent callers) waits for
 /// ingest to pause: its bring-up would merge every uncovered event a second time, beside
 /// the load.
@@ -200,15 +188,21 @@ fn past_the_bulk_bound_a_snapshot_waits_for_no_pause() {
         ..NO_SNAPSHOTS
     });
     ingest_all(&mut service, mixed_events(0, 100, "row"), 100);
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        snapshots_saved_within(&mut service, Duration::from_millis(500)),
+        service.counters().snapshots_saved,
         0,
         "due, and waiting for a pause"
     );
     let bound = every_events * service::BULK_SNAPSHOT_EVERY;
     ingest_all(&mut service, mixed_events(100, bound, "row"), 100);
+    support::eventually(
+        Duration::from_secs(60),
+        || service.counters().snapshots_saved > 0,
+        || format!("no snapshot once {bound} events were uncovered"),
+    );
     assert_eq!(
-        snapshots_saved_within(&mut service, Duration::from_secs(60)),
+        service.counters().snapshots_saved,
         1,
         "written once {bound} events were uncovered"
     );

@@ -72,18 +72,25 @@ impl Work {
         self.snapshot || self.checkpoint || self.sweep || self.share.is_some()
     }
 
-    /// How much longer this work waits for ingest to pause (`pause`): only a snapshot (and
-    /// the sweep that goes with each job) does.
+    /// How much longer this work waits for ingest to pause, `since_ingest` the last group
+    /// (none: no group yet) and `since_asked` the snapshot was asked for: until the `pause`,
+    /// or `PAUSE_PATIENCE` times as long after it was asked for, whichever comes first.
+    /// Only a snapshot (and the sweep that goes with each job) waits.
     fn pause_left(
         &self,
         since_ingest: Option<Duration>,
         since_asked: Option<Duration>,
     ) -> Option<Duration> {
-        let only_snapshot = !(self.checkpoint || self.share.is_some());
-        if !self.snapshot || !only_snapshot {
+        if !self.snapshot || self.checkpoint || self.share.is_some() {
             return None;
         }
-        pause_left(self.pause, since_ingest, since_asked)
+        let quiet = since_ingest.unwrap_or(Duration::MAX);
+        let asked = since_asked.unwrap_or(Duration::ZERO);
+        let patience = self.pause.saturating_mul(PAUSE_PATIENCE);
+        if quiet >= self.pause || asked >= patience {
+            return None;
+        }
+        Some((self.pause - quiet).min(patience - asked))
     }
 
     fn merge(&mut self, other: Work) {
@@ -140,23 +147,6 @@ impl State {
         self.wanted
             .pause_left(since(self.ingested), since(self.snapshot_asked))
     }
-}
-
-/// How much longer a snapshot waiting for a `pause` in ingest waits, `since_ingest` the
-/// last group (none: no group yet) and `since_asked` it was asked for: until the pause,
-/// or `PAUSE_PATIENCE` times as long after it was asked for, whichever comes first.
-fn pause_left(
-    pause: Duration,
-    since_ingest: Option<Duration>,
-    since_asked: Option<Duration>,
-) -> Option<Duration> {
-    let quiet = since_ingest.unwrap_or(Duration::MAX);
-    let asked = since_asked.unwrap_or(Duration::ZERO);
-    let patience = pause.saturating_mul(PAUSE_PATIENCE);
-    if quiet >= pause || asked >= patience {
-        return None;
-    }
-    Some((pause - quiet).min(patience - asked))
 }
 
 struct Shared {
@@ -585,8 +575,14 @@ mod tests {
             (pause, Some(Duration::ZERO), Some(patience), None),
         ];
         for (pause, since_ingest, since_asked, left) in cases {
+            let snapshot = Work {
+                snapshot: true,
+                pause,
+                sweep: true,
+                ..Default::default()
+            };
             assert_eq!(
-                pause_left(pause, since_ingest, since_asked),
+                snapshot.pause_left(since_ingest, since_asked),
                 left,
                 "pause {pause:?}, since the last group {since_ingest:?}, asked {since_asked:?} ago"
             );
