@@ -14,7 +14,7 @@ fn reference_plugin_loads_and_reports_its_identity() {
         .load(&PluginSource::Embedded(Embedded::Reference))
         .expect("the reference plugin loads");
     assert_eq!(plugin.info.name, "connlog-reference");
-    assert_eq!(plugin.info.contract_version, "0.2.0");
+    assert_eq!(plugin.info.contract_version, "0.3.0");
     assert_eq!(plugin.digest.len(), 64, "sha-256 hex digest");
 }
 
@@ -132,7 +132,7 @@ fn component_for_contract(version: &str) -> Vec<u8> {
 
 #[test]
 fn a_plugin_for_another_contract_version_is_refused() {
-    for version in ["9.0.0", "0.3.0", "1.0.0", "0.0.1"] {
+    for version in ["9.0.0", "0.4.0", "1.0.0", "0.0.1"] {
         let err = load_file(&component_for_contract(version))
             .err()
             .expect("refused");
@@ -146,7 +146,7 @@ fn a_plugin_for_another_contract_version_is_refused() {
             "{message}"
         );
         assert!(
-            message.ends_with("this host supports only 0.1.0, 0.2.0"),
+            message.ends_with("this host supports only 0.1.0, 0.2.0, 0.3.0"),
             "{message}"
         );
     }
@@ -154,7 +154,7 @@ fn a_plugin_for_another_contract_version_is_refused() {
 
 #[test]
 fn a_plugin_for_this_contract_version_with_missing_exports_is_refused() {
-    for version in ["0.1.0", "0.2.0", "0.2.7"] {
+    for version in ["0.1.0", "0.2.0", "0.2.7", "0.3.0"] {
         let err = load_file(&component_for_contract(version))
             .err()
             .expect("refused");

@@ -1,14 +1,14 @@
-//! The replay batch (`types.event-columns`): journaled events as columns.
+//! Event batches as columns (`types.event-columns`): what `ingest-batch`, `journal.append`
+//! and `replay` take since contract 0.3.0 (`replay` only, in 0.2.0).
 //!
 //! A `list<connection-event>` crosses the component boundary one field and one string at a
-//! time, and every string is a separate allocation in the plugin. As columns, a batch is a
-//! few lists of integers, which the host copies in one go, plus one string holding all the
-//! text; decoding lends [`EventRef`]s straight out of that string.
+//! time, and every string is a separate allocation on the receiving side. As columns, a
+//! batch is a few lists of integers, which are copied in one go, plus one string holding all
+//! the text; decoding lends [`EventRef`]s straight out of that string.
 //!
-//! Decoding ([`EventColumns::events`]) is the plugin's side: the SDK decodes every batch
-//! before [`ConnectionLogPlugin::replay`](crate::ConnectionLogPlugin::replay) sees it.
-//! Encoding is the host's; a copy lives behind the `testing` feature so that tests can build
-//! batches and check the round trip.
+//! The SDK decodes every batch the host sends ([`EventColumns::events`]) before the plugin
+//! sees it, and encodes the events a plugin appends ([`EventColumns::from_events`]). The
+//! host has the same pair on its own types.
 
 use crate::model::*;
 
@@ -32,6 +32,25 @@ pub mod flag {
     pub const CLIENT_SESSION_ID: u16 = 1 << 8;
 }
 
+/// Moves columns `$columns` into the struct `$to` of the same fields: the WIT record of a
+/// contract version, or [`EventColumns`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __move_columns {
+    ($columns:expr => $to:path) => {{
+        let c = $columns;
+        $to {
+            uuids: c.uuids,
+            times: c.times,
+            codes: c.codes,
+            flags: c.flags,
+            methods: c.methods,
+            text: c.text,
+            text_ends: c.text_ends,
+        }
+    }};
+}
+
 /// Mirror of the WIT record `event-columns`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventColumns {
@@ -45,13 +64,12 @@ pub struct EventColumns {
     pub text_ends: Vec<u32>,
 }
 
-#[cfg(feature = "testing")]
 impl EventColumns {
     /// The columns of `events`, in order.
     ///
     /// # Panics
-    /// When the batch's text reaches 4 GiB (the host sends batches of thousands of events,
-    /// each string capped by validation).
+    /// When the batch's text reaches 4 GiB (batches hold thousands of events, each string
+    /// capped by validation).
     pub fn from_events<S: AsRef<str>>(events: &[ConnectionEvent<S>]) -> Self {
         let text_bytes = events.iter().map(text_len).sum();
         let mut columns = Self::with_capacity(events.len(), text_bytes);
@@ -119,7 +137,7 @@ impl EventColumns {
         for text in strings(event) {
             self.text.push_str(text.map_or("", AsRef::as_ref));
             let end = u32::try_from(self.text.len())
-                .expect("a replay batch holds less than 4 GiB of text");
+                .expect("an event batch holds less than 4 GiB of text");
             self.text_ends.push(end);
         }
     }
@@ -213,7 +231,6 @@ impl EventColumns {
 }
 
 /// An event's strings in column order; `None` for an absent optional one.
-#[cfg(feature = "testing")]
 fn strings<S: AsRef<str>>(event: &ConnectionEvent<S>) -> [Option<&S>; STRINGS] {
     [
         Some(&event.workspace_name),
@@ -226,7 +243,6 @@ fn strings<S: AsRef<str>>(event: &ConnectionEvent<S>) -> [Option<&S>; STRINGS] {
     ]
 }
 
-#[cfg(feature = "testing")]
 fn text_len<S: AsRef<str>>(event: &ConnectionEvent<S>) -> usize {
     strings(event)
         .into_iter()
@@ -236,5 +252,5 @@ fn text_len<S: AsRef<str>>(event: &ConnectionEvent<S>) -> usize {
 }
 
 fn corrupt(detail: String) -> JournalError {
-    JournalError::Corrupt(format!("replay batch: {detail}"))
+    JournalError::Corrupt(format!("event columns: {detail}"))
 }

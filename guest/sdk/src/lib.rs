@@ -232,11 +232,12 @@
 //! # Contract versions
 //!
 //! Each supported version of the contract has a module holding its generated bindings and
-//! the glue its export macro expands to: [`v0_2`] for `0.2.0`, the newest, which
-//! [`export_plugin!`] exports, and [`v0_1`] for `0.1.0`, which
-//! [`export_plugin_v0_1!`] exports for hosts that know only that version. The plain types
-//! and the traits are shared by every version; the glue fills in what an older version
-//! lacks (0.1.0 has no settings, so a plugin exported for it is configured with none).
+//! the glue its export macro expands to: [`v0_3`] for `0.3.0`, the newest, which
+//! [`export_plugin!`] exports; [`v0_2`] for `0.2.0` and [`v0_1`] for `0.1.0`, which
+//! [`export_plugin_v0_2!`] and [`export_plugin_v0_1!`] export for hosts that know no later
+//! version. The plain types and the traits are shared by every version; the glue fills in
+//! what an older version lacks (0.1.0 has no settings, so a plugin exported for it is
+//! configured with none).
 
 pub mod event_columns;
 pub mod imports;
@@ -244,8 +245,10 @@ mod instance;
 pub mod layer;
 pub mod model;
 mod plugin;
+mod since_v0_2;
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 mod wit_conversions;
 mod wit_glue;
 
@@ -256,14 +259,27 @@ pub use imports::{HostClock, HostDirectory, HostJournal, HostServiceLog, PluginH
 pub use plugin::{ConnectionLogPlugin, refuse_any_setting};
 
 /// Exports a [`ConnectionLogPlugin`] as the component's implementation of the newest
-/// contract version, `0.2.0`. Use it once, in the plugin's `cdylib` crate.
+/// contract version, `0.3.0`. Use it once, in the plugin's `cdylib` crate.
 ///
 /// It expands to nothing outside wasm32, so that the plugin's native tests still build: the
 /// exports are named after the contract's functions
-/// (`coder:connection-log/ingest@0.2.0#ingest-batch`), names a native linker refuses.
-/// (The glue it names, [`v0_2::Component`], is type-checked natively all the same.)
+/// (`coder:connection-log/ingest@0.3.0#ingest-batch`), names a native linker refuses.
+/// (The glue it names, [`v0_3::Component`], is type-checked natively all the same.)
 #[macro_export]
 macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __ConnlogPluginComponent = $crate::v0_3::Component<$plugin>;
+    $crate::v0_3::export_v0_3!(__ConnlogPluginComponent with_types_in $crate::v0_3);
+        };
+    };
+}
+
+/// Exports a [`ConnectionLogPlugin`] as an implementation of contract `0.2.0`, for hosts
+/// that speak no later version. Use it instead of [`export_plugin!`], never beside it.
+#[macro_export]
+macro_rules! export_plugin_v0_2 {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {

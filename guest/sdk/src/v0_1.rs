@@ -45,7 +45,7 @@ use exports::coder::connection_log::{
 /// directly.
 pub struct Component<P>(PhantomData<P>);
 
-crate::wit_host_imports!();
+crate::wit_host_imports!(append: records);
 crate::wit_formats_export!(service_log_fields: model::LogFields::Seed);
 crate::wit_query_export!();
 

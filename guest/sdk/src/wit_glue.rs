@@ -5,12 +5,22 @@
 //! The caller brings into scope the generated `types`, `clock`, `directory`, `journal`,
 //! `service_log`, `formats` and `query` modules, the conversions of `wit_model_conversions!`,
 //! and its version's `journal_error_from_wit`, `append_owned`, `query_request_from_wit` and
-//! `query_error_to_wit`.
+//! `query_error_to_wit` (and `columns_to_wit` when its `journal.append` takes columns).
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! wit_host_imports {
-    () => {
+    // How `journal.append` takes events: a list of records (0.1.0, 0.2.0) or columns.
+    (@append records, $events:ident) => {{
+        let events: Vec<types::ConnectionEvent> =
+            $events.iter().cloned().map(event_to_wit).collect();
+        journal::append(&events).map_err(journal_error_from_wit)
+    }};
+    (@append columns, $events:ident) => {{
+        let columns = $crate::event_columns::EventColumns::from_events($events);
+        journal::append(&columns_to_wit(columns)).map_err(journal_error_from_wit)
+    }};
+    (append: $append:ident) => {
         /// The host's imports, seen through the SDK's traits.
         struct WitHost;
 
@@ -65,9 +75,7 @@ macro_rules! wit_host_imports {
                 &mut self,
                 events: &[$crate::model::ConnectionEvent],
             ) -> Result<Vec<bool>, $crate::model::JournalError> {
-                let events: Vec<types::ConnectionEvent> =
-                    events.iter().cloned().map(event_to_wit).collect();
-                journal::append(&events).map_err(journal_error_from_wit)
+                $crate::wit_host_imports!(@append $append, events)
             }
             fn append_owned(
                 &mut self,

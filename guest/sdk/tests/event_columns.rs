@@ -1,4 +1,4 @@
-//! The replay batch: columns give back exactly the events they were made from, and columns
+//! Event batches as columns: columns give back exactly the events they were made from, and columns
 //! that do not fit together are refused as corrupt (the SDK then calls no plugin).
 
 use connlog_plugin_sdk::event_columns::EventColumns;
@@ -163,7 +163,7 @@ fn columns_that_do_not_fit_together_are_corrupt() {
     for (what, columns, detail) in cases {
         match columns.events() {
             Err(JournalError::Corrupt(message)) => assert!(
-                message.starts_with("replay batch: ") && message.contains(detail),
+                message.starts_with("event columns: ") && message.contains(detail),
                 "{what}: {message}"
             ),
             other => panic!("{what}: expected a corrupt batch, got {other:?}"),

@@ -1,11 +1,14 @@
-//! The replay batch (`types.event-columns`): journaled events as columns, the host's side.
+//! Event batches as columns (`types.event-columns`), the host's side: what it sends to
+//! `replay` (and, since contract 0.3.0, to `ingest-batch`), and decodes from a plugin's
+//! `journal.append`.
 //!
 //! A `list<connection-event>` crosses the component boundary one field and one string at a
-//! time, and every string is a separate allocation in the plugin. As columns, a batch is a
-//! few lists of integers plus one string holding all the text. The layout is the WIT
-//! record's, as its comments in the contract define it; plugins decode exactly this.
+//! time, and every string is a separate allocation on the receiving side. As columns, a
+//! batch is a few lists of integers plus one string holding all the text. The layout is the
+//! WIT record's, as its comments in the contract define it; the SDK has the same pair of
+//! encoder and decoder on the plugin's types.
 
-use crate::model::{ConnectionEvent, ConnectionStatus, UnixNanos, Uuid};
+use crate::model::{ConnectionEvent, ConnectionMethod, ConnectionStatus, UnixNanos, Uuid};
 
 /// UUIDs per event, each as two `u64` halves: id, organization, owner, workspace, user,
 /// connection (nil when absent).
@@ -26,6 +29,24 @@ pub(crate) mod flag {
     pub const CONNECTION_ID: u16 = 1 << 7;
     pub const CLIENT_SESSION_ID: u16 = 1 << 8;
 }
+
+/// Moves columns `$columns` into the struct `$to` of the same fields: the WIT record of a
+/// contract version, or [`EventColumns`].
+macro_rules! move_columns {
+    ($columns:expr => $to:path) => {{
+        let c = $columns;
+        $to {
+            uuids: c.uuids,
+            times: c.times,
+            codes: c.codes,
+            flags: c.flags,
+            methods: c.methods,
+            text: c.text,
+            text_ends: c.text_ends,
+        }
+    }};
+}
+pub(crate) use move_columns;
 
 /// Mirror of the WIT record `event-columns`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -136,6 +157,85 @@ impl EventColumns {
     pub fn is_empty(&self) -> bool {
         self.times.is_empty()
     }
+
+    /// The events, in order, each with its own strings. Columns whose lengths do not match,
+    /// or whose text offsets run backwards, past the text or into a character, can only come
+    /// from a broken plugin: `Err` says what is wrong.
+    pub fn into_events(self) -> Result<Vec<ConnectionEvent>, String> {
+        let n = self.len();
+        for (column, len, want) in [
+            ("uuids", self.uuids.len(), n * UUIDS * 2),
+            ("codes", self.codes.len(), n),
+            ("flags", self.flags.len(), n),
+            ("methods", self.methods.len(), n),
+            ("text-ends", self.text_ends.len(), n * STRINGS),
+        ] {
+            if len != want {
+                return Err(format!(
+                    "{column} holds {len} entries for {n} events (expected {want})"
+                ));
+            }
+        }
+        let mut events = Vec::with_capacity(n);
+        let mut start = 0usize;
+        for i in 0..n {
+            let mut texts: [String; STRINGS] = Default::default();
+            for (slot, &end) in texts.iter_mut().zip(&self.text_ends[i * STRINGS..]) {
+                let end = end as usize;
+                *slot = self
+                    .text
+                    .get(start..end)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        format!(
+                            "event {i}: text span {start}..{end} is not a run of whole characters \
+                         within the {} bytes of text",
+                            self.text.len()
+                        )
+                    })?;
+                start = end;
+            }
+            let uuids = &self.uuids[i * UUIDS * 2..][..UUIDS * 2];
+            let uuid = |k: usize| Uuid::from_u64_pair(uuids[2 * k], uuids[2 * k + 1]);
+            let bits = self.flags[i];
+            let has = |bit: u16| bits & bit != 0;
+            let connection_method = ConnectionMethod::from_index(self.methods[i])
+                .ok_or_else(|| format!("event {i}: no method {}", self.methods[i]))?;
+            let [
+                workspace_name,
+                agent_name,
+                ip,
+                user_agent,
+                app,
+                reason,
+                client_session,
+            ] = texts;
+            events.push(ConnectionEvent {
+                id: uuid(0),
+                time: self.times[i],
+                organization_id: uuid(1),
+                workspace_owner_id: uuid(2),
+                workspace_id: uuid(3),
+                workspace_name,
+                agent_name,
+                connection_method,
+                code: has(flag::CODE).then_some(self.codes[i]),
+                ip: has(flag::IP).then_some(ip),
+                user_agent: has(flag::USER_AGENT).then_some(user_agent),
+                user_id: has(flag::USER_ID).then(|| uuid(4)),
+                app_name_or_port: has(flag::APP_NAME_OR_PORT).then_some(app),
+                connection_id: has(flag::CONNECTION_ID).then(|| uuid(5)),
+                disconnect_reason: has(flag::DISCONNECT_REASON).then_some(reason),
+                client_session_id: has(flag::CLIENT_SESSION_ID).then_some(client_session),
+                status: if has(flag::DISCONNECTED) {
+                    ConnectionStatus::Disconnected
+                } else {
+                    ConnectionStatus::Connected
+                },
+            });
+        }
+        Ok(events)
+    }
 }
 
 /// An event's strings in column order; `None` for an absent optional one.
@@ -156,11 +256,13 @@ mod tests {
     use super::*;
     use crate::model::ConnectionMethod;
 
-    /// Pins the layout plugins decode: a change here breaks every plugin's `replay`.
-    #[test]
-    fn one_event_as_columns() {
-        let id = |n: u64| Uuid::from_u64_pair(n, n + 100);
-        let event = ConnectionEvent {
+    fn id(n: u64) -> Uuid {
+        Uuid::from_u64_pair(n, n + 100)
+    }
+
+    /// Every optional field set, as the layout test pins it.
+    fn full_event() -> ConnectionEvent<&'static str> {
+        ConnectionEvent {
             id: id(1),
             time: 42,
             organization_id: id(2),
@@ -178,8 +280,14 @@ mod tests {
             disconnect_reason: Some("bye"),
             client_session_id: Some("0123456789abcdef0123456789abcdef"),
             status: ConnectionStatus::Disconnected,
-        };
-        let columns = EventColumns::from_events(&[event]);
+        }
+    }
+
+    /// Pins the layout plugins decode: a change here breaks every plugin's `replay` and
+    /// `ingest-batch`.
+    #[test]
+    fn one_event_as_columns() {
+        let columns = EventColumns::from_events(&[full_event()]);
         assert_eq!(
             columns.uuids,
             [1, 101, 2, 102, 3, 103, 4, 104, 0, 0, 6, 106]
@@ -194,5 +302,95 @@ mod tests {
         );
         assert_eq!(columns.text_ends, [2, 6, 6, 8, 14, 17, 49]);
         assert_eq!(columns.len(), 1);
+    }
+
+    #[test]
+    fn columns_decode_to_the_events_they_were_made_from() {
+        let full = full_event().map_text(|s| s.to_string());
+        let bare = ConnectionEvent {
+            id: id(7),
+            code: None,
+            ip: None,
+            user_agent: None,
+            user_id: None,
+            app_name_or_port: None,
+            connection_id: None,
+            disconnect_reason: None,
+            client_session_id: None,
+            workspace_name: "é".to_string(),
+            agent_name: String::new(),
+            connection_method: ConnectionMethod::Tunnel,
+            status: ConnectionStatus::Connected,
+            ..full.clone()
+        };
+        let events = vec![full.clone(), bare, full];
+        let decoded = EventColumns::from_events(&events).into_events();
+        assert_eq!(decoded, Ok(events));
+        assert_eq!(EventColumns::default().into_events(), Ok(Vec::new()));
+    }
+
+    /// A plugin's `journal.append` columns that do not fit together: what is wrong, per case.
+    #[test]
+    fn columns_that_do_not_fit_together_say_what_is_wrong() {
+        let good = || EventColumns::from_events(&[full_event(), full_event()]);
+        type Break = fn(&mut EventColumns);
+        let cases: [(&str, Break, &str); 7] = [
+            (
+                "an id too few",
+                |c| _ = c.uuids.pop(),
+                "uuids holds 23 entries for 2 events (expected 24)",
+            ),
+            (
+                "a code too many",
+                |c| c.codes.push(0),
+                "codes holds 3 entries for 2 events (expected 2)",
+            ),
+            (
+                "no flags",
+                |c| c.flags.clear(),
+                "flags holds 0 entries for 2 events (expected 2)",
+            ),
+            (
+                "a method too few",
+                |c| _ = c.methods.pop(),
+                "methods holds 1 entries for 2 events (expected 2)",
+            ),
+            (
+                "an unknown method",
+                |c| c.methods[1] = 9,
+                "event 1: no method 9",
+            ),
+            (
+                "text past its end",
+                |c| *c.text_ends.last_mut().unwrap() += 1,
+                "event 1: text span 66..99 is not a run of whole characters within the 98 bytes of text",
+            ),
+            (
+                "offsets running backwards",
+                |c| c.text_ends[7] = 1,
+                "event 1: text span 49..1 is not a run of whole characters within the 98 bytes of text",
+            ),
+        ];
+        for (what, break_it, expected) in cases {
+            let mut columns = good();
+            break_it(&mut columns);
+            assert_eq!(columns.into_events(), Err(expected.to_string()), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_text_span_ending_inside_a_character_is_refused() {
+        let mut event = full_event();
+        event.workspace_name = "é";
+        let mut columns = EventColumns::from_events(&[event]);
+        columns.text_ends[0] = 1;
+        assert_eq!(
+            columns.into_events(),
+            Err(
+                "event 0: text span 0..1 is not a run of whole characters within the 49 bytes \
+                 of text"
+                    .to_string()
+            )
+        );
     }
 }

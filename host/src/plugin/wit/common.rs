@@ -2,7 +2,8 @@
 //! [`common_bindings!`], the conversions of the types that have not changed between
 //! versions and the host's imports answered by `HostState`'s methods; [`exports_impl!`],
 //! the calls of the exports whose shape has not changed. Events, rows and replay batches
-//! changed in 0.2.0: each version converts its own.
+//! changed in 0.2.0: each version converts its own. How `ingest-batch` and `journal.append`
+//! take events (`records`, or `columns` since 0.3.0) is each macro's `events` argument.
 //!
 //! The caller brings into scope its generated `wit_types`, `wit_clock`, `wit_directory`,
 //! `wit_service_log`, `wit_journal` and `wit_ingest` modules, `model`, `EventColumns` and
@@ -58,7 +59,32 @@ macro_rules! row_record {
 }
 
 macro_rules! common_bindings {
-    (journal_error: $journal_error:ident) => {
+    // `journal.append`, as the version takes events: a list of records, or columns (0.3.0),
+    // which trap when they do not fit together, as a string that is not UTF-8 would.
+    (@append records, $journal_error:ident) => {
+        fn append(
+            &mut self,
+            events: Vec<wit_types::ConnectionEvent>,
+        ) -> Result<Vec<bool>, wit_journal::$journal_error> {
+            let events: Vec<model::ConnectionEvent> =
+                events.into_iter().map(Into::into).collect();
+            self.journal_append(events).map_err(Into::into)
+        }
+    };
+    (@append columns, $journal_error:ident) => {
+        fn append(
+            &mut self,
+            events: wit_types::EventColumns,
+        ) -> wasmtime::Result<Result<Vec<bool>, wit_journal::$journal_error>> {
+            let events = EventColumns::from(events).into_events().map_err(|why| {
+                wasmtime::Error::msg(format!(
+                    "the plugin appended event columns that do not fit together: {why}"
+                ))
+            })?;
+            Ok(self.journal_append(events).map_err(Into::into))
+        }
+    };
+    (journal_error: $journal_error:ident, events: $events:ident) => {
         impl From<model::Uuid> for wit_types::Uuid {
             fn from(id: model::Uuid) -> Self {
                 let (high, low) = id.as_u64_pair();
@@ -253,14 +279,7 @@ macro_rules! common_bindings {
         }
 
         impl wit_journal::Host for HostState {
-            fn append(
-                &mut self,
-                events: Vec<wit_types::ConnectionEvent>,
-            ) -> Result<Vec<bool>, wit_journal::$journal_error> {
-                let events: Vec<model::ConnectionEvent> =
-                    events.into_iter().map(Into::into).collect();
-                self.journal_append(events).map_err(Into::into)
-            }
+            common_bindings!(@append $events, $journal_error);
 
             fn session_events(
                 &mut self,
@@ -302,7 +321,17 @@ macro_rules! common_bindings {
 /// `impl Exports for $bindings`: the methods given (what differs in this version), then every
 /// other export, whose calls read the same in each version (errors convert with `Into`).
 macro_rules! exports_impl {
-    ($bindings:ty { $($specific:tt)* }) => {
+    // How the version's `ingest-batch` takes events: a list of records, or columns (0.3.0).
+    (@events records, $events:ident) => {
+        $events
+            .into_iter()
+            .map(Into::into)
+            .collect::<Vec<wit_types::ConnectionEvent>>()
+    };
+    (@events columns, $events:ident) => {
+        wit_types::EventColumns::from(EventColumns::from_events(&$events))
+    };
+    ($bindings:ty, events: $transport:ident { $($specific:tt)* }) => {
         impl Exports for $bindings {
             $($specific)*
 
@@ -311,8 +340,7 @@ macro_rules! exports_impl {
                 store: &mut Store<HostState>,
                 events: Vec<model::ConnectionEvent>,
             ) -> Call<Result<Vec<model::EventOutcome>, model::StorageError>> {
-                let events: Vec<wit_types::ConnectionEvent> =
-                    events.into_iter().map(Into::into).collect();
+                let events = exports_impl!(@events $transport, events);
                 let outcome = self
                     .coder_connection_log_ingest()
                     .call_ingest_batch(store, &events)?;

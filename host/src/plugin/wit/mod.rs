@@ -8,8 +8,11 @@
 
 #[macro_use]
 mod common;
+#[macro_use]
+mod since_v0_2;
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
@@ -122,12 +125,12 @@ pub struct ContractVersion {
 }
 
 /// The package every version shares, `coder:connection-log`.
-pub const CONTRACT_PACKAGE: &str = env!("CONNLOG_CONTRACT_V0_2_0_NAME");
+pub const CONTRACT_PACKAGE: &str = env!("CONNLOG_CONTRACT_V0_3_0_NAME");
 
 /// Every version this host speaks, oldest first.
-pub const SUPPORTED: [ContractVersion; 2] = [v0_1::VERSION, v0_2::VERSION];
+pub const SUPPORTED: [ContractVersion; 3] = [v0_1::VERSION, v0_2::VERSION, v0_3::VERSION];
 
-/// `0.1.0, 0.2.0`: for messages.
+/// `0.1.0, 0.2.0, 0.3.0`: for messages.
 pub fn supported_list() -> String {
     SUPPORTED
         .iter()

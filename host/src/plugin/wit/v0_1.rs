@@ -31,9 +31,9 @@ contract_version!(
     ConnectionLogPluginPre,
     env!("CONNLOG_CONTRACT_V0_1_0_VERSION")
 );
-common_bindings!(journal_error: StorageError);
+common_bindings!(journal_error: StorageError, events: records);
 
-exports_impl!(ConnectionLogPlugin {
+exports_impl!(ConnectionLogPlugin, events: records {
     /// The feed came with 0.2.0.
     fn feed_rows(
         &self,

@@ -1,7 +1,8 @@
-//! Host bindings for contract `coder:connection-log@0.2.0` (`wit/v0.2.0`), the newest: the
+//! Host bindings for contract `coder:connection-log@0.2.0` (`wit/v0.2.0`, frozen): the
 //! host's imports under this version's names, the plugin's exports on the host's model, and
 //! the conversions of what 0.2.0 changed (settings, an error per interface, options, Coder's
-//! connection methods).
+//! connection methods), all of them shared with 0.3.0 (`since_v0_2!`). Events cross as lists
+//! of records.
 
 use wasmtime::Store;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -9,7 +10,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use super::{Call, ContractVersion, Exports, ExportsPre};
 use crate::model;
 use crate::plugin::HostState;
-use crate::plugin::columns::EventColumns;
+use crate::plugin::columns::{EventColumns, move_columns};
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.2.0",
@@ -25,247 +26,16 @@ use exports::coder::connection_log::{
     state as wit_state,
 };
 
-contract_version!(Plugin, PluginPre, env!("CONNLOG_CONTRACT_V0_2_0_VERSION"));
-common_bindings!(journal_error: JournalError);
-
-exports_impl!(Plugin {
-    fn feed_rows(
-        &self,
-        store: &mut Store<HostState>,
-        actor: model::Actor,
-        q: &str,
-        origins: Vec<model::RowOrigin>,
-    ) -> Call<super::FeedRows> {
-        let origins: Vec<wit_journal::RowOrigin> = origins.into_iter().map(Into::into).collect();
-        let outcome = self
-            .coder_connection_log_query()
-            .call_feed_rows(store, &actor.into(), q, &origins)?;
-        Ok(Some(outcome.map_err(Into::into)))
-    }
-
-    fn describe(&self, store: &mut Store<HostState>) -> Call<(String, String)> {
-        let info = self.coder_connection_log_plugin_info().call_describe(store)?;
-        Ok((info.name, info.version))
-    }
-
-    fn configure(
-        &self,
-        store: &mut Store<HostState>,
-        log_formats: &[model::LogFormat],
-        log_fields: model::LogFields,
-        settings: &[model::Setting],
-    ) -> Call<Result<(), model::SettingsError>> {
-        let config = lifecycle::PluginConfig {
-            service_log_formats: log_formats.iter().copied().map(Into::into).collect(),
-            service_log_fields: log_fields.into(),
-            settings: settings
-                .iter()
-                .map(|s| lifecycle::Setting {
-                    key: s.key.clone(),
-                    value: s.value.clone(),
-                })
-                .collect(),
-        };
-        let outcome = self
-            .coder_connection_log_lifecycle()
-            .call_configure(store, &config)?;
-        Ok(outcome.map_err(|e| match e {
-            lifecycle::SettingsError::UnknownSetting(u) => model::SettingsError::UnknownSetting {
-                key: u.key,
-                known: u.known,
-            },
-            lifecycle::SettingsError::InvalidSetting(i) => model::SettingsError::InvalidSetting {
-                key: i.key,
-                reason: i.reason,
-            },
-        }))
-    }
-
-    fn set_retention(
-        &self,
-        store: &mut Store<HostState>,
-        max_age_nanos: Option<u64>,
-    ) -> Call<Option<u64>> {
-        self.coder_connection_log_retention()
-            .call_set_retention(store, max_age_nanos)
-    }
-
-    fn service_log_line(
-        &self,
-        store: &mut Store<HostState>,
-        event: model::ConnectionEvent,
-        format: model::LogFormat,
-        fields: model::LogFields,
-        logged_at: model::UnixNanos,
-    ) -> Call<String> {
-        self.coder_connection_log_formats().call_service_log_line(
-            store,
-            &event.into(),
-            format.into(),
-            fields.into(),
-            logged_at,
-        )
-    }
-});
-
-impl From<model::RowOrigin> for wit_journal::RowOrigin {
-    fn from(o: model::RowOrigin) -> Self {
-        match o {
-            model::RowOrigin::SingleEvent(id) => Self::SingleEvent(id.into()),
-            model::RowOrigin::Session(k) => Self::Session(wit_journal::SessionKey {
-                connection_id: k.connection_id.into(),
-                workspace_id: k.workspace_id.into(),
-                agent_name: k.agent_name,
-            }),
-        }
-    }
-}
-
-impl From<model::LogFields> for wit_service_log::LogFields {
-    fn from(f: model::LogFields) -> Self {
-        match f {
-            model::LogFields::Current => Self::Current,
-            model::LogFields::Seed => Self::Seed,
-        }
-    }
-}
-
-impl From<model::ConnectionMethod> for wit_types::ConnectionMethod {
-    fn from(m: model::ConnectionMethod) -> Self {
-        match m {
-            model::ConnectionMethod::Ssh => Self::Ssh,
-            model::ConnectionMethod::ReconnectingPty => Self::ReconnectingPty,
-            model::ConnectionMethod::WorkspaceApp => Self::WorkspaceApp,
-            model::ConnectionMethod::PortForwarding => Self::PortForwarding,
-            model::ConnectionMethod::Tunnel => Self::Tunnel,
-        }
-    }
-}
-
-impl From<wit_types::ConnectionMethod> for model::ConnectionMethod {
-    fn from(m: wit_types::ConnectionMethod) -> Self {
-        match m {
-            wit_types::ConnectionMethod::Ssh => Self::Ssh,
-            wit_types::ConnectionMethod::ReconnectingPty => Self::ReconnectingPty,
-            wit_types::ConnectionMethod::WorkspaceApp => Self::WorkspaceApp,
-            wit_types::ConnectionMethod::PortForwarding => Self::PortForwarding,
-            wit_types::ConnectionMethod::Tunnel => Self::Tunnel,
-        }
-    }
-}
-
-/// Events and rows convert both ways alike: what 0.2.0 changed has the same names on
-/// either side.
-macro_rules! both_ways {
-    ($record:ident, $model:ty, $wit:ty) => {
-        both_ways!(@one $record, $model => $wit);
-        both_ways!(@one $record, $wit => $model);
-    };
-    (@one $record:ident, $from:ty => $to:ty) => {
-        impl From<$from> for $to {
-            fn from(x: $from) -> Self {
-                $record!(x {
-                    connection_method: x.connection_method.into(),
-                    app_name_or_port: x.app_name_or_port,
-                    client_session_id: x.client_session_id,
-                })
-            }
-        }
-    };
-}
-
-both_ways!(
-    event_record,
-    model::ConnectionEvent,
-    wit_types::ConnectionEvent
+since_v0_2!(
+    world: Plugin,
+    pre: PluginPre,
+    version: env!("CONNLOG_CONTRACT_V0_2_0_VERSION"),
+    events: records
 );
-both_ways!(row_record, model::ConnectionLog, wit_types::ConnectionLog);
-
-/// The two are field for field the same.
-impl From<EventColumns> for wit_types::EventColumns {
-    fn from(c: EventColumns) -> Self {
-        let EventColumns {
-            uuids,
-            times,
-            codes,
-            flags,
-            methods,
-            text,
-            text_ends,
-        } = c;
-        Self {
-            uuids,
-            times,
-            codes,
-            flags,
-            methods,
-            text,
-            text_ends,
-        }
-    }
-}
-
-impl From<model::QueryRequest> for wit_query::QueryRequest {
-    fn from(r: model::QueryRequest) -> Self {
-        Self {
-            q: r.q,
-            // The host's 0, like Coder's, asks for the default page.
-            limit: (r.limit != 0).then_some(r.limit),
-            offset: r.offset,
-        }
-    }
-}
-
-impl From<wit_query::QueryError> for model::QueryError {
-    fn from(e: wit_query::QueryError) -> Self {
-        match e {
-            wit_query::QueryError::InvalidQuery(v) => {
-                Self::InvalidQuery(v.into_iter().map(Into::into).collect())
-            }
-            wit_query::QueryError::Failed(m) => Self::Storage(model::StorageError::Unavailable(m)),
-        }
-    }
-}
 
 impl From<wit_ingest::IngestError> for model::StorageError {
     fn from(e: wit_ingest::IngestError) -> Self {
         let wit_ingest::IngestError::Journal(e) = e;
         e.into()
-    }
-}
-
-impl From<wit_retention::RetentionError> for model::StorageError {
-    fn from(e: wit_retention::RetentionError) -> Self {
-        let wit_retention::RetentionError::Journal(e) = e;
-        e.into()
-    }
-}
-
-impl From<wit_state::StateError> for model::StorageError {
-    fn from(e: wit_state::StateError) -> Self {
-        match e {
-            wit_state::StateError::Journal(e) => e.into(),
-            wit_state::StateError::MalformedColumns(m) => {
-                Self::Corrupt(format!("the plugin could not decode a replay batch: {m}"))
-            }
-        }
-    }
-}
-
-impl From<model::StorageError> for wit_journal::JournalError {
-    fn from(e: model::StorageError) -> Self {
-        match e {
-            model::StorageError::Unavailable(m) => Self::Unavailable(m),
-            model::StorageError::Corrupt(m) => Self::Corrupt(m),
-        }
-    }
-}
-
-impl From<wit_journal::JournalError> for model::StorageError {
-    fn from(e: wit_journal::JournalError) -> Self {
-        match e {
-            wit_journal::JournalError::Unavailable(m) => Self::Unavailable(m),
-            wit_journal::JournalError::Corrupt(m) => Self::Corrupt(m),
-        }
     }
 }
