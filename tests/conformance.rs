@@ -395,11 +395,26 @@ fn the_reference_plugin_for_contract_0_1_passes_every_case_it_can_be_sent() {
     assert!(names.iter().all(|n| reference.contains(n)));
 }
 
+#[test]
+fn the_reference_plugin_for_contract_0_2_passes_every_case() {
+    // Its events cross as lists of records (0.3.0 sends columns): the same cases, all passed.
+    let out = conformance(connlog_test_plugins::REFERENCE_V0_2_PLUGIN);
+    let header = stderr(&out);
+    assert!(
+        header.starts_with("connlog: checking connlog-reference ")
+            && header.contains("(contract 0.2.0)"),
+        "{header}"
+    );
+    let names = all_passed("contract 0.2.0", &out);
+    let reference = all_passed("reference", &conformance("reference"));
+    assert_eq!(names, reference);
+}
+
 /// The kit's counts for the 0.1.0 plugin: what it passes and what it is never sent.
 const V0_1_PASSED: usize = 187;
 const V0_1_SKIPPED: usize = 33;
 
-/// The kit's counts for the sessionless plugin (contract 0.2.0: nothing is skipped).
+/// The kit's counts for the sessionless plugin (contract 0.3.0: nothing is skipped).
 const SESSIONLESS_PASSED: usize = 44;
 const SESSIONLESS_FAILED: usize = 176;
 

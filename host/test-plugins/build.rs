@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use guest_toolchain::Toolchain;
 
 /// (environment variable, workspace package) of each test plugin.
-const PLUGINS: [(&str, &str); 3] = [
+const PLUGINS: [(&str, &str); 4] = [
     ("CONNLOG_FAULTY_PLUGIN", "connlog-faulty-plugin"),
     ("CONNLOG_REFERENCE_V0_1_PLUGIN", "connlog-reference-v0-1"),
+    ("CONNLOG_REFERENCE_V0_2_PLUGIN", "connlog-reference-v0-2"),
     ("CONNLOG_SESSIONLESS_PLUGIN", "connlog-sessionless-plugin"),
 ];
 
