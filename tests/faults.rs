@@ -25,6 +25,7 @@ mod faults {
     pub const PANIC: &str = "fault:panic";
     pub const LOOP: &str = "fault:loop";
     pub const ALLOC: &str = "fault:alloc";
+    pub const BAD_APPEND: &str = "fault:bad-append";
     pub const REPLAY_PANIC: &str = "fault:replay-panic";
     pub const REPLAY_READS: &str = "fault:replay-reads";
 }
@@ -53,8 +54,9 @@ fn marker_event(n: u64, marker: &str) -> connlog::model::ConnectionEvent {
 }
 
 /// Ingests good events around a marker in one batch: the batch fails as a whole with the
-/// expected trap, then the service answers as before and takes the next batch.
-fn fault_costs_one_call(marker: &str, kind: TrapKind) {
+/// expected trap, then the service answers as before and takes the next batch. Returns the
+/// failed call's error, as the service reported it.
+fn fault_costs_one_call(marker: &str, kind: TrapKind) -> String {
     let data = tempfile::tempdir().unwrap();
     let (mut service, before) = faulty_service(data.path());
     assert_eq!(service.restarts(), 0);
@@ -98,6 +100,7 @@ fn fault_costs_one_call(marker: &str, kind: TrapKind) {
     drop(service);
     let mut reopened = open(data.path(), faulty_plugin());
     assert_eq!(row_count(&mut reopened), 301);
+    error.to_string()
 }
 
 #[test]
@@ -113,6 +116,18 @@ fn an_endless_loop_is_stopped_by_the_deadline_and_fails_only_its_call() {
 #[test]
 fn unbounded_allocation_is_stopped_by_the_memory_cap_and_fails_only_its_call() {
     fault_costs_one_call(faults::ALLOC, TrapKind::MemoryLimit);
+}
+
+#[test]
+fn an_append_whose_columns_do_not_fit_together_traps_and_fails_only_its_call() {
+    let error = fault_costs_one_call(faults::BAD_APPEND, TrapKind::Other);
+    assert!(
+        error.contains(
+            "the plugin appended event columns that do not fit together: \
+             uuids holds 0 entries for 1 events (expected 12)"
+        ),
+        "{error}"
+    );
 }
 
 /// Group commit: batches of concurrent callers share a transaction, each in a savepoint. A

@@ -1,10 +1,13 @@
-//! The faults, triggered by marker events: a panic, an endless loop, unbounded allocation.
+//! The faults, triggered by marker events: a panic, an endless loop, unbounded allocation,
+//! a malformed append.
 //!
 //! The host's isolation tests ingest an event whose `AgentName` is one of the markers and
 //! check that the plugin's failure costs one call, never the host or any data:
 //! - [`PANIC`]: the guest panics (a trap, `panic = "abort"` on wasm32);
 //! - [`LOOP`]: the guest spins forever (the per-call deadline must end it);
-//! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it).
+//! - [`ALLOC`]: the guest allocates 1 MiB blocks without end (the memory cap must end it);
+//! - [`BAD_APPEND`]: the guest calls `journal.append` with columns that do not fit together,
+//!   as no plugin built on the SDK can (the host must trap the call, storing nothing).
 //!
 //! And two that strike later: [`REPLAY_PANIC`] is stored like any event, but the plugin
 //! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
@@ -15,6 +18,7 @@ use std::sync::Mutex;
 
 use connlog_plugin_sdk::PluginHost;
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef, SessionKey};
+use connlog_plugin_sdk::v0_3::coder::connection_log::{journal, types::EventColumns};
 
 /// `AgentName` that makes the plugin panic.
 pub const PANIC: &str = "fault:panic";
@@ -22,6 +26,9 @@ pub const PANIC: &str = "fault:panic";
 pub const LOOP: &str = "fault:loop";
 /// `AgentName` that makes the plugin allocate until it runs out of memory.
 pub const ALLOC: &str = "fault:alloc";
+
+/// `AgentName` that makes the plugin append malformed event columns.
+pub const BAD_APPEND: &str = "fault:bad-append";
 
 /// `AgentName` that is stored normally but makes `replay` panic.
 pub const REPLAY_PANIC: &str = "fault:replay-panic";
@@ -51,6 +58,20 @@ pub fn on_event(event: &ConnectionEvent) {
                 // Filled, not zeroed, so the pages are really touched on every platform.
                 hoard.push(core::hint::black_box(vec![0xA5u8; 1 << 20]));
             }
+        }
+        BAD_APPEND => {
+            // One event's time and no other column. A host that took it would store the
+            // batch, which the isolation test notices.
+            let columns = EventColumns {
+                uuids: Vec::new(),
+                times: vec![event.time],
+                codes: Vec::new(),
+                flags: Vec::new(),
+                methods: Vec::new(),
+                text: String::new(),
+                text_ends: Vec::new(),
+            };
+            let _ = journal::append(&columns);
         }
         _ => {}
     }
