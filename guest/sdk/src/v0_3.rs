@@ -48,8 +48,8 @@ impl<P: ConnectionLogPlugin> ingest::Guest for Component<P> {
         let events = columns
             .events()
             .map_err(|e| ingest::IngestError::MalformedColumns(e.to_string()))?
-            .iter()
-            .map(|e| e.map_text(|s| s.to_string()))
+            .into_iter()
+            .map(model::EventRef::into_owned)
             .collect();
         with_plugin(|p: &mut P| p.ingest_batch(&mut WitHost, events))
             .map(outcomes_to_wit)

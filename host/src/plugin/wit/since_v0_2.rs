@@ -172,12 +172,6 @@ macro_rules! since_v0_2 {
             }
         }
 
-        impl From<wit_types::EventColumns> for EventColumns {
-            fn from(c: wit_types::EventColumns) -> Self {
-                move_columns!(c => Self)
-            }
-        }
-
         impl From<model::QueryRequest> for wit_query::QueryRequest {
             fn from(r: model::QueryRequest) -> Self {
                 Self {

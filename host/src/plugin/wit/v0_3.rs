@@ -35,6 +35,13 @@ since_v0_2!(
     events: columns
 );
 
+/// What a plugin appends (`common_bindings!`); the two are field for field the same.
+impl From<wit_types::EventColumns> for EventColumns {
+    fn from(c: wit_types::EventColumns) -> Self {
+        move_columns!(c => Self)
+    }
+}
+
 impl From<wit_ingest::IngestError> for model::StorageError {
     fn from(e: wit_ingest::IngestError) -> Self {
         match e {
