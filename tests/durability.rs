@@ -789,6 +789,60 @@ fn an_event_after_the_newest_event_was_purged_gets_a_new_seq_and_is_not_hidden()
     assert!(expected.concat().contains("after-purge-ws-101"));
 }
 
+/// The background writer's replay holds its read only while it reads a batch, so that the
+/// WAL can start over beside a long job (`Journal::pause_read`). Resuming says whether
+/// events were deleted meanwhile, which only a purge does: new events leave the view whole,
+/// and the job goes on.
+#[test]
+fn a_paused_read_resumes_whole_across_ingest_and_not_across_a_purge() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    let recent = |from: u64| -> Vec<_> {
+        (from..from + 20)
+            .map(|n| web_event(n, NOW - HOUR + n as i64, "keep"))
+            .collect()
+    };
+    ingest_all(&mut service, recent(0), 20);
+    let reader = connlog::store::Journal::connect(&store_path(data.path())).unwrap();
+    reader.begin_read().unwrap();
+
+    reader.pause_read();
+    ingest_all(&mut service, recent(20), 20);
+    let expired = web_event(100, NOW - 48 * HOUR, "expired");
+    ingest_all(&mut service, vec![expired], 1);
+    assert!(
+        reader.resume_read().unwrap(),
+        "new events leave the view whole"
+    );
+
+    reader.pause_read();
+    assert_eq!(service.purge_now().unwrap().purged, 1);
+    assert!(!reader.resume_read().unwrap(), "the purge deleted an event");
+
+    reader.pause_read();
+    assert_eq!(service.purge_now().unwrap().purged, 0);
+    ingest_all(&mut service, recent(40), 20);
+    assert!(
+        reader.resume_read().unwrap(),
+        "nothing was deleted since the last resume"
+    );
+    reader.end_read();
+    drop(service);
+
+    // The count is kept in the store: a reader opened later compares against it too.
+    let mut service = open_retained(data.path(), NO_REWRITE);
+    let late = connlog::store::Journal::connect(&store_path(data.path())).unwrap();
+    late.begin_read().unwrap();
+    late.pause_read();
+    ingest_all(
+        &mut service,
+        vec![web_event(200, NOW - 48 * HOUR, "expired")],
+        1,
+    );
+    assert_eq!(service.purge_now().unwrap().purged, 1);
+    assert!(!late.resume_read().unwrap());
+}
+
 /// A purge leaves the interned strings of its rows (and linear memory, which a WebAssembly
 /// instance never gives back) in the running instance. Once the rows purged since it was
 /// brought up reach a tenth of those it holds, the service brings the same build up again

@@ -5,9 +5,12 @@
 //! A job brings a fresh instance of the same plugin build up from the store exactly as a
 //! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
 //! transaction), writes that instance's snapshot to a new file, and records it in one
-//! small transaction, if the record is still the one it started from. Then it zeroes and
-//! removes the files no record names, and, after a purge, checkpoints and truncates the
-//! WAL. At most one job runs at a time; requests made meanwhile are merged into the next.
+//! small transaction, if the record is still the one it started from. Its replay pins the
+//! read anew for each batch, so that the WAL can start over beside a long job; if a purge
+//! deleted events meanwhile, it brings the instance up again from one pinned read. Then it
+//! zeroes and removes the files no record names, and, after a purge, checkpoints and
+//! truncates the WAL. At most one job runs at a time; requests made meanwhile are
+//! merged into the next.
 //! On a replica, a snapshot written from a view that holds exactly the shared journal up to
 //! some position is offered to the shared store too (`upstream::publish_snapshot`), and so
 //! is the one a swap's new instance wrote (`Work::share`).
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::restore::bring_up;
+use super::restore::{Beside, EventsDeleted, bring_up};
 use super::upstream::{SharedPosition, publish_snapshot};
 use super::{ServiceConfig, store_path};
 use crate::plugin::LoadedPlugin;
@@ -479,8 +482,22 @@ fn write_snapshot(
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
 ) -> anyhow::Result<Option<Saved>> {
-    let journal = Journal::connect(&store_path(&config.data_dir))?;
-    let mut up = bring_up(plugin, journal, config, Some(&shared.cancel))?;
+    let store = store_path(&config.data_dir);
+    let beside = |pause_reads| {
+        Some(Beside {
+            cancel: &shared.cancel,
+            pause_reads,
+        })
+    };
+    let mut up = match bring_up(plugin, Journal::connect(&store)?, config, beside(true)) {
+        // A purge (or a slice of one) committed meanwhile. Pausing again could meet the
+        // next slice; one pinned read cannot, at the cost of the WAL's growth meanwhile.
+        Err(e) if e.chain().any(|cause| cause.is::<EventsDeleted>()) => {
+            tracing::debug!("{e:#}; bringing the snapshot's instance up again from one read");
+            bring_up(plugin, Journal::connect(&store)?, config, beside(false))?
+        }
+        up => up?,
+    };
     if shared.cancelled() {
         return Ok(None);
     }

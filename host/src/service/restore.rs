@@ -213,12 +213,12 @@ fn fresh_instance(
 /// it fails in any way, a fresh instance replays the whole journal. If the pinned snapshot
 /// was replaced before its file could be opened, it pins a new view and starts again.
 ///
-/// `cancel` stops it between replay batches (the background writer, shutting down).
+/// `beside` is the background writer's: a bring-up it can stop, beside the running service.
 pub(super) fn bring_up(
     plugin: &LoadedPlugin,
     journal: Journal,
     config: &ServiceConfig,
-    cancel: Option<&AtomicBool>,
+    beside: Option<Beside<'_>>,
 ) -> anyhow::Result<BroughtUp> {
     let started = Instant::now();
     let mut journal = journal;
@@ -228,7 +228,7 @@ pub(super) fn bring_up(
             .map_err(|e| anyhow::anyhow!("reading the store: {e}"))?;
         let mut instance = fresh_instance(plugin, journal, config)?;
         let last_attempt = attempt == BRING_UP_ATTEMPTS;
-        let result = restore_into(&mut instance, plugin, config, started, cancel, last_attempt);
+        let result = restore_into(&mut instance, plugin, config, started, beside, last_attempt);
         if let Some(journal) = instance.state_mut().journal.as_mut() {
             journal.set_session_bound(None);
             journal.end_read();
@@ -279,7 +279,7 @@ fn restore_into(
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
     started: Instant,
-    cancel: Option<&AtomicBool>,
+    beside: Option<Beside<'_>>,
     last_attempt: bool,
 ) -> anyhow::Result<Option<Restored>> {
     let storage = |e: model::StorageError| anyhow::anyhow!("reading the store: {e}");
@@ -374,15 +374,15 @@ fn restore_into(
     }
     let events_replayed = match &source {
         RestoreSource::Snapshot { last_seq, .. } => {
-            replay_tail_with_purges(instance, *last_seq, upto, &purges, config, cancel)?
+            replay_tail_with_purges(instance, *last_seq, upto, &purges, config, beside)?
         }
         // The journal holds no event of a purged row: replaying it all applies every purge.
         // The background writer (the one bring-up that can be cancelled) keeps to one
         // thread, so that the service it runs beside keeps the other core.
-        RestoreSource::FullReplay { .. } if cancel.is_none() => {
+        RestoreSource::FullReplay { .. } if beside.is_none() => {
             replay_whole_overlapped(instance, plugin, config, upto)?
         }
-        RestoreSource::FullReplay { .. } => replay_range(instance, 0, upto, Some(upto), cancel)?,
+        RestoreSource::FullReplay { .. } => replay_range(instance, 0, upto, Some(upto), beside)?,
     };
     let rows = instance.stats()?.rows;
     Ok(Some(Restored {
@@ -455,20 +455,20 @@ fn replay_tail_with_purges(
     upto: i64,
     purges: &[PendingPurge],
     config: &ServiceConfig,
-    cancel: Option<&AtomicBool>,
+    beside: Option<Beside<'_>>,
 ) -> anyhow::Result<u64> {
     let mut at = last_seq;
     let mut replayed = 0;
     for purge in purges {
         let end = purge.high_water.min(upto);
         if end > at {
-            replayed += replay_range(instance, at, end, Some(end), cancel)?;
+            replayed += replay_range(instance, at, end, Some(end), beside)?;
             at = end;
         }
         reapply_purge(instance, purge.cutoff, config.retention)?;
     }
     if upto > at {
-        replayed += replay_range(instance, at, upto, Some(upto), cancel)?;
+        replayed += replay_range(instance, at, upto, Some(upto), beside)?;
     }
     Ok(replayed)
 }
@@ -499,16 +499,34 @@ fn reapply_purge(
     outcome
 }
 
+/// A bring-up beside the running service: the background writer's.
+#[derive(Clone, Copy)]
+pub(super) struct Beside<'a> {
+    /// Stops it between replay batches (the service is shutting down).
+    pub cancel: &'a AtomicBool,
+    /// Its replay holds the read only while it reads a batch, not while the plugin folds
+    /// it (`Journal::pause_read`), and stops with `EventsDeleted` if any event was deleted
+    /// since the bring-up pinned its view.
+    pub pause_reads: bool,
+}
+
+/// A replay that paused its reads stopped because events were deleted (by a purge)
+/// meanwhile: its instance may lack some of them and hold others.
+#[derive(Debug, thiserror::Error)]
+#[error("events were deleted while the instance was brought up")]
+pub(super) struct EventsDeleted;
+
 /// Feeds the stored events with `after < seq <= upto` back through the plugin's `replay`,
 /// read batch by batch on the instance's own connection (inside a bring-up's pinned read,
-/// every batch comes from the same view); `bound` limits what the plugin's own reads see
-/// meanwhile (`Journal::set_session_bound`).
+/// every batch comes from the same view, or from one that holds the same events: see
+/// `Beside::pause_reads`); `bound` limits what the plugin's own reads see meanwhile
+/// (`Journal::set_session_bound`).
 pub(super) fn replay_range(
     instance: &mut PluginInstance,
     after: i64,
     upto: i64,
     bound: Option<i64>,
-    cancel: Option<&AtomicBool>,
+    beside: Option<Beside<'_>>,
 ) -> anyhow::Result<u64> {
     fn journal(instance: &mut PluginInstance) -> anyhow::Result<&mut Journal> {
         instance
@@ -520,8 +538,9 @@ pub(super) fn replay_range(
     journal(instance)?.set_session_bound(bound);
     let mut cursor = ReplayCursor::new(after, upto);
     let mut replayed = 0u64;
+    let pause_reads = beside.is_some_and(|b| b.pause_reads);
     let outcome = loop {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if beside.is_some_and(|b| b.cancel.load(Ordering::Relaxed)) {
             break Err(anyhow::anyhow!("cancelled"));
         }
         let batch = match journal(instance)?.next_batch(&mut cursor, REPLAY_BATCH) {
@@ -530,7 +549,18 @@ pub(super) fn replay_range(
             Err(e) => break Err(e),
         };
         replayed += batch.len() as u64;
-        if let Err(e) = replay_batch(instance, batch) {
+        if pause_reads {
+            journal(instance)?.pause_read();
+        }
+        let replayed_batch = replay_batch(instance, batch);
+        if pause_reads {
+            match journal(instance)?.resume_read() {
+                Ok(true) => {}
+                Ok(false) => break Err(anyhow::anyhow!(EventsDeleted)),
+                Err(e) => break Err(anyhow::anyhow!("reading the store: {e}")),
+            }
+        }
+        if let Err(e) = replayed_batch {
             break Err(e);
         }
     };

@@ -93,6 +93,10 @@ const OLD_EVENT_COLUMNS: &str = "seq, id, time_ns, organization_id, workspace_ow
      workspace_id, workspace_name, agent_name, connection_type, code, ip, user_agent, user_id, \
      slug_or_port, connection_id, disconnect_reason, disconnected";
 
+/// The `meta` key counting the `forget`s that deleted events: a read that was paused
+/// compares it as it resumes (`Journal::resume_read`) to learn whether its view lost any.
+const DELETIONS_KEY: &str = "deletions";
+
 /// The format of the snapshot records in `meta`; bumped if their meaning changes. Format
 /// 1 named chunks in `snapshot_chunks`; 2 names a file.
 const SNAPSHOT_META_VERSION: &str = "2";
@@ -236,6 +240,8 @@ pub struct Journal {
     in_group: Cell<bool>,
     /// Which ids the journal may hold, so that a group's `append` reads few of them.
     known_ids: RefCell<KnownIds>,
+    /// `meta`'s deletion count when the pinned read began (`begin_read`, `resume_read`).
+    pinned_deletions: Cell<i64>,
 }
 
 impl Journal {
@@ -285,6 +291,7 @@ impl Journal {
             inserter: RefCell::new(None),
             in_group: Cell::new(false),
             known_ids: RefCell::default(),
+            pinned_deletions: Cell::new(0),
         };
         journal
             .initialise(check)
@@ -614,10 +621,33 @@ impl Journal {
         self.conn
             .execute_batch("BEGIN DEFERRED")
             .map_err(unavailable)?;
-        self.conn
-            .query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))
-            .map(|_| ())
-            .map_err(unavailable)
+        // The read starts here, at the first statement, and sees the count as of now.
+        self.pinned_deletions.set(self.deletions()?);
+        Ok(())
+    }
+
+    /// Ends the pinned read for a while (`resume_read` pins a new one). A read held for
+    /// long keeps the WAL from starting over, so that it grows by every commit meanwhile,
+    /// and keeps checkpoints from copying those commits.
+    pub fn pause_read(&self) {
+        self.end_transaction();
+    }
+
+    /// Pins a new read after `pause_read`: true when no event was deleted in between, so
+    /// that every event the old view held is still stored, unchanged (events are only ever
+    /// added or deleted).
+    pub fn resume_read(&self) -> Result<bool, StorageError> {
+        let before = self.pinned_deletions.get();
+        self.begin_read()?;
+        Ok(self.pinned_deletions.get() == before)
+    }
+
+    /// How many `forget`s have deleted events, ever (`DELETIONS_KEY`).
+    fn deletions(&self) -> Result<i64, StorageError> {
+        Ok(self
+            .meta(DELETIONS_KEY)?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 
     pub fn end_read(&self) {
@@ -880,6 +910,9 @@ impl Journal {
                 deleted += 1;
                 max_seq = max_seq.max(row.get(0).map_err(unavailable)?);
             }
+        }
+        if deleted > 0 {
+            self.set_meta(DELETIONS_KEY, &(self.deletions()? + 1).to_string())?;
         }
         self.forgotten += deleted;
         self.forgotten_max_seq = self.forgotten_max_seq.max(max_seq);
