@@ -829,7 +829,7 @@ fn a_paused_read_resumes_whole_across_ingest_and_not_across_a_purge() {
     reader.end_read();
     drop(service);
 
-    // The count is kept in the store: a reader opened later compares against it too.
+    // After a restart, a purge still counts.
     let mut service = open_retained(data.path(), NO_REWRITE);
     let late = connlog::store::Journal::connect(&store_path(data.path())).unwrap();
     late.begin_read().unwrap();
