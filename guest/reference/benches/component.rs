@@ -379,15 +379,7 @@ fn main() {
 
 /// The host's copy of a batch: both sides mirror the WIT record field for field.
 fn host_columns(c: EventColumns) -> connlog::plugin::EventColumns {
-    connlog::plugin::EventColumns {
-        uuids: c.uuids,
-        times: c.times,
-        codes: c.codes,
-        flags: c.flags,
-        methods: c.methods,
-        text: c.text,
-        text_ends: c.text_ends,
-    }
+    connlog_plugin_sdk::__move_columns!(c => connlog::plugin::EventColumns)
 }
 
 fn host_actor(a: &Actor) -> connlog::model::Actor {
