@@ -642,12 +642,14 @@ impl Journal {
         Ok(self.pinned_deletions.get() == before)
     }
 
-    /// How many `forget`s have deleted events, ever (`DELETIONS_KEY`).
+    /// How many `forget`s have deleted events, ever (`DELETIONS_KEY`). A value that is not
+    /// a number is refused: read as 0, it could hide the deletions a paused read asks about.
     fn deletions(&self) -> Result<i64, StorageError> {
-        Ok(self
-            .meta(DELETIONS_KEY)?
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+        self.meta(DELETIONS_KEY)?.map_or(Ok(0), |n| {
+            n.parse().map_err(|_| {
+                StorageError::Corrupt(format!("the deletion count {n:?} in meta is not a number"))
+            })
+        })
     }
 
     pub fn end_read(&self) {
@@ -1390,10 +1392,12 @@ impl Journal {
         self.sequence("snapshot_purges")
     }
 
+    /// A `meta` value. Every pinned read asks for one (`begin_read`), so the statement is
+    /// kept prepared.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)).optional())
             .map_err(unavailable)
     }
 
