@@ -73,6 +73,9 @@ pub trait PluginLayer: Default + 'static {
     /// it replays for.
     fn on_replay(&mut self, _host: &mut dyn PluginHost, _events: &[EventRef<'_>]) {}
 
+    /// Runs before the plugin beneath saves its snapshot.
+    fn on_save(&self) {}
+
     /// The retention to ask of the plugin beneath, given the operator's (`None`: forever).
     /// A layer may shorten it; the result is never longer than the operator's.
     fn retention(&self, operator: Option<u64>) -> Option<u64> {
@@ -200,6 +203,7 @@ impl<L: PluginLayer, P: ConnectionLogPlugin> ConnectionLogPlugin for Layered<L, 
     }
 
     fn save_snapshot(&self, host: &mut dyn PluginHost) -> Result<(), JournalError> {
+        self.layer.on_save();
         self.inner.save_snapshot(host)
     }
 

@@ -9,12 +9,14 @@
 //! - [`BAD_APPEND`]: the guest calls `journal.append` with columns that do not fit together,
 //!   as no plugin built on the SDK can (the host must trap the call, storing nothing).
 //!
-//! And two that strike later: [`REPLAY_PANIC`] is stored like any event, but the plugin
+//! And three that strike later: [`REPLAY_PANIC`] is stored like any event, but the plugin
 //! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
 //! shows a plugin that loads yet fails to initialise. [`REPLAY_READS`] makes `replay` read
-//! the journal, which a host replaying without it attached must notice.
+//! the journal, which a host replaying without it attached must notice. [`SAVE_PANIC`] is
+//! stored like any event, and from then on the plugin panics in `save-snapshot`.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use connlog_plugin_sdk::PluginHost;
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef, SessionKey};
@@ -36,6 +38,12 @@ pub const REPLAY_PANIC: &str = "fault:replay-panic";
 /// `AgentName` that is stored normally, but whose `replay` reads the journal (the event's
 /// session) and panics if it cannot: a plugin that needs the journal while it replays.
 pub const REPLAY_READS: &str = "fault:replay-reads";
+
+/// `AgentName` that is stored normally, after which every `save-snapshot` panics.
+pub const SAVE_PANIC: &str = "fault:save-panic";
+
+/// Set once a `fault:save-panic` event was ingested or replayed.
+static SAVES_PANIC: AtomicBool = AtomicBool::new(false);
 
 /// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
 static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -59,6 +67,7 @@ pub fn on_event(event: &ConnectionEvent) {
                 hoard.push(core::hint::black_box(vec![0xA5u8; 1 << 20]));
             }
         }
+        SAVE_PANIC => SAVES_PANIC.store(true, Ordering::Relaxed),
         BAD_APPEND => {
             // One event's time and no other column. A host that took it would store the
             // batch, which the isolation test notices.
@@ -79,11 +88,20 @@ pub fn on_event(event: &ConnectionEvent) {
 
 /// Called on every replayed event. Does nothing for ordinary events.
 pub fn on_replay(event: &EventRef) {
-    if event.agent_name == REPLAY_PANIC {
-        panic!(
+    match event.agent_name {
+        REPLAY_PANIC => panic!(
             "fault injection: replaying event {} asked for a panic",
             event.id
-        );
+        ),
+        SAVE_PANIC => SAVES_PANIC.store(true, Ordering::Relaxed),
+        _ => {}
+    }
+}
+
+/// Called before every snapshot save.
+pub fn on_save() {
+    if SAVES_PANIC.load(Ordering::Relaxed) {
+        panic!("fault injection: a fault:save-panic event makes every save panic");
     }
 }
 

@@ -9,7 +9,8 @@ use connlog_plugin_sdk::layer::{Layered, PluginLayer};
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef};
 use connlog_reference::ReferencePlugin;
 
-/// The fault hooks, in front of the reference plugin's `ingest_batch` and `replay`.
+/// The fault hooks, in front of the reference plugin's `ingest_batch`, `replay` and
+/// `save-snapshot`.
 #[derive(Default)]
 pub struct Faults;
 
@@ -24,6 +25,10 @@ impl PluginLayer for Faults {
     fn on_replay(&mut self, host: &mut dyn PluginHost, events: &[EventRef<'_>]) {
         events.iter().for_each(faults::on_replay);
         faults::read_journal_on_replay(host, events);
+    }
+
+    fn on_save(&self) {
+        faults::on_save();
     }
 }
 
