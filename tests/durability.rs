@@ -208,6 +208,47 @@ fn past_the_bulk_bound_a_snapshot_waits_for_no_pause() {
     );
 }
 
+/// While ingest goes on, a due snapshot is saved by a forked copy of the process, from the
+/// running instance (no event is merged a second time), and a restart starts from it.
+#[test]
+fn a_snapshot_due_while_ingest_goes_on_is_saved_by_a_fork_of_the_running_instance() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    service.set_snapshot_policy(SnapshotPolicy {
+        every_events: 1_000,
+        ..NO_SNAPSHOTS
+    });
+    let mut next = 0;
+    support::eventually(
+        Duration::from_secs(60),
+        || {
+            ingest_all(&mut service, mixed_events(next, 100, "row"), 100);
+            next += 100;
+            service.counters().snapshots_forked > 0
+        },
+        || "no snapshot was forked while ingest went on".to_string(),
+    );
+    service.set_snapshot_policy(NO_SNAPSHOTS);
+    service.wait_for_snapshots();
+    let counters = service.counters();
+    assert_eq!(
+        (counters.instance_restarts, counters.snapshot_writes_failed),
+        (0, 0),
+        "{counters:?}"
+    );
+    let uncovered = service.unsnapshotted_events();
+    assert!(
+        uncovered < service.merged_upto() as u64,
+        "the snapshot covers some events"
+    );
+    let before = answers(&mut service);
+    // No snapshot at the stop: the start must load the background one.
+    service.crash();
+    let mut service = open(data.path(), PluginSource::Embedded(Embedded::Reference));
+    assert_snapshot(&service, uncovered);
+    assert_eq!(answers(&mut service), before);
+}
+
 #[test]
 fn a_snapshot_of_another_plugin_build_is_never_loaded() {
     let data = tempfile::tempdir().unwrap();

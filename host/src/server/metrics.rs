@@ -136,6 +136,11 @@ impl Metrics {
                 c.ingest_batches,
             );
             counter(
+                "connlog_snapshots_forked_total",
+                "Background snapshots saved by a forked copy of the process, from the running plugin.",
+                c.snapshots_forked,
+            );
+            counter(
                 "connlog_snapshot_writes_failed_total",
                 "Background snapshot writes that failed (the journal stays complete).",
                 c.snapshot_writes_failed,

@@ -1,8 +1,12 @@
 //! The background snapshot writer: one thread per service, so that writing a snapshot
-//! (seconds at millions of rows) never holds the service's lock or SQLite's write lock
-//! for longer than one small transaction.
+//! (seconds at millions of rows) never holds the service's lock longer than a fork, or
+//! SQLite's write lock longer than one small transaction.
 //!
-//! A job brings a fresh instance of the same plugin build up from the store exactly as a
+//! While ingest goes on, a job asks the service for a forked copy of the process that
+//! saves the running instance (`fork`), and records the file that copy wrote. When ingest
+//! has paused (a second instance then takes CPU from no load, and no hold of the service
+//! would answer), when the service does not answer within `FORK_WAIT`, or on a replica,
+//! the job brings a fresh instance of the same plugin build up from the store exactly as a
 //! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
 //! transaction), writes that instance's snapshot to a new file, and records it in one
 //! small transaction, if the record is still the one it started from. Its replay pins the
@@ -22,11 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::ServiceError;
+use super::fork::Forked;
 use super::restore::{Beside, EventsDeleted, bring_up};
 use super::upstream::{SharedPosition, publish_snapshot};
 use super::{ServiceConfig, store_path};
 use crate::plugin::LoadedPlugin;
-use crate::store::{Journal, SnapshotInfo, postgres, snapshot_file};
+use crate::store::{Expect, Includes, Journal, SnapshotInfo, postgres, snapshot_file};
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -41,15 +47,26 @@ const SWEEP_RETRY: Duration = Duration::from_secs(1);
 /// waits for.
 pub const PAUSE_PATIENCE: u32 = 60;
 
+/// A job asks for a fork only if an ingest group was stored this recently: the service
+/// answers at its next hold, and a service at work is held every few milliseconds.
+const FORK_IF_INGESTED_WITHIN: Duration = Duration::from_millis(500);
+
+/// How long a job waits for the service to fork before it brings an instance of its own
+/// up instead. A commit's fsync stalls for hundreds of milliseconds now and then while a
+/// snapshot file is written out; a purge slice or a save on demand holds the service too.
+const FORK_WAIT: Duration = Duration::from_secs(5);
+
 /// What a job does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Work {
-    /// Write a snapshot from a freshly brought-up instance.
+    /// Write a snapshot of the running instance (from a fork), or of a freshly brought-up
+    /// one.
     pub snapshot: bool,
     /// The snapshot waits until no ingest group has been stored for this long
     /// (`Writer::ingested`), or for `PAUSE_PATIENCE` times as long since it was asked for:
-    /// its bring-up merges every event it does not cover again, CPU that a load keeping
-    /// the service busy would otherwise share. Zero: at once. Other work never waits.
+    /// a save costs CPU and disk in proportion to the store, which a load keeping the
+    /// service busy would otherwise share (and a bring-up merges every event the stored
+    /// snapshot does not cover again). Zero: at once. Other work never waits.
     pub pause: Duration,
     /// Checkpoint the WAL and truncate it (after a purge: no page version holding purged
     /// data stays in it).
@@ -122,6 +139,8 @@ pub(super) struct Results {
     pub failed: u64,
     /// Snapshots recorded by jobs; bumped with `covers`.
     pub recorded: u64,
+    /// Of those, the ones a forked copy of the process saved.
+    pub forked: u64,
     /// The position the last snapshot a job recorded covers.
     pub covers: i64,
     /// The digest of the plugin build that wrote it.
@@ -141,6 +160,19 @@ struct State {
     running: bool,
     stopped: bool,
     results: Results,
+    fork: ForkRequest,
+}
+
+/// A job's request for a fork of the service (`fork`).
+#[derive(Default)]
+enum ForkRequest {
+    #[default]
+    None,
+    /// Asked for; the service forks at its next hold.
+    Wanted,
+    /// The service took the request, and answers before it lets go of itself.
+    Forking,
+    Answered(Box<Result<Forked, ServiceError>>),
 }
 
 impl State {
@@ -157,6 +189,9 @@ struct Shared {
     changed: Condvar,
     /// Set on stop: the running job ends at its next check.
     cancel: AtomicBool,
+    /// A job waits for the service to fork (`ForkRequest::Wanted`): read at every hold
+    /// of the service, so kept apart from the lock.
+    fork_wanted: AtomicBool,
 }
 
 impl Shared {
@@ -189,9 +224,11 @@ impl Writer {
                 running: false,
                 stopped: false,
                 results: Results::default(),
+                fork: ForkRequest::None,
             }),
             changed: Condvar::new(),
             cancel: AtomicBool::new(false),
+            fork_wanted: AtomicBool::new(false),
         });
         Self {
             shared,
@@ -257,8 +294,9 @@ impl Writer {
         self.shared.lock().ingested = Some(Instant::now());
     }
 
-    pub fn wait_idle(&self) {
-        self.waiter().wait_idle();
+    /// `Waiter::wait_idle`.
+    pub fn wait_idle(&self) -> bool {
+        self.waiter().wait_idle()
     }
 
     /// A handle that waits for the writer without the service (or its lock).
@@ -268,6 +306,32 @@ impl Writer {
 
     pub fn results(&self) -> Results {
         self.shared.lock().results.clone()
+    }
+
+    /// A job waits for the service to fork: `take_fork_request`, then `answer_fork`.
+    pub fn fork_wanted(&self) -> bool {
+        self.shared.fork_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Takes the job's request for a fork: true when the service is to answer it
+    /// (`answer_fork`) before it lets go of itself; false when the job stopped waiting.
+    pub fn take_fork_request(&self) -> bool {
+        let mut state = self.shared.lock();
+        self.shared.fork_wanted.store(false, Ordering::Relaxed);
+        if matches!(state.fork, ForkRequest::Wanted) {
+            state.fork = ForkRequest::Forking;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The fork the job asked for, or why there is none.
+    pub fn answer_fork(&self, forked: Result<Forked, ServiceError>) {
+        let mut state = self.shared.lock();
+        debug_assert!(matches!(state.fork, ForkRequest::Forking));
+        state.fork = ForkRequest::Answered(Box::new(forked));
+        self.shared.changed.notify_all();
     }
 
     /// Counts a snapshot the service wrote itself.
@@ -298,16 +362,22 @@ impl Writer {
 pub(super) struct Waiter(Arc<Shared>);
 
 impl Waiter {
-    /// Returns once no job runs and none is asked for (at once after the writer stopped).
-    pub fn wait_idle(&self) {
+    /// Returns once no job runs and none is asked for (at once after the writer stopped):
+    /// true; or once a job waits for the service to fork: false. The caller then answers
+    /// that request (the service's next hold does), and waits again.
+    pub fn wait_idle(&self) -> bool {
         let mut state = self.0.lock();
         while !state.stopped && (state.running || state.wanted.any()) {
+            if matches!(state.fork, ForkRequest::Wanted) {
+                return false;
+            }
             state = self
                 .0
                 .changed
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        true
     }
 }
 
@@ -373,8 +443,9 @@ fn run(shared: &Shared) {
             results.last_bytes = saved.bytes;
             results.refused += u64::from(saved.refused);
             results.recorded += 1;
+            results.forked += u64::from(saved.forked);
             results.covers = saved.covers;
-            results.covers_plugin.clone_from(&plugin.digest);
+            results.covers_plugin = saved.plugin_digest;
         }
         shared.changed.notify_all();
     }
@@ -390,6 +461,10 @@ struct Outcome {
 struct Saved {
     bytes: u64,
     covers: i64,
+    /// The plugin build whose state it holds.
+    plugin_digest: String,
+    /// Saved by a forked copy of the process.
+    forked: bool,
     refused: bool,
     /// What a replica offers the shared store, when the view was exact.
     share: Option<Share>,
@@ -405,7 +480,17 @@ fn run_job(
     let mut outcome = Outcome::default();
     let started = std::time::Instant::now();
     if work.snapshot {
-        match write_snapshot(shared, plugin, config) {
+        // A replica's snapshot must hold exactly the shared journal up to a position, which
+        // only a bring-up from its pinned view knows.
+        let forked = match shared_store {
+            None => ask_for_fork(shared),
+            Some(_) => None,
+        };
+        let written = match forked {
+            Some(forked) => write_forked(shared, forked, config),
+            None => write_snapshot(shared, plugin, config),
+        };
+        match written {
             Ok(saved) => outcome.saved = saved,
             Err(_) if shared.cancelled() => {}
             Err(e) => {
@@ -532,11 +617,103 @@ fn write_snapshot(
     Ok(Some(Saved {
         bytes,
         covers: up.upto,
+        plugin_digest: plugin.digest.clone(),
+        forked: false,
         refused: up.snapshot_refused,
         share: up
             .pinned
             .shared_position
             .map(|position| Share { info, position }),
+    }))
+}
+
+/// Asks the service for a fork while ingest goes on, and waits up to `FORK_WAIT` for it to
+/// take the request. `None` when ingest has paused, or the service did not take it (or
+/// could not fork): the job brings an instance up instead.
+fn ask_for_fork(shared: &Shared) -> Option<Forked> {
+    let deadline = Instant::now() + FORK_WAIT;
+    let mut state = shared.lock();
+    if state
+        .ingested
+        .is_none_or(|at| at.elapsed() >= FORK_IF_INGESTED_WITHIN)
+    {
+        return None;
+    }
+    state.fork = ForkRequest::Wanted;
+    shared.fork_wanted.store(true, Ordering::Relaxed);
+    // Those waiting for the writer to be idle answer it (`Waiter::wait_idle`).
+    shared.changed.notify_all();
+    loop {
+        match std::mem::take(&mut state.fork) {
+            ForkRequest::Answered(answer) => match *answer {
+                Ok(forked) => return Some(forked),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the service could not fork for a snapshot; bringing one up instead");
+                    return None;
+                }
+            },
+            // Forking takes the service moments; it answers before it lets go of itself.
+            ForkRequest::Forking => state.fork = ForkRequest::Forking,
+            ForkRequest::Wanted if Instant::now() < deadline && !shared.cancelled() => {
+                state.fork = ForkRequest::Wanted;
+            }
+            ForkRequest::Wanted | ForkRequest::None => {
+                shared.fork_wanted.store(false, Ordering::Relaxed);
+                return None;
+            }
+        }
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(POLL_FLOOR);
+        state = shared
+            .changed
+            .wait_timeout(state, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// The shortest wait of `ask_for_fork` once its deadline passed while the service forks.
+const POLL_FLOOR: Duration = Duration::from_millis(10);
+
+/// Waits for the forked copy's file and records it, if the record is still the one the
+/// fork saw. `None` when the record changed meanwhile or when cancelled.
+fn write_forked(
+    shared: &Shared,
+    forked: Forked,
+    config: &ServiceConfig,
+) -> anyhow::Result<Option<Saved>> {
+    let replaces = forked.replaces.clone();
+    let (purge_mark, covers, rows) = (forked.purge_mark, forked.last_seq, forked.rows);
+    let plugin_digest = forked.plugin_digest.clone();
+    let started = Instant::now();
+    let Some(written) = forked.wait(&shared.cancel)? else {
+        return Ok(None);
+    };
+    let bytes = written.info.bytes;
+    let recorded = Journal::connect(&store_path(&config.data_dir))?.replace_snapshot(
+        written,
+        Expect::File(replaces.as_deref()),
+        Includes::PurgesUpTo(purge_mark),
+    )?;
+    if !recorded {
+        tracing::debug!("a newer snapshot was recorded meanwhile; the forked one is dropped");
+        return Ok(None);
+    }
+    tracing::info!(
+        rows,
+        bytes,
+        last_seq = covers,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot written in the background by a forked process"
+    );
+    Ok(Some(Saved {
+        bytes,
+        covers,
+        plugin_digest,
+        forked: true,
+        refused: false,
+        share: None,
     }))
 }
 

@@ -93,15 +93,9 @@ pub fn compact_if_due(shared: &SharedConnLog) -> Result<Option<SwapReport>, Serv
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use super::*;
-    use crate::directory::Directory;
-    use crate::model::LogFields;
-    use crate::plugin::{
-        Clock, ComponentCache, Embedded, Limits, NoServiceLog, PluginSource, PluginSpec,
-    };
-    use crate::service::{ConnLog, ServiceConfig, swap_plugin};
+    use crate::service::{ConnLog, swap_plugin, test_config};
 
     /// When a compaction is due: a tenth of the rows purged, and after a failure only once
     /// a purge has removed more.
@@ -130,19 +124,7 @@ mod tests {
     #[test]
     fn a_compaction_never_undoes_a_swap_that_came_meanwhile() {
         let data = tempfile::tempdir().unwrap();
-        let cache = std::env::temp_dir().join("connlog-test-cache");
-        let config = ServiceConfig {
-            data_dir: data.path().to_path_buf(),
-            plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
-            directory: Arc::new(Directory::new()),
-            limits: Limits::default(),
-            log_formats: Vec::new(),
-            log_fields: LogFields::Current,
-            service_log: Arc::new(NoServiceLog),
-            retention: Duration::ZERO,
-            cache: Some(ComponentCache::new(cache)),
-            clock: Clock::Fixed(0),
-        };
+        let config = test_config(data.path());
         let shared = Arc::new(Mutex::new(ConnLog::open(config.clone()).unwrap()));
         // The compaction read the running build before the swap...
         let compacted = lock(&shared).plugin.clone();

@@ -15,9 +15,9 @@
 //! this exact plugin build wrote it and it matches its record, then replays only the events
 //! the snapshot does not cover, applying again the purges committed since it was written;
 //! otherwise it replays the whole journal. Snapshots are written by a background thread
-//! (`background`), or by the instance a swap brings up beside the running one (`swap`),
-//! never under the service's lock except on a clean shutdown or when asked for
-//! (`save_snapshot`). See README "Durability".
+//! (`background`, from a forked copy of the process: `fork`), or by the instance a swap
+//! brings up beside the running one (`swap`), never under the service's lock except on a
+//! clean shutdown or when asked for (`save_snapshot`). See README "Durability".
 //!
 //! The calls themselves live in `transactions`, bringing an instance up to date in `restore`,
 //! hot swaps in `swap`, bringing the running build up again after purges in `compact`,
@@ -26,6 +26,7 @@
 mod background;
 mod compact;
 mod feed;
+mod fork;
 mod group_commit;
 mod restore;
 mod slices;
@@ -153,6 +154,8 @@ pub struct Counters {
     pub compactions: u64,
     /// Snapshots written, in the background or on demand.
     pub snapshots_saved: u64,
+    /// Of those, the ones a forked copy of the process saved in the background.
+    pub snapshots_forked: u64,
     /// Size of the last snapshot written, in bytes.
     pub snapshot_bytes: u64,
     /// Stored snapshots refused at bring-up (damaged, or not matching the journal).
@@ -341,6 +344,7 @@ impl ConnLog {
         let mut counters = self.counters;
         let written = self.writer.results();
         counters.snapshots_saved = written.saved;
+        counters.snapshots_forked = written.forked;
         counters.snapshot_bytes = written.last_bytes;
         counters.snapshots_refused += written.refused;
         counters.snapshot_writes_failed = written.failed;
@@ -354,7 +358,7 @@ impl ConnLog {
     /// Stored events the current snapshot does not cover.
     pub fn unsnapshotted_events(&self) -> u64 {
         match self.unseen_cover(&self.writer.results()) {
-            Some(covers) => u64::try_from(self.merged_upto - covers).unwrap_or(0),
+            Some(covers) => self.uncovered_since(covers),
             None => self.unsnapshotted,
         }
     }
@@ -379,7 +383,9 @@ impl ConnLog {
     /// Waits until the background snapshot writer has nothing left to do (what was asked
     /// of it before this call, and anything that asked for more meanwhile).
     pub fn wait_for_snapshots(&mut self) {
-        self.writer.wait_idle();
+        while !self.writer.wait_idle() {
+            self.fork_if_wanted();
+        }
         self.absorb_background();
     }
 
@@ -451,9 +457,10 @@ impl ConnLog {
     }
 
     /// Asks the background writer for a snapshot once the policy's `every_events` are
-    /// uncovered and it is not already at work. Each such snapshot brings a second instance
-    /// up from the store, merging the uncovered events again, so a bulk load is snapshotted
-    /// once it has caught up, not every million events while it loads:
+    /// uncovered and it is not already at work. Each such snapshot saves the whole state
+    /// (from a fork while ingest goes on; else a second instance brought up from the store
+    /// merges the uncovered events again), so a bulk load is snapshotted once it has caught
+    /// up, not every million events while it loads:
     /// - while a finite input (a file) reads ahead, not at all: its end comes, and with it
     ///   the snapshot (at 10M rows a background job cost the file's load 40 s of CPU, its
     ///   snapshot at the end a 3 s save);
@@ -488,6 +495,39 @@ impl ConnLog {
         }
     }
 
+    /// Answers the background writer's request for a forked copy of the process that
+    /// saves the instance (`fork`), if it made one. The copy must hold only what is
+    /// durable, so the last group's commit is settled first.
+    fn fork_if_wanted(&mut self) {
+        if !self.writer.fork_wanted() {
+            return;
+        }
+        self.settled();
+        if !self.writer.take_fork_request() {
+            return;
+        }
+        let forking = std::time::Instant::now();
+        let forked = if self.instance.is_poisoned() {
+            Err(ServiceError::Plugin(PluginError::Poisoned))
+        } else {
+            self.stats().and_then(|stats| {
+                fork::fork_save(
+                    &mut self.instance,
+                    &self.plugin.digest,
+                    stats.rows,
+                    self.merged_upto,
+                    self.config.limits.call_deadline,
+                )
+            })
+        };
+        tracing::debug!(
+            elapsed_us = forking.elapsed().as_micros() as u64,
+            forked = forked.is_ok(),
+            "forked for a snapshot"
+        );
+        self.writer.answer_fork(forked);
+    }
+
     /// Counts an ingest that reads ahead of the store, or one that has caught up.
     pub(super) fn reader_ahead(&mut self, input: Input, ahead: bool) {
         let readers = match input {
@@ -511,8 +551,16 @@ impl ConnLog {
         self.writer_seen = written.recorded;
         if let Some(covers) = cover {
             self.snapshot_upto = covers;
-            self.unsnapshotted = u64::try_from(self.merged_upto - covers).unwrap_or(0);
+            self.unsnapshotted = self.uncovered_since(covers);
         }
+    }
+
+    /// The events a snapshot covering `covers` leaves out, counted as positions, and a
+    /// queued group's as its stored events: `merged_upto` moves past them only once its
+    /// commit is durable.
+    fn uncovered_since(&self, covers: i64) -> u64 {
+        let queued = self.queued.as_ref().map_or(0, |q| q.stored);
+        u64::try_from(self.merged_upto - covers).unwrap_or(0) + queued
     }
 
     /// What a snapshot the background writer recorded since the last look covers, when it
@@ -552,6 +600,7 @@ pub type SharedConnLog = Arc<Mutex<ConnLog>>;
 pub fn lock(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
     let mut service = lock_to_ingest(shared);
     service.settled();
+    service.fork_if_wanted();
     service
 }
 
@@ -565,9 +614,32 @@ fn lock_to_ingest(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
 /// the service's lock meanwhile (`ConnLog::wait_for_snapshots` waits under it).
 pub fn wait_for_snapshots(shared: &SharedConnLog) {
     let waiter = lock(shared).writer.waiter();
-    waiter.wait_idle();
+    while !waiter.wait_idle() {
+        // The hold answers the job's request for a fork.
+        drop(lock(shared));
+    }
 }
 
 pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join(STORE_FILE)
+}
+
+/// The reference plugin over the store in `data`, for this module's unit tests.
+#[cfg(test)]
+fn test_config(data: &Path) -> ServiceConfig {
+    use crate::plugin::{Embedded, NoServiceLog, PluginSource};
+    ServiceConfig {
+        data_dir: data.to_path_buf(),
+        plugin: PluginSpec::plain(PluginSource::Embedded(Embedded::Reference)),
+        directory: Arc::new(crate::directory::Directory::new()),
+        limits: Limits::default(),
+        log_formats: Vec::new(),
+        log_fields: model::LogFields::Current,
+        service_log: Arc::new(NoServiceLog),
+        retention: Duration::ZERO,
+        cache: Some(ComponentCache::new(
+            std::env::temp_dir().join("connlog-test-cache"),
+        )),
+        clock: Clock::Fixed(0),
+    }
 }

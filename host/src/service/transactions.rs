@@ -73,14 +73,20 @@ impl ConnLog {
             .into_iter()
             .map(|a| a.expect("every batch is answered"))
             .collect();
-        self.unsnapshotted += answers
-            .iter()
-            .flatten()
-            .flatten()
-            .filter(|o| matches!(o, EventOutcome::Stored))
-            .count() as u64;
+        let stored = |answer: &BatchAnswer| {
+            answer
+                .iter()
+                .flatten()
+                .filter(|o| matches!(o, EventOutcome::Stored))
+                .count() as u64
+        };
+        self.unsnapshotted += answers.iter().map(stored).sum::<u64>();
+        if let (Some(pending), Some((_, slots))) = (self.queued.as_mut(), &queued) {
+            pending.stored = slots.iter().map(|&slot| stored(&answers[slot])).sum();
+        }
         self.writer.ingested();
         self.snapshot_if_due();
+        self.fork_if_wanted();
         GroupAnswers { answers, queued }
     }
 
@@ -186,6 +192,7 @@ impl ConnLog {
             commit: commit.clone(),
             log,
             batches,
+            stored: 0,
         });
         Ok(commit)
     }
@@ -794,6 +801,9 @@ pub(super) struct QueuedCommit {
     /// The service-log lines of the group's calls.
     log: Vec<LogLine>,
     batches: u64,
+    /// The events the group stored, which `merged_upto` counts only once the commit is
+    /// durable (`ConnLog::uncovered_since`).
+    pub(super) stored: u64,
 }
 
 /// When a write transaction began, how long it waited for SQLite's write lock, and

@@ -146,6 +146,74 @@ impl WrittenSnapshot {
     }
 }
 
+impl WrittenSnapshot {
+    fn new(
+        file: FinishedFile,
+        stream: SnapshotStream,
+        plugin_digest: &str,
+        rows: u64,
+        last_seq: i64,
+    ) -> Self {
+        WrittenSnapshot {
+            info: SnapshotInfo {
+                plugin_digest: plugin_digest.to_string(),
+                last_seq,
+                bytes: stream.bytes,
+                chunks: stream.chunks,
+                sha256: hex::encode(file.sha256),
+                rows,
+                file: file.name.clone(),
+            },
+            file,
+        }
+    }
+}
+
+/// What a forked copy of the process wrote into a snapshot file: its chunks' bytes and
+/// count, and their SHA-256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotBytes {
+    pub bytes: u64,
+    pub chunks: u64,
+    pub sha256: [u8; 32],
+}
+
+/// A snapshot file this process created, still locked and unnamed, whose chunks a forked
+/// copy of it writes (`Journal::take_snapshot_write`).
+pub struct ForkedWrite(FileWriter);
+
+impl ForkedWrite {
+    /// Makes the file the copy wrote (`wrote`, from its `sync_snapshot_write`) durable
+    /// under its final name, as `finish_snapshot_write` does. Nothing is recorded yet.
+    pub fn finish(
+        self,
+        wrote: SnapshotBytes,
+        plugin_digest: &str,
+        rows: u64,
+        last_seq: i64,
+    ) -> Result<WrittenSnapshot, StorageError> {
+        let file = self.0.finish_as(wrote.sha256).map_err(io_unavailable)?;
+        let stream = SnapshotStream {
+            bytes: wrote.bytes,
+            chunks: wrote.chunks,
+        };
+        Ok(WrittenSnapshot::new(
+            file,
+            stream,
+            plugin_digest,
+            rows,
+            last_seq,
+        ))
+    }
+
+    /// Zeroes and removes the file (the copy failed).
+    pub fn abandon(self) {
+        if let Err(e) = self.0.abandon() {
+            tracing::warn!(error = %e, "an unfinished snapshot file could not be removed; the next sweep will");
+        }
+    }
+}
+
 /// What `replace_snapshot` should find recorded before it replaces it.
 #[derive(Clone, Copy, Debug)]
 pub enum Expect<'a> {
@@ -1073,10 +1141,8 @@ impl Journal {
 
     /// Drops (zeroes and removes) a snapshot file being written.
     pub fn abandon_snapshot_write(&mut self) {
-        if let Some((writer, _)) = self.writing.take()
-            && let Err(e) = writer.abandon()
-        {
-            tracing::warn!(error = %e, "an unfinished snapshot file could not be removed; the next sweep will");
+        if let Some(write) = self.take_snapshot_write() {
+            write.abandon();
         }
     }
 
@@ -1094,18 +1160,41 @@ impl Journal {
             .take()
             .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
         let file = writer.finish().map_err(io_unavailable)?;
-        Ok(WrittenSnapshot {
-            info: SnapshotInfo {
-                plugin_digest: plugin_digest.to_string(),
-                last_seq,
-                bytes: stream.bytes,
-                chunks: stream.chunks,
-                sha256: hex::encode(file.sha256),
-                rows,
-                file: file.name.clone(),
-            },
+        Ok(WrittenSnapshot::new(
             file,
+            stream,
+            plugin_digest,
+            rows,
+            last_seq,
+        ))
+    }
+
+    /// In a forked copy of the process (`service::fork`), after the plugin saved: writes
+    /// out and syncs the snapshot file, and says what it holds. The file keeps its
+    /// temporary name; the process that forked names it (`ForkedWrite::finish`).
+    pub fn sync_snapshot_write(&mut self) -> Result<SnapshotBytes, StorageError> {
+        let (writer, stream) = self
+            .writing
+            .as_mut()
+            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
+        let sha256 = writer.sync().map_err(io_unavailable)?;
+        Ok(SnapshotBytes {
+            bytes: stream.bytes,
+            chunks: stream.chunks,
+            sha256,
         })
+    }
+
+    /// The descriptor of the snapshot file being written, which a forked copy of the
+    /// process must keep open.
+    pub fn snapshot_write_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.writing.as_ref().map(|(writer, _)| writer.raw_fd())
+    }
+
+    /// Takes the snapshot file being written out of the journal, once a forked copy of
+    /// the process writes its chunks (`service::fork`).
+    pub fn take_snapshot_write(&mut self) -> Option<ForkedWrite> {
+        self.writing.take().map(|(writer, _)| ForkedWrite(writer))
     }
 
     /// Records `written` as the stored snapshot in one small write transaction, if the

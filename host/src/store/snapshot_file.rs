@@ -144,12 +144,33 @@ impl FileWriter {
 
     /// Makes the file durable under its final name.
     pub fn finish(self) -> io::Result<FinishedFile> {
+        let sha256 = self.sha256.clone().finalize().into();
+        self.finish_as(sha256)
+    }
+
+    /// Writes out and syncs what was written so far, and gives its SHA-256: what a forked
+    /// copy of the process that wrote the chunks hands back (`service::fork`).
+    pub fn sync(&mut self) -> io::Result<[u8; 32]> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        self.unsynced = 0;
+        Ok(self.sha256.clone().finalize().into())
+    }
+
+    /// The open file's descriptor, which a forked copy of the process keeps open.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.out.get_ref().as_raw_fd()
+    }
+
+    /// `finish`, for a file whose chunks a forked copy of this process wrote: this side
+    /// wrote nothing, and `sha256` is what that copy computed (`sync`).
+    pub fn finish_as(self, sha256: [u8; 32]) -> io::Result<FinishedFile> {
         let Self {
             out,
             dir,
             name,
             temp,
-            sha256,
             ..
         } = self;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -159,7 +180,7 @@ impl FileWriter {
         sync_dir(&dir)?;
         Ok(FinishedFile {
             name,
-            sha256: sha256.finalize().into(),
+            sha256,
             file,
             path,
         })
