@@ -4,7 +4,7 @@
 //!
 //! While ingest goes on, a job asks the service for a forked copy of the process that
 //! saves the running instance (`fork`), and records the file that copy wrote. When ingest
-//! has paused (a second instance then takes CPU from no load, and no hold of the service
+//! has stopped (a second instance then takes CPU from no load, and no hold of the service
 //! would answer), when the service does not answer within `FORK_WAIT`, or on a replica,
 //! the job brings a fresh instance of the same plugin build up from the store exactly as a
 //! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
@@ -48,8 +48,10 @@ const SWEEP_RETRY: Duration = Duration::from_secs(1);
 pub const PAUSE_PATIENCE: u32 = 60;
 
 /// A job asks for a fork only if an ingest group was stored this recently: the service
-/// answers at its next hold, and a service at work is held every few milliseconds.
-const FORK_IF_INGESTED_WITHIN: Duration = Duration::from_millis(500);
+/// answers at its next hold, and a service at work is held every few milliseconds. Longer
+/// than the pause a snapshot waits for (`SnapshotPolicy::pause`): a load that stalls for
+/// a second (an fsync behind a snapshot file's writes) and goes on is still at work.
+const FORK_IF_INGESTED_WITHIN: Duration = Duration::from_secs(10);
 
 /// How long a job waits for the service to fork before it brings an instance of its own
 /// up instead. A commit's fsync stalls for hundreds of milliseconds now and then while a
@@ -628,7 +630,7 @@ fn write_snapshot(
 }
 
 /// Asks the service for a fork while ingest goes on, and waits up to `FORK_WAIT` for it to
-/// take the request. `None` when ingest has paused, or the service did not take it (or
+/// take the request. `None` when ingest has stopped, or the service did not take it (or
 /// could not fork): the job brings an instance up instead.
 fn ask_for_fork(shared: &Shared) -> Option<Forked> {
     let deadline = Instant::now() + FORK_WAIT;
