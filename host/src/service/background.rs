@@ -569,6 +569,7 @@ fn write_snapshot(
     plugin: &LoadedPlugin,
     config: &ServiceConfig,
 ) -> anyhow::Result<Option<Saved>> {
+    let started = Instant::now();
     let store = store_path(&config.data_dir);
     let beside = |pause_reads| {
         Some(Beside {
@@ -605,18 +606,7 @@ fn write_snapshot(
         "snapshot writer: file written"
     );
     let recorded = up.record_snapshot(written)?;
-    if !recorded {
-        tracing::debug!("a newer snapshot was recorded meanwhile; this one is dropped");
-        return Ok(None);
-    }
-    tracing::info!(
-        rows,
-        bytes,
-        last_seq = up.upto,
-        elapsed_ms = up.report.elapsed.as_millis() as u64,
-        "snapshot written in the background"
-    );
-    Ok(Some(Saved {
+    let saved = Saved {
         bytes,
         covers: up.upto,
         plugin_digest: plugin.digest.clone(),
@@ -626,7 +616,8 @@ fn write_snapshot(
             .pinned
             .shared_position
             .map(|position| Share { info, position }),
-    }))
+    };
+    Ok(logged(recorded, saved, rows, started))
 }
 
 /// Asks the service for a fork while ingest goes on, and waits up to `FORK_WAIT` for it to
@@ -698,25 +689,36 @@ fn write_forked(
         Expect::File(replaces.as_deref()),
         Includes::PurgesUpTo(purge_mark),
     )?;
-    if !recorded {
-        tracing::debug!("a newer snapshot was recorded meanwhile; the forked one is dropped");
-        return Ok(None);
-    }
-    tracing::info!(
-        rows,
-        bytes,
-        last_seq = covers,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "snapshot written in the background by a forked process"
-    );
-    Ok(Some(Saved {
+    let saved = Saved {
         bytes,
         covers,
         plugin_digest,
         forked: true,
         refused: false,
         share: None,
-    }))
+    };
+    Ok(logged(recorded, saved, rows, started))
+}
+
+/// A job's snapshot once the transaction that records it ran: `None` when the record had
+/// changed meanwhile (a newer snapshot is there, and this file was dropped).
+fn logged(recorded: bool, saved: Saved, rows: u64, started: Instant) -> Option<Saved> {
+    if !recorded {
+        tracing::debug!(
+            forked = saved.forked,
+            "a newer snapshot was recorded meanwhile; this one is dropped"
+        );
+        return None;
+    }
+    tracing::info!(
+        rows,
+        bytes = saved.bytes,
+        last_seq = saved.covers,
+        forked = saved.forked,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot written in the background"
+    );
+    Some(saved)
 }
 
 /// Checkpoints and truncates the WAL, holding SQLite's write lock only briefly each try.
