@@ -144,9 +144,7 @@ impl WrittenSnapshot {
             tracing::warn!(error = %e, "an unrecorded snapshot file could not be removed; the next sweep will");
         }
     }
-}
 
-impl WrittenSnapshot {
     fn new(
         file: FinishedFile,
         stream: SnapshotStream,
