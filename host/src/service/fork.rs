@@ -4,7 +4,7 @@
 //! goes on merging. The background writer's other way, bringing a second instance up from
 //! the store, merges every event the stored snapshot does not cover a second time: during
 //! a 10M-row load over HTTP such a job took 9–37 s of a core, where a forked save took
-//! 2–3 s. A fork holds the service only while the kernel copies the process's page tables
+//! 2–4 s. A fork holds the service only while the kernel copies the process's page tables
 //! (12–15 ms at 5–7M rows).
 //!
 //! The child is a copy of a process with many threads, of which only the forking one runs
