@@ -3,10 +3,11 @@
 //! SQLite's write lock longer than one small transaction.
 //!
 //! While ingest goes on, a job asks the service for a forked copy of the process that
-//! saves the running instance (`fork`), and records the file that copy wrote. When ingest
-//! has stopped (a second instance then takes CPU from no load, and no hold of the service
-//! would answer), when the service does not answer within `FORK_WAIT`, or on a replica,
-//! the job brings a fresh instance of the same plugin build up from the store exactly as a
+//! saves the running instance (`fork`), and then for the record of the file that copy
+//! wrote (both at the service's next hold, where no ingest group holds SQLite's write
+//! lock). When ingest has stopped (a second instance then takes CPU from no load, and no
+//! hold of the service would answer), when the service does not answer within
+//! `FORK_WAIT`, or on a replica, the job brings a fresh instance of the same plugin build up from the store exactly as a
 //! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
 //! transaction), writes that instance's snapshot to a new file, and records it in one
 //! small transaction, if the record is still the one it started from. Its replay pins the
@@ -31,8 +32,11 @@ use super::fork::Forked;
 use super::restore::{Beside, EventsDeleted, bring_up};
 use super::upstream::{SharedPosition, publish_snapshot};
 use super::{ServiceConfig, store_path};
+use crate::model::StorageError;
 use crate::plugin::LoadedPlugin;
-use crate::store::{Expect, Includes, Journal, SnapshotInfo, postgres, snapshot_file};
+use crate::store::{
+    Expect, Includes, Journal, SnapshotInfo, WrittenSnapshot, postgres, snapshot_file,
+};
 
 /// How long a checkpoint may hold SQLite's write lock waiting for readers, and how often
 /// it tries. Writers wait at most about this long for it.
@@ -162,19 +166,45 @@ struct State {
     running: bool,
     stopped: bool,
     results: Results,
-    fork: ForkRequest,
+    request: Request,
 }
 
-/// A job's request for a fork of the service (`fork`).
+/// What a job asks of the service, which does it at its next hold, where no ingest group
+/// is under way (`ConnLog::answer_writer`).
+pub(super) enum Ask {
+    /// Fork a copy of the process that saves the instance (`fork`).
+    Fork,
+    /// Record a forked copy's snapshot. On the writer's own connection the record's write
+    /// transaction would wait for a gap between ingest groups, which a load over HTTP may
+    /// not leave for SQLite's 10 s busy timeout.
+    Record(Box<PendingRecord>),
+}
+
+/// A snapshot file to record, if the record is still `replaces`, with the purges up to
+/// `purge_mark` (`Journal::replace_snapshot`).
+pub(super) struct PendingRecord {
+    pub written: WrittenSnapshot,
+    pub replaces: Option<String>,
+    pub purge_mark: i64,
+}
+
+pub(super) enum Answer {
+    Forked(Box<Result<Forked, ServiceError>>),
+    /// Whether the file was recorded (false: the record had changed, and the file was
+    /// dropped).
+    Recorded(Result<bool, StorageError>),
+}
+
+/// A job's request to the service.
 #[derive(Default)]
-enum ForkRequest {
+enum Request {
     #[default]
     None,
-    /// Asked for; the service forks at its next hold.
-    Wanted,
-    /// The service took the request, and answers before it lets go of itself.
-    Forking,
-    Answered(Box<Result<Forked, ServiceError>>),
+    /// Asked for; the service answers at its next hold.
+    Wanted(Ask),
+    /// The service took it, and answers before it lets go of itself.
+    Taken,
+    Answered(Answer),
 }
 
 impl State {
@@ -191,9 +221,9 @@ struct Shared {
     changed: Condvar,
     /// Set on stop: the running job ends at its next check.
     cancel: AtomicBool,
-    /// A job waits for the service to fork (`ForkRequest::Wanted`): read at every hold
-    /// of the service, so kept apart from the lock.
-    fork_wanted: AtomicBool,
+    /// A job waits for the service (`Request::Wanted`): read at every hold of the service,
+    /// so kept apart from the lock.
+    asked: AtomicBool,
 }
 
 impl Shared {
@@ -226,11 +256,11 @@ impl Writer {
                 running: false,
                 stopped: false,
                 results: Results::default(),
-                fork: ForkRequest::None,
+                request: Request::None,
             }),
             changed: Condvar::new(),
             cancel: AtomicBool::new(false),
-            fork_wanted: AtomicBool::new(false),
+            asked: AtomicBool::new(false),
         });
         Self {
             shared,
@@ -310,29 +340,32 @@ impl Writer {
         self.shared.lock().results.clone()
     }
 
-    /// A job waits for the service to fork: `take_fork_request`, then `answer_fork`.
-    pub fn fork_wanted(&self) -> bool {
-        self.shared.fork_wanted.load(Ordering::Relaxed)
+    /// A job waits for the service: `take_request`, then `answer`.
+    pub fn asked(&self) -> bool {
+        self.shared.asked.load(Ordering::Relaxed)
     }
 
-    /// Takes the job's request for a fork: true when the service is to answer it
-    /// (`answer_fork`) before it lets go of itself; false when the job stopped waiting.
-    pub fn take_fork_request(&self) -> bool {
+    /// Takes the job's request, which the service then answers (`answer`) before it lets
+    /// go of itself; `None` when the job stopped waiting.
+    pub fn take_request(&self) -> Option<Ask> {
         let mut state = self.shared.lock();
-        self.shared.fork_wanted.store(false, Ordering::Relaxed);
-        if matches!(state.fork, ForkRequest::Wanted) {
-            state.fork = ForkRequest::Forking;
-            true
-        } else {
-            false
+        self.shared.asked.store(false, Ordering::Relaxed);
+        match std::mem::take(&mut state.request) {
+            Request::Wanted(ask) => {
+                state.request = Request::Taken;
+                Some(ask)
+            }
+            other => {
+                state.request = other;
+                None
+            }
         }
     }
 
-    /// The fork the job asked for, or why there is none.
-    pub fn answer_fork(&self, forked: Result<Forked, ServiceError>) {
+    pub fn answer(&self, answer: Answer) {
         let mut state = self.shared.lock();
-        debug_assert!(matches!(state.fork, ForkRequest::Forking));
-        state.fork = ForkRequest::Answered(Box::new(forked));
+        debug_assert!(matches!(state.request, Request::Taken));
+        state.request = Request::Answered(answer);
         self.shared.changed.notify_all();
     }
 
@@ -365,12 +398,12 @@ pub(super) struct Waiter(Arc<Shared>);
 
 impl Waiter {
     /// Returns once no job runs and none is asked for (at once after the writer stopped):
-    /// true; or once a job waits for the service to fork: false. The caller then answers
-    /// that request (the service's next hold does), and waits again.
+    /// true; or once a job waits for the service: false. The caller then answers that
+    /// request (the service's next hold does), and waits again.
     pub fn wait_idle(&self) -> bool {
         let mut state = self.0.lock();
         while !state.stopped && (state.running || state.wanted.any()) {
-            if matches!(state.fork, ForkRequest::Wanted) {
+            if matches!(state.request, Request::Wanted(_)) {
                 return false;
             }
             state = self
@@ -620,40 +653,49 @@ fn write_snapshot(
     Ok(logged(recorded, saved, rows, started))
 }
 
-/// Asks the service for a fork while ingest goes on, and waits up to `FORK_WAIT` for it to
-/// take the request. `None` when ingest has stopped, or the service did not take it (or
-/// could not fork): the job brings an instance up instead.
+/// Asks the service for a fork while ingest goes on. `None` when ingest has stopped, or
+/// the service did not answer (or could not fork): the job brings an instance up instead.
 fn ask_for_fork(shared: &Shared) -> Option<Forked> {
-    let deadline = Instant::now() + FORK_WAIT;
-    let mut state = shared.lock();
-    if state
+    let ingesting = shared
+        .lock()
         .ingested
-        .is_none_or(|at| at.elapsed() >= FORK_IF_INGESTED_WITHIN)
-    {
+        .is_some_and(|at| at.elapsed() < FORK_IF_INGESTED_WITHIN);
+    if !ingesting {
         return None;
     }
-    state.fork = ForkRequest::Wanted;
-    shared.fork_wanted.store(true, Ordering::Relaxed);
+    match ask_service(shared, Ask::Fork) {
+        Ok(Answer::Forked(forked)) => match *forked {
+            Ok(forked) => Some(forked),
+            Err(e) => {
+                tracing::debug!(error = %e, "the service could not fork for a snapshot; bringing one up instead");
+                None
+            }
+        },
+        Ok(Answer::Recorded(_)) => unreachable!("a fork is answered with a fork"),
+        Err(_) => None,
+    }
+}
+
+/// Asks the service, and waits up to `FORK_WAIT` for it to take the request: its answer,
+/// or the request back when it did not take it (or the job was cancelled).
+fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
+    let deadline = Instant::now() + FORK_WAIT;
+    let mut state = shared.lock();
+    state.request = Request::Wanted(ask);
+    shared.asked.store(true, Ordering::Relaxed);
     // Those waiting for the writer to be idle answer it (`Waiter::wait_idle`).
     shared.changed.notify_all();
     loop {
-        match std::mem::take(&mut state.fork) {
-            ForkRequest::Answered(answer) => match *answer {
-                Ok(forked) => return Some(forked),
-                Err(e) => {
-                    tracing::debug!(error = %e, "the service could not fork for a snapshot; bringing one up instead");
-                    return None;
-                }
-            },
-            // Forking takes the service moments; it answers before it lets go of itself.
-            ForkRequest::Forking => state.fork = ForkRequest::Forking,
-            ForkRequest::Wanted if Instant::now() < deadline && !shared.cancelled() => {
-                state.fork = ForkRequest::Wanted;
+        match std::mem::take(&mut state.request) {
+            Request::Answered(answer) => return Ok(answer),
+            // The service answers before it lets go of itself: moments.
+            Request::Taken => state.request = Request::Taken,
+            Request::Wanted(ask) if Instant::now() >= deadline || shared.cancelled() => {
+                shared.asked.store(false, Ordering::Relaxed);
+                return Err(ask);
             }
-            ForkRequest::Wanted | ForkRequest::None => {
-                shared.fork_wanted.store(false, Ordering::Relaxed);
-                return None;
-            }
+            Request::Wanted(ask) => state.request = Request::Wanted(ask),
+            Request::None => unreachable!("only this job asks, and only the service answers"),
         }
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -666,7 +708,7 @@ fn ask_for_fork(shared: &Shared) -> Option<Forked> {
     }
 }
 
-/// The shortest wait of `ask_for_fork` once its deadline passed while the service forks.
+/// The shortest wait of `ask_service` once its deadline passed while the service answers.
 const POLL_FLOOR: Duration = Duration::from_millis(10);
 
 /// Waits for the forked copy's file and records it, if the record is still the one the
@@ -684,11 +726,20 @@ fn write_forked(
         return Ok(None);
     };
     let bytes = written.info.bytes;
-    let recorded = Journal::connect(&store_path(&config.data_dir))?.replace_snapshot(
+    let pending = PendingRecord {
         written,
-        Expect::File(replaces.as_deref()),
-        Includes::PurgesUpTo(purge_mark),
-    )?;
+        replaces,
+        purge_mark,
+    };
+    let recorded = match ask_service(shared, Ask::Record(Box::new(pending))) {
+        Ok(Answer::Recorded(recorded)) => recorded?,
+        Ok(Answer::Forked(_)) => unreachable!("a record is answered with a record"),
+        // The service is not at work: nothing holds SQLite's write lock for long.
+        Err(Ask::Record(pending)) => {
+            pending.record(&Journal::connect(&store_path(&config.data_dir))?)?
+        }
+        Err(Ask::Fork) => unreachable!("the record's request comes back"),
+    };
     let saved = Saved {
         bytes,
         covers,
@@ -698,6 +749,16 @@ fn write_forked(
         share: None,
     };
     Ok(logged(recorded, saved, rows, started))
+}
+
+impl PendingRecord {
+    pub fn record(self, journal: &Journal) -> Result<bool, StorageError> {
+        journal.replace_snapshot(
+            self.written,
+            Expect::File(self.replaces.as_deref()),
+            Includes::PurgesUpTo(self.purge_mark),
+        )
+    }
 }
 
 /// A job's snapshot once the transaction that records it ran: `None` when the record had

@@ -384,7 +384,7 @@ impl ConnLog {
     /// of it before this call, and anything that asked for more meanwhile).
     pub fn wait_for_snapshots(&mut self) {
         while !self.writer.wait_idle() {
-            self.fork_if_wanted();
+            self.answer_writer();
         }
         self.absorb_background();
     }
@@ -495,17 +495,30 @@ impl ConnLog {
         }
     }
 
-    /// Answers the background writer's request for a forked copy of the process that
-    /// saves the instance (`fork`), if it made one. The copy must hold only what is
-    /// durable, so the last group's commit is settled first.
-    fn fork_if_wanted(&mut self) {
-        if !self.writer.fork_wanted() {
+    /// Answers the background writer's request, if it made one: a forked copy of the
+    /// process that saves the instance (`fork`), or the record of such a copy's file. The
+    /// last group's commit is settled first: the copy must hold only what is durable, and
+    /// no group then holds SQLite's write lock.
+    fn answer_writer(&mut self) {
+        if !self.writer.asked() {
             return;
         }
         self.settled();
-        if !self.writer.take_fork_request() {
-            return;
-        }
+        let answer = match self.writer.take_request() {
+            None => return,
+            Some(background::Ask::Fork) => {
+                background::Answer::Forked(Box::new(self.fork_for_writer()))
+            }
+            Some(background::Ask::Record(pending)) => background::Answer::Recorded(
+                self.journal()
+                    .map_err(|e| model::StorageError::Unavailable(e.to_string()))
+                    .and_then(|journal| pending.record(journal)),
+            ),
+        };
+        self.writer.answer(answer);
+    }
+
+    fn fork_for_writer(&mut self) -> Result<fork::Forked, ServiceError> {
         let forking = std::time::Instant::now();
         let forked = if self.instance.is_poisoned() {
             Err(ServiceError::Plugin(PluginError::Poisoned))
@@ -525,7 +538,7 @@ impl ConnLog {
             forked = forked.is_ok(),
             "forked for a snapshot"
         );
-        self.writer.answer_fork(forked);
+        forked
     }
 
     /// Counts an ingest that reads ahead of the store, or one that has caught up.
@@ -600,7 +613,7 @@ pub type SharedConnLog = Arc<Mutex<ConnLog>>;
 pub fn lock(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
     let mut service = lock_to_ingest(shared);
     service.settled();
-    service.fork_if_wanted();
+    service.answer_writer();
     service
 }
 
@@ -615,7 +628,7 @@ fn lock_to_ingest(shared: &SharedConnLog) -> MutexGuard<'_, ConnLog> {
 pub fn wait_for_snapshots(shared: &SharedConnLog) {
     let waiter = lock(shared).writer.waiter();
     while !waiter.wait_idle() {
-        // The hold answers the job's request for a fork.
+        // The hold answers the job's request.
         drop(lock(shared));
     }
 }

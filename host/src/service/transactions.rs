@@ -86,7 +86,7 @@ impl ConnLog {
         }
         self.writer.ingested();
         self.snapshot_if_due();
-        self.fork_if_wanted();
+        self.answer_writer();
         GroupAnswers { answers, queued }
     }
 
