@@ -718,14 +718,12 @@ fn write_forked(
     forked: Forked,
     config: &ServiceConfig,
 ) -> anyhow::Result<Option<Saved>> {
-    let replaces = forked.replaces.clone();
-    let (purge_mark, covers, rows) = (forked.purge_mark, forked.last_seq, forked.rows);
-    let plugin_digest = forked.plugin_digest.clone();
+    let (replaces, purge_mark) = (forked.replaces.clone(), forked.purge_mark);
     let started = Instant::now();
     let Some(written) = forked.wait(&shared.cancel)? else {
         return Ok(None);
     };
-    let bytes = written.info.bytes;
+    let info = written.info.clone();
     let pending = PendingRecord {
         written,
         replaces,
@@ -741,14 +739,14 @@ fn write_forked(
         Err(Ask::Fork) => unreachable!("the record's request comes back"),
     };
     let saved = Saved {
-        bytes,
-        covers,
-        plugin_digest,
+        bytes: info.bytes,
+        covers: info.last_seq,
+        plugin_digest: info.plugin_digest,
         forked: true,
         refused: false,
         share: None,
     };
-    Ok(logged(recorded, saved, rows, started))
+    Ok(logged(recorded, saved, info.rows, started))
 }
 
 impl PendingRecord {

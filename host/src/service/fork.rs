@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use super::ServiceError;
 use super::transactions::no_store;
 use crate::plugin::PluginInstance;
-use crate::store::{ForkedWrite, Journal, SnapshotBytes, WrittenSnapshot};
+use crate::store::{Journal, SnapshotBytes, SnapshotWrite, WrittenSnapshot};
 
 /// How often the parent looks for the child's report, and at a stop.
 const POLL: Duration = Duration::from_millis(50);
@@ -43,11 +43,11 @@ const MESSAGE_MAX: usize = 4096;
 pub(super) struct Forked {
     child: Child,
     report: PipeReader,
-    file: ForkedWrite,
-    pub plugin_digest: String,
-    pub rows: u64,
+    file: SnapshotWrite,
+    plugin_digest: String,
+    rows: u64,
     /// The merged position at the fork: the snapshot holds exactly the events up to it.
-    pub last_seq: i64,
+    last_seq: i64,
     /// The recorded snapshot file it may replace, and the purges it includes (`id` up to
     /// this mark): both read at the fork, as a bring-up reads them from its pinned view.
     pub replaces: Option<String>,

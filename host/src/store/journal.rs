@@ -144,31 +144,9 @@ impl WrittenSnapshot {
             tracing::warn!(error = %e, "an unrecorded snapshot file could not be removed; the next sweep will");
         }
     }
-
-    fn new(
-        file: FinishedFile,
-        stream: SnapshotStream,
-        plugin_digest: &str,
-        rows: u64,
-        last_seq: i64,
-    ) -> Self {
-        WrittenSnapshot {
-            info: SnapshotInfo {
-                plugin_digest: plugin_digest.to_string(),
-                last_seq,
-                bytes: stream.bytes,
-                chunks: stream.chunks,
-                sha256: hex::encode(file.sha256),
-                rows,
-                file: file.name.clone(),
-            },
-            file,
-        }
-    }
 }
 
-/// What a forked copy of the process wrote into a snapshot file: its chunks' bytes and
-/// count, and their SHA-256.
+/// What a snapshot file holds: its chunks' bytes and count, and their SHA-256.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SnapshotBytes {
     pub bytes: u64,
@@ -176,13 +154,15 @@ pub struct SnapshotBytes {
     pub sha256: [u8; 32],
 }
 
-/// A snapshot file this process created, still locked and unnamed, whose chunks a forked
-/// copy of it writes (`Journal::take_snapshot_write`).
-pub struct ForkedWrite(FileWriter);
+/// A snapshot file being written, taken out of the journal (`Journal::take_snapshot_write`):
+/// still locked and unnamed until `finish`. A forked copy of the process may write its
+/// chunks meanwhile (`service::fork`).
+pub struct SnapshotWrite(FileWriter);
 
-impl ForkedWrite {
-    /// Makes the file the copy wrote (`wrote`, from its `sync_snapshot_write`) durable
-    /// under its final name, as `finish_snapshot_write` does. Nothing is recorded yet.
+impl SnapshotWrite {
+    /// Makes the file, holding `wrote`, durable under its final name, and describes it:
+    /// this plugin build, the journal position it covers (`last_seq`: the caller knows
+    /// what its plugin had merged) and its size and digest. Nothing is recorded yet.
     pub fn finish(
         self,
         wrote: SnapshotBytes,
@@ -190,21 +170,22 @@ impl ForkedWrite {
         rows: u64,
         last_seq: i64,
     ) -> Result<WrittenSnapshot, StorageError> {
-        let file = self.0.finish_as(wrote.sha256).map_err(io_unavailable)?;
-        let stream = SnapshotStream {
-            bytes: wrote.bytes,
-            chunks: wrote.chunks,
-        };
-        Ok(WrittenSnapshot::new(
+        let file = self.0.finish(wrote.sha256).map_err(io_unavailable)?;
+        Ok(WrittenSnapshot {
+            info: SnapshotInfo {
+                plugin_digest: plugin_digest.to_string(),
+                last_seq,
+                bytes: wrote.bytes,
+                chunks: wrote.chunks,
+                sha256: hex::encode(file.sha256),
+                rows,
+                file: file.name.clone(),
+            },
             file,
-            stream,
-            plugin_digest,
-            rows,
-            last_seq,
-        ))
+        })
     }
 
-    /// Zeroes and removes the file (the copy failed).
+    /// Zeroes and removes the file (it will not be finished).
     pub fn abandon(self) {
         if let Err(e) = self.0.abandon() {
             tracing::warn!(error = %e, "an unfinished snapshot file could not be removed; the next sweep will");
@@ -1144,42 +1125,37 @@ impl Journal {
         }
     }
 
-    /// Makes the snapshot just written durable under its final name, and describes it:
-    /// this plugin build, the journal position it covers (`last_seq`: the caller knows what
-    /// its plugin had merged) and its size and digest. Nothing is recorded yet.
+    /// Makes the snapshot just written durable under its final name, and describes it
+    /// (`SnapshotWrite::finish`). Nothing is recorded yet.
     pub fn finish_snapshot_write(
         &mut self,
         plugin_digest: &str,
         rows: u64,
         last_seq: i64,
     ) -> Result<WrittenSnapshot, StorageError> {
-        let (writer, stream) = self
-            .writing
-            .take()
-            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
-        let file = writer.finish().map_err(io_unavailable)?;
-        Ok(WrittenSnapshot::new(
-            file,
-            stream,
-            plugin_digest,
-            rows,
-            last_seq,
-        ))
+        let wrote = self.snapshot_written()?;
+        let write = self
+            .take_snapshot_write()
+            .expect("a snapshot is being written");
+        write.finish(wrote, plugin_digest, rows, last_seq)
     }
 
     /// In a forked copy of the process (`service::fork`), after the plugin saved: writes
     /// out and syncs the snapshot file, and says what it holds. The file keeps its
-    /// temporary name; the process that forked names it (`ForkedWrite::finish`).
+    /// temporary name; the process that forked names it (`SnapshotWrite::finish`).
     pub fn sync_snapshot_write(&mut self) -> Result<SnapshotBytes, StorageError> {
-        let (writer, stream) = self
-            .writing
-            .as_mut()
-            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
-        let sha256 = writer.sync().map_err(io_unavailable)?;
+        let (writer, _) = self.writing.as_mut().ok_or_else(not_writing)?;
+        writer.sync().map_err(io_unavailable)?;
+        self.snapshot_written()
+    }
+
+    /// What the snapshot being written holds so far.
+    fn snapshot_written(&self) -> Result<SnapshotBytes, StorageError> {
+        let (writer, stream) = self.writing.as_ref().ok_or_else(not_writing)?;
         Ok(SnapshotBytes {
             bytes: stream.bytes,
             chunks: stream.chunks,
-            sha256,
+            sha256: writer.sha256(),
         })
     }
 
@@ -1191,8 +1167,8 @@ impl Journal {
 
     /// Takes the snapshot file being written out of the journal, once a forked copy of
     /// the process writes its chunks (`service::fork`).
-    pub fn take_snapshot_write(&mut self) -> Option<ForkedWrite> {
-        self.writing.take().map(|(writer, _)| ForkedWrite(writer))
+    pub fn take_snapshot_write(&mut self) -> Option<SnapshotWrite> {
+        self.writing.take().map(|(writer, _)| SnapshotWrite(writer))
     }
 
     /// Records `written` as the stored snapshot in one small write transaction, if the
@@ -1366,10 +1342,7 @@ impl Journal {
     }
 
     pub fn write_snapshot_chunk(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
-        let (writer, stream) = self
-            .writing
-            .as_mut()
-            .ok_or_else(|| StorageError::Unavailable("no snapshot is being written".into()))?;
+        let (writer, stream) = self.writing.as_mut().ok_or_else(not_writing)?;
         writer.write_chunk(chunk).map_err(io_unavailable)?;
         stream.bytes += chunk.len() as u64;
         stream.chunks += 1;
@@ -1651,6 +1624,10 @@ fn optional_text_column<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<
 
 fn unavailable(e: rusqlite::Error) -> StorageError {
     StorageError::Unavailable(e.to_string())
+}
+
+fn not_writing() -> StorageError {
+    StorageError::Unavailable("no snapshot is being written".into())
 }
 
 fn io_unavailable(e: std::io::Error) -> StorageError {

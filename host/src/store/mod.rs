@@ -22,8 +22,8 @@ pub mod snapshot_file;
 
 pub use inserter::Commit;
 pub use journal::{
-    Expect, ForkedWrite, Includes, Journal, PendingPurge, ReplayCursor, SnapshotBytes,
-    SnapshotInfo, Sweep, WrittenSnapshot,
+    Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotBytes, SnapshotInfo,
+    SnapshotWrite, Sweep, WrittenSnapshot,
 };
 
 /// What a store's events table holds, in numbers two stores can be compared by (`connlog

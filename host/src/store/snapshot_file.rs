@@ -142,19 +142,18 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Makes the file durable under its final name.
-    pub fn finish(self) -> io::Result<FinishedFile> {
-        let sha256 = self.sha256.clone().finalize().into();
-        self.finish_as(sha256)
+    /// The SHA-256 of the chunks' bytes written so far.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256.clone().finalize().into()
     }
 
-    /// Writes out and syncs what was written so far, and gives its SHA-256: what a forked
-    /// copy of the process that wrote the chunks hands back (`service::fork`).
-    pub fn sync(&mut self) -> io::Result<[u8; 32]> {
+    /// Writes out and syncs what was written so far: what a forked copy of the process
+    /// does before it reports the file's SHA-256 (`service::fork`).
+    pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
         self.out.get_ref().sync_data()?;
         self.unsynced = 0;
-        Ok(self.sha256.clone().finalize().into())
+        Ok(())
     }
 
     /// The open file's descriptor, which a forked copy of the process keeps open.
@@ -163,9 +162,9 @@ impl FileWriter {
         self.out.get_ref().as_raw_fd()
     }
 
-    /// `finish`, for a file whose chunks a forked copy of this process wrote: this side
-    /// wrote nothing, and `sha256` is what that copy computed (`sync`).
-    pub fn finish_as(self, sha256: [u8; 32]) -> io::Result<FinishedFile> {
+    /// Makes the file durable under its final name. `sha256` is what its writer computed:
+    /// this one (`sha256`), or a forked copy of the process that wrote the chunks.
+    pub fn finish(self, sha256: [u8; 32]) -> io::Result<FinishedFile> {
         let Self {
             out,
             dir,
@@ -436,7 +435,8 @@ mod tests {
         for chunk in [&b"abc"[..], b"", b"defgh"] {
             writer.write_chunk(chunk).unwrap();
         }
-        let finished = writer.finish().unwrap();
+        let sha256 = writer.sha256();
+        let finished = writer.finish(sha256).unwrap();
         let name = finished.name.clone();
         drop(finished);
         let mut reader = FileReader::open(dir.path(), &name).unwrap();
@@ -475,7 +475,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = FileWriter::create(dir.path()).unwrap();
         writer.write_chunk(b"secret").unwrap();
-        let finished = writer.finish().unwrap();
+        let sha256 = writer.sha256();
+        let finished = writer.finish(sha256).unwrap();
         let path = path_of(dir.path(), &finished.name);
         assert!(!shred(&path).unwrap(), "its writer still holds it");
         let name = finished.name.clone();
