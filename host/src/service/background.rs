@@ -2,20 +2,20 @@
 //! (seconds at millions of rows) never holds the service's lock longer than a fork, or
 //! SQLite's write lock longer than one small transaction.
 //!
-//! While ingest goes on, a job asks the service for a forked copy of the process that
-//! saves the running instance (`fork`), and then for the record of the file that copy
-//! wrote (both at the service's next hold, where no ingest group holds SQLite's write
-//! lock). When ingest has stopped (a second instance then takes CPU from no load, and no
-//! hold of the service would answer), when the service does not answer within
-//! `FORK_WAIT`, or on a replica, the job brings a fresh instance of the same plugin build up from the store exactly as a
-//! restart would (`bring_up`: snapshot, pending purges and tail, from a pinned read
-//! transaction), writes that instance's snapshot to a new file, and records it in one
-//! small transaction, if the record is still the one it started from. Its replay pins the
-//! read anew for each batch, so that the WAL can start over beside a long job; if a purge
-//! deleted events meanwhile, it brings the instance up again from one pinned read. Then it
-//! zeroes and removes the files no record names, and, after a purge, checkpoints and
-//! truncates the WAL. At most one job runs at a time; requests made meanwhile are
-//! merged into the next.
+//! While ingest goes on, a job asks the service for a forked copy of the process that saves
+//! the running instance (`fork`), and then for the record of the file that copy wrote (both
+//! at the service's next hold, where no ingest group holds SQLite's write lock). When
+//! ingest has stopped (a second instance then takes CPU from no load, and no hold of the
+//! service would answer), when the service does not answer within `FORK_WAIT` or turns idle
+//! meanwhile, or on a replica, the job brings a fresh instance of the same plugin build up
+//! from the store exactly as a restart would (`bring_up`: snapshot, pending purges and
+//! tail, from a pinned read transaction), writes that instance's snapshot to a new file,
+//! and records it in one small transaction, if the record is still the one it started from.
+//! Its replay pins the read anew for each batch, so that the WAL can start over beside a
+//! long job; if a purge deleted events meanwhile, it brings the instance up again from one
+//! pinned read. Then it zeroes and removes the files no record names, and, after a purge,
+//! checkpoints and truncates the WAL. At most one job runs at a time; requests made
+//! meanwhile are merged into the next.
 //! On a replica, a snapshot written from a view that holds exactly the shared journal up to
 //! some position is offered to the shared store too (`upstream::publish_snapshot`), and so
 //! is the one a swap's new instance wrote (`Work::share`).
@@ -61,6 +61,11 @@ const FORK_IF_INGESTED_WITHIN: Duration = Duration::from_secs(10);
 /// up instead. A commit's fsync stalls for hundreds of milliseconds now and then while a
 /// snapshot file is written out; a purge slice or a save on demand holds the service too.
 const FORK_WAIT: Duration = Duration::from_secs(5);
+
+/// A service that stored no ingest group for this long, while a job waits for it, is idle:
+/// no hold may come to answer the job, and no group holds SQLite's write lock. Twice the
+/// stall of a second that a load shows now and then (`FORK_IF_INGESTED_WITHIN`).
+const IDLE_AFTER: Duration = Duration::from_secs(2);
 
 /// What a job does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,6 +174,12 @@ struct State {
     request: Request,
 }
 
+/// The service stored no ingest group for `IDLE_AFTER`, neither since a job asked it nor
+/// before: it is not at work.
+fn idle(since_ingest: Option<Duration>, since_asked: Duration) -> bool {
+    since_ingest.map_or(since_asked, |quiet| quiet.min(since_asked)) >= IDLE_AFTER
+}
+
 /// What a job asks of the service, which does it at its next hold, where no ingest group
 /// is under way (`ConnLog::answer_writer`).
 pub(super) enum Ask {
@@ -208,6 +219,11 @@ enum Request {
 }
 
 impl State {
+    /// Whether the service is idle for a job that asked it at `asked` (`idle`).
+    fn idle_since(&self, asked: Instant) -> bool {
+        idle(self.ingested.map(|at| at.elapsed()), asked.elapsed())
+    }
+
     /// How much longer the wanted work waits for ingest to pause.
     fn pause_left(&self) -> Option<Duration> {
         let since = |at: Option<Instant>| at.map(|t| t.elapsed());
@@ -677,9 +693,11 @@ fn ask_for_fork(shared: &Shared) -> Option<Forked> {
 }
 
 /// Asks the service, and waits up to `FORK_WAIT` for it to take the request: its answer,
-/// or the request back when it did not take it (or the job was cancelled).
+/// or the request back when it did not take it, when it is idle (it stored no ingest group
+/// for `IDLE_AFTER`, since the ask or before it), or when the job was cancelled.
 fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
-    let deadline = Instant::now() + FORK_WAIT;
+    let asked = Instant::now();
+    let deadline = asked + FORK_WAIT;
     let mut state = shared.lock();
     state.request = Request::Wanted(ask);
     shared.asked.store(true, Ordering::Relaxed);
@@ -690,16 +708,19 @@ fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
             Request::Answered(answer) => return Ok(answer),
             // The service answers before it lets go of itself: moments.
             Request::Taken => state.request = Request::Taken,
-            Request::Wanted(ask) if Instant::now() >= deadline || shared.cancelled() => {
+            Request::Wanted(ask)
+                if Instant::now() >= deadline || shared.cancelled() || state.idle_since(asked) =>
+            {
                 shared.asked.store(false, Ordering::Relaxed);
                 return Err(ask);
             }
             Request::Wanted(ask) => state.request = Request::Wanted(ask),
             Request::None => unreachable!("only this job asks, and only the service answers"),
         }
+        // Storing a group does not wake this wait: it looks again at least every `POLL`.
         let left = deadline
             .saturating_duration_since(Instant::now())
-            .max(POLL_FLOOR);
+            .clamp(POLL_FLOOR, POLL);
         state = shared
             .changed
             .wait_timeout(state, left)
@@ -708,8 +729,10 @@ fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
     }
 }
 
-/// The shortest wait of `ask_service` once its deadline passed while the service answers.
+/// The shortest wait of `ask_service` once its deadline passed while the service answers,
+/// and its longest.
 const POLL_FLOOR: Duration = Duration::from_millis(10);
+const POLL: Duration = Duration::from_millis(100);
 
 /// Waits for the forked copy's file and records it, if the record is still the one the
 /// fork saw. `None` when the record changed meanwhile or when cancelled.
@@ -842,6 +865,32 @@ mod tests {
                 snapshot.pause_left(since_ingest, since_asked),
                 left,
                 "pause {pause:?}, since the last group {since_ingest:?}, asked {since_asked:?} ago"
+            );
+        }
+    }
+
+    #[test]
+    fn a_job_stops_waiting_for_a_service_that_stored_no_group_for_a_while() {
+        let idle_after = IDLE_AFTER.as_millis() as u64;
+        // (since the last group, since the job asked) → idle.
+        let cases = [
+            (None, 0, false),
+            (None, idle_after - 1, false),
+            (None, idle_after, true),
+            (Some(idle_after * 5), 0, false),
+            (Some(idle_after * 5), idle_after, true),
+            (Some(0), idle_after * 5, false),
+            (Some(idle_after - 1), idle_after * 5, false),
+            (Some(idle_after), idle_after * 5, true),
+        ];
+        for (since_ingest, since_asked, expected) in cases {
+            assert_eq!(
+                idle(
+                    since_ingest.map(Duration::from_millis),
+                    Duration::from_millis(since_asked)
+                ),
+                expected,
+                "since the last group {since_ingest:?} ms, asked {since_asked} ms ago"
             );
         }
     }
