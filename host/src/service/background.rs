@@ -10,7 +10,8 @@
 //! meanwhile, or on a replica, the job brings a fresh instance of the same plugin build up
 //! from the store exactly as a restart would (`bring_up`: snapshot, pending purges and
 //! tail, from a pinned read transaction), writes that instance's snapshot to a new file,
-//! and records it in one small transaction, if the record is still the one it started from.
+//! and records it in one small transaction (at the service's next hold while it is at work,
+//! as a forked copy's file), if the record is still the one it started from.
 //! Its replay pins the read anew for each batch, so that the WAL can start over beside a
 //! long job; if a purge deleted events meanwhile, it brings the instance up again from one
 //! pinned read. Then it zeroes and removes the files no record names, and, after a purge,
@@ -219,9 +220,13 @@ enum Request {
 }
 
 impl State {
-    /// Whether the service is idle for a job that asked it at `asked` (`idle`).
-    fn idle_since(&self, asked: Instant) -> bool {
-        idle(self.ingested.map(|at| at.elapsed()), asked.elapsed())
+    /// Whether the service is idle (`idle`) for a job that asked it at `asked`, or that
+    /// has yet to ask.
+    fn idle_since(&self, asked: Option<Instant>) -> bool {
+        idle(
+            self.ingested.map(|at| at.elapsed()),
+            asked.map_or(Duration::MAX, |at| at.elapsed()),
+        )
     }
 
     /// How much longer the wanted work waits for ingest to pause.
@@ -654,7 +659,7 @@ fn write_snapshot(
         elapsed_ms = saving.elapsed().as_millis() as u64,
         "snapshot writer: file written"
     );
-    let recorded = up.record_snapshot(written)?;
+    let recorded = record(shared, config, up.pending_record(written))?;
     let saved = Saved {
         bytes,
         covers: up.upto,
@@ -709,7 +714,9 @@ fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
             // The service answers before it lets go of itself: moments.
             Request::Taken => state.request = Request::Taken,
             Request::Wanted(ask)
-                if Instant::now() >= deadline || shared.cancelled() || state.idle_since(asked) =>
+                if Instant::now() >= deadline
+                    || shared.cancelled()
+                    || state.idle_since(Some(asked)) =>
             {
                 shared.asked.store(false, Ordering::Relaxed);
                 return Err(ask);
@@ -752,15 +759,7 @@ fn write_forked(
         replaces,
         purge_mark,
     };
-    let recorded = match ask_service(shared, Ask::Record(Box::new(pending))) {
-        Ok(Answer::Recorded(recorded)) => recorded?,
-        Ok(Answer::Forked(_)) => unreachable!("a record is answered with a record"),
-        // The service is not at work: nothing holds SQLite's write lock for long.
-        Err(Ask::Record(pending)) => {
-            pending.record(&Journal::connect(&store_path(&config.data_dir))?)?
-        }
-        Err(Ask::Fork) => unreachable!("the record's request comes back"),
-    };
+    let recorded = record(shared, config, pending)?;
     let saved = Saved {
         bytes: info.bytes,
         covers: info.last_seq,
@@ -770,6 +769,24 @@ fn write_forked(
         share: None,
     };
     Ok(logged(recorded, saved, info.rows, started))
+}
+
+/// Records a job's snapshot file: at the service's next hold while it is at work, or in
+/// one small transaction on the job's own connection when it is not (nothing then holds
+/// SQLite's write lock for long).
+fn record(shared: &Shared, config: &ServiceConfig, pending: PendingRecord) -> anyhow::Result<bool> {
+    let at_work = !shared.lock().idle_since(None);
+    let pending = if at_work {
+        match ask_service(shared, Ask::Record(Box::new(pending))) {
+            Ok(Answer::Recorded(recorded)) => return Ok(recorded?),
+            Ok(Answer::Forked(_)) => unreachable!("a record is answered with a record"),
+            Err(Ask::Record(pending)) => *pending,
+            Err(Ask::Fork) => unreachable!("the record's request comes back"),
+        }
+    } else {
+        pending
+    };
+    Ok(pending.record(&Journal::connect(&store_path(&config.data_dir))?)?)
 }
 
 impl PendingRecord {

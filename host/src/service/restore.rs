@@ -6,13 +6,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::background::PendingRecord;
 use super::{Compaction, ConnLog, ServiceConfig, ServiceError, store_path};
 use crate::model;
 use crate::plugin::{EventColumns, LoadedPlugin, PluginError, PluginInstance};
 use crate::store::snapshot_file::OpenFailure;
-use crate::store::{
-    Expect, Includes, Journal, PendingPurge, ReplayCursor, SnapshotInfo, WrittenSnapshot,
-};
+use crate::store::{Journal, PendingPurge, ReplayCursor, SnapshotInfo, WrittenSnapshot};
 
 /// How many events one replay call carries.
 const REPLAY_BATCH: usize = 8192;
@@ -144,16 +143,23 @@ impl BroughtUp {
     /// removed) when a newer one was recorded meanwhile. Purges committed after the pinned
     /// view stay pending for it, as they would for the one it replaces.
     pub(super) fn record_snapshot(&self, written: WrittenSnapshot) -> Result<bool, ServiceError> {
-        self.instance
-            .state()
-            .journal()
-            .expect("bring_up attaches a journal")
-            .replace_snapshot(
-                written,
-                Expect::File(self.pinned.snapshot_file.as_deref()),
-                Includes::PurgesUpTo(self.pinned.purge_mark),
+        self.pending_record(written)
+            .record(
+                self.instance
+                    .state()
+                    .journal()
+                    .expect("bring_up attaches a journal"),
             )
             .map_err(ServiceError::Storage)
+    }
+
+    /// A snapshot file written from this instance, to record as `record_snapshot` does.
+    pub(super) fn pending_record(&self, written: WrittenSnapshot) -> PendingRecord {
+        PendingRecord {
+            written,
+            replaces: self.pinned.snapshot_file.clone(),
+            purge_mark: self.pinned.purge_mark,
+        }
     }
 }
 
