@@ -11,12 +11,12 @@
 //! from the store exactly as a restart would (`bring_up`: snapshot, pending purges and
 //! tail, from a pinned read transaction), writes that instance's snapshot to a new file,
 //! and records it in one small transaction (at the service's next hold while it is at work,
-//! as a forked copy's file), if the record is still the one it started from.
-//! Its replay pins the read anew for each batch, so that the WAL can start over beside a
-//! long job; if a purge deleted events meanwhile, it brings the instance up again from one
-//! pinned read. Then it zeroes and removes the files no record names, and, after a purge,
-//! checkpoints and truncates the WAL. At most one job runs at a time; requests made
-//! meanwhile are merged into the next.
+//! as a forked copy's file), if the record is still the one it started from. Its replay
+//! pins the read anew for each batch, so that the WAL can start over beside a long job; if
+//! a purge deleted events meanwhile, it brings the instance up again from one pinned read.
+//! Then it zeroes and removes the files no record names, and, after a purge, checkpoints
+//! and truncates the WAL. At most one job runs at a time; requests made meanwhile are
+//! merged into the next.
 //! On a replica, a snapshot written from a view that holds exactly the shared journal up to
 //! some position is offered to the shared store too (`upstream::publish_snapshot`), and so
 //! is the one a swap's new instance wrote (`Work::share`).
@@ -724,7 +724,6 @@ fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
             Request::Wanted(ask) => state.request = Request::Wanted(ask),
             Request::None => unreachable!("only this job asks, and only the service answers"),
         }
-        // Storing a group does not wake this wait: it looks again at least every `POLL`.
         let left = deadline
             .saturating_duration_since(Instant::now())
             .clamp(POLL_FLOOR, POLL);
@@ -736,9 +735,11 @@ fn ask_service(shared: &Shared, ask: Ask) -> Result<Answer, Ask> {
     }
 }
 
-/// The shortest wait of `ask_service` once its deadline passed while the service answers,
-/// and its longest.
+/// The shortest wait of `ask_service` once its deadline passed while the service answers.
 const POLL_FLOOR: Duration = Duration::from_millis(10);
+
+/// The longest wait of `ask_service` between two looks: a stored group does not wake it,
+/// and the service may turn idle meanwhile.
 const POLL: Duration = Duration::from_millis(100);
 
 /// Waits for the forked copy's file and records it, if the record is still the one the
