@@ -204,7 +204,7 @@ pub(super) enum Answer {
     Forked(Box<Result<Forked, ServiceError>>),
     /// Whether the file was recorded (false: the record had changed, and the file was
     /// dropped).
-    Recorded(Result<bool, StorageError>),
+    Recorded(Result<bool, ServiceError>),
 }
 
 /// A job's request to the service.

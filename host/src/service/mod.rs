@@ -511,8 +511,7 @@ impl ConnLog {
             }
             Some(background::Ask::Record(pending)) => background::Answer::Recorded(
                 self.journal()
-                    .map_err(|e| model::StorageError::Unavailable(e.to_string()))
-                    .and_then(|journal| pending.record(journal)),
+                    .and_then(|journal| pending.record(journal).map_err(ServiceError::Storage)),
             ),
         };
         self.writer.answer(answer);
