@@ -307,6 +307,35 @@ fn session_lookup() {
     assert_eq!(s.session(connection, workspace, "main"), None);
 }
 
+/// The key table grows by a rebuild in slot order (`RowStore::reserve_key`): across its
+/// growths, with rows purged and their slots taken again in between, every row is found by
+/// its key and no purged one is, and new rows alone grow it as hashbrown would.
+#[test]
+fn the_key_table_finds_every_row_across_its_growths() {
+    let make = |id: u128| match id % 3 {
+        0 => web(id, id as i64, Tunnel),
+        _ => row(id, id as i64),
+    };
+    let mut s = RowStore::new();
+    let mut grown = hashbrown::HashTable::<u32>::new();
+    for id in 0..1000 {
+        s.upsert(make(id).as_row_ref());
+        grown.insert_unique(id as u64, id as u32, |&i| i as u64);
+        assert_eq!(s.keys.capacity(), grown.capacity(), "after {} rows", id + 1);
+    }
+    assert_eq!(s.remove_before(400), 400);
+    for id in 1000..3000 {
+        s.upsert(make(id).as_row_ref());
+    }
+    assert_eq!(s.len(), 2600);
+    for id in 0..3000 {
+        let found = s
+            .slot_of(&origin_of(&make(id)))
+            .map(|slot| s.cols.row(slot));
+        assert_eq!(found, (id >= 400).then(|| make(id)), "row {id}");
+    }
+}
+
 /// A small fixed data set: each conjunct on its own.
 fn fixture(t: Tuning) -> RowStore {
     let mut s = RowStore::with_tuning(t);
