@@ -861,13 +861,29 @@ impl Journal {
             .collect()
     }
 
+    /// The events of each session `keys` names. In an ingest group: what is committed, read
+    /// on this connection, and what the group and the one whose commit is queued appended
+    /// (`Inserter::add_appended`), without waiting for the inserter.
     pub fn session_events(
         &mut self,
         keys: &[SessionKey],
     ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
-        if let Some(mut group) = self.group() {
-            return group.session_events(keys);
+        if self.in_group.get() {
+            let mut answers = self.committed_session_events(keys, i64::MAX)?;
+            if let Some(group) = self.group() {
+                group.add_appended(keys, &mut answers);
+            }
+            return Ok(answers);
         }
+        self.committed_session_events(keys, self.session_bound.unwrap_or(i64::MAX))
+    }
+
+    /// `session_events` as this connection reads them, with `seq <= bound`.
+    fn committed_session_events(
+        &self,
+        keys: &[SessionKey],
+        bound: i64,
+    ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
         let mut select = self
             .conn
             .prepare_cached(&format!(
@@ -875,7 +891,6 @@ impl Journal {
                  WHERE connection_id = ?1 AND workspace_id = ?2 AND agent_name = ?3 AND seq <= ?4"
             ))
             .map_err(unavailable)?;
-        let bound = self.session_bound.unwrap_or(i64::MAX);
         keys.iter()
             .map(|k| {
                 let rows = select
