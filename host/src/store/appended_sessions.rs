@@ -18,6 +18,7 @@ pub(super) struct AppendedSessions {
 }
 
 impl AppendedSessions {
+    /// Holds a batch queued for the inserter, and indexes its session events.
     pub(super) fn push(&mut self, events: &Arc<Vec<ConnectionEvent>>) {
         let batch = self.batches.len() as u32;
         for (i, event) in events.iter().enumerate() {

@@ -7,8 +7,9 @@
 //! meanwhile; with the ids the group appended, that answers `journal.append` (new, or
 //! already stored) exactly, without waiting for the inserts. `session-events` likewise: the
 //! committed store's answer, plus the group's own session events and those of the group
-//! whose commit is queued (`AppendedSessions`), kept beside the queue. What needs the transaction's
-//! own view (the journal's head, the commit) waits for the inserts queued before it.
+//! whose commit is queued (`AppendedSessions`), kept beside the queue. What needs the
+//! transaction's own view (the journal's head, the commit) waits for the inserts queued
+//! before it.
 //!
 //! A failed insert fails the rest of the group: the inserter skips everything after it,
 //! and the commit rolls the transaction back and reports it. The plugin has merged those
@@ -22,10 +23,10 @@
 //! (`settle`) before the group behind it commits.
 //!
 //! The plugin reads a session back (`session-events`) when an event arrives for one it
-//! holds as ended: with sessions spread over requests, most batches do. Answered by the
-//! inserter, after its queue, each such read waited for the batch's own inserts and the
-//! fsync of the commit queued before: at 1M events over HTTP, 4 to 8 ms of a batch's 7 to
-//! 11.
+//! holds as ended, as concurrent requests bring a session's events out of order. Answered
+//! by the inserter, after its queue, such a read waited for the batch's own inserts and the
+//! fsync of the commit queued before: over HTTP at 1M rows, 229 of 1,585 batches waited,
+//! 3.4 ms at the median and up to 7 ms.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

@@ -516,7 +516,7 @@ impl RowStore {
 
     /// Makes room in `keys` for one more key. hashbrown grows a full table by rehashing it
     /// in bucket order, which reads each slot's key from the columns at random: at 10M rows
-    /// a cache miss per row, 6 % of a full replay's fold. Rebuilt here, the columns are read
+    /// a cache miss per row, 7 % of a full replay's fold. Rebuilt here, the columns are read
     /// in slot order. A quarter to spare doubles a full table, as hashbrown does, and keeps
     /// rebuilds rare when purges have left it full of deleted entries.
     fn reserve_key(&mut self) {
