@@ -15,6 +15,8 @@ pub(super) struct AppendedSessions {
     batches: Vec<Arc<Vec<ConnectionEvent>>>,
     /// (batch, index) of each event with a connection id, in the order appended.
     by_connection: HashMap<Uuid, Vec<(u32, u32)>>,
+    /// How many batches came before the last savepoint.
+    savepoint: usize,
 }
 
 impl AppendedSessions {
@@ -32,20 +34,22 @@ impl AppendedSessions {
         self.batches.push(events.clone());
     }
 
-    /// How many batches it holds: a mark to `truncate` back to.
-    pub(super) fn len(&self) -> usize {
-        self.batches.len()
+    /// Marks where the next batch starts.
+    pub(super) fn savepoint(&mut self) {
+        self.savepoint = self.batches.len();
     }
 
-    /// Forgets the batches pushed since it held `len` (a batch rolled back to its
-    /// savepoint).
-    pub(super) fn truncate(&mut self, len: usize) {
-        while self.batches.len() > len {
-            let batch = self.batches.pop().expect("longer than len");
+    /// Forgets the batches pushed since the last `savepoint` (rolled back to it).
+    pub(super) fn rollback_to_savepoint(&mut self) {
+        while self.batches.len() > self.savepoint {
+            let batch = self.batches.pop().expect("longer than the savepoint");
             let at = self.batches.len() as u32;
             for connection in batch.iter().filter_map(|e| e.connection_id) {
+                // Its places in this batch are the last ones, in the order appended.
                 if let Some(places) = self.by_connection.get_mut(&connection) {
-                    places.retain(|&(b, _)| b != at);
+                    while places.last().is_some_and(|&(b, _)| b == at) {
+                        places.pop();
+                    }
                     if places.is_empty() {
                         self.by_connection.remove(&connection);
                     }
@@ -57,6 +61,7 @@ impl AppendedSessions {
     pub(super) fn clear(&mut self) {
         self.batches.clear();
         self.by_connection.clear();
+        self.savepoint = 0;
     }
 
     /// Adds to `events` (what the store answered for `key`) the events of `key` held here

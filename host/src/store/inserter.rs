@@ -50,10 +50,8 @@ pub(super) struct Inserter {
     /// The ids of the group whose commit is queued and not yet settled: stored, as far as
     /// the next group knows (its read may predate that commit).
     carried: HashSet<Uuid>,
-    /// The session events the open group appended, and how many of its batches came
-    /// before the last savepoint.
+    /// The session events the open group appended.
     sessions: AppendedSessions,
-    batch_mark: usize,
     /// Those of the group whose commit is queued, as `carried`.
     carried_sessions: AppendedSessions,
     queued: bool,
@@ -150,7 +148,6 @@ impl Inserter {
             batch_ids: Vec::new(),
             carried: HashSet::default(),
             sessions: AppendedSessions::default(),
-            batch_mark: 0,
             carried_sessions: AppendedSessions::default(),
             queued: false,
         })
@@ -172,7 +169,7 @@ impl Inserter {
 
     pub(super) fn savepoint(&mut self) {
         self.batch_ids.clear();
-        self.batch_mark = self.sessions.len();
+        self.sessions.savepoint();
         self.send(Command::Savepoint);
     }
 
@@ -185,7 +182,7 @@ impl Inserter {
         for id in self.batch_ids.drain(..) {
             self.group_ids.remove(&id);
         }
-        self.sessions.truncate(self.batch_mark);
+        self.sessions.rollback_to_savepoint();
         self.send(Command::RollbackTo);
     }
 

@@ -868,11 +868,9 @@ impl Journal {
         &mut self,
         keys: &[SessionKey],
     ) -> Result<Vec<Vec<ConnectionEvent>>, StorageError> {
-        if self.in_group.get() {
+        if let Some(group) = self.group() {
             let mut answers = self.committed_session_events(keys, i64::MAX)?;
-            if let Some(group) = self.group() {
-                group.add_appended(keys, &mut answers);
-            }
+            group.add_appended(keys, &mut answers);
             return Ok(answers);
         }
         self.committed_session_events(keys, self.session_bound.unwrap_or(i64::MAX))
