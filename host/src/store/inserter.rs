@@ -7,7 +7,7 @@
 //! meanwhile; with the ids the group appended, that answers `journal.append` (new, or
 //! already stored) exactly, without waiting for the inserts. `session-events` likewise: the
 //! committed store's answer, plus the group's own session events and those of the group
-//! whose commit is queued (`AppendedSessions`), kept beside the queue. What needs the
+//! whose commit is queued (`Appended`), kept beside the queue. What needs the
 //! transaction's own view (the journal's head, the commit) waits for the inserts queued
 //! before it.
 //!
@@ -32,28 +32,20 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use foldhash::HashSet;
-
-use super::appended_sessions::AppendedSessions;
+use super::appended::Appended;
 use super::journal::Journal;
 use crate::model::{ConnectionEvent, SessionKey, StorageError, Uuid};
 
-/// The journal's side: the commands it sends, and the ids the open group appended.
+/// The journal's side: the commands it sends, and what the open group appended.
 pub(super) struct Inserter {
     commands: Sender<Command>,
     replies: Receiver<Reply>,
     thread: Option<JoinHandle<()>>,
-    /// Every id appended in the open group (the read transaction does not see them).
-    group_ids: HashSet<Uuid>,
-    /// Those of them appended since the last savepoint, forgotten if it is rolled back.
-    batch_ids: Vec<Uuid>,
-    /// The ids of the group whose commit is queued and not yet settled: stored, as far as
-    /// the next group knows (its read may predate that commit).
-    carried: HashSet<Uuid>,
-    /// The session events the open group appended.
-    sessions: AppendedSessions,
-    /// Those of the group whose commit is queued, as `carried`.
-    carried_sessions: AppendedSessions,
+    /// What the open group appended.
+    group: Appended,
+    /// What the group whose commit is queued and not yet settled appended: stored, as far
+    /// as the next group knows (its read may predate that commit).
+    carried: Appended,
     queued: bool,
 }
 
@@ -144,11 +136,8 @@ impl Inserter {
             commands,
             replies,
             thread: Some(thread),
-            group_ids: HashSet::default(),
-            batch_ids: Vec::new(),
-            carried: HashSet::default(),
-            sessions: AppendedSessions::default(),
-            carried_sessions: AppendedSessions::default(),
+            group: Appended::default(),
+            carried: Appended::default(),
             queued: false,
         })
     }
@@ -156,9 +145,7 @@ impl Inserter {
     /// Takes SQLite's write lock (`BEGIN IMMEDIATE`) on the inserter's connection; behind
     /// a queued commit, queues that without waiting.
     pub(super) fn begin(&mut self) -> Result<(), StorageError> {
-        self.group_ids.clear();
-        self.batch_ids.clear();
-        self.sessions.clear();
+        self.group.clear();
         if self.queued {
             self.send(Command::Continue);
             Ok(())
@@ -168,40 +155,35 @@ impl Inserter {
     }
 
     pub(super) fn savepoint(&mut self) {
-        self.batch_ids.clear();
-        self.sessions.savepoint();
+        self.group.savepoint();
         self.send(Command::Savepoint);
     }
 
     pub(super) fn release_savepoint(&mut self) {
-        self.batch_ids.clear();
+        self.group.savepoint();
         self.send(Command::Release);
     }
 
     pub(super) fn rollback_to_savepoint(&mut self) {
-        for id in self.batch_ids.drain(..) {
-            self.group_ids.remove(&id);
-        }
-        self.sessions.rollback_to_savepoint();
+        self.group.rollback_to_savepoint();
         self.send(Command::RollbackTo);
     }
 
     /// Whether the group, or the one whose commit is queued, appended an event with this id.
     pub(super) fn appended(&self, id: &Uuid) -> bool {
-        self.group_ids.contains(id) || self.carried.contains(id)
+        self.group.contains(id) || self.carried.contains(id)
     }
 
     /// Counts an event as appended by the group (`appended` and the committed store both
     /// said it was new).
     pub(super) fn note(&mut self, id: Uuid) {
-        self.group_ids.insert(id);
-        self.batch_ids.push(id);
+        self.group.note(id);
     }
 
     /// Queues the insert of events `note`d as new.
     pub(super) fn insert(&mut self, events: Vec<ConnectionEvent>) {
         let events = Arc::new(events);
-        self.sessions.push(&events);
+        self.group.push(&events);
         self.send(Command::Insert(events));
     }
 
@@ -209,8 +191,8 @@ impl Inserter {
     /// names) the events of that session the open group and the queued one appended.
     pub(super) fn add_appended(&self, keys: &[SessionKey], answers: &mut [Vec<ConnectionEvent>]) {
         for (key, events) in keys.iter().zip(answers) {
-            self.carried_sessions.add_to(key, events);
-            self.sessions.add_to(key, events);
+            self.carried.add_to(key, events);
+            self.group.add_to(key, events);
         }
     }
 
@@ -230,13 +212,10 @@ impl Inserter {
         if self.queued {
             return Err(out_of_step());
         }
-        self.batch_ids.clear();
-        // `carried` was drained when the commit before was settled: the two sets trade
-        // places and keep their room, instead of the next group's growing again.
-        std::mem::swap(&mut self.carried, &mut self.group_ids);
-        self.group_ids.clear();
-        std::mem::swap(&mut self.carried_sessions, &mut self.sessions);
-        self.sessions.clear();
+        // `carried` was emptied when the commit before was settled: the two trade places
+        // and keep their room, instead of the next group's growing again.
+        std::mem::swap(&mut self.carried, &mut self.group);
+        self.group.clear();
         self.queued = true;
         let commit = Arc::new(Commit::default());
         self.send(Command::Commit(Filler(commit.clone())));
@@ -247,12 +226,11 @@ impl Inserter {
     /// stored if it succeeded.
     pub(super) fn settle(&mut self) -> impl Iterator<Item = Uuid> + '_ {
         self.queued = false;
-        self.carried_sessions.clear();
-        self.carried.drain()
+        self.carried.drain_ids()
     }
 
     pub(super) fn rollback(&mut self) {
-        self.sessions.clear();
+        self.group.clear();
         let _ = self.done(Command::Rollback);
     }
 

@@ -12,7 +12,7 @@
 //!   its last checkpoint (`seal`), so that the next start need not read every page to know
 //!   the file is sound.
 
-mod appended_sessions;
+mod appended;
 pub mod checkpointer;
 mod inserter;
 pub mod journal;

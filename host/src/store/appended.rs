@@ -1,17 +1,23 @@
-//! The session events an ingest group appended, kept beside the inserter's queue so that
-//! `Journal::session_events` answers without waiting for the inserts (and for the commit
-//! queued before them): the committed store's answer, plus these.
+//! What an ingest group appended, kept beside the inserter's queue so that the journal
+//! answers without waiting for the inserts (and for the commit queued before them):
+//! `journal.append` counts these ids as stored, and `session-events` adds these session
+//! events to the committed store's answer. Both follow the group's savepoints.
 
 use std::sync::Arc;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use crate::model::{ConnectionEvent, SessionKey, Uuid};
 
-/// One group's appended batches (shared with the inserter's queue, not copied), and where
-/// each session event in them is, by connection id.
+/// One group's appended ids and batches (the batches shared with the inserter's queue, not
+/// copied), with each session event in them by connection id.
 #[derive(Default)]
-pub(super) struct AppendedSessions {
+pub(super) struct Appended {
+    /// Every id appended (the journal's read transaction does not see them).
+    ids: HashSet<Uuid>,
+    /// Those of them noted since the last savepoint, forgotten if it is rolled back. An id
+    /// is noted before its batch is queued, and a failure between the two still rolls back.
+    batch_ids: Vec<Uuid>,
     batches: Vec<Arc<Vec<ConnectionEvent>>>,
     /// (batch, index) of each event with a connection id, in the order appended.
     by_connection: HashMap<Uuid, Vec<(u32, u32)>>,
@@ -19,7 +25,17 @@ pub(super) struct AppendedSessions {
     savepoint: usize,
 }
 
-impl AppendedSessions {
+impl Appended {
+    pub(super) fn contains(&self, id: &Uuid) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Counts an event as appended (the group and the committed store both said it was new).
+    pub(super) fn note(&mut self, id: Uuid) {
+        self.ids.insert(id);
+        self.batch_ids.push(id);
+    }
+
     /// Holds a batch queued for the inserter, and indexes its session events.
     pub(super) fn push(&mut self, events: &Arc<Vec<ConnectionEvent>>) {
         let batch = self.batches.len() as u32;
@@ -34,13 +50,18 @@ impl AppendedSessions {
         self.batches.push(events.clone());
     }
 
-    /// Marks where the next batch starts.
+    /// Marks where the next batch starts (a savepoint, or one released: what came before
+    /// it stays).
     pub(super) fn savepoint(&mut self) {
+        self.batch_ids.clear();
         self.savepoint = self.batches.len();
     }
 
-    /// Forgets the batches pushed since the last `savepoint` (rolled back to it).
+    /// Forgets what was appended since the last `savepoint` (rolled back to it).
     pub(super) fn rollback_to_savepoint(&mut self) {
+        for id in self.batch_ids.drain(..) {
+            self.ids.remove(&id);
+        }
         while self.batches.len() > self.savepoint {
             let batch = self.batches.pop().expect("longer than the savepoint");
             let at = self.batches.len() as u32;
@@ -58,7 +79,20 @@ impl AppendedSessions {
         }
     }
 
+    /// Empties it, keeping its room for the next group.
     pub(super) fn clear(&mut self) {
+        self.ids.clear();
+        self.clear_batches();
+    }
+
+    /// The ids appended, emptying it as `clear` does.
+    pub(super) fn drain_ids(&mut self) -> impl Iterator<Item = Uuid> + '_ {
+        self.clear_batches();
+        self.ids.drain()
+    }
+
+    fn clear_batches(&mut self) {
+        self.batch_ids.clear();
         self.batches.clear();
         self.by_connection.clear();
         self.savepoint = 0;
