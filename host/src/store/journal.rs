@@ -1147,9 +1147,7 @@ impl Journal {
         last_seq: i64,
     ) -> Result<WrittenSnapshot, StorageError> {
         let wrote = self.snapshot_written()?;
-        let write = self
-            .take_snapshot_write()
-            .expect("a snapshot is being written");
+        let write = self.take_snapshot_write().ok_or_else(not_writing)?;
         write.finish(wrote, plugin_digest, rows, last_seq)
     }
 
