@@ -12,11 +12,12 @@
 //! (whose `Store` the forking thread owns under the service's lock), writes the snapshot
 //! file it was handed, and reports on a pipe. It never touches SQLite (its connections'
 //! locks are the parent's) and logs nothing of its own. Should it still block on a lock
-//! some other thread held at the fork (a trap's debug line, a plugin being loaded), the
-//! parent kills it at the plugin's call deadline. It closes every other descriptor first (a
-//! listening socket or the data directory's lock must not outlive the parent in it) and
-//! leaves with `_exit`, running no destructor: a dropped SQLite connection would
-//! checkpoint the parent's WAL.
+//! some other thread held at the fork (a trap's debug line, a plugin being loaded), or the
+//! plugin's call spin (the epoch thread that would interrupt it is not in the child), the
+//! parent kills it at the plugin's call deadline; a child whose parent died ends itself by
+//! an alarm a second later. It closes every other descriptor first (a listening socket or
+//! the data directory's lock must not outlive the parent in it) and leaves with `_exit`,
+//! running no destructor: a dropped SQLite connection would checkpoint the parent's WAL.
 
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -95,7 +96,7 @@ pub(super) fn fork_save(
         -1 => Err(std::io::Error::last_os_error()),
         0 => {
             drop(report);
-            child_main(instance, report_to, keep_fd, parent)
+            child_main(instance, report_to, keep_fd, parent, deadline)
         }
         child => Ok(child),
     };
@@ -290,6 +291,7 @@ fn child_main(
     mut report_to: PipeWriter,
     keep_fd: Option<RawFd>,
     parent: u32,
+    deadline: Duration,
 ) -> ! {
     // SAFETY (every call here): plain system calls on this process's own state.
     unsafe {
@@ -299,9 +301,17 @@ fn child_main(
         }
         // A terminal's Ctrl-C reaches the whole process group: it ends the child, instead
         // of running the parent's handlers, which write to descriptors it shares.
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        for signal in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGALRM,
+        ] {
             libc::signal(signal, libc::SIG_DFL);
         }
+        // Past the deadline the parent kills the child; one whose parent is gone ends here.
+        libc::alarm((deadline.as_secs_f64().ceil() as u32).saturating_add(1));
         close_all_but(&[
             libc::STDERR_FILENO,
             report_to.as_raw_fd(),
@@ -450,20 +460,60 @@ mod tests {
         assert_eq!(error.raw_os_error(), Some(libc::ESRCH));
     }
 
+    /// A service on the faulty plugin with rows and `marker`: stored like any event, it sets
+    /// what the plugin's saves do from then on.
+    fn faulty_service(data: &std::path::Path, marker: &str) -> ConnLog {
+        let mut config = test_config(data);
+        config.plugin = crate::plugin::PluginSpec::plain(crate::plugin::PluginSource::File(
+            connlog_test_plugins::FAULTY_PLUGIN.into(),
+        ));
+        let mut service = service_of(ConnLog::open(config).unwrap());
+        let mut event = ssh_connect(eid(ROWS), 1_000, cid(ROWS));
+        event.agent_name = marker.into();
+        service.ingest(vec![event]).unwrap();
+        service
+    }
+
+    /// The pair of `a_forked_copy_that_is_stopped_or_late_leaves_no_file` with no parent
+    /// watching (as when it died): a copy whose save spins ends itself by an alarm, a
+    /// second past the plugin's deadline.
+    #[test]
+    fn a_forked_copy_that_no_one_watches_ends_itself_past_the_deadline() {
+        let data = tempfile::tempdir().unwrap();
+        let mut service = faulty_service(data.path(), "fault:save-loop");
+        let Forked {
+            mut child, file, ..
+        } = fork(&mut service, Duration::from_secs(1));
+        let started = Instant::now();
+        let mut status = 0;
+        // SAFETY: polling our own child, which nothing else waits for.
+        while unsafe { libc::waitpid(child.0, &mut status, libc::WNOHANG) } != child.0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the copy is still running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.0 = 0;
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM,
+            "the copy ended with status {status:#x}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(1500),
+            "not before its alarm"
+        );
+        file.abandon();
+        assert_eq!(snapshot_files(data.path()), 0);
+        assert!(!service.instance.is_poisoned());
+    }
+
     /// A plugin that panics in `save-snapshot` fails the copy's save only: the running
     /// instance never made the call.
     #[test]
     fn a_save_that_fails_in_the_copy_costs_the_running_instance_nothing() {
         let data = tempfile::tempdir().unwrap();
-        let mut config = test_config(data.path());
-        config.plugin = crate::plugin::PluginSpec::plain(crate::plugin::PluginSource::File(
-            connlog_test_plugins::FAULTY_PLUGIN.into(),
-        ));
-        let mut service = service_of(ConnLog::open(config).unwrap());
-        // Stored like any event; from then on the plugin's saves panic.
-        let mut marker = ssh_connect(eid(ROWS), 1_000, cid(ROWS));
-        marker.agent_name = "fault:save-panic".into();
-        service.ingest(vec![marker]).unwrap();
+        let mut service = faulty_service(data.path(), "fault:save-panic");
         let failed = fork(&mut service, Duration::from_secs(60))
             .wait(&AtomicBool::new(false))
             .err()

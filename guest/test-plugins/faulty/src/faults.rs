@@ -12,11 +12,12 @@
 //! And three that strike later: [`REPLAY_PANIC`] is stored like any event, but the plugin
 //! panics when it meets it in `replay`. Swapping to this plugin over a journal holding one
 //! shows a plugin that loads yet fails to initialise. [`REPLAY_READS`] makes `replay` read
-//! the journal, which a host replaying without it attached must notice. [`SAVE_PANIC`] is
-//! stored like any event, and from then on the plugin panics in `save-snapshot`.
+//! the journal, which a host replaying without it attached must notice. [`SAVE_PANIC`] and
+//! [`SAVE_LOOP`] are stored like any event, and from then on the plugin panics, or spins
+//! forever, in `save-snapshot`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use connlog_plugin_sdk::PluginHost;
 use connlog_plugin_sdk::model::{ConnectionEvent, EventRef, SessionKey};
@@ -42,8 +43,14 @@ pub const REPLAY_READS: &str = "fault:replay-reads";
 /// `AgentName` that is stored normally, after which every `save-snapshot` panics.
 pub const SAVE_PANIC: &str = "fault:save-panic";
 
-/// Set once a `fault:save-panic` event was ingested or replayed.
-static SAVES_PANIC: AtomicBool = AtomicBool::new(false);
+/// `AgentName` that is stored normally, after which every `save-snapshot` spins forever.
+pub const SAVE_LOOP: &str = "fault:save-loop";
+
+/// What every save does: set by the last `fault:save-*` event ingested or replayed.
+static SAVES: AtomicU8 = AtomicU8::new(SAVES_WELL);
+const SAVES_WELL: u8 = 0;
+const SAVES_PANIC: u8 = 1;
+const SAVES_LOOP: u8 = 2;
 
 /// Where `fault:alloc` keeps its blocks, so that nothing can free or elide them.
 static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -52,12 +59,7 @@ static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 pub fn on_event(event: &ConnectionEvent) {
     match event.agent_name.as_str() {
         PANIC => panic!("fault injection: event {} asked for a panic", event.id),
-        LOOP => {
-            let mut spins: u64 = 0;
-            loop {
-                spins = core::hint::black_box(spins.wrapping_add(1));
-            }
-        }
+        LOOP => spin(),
         ALLOC => {
             let mut hoard = HOARD
                 .lock()
@@ -67,7 +69,8 @@ pub fn on_event(event: &ConnectionEvent) {
                 hoard.push(core::hint::black_box(vec![0xA5u8; 1 << 20]));
             }
         }
-        SAVE_PANIC => SAVES_PANIC.store(true, Ordering::Relaxed),
+        SAVE_PANIC => SAVES.store(SAVES_PANIC, Ordering::Relaxed),
+        SAVE_LOOP => SAVES.store(SAVES_LOOP, Ordering::Relaxed),
         BAD_APPEND => {
             // One event's time and no other column. A host that took it would store the
             // batch, which the isolation test notices.
@@ -93,15 +96,25 @@ pub fn on_replay(event: &EventRef) {
             "fault injection: replaying event {} asked for a panic",
             event.id
         ),
-        SAVE_PANIC => SAVES_PANIC.store(true, Ordering::Relaxed),
+        SAVE_PANIC => SAVES.store(SAVES_PANIC, Ordering::Relaxed),
+        SAVE_LOOP => SAVES.store(SAVES_LOOP, Ordering::Relaxed),
         _ => {}
     }
 }
 
 /// Called before every snapshot save.
 pub fn on_save() {
-    if SAVES_PANIC.load(Ordering::Relaxed) {
-        panic!("fault injection: a fault:save-panic event makes every save panic");
+    match SAVES.load(Ordering::Relaxed) {
+        SAVES_PANIC => panic!("fault injection: a fault:save-panic event makes every save panic"),
+        SAVES_LOOP => spin(),
+        _ => {}
+    }
+}
+
+fn spin() -> ! {
+    let mut spins: u64 = 0;
+    loop {
+        spins = core::hint::black_box(spins.wrapping_add(1));
     }
 }
 
