@@ -131,12 +131,12 @@ impl Case {
 
 /// The contract version whose vocabulary (methods, apps, client session ids, the current
 /// service-log line) [`Case::needs_0_2`] refers to.
-pub const CURRENT_CONTRACT: &str = "0.2.0";
+pub const CONTRACT_0_2: &str = "0.2.0";
 
-/// Does a plugin of contract `version` speak what [`CURRENT_CONTRACT`] added?
-fn speaks_current(version: &str) -> bool {
+/// Does a plugin of contract `version` speak what [`CONTRACT_0_2`] added?
+fn speaks_0_2(version: &str) -> bool {
     let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    parts(version) >= parts(CURRENT_CONTRACT)
+    parts(version) >= parts(CONTRACT_0_2)
 }
 
 /// Every case of the kit, area by area.
@@ -268,11 +268,11 @@ impl Kit {
         // A panicking case is reported as its failure, not on stderr.
         let hook = panic::take_hook();
         panic::set_hook(Box::new(|_| {}));
-        let current = speaks_current(self.info.contract_version);
+        let speaks_0_2 = speaks_0_2(self.info.contract_version);
         for case in cases().into_iter().filter(|c| select(c.area, c.name)) {
             let verdict = match case.needs {
-                Some(what) if !current => Verdict::Skipped(format!(
-                    "needs contract {CURRENT_CONTRACT} ({what}); the plugin speaks {}",
+                Some(what) if !speaks_0_2 => Verdict::Skipped(format!(
+                    "needs contract {CONTRACT_0_2} ({what}); the plugin speaks {}",
                     self.info.contract_version
                 )),
                 _ => match self.run_case(&case) {
