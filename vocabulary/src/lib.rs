@@ -1,9 +1,12 @@
 //! Coder's connection vocabulary (spec "version D"), as pure functions both sides of the
 //! contract use: plugins to validate, filter and render; the host to read both generations
-//! of Coder's log lines, to speak to `0.1.0` plugins and to upgrade old stores. Keeping it
-//! in one crate keeps the two sides from drifting apart.
+//! of Coder's log lines, to speak to `0.1.0` plugins and to upgrade old stores; and Go's
+//! quoting (`gostr`), in which Coder's messages spell values, for the plugins' filter
+//! errors and the host's API errors. Keeping it in one crate keeps the two sides from
+//! drifting apart.
 
 mod app;
+pub mod gostr;
 mod legacy;
 mod method;
 

@@ -8,7 +8,6 @@
 
 pub mod authz;
 pub mod format;
-pub mod gostr;
 pub mod merge;
 pub mod plugin;
 pub mod search;

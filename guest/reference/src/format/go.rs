@@ -1,12 +1,12 @@
 //! Small pieces of Go's standard library that the output formats must match byte for byte:
 //! `encoding/json` string escaping, slog's human value quoting (on top of `strconv.Quote`,
-//! in [`crate::gostr`]), and the string forms of IP addresses (`net.IP.String`,
+//! in [`connlog_vocabulary::gostr`]), and the string forms of IP addresses (`net.IP.String`,
 //! `netip.Addr.String`).
 
 use core::fmt::Write;
 use core::net::IpAddr;
 
-use crate::gostr::strconv_quote;
+use connlog_vocabulary::gostr::strconv_quote;
 
 /// Appends `s` as a JSON string the way Go's `encoding/json` writes it with HTML escaping on
 /// (the default of `json.Marshal`, and what Coder's `httpapi.Write` uses): `<`, `>`, `&`,

@@ -16,7 +16,7 @@
 //! Month, hour, minute and second are range-checked as they are read; the day is checked
 //! against the month at the end. Go works on bytes, so does this.
 
-use crate::gostr::time_quote;
+use connlog_vocabulary::gostr::time_quote;
 
 /// `time.RFC3339Nano`.
 pub(crate) const RFC3339_NANO: &str = "2006-01-02T15:04:05.999999999Z07:00";

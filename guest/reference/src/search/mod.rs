@@ -34,9 +34,9 @@ mod tokenize;
 #[cfg(test)]
 mod tests;
 
-use crate::gostr::strconv_quote;
 use connlog_plugin_sdk::HostDirectory;
 use connlog_plugin_sdk::model::*;
+use connlog_vocabulary::gostr::strconv_quote;
 use connlog_vocabulary::{LegacyType, normalize_app_name};
 
 use gotime::{GoInstant, RFC3339_NANO};

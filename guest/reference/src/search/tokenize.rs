@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use connlog_plugin_sdk::model::Validation;
 
-use crate::gostr::strconv_quote;
+use connlog_vocabulary::gostr::strconv_quote;
 
 /// The key bare words go to. `ConnectionLogs` never reads it, so it is always an error.
 pub(crate) const DEFAULT_KEY: &str = "search";

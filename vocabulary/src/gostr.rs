@@ -1,5 +1,5 @@
-//! Go's ways of quoting a string, shared by the output formats and the filter parser's
-//! error texts:
+//! Go's ways of quoting a string, as Coder's messages spell values: the plugins' output
+//! formats and filter errors, and the host's own API errors.
 //!
 //! - [`strconv_quote`] is `strconv.Quote` (`fmt`'s `%q`), on top of [`is_print`]
 //!   (`strconv.IsPrint`). The service log's human sink uses it, and so do Coder's own
@@ -17,7 +17,7 @@ use core::fmt::Write;
 /// noncharacters. That is exact for Latin-1 and for every space, control, format and
 /// private-use character; unassigned code points (Cn), which Go also escapes, are the one
 /// approximation: they are not detected and pass through as printable.
-pub(crate) fn is_print(c: char) -> bool {
+pub fn is_print(c: char) -> bool {
     if c == ' ' {
         return true;
     }
@@ -99,7 +99,7 @@ pub fn strconv_quote(s: &str) -> String {
 
 /// The `time` package's `quote`, over bytes: a value element of a `ParseError` may start in
 /// the middle of a UTF-8 sequence, because Go slices the value by bytes.
-pub(crate) fn time_quote(bytes: &[u8]) -> String {
+pub fn time_quote(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() + 2);
     out.push('"');
