@@ -6,16 +6,18 @@
 //! the store's open (`quick_check`), a start by full replay, writing the snapshot, a start
 //! from the snapshot after a clean stop (no whole-file check), a start after a crash (the
 //! service abandoned after ingesting a 1% tail: the snapshot, the tail, and no whole-file
-//! check, the file being as sealed at the last checkpoint), and a start after another
-//! writer added 1% more behind its back (the whole-file check). It prints one line per
-//! figure and checks that every start answers the same query identically.
+//! check, the file being as sealed at the last checkpoint), a start after another writer
+//! added 1% more behind its back (the whole-file check), and a start of a new plugin build
+//! after a clean stop (a full replay with no whole-file check: the first full replay,
+//! right after the journal was written, has one beside it). It prints one line per figure
+//! and checks that the starts of each store answer the same queries identically.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use connlog::model::{Actor, QueryRequest};
-use connlog::plugin::Clock;
+use connlog::plugin::{Clock, Embedded, PluginSource, PluginSpec};
 use connlog::service::{
     ConnLog, RestoreSource, ServiceConfig, SnapshotPolicy, StoreCheck, store_path,
 };
@@ -180,7 +182,7 @@ fn run(data: &std::path::Path, rows: u64) {
     let mut journal = Journal::connect(&db).unwrap();
     tail_events += fill(&mut journal, rows + tail_rows, rows + 2 * tail_rows);
     drop(journal);
-    start_from_snapshot_and_tail(
+    let answers = start_from_snapshot_and_tail(
         data,
         &cache,
         &format!(
@@ -189,18 +191,64 @@ fn run(data: &std::path::Path, rows: u64) {
         (rows + 2 * tail_rows, tail_events),
         StoreCheck::WholeFile,
     );
+
+    // That start ended with a clean stop. A new build of the plugin finds the stored
+    // snapshot another build's, and replays the whole journal.
+    let build = new_build(data);
+    let new_config = |data: &std::path::Path, cache: &std::path::Path| ServiceConfig {
+        plugin: PluginSpec::plain(PluginSource::File(build.clone())),
+        ..config(data, cache)
+    };
+    // Compiled once before, as the starts above find the cache warm.
+    drop(ConnLog::open(new_config(
+        tempfile::tempdir().unwrap().path(),
+        &cache,
+    )));
+    let started = Instant::now();
+    let mut service = ConnLog::open(new_config(data, &cache)).expect("open");
+    let elapsed = started.elapsed();
+    let report = service.last_restore().clone();
+    assert!(matches!(report.source, RestoreSource::FullReplay { .. }));
+    assert_eq!(report.rows, rows + 2 * tail_rows);
+    assert_eq!(service.store_check(), StoreCheck::CleanStop);
+    println!(
+        "start by full replay of a new plugin build after a clean stop: {} (restore {}, {} events; store check {:?})",
+        secs(elapsed),
+        secs(report.elapsed),
+        report.events_replayed,
+        service.store_check()
+    );
+    assert_eq!(
+        probe(&mut service),
+        answers,
+        "the new build answers differently"
+    );
+}
+
+/// The reference plugin as a new build would be: the same code, another digest (a custom
+/// section appended, which the component model ignores).
+fn new_build(data: &std::path::Path) -> std::path::PathBuf {
+    let name = b"connlog-bench-build";
+    let mut bytes = Embedded::Reference.component().to_vec();
+    // Section id 0 (custom), its size, then its name; both lengths fit one LEB128 byte.
+    bytes.extend([0, name.len() as u8 + 1, name.len() as u8]);
+    bytes.extend(name);
+    let path = data.join(".new-build.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
 }
 
 /// Starts, checks that it loaded the snapshot, replayed the tail's `events`, holds `rows`
 /// and checked the store as `check` says, and prints how long it took under `what`.
+/// Returns what it answers to `probe`.
 fn start_from_snapshot_and_tail(
     data: &std::path::Path,
     cache: &std::path::Path,
     what: &str,
     (rows, events): (u64, u64),
     check: StoreCheck,
-) {
-    let (service, elapsed) = open(data, cache);
+) -> String {
+    let (mut service, elapsed) = open(data, cache);
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
     assert_eq!(report.events_replayed, events);
@@ -211,4 +259,5 @@ fn start_from_snapshot_and_tail(
         secs(elapsed),
         secs(report.elapsed)
     );
+    probe(&mut service)
 }
