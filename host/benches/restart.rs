@@ -34,9 +34,11 @@ fn main() {
     support::for_each_size(run);
 }
 
-fn open(data: &std::path::Path, cache: &std::path::Path) -> (ConnLog, Duration) {
+/// Starts the service `config` describes, with no snapshot of its own on close; returns it
+/// and how long the start took.
+fn open(config: ServiceConfig) -> (ConnLog, Duration) {
     let started = Instant::now();
-    let mut service = ConnLog::open(config(data, cache)).expect("open");
+    let mut service = ConnLog::open(config).expect("open");
     let elapsed = started.elapsed();
     service.set_snapshot_policy(SnapshotPolicy {
         every_events: 0,
@@ -105,7 +107,7 @@ fn run(data: &std::path::Path, rows: u64) {
         &cache,
     )));
 
-    let (mut service, elapsed) = open(data, &cache);
+    let (mut service, elapsed) = open(config(data, &cache));
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::FullReplay { .. }));
     let stats = service.stats().unwrap();
@@ -134,7 +136,7 @@ fn run(data: &std::path::Path, rows: u64) {
     println!("connlog.db with snapshot: {:.0} MiB", file_mib(&db));
 
     for run in 1..=2 {
-        let (mut service, elapsed) = open(data, &cache);
+        let (mut service, elapsed) = open(config(data, &cache));
         let report = service.last_restore().clone();
         let RestoreSource::Snapshot { load_time, .. } = report.source else {
             panic!("expected a snapshot start, got {:?}", report.source)
@@ -160,7 +162,7 @@ fn run(data: &std::path::Path, rows: u64) {
     // A crash: a 1% tail ingested through the running service, which is then abandoned
     // without a stop (its connections stay open, as a killed process's WAL stays behind).
     let tail_rows = (rows / 100).max(1);
-    let (mut service, _) = open(data, &cache);
+    let (mut service, _) = open(config(data, &cache));
     let mut tail_events = 0;
     for first in (rows..rows + tail_rows).step_by(1000) {
         let batch: Vec<_> = (first..(first + 1000).min(rows + tail_rows))
@@ -204,9 +206,7 @@ fn run(data: &std::path::Path, rows: u64) {
         tempfile::tempdir().unwrap().path(),
         &cache,
     )));
-    let started = Instant::now();
-    let mut service = ConnLog::open(new_config(data, &cache)).expect("open");
-    let elapsed = started.elapsed();
+    let (mut service, elapsed) = open(new_config(data, &cache));
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::FullReplay { .. }));
     assert_eq!(report.rows, rows + 2 * tail_rows);
@@ -248,7 +248,7 @@ fn start_from_snapshot_and_tail(
     (rows, events): (u64, u64),
     check: StoreCheck,
 ) -> String {
-    let (mut service, elapsed) = open(data, cache);
+    let (mut service, elapsed) = open(config(data, cache));
     let report = service.last_restore().clone();
     assert!(matches!(report.source, RestoreSource::Snapshot { .. }));
     assert_eq!(report.events_replayed, events);
