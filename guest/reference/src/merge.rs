@@ -90,10 +90,7 @@ where
         .map(|e| e.time)
         .min()
         .unwrap_or(defining.time);
-    let first_disconnect = earliest(disconnects());
-    let reason_source =
-        earliest(disconnects().filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())));
-    let code_source = earliest(disconnects().filter(|e| e.code.is_some()));
+    let closing = Closing::of(disconnects());
 
     ConnectionLog {
         id: defining.id,
@@ -104,15 +101,44 @@ where
         workspace_name: defining.workspace_name,
         agent_name: defining.agent_name,
         connection_method: defining.connection_method,
-        code: code_source.and_then(|e| e.code),
+        code: closing.and_then(|c| c.code),
         ip: defining.ip,
         user_agent: defining.user_agent,
         user_id: defining.user_id,
         app_name_or_port: defining.app_name_or_port,
         connection_id: defining.connection_id,
-        disconnect_time: first_disconnect.map(|e| e.time),
-        disconnect_reason: reason_source.and_then(|e| e.disconnect_reason),
+        disconnect_time: closing.map(|c| c.time),
+        disconnect_reason: closing.and_then(|c| c.reason),
         client_session_id: defining.client_session_id,
+    }
+}
+
+/// What a session's disconnects decide of its row: its disconnect time (the earliest
+/// disconnect's), and the reason and the code of the earliest disconnects that carry one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Closing<'e> {
+    pub time: UnixNanos,
+    pub reason: Option<&'e str>,
+    pub code: Option<i32>,
+}
+
+impl<'e> Closing<'e> {
+    /// `None` when there is no disconnect.
+    fn of<'a, I>(disconnects: I) -> Option<Self>
+    where
+        'e: 'a,
+        I: Iterator<Item = &'a EventRef<'e>> + Clone,
+    {
+        let first = earliest(disconnects.clone())?;
+        let reason_source = earliest(
+            (disconnects.clone()).filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())),
+        );
+        let code_source = earliest(disconnects.filter(|e| e.code.is_some()));
+        Some(Self {
+            time: first.time,
+            reason: reason_source.and_then(|e| e.disconnect_reason),
+            code: code_source.and_then(|e| e.code),
+        })
     }
 }
 
@@ -174,18 +200,33 @@ impl<'a> Groups<'a> {
         self.heads.iter().map(|&i| &self.events[i as usize])
     }
 
+    /// The events of group `group`, in arrival order.
+    fn members(&self, group: usize) -> impl Iterator<Item = &'a EventRef<'a>> + Clone + '_ {
+        core::iter::successors(Some(self.heads[group]), |&i| {
+            Some(self.next[i as usize]).filter(|&n| n != END)
+        })
+        .map(|i| &self.events[i as usize])
+    }
+
+    /// When every event of group `group` is a session's disconnect: what they decide of
+    /// its row. Merged with the row of the session while it is ongoing (exactly its
+    /// earliest connect), they change nothing else (`RowStore::close`).
+    pub fn only_disconnects(&self, group: usize) -> Option<Closing<'a>> {
+        let first = &self.events[self.heads[group] as usize];
+        let disconnected = |e: &EventRef| e.status == ConnectionStatus::Disconnected;
+        if first.connection_id.is_none() || !self.members(group).all(disconnected) {
+            return None;
+        }
+        Closing::of(self.members(group))
+    }
+
     /// The row of group `group`, merged with `journaled`: the events of the same session
     /// the journal held before this batch (empty for a new session or a single event).
     pub fn row<'b>(&'b self, group: usize, journaled: &'b [EventRef<'b>]) -> RowRef<'b> {
-        let head = self.heads[group];
-        let first = &self.events[head as usize];
+        let first = &self.events[self.heads[group] as usize];
         if first.connection_id.is_none() {
             return event_row(first);
         }
-        let members = core::iter::successors(Some(head), |&i| {
-            Some(self.next[i as usize]).filter(|&n| n != END)
-        })
-        .map(|i| &self.events[i as usize]);
-        session_row(journaled.iter().chain(members))
+        session_row(journaled.iter().chain(self.members(group)))
     }
 }

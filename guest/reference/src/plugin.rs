@@ -3,8 +3,8 @@
 //! Rows are a pure function of the journal: every stored event is appended to the journal
 //! first, and a session's row is recomputed from all of its journaled events with
 //! [`crate::merge::session_row`] (an ongoing session's row stands in for them: it is its
-//! earliest connect). So the order of arrival, duplicates, restarts and replays can never
-//! change a row.
+//! earliest connect, which disconnects alone close in place, as `session_row` would). So the
+//! order of arrival, duplicates, restarts and replays can never change a row.
 //!
 //! Atomicity: each call makes every fallible host call (journal) before it touches memory.
 //! A storage error therefore leaves the rows exactly as they were, and the host rolls back
@@ -15,8 +15,8 @@ use hashbrown::HashSet;
 use connlog_plugin_sdk::model::*;
 use connlog_plugin_sdk::{ConnectionLogPlugin, PluginHost};
 
-use crate::merge::Groups;
-use crate::store::{FoldBuild, RowStore};
+use crate::merge::{Closing, Groups};
+use crate::store::{FoldBuild, RowStore, SessionSlot};
 use crate::{authz, format, search, validate};
 
 /// Snapshot chunks are at most this many bytes (1 MiB).
@@ -98,11 +98,11 @@ impl ConnectionLogPlugin for ReferencePlugin {
         }
         let stored_refs: Vec<EventRef> = stored.iter().map(ConnectionEvent::as_event_ref).collect();
         let groups = Groups::new(&stored_refs);
-        let journaled = self.journaled_events(host, &groups)?;
+        let known = self.known_sessions(host, &groups)?;
         let lines = self.service_log_lines(host, &stored);
 
         // Then memory, which cannot fail.
-        self.merge(&groups, &journaled);
+        self.merge(&groups, known);
         if !lines.is_empty() {
             host.write_service_log(lines);
         }
@@ -244,8 +244,8 @@ impl ConnectionLogPlugin for ReferencePlugin {
         events: &[EventRef<'_>],
     ) -> Result<(), JournalError> {
         let groups = Groups::new(events);
-        let journaled = self.journaled_events(host, &groups)?;
-        self.merge(&groups, &journaled);
+        let known = self.known_sessions(host, &groups)?;
+        self.merge(&groups, known);
         Ok(())
     }
 
@@ -255,6 +255,16 @@ impl ConnectionLogPlugin for ReferencePlugin {
             memory_bytes: self.rows.memory_bytes(),
         }
     }
+}
+
+/// What the store holds of a group's session before the group is merged.
+enum Known<'g> {
+    /// Nothing: a single event, or a session the store does not hold.
+    Nothing,
+    /// The events that fold into the session's row so far.
+    Events(Vec<ConnectionEvent>),
+    /// The session's ongoing row, which the group's disconnects close.
+    Closes(SessionSlot, Closing<'g>),
 }
 
 impl ReferencePlugin {
@@ -268,59 +278,65 @@ impl ReferencePlugin {
         self.rows.rows()
     }
 
-    /// For each group, the events the journal already holds of its session when the store
-    /// holds that session too; empty otherwise. A new session is folded from the batch
-    /// alone. An ongoing session (its row has no disconnect) is folded from its row: with no
-    /// disconnect among its events the row is exactly its earliest connect, the only one of
-    /// them a fold can read. Only sessions already disconnected are read back from the
-    /// journal (one `session_events` call for all of them).
-    fn journaled_events(
+    /// For each group, what the store holds of its session. A new session is folded from
+    /// the batch alone. An ongoing session (its row has no disconnect) is folded from its
+    /// row: with no disconnect among its events the row is exactly its earliest connect, the
+    /// only one of them a fold can read; a group of disconnects alone closes it in place.
+    /// Only sessions already disconnected are read back from the journal (one
+    /// `session_events` call for all of them).
+    fn known_sessions<'g>(
         &self,
         host: &mut dyn PluginHost,
-        groups: &Groups,
-    ) -> Result<Vec<Vec<ConnectionEvent>>, JournalError> {
-        let mut journaled = vec![Vec::new(); groups.len()];
-        let mut known = Vec::new();
+        groups: &Groups<'g>,
+    ) -> Result<Vec<Known<'g>>, JournalError> {
+        let mut known: Vec<Known> = (0..groups.len()).map(|_| Known::Nothing).collect();
+        let mut disconnected = Vec::new();
         let mut keys = Vec::new();
         for (group, first) in groups.firsts().enumerate() {
             let Some(connection_id) = first.connection_id else {
                 continue;
             };
-            match self
+            let found = self
                 .rows
-                .session(connection_id, first.workspace_id, first.agent_name)
-            {
-                None => {}
-                Some(row) if row.disconnect_time.is_none() => {
-                    journaled[group] = format::row_events::row_events(&row);
-                }
-                Some(_) => {
-                    known.push(group);
-                    keys.extend(SessionKey::of(first));
-                }
+                .find_session(connection_id, first.workspace_id, first.agent_name);
+            let Some(session) = found else {
+                continue;
+            };
+            if !self.rows.is_ongoing(session) {
+                disconnected.push(group);
+                keys.extend(SessionKey::of(first));
+            } else if let Some(closing) = groups.only_disconnects(group) {
+                known[group] = Known::Closes(session, closing);
+            } else {
+                let row = self.rows.session_row(session);
+                known[group] = Known::Events(format::row_events::row_events(&row));
             }
         }
         if keys.is_empty() {
-            return Ok(journaled);
+            return Ok(known);
         }
         let answered = host.session_events(&keys)?;
         one_answer_each(answered.len(), keys.len(), "sessions", "keys")?;
         // Folding is idempotent, so the batch's own events, which the journal may already
         // hold, change nothing when merged in again.
-        for (group, events) in known.into_iter().zip(answered) {
-            journaled[group] = events;
+        for (group, events) in disconnected.into_iter().zip(answered) {
+            known[group] = Known::Events(events);
         }
-        Ok(journaled)
+        Ok(known)
     }
 
-    /// Upserts the row of every group. Cannot fail.
-    fn merge(&mut self, groups: &Groups, journaled: &[Vec<ConnectionEvent>]) {
-        for (group, journaled) in journaled.iter().enumerate() {
-            let journaled: Vec<EventRef> = journaled
-                .iter()
-                .map(ConnectionEvent::as_event_ref)
-                .collect();
-            self.rows.upsert(groups.row(group, &journaled));
+    /// Upserts the row of every group, or closes it. Cannot fail.
+    fn merge(&mut self, groups: &Groups, known: Vec<Known>) {
+        for (group, known) in known.into_iter().enumerate() {
+            match known {
+                Known::Nothing => self.rows.upsert(groups.row(group, &[])),
+                Known::Events(events) => {
+                    let events: Vec<EventRef> =
+                        events.iter().map(ConnectionEvent::as_event_ref).collect();
+                    self.rows.upsert(groups.row(group, &events));
+                }
+                Known::Closes(session, closing) => self.rows.close(session, &closing),
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 
 use connlog_plugin_sdk::model::*;
 use connlog_plugin_sdk::testing::fixtures::*;
-use connlog_reference::merge::{Groups, event_row, session_row};
+use connlog_reference::merge::{Closing, Groups, event_row, session_row};
 
 const S: i64 = SECOND;
 
@@ -303,4 +303,63 @@ fn a_batch_groups_by_session_key_and_never_groups_web_events() {
         Some(T0 + 30 * S),
         "the earlier disconnect wins"
     );
+}
+
+/// A group of disconnects alone decides what `RowStore::close` changes in an ongoing row:
+/// what `session_row` takes from them beside the row's connect. Any other group decides
+/// nothing on its own.
+#[test]
+fn a_group_of_disconnects_alone_closes_an_ongoing_row_as_a_fold_would() {
+    let web = workspace_app(uuid_in(30, 1), T0, None, 200);
+    let cases: Vec<(&str, Vec<ConnectionEvent>, bool)> = vec![
+        (
+            "one disconnect",
+            vec![disconnect(2, 60, Some(0), Some("closed"))],
+            true,
+        ),
+        (
+            "the earliest with a reason, the earliest with a code",
+            vec![
+                disconnect(2, 90, Some(1), Some("late")),
+                disconnect(3, 60, None, Some("")),
+                disconnect(4, 70, Some(255), None),
+                disconnect(5, 80, None, Some("timeout")),
+            ],
+            true,
+        ),
+        (
+            "a disconnect before the connect moves the connect time",
+            vec![disconnect(2, -5, None, None)],
+            true,
+        ),
+        (
+            "a connect among them",
+            vec![disconnect(2, 60, None, None), connect(3, 1)],
+            false,
+        ),
+        ("a connect alone", vec![connect(3, 1)], false),
+        ("a web event", vec![web], false),
+    ];
+    let ongoing = connect(1, 0);
+    for (what, batch, closes) in cases {
+        let refs = event_refs(&batch);
+        let groups = Groups::new(&refs);
+        assert_eq!(groups.len(), 1, "{what}");
+        let closing = groups.only_disconnects(0);
+        assert_eq!(closing.is_some(), closes, "{what}");
+        let Some(Closing { time, reason, code }) = closing else {
+            continue;
+        };
+        let connect = ongoing.as_event_ref();
+        let folded = session_row(refs.iter().chain([&connect]));
+        // What `RowStore::close` writes over the ongoing row.
+        let closed = ConnectionLog {
+            connect_time: ongoing.time.min(time),
+            disconnect_time: Some(time),
+            disconnect_reason: reason,
+            code,
+            ..session_row([&connect])
+        };
+        assert_eq!(closed, folded, "{what}");
+    }
 }

@@ -407,6 +407,18 @@ impl SessionColumns {
         }
     }
 
+    /// Sets the disconnect time of a slot with session values.
+    #[inline]
+    pub fn set_disconnect(&mut self, slot: u32, time: i64) {
+        let s = slot as usize;
+        let chunk = &mut self.chunks[s >> CHUNK_BITS];
+        let i = chunk
+            .slots
+            .index(s & MASK)
+            .expect("a slot with session values");
+        chunk.disconnect[i] = time;
+    }
+
     /// Appends slot `len()`, of the kind given, with zero values.
     pub fn push(&mut self, kind: SlotKind) {
         let at = self.len & MASK;

@@ -50,6 +50,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::merge::Closing;
 use connlog_plugin_sdk::model::*;
 use connlog_vocabulary::{AppFamily, LegacyType, app_family, is_client_session_id};
 use hashbrown::{HashMap, HashTable};
@@ -345,6 +346,11 @@ impl Postings {
     }
 }
 
+/// A session row in the store (`RowStore::find_session`). It stays valid while other rows
+/// are upserted or closed (an upsert moves only its own row), not across a purge or a load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSlot(u32);
+
 /// All rows, ordered by `connect_time` descending then `id` descending, so that paging is
 /// stable even among rows of the same `connect_time`. A row with a connection id is keyed by its session key, any other by its
 /// id.
@@ -421,14 +427,50 @@ impl RowStore {
 
     /// The row of the session `(connection_id, workspace_id, agent_name)`, if the store
     /// holds it.
-    pub fn session(
+    pub fn find_session(
         &self,
         connection_id: Uuid,
         workspace_id: Uuid,
         agent_name: &str,
-    ) -> Option<ConnectionLog> {
+    ) -> Option<SessionSlot> {
         self.session_slot(connection_id, workspace_id, agent_name)
-            .map(|slot| self.cols.row(slot))
+            .map(SessionSlot)
+    }
+
+    pub fn session_row(&self, session: SessionSlot) -> ConnectionLog {
+        self.cols.row(session.0)
+    }
+
+    /// Whether the session has no disconnect yet.
+    pub fn is_ongoing(&self, session: SessionSlot) -> bool {
+        self.cols.detail_of(session.0).flags & HAS_DISCONNECT == 0
+    }
+
+    /// Closes an ongoing session's row with disconnects: the row `upsert` would make of
+    /// them and its connect (`merge::session_row`), which they change only in its
+    /// connect time (an earlier disconnect moves it), its disconnect, its reason and its
+    /// code. Nothing else is interned again, nor the row looked up again.
+    pub fn close(&mut self, session: SessionSlot, closing: &Closing) {
+        debug_assert!(self.is_ongoing(session), "closes an ongoing session");
+        let slot = session.0;
+        let old = self.postings(slot);
+        let c = &mut self.cols;
+        let detail = c.detail_of(slot);
+        let detail = Detail {
+            reason: c.strings.intern_opt(closing.reason),
+            code: closing.code,
+            flags: detail.flags | HAS_DISCONNECT,
+            ..detail
+        };
+        let detail = c.details.intern(detail).0;
+        c.detail.set(slot, detail);
+        c.connect.set(slot, c.connect.get(slot).min(closing.time));
+        c.session.set_disconnect(slot, closing.time);
+        let new = self.postings(slot);
+        if old != new {
+            self.unindex(slot, old, Some(new));
+            self.index(slot, new, Some(old));
+        }
     }
 
     fn session_slot(

@@ -299,12 +299,15 @@ fn session_lookup() {
     s.upsert(row(1, 10).as_row_ref());
     s.upsert(web(2, 10, WorkspaceApp).as_row_ref());
     let (connection, workspace) = (u(0xd001), u(0xc1));
-    assert_eq!(s.session(connection, workspace, "main"), Some(row(1, 10)));
-    assert_eq!(s.session(connection, workspace, "dev"), None);
-    assert_eq!(s.session(connection, u(9), "main"), None);
-    assert_eq!(s.session(u(2), workspace, "main"), None);
+    let session = |s: &RowStore, connection, workspace, agent| {
+        (s.find_session(connection, workspace, agent)).map(|found| s.session_row(found))
+    };
+    assert_eq!(session(&s, connection, workspace, "main"), Some(row(1, 10)));
+    assert_eq!(session(&s, connection, workspace, "dev"), None);
+    assert_eq!(session(&s, connection, u(9), "main"), None);
+    assert_eq!(session(&s, u(2), workspace, "main"), None);
     s.remove_before(11);
-    assert_eq!(s.session(connection, workspace, "main"), None);
+    assert_eq!(session(&s, connection, workspace, "main"), None);
 }
 
 /// The key table grows by a rebuild in slot order (`RowStore::reserve_key`): across its
@@ -1105,6 +1108,9 @@ enum Op {
     /// Replace an existing row (by its key) with new contents.
     Replace(usize, Spec),
     Purge(i64),
+    /// Close an existing row, when it is an ongoing session, by its disconnects
+    /// (`RowStore::close`): at a time, with a code and a reason.
+    Close(usize, i64, Option<i32>, Option<u8>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1112,6 +1118,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => spec().prop_map(Op::Upsert),
         3 => (any::<usize>(), spec()).prop_map(|(i, s)| Op::Replace(i, s)),
         1 => (0i64..30).prop_map(Op::Purge),
+        2 => (any::<usize>(), 0i64..40, proptest::option::of(0i32..3), proptest::option::of(0u8..2))
+            .prop_map(|(i, t, code, reason)| Op::Close(i, t, code, reason)),
     ]
 }
 
@@ -1232,7 +1240,7 @@ fn check_same(
         if let RowOrigin::Session(k) = origin_of(r) {
             prop_assert!(
                 store
-                    .session(k.connection_id, k.workspace_id, &k.agent_name)
+                    .find_session(k.connection_id, k.workspace_id, &k.agent_name)
                     .is_some()
             );
         }
@@ -1279,6 +1287,30 @@ proptest! {
                     }
                     store.upsert(r.as_row_ref());
                     model.upsert(r);
+                }
+                Op::Close(i, time, code, reason) => {
+                    let Some(old) = model.rows.get(i % model.rows.len().max(1)) else {
+                        continue;
+                    };
+                    let Some(connection) = old.connection_id else {
+                        continue;
+                    };
+                    let session = store.find_session(connection, old.workspace_id, &old.agent_name).unwrap();
+                    prop_assert_eq!(store.is_ongoing(session), old.disconnect_time.is_none());
+                    if old.disconnect_time.is_some() {
+                        continue;
+                    }
+                    let reason = reason.map(|r| ["", "closed"][r as usize]);
+                    // What `merge::session_row` makes of the row's connect and one disconnect.
+                    let closed = ConnectionLog {
+                        connect_time: old.connect_time.min(time),
+                        disconnect_time: Some(time),
+                        disconnect_reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+                        code,
+                        ..old.clone()
+                    };
+                    store.close(session, &Closing { time, reason: reason.filter(|r| !r.is_empty()), code });
+                    model.upsert(closed);
                 }
                 Op::Purge(t) => {
                     let mut want: Vec<String> = model.rows.iter().filter(|r| r.connect_time < t).map(|r| format!("{:?}", origin_of(r))).collect();
