@@ -425,8 +425,8 @@ impl RowStore {
         self.len() == 0
     }
 
-    /// The row of the session `(connection_id, workspace_id, agent_name)`, if the store
-    /// holds it.
+    /// Where the store holds the session `(connection_id, workspace_id, agent_name)`, if
+    /// it does.
     pub fn find_session(
         &self,
         connection_id: Uuid,
@@ -437,6 +437,7 @@ impl RowStore {
             .map(SessionSlot)
     }
 
+    /// The session's row.
     pub fn session_row(&self, session: SessionSlot) -> ConnectionLog {
         self.cols.row(session.0)
     }
