@@ -373,15 +373,22 @@ impl SessionColumns {
         chunk.csids.index(i).map(|j| chunk.csid[j])
     }
 
-    /// Overwrites the values of a slot of their kind.
-    #[inline]
-    pub fn set(&mut self, slot: u32, v: SessionValues) {
+    /// The chunk and the index of the values of a slot that has them.
+    #[inline(always)]
+    fn find_mut(&mut self, slot: u32) -> (&mut SessionChunk, usize) {
         let s = slot as usize;
         let chunk = &mut self.chunks[s >> CHUNK_BITS];
         let i = chunk
             .slots
             .index(s & MASK)
             .expect("a slot with session values");
+        (chunk, i)
+    }
+
+    /// Overwrites the values of a slot of their kind.
+    #[inline]
+    pub fn set(&mut self, slot: u32, v: SessionValues) {
+        let (chunk, i) = self.find_mut(slot);
         chunk.connection[i] = v.connection;
         chunk.disconnect[i] = v.disconnect;
         let j = chunk.csids.index(i);
@@ -410,12 +417,7 @@ impl SessionColumns {
     /// Sets the disconnect time of a slot with session values.
     #[inline]
     pub fn set_disconnect(&mut self, slot: u32, time: i64) {
-        let s = slot as usize;
-        let chunk = &mut self.chunks[s >> CHUNK_BITS];
-        let i = chunk
-            .slots
-            .index(s & MASK)
-            .expect("a slot with session values");
+        let (chunk, i) = self.find_mut(slot);
         chunk.disconnect[i] = time;
     }
 
