@@ -131,7 +131,9 @@ impl<'e> Closing<'e> {
     {
         let first = earliest(disconnects.clone())?;
         let reason_source = earliest(
-            (disconnects.clone()).filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())),
+            disconnects
+                .clone()
+                .filter(|e| e.disconnect_reason.is_some_and(|r| !r.is_empty())),
         );
         let code_source = earliest(disconnects.filter(|e| e.code.is_some()));
         Some(Self {

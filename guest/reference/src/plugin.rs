@@ -308,7 +308,7 @@ impl ReferencePlugin {
             } else if let Some(closing) = groups.only_disconnects(group) {
                 known[group] = Known::Closes(session, closing);
             } else {
-                let row = self.rows.session_row(session);
+                let row = self.rows.row_of(session);
                 known[group] = Known::Events(format::row_events::row_events(&row));
             }
         }

@@ -341,6 +341,7 @@ fn a_group_of_disconnects_alone_closes_an_ongoing_row_as_a_fold_would() {
         ("a web event", vec![web], false),
     ];
     let ongoing = connect(1, 0);
+    let its_connect = ongoing.as_event_ref();
     for (what, batch, closes) in cases {
         let refs = event_refs(&batch);
         let groups = Groups::new(&refs);
@@ -350,15 +351,14 @@ fn a_group_of_disconnects_alone_closes_an_ongoing_row_as_a_fold_would() {
         let Some(Closing { time, reason, code }) = closing else {
             continue;
         };
-        let connect = ongoing.as_event_ref();
-        let folded = session_row(refs.iter().chain([&connect]));
+        let folded = session_row(refs.iter().chain([&its_connect]));
         // What `RowStore::close` writes over the ongoing row.
         let closed = ConnectionLog {
             connect_time: ongoing.time.min(time),
             disconnect_time: Some(time),
             disconnect_reason: reason,
             code,
-            ..session_row([&connect])
+            ..session_row([&its_connect])
         };
         assert_eq!(closed, folded, "{what}");
     }

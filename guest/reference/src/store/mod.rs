@@ -437,8 +437,8 @@ impl RowStore {
             .map(SessionSlot)
     }
 
-    /// The session's row.
-    pub fn session_row(&self, session: SessionSlot) -> ConnectionLog {
+    /// The row the store holds for the session (`merge::session_row` folds one from events).
+    pub fn row_of(&self, session: SessionSlot) -> ConnectionLog {
         self.cols.row(session.0)
     }
 

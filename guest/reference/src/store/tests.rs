@@ -300,7 +300,7 @@ fn session_lookup() {
     s.upsert(web(2, 10, WorkspaceApp).as_row_ref());
     let (connection, workspace) = (u(0xd001), u(0xc1));
     let session = |s: &RowStore, connection, workspace, agent| {
-        (s.find_session(connection, workspace, agent)).map(|found| s.session_row(found))
+        (s.find_session(connection, workspace, agent)).map(|found| s.row_of(found))
     };
     assert_eq!(session(&s, connection, workspace, "main"), Some(row(1, 10)));
     assert_eq!(session(&s, connection, workspace, "dev"), None);
@@ -1300,16 +1300,17 @@ proptest! {
                     if old.disconnect_time.is_some() {
                         continue;
                     }
-                    let reason = reason.map(|r| ["", "closed"][r as usize]);
+                    // `Closing` keeps only a non-empty reason.
+                    let reason = reason.map(|r| ["", "closed"][r as usize]).filter(|r| !r.is_empty());
                     // What `merge::session_row` makes of the row's connect and one disconnect.
                     let closed = ConnectionLog {
                         connect_time: old.connect_time.min(time),
                         disconnect_time: Some(time),
-                        disconnect_reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+                        disconnect_reason: reason.map(str::to_string),
                         code,
                         ..old.clone()
                     };
-                    store.close(session, &Closing { time, reason: reason.filter(|r| !r.is_empty()), code });
+                    store.close(session, &Closing { time, reason, code });
                     model.upsert(closed);
                 }
                 Op::Purge(t) => {
