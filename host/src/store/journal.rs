@@ -536,7 +536,6 @@ impl Journal {
         if inserter.is_none() {
             let connection = Journal::connect(&self.path)
                 .map_err(|e| StorageError::Unavailable(format!("{e:#}")))?;
-            connection.keep_temporary_files_in_memory()?;
             connection.checkpoint_only_past(checkpointer::BACKSTOP_PAGES)?;
             *inserter = Some(Inserter::start(connection)?);
         }
@@ -636,8 +635,8 @@ impl Journal {
         )
     }
 
-    /// Runs `sql` in the write transaction, or in an ingest group queues it for the
-    /// inserter, after the rows appended before it.
+    /// Runs `sql` in the write transaction, or in an ingest group has the inserter mark the
+    /// batch instead (it holds a batch's rows back until its release).
     fn batch_step(&self, sql: &str, queue: fn(&mut Inserter)) -> Result<(), StorageError> {
         match self.group() {
             Some(mut group) => {
@@ -1476,14 +1475,6 @@ impl Journal {
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", [key, value])
             .map(|_| ())
-            .map_err(unavailable)
-    }
-
-    /// Keeps this connection's temporary files in memory. For the inserter: each batch's
-    /// savepoint copies the pages it changes first (the subjournal), a file by default.
-    fn keep_temporary_files_in_memory(&self) -> Result<(), StorageError> {
-        self.conn
-            .execute_batch("PRAGMA temp_store = MEMORY")
             .map_err(unavailable)
     }
 
