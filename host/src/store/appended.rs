@@ -36,11 +36,6 @@ impl Appended {
         self.batch_ids.push(id);
     }
 
-    /// What was appended since the last `savepoint`.
-    pub(super) fn since_savepoint(&self) -> &[Arc<Vec<ConnectionEvent>>] {
-        &self.batches[self.savepoint..]
-    }
-
     /// Holds a batch for the inserter, and indexes its session events.
     pub(super) fn push(&mut self, events: &Arc<Vec<ConnectionEvent>>) {
         let batch = self.batches.len() as u32;

@@ -1,7 +1,7 @@
 //! An ingest group's inserts, on a thread of their own (`Journal::begin_ingest`): the plugin
-//! merges a batch while the rows of the batches before it are written, and the commit waits
-//! for both. A batch's rows are queued once the plugin has merged it (`release_savepoint`):
-//! a batch rolled back never reaches SQLite, so it needs no SQL savepoint.
+//! merges a batch while the rows it appended are written, and the commit waits for both. A
+//! batch rolled back (the plugin refused it or trapped) has its rows deleted again
+//! (`rollback_to_savepoint`), so it needs no SQL savepoint.
 //!
 //! During the group, the write transaction lives on the inserter's connection. The
 //! journal's own connection reads what is committed once the inserter has SQLite's write
@@ -49,8 +49,6 @@ pub(super) struct Inserter {
     /// as the next group knows (its read may predate that commit).
     carried: Appended,
     queued: bool,
-    /// Between `savepoint` and its release or rollback: `insert` holds the rows back.
-    in_batch: bool,
 }
 
 /// What a commit came to: the journal's head once durable, or why it is not. Several may
@@ -113,6 +111,10 @@ enum Command {
     /// `Begin` behind a queued commit, without a reply: a failure (or another writer's
     /// events since that commit) fails the group at its commit.
     Continue,
+    /// A batch starts: the rows inserted after this are its own.
+    Mark,
+    /// The batch since the last `Mark` is rolled back: its rows are deleted.
+    Undo,
     Insert(Arc<Vec<ConnectionEvent>>),
     LastSeq,
     Commit(Filler),
@@ -140,7 +142,6 @@ impl Inserter {
             group: Appended::default(),
             carried: Appended::default(),
             queued: false,
-            in_batch: false,
         })
     }
 
@@ -148,7 +149,6 @@ impl Inserter {
     /// a queued commit, queues that without waiting.
     pub(super) fn begin(&mut self) -> Result<(), StorageError> {
         self.group.clear();
-        self.in_batch = false;
         if self.queued {
             self.send(Command::Continue);
             Ok(())
@@ -157,26 +157,24 @@ impl Inserter {
         }
     }
 
-    /// Starts a batch, whose inserts wait for its end: released, they are queued; rolled
-    /// back, they are dropped. A SQL `SAVEPOINT` instead had SQLite copy each page a batch
-    /// changed into a subjournal first: in the two indexes on random ids, about a page per
-    /// event (at 10M rows the inserter's CPU was 9 % more).
+    /// Starts a batch, whose rows are inserted as they come and deleted again if it is
+    /// rolled back. A SQL `SAVEPOINT` instead had SQLite copy each page a batch changed
+    /// into a subjournal first: in the two indexes on random ids, about a page per event
+    /// (at 10M rows the inserter's CPU was 9 % more). Holding the rows back until the
+    /// batch's release instead left them unwritten while the plugin merged the batch, which
+    /// a caller waiting for its answer waits through.
     pub(super) fn savepoint(&mut self) {
         self.group.savepoint();
-        self.in_batch = true;
+        self.send(Command::Mark);
     }
 
     pub(super) fn release_savepoint(&mut self) {
-        for events in self.group.since_savepoint() {
-            self.send(Command::Insert(events.clone()));
-        }
         self.group.savepoint();
-        self.in_batch = false;
     }
 
     pub(super) fn rollback_to_savepoint(&mut self) {
         self.group.rollback_to_savepoint();
-        self.in_batch = false;
+        self.send(Command::Undo);
     }
 
     /// Whether the group, or the one whose commit is queued, appended an event with this id.
@@ -190,13 +188,11 @@ impl Inserter {
         self.group.note(id);
     }
 
-    /// Queues the insert of events `note`d as new, at the end of the batch if one is open.
+    /// Queues the insert of events `note`d as new.
     pub(super) fn insert(&mut self, events: Vec<ConnectionEvent>) {
         let events = Arc::new(events);
         self.group.push(&events);
-        if !self.in_batch {
-            self.send(Command::Insert(events));
-        }
+        self.send(Command::Insert(events));
     }
 
     /// Adds to each of `answers` (what the committed store holds of the session `keys`
@@ -208,8 +204,7 @@ impl Inserter {
         }
     }
 
-    /// The journal's highest `seq`, once every queued insert is in (an open batch's rows
-    /// are not queued yet).
+    /// The journal's highest `seq`, once every queued insert is in.
     pub(super) fn last_seq(&mut self) -> Result<i64, StorageError> {
         self.send(Command::LastSeq);
         match self.reply()? {
@@ -244,7 +239,6 @@ impl Inserter {
 
     pub(super) fn rollback(&mut self) {
         self.group.clear();
-        self.in_batch = false;
         let _ = self.done(Command::Rollback);
     }
 
@@ -291,6 +285,8 @@ fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>
     let mut failed: Option<StorageError> = None;
     // The head the last commit left, if it succeeded: where a continued group must start.
     let mut committed: Option<i64> = None;
+    // The head when the open batch started: its rows are those past it.
+    let mut batch_start: Option<i64> = None;
     while let Ok(command) = inbox.recv() {
         let reply = match command {
             Command::Begin => {
@@ -301,6 +297,14 @@ fn serve(mut journal: Journal, inbox: &Receiver<Command>, outbox: &Sender<Reply>
                 failed = continue_after(&journal, committed).err();
                 None
             }
+            Command::Mark => run(&mut failed, || {
+                batch_start = Some(journal.last_seq()?);
+                Ok(())
+            }),
+            Command::Undo => run(&mut failed, || match batch_start.take() {
+                Some(start) => journal.delete_events_after(start),
+                None => Err(out_of_step()),
+            }),
             Command::Insert(events) => run(&mut failed, || insert(&mut journal, &events)),
             Command::LastSeq => Some(Reply::Seq(
                 checked(&failed).and_then(|()| journal.last_seq()),

@@ -635,8 +635,8 @@ impl Journal {
         )
     }
 
-    /// Runs `sql` in the write transaction, or in an ingest group has the inserter mark the
-    /// batch instead (it holds a batch's rows back until its release).
+    /// Runs `sql` in the write transaction, or in an ingest group has the inserter mark or
+    /// undo the batch instead, after the rows appended before it.
     fn batch_step(&self, sql: &str, queue: fn(&mut Inserter)) -> Result<(), StorageError> {
         match self.group() {
             Some(mut group) => {
@@ -1514,6 +1514,15 @@ impl Journal {
         }
         self.conn
             .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(unavailable)
+    }
+
+    /// Deletes the events past `seq`, which an ingest group's inserter wrote for a batch
+    /// that was rolled back: its write lock keeps them its own.
+    pub(super) fn delete_events_after(&self, seq: i64) -> Result<(), StorageError> {
+        self.conn
+            .execute("DELETE FROM events WHERE seq > ?1", [seq])
+            .map(|_| ())
             .map_err(unavailable)
     }
 
