@@ -36,7 +36,7 @@ impl Appended {
         self.batch_ids.push(id);
     }
 
-    /// Holds a batch for the inserter, and indexes its session events.
+    /// Holds a batch queued for the inserter, and indexes its session events.
     pub(super) fn push(&mut self, events: &Arc<Vec<ConnectionEvent>>) {
         let batch = self.batches.len() as u32;
         for (i, event) in events.iter().enumerate() {

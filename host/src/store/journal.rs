@@ -635,8 +635,8 @@ impl Journal {
         )
     }
 
-    /// Runs `sql` in the write transaction, or in an ingest group has the inserter mark or
-    /// undo the batch instead, after the rows appended before it.
+    /// Runs `sql` in the write transaction, or in an ingest group does the same with the
+    /// inserter's batch marks instead (`Inserter::savepoint`: no SQL savepoint there).
     fn batch_step(&self, sql: &str, queue: fn(&mut Inserter)) -> Result<(), StorageError> {
         match self.group() {
             Some(mut group) => {
